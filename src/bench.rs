@@ -1,0 +1,124 @@
+//! `zoe bench chat`: greeting and regular turns through the real text path — classifier, request,
+//! HTTP streaming, splitter, espeak-ng synthesis, WAV sink — against the in-process Ollama stand-in
+//! timed like an Orin NX running gemma3n. Prints p50/p95 of `first_audio_ms` and of Zoe's own
+//! overhead (first audio minus the arrival of the first sentence's last token), and the client-side
+//! token rate against the stand-in's.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::chat::{self, SessionOptions};
+use crate::config::Config;
+use crate::metrics::TurnMetrics;
+use crate::standin::{Script, StandIn, Timing};
+use crate::turn::TurnInput;
+
+const GREETINGS: &[(&str, &str)] = &[
+    ("hi", "Hi there! How can I help you today?"),
+    ("good morning zoe", "Good morning! I hope you slept well."),
+    ("thanks", "You're welcome! Happy to help."),
+    ("hello", "Hello! What can I do for you?"),
+];
+
+const QUESTIONS: &[(&str, &str)] = &[
+    (
+        "why is the sky blue?",
+        "The sky looks blue because air scatters blue light more than red light. That scattered light reaches your eyes from every direction.",
+    ),
+    (
+        "how far away is the moon?",
+        "The moon is about three hundred eighty four thousand kilometres away. Light covers that distance in just over a second.",
+    ),
+    (
+        "what is a good way to learn to cook?",
+        "Start with a few simple dishes you like and cook them until they feel easy. Then change one thing at a time, like a spice or a vegetable.",
+    ),
+];
+
+/// Percentile by nearest rank.
+pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
+    Some(v[rank.min(v.len()) - 1])
+}
+
+fn row(name: &str, values: &[f64], unit: &str) {
+    match (percentile(values, 50.0), percentile(values, 95.0)) {
+        (Some(p50), Some(p95)) => {
+            println!("{name:<34} p50 {p50:>8.1} {unit:<6} p95 {p95:>8.1} {unit:<6} (n={})", values.len())
+        }
+        _ => println!("{name:<34} no samples"),
+    }
+}
+
+pub async fn chat(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
+    let timing = Timing::orin_nx();
+    let standin = StandIn::start(timing).await.context("cannot start the Ollama stand-in")?;
+    let mut cfg = (*cfg).clone();
+    cfg.ollama.url = standin.url();
+    cfg.ollama.warm_start = false;
+    let cfg = Arc::new(cfg);
+    let dir = tempfile::tempdir()?;
+    let opts = SessionOptions {
+        no_speak: false,
+        wav_out: Some(dir.path().join("bench.wav")),
+        metrics: None,
+    };
+    let mut engine = chat::engine(cfg.clone(), &opts)?;
+    // The engine prints replies; the benchmark prints only its table.
+    engine.set_output(Box::new(std::io::sink()));
+
+    println!(
+        "zoe bench chat: {turns} greeting + {turns} regular turns against the stand-in \
+         (first token after {} ms + prompt/{} tok/s, then {} tok/s), espeak-ng into a WAV sink",
+        timing.base_ms, timing.prompt_tok_per_s, timing.tok_per_s
+    );
+    let mut results: Vec<(&str, TurnMetrics)> = Vec::new();
+    for (kind, table) in [("greeting", GREETINGS), ("regular", QUESTIONS)] {
+        for i in 0..turns {
+            let (input, reply) = table[i % table.len()];
+            standin.push(Script::reply(reply));
+            let m = engine.turn(TurnInput { text: input.to_string(), source: "text", at: Instant::now() }).await;
+            if let Some(e) = &m.error {
+                anyhow::bail!("bench turn {input:?} failed: {e}");
+            }
+            results.push((kind, m));
+        }
+    }
+    if let Some(s) = engine.take_speech() {
+        tokio::task::spawn_blocking(move || s.shutdown()).await?;
+    }
+    for kind in ["greeting", "regular"] {
+        let ms: Vec<&TurnMetrics> = results.iter().filter(|(k, _)| *k == kind).map(|(_, m)| m).collect();
+        let get = |f: fn(&TurnMetrics) -> Option<f64>| ms.iter().filter_map(|m| f(m)).collect::<Vec<f64>>();
+        println!("\n{kind} turns (prompt {} chars):", ms.first().map_or(0, |m| m.prompt_chars));
+        row("  ttft_ms", &get(|m| m.ttft_ms), "ms");
+        row("  first_sentence_ms", &get(|m| m.first_sentence_ms), "ms");
+        row("  first_audio_ms", &get(|m| m.first_audio_ms), "ms");
+        row(
+            "  overhead (audio - sentence)",
+            &get(|m| Some(m.first_audio_ms? - m.first_sentence_ms?)),
+            "ms",
+        );
+        row("  client tokens/s", &get(|m| m.client_tok_per_s), "tok/s");
+    }
+    let all: Vec<f64> = results.iter().filter_map(|(_, m)| Some(m.first_audio_ms? - m.first_sentence_ms?)).collect();
+    let rates: Vec<f64> = results.iter().filter_map(|(_, m)| m.client_tok_per_s).collect();
+    let p50 = percentile(&all, 50.0).unwrap_or(f64::NAN);
+    let rate = percentile(&rates, 50.0).unwrap_or(f64::NAN);
+    println!("\ntargets:");
+    println!("  overhead p50 {p50:.1} ms (target <= 15 ms): {}", if p50 <= 15.0 { "met" } else { "MISSED" });
+    let pct = 100.0 * rate / timing.tok_per_s;
+    println!(
+        "  client tokens/s p50 {rate:.2} = {pct:.1} % of the stand-in's {} (target >= 98 %): {}",
+        timing.tok_per_s,
+        if pct >= 98.0 { "met" } else { "MISSED" }
+    );
+    Ok(())
+}

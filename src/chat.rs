@@ -1,0 +1,170 @@
+//! `zoe chat`: typed lines from stdin, each one turn through the [`Engine`]. Owns the session: the
+//! speech thread, the stdin thread, the warm-start task and the turn loop (this task). Shutdown is
+//! an argument (Ctrl-C in production), so tests and the benchmark can pass their own.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::input::{spawn_stdin, InputLine};
+use crate::metrics::MetricsWriter;
+use crate::ollama::{ChatRequest, Message, OllamaClient, Options, StreamEvent};
+use crate::speech::{Output, SpeechHandle};
+use crate::turn::{Engine, TurnInput};
+
+/// How the session speaks and records.
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// `--no-speak`: no speech at all.
+    pub no_speak: bool,
+    /// `--wav-out PATH`: all speech to one WAV file instead of the speaker.
+    pub wav_out: Option<PathBuf>,
+    /// `--metrics PATH`: one JSON object per turn, appended.
+    pub metrics: Option<PathBuf>,
+}
+
+/// Starts speech as the options ask. A missing sound card is not fatal for the speaker: Zoe says so
+/// on stderr and goes on in text.
+pub fn start_speech(cfg: &Config, opts: &SessionOptions) -> anyhow::Result<Option<SpeechHandle>> {
+    if opts.no_speak || !cfg.speech.enabled {
+        return Ok(None);
+    }
+    match &opts.wav_out {
+        Some(path) => SpeechHandle::start(&cfg.speech, Output::Wav(path.clone()))
+            .map(Some)
+            .with_context(|| format!("cannot start speech to {}", path.display())),
+        None => match SpeechHandle::start(&cfg.speech, Output::Speaker) {
+            Ok(h) => Ok(Some(h)),
+            Err(e) => {
+                eprintln!("zoe: {e}; replies will be text only");
+                Ok(None)
+            }
+        },
+    }
+}
+
+/// Builds the engine for a session (speech, metrics file, stdout).
+pub fn engine(cfg: Arc<Config>, opts: &SessionOptions) -> anyhow::Result<Engine> {
+    let speech = start_speech(&cfg, opts)?;
+    let metrics = match &opts.metrics {
+        Some(p) => Some(
+            MetricsWriter::open(p).with_context(|| format!("cannot open metrics file {}", p.display()))?,
+        ),
+        None => None,
+    };
+    Ok(Engine::new(cfg, speech, Box::new(std::io::stdout()), metrics))
+}
+
+/// Loads the model and prefills the greeting system prompt, so the first greeting is warm. Returns
+/// how long it took; failures are only logged (the first turn will report them to the user).
+pub async fn warm_start(client: OllamaClient, cfg: Arc<Config>) {
+    let t = Instant::now();
+    let g = &cfg.tiers.greeting;
+    let req = ChatRequest {
+        model: cfg.ollama.model.clone(),
+        messages: vec![Message::new("system", g.system_prompt.clone())],
+        stream: true,
+        keep_alive: cfg.ollama.keep_alive.clone(),
+        options: Options { num_predict: 1, num_ctx: g.num_ctx, temperature: g.temperature },
+        tools: None,
+    };
+    let run = async {
+        let mut stream = client.chat(&req).await?;
+        loop {
+            match stream.next().await? {
+                Some(StreamEvent::Done(stats)) => return Ok::<_, crate::ollama::ChatError>(stats),
+                Some(_) => {}
+                None => return Ok(Default::default()),
+            }
+        }
+    };
+    match tokio::time::timeout(cfg.deadlines.warm_start, run).await {
+        Ok(Ok(stats)) => tracing::info!(
+            elapsed_ms = t.elapsed().as_millis() as u64,
+            load_ms = stats.load_duration.map(|n| n / 1_000_000),
+            model = %cfg.ollama.model,
+            "warm start done"
+        ),
+        Ok(Err(e)) => tracing::warn!(elapsed_ms = t.elapsed().as_millis() as u64, "warm start failed: {e}"),
+        Err(_) => tracing::warn!(deadline = ?cfg.deadlines.warm_start, "warm start timed out"),
+    }
+}
+
+/// How a session ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    EndOfInput,
+    Interrupted,
+}
+
+/// Runs `zoe chat` until end of input or `shutdown`.
+pub async fn run(cfg: Arc<Config>, opts: SessionOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<Ended> {
+    let mut engine = engine(cfg.clone(), &opts)?;
+    if cfg.ollama.warm_start {
+        tokio::spawn(warm_start(engine.client().clone(), cfg.clone()));
+    }
+    let (tx, mut rx) = mpsc::channel(64);
+    spawn_stdin(cfg.chat.max_input_chars, tx);
+    tokio::pin!(shutdown);
+    let ended = loop {
+        let next = tokio::select! {
+            _ = &mut shutdown => break Ended::Interrupted,
+            next = rx.recv() => next,
+        };
+        let Some((line, at)) = next else { break Ended::EndOfInput };
+        let turn = async {
+            match line {
+                InputLine::Line(text) if text.trim().is_empty() => {}
+                InputLine::Line(text) => {
+                    engine.turn(TurnInput { text: text.trim().to_string(), source: "text", at }).await;
+                }
+                InputLine::TooLong(bytes) => {
+                    let msg = format!(
+                        "That's too long for me. Please keep it under {} characters.",
+                        cfg.chat.max_input_chars
+                    );
+                    let input = TurnInput { text: format!("<{bytes} bytes>"), source: "text", at };
+                    engine.refuse(input, &msg, "input_too_long").await;
+                }
+                InputLine::Error(e) => eprintln!("zoe: reading input failed: {e}"),
+            }
+        };
+        tokio::select! {
+            _ = &mut shutdown => break Ended::Interrupted,
+            _ = turn => {}
+        }
+    };
+    let speech = engine.take_speech();
+    if let Some(speech) = speech {
+        match ended {
+            Ended::Interrupted => speech.stop(),
+            Ended::EndOfInput => {
+                // Let the last reply finish playing, unless interrupted meanwhile.
+                let handle = Arc::new(speech);
+                let h = handle.clone();
+                let drain = tokio::task::spawn_blocking(move || h.drain(Duration::from_secs(120)));
+                tokio::select! {
+                    _ = &mut shutdown => handle.stop(),
+                    _ = drain => {}
+                }
+                match Arc::try_unwrap(handle) {
+                    Ok(s) => {
+                        tokio::task::spawn_blocking(move || s.shutdown()).await.ok();
+                    }
+                    Err(_) => tracing::warn!("speech thread still busy at exit"),
+                }
+                return Ok(ended);
+            }
+        }
+        tokio::task::spawn_blocking(move || speech.shutdown()).await.ok();
+    }
+    if ended == Ended::Interrupted {
+        eprintln!("\nzoe: interrupted");
+    }
+    Ok(ended)
+}

@@ -1,0 +1,85 @@
+//! Command line: clap definitions (the raw form) and their conversion into config overrides and
+//! session options (the validated form). Runs on the main thread before anything starts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::chat::SessionOptions;
+use crate::config::Overrides;
+
+#[derive(Debug, Parser)]
+#[command(name = "zoe", version, about = "Zoe: a voice assistant for Jetson and Ollama")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file merged over the built-in defaults (see config/default.toml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Ollama base URL.
+    #[arg(long, global = true, env = "ZOE_OLLAMA_URL", value_name = "URL")]
+    pub ollama_url: Option<String>,
+    /// Ollama model name.
+    #[arg(long, global = true, env = "ZOE_MODEL", value_name = "NAME")]
+    pub model: Option<String>,
+    /// Override any config key, e.g. --set deadlines.stall_ms=3000 (repeatable).
+    #[arg(long = "set", global = true, value_name = "SECTION.KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Chat by typing: each line on stdin is one turn; replies stream to stdout and are spoken.
+    Chat(SessionArgs),
+    /// Measure Zoe against an Ollama stand-in timed like a Jetson Orin NX.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Print the effective configuration after files, flags and --set.
+    Config,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SessionArgs {
+    /// Do not speak; text only.
+    #[arg(long)]
+    pub no_speak: bool,
+    /// Write all speech of the session to this 16-bit WAV file instead of the speaker.
+    #[arg(long, value_name = "PATH", conflicts_with = "no_speak")]
+    pub wav_out: Option<PathBuf>,
+    /// Append one JSON object per turn to this file.
+    #[arg(long, value_name = "PATH")]
+    pub metrics: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Greeting and regular turns through the whole text path (speech synthesis included).
+    Chat {
+        /// Turns of each kind.
+        #[arg(long, default_value_t = 20)]
+        turns: usize,
+    },
+}
+
+impl GlobalArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            file: self.config.clone(),
+            ollama_url: self.ollama_url.clone(),
+            model: self.model.clone(),
+            set: self.set.clone(),
+        }
+    }
+}
+
+impl SessionArgs {
+    pub fn options(&self) -> SessionOptions {
+        SessionOptions { no_speak: self.no_speak, wav_out: self.wav_out.clone(), metrics: self.metrics.clone() }
+    }
+}

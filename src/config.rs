@@ -1,0 +1,504 @@
+//! Configuration: `config/default.toml` (embedded) ← the user's file ← CLI/env overrides ←
+//! `--set section.key=value`, deserialized into a raw serde struct (`deny_unknown_fields`) and
+//! validated in one place into [`Config`] with `Duration`s and checked limits.
+//!
+//! Runs once at start-up on the main thread; the result is shared read-only (`Arc<Config>`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+use toml::{Table, Value};
+
+use crate::tier::Tier;
+
+/// The defaults, compiled in so the binary runs without the repository beside it.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Longest greeting system prompt we accept: the greeting tier must stay tiny.
+pub const GREETING_PROMPT_MAX: usize = 200;
+/// Longest regular system prompt we accept.
+pub const REGULAR_PROMPT_MAX: usize = 1500;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid TOML: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("`--set {0}` must look like section.key=value")]
+    BadOverride(String),
+    #[error("`--set {key}`: {why}")]
+    OverridePath { key: String, why: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw form: exactly the TOML file.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    ollama: RawOllama,
+    deadlines: RawDeadlines,
+    chat: RawChat,
+    tiers: RawTiers,
+    speech: RawSpeech,
+    tts: RawTts,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOllama {
+    url: String,
+    model: String,
+    keep_alive: String,
+    warm_start: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeadlines {
+    connect_ms: u64,
+    first_token_ms: u64,
+    stall_ms: u64,
+    turn_ms: u64,
+    warm_start_ms: u64,
+    first_audio_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChat {
+    max_input_chars: usize,
+    history_max_chars: usize,
+    history_max_messages: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTiers {
+    greeting: RawTier,
+    regular: RawTier,
+    action: RawTier,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTier {
+    system_prompt: String,
+    num_predict: i32,
+    num_ctx: u32,
+    temperature: f32,
+    history: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpeech {
+    enabled: bool,
+    backend: String,
+    clause_min_chars: usize,
+    max_chunk_chars: usize,
+    volume: f32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTts {
+    espeak: RawEspeak,
+    piper: RawPiper,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEspeak {
+    voice: String,
+    rate_wpm: i32,
+    pitch: i32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPiper {
+    command: String,
+    model: String,
+    args: Vec<String>,
+    timeout_ms: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validated form.
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub ollama: OllamaConfig,
+    pub deadlines: Deadlines,
+    pub chat: ChatConfig,
+    pub tiers: Tiers,
+    pub speech: SpeechConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct OllamaConfig {
+    /// Base URL without a trailing slash.
+    pub url: String,
+    pub model: String,
+    pub keep_alive: String,
+    pub warm_start: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    pub connect: Duration,
+    pub first_token: Duration,
+    pub stall: Duration,
+    pub turn: Duration,
+    pub warm_start: Duration,
+    pub first_audio: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    pub max_input_chars: usize,
+    pub history_max_chars: usize,
+    pub history_max_messages: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct TierConfig {
+    pub system_prompt: String,
+    pub num_predict: i32,
+    pub num_ctx: u32,
+    pub temperature: f32,
+    pub history: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tiers {
+    pub greeting: TierConfig,
+    pub regular: TierConfig,
+    pub action: TierConfig,
+}
+
+impl Tiers {
+    pub fn get(&self, tier: Tier) -> &TierConfig {
+        match tier {
+            Tier::Greeting => &self.greeting,
+            Tier::Regular => &self.regular,
+            Tier::Action => &self.action,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SpeechConfig {
+    pub enabled: bool,
+    pub backend: TtsBackend,
+    pub clause_min_chars: usize,
+    pub max_chunk_chars: usize,
+    pub volume: f32,
+}
+
+#[derive(Debug, Clone)]
+pub enum TtsBackend {
+    Espeak { voice: String, rate_wpm: i32, pitch: i32 },
+    Piper { command: String, model: PathBuf, args: Vec<String>, timeout: Duration },
+}
+
+/// Everything that can override the files, in the order it applies.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--config PATH`: merged over the defaults.
+    pub file: Option<PathBuf>,
+    /// `--ollama-url` / ZOE_OLLAMA_URL.
+    pub ollama_url: Option<String>,
+    /// `--model` / ZOE_MODEL.
+    pub model: Option<String>,
+    /// `--set section.key=value`, applied last, in order.
+    pub set: Vec<String>,
+}
+
+impl Config {
+    /// The compiled-in defaults with no overrides.
+    pub fn defaults() -> Result<Config, ConfigError> {
+        Config::load(&Overrides::default())
+    }
+
+    /// Defaults, then the file, then flags, then `--set`.
+    pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
+        let mut table = parse_table(DEFAULT_TOML, Path::new("<built-in defaults>"))?;
+        if let Some(path) = &o.file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+            merge(&mut table, parse_table(&text, path)?);
+        }
+        if let Some(url) = &o.ollama_url {
+            set_path(&mut table, "ollama.url", Value::String(url.clone()))?;
+        }
+        if let Some(model) = &o.model {
+            set_path(&mut table, "ollama.model", Value::String(model.clone()))?;
+        }
+        for item in &o.set {
+            let (key, value) =
+                item.split_once('=').ok_or_else(|| ConfigError::BadOverride(item.clone()))?;
+            set_path(&mut table, key.trim(), parse_value(value.trim()))?;
+        }
+        let raw: RawConfig = Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
+        validate(raw)
+    }
+}
+
+fn parse_table(text: &str, path: &Path) -> Result<Table, ConfigError> {
+    text.parse::<Table>()
+        .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), source: Box::new(e) })
+}
+
+/// A `--set` value: TOML if it parses as a TOML value, otherwise the literal string.
+fn parse_value(text: &str) -> Value {
+    format!("v = {text}")
+        .parse::<Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| Value::String(text.to_string()))
+}
+
+/// Deep merge: tables merge key by key, anything else replaces.
+fn merge(base: &mut Table, over: Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(Value::Table(b)), Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn set_path(table: &mut Table, key: &str, value: Value) -> Result<(), ConfigError> {
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.len() < 2 || parts.iter().any(|p| p.is_empty()) {
+        return Err(ConfigError::BadOverride(key.to_string()));
+    }
+    let err = |why: String| ConfigError::OverridePath { key: key.to_string(), why };
+    let mut node = table;
+    for part in &parts[..parts.len() - 1] {
+        node = match node.get_mut(*part) {
+            Some(Value::Table(t)) => t,
+            Some(_) => return Err(err(format!("`{part}` is not a section"))),
+            None => return Err(err(format!("there is no section `{part}`"))),
+        };
+    }
+    let leaf = parts[parts.len() - 1];
+    let Some(old) = node.get(leaf) else {
+        return Err(err(format!("there is no key `{leaf}` (see config/default.toml)")));
+    };
+    // A bare word given for a number or bool is a mistake, not a string.
+    if old.type_str() != value.type_str() && !(old.is_float() && value.is_integer()) {
+        return Err(err(format!("expected a {}, got a {}", old.type_str(), value.type_str())));
+    }
+    let value = match (old, value) {
+        (Value::Float(_), Value::Integer(i)) => Value::Float(i as f64),
+        (_, v) => v,
+    };
+    node.insert(leaf.to_string(), value);
+    Ok(())
+}
+
+fn ms(v: u64, name: &str) -> Result<Duration, ConfigError> {
+    if v == 0 {
+        return Err(ConfigError::Invalid(format!("deadlines.{name} must be greater than 0")));
+    }
+    Ok(Duration::from_millis(v))
+}
+
+fn tier(raw: RawTier, name: &str, max_prompt: Option<usize>) -> Result<TierConfig, ConfigError> {
+    let chars = raw.system_prompt.chars().count();
+    if let Some(max) = max_prompt {
+        if chars > max {
+            return Err(ConfigError::Invalid(format!(
+                "tiers.{name}.system_prompt is {chars} characters; the limit is {max}"
+            )));
+        }
+    }
+    if raw.num_ctx < 256 {
+        return Err(ConfigError::Invalid(format!("tiers.{name}.num_ctx must be at least 256")));
+    }
+    if raw.num_predict == 0 || raw.num_predict < -1 {
+        return Err(ConfigError::Invalid(format!(
+            "tiers.{name}.num_predict must be positive (or -1 for no limit)"
+        )));
+    }
+    Ok(TierConfig {
+        system_prompt: raw.system_prompt.trim().to_string(),
+        num_predict: raw.num_predict,
+        num_ctx: raw.num_ctx,
+        temperature: raw.temperature,
+        history: raw.history,
+    })
+}
+
+fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+    let url = raw.ollama.url.trim().trim_end_matches('/').to_string();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ConfigError::Invalid(format!(
+            "ollama.url must start with http:// or https://, got `{url}`"
+        )));
+    }
+    if raw.ollama.model.trim().is_empty() {
+        return Err(ConfigError::Invalid("ollama.model is empty".into()));
+    }
+    let d = raw.deadlines;
+    let deadlines = Deadlines {
+        connect: ms(d.connect_ms, "connect_ms")?,
+        first_token: ms(d.first_token_ms, "first_token_ms")?,
+        stall: ms(d.stall_ms, "stall_ms")?,
+        turn: ms(d.turn_ms, "turn_ms")?,
+        warm_start: ms(d.warm_start_ms, "warm_start_ms")?,
+        first_audio: ms(d.first_audio_ms, "first_audio_ms")?,
+    };
+    if raw.chat.max_input_chars == 0 {
+        return Err(ConfigError::Invalid("chat.max_input_chars must be greater than 0".into()));
+    }
+    let s = raw.speech;
+    if s.clause_min_chars == 0 || s.max_chunk_chars < s.clause_min_chars {
+        return Err(ConfigError::Invalid(
+            "speech.max_chunk_chars must be at least speech.clause_min_chars (> 0)".into(),
+        ));
+    }
+    if !(0.0..=1.0).contains(&s.volume) {
+        return Err(ConfigError::Invalid("speech.volume must be between 0.0 and 1.0".into()));
+    }
+    let backend = match s.backend.as_str() {
+        "espeak" => {
+            let e = raw.tts.espeak;
+            if !(80..=450).contains(&e.rate_wpm) || !(0..=100).contains(&e.pitch) {
+                return Err(ConfigError::Invalid(
+                    "tts.espeak.rate_wpm must be 80..=450 and pitch 0..=100".into(),
+                ));
+            }
+            TtsBackend::Espeak { voice: e.voice, rate_wpm: e.rate_wpm, pitch: e.pitch }
+        }
+        "piper" => {
+            let p = raw.tts.piper;
+            TtsBackend::Piper {
+                command: p.command,
+                model: PathBuf::from(p.model),
+                args: p.args,
+                timeout: ms(p.timeout_ms, "tts.piper.timeout_ms")?,
+            }
+        }
+        other => {
+            return Err(ConfigError::Invalid(format!(
+                "speech.backend must be \"espeak\" or \"piper\", got \"{other}\""
+            )))
+        }
+    };
+    Ok(Config {
+        ollama: OllamaConfig {
+            url,
+            model: raw.ollama.model.trim().to_string(),
+            keep_alive: raw.ollama.keep_alive,
+            warm_start: raw.ollama.warm_start,
+        },
+        deadlines,
+        chat: ChatConfig {
+            max_input_chars: raw.chat.max_input_chars,
+            history_max_chars: raw.chat.history_max_chars,
+            history_max_messages: raw.chat.history_max_messages,
+        },
+        tiers: Tiers {
+            greeting: tier(raw.tiers.greeting, "greeting", Some(GREETING_PROMPT_MAX))?,
+            regular: tier(raw.tiers.regular, "regular", Some(REGULAR_PROMPT_MAX))?,
+            action: tier(raw.tiers.action, "action", None)?,
+        },
+        speech: SpeechConfig {
+            enabled: s.enabled,
+            backend,
+            clause_min_chars: s.clause_min_chars,
+            max_chunk_chars: s.max_chunk_chars,
+            volume: s.volume,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_set(items: &[&str]) -> Result<Config, ConfigError> {
+        Config::load(&Overrides {
+            set: items.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        })
+    }
+
+    /// The shipped defaults validate, and the tier prompts respect their size limits.
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::defaults().unwrap();
+        assert_eq!(c.ollama.url, "http://127.0.0.1:11434");
+        assert_eq!(c.ollama.model, "gemma3n:e2b");
+        assert!(c.tiers.greeting.system_prompt.len() <= GREETING_PROMPT_MAX);
+        assert!(c.tiers.regular.system_prompt.len() <= REGULAR_PROMPT_MAX);
+        assert!(c.tiers.regular.system_prompt.len() > c.tiers.greeting.system_prompt.len());
+    }
+
+    /// `--set` reaches nested keys, reads TOML values, and falls back to a string.
+    #[test]
+    fn set_overrides_apply() {
+        let c = with_set(&[
+            "tiers.greeting.num_predict=12",
+            "ollama.model=llama3.2:1b",
+            "speech.volume=1",
+            "ollama.keep_alive=\"5m\"",
+        ])
+        .unwrap();
+        assert_eq!(c.tiers.greeting.num_predict, 12);
+        assert_eq!(c.ollama.model, "llama3.2:1b");
+        assert_eq!(c.ollama.keep_alive, "5m");
+        assert!((c.speech.volume - 1.0).abs() < f32::EPSILON);
+    }
+
+    /// Mistyped keys and wrongly typed values are errors that name the key.
+    #[test]
+    fn bad_overrides_are_rejected() {
+        let e = with_set(&["ollama.modle=x"]).unwrap_err().to_string();
+        assert!(e.contains("modle"), "{e}");
+        let e = with_set(&["deadlines.stall_ms=soon"]).unwrap_err().to_string();
+        assert!(e.contains("expected a integer"), "{e}");
+        let e = with_set(&["nosuch=1"]).unwrap_err().to_string();
+        assert!(e.contains("section.key=value"), "{e}");
+        let e = with_set(&["deadlines.stall_ms=0"]).unwrap_err().to_string();
+        assert!(e.contains("greater than 0"), "{e}");
+    }
+
+    /// A greeting prompt over 200 characters is refused at load.
+    #[test]
+    fn oversized_greeting_prompt_is_rejected() {
+        let long = format!("tiers.greeting.system_prompt=\"{}\"", "x".repeat(201));
+        let e = with_set(&[&long]).unwrap_err().to_string();
+        assert!(e.contains("limit is 200"), "{e}");
+    }
+
+    /// A user file merges over the defaults key by key, and unknown keys in it are errors.
+    #[test]
+    fn file_merges_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zoe.toml");
+        std::fs::write(&path, "[ollama]\nmodel = \"qwen3:1.7b\"\n").unwrap();
+        let c = Config::load(&Overrides { file: Some(path.clone()), ..Default::default() })
+            .unwrap();
+        assert_eq!(c.ollama.model, "qwen3:1.7b");
+        assert_eq!(c.ollama.keep_alive, "30m");
+        std::fs::write(&path, "[ollama]\nmodell = \"x\"\n").unwrap();
+        let e = Config::load(&Overrides { file: Some(path), ..Default::default() })
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("modell"), "{e}");
+    }
+}

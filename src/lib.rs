@@ -1,0 +1,38 @@
+//! Zoe: a voice assistant for an NVIDIA Jetson next to an Ollama server.
+//!
+//! Input (typed lines now; microphone and WAV replay join at [`turn::Engine::turn`]) becomes a
+//! turn: the input is classified into a tier, sent to Ollama as a streaming chat under deadlines,
+//! cut into sentences as tokens arrive, and each sentence is spoken at once. See ARCHITECTURE.md.
+//!
+//! # Layout
+//! - [`cli`]: clap definitions → config overrides and session options.
+//! - [`config`]: defaults + file + overrides → validated [`config::Config`].
+//! - [`chat`]: the `zoe chat` session: stdin thread, warm start, turn loop, shutdown.
+//! - [`input`]: bounded line reading from stdin (its own thread).
+//! - [`turn`]: the turn engine shared by every input source.
+//! - [`tier`]: greeting / regular / action classifier (pure).
+//! - [`ollama`]: `/api/chat` client, NDJSON framing, wire types, typed errors.
+//! - [`sentence`]: push-style sentence splitter and speech text cleaner (pure).
+//! - [`speech`]: the speech thread, audio sinks (speaker, WAV, null), first-audio probes.
+//! - [`tts`]: the `Tts` trait; espeak-ng in process, Piper as a child process.
+//! - [`history`]: the session's conversation history, trimmed for a stable prompt prefix.
+//! - [`tools`]: tool descriptions for the action tier.
+//! - [`metrics`]: per-turn JSON metrics.
+//! - [`standin`]: an Ollama stand-in speaking the `/api/chat` wire format, for tests and `zoe bench`.
+//! - [`bench`]: `zoe bench chat`.
+
+pub mod bench;
+pub mod chat;
+pub mod cli;
+pub mod config;
+pub mod history;
+pub mod input;
+pub mod metrics;
+pub mod ollama;
+pub mod sentence;
+pub mod speech;
+pub mod standin;
+pub mod tier;
+pub mod tools;
+pub mod tts;
+pub mod turn;

@@ -1,0 +1,55 @@
+//! The `zoe` binary: parse the command line, set up logging, load the config, run the subcommand.
+//! Everything else lives in the library.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use zoe::cli::{BenchCommand, Cli, Command};
+use zoe::config::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,zoe=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("zoe: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let cfg = Arc::new(Config::load(&cli.global.overrides())?);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    match cli.command {
+        Command::Chat(args) => {
+            let ended = rt.block_on(zoe::chat::run(cfg, args.options(), ctrl_c()))?;
+            Ok(match ended {
+                zoe::chat::Ended::EndOfInput => ExitCode::SUCCESS,
+                zoe::chat::Ended::Interrupted => ExitCode::from(130),
+            })
+        }
+        Command::Bench(BenchCommand::Chat { turns }) => {
+            rt.block_on(zoe::bench::chat(cfg, turns))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config => {
+            println!("{cfg:#?}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

@@ -1,0 +1,63 @@
+//! Per-turn metrics: one JSON object per turn, appended to the `--metrics` file. Written by the turn
+//! engine on the async side after each turn (a small buffered append).
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+/// One turn. Times are milliseconds from the moment the input line was read.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct TurnMetrics {
+    pub turn: u64,
+    /// "text" for typed input.
+    pub source: String,
+    /// "greeting", "regular" or "action".
+    pub tier: String,
+    pub input: String,
+    /// What was shown and spoken (the error sentence on failure).
+    pub reply: String,
+    pub system_prompt_chars: usize,
+    /// All message contents sent (system + history + user).
+    pub prompt_chars: usize,
+    pub history_messages: usize,
+    /// First token of the reply.
+    pub ttft_ms: Option<f64>,
+    /// First speakable chunk cut from the stream.
+    pub first_sentence_ms: Option<f64>,
+    /// First sample of the reply at the output (speaker or WAV sink).
+    pub first_audio_ms: Option<f64>,
+    /// Last token received (or the failure).
+    pub total_ms: f64,
+    pub eval_count: Option<u64>,
+    pub prompt_eval_count: Option<u64>,
+    pub load_duration_ms: Option<f64>,
+    pub server_tok_per_s: Option<f64>,
+    /// Streamed pieces after the first, over the time from the first to the last.
+    pub client_tok_per_s: Option<f64>,
+    pub tokens_received: usize,
+    pub chunks_spoken: usize,
+    /// Tool calls the model made (names).
+    pub tool_calls: Vec<String>,
+    /// Null, or a short code such as "unreachable", "stalled", "model_not_found".
+    pub error: Option<String>,
+}
+
+pub struct MetricsWriter {
+    file: File,
+}
+
+impl MetricsWriter {
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(MetricsWriter { file })
+    }
+
+    pub fn write(&mut self, m: &TurnMetrics) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(m).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        self.file.write_all(&line)?;
+        self.file.flush()
+    }
+}

@@ -1,0 +1,197 @@
+//! espeak-ng in process, through the C API of the system's libespeak-ng (Debian: libespeak-ng-dev).
+//!
+//! We bind the nine functions we need ourselves instead of using the `espeakng` crate: that crate
+//! crashed (SIGSEGV) in `synthesize` against Debian 12's libespeak-ng 1.51 here, and it returns a
+//! sentence only when all of it is synthesized. With synchronous output mode and a 40 ms buffer,
+//! espeak calls our callback with each 40 ms of audio as it is made, so the first samples of a
+//! sentence reach the speaker after a fraction of its synthesis time.
+//!
+//! libespeak-ng keeps global state, so one [`Espeak`] exists per process (a `static` guard), used
+//! from the speech thread only. The callback runs on that same thread, inside `espeak_ng_Synthesize`
+//! or `espeak_ng_Synchronize`, and reaches the current sentence's `emit` through a thread-local.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_short, c_uint, c_void, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{Tts, TtsError};
+
+const ENOUTPUT_MODE_SYNCHRONOUS: c_int = 1;
+/// Returned when our callback asked espeak to stop.
+const ENS_SPEECH_STOPPED: c_uint = 0x1000_0EFF;
+const ESPEAK_CHARS_UTF8: c_uint = 1;
+const POS_CHARACTER: c_int = 1;
+const ESPEAK_RATE: c_int = 1;
+const ESPEAK_PITCH: c_int = 3;
+/// Milliseconds of audio per callback.
+const BUFFER_MS: c_int = 40;
+
+type SynthCallback = unsafe extern "C" fn(*mut c_short, c_int, *mut c_void) -> c_int;
+
+#[link(name = "espeak-ng")]
+extern "C" {
+    fn espeak_ng_InitializePath(path: *const c_char);
+    fn espeak_ng_Initialize(context: *mut c_void) -> c_uint;
+    fn espeak_ng_InitializeOutput(mode: c_int, buffer_length: c_int, device: *const c_char) -> c_uint;
+    fn espeak_ng_GetSampleRate() -> c_int;
+    fn espeak_SetSynthCallback(cb: SynthCallback);
+    fn espeak_ng_SetVoiceByName(name: *const c_char) -> c_uint;
+    fn espeak_ng_SetParameter(parameter: c_int, value: c_int, relative: c_int) -> c_uint;
+    fn espeak_ng_Synthesize(
+        text: *const c_void,
+        size: usize,
+        position: c_uint,
+        position_type: c_int,
+        end_position: c_uint,
+        flags: c_uint,
+        unique_identifier: *mut c_uint,
+        user_data: *mut c_void,
+    ) -> c_uint;
+    fn espeak_ng_Synchronize() -> c_uint;
+}
+
+static INITIALISED: AtomicBool = AtomicBool::new(false);
+
+type Emit<'a> = &'a mut dyn FnMut(&[f32]) -> bool;
+
+thread_local! {
+    /// The sink of the sentence being synthesized on this thread, and scratch space for conversion.
+    static CURRENT: RefCell<Option<(*mut (dyn FnMut(&[f32]) -> bool + 'static), Vec<f32>)>> =
+        const { RefCell::new(None) };
+}
+
+unsafe extern "C" fn on_audio(wav: *mut c_short, n: c_int, _events: *mut c_void) -> c_int {
+    if wav.is_null() || n <= 0 {
+        return 0;
+    }
+    // SAFETY: espeak hands us `n` valid samples for the duration of this call.
+    let samples = unsafe { std::slice::from_raw_parts(wav, n as usize) };
+    let keep_going = CURRENT.with(|cur| {
+        let mut cur = cur.borrow_mut();
+        let Some((emit, scratch)) = cur.as_mut() else { return true };
+        scratch.clear();
+        scratch.extend(samples.iter().map(|&s| s as f32 / 32768.0));
+        // SAFETY: the pointer is set by `synthesize` below for exactly the duration of the C calls
+        // that invoke this callback, on this thread, and cleared before `synthesize` returns.
+        let emit = unsafe { &mut **emit };
+        emit(scratch)
+    });
+    // 1 asks espeak to abort the sentence.
+    c_int::from(!keep_going)
+}
+
+pub struct Espeak {
+    sample_rate: u32,
+}
+
+impl Espeak {
+    pub fn new(voice: &str, rate_wpm: i32, pitch: i32) -> Result<Self, TtsError> {
+        if INITIALISED.swap(true, Ordering::SeqCst) {
+            // Already set up in this process (tests build several pipelines): just apply settings.
+            return Self::configure(voice, rate_wpm, pitch);
+        }
+        // SAFETY: plain C calls with valid (null = default) arguments, made once per process.
+        unsafe {
+            espeak_ng_InitializePath(std::ptr::null());
+            let status = espeak_ng_Initialize(std::ptr::null_mut());
+            if status != 0 {
+                INITIALISED.store(false, Ordering::SeqCst);
+                return Err(TtsError::EspeakInit(status));
+            }
+            let status = espeak_ng_InitializeOutput(ENOUTPUT_MODE_SYNCHRONOUS, BUFFER_MS, std::ptr::null());
+            if status != 0 {
+                return Err(TtsError::EspeakInit(status));
+            }
+            espeak_SetSynthCallback(on_audio);
+        }
+        Self::configure(voice, rate_wpm, pitch)
+    }
+
+    fn configure(voice: &str, rate_wpm: i32, pitch: i32) -> Result<Self, TtsError> {
+        let name = CString::new(voice).map_err(|_| TtsError::EspeakVoice(voice.to_string()))?;
+        // SAFETY: valid C string; parameters are range-checked by config validation.
+        unsafe {
+            if espeak_ng_SetVoiceByName(name.as_ptr()) != 0 {
+                return Err(TtsError::EspeakVoice(voice.to_string()));
+            }
+            espeak_ng_SetParameter(ESPEAK_RATE, rate_wpm, 0);
+            espeak_ng_SetParameter(ESPEAK_PITCH, pitch, 0);
+        }
+        // SAFETY: no arguments.
+        let rate = unsafe { espeak_ng_GetSampleRate() };
+        Ok(Espeak { sample_rate: rate.max(1) as u32 })
+    }
+}
+
+impl Tts for Espeak {
+    fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    fn synthesize(&mut self, text: &str, emit: Emit<'_>) -> Result<(), TtsError> {
+        let text = CString::new(text.replace('\0', " ")).expect("NULs removed");
+        let bytes = text.as_bytes_with_nul();
+        // Erase the lifetime for the thread-local; it is cleared below before `emit` goes away.
+        let ptr: *mut (dyn FnMut(&[f32]) -> bool + '_) = emit;
+        // SAFETY: only the lifetime changes; see the invariant in `on_audio`.
+        let ptr: *mut (dyn FnMut(&[f32]) -> bool + 'static) = unsafe { std::mem::transmute(ptr) };
+        CURRENT.with(|c| *c.borrow_mut() = Some((ptr, Vec::with_capacity(2048))));
+        // SAFETY: `bytes` is a valid NUL-terminated UTF-8 buffer that outlives both calls.
+        let status = unsafe {
+            let s = espeak_ng_Synthesize(
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                0,
+                POS_CHARACTER,
+                0,
+                ESPEAK_CHARS_UTF8,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
+            if s == 0 {
+                espeak_ng_Synchronize()
+            } else {
+                s
+            }
+        };
+        CURRENT.with(|c| *c.borrow_mut() = None);
+        // An abort requested by `emit` is not a failure.
+        if status != 0 && status != ENS_SPEECH_STOPPED {
+            return Err(TtsError::EspeakSynth(status));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real espeak-ng produces audible audio in several streamed pieces, and stops when asked.
+    #[test]
+    fn synthesizes_streamed_pieces_and_aborts() {
+        let mut tts = Espeak::new("en-us", 175, 50).unwrap();
+        assert_eq!(tts.sample_rate(), 22050);
+        let mut pieces = 0;
+        let mut samples = Vec::new();
+        tts.synthesize("Hello, I am Zoe. How can I help you today?", &mut |s| {
+            pieces += 1;
+            samples.extend_from_slice(s);
+            true
+        })
+        .unwrap();
+        assert!(pieces > 5, "{pieces} pieces");
+        let secs = samples.len() as f32 / 22050.0;
+        assert!((1.0..6.0).contains(&secs), "{secs} s");
+        let rms = (samples.iter().map(|x| x * x).sum::<f32>() / samples.len() as f32).sqrt();
+        assert!(rms > 0.02, "rms {rms}");
+
+        let mut got = 0;
+        tts.synthesize("This sentence is long and will be stopped after the first piece.", &mut |s| {
+            got += s.len();
+            false
+        })
+        .unwrap();
+        assert!(got > 0 && (got as f32) < 0.2 * 22050.0, "{got} samples after abort");
+    }
+}
