@@ -51,7 +51,10 @@ pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
 fn row(name: &str, values: &[f64], unit: &str) {
     match (percentile(values, 50.0), percentile(values, 95.0)) {
         (Some(p50), Some(p95)) => {
-            println!("{name:<34} p50 {p50:>8.1} {unit:<6} p95 {p95:>8.1} {unit:<6} (n={})", values.len())
+            println!(
+                "{name:<34} p50 {p50:>8.1} {unit:<6} p95 {p95:>8.1} {unit:<6} (n={})",
+                values.len()
+            )
         }
         _ => println!("{name:<34} no samples"),
     }
@@ -59,7 +62,9 @@ fn row(name: &str, values: &[f64], unit: &str) {
 
 pub async fn chat(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
     let timing = Timing::orin_nx();
-    let standin = StandIn::start(timing).await.context("cannot start the Ollama stand-in")?;
+    let standin = StandIn::start(timing)
+        .await
+        .context("cannot start the Ollama stand-in")?;
     let mut cfg = (*cfg).clone();
     cfg.ollama.url = standin.url();
     cfg.ollama.warm_start = false;
@@ -84,7 +89,13 @@ pub async fn chat(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
         for i in 0..turns {
             let (input, reply) = table[i % table.len()];
             standin.push(Script::reply(reply));
-            let m = engine.turn(TurnInput { text: input.to_string(), source: "text", at: Instant::now() }).await;
+            let m = engine
+                .turn(TurnInput {
+                    text: input.to_string(),
+                    source: "text",
+                    at: Instant::now(),
+                })
+                .await;
             if let Some(e) = &m.error {
                 anyhow::bail!("bench turn {input:?} failed: {e}");
             }
@@ -95,9 +106,18 @@ pub async fn chat(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || s.shutdown()).await?;
     }
     for kind in ["greeting", "regular"] {
-        let ms: Vec<&TurnMetrics> = results.iter().filter(|(k, _)| *k == kind).map(|(_, m)| m).collect();
-        let get = |f: fn(&TurnMetrics) -> Option<f64>| ms.iter().filter_map(|m| f(m)).collect::<Vec<f64>>();
-        println!("\n{kind} turns (prompt {} chars):", ms.first().map_or(0, |m| m.prompt_chars));
+        let ms: Vec<&TurnMetrics> = results
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, m)| m)
+            .collect();
+        let get = |f: fn(&TurnMetrics) -> Option<f64>| {
+            ms.iter().filter_map(|m| f(m)).collect::<Vec<f64>>()
+        };
+        println!(
+            "\n{kind} turns (prompt {} chars):",
+            ms.first().map_or(0, |m| m.prompt_chars)
+        );
         row("  ttft_ms", &get(|m| m.ttft_ms), "ms");
         row("  first_sentence_ms", &get(|m| m.first_sentence_ms), "ms");
         row("  first_audio_ms", &get(|m| m.first_audio_ms), "ms");
@@ -108,12 +128,21 @@ pub async fn chat(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
         );
         row("  client tokens/s", &get(|m| m.client_tok_per_s), "tok/s");
     }
-    let all: Vec<f64> = results.iter().filter_map(|(_, m)| Some(m.first_audio_ms? - m.first_sentence_ms?)).collect();
-    let rates: Vec<f64> = results.iter().filter_map(|(_, m)| m.client_tok_per_s).collect();
+    let all: Vec<f64> = results
+        .iter()
+        .filter_map(|(_, m)| Some(m.first_audio_ms? - m.first_sentence_ms?))
+        .collect();
+    let rates: Vec<f64> = results
+        .iter()
+        .filter_map(|(_, m)| m.client_tok_per_s)
+        .collect();
     let p50 = percentile(&all, 50.0).unwrap_or(f64::NAN);
     let rate = percentile(&rates, 50.0).unwrap_or(f64::NAN);
     println!("\ntargets:");
-    println!("  overhead p50 {p50:.1} ms (target <= 15 ms): {}", if p50 <= 15.0 { "met" } else { "MISSED" });
+    println!(
+        "  overhead p50 {p50:.1} ms (target <= 15 ms): {}",
+        if p50 <= 15.0 { "met" } else { "MISSED" }
+    );
     let pct = 100.0 * rate / timing.tok_per_s;
     println!(
         "  client tokens/s p50 {rate:.2} = {pct:.1} % of the stand-in's {} (target >= 98 %): {}",

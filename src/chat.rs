@@ -53,11 +53,17 @@ pub fn engine(cfg: Arc<Config>, opts: &SessionOptions) -> anyhow::Result<Engine>
     let speech = start_speech(&cfg, opts)?;
     let metrics = match &opts.metrics {
         Some(p) => Some(
-            MetricsWriter::open(p).with_context(|| format!("cannot open metrics file {}", p.display()))?,
+            MetricsWriter::open(p)
+                .with_context(|| format!("cannot open metrics file {}", p.display()))?,
         ),
         None => None,
     };
-    Ok(Engine::new(cfg, speech, Box::new(std::io::stdout()), metrics))
+    Ok(Engine::new(
+        cfg,
+        speech,
+        Box::new(std::io::stdout()),
+        metrics,
+    ))
 }
 
 /// Loads the model and prefills the greeting system prompt, so the first greeting is warm. Returns
@@ -70,7 +76,11 @@ pub async fn warm_start(client: OllamaClient, cfg: Arc<Config>) {
         messages: vec![Message::new("system", g.system_prompt.clone())],
         stream: true,
         keep_alive: cfg.ollama.keep_alive.clone(),
-        options: Options { num_predict: 1, num_ctx: g.num_ctx, temperature: g.temperature },
+        options: Options {
+            num_predict: 1,
+            num_ctx: g.num_ctx,
+            temperature: g.temperature,
+        },
         tools: None,
     };
     let run = async {
@@ -90,7 +100,10 @@ pub async fn warm_start(client: OllamaClient, cfg: Arc<Config>) {
             model = %cfg.ollama.model,
             "warm start done"
         ),
-        Ok(Err(e)) => tracing::warn!(elapsed_ms = t.elapsed().as_millis() as u64, "warm start failed: {e}"),
+        Ok(Err(e)) => tracing::warn!(
+            elapsed_ms = t.elapsed().as_millis() as u64,
+            "warm start failed: {e}"
+        ),
         Err(_) => tracing::warn!(deadline = ?cfg.deadlines.warm_start, "warm start timed out"),
     }
 }
@@ -103,7 +116,11 @@ pub enum Ended {
 }
 
 /// Runs `zoe chat` until end of input or `shutdown`.
-pub async fn run(cfg: Arc<Config>, opts: SessionOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<Ended> {
+pub async fn run(
+    cfg: Arc<Config>,
+    opts: SessionOptions,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<Ended> {
     let mut engine = engine(cfg.clone(), &opts)?;
     if cfg.ollama.warm_start {
         tokio::spawn(warm_start(engine.client().clone(), cfg.clone()));
@@ -116,19 +133,31 @@ pub async fn run(cfg: Arc<Config>, opts: SessionOptions, shutdown: impl Future<O
             _ = &mut shutdown => break Ended::Interrupted,
             next = rx.recv() => next,
         };
-        let Some((line, at)) = next else { break Ended::EndOfInput };
+        let Some((line, at)) = next else {
+            break Ended::EndOfInput;
+        };
         let turn = async {
             match line {
                 InputLine::Line(text) if text.trim().is_empty() => {}
                 InputLine::Line(text) => {
-                    engine.turn(TurnInput { text: text.trim().to_string(), source: "text", at }).await;
+                    engine
+                        .turn(TurnInput {
+                            text: text.trim().to_string(),
+                            source: "text",
+                            at,
+                        })
+                        .await;
                 }
                 InputLine::TooLong(bytes) => {
                     let msg = format!(
                         "That's too long for me. Please keep it under {} characters.",
                         cfg.chat.max_input_chars
                     );
-                    let input = TurnInput { text: format!("<{bytes} bytes>"), source: "text", at };
+                    let input = TurnInput {
+                        text: format!("<{bytes} bytes>"),
+                        source: "text",
+                        at,
+                    };
                     engine.refuse(input, &msg, "input_too_long").await;
                 }
                 InputLine::Error(e) => eprintln!("zoe: reading input failed: {e}"),
@@ -161,7 +190,9 @@ pub async fn run(cfg: Arc<Config>, opts: SessionOptions, shutdown: impl Future<O
                 return Ok(ended);
             }
         }
-        tokio::task::spawn_blocking(move || speech.shutdown()).await.ok();
+        tokio::task::spawn_blocking(move || speech.shutdown())
+            .await
+            .ok();
     }
     if ended == Ended::Interrupted {
         eprintln!("\nzoe: interrupted");

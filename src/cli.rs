@@ -9,7 +9,11 @@ use crate::chat::SessionOptions;
 use crate::config::Overrides;
 
 #[derive(Debug, Parser)]
-#[command(name = "zoe", version, about = "Zoe: a voice assistant for Jetson and Ollama")]
+#[command(
+    name = "zoe",
+    version,
+    about = "Zoe: a voice assistant for Jetson and Ollama"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -80,6 +84,10 @@ impl GlobalArgs {
 
 impl SessionArgs {
     pub fn options(&self) -> SessionOptions {
-        SessionOptions { no_speak: self.no_speak, wav_out: self.wav_out.clone(), metrics: self.metrics.clone() }
+        SessionOptions {
+            no_speak: self.no_speak,
+            wav_out: self.wav_out.clone(),
+            metrics: self.metrics.clone(),
+        }
     }
 }

@@ -24,9 +24,15 @@ pub const REGULAR_PROMPT_MAX: usize = 1500;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid TOML: {source}")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
     #[error("`--set {0}` must look like section.key=value")]
     BadOverride(String),
     #[error("`--set {key}`: {why}")]
@@ -204,8 +210,17 @@ pub struct SpeechConfig {
 
 #[derive(Debug, Clone)]
 pub enum TtsBackend {
-    Espeak { voice: String, rate_wpm: i32, pitch: i32 },
-    Piper { command: String, model: PathBuf, args: Vec<String>, timeout: Duration },
+    Espeak {
+        voice: String,
+        rate_wpm: i32,
+        pitch: i32,
+    },
+    Piper {
+        command: String,
+        model: PathBuf,
+        args: Vec<String>,
+        timeout: Duration,
+    },
 }
 
 /// Everything that can override the files, in the order it applies.
@@ -231,8 +246,10 @@ impl Config {
     pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         let mut table = parse_table(DEFAULT_TOML, Path::new("<built-in defaults>"))?;
         if let Some(path) = &o.file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
             merge(&mut table, parse_table(&text, path)?);
         }
         if let Some(url) = &o.ollama_url {
@@ -242,8 +259,9 @@ impl Config {
             set_path(&mut table, "ollama.model", Value::String(model.clone()))?;
         }
         for item in &o.set {
-            let (key, value) =
-                item.split_once('=').ok_or_else(|| ConfigError::BadOverride(item.clone()))?;
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| ConfigError::BadOverride(item.clone()))?;
             set_path(&mut table, key.trim(), parse_value(value.trim()))?;
         }
         let raw: RawConfig = Value::Table(table)
@@ -254,8 +272,10 @@ impl Config {
 }
 
 fn parse_table(text: &str, path: &Path) -> Result<Table, ConfigError> {
-    text.parse::<Table>()
-        .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), source: Box::new(e) })
+    text.parse::<Table>().map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    })
 }
 
 /// A `--set` value: TOML if it parses as a TOML value, otherwise the literal string.
@@ -284,7 +304,10 @@ fn set_path(table: &mut Table, key: &str, value: Value) -> Result<(), ConfigErro
     if parts.len() < 2 || parts.iter().any(|p| p.is_empty()) {
         return Err(ConfigError::BadOverride(key.to_string()));
     }
-    let err = |why: String| ConfigError::OverridePath { key: key.to_string(), why };
+    let err = |why: String| ConfigError::OverridePath {
+        key: key.to_string(),
+        why,
+    };
     let mut node = table;
     for part in &parts[..parts.len() - 1] {
         node = match node.get_mut(*part) {
@@ -295,11 +318,17 @@ fn set_path(table: &mut Table, key: &str, value: Value) -> Result<(), ConfigErro
     }
     let leaf = parts[parts.len() - 1];
     let Some(old) = node.get(leaf) else {
-        return Err(err(format!("there is no key `{leaf}` (see config/default.toml)")));
+        return Err(err(format!(
+            "there is no key `{leaf}` (see config/default.toml)"
+        )));
     };
     // A bare word given for a number or bool is a mistake, not a string.
     if old.type_str() != value.type_str() && !(old.is_float() && value.is_integer()) {
-        return Err(err(format!("expected a {}, got a {}", old.type_str(), value.type_str())));
+        return Err(err(format!(
+            "expected a {}, got a {}",
+            old.type_str(),
+            value.type_str()
+        )));
     }
     let value = match (old, value) {
         (Value::Float(_), Value::Integer(i)) => Value::Float(i as f64),
@@ -311,7 +340,9 @@ fn set_path(table: &mut Table, key: &str, value: Value) -> Result<(), ConfigErro
 
 fn ms(v: u64, name: &str) -> Result<Duration, ConfigError> {
     if v == 0 {
-        return Err(ConfigError::Invalid(format!("deadlines.{name} must be greater than 0")));
+        return Err(ConfigError::Invalid(format!(
+            "deadlines.{name} must be greater than 0"
+        )));
     }
     Ok(Duration::from_millis(v))
 }
@@ -326,7 +357,9 @@ fn tier(raw: RawTier, name: &str, max_prompt: Option<usize>) -> Result<TierConfi
         }
     }
     if raw.num_ctx < 256 {
-        return Err(ConfigError::Invalid(format!("tiers.{name}.num_ctx must be at least 256")));
+        return Err(ConfigError::Invalid(format!(
+            "tiers.{name}.num_ctx must be at least 256"
+        )));
     }
     if raw.num_predict == 0 || raw.num_predict < -1 {
         return Err(ConfigError::Invalid(format!(
@@ -362,7 +395,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         first_audio: ms(d.first_audio_ms, "first_audio_ms")?,
     };
     if raw.chat.max_input_chars == 0 {
-        return Err(ConfigError::Invalid("chat.max_input_chars must be greater than 0".into()));
+        return Err(ConfigError::Invalid(
+            "chat.max_input_chars must be greater than 0".into(),
+        ));
     }
     let s = raw.speech;
     if s.clause_min_chars == 0 || s.max_chunk_chars < s.clause_min_chars {
@@ -371,7 +406,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         ));
     }
     if !(0.0..=1.0).contains(&s.volume) {
-        return Err(ConfigError::Invalid("speech.volume must be between 0.0 and 1.0".into()));
+        return Err(ConfigError::Invalid(
+            "speech.volume must be between 0.0 and 1.0".into(),
+        ));
     }
     let backend = match s.backend.as_str() {
         "espeak" => {
@@ -381,7 +418,11 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                     "tts.espeak.rate_wpm must be 80..=450 and pitch 0..=100".into(),
                 ));
             }
-            TtsBackend::Espeak { voice: e.voice, rate_wpm: e.rate_wpm, pitch: e.pitch }
+            TtsBackend::Espeak {
+                voice: e.voice,
+                rate_wpm: e.rate_wpm,
+                pitch: e.pitch,
+            }
         }
         "piper" => {
             let p = raw.tts.piper;
@@ -469,7 +510,9 @@ mod tests {
     fn bad_overrides_are_rejected() {
         let e = with_set(&["ollama.modle=x"]).unwrap_err().to_string();
         assert!(e.contains("modle"), "{e}");
-        let e = with_set(&["deadlines.stall_ms=soon"]).unwrap_err().to_string();
+        let e = with_set(&["deadlines.stall_ms=soon"])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("expected a integer"), "{e}");
         let e = with_set(&["nosuch=1"]).unwrap_err().to_string();
         assert!(e.contains("section.key=value"), "{e}");
@@ -491,14 +534,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("zoe.toml");
         std::fs::write(&path, "[ollama]\nmodel = \"qwen3:1.7b\"\n").unwrap();
-        let c = Config::load(&Overrides { file: Some(path.clone()), ..Default::default() })
-            .unwrap();
+        let c = Config::load(&Overrides {
+            file: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!(c.ollama.model, "qwen3:1.7b");
         assert_eq!(c.ollama.keep_alive, "30m");
         std::fs::write(&path, "[ollama]\nmodell = \"x\"\n").unwrap();
-        let e = Config::load(&Overrides { file: Some(path), ..Default::default() })
-            .unwrap_err()
-            .to_string();
+        let e = Config::load(&Overrides {
+            file: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("modell"), "{e}");
     }
 }

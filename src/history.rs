@@ -15,7 +15,11 @@ pub struct History {
 
 impl History {
     pub fn new(max_chars: usize, max_messages: usize) -> Self {
-        History { messages: Vec::new(), max_chars, max_messages }
+        History {
+            messages: Vec::new(),
+            max_chars,
+            max_messages,
+        }
     }
 
     pub fn messages(&self) -> &[Message] {
@@ -23,7 +27,10 @@ impl History {
     }
 
     fn chars(&self) -> usize {
-        self.messages.iter().map(|m| m.content.chars().count()).sum()
+        self.messages
+            .iter()
+            .map(|m| m.content.chars().count())
+            .sum()
     }
 
     /// Records a completed exchange and trims.
@@ -32,7 +39,8 @@ impl History {
         self.messages.push(Message::new("assistant", assistant));
         if self.chars() > self.max_chars || self.messages.len() > self.max_messages {
             while self.messages.len() >= 2
-                && (self.chars() > self.max_chars / 2 || self.messages.len() > self.max_messages / 2)
+                && (self.chars() > self.max_chars / 2
+                    || self.messages.len() > self.max_messages / 2)
             {
                 self.messages.drain(..2);
             }
@@ -49,14 +57,19 @@ mod tests {
     fn trims_oldest_exchanges_with_hysteresis() {
         let mut h = History::new(100, 100);
         for i in 0..4 {
-            h.push_exchange(&format!("q{i}{}", "x".repeat(8)), &"a".repeat(10)); // 20 chars each
+            h.push_exchange(&format!("q{i}{}", "x".repeat(8)), &"a".repeat(10));
+            // 20 chars each
         }
         assert_eq!(h.messages().len(), 8);
         assert!(h.messages()[0].content.starts_with("q0"));
         h.push_exchange("q4xxxxxxxx", &"a".repeat(20)); // 110 > 100: trim to <= 50
         let total: usize = h.messages().iter().map(|m| m.content.len()).sum();
         assert!(total <= 50, "{total}");
-        assert!(h.messages()[0].content.starts_with("q3"), "{:?}", h.messages()[0]);
+        assert!(
+            h.messages()[0].content.starts_with("q3"),
+            "{:?}",
+            h.messages()[0]
+        );
         assert_eq!(h.messages().last().unwrap().role, "assistant");
         // The prefix stays stable for the next turns.
         let first = h.messages()[0].clone();

@@ -18,7 +18,11 @@ pub enum InputLine {
 }
 
 /// Reads `reader` line by line until EOF. Lines over `max_chars` characters become `TooLong`.
-pub fn read_lines<R: Read>(reader: R, max_chars: usize, mut send: impl FnMut(InputLine, Instant) -> bool) {
+pub fn read_lines<R: Read>(
+    reader: R,
+    max_chars: usize,
+    mut send: impl FnMut(InputLine, Instant) -> bool,
+) {
     let max_bytes = max_chars.saturating_mul(4).saturating_add(2);
     let mut reader = std::io::BufReader::new(reader);
     let mut line: Vec<u8> = Vec::new();
@@ -55,7 +59,11 @@ pub fn read_lines<R: Read>(reader: R, max_chars: usize, mut send: impl FnMut(Inp
         reader.consume(used);
         if newline {
             let at = Instant::now();
-            let item = if too_long > 0 { InputLine::TooLong(too_long) } else { finish_line(&line, max_chars) };
+            let item = if too_long > 0 {
+                InputLine::TooLong(too_long)
+            } else {
+                finish_line(&line, max_chars)
+            };
             line.clear();
             too_long = 0;
             if !send(item, at) {
@@ -78,9 +86,13 @@ fn finish_line(bytes: &[u8], max_chars: usize) -> InputLine {
 
 /// Starts the stdin thread. It ends at EOF or when the receiver is gone.
 pub fn spawn_stdin(max_chars: usize, tx: Sender<(InputLine, Instant)>) {
-    let spawned = std::thread::Builder::new().name("zoe-stdin".into()).spawn(move || {
-        read_lines(std::io::stdin(), max_chars, |line, at| tx.blocking_send((line, at)).is_ok());
-    });
+    let spawned = std::thread::Builder::new()
+        .name("zoe-stdin".into())
+        .spawn(move || {
+            read_lines(std::io::stdin(), max_chars, |line, at| {
+                tx.blocking_send((line, at)).is_ok()
+            });
+        });
     if let Err(e) = spawned {
         eprintln!("zoe: cannot start the input thread: {e}");
     }
@@ -112,8 +124,17 @@ mod tests {
             ]
         );
         input = format!("{}\nnext\n", "x".repeat(100_000)).into_bytes();
-        assert_eq!(lines(&input, 50), vec![InputLine::TooLong(100_000), InputLine::Line("next".into())]);
-        assert_eq!(lines(b"caf\xC3\xA9 \xFF\n", 50), vec![InputLine::Line("café \u{FFFD}".into())]);
-        assert_eq!(lines("é".repeat(51).as_bytes(), 50), vec![InputLine::TooLong(102)]);
+        assert_eq!(
+            lines(&input, 50),
+            vec![InputLine::TooLong(100_000), InputLine::Line("next".into())]
+        );
+        assert_eq!(
+            lines(b"caf\xC3\xA9 \xFF\n", 50),
+            vec![InputLine::Line("café \u{FFFD}".into())]
+        );
+        assert_eq!(
+            lines("é".repeat(51).as_bytes(), 50),
+            vec![InputLine::TooLong(102)]
+        );
     }
 }

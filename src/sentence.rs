@@ -28,7 +28,12 @@ pub struct SentenceSplitter {
 
 impl SentenceSplitter {
     pub fn new(clause_min_chars: usize, max_chunk_chars: usize) -> Self {
-        SentenceSplitter { buf: String::new(), clause_min_chars, max_chunk_chars, in_code_block: false }
+        SentenceSplitter {
+            buf: String::new(),
+            clause_min_chars,
+            max_chunk_chars,
+            in_code_block: false,
+        }
     }
 
     /// Adds streamed text; returns the speakable chunks it completed (already cleaned, non-empty).
@@ -78,7 +83,6 @@ impl SentenceSplitter {
     fn find_cut(&self) -> Option<usize> {
         let b = &self.buf;
         let chars: Vec<(usize, char)> = b.char_indices().collect();
-        let len = b.len();
         let mut last_space = None;
         for (k, &(i, c)) in chars.iter().enumerate() {
             let next = chars.get(k + 1).map(|&(_, n)| n);
@@ -98,20 +102,15 @@ impl SentenceSplitter {
                     }
                     return Some(self.after_closers(&chars, k + 1));
                 }
-                '.' => {
-                    if self.period_ends_sentence(&chars, k) == Some(true) {
-                        return Some(self.after_closers(&chars, k + 1));
-                    }
-                    if self.period_ends_sentence(&chars, k).is_none() {
-                        return None; // wait for more text
-                    }
+                // `?`: a period whose meaning depends on text not yet here stops the search.
+                '.' if self.period_ends_sentence(&chars, k)? => {
+                    return Some(self.after_closers(&chars, k + 1));
                 }
-                ',' | ';' | ':' | '\u{2014}' => {
+                ',' | ';' | ':' | '\u{2014}'
                     if end - self.first_nonspace() >= self.clause_min_chars
-                        && next.is_some_and(char::is_whitespace)
-                    {
-                        return Some(end);
-                    }
+                        && next.is_some_and(char::is_whitespace) =>
+                {
+                    return Some(end);
                 }
                 c if c.is_whitespace() => last_space = Some(end),
                 _ => {}
@@ -122,7 +121,6 @@ impl SentenceSplitter {
                 }
             }
         }
-        let _ = len;
         None
     }
 
@@ -152,10 +150,7 @@ impl SentenceSplitter {
         }
         if prev.is_some_and(|p| p.is_ascii_digit()) {
             // "3.14" or "version 2.0" vs "in 1999." — decide on the next character.
-            return match next {
-                None => None,
-                Some(n) => Some(!n.is_ascii_digit()),
-            };
+            return next.map(|n| !n.is_ascii_digit());
         }
         if next.is_some_and(|n| n.is_alphanumeric()) {
             return Some(false); // "e.g", "U.S", "file.txt", "zoe.local"
@@ -165,7 +160,11 @@ impl SentenceSplitter {
             .iter()
             .rposition(|&(_, c)| c.is_whitespace() || c == '(' || c == '"')
             .map_or(0, |p| p + 1);
-        let word: String = chars[start..k].iter().map(|&(_, c)| c).collect::<String>().to_lowercase();
+        let word: String = chars[start..k]
+            .iter()
+            .map(|&(_, c)| c)
+            .collect::<String>()
+            .to_lowercase();
         if word.is_empty() {
             return Some(false);
         }
@@ -199,7 +198,9 @@ pub fn clean_for_speech(text: &str) -> String {
     while let Some(open) = rest.find('[') {
         let after = &rest[open + 1..];
         match after.find("](").and_then(|close| {
-            after[close + 2..].find(')').map(|end| (close, close + 2 + end))
+            after[close + 2..]
+                .find(')')
+                .map(|end| (close, close + 2 + end))
         }) {
             Some((close, end)) => {
                 s.push_str(&rest[..open]);
@@ -217,10 +218,21 @@ pub fn clean_for_speech(text: &str) -> String {
     let mut words = Vec::new();
     for (i, word) in s.split_whitespace().enumerate() {
         // Line-start markers reach us as the first word of a chunk.
-        if i == 0 && (word.chars().all(|c| c == '#') || word == "-" || word == "*" || word == "+" || word == ">") {
+        if i == 0
+            && (word.chars().all(|c| c == '#')
+                || word == "-"
+                || word == "*"
+                || word == "+"
+                || word == ">")
+        {
             continue;
         }
-        if i == 0 && word.len() <= 3 && word.ends_with('.') && word[..word.len() - 1].chars().all(|c| c.is_ascii_digit()) && !word[..word.len() - 1].is_empty() {
+        if i == 0
+            && word.len() <= 3
+            && word.ends_with('.')
+            && word[..word.len() - 1].chars().all(|c| c.is_ascii_digit())
+            && !word[..word.len() - 1].is_empty()
+        {
             continue; // "1." numbered list item
         }
         if word.starts_with("http://") || word.starts_with("https://") || word.starts_with("www.") {
@@ -346,7 +358,9 @@ mod tests {
     /// price of cutting every ordinary sentence on its final token instead of one token later.
     #[test]
     fn char_by_char_matches_whole() {
-        for (text, want) in TABLE.iter().filter(|(t, _)| !t.contains("...") && !t.contains("?!") && !t.contains(".\"") && !t.contains(".local")) {
+        for (text, want) in TABLE.iter().filter(|(t, _)| {
+            !t.contains("...") && !t.contains("?!") && !t.contains(".\"") && !t.contains(".local")
+        }) {
             assert_eq!(split_chars(text), *want, "{text:?}");
         }
     }

@@ -54,7 +54,9 @@ impl Probe {
     /// Records now, once.
     pub fn mark(&self) {
         let nanos = epoch().elapsed().as_nanos().max(1) as u64;
-        let _already_marked = self.0.compare_exchange(0, nanos, Ordering::Release, Ordering::Relaxed);
+        let _already_marked =
+            self.0
+                .compare_exchange(0, nanos, Ordering::Release, Ordering::Relaxed);
     }
     pub fn get(&self) -> Option<Instant> {
         match self.0.load(Ordering::Acquire) {
@@ -106,16 +108,26 @@ impl WavSink {
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };
-        let writer = hound::WavWriter::create(path, spec)
-            .map_err(|e| SpeechError::Wav { path: path.to_path_buf(), detail: e.to_string() })?;
-        Ok(WavSink { writer, rate, mismatch_logged: false })
+        let writer = hound::WavWriter::create(path, spec).map_err(|e| SpeechError::Wav {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        Ok(WavSink {
+            writer,
+            rate,
+            mismatch_logged: false,
+        })
     }
 }
 
 impl AudioSink for WavSink {
     fn play(&mut self, samples: &[f32], rate: u32, probe: Option<&Probe>) {
         if rate != self.rate && !self.mismatch_logged {
-            tracing::warn!(rate, file_rate = self.rate, "TTS sample rate changed; WAV pitch will be off");
+            tracing::warn!(
+                rate,
+                file_rate = self.rate,
+                "TTS sample rate changed; WAV pitch will be off"
+            );
             self.mismatch_logged = true;
         }
         for &s in samples {
@@ -184,18 +196,25 @@ impl SpeakerSink {
             .map_err(|e| SpeechError::NoOutput(e.to_string()))?;
         device.log_on_drop(false);
         let player = rodio::Player::connect_new(device.mixer());
-        Ok(SpeakerSink { player, _device: device })
+        Ok(SpeakerSink {
+            player,
+            _device: device,
+        })
     }
 }
 
 impl AudioSink for SpeakerSink {
     fn play(&mut self, samples: &[f32], rate: u32, probe: Option<&Probe>) {
-        let (Some(channels), Some(rate)) = (std::num::NonZero::new(1u16), std::num::NonZero::new(rate))
+        let (Some(channels), Some(rate)) =
+            (std::num::NonZero::new(1u16), std::num::NonZero::new(rate))
         else {
             return;
         };
         let buffer = rodio::buffer::SamplesBuffer::new(channels, rate, samples.to_vec());
-        self.player.append(Probed { inner: buffer, probe: probe.cloned() });
+        self.player.append(Probed {
+            inner: buffer,
+            probe: probe.cloned(),
+        });
     }
     fn stop(&mut self) {
         self.player.clear();
@@ -216,13 +235,21 @@ pub enum Output {
 
 pub enum SpeechCmd {
     /// Speak a chunk of reply `turn`.
-    Say { turn: u64, text: String },
+    Say {
+        turn: u64,
+        text: String,
+    },
     /// All chunks of `turn` have been sent.
-    EndTurn { turn: u64 },
+    EndTurn {
+        turn: u64,
+    },
     /// Drop queued text and audio now (barge-in, Ctrl-C).
     Stop,
     /// Reply on the channel once all queued audio has played, or after the timeout.
-    Drain { timeout: Duration, done: Sender<()> },
+    Drain {
+        timeout: Duration,
+        done: Sender<()>,
+    },
     Shutdown,
 }
 
@@ -231,7 +258,11 @@ pub enum SpeechEvent {
     /// The first sample of reply `turn` reached the output at `at`.
     FirstAudio { turn: u64, at: Instant },
     /// Every chunk of `turn` was synthesized and queued; `samples` is its audio length.
-    TurnQueued { turn: u64, samples: usize, rate: u32 },
+    TurnQueued {
+        turn: u64,
+        samples: usize,
+        rate: u32,
+    },
     /// A chunk could not be synthesized.
     Failed { turn: u64, error: String },
 }
@@ -256,19 +287,30 @@ impl SpeechHandle {
         let thread = std::thread::Builder::new()
             .name("zoe-speech".into())
             .spawn(move || {
-                let opened = tts::from_config(&cfg).map_err(SpeechError::from).and_then(|tts| {
-                    let sink: Box<dyn AudioSink> = match &output {
-                        Output::Speaker => Box::new(SpeakerSink::open()?),
-                        Output::Wav(path) => Box::new(WavSink::create(path, tts.sample_rate())?),
-                        Output::Null => Box::new(NullSink),
-                    };
-                    Ok((tts, sink))
-                });
+                let opened = tts::from_config(&cfg)
+                    .map_err(SpeechError::from)
+                    .and_then(|tts| {
+                        let sink: Box<dyn AudioSink> = match &output {
+                            Output::Speaker => Box::new(SpeakerSink::open()?),
+                            Output::Wav(path) => {
+                                Box::new(WavSink::create(path, tts.sample_rate())?)
+                            }
+                            Output::Null => Box::new(NullSink),
+                        };
+                        Ok((tts, sink))
+                    });
                 match opened {
                     Ok((tts, sink)) => {
                         let _ = ready_tx.send(Ok(()));
-                        SpeechThread { tts, sink, rx, events: ev_tx, epoch: thread_epoch, volume: cfg.volume }
-                            .run();
+                        SpeechThread {
+                            tts,
+                            sink,
+                            rx,
+                            events: ev_tx,
+                            epoch: thread_epoch,
+                            volume: cfg.volume,
+                        }
+                        .run();
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -277,7 +319,12 @@ impl SpeechHandle {
             })
             .map_err(|e| SpeechError::Thread(e.to_string()))?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(SpeechHandle { tx, events, epoch, thread: Some(thread) }),
+            Ok(Ok(())) => Ok(SpeechHandle {
+                tx,
+                events,
+                epoch,
+                thread: Some(thread),
+            }),
             Ok(Err(e)) => {
                 let _ = thread.join();
                 Err(e)
@@ -340,7 +387,11 @@ impl SpeechThread {
         // Turns whose first-audio probe the device thread has yet to mark.
         let mut pending: Vec<(u64, Probe)> = Vec::new();
         loop {
-            let wait = if pending.is_empty() { Duration::from_secs(3600) } else { Duration::from_millis(1) };
+            let wait = if pending.is_empty() {
+                Duration::from_secs(3600)
+            } else {
+                Duration::from_millis(1)
+            };
             let cmd = match self.rx.recv_timeout(wait) {
                 Ok(cmd) => Some(cmd),
                 Err(RecvTimeoutError::Timeout) => None,
@@ -349,7 +400,12 @@ impl SpeechThread {
             match cmd {
                 Some(SpeechCmd::Say { turn, text }) => {
                     if current.as_ref().is_none_or(|c| c.turn != turn) {
-                        current = Some(TurnAudio { turn, probe: None, reported: false, samples: 0 });
+                        current = Some(TurnAudio {
+                            turn,
+                            probe: None,
+                            reported: false,
+                            samples: 0,
+                        });
                     }
                     let cur = current.as_mut().expect("set above");
                     self.speak(cur, &text);
@@ -360,7 +416,10 @@ impl SpeechThread {
                 }
                 Some(SpeechCmd::EndTurn { turn }) => {
                     self.sink.flush();
-                    let samples = current.as_ref().filter(|c| c.turn == turn).map_or(0, |c| c.samples);
+                    let samples = current
+                        .as_ref()
+                        .filter(|c| c.turn == turn)
+                        .map_or(0, |c| c.samples);
                     let _ = self.events.send(SpeechEvent::TurnQueued {
                         turn,
                         samples,
@@ -396,7 +455,9 @@ impl SpeechThread {
             }
             pending.retain(|(turn, probe)| match probe.get() {
                 Some(at) => {
-                    let _ = self.events.send(SpeechEvent::FirstAudio { turn: *turn, at });
+                    let _ = self
+                        .events
+                        .send(SpeechEvent::FirstAudio { turn: *turn, at });
                     false
                 }
                 None => true,
@@ -409,7 +470,11 @@ impl SpeechThread {
         for cmd in cmds {
             match cmd {
                 SpeechCmd::EndTurn { turn } => {
-                    let _ = self.events.send(SpeechEvent::TurnQueued { turn, samples: 0, rate: self.tts.sample_rate() });
+                    let _ = self.events.send(SpeechEvent::TurnQueued {
+                        turn,
+                        samples: 0,
+                        rate: self.tts.sample_rate(),
+                    });
                 }
                 SpeechCmd::Drain { done, .. } => {
                     let _ = done.send(());
@@ -449,7 +514,10 @@ impl SpeechThread {
         });
         if let Err(e) = result {
             tracing::error!(turn = cur.turn, "speech synthesis failed: {e}");
-            let _ = self.events.send(SpeechEvent::Failed { turn: cur.turn, error: e.to_string() });
+            let _ = self.events.send(SpeechEvent::Failed {
+                turn: cur.turn,
+                error: e.to_string(),
+            });
         }
     }
 

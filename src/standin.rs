@@ -32,20 +32,34 @@ pub struct Timing {
 impl Timing {
     /// No delays at all.
     pub fn instant() -> Self {
-        Timing { base_ms: 0.0, prompt_tok_per_s: f64::INFINITY, tok_per_s: f64::INFINITY }
+        Timing {
+            base_ms: 0.0,
+            prompt_tok_per_s: f64::INFINITY,
+            tok_per_s: f64::INFINITY,
+        }
     }
     /// A Jetson Orin NX running gemma3n:e2b, as measured for the brief: first token after 40 ms plus
     /// prompt tokens at 400/s, then 25 tokens/s.
     pub fn orin_nx() -> Self {
-        Timing { base_ms: 40.0, prompt_tok_per_s: 400.0, tok_per_s: 25.0 }
+        Timing {
+            base_ms: 40.0,
+            prompt_tok_per_s: 400.0,
+            tok_per_s: 25.0,
+        }
     }
     /// Fast enough for tests, slow enough that streaming is visible: 2 ms + 50 tokens/s.
     pub fn brisk() -> Self {
-        Timing { base_ms: 2.0, prompt_tok_per_s: 20_000.0, tok_per_s: 50.0 }
+        Timing {
+            base_ms: 2.0,
+            prompt_tok_per_s: 20_000.0,
+            tok_per_s: 50.0,
+        }
     }
     fn first_token(&self, prompt_chars: usize) -> Duration {
         let prompt_tokens = prompt_chars as f64 / 4.0;
-        Duration::from_secs_f64((self.base_ms / 1000.0 + prompt_tokens / self.prompt_tok_per_s).max(0.0))
+        Duration::from_secs_f64(
+            (self.base_ms / 1000.0 + prompt_tokens / self.prompt_tok_per_s).max(0.0),
+        )
     }
     fn interval(&self) -> Duration {
         Duration::from_secs_f64((1.0 / self.tok_per_s).max(0.0))
@@ -85,10 +99,18 @@ pub struct Script {
 
 impl Script {
     pub fn reply(text: &str) -> Self {
-        Script { reply: text.to_string(), fault: Fault::None, tool_calls: Vec::new() }
+        Script {
+            reply: text.to_string(),
+            fault: Fault::None,
+            tool_calls: Vec::new(),
+        }
     }
     pub fn fault(text: &str, fault: Fault) -> Self {
-        Script { reply: text.to_string(), fault, tool_calls: Vec::new() }
+        Script {
+            reply: text.to_string(),
+            fault,
+            tool_calls: Vec::new(),
+        }
     }
 }
 
@@ -105,7 +127,9 @@ impl Recorded {
     /// True for a chat request carrying a user message (not a warm-up).
     pub fn is_user_chat(&self) -> bool {
         self.path == "/api/chat"
-            && self.body["messages"].as_array().is_some_and(|m| m.iter().any(|m| m["role"] == "user"))
+            && self.body["messages"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m["role"] == "user"))
     }
 }
 
@@ -178,7 +202,10 @@ impl StandIn {
 
     /// Chat requests with a user message, in arrival order.
     pub fn user_chats(&self) -> Vec<Recorded> {
-        self.requests().into_iter().filter(Recorded::is_user_chat).collect()
+        self.requests()
+            .into_iter()
+            .filter(Recorded::is_user_chat)
+            .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -195,7 +222,9 @@ pub fn tokenize(text: &str) -> Vec<String> {
         let boundary = if c.is_whitespace() {
             !cur.chars().all(char::is_whitespace)
         } else if c.is_alphanumeric() || c == '\'' {
-            cur.chars().last().is_some_and(|l| !(l.is_alphanumeric() || l == '\'' || l.is_whitespace()))
+            cur.chars()
+                .last()
+                .is_some_and(|l| !(l.is_alphanumeric() || l == '\'' || l.is_whitespace()))
         } else {
             !cur.chars().all(char::is_whitespace)
         };
@@ -269,7 +298,8 @@ async fn respond_json(sock: &mut TcpStream, status: u16, body: &Value) -> std::i
 }
 
 async fn write_chunk(sock: &mut TcpStream, data: &[u8]) -> std::io::Result<()> {
-    sock.write_all(format!("{:x}\r\n", data.len()).as_bytes()).await?;
+    sock.write_all(format!("{:x}\r\n", data.len()).as_bytes())
+        .await?;
     sock.write_all(data).await?;
     sock.write_all(b"\r\n").await?;
     sock.flush().await
@@ -292,7 +322,12 @@ async fn serve_connection(mut sock: TcpStream, state: Arc<Mutex<State>>) {
     let _ = sock.set_nodelay(true);
     while let Some(req) = read_request(&mut sock).await {
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-        let recorded = Recorded { method: req.method.clone(), path: req.path.clone(), body: body.clone(), at: Instant::now() };
+        let recorded = Recorded {
+            method: req.method.clone(),
+            path: req.path.clone(),
+            body: body.clone(),
+            at: Instant::now(),
+        };
         let is_user_chat = recorded.is_user_chat();
         let (model, script, timing, split) = {
             let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -310,8 +345,12 @@ async fn serve_connection(mut sock: TcpStream, state: Arc<Mutex<State>>) {
                 let tags = json!({"models": [{"name": model, "model": model}]});
                 respond_json(&mut sock, 200, &tags).await.is_ok()
             }
-            ("GET", "/api/version") => respond_json(&mut sock, 200, &json!({"version": "0.12.6"})).await.is_ok(),
-            _ => respond_json(&mut sock, 404, &json!({"error": "404 page not found"})).await.is_ok(),
+            ("GET", "/api/version") => respond_json(&mut sock, 200, &json!({"version": "0.12.6"}))
+                .await
+                .is_ok(),
+            _ => respond_json(&mut sock, 404, &json!({"error": "404 page not found"}))
+                .await
+                .is_ok(),
         };
         if !keep_open {
             break;
@@ -329,7 +368,13 @@ fn chunk_line(model: &str, content: &str) -> Value {
 }
 
 /// Serves one `/api/chat`; returns whether the connection may be reused.
-async fn chat(sock: &mut TcpStream, body: &Value, script: Script, timing: Timing, split: bool) -> bool {
+async fn chat(
+    sock: &mut TcpStream,
+    body: &Value,
+    script: Script,
+    timing: Timing,
+    split: bool,
+) -> bool {
     let model = body["model"].as_str().unwrap_or("unknown").to_string();
     let has_tools = body.get("tools").is_some_and(|t| !t.is_null());
     match &script.fault {
@@ -337,21 +382,33 @@ async fn chat(sock: &mut TcpStream, body: &Value, script: Script, timing: Timing
             stall(sock).await;
             return false;
         }
-        Fault::Status(code, msg) => return respond_json(sock, *code, &json!({"error": msg})).await.is_ok(),
+        Fault::Status(code, msg) => {
+            return respond_json(sock, *code, &json!({"error": msg}))
+                .await
+                .is_ok()
+        }
         Fault::ModelNotFound => {
             let msg = format!("model \"{model}\" not found, try pulling it first");
-            return respond_json(sock, 404, &json!({"error": msg})).await.is_ok();
+            return respond_json(sock, 404, &json!({"error": msg}))
+                .await
+                .is_ok();
         }
         Fault::ToolsUnsupported if has_tools => {
             let msg = format!("registry.ollama.ai/library/{model} does not support tools");
-            return respond_json(sock, 400, &json!({"error": msg})).await.is_ok();
+            return respond_json(sock, 400, &json!({"error": msg}))
+                .await
+                .is_ok();
         }
         _ => {}
     }
     let started = tokio::time::Instant::now();
     let prompt_chars: usize = body["messages"]
         .as_array()
-        .map(|m| m.iter().map(|m| m["content"].as_str().map_or(0, |s| s.chars().count())).sum())
+        .map(|m| {
+            m.iter()
+                .map(|m| m["content"].as_str().map_or(0, |s| s.chars().count()))
+                .sum()
+        })
         .unwrap_or(0);
     let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n";
     if sock.write_all(head.as_bytes()).await.is_err() {
@@ -380,7 +437,10 @@ async fn chat(sock: &mut TcpStream, body: &Value, script: Script, timing: Timing
     let n_tokens = tokens.len();
     for (i, t) in tokens.iter().enumerate() {
         match &script.fault {
-            Fault::StallAfter(k) | Fault::CloseAfter(k) | Fault::MalformedAfter(k) | Fault::ErrorAfter(k, _)
+            Fault::StallAfter(k)
+            | Fault::CloseAfter(k)
+            | Fault::MalformedAfter(k)
+            | Fault::ErrorAfter(k, _)
                 if *k == i =>
             {
                 break;
@@ -394,7 +454,8 @@ async fn chat(sock: &mut TcpStream, body: &Value, script: Script, timing: Timing
         tokio::time::sleep_until(first + interval * i as u32).await;
         let ok = if split && line.len() > 2 {
             let mid = line.len() / 2;
-            write_chunk(sock, &line[..mid]).await.is_ok() && write_chunk(sock, &line[mid..]).await.is_ok()
+            write_chunk(sock, &line[..mid]).await.is_ok()
+                && write_chunk(sock, &line[mid..]).await.is_ok()
         } else {
             write_chunk(sock, line).await.is_ok()
         };

@@ -90,9 +90,9 @@ const GREETING_FILLER: &[&str] = &[
 
 /// Verbs that, at the start of a clause and followed by an object, make a command.
 const COMMAND_VERBS: &[&str] = &[
-    "add", "put", "remove", "delete", "cross", "tick", "clear", "empty", "set", "cancel",
-    "create", "remind", "schedule", "book", "note", "jot", "save", "turn", "switch", "start",
-    "stop", "pause", "resume", "snooze", "dismiss", "erase", "append", "insert", "mark", "record",
+    "add", "put", "remove", "delete", "cross", "tick", "clear", "empty", "set", "cancel", "create",
+    "remind", "schedule", "book", "note", "jot", "save", "turn", "switch", "start", "stop",
+    "pause", "resume", "snooze", "dismiss", "erase", "append", "insert", "mark", "record",
 ];
 
 /// Word sequences that make an action wherever they appear.
@@ -175,7 +175,10 @@ fn contains_phrase(words: &[String], phrase: &[&str]) -> bool {
 
 fn is_command_clause(clause: &[String]) -> bool {
     // Skip polite openers, then look for a command verb with at least one word after it.
-    let start = clause.iter().take_while(|w| POLITE_PREFIX.contains(&w.as_str())).count();
+    let start = clause
+        .iter()
+        .take_while(|w| POLITE_PREFIX.contains(&w.as_str()))
+        .count();
     let rest = &clause[start..];
     match rest.first() {
         Some(verb) if COMMAND_VERBS.contains(&verb.as_str()) => rest.len() >= 2,
@@ -188,7 +191,10 @@ fn is_pure_greeting(words: &[String]) -> bool {
     let mut i = 0;
     let mut phrases = 0;
     while i < words.len() {
-        if let Some(p) = GREETING_PHRASES.iter().find(|p| starts_with(&words[i..], p)) {
+        if let Some(p) = GREETING_PHRASES
+            .iter()
+            .find(|p| starts_with(&words[i..], p))
+        {
             i += p.len();
             phrases += 1;
         } else if GREETING_FILLER.contains(&words[i].as_str()) {
@@ -262,7 +268,10 @@ mod tests {
         ("what is 12 times 7", Regular),
         ("hi, what's the capital of France?", Regular),
         ("hey, can you help me plan my day?", Regular),
-        ("thanks, and what's the weather usually like in June in Spain?", Regular),
+        (
+            "thanks, and what's the weather usually like in June in Spain?",
+            Regular,
+        ),
         ("remember when we went to the beach?", Regular),
         ("what is a timer", Regular),
         ("how are vaccines tested", Regular),

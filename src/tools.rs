@@ -31,8 +31,18 @@ pub fn definitions() -> Vec<Value> {
             json!({"list": list, "items": {"type": "array", "items": {"type": "string"}}}),
             &["list", "items"],
         ),
-        function("show_list", "Read out the items on a list.", json!({"list": list}), &["list"]),
-        function("clear_list", "Remove every item from a list.", json!({"list": list}), &["list"]),
+        function(
+            "show_list",
+            "Read out the items on a list.",
+            json!({"list": list}),
+            &["list"],
+        ),
+        function(
+            "clear_list",
+            "Remove every item from a list.",
+            json!({"list": list}),
+            &["list"],
+        ),
         function(
             "set_timer",
             "Start a countdown timer.",
@@ -45,7 +55,12 @@ pub fn definitions() -> Vec<Value> {
             json!({"label": {"type": "string"}}),
             &[],
         ),
-        function("list_timers", "Say which timers are running and the time left.", json!({}), &[]),
+        function(
+            "list_timers",
+            "Say which timers are running and the time left.",
+            json!({}),
+            &[],
+        ),
         function(
             "set_reminder",
             "Remind the user of something at a time.",
@@ -58,8 +73,18 @@ pub fn definitions() -> Vec<Value> {
             json!({"key": {"type": "string"}, "value": {"type": "string"}}),
             &["key", "value"],
         ),
-        function("recall_fact", "Look up a remembered fact.", json!({"key": {"type": "string"}}), &["key"]),
-        function("current_time", "The current local date and time.", json!({}), &[]),
+        function(
+            "recall_fact",
+            "Look up a remembered fact.",
+            json!({"key": {"type": "string"}}),
+            &["key"],
+        ),
+        function(
+            "current_time",
+            "The current local date and time.",
+            json!({}),
+            &[],
+        ),
     ]
 }
 

@@ -66,7 +66,17 @@ impl Engine {
     ) -> Self {
         let client = OllamaClient::new(cfg.ollama.clone(), cfg.deadlines);
         let history = History::new(cfg.chat.history_max_chars, cfg.chat.history_max_messages);
-        Engine { cfg, client, history, speech, out, metrics, turns: 0, native_tools: true, turn_t0: Instant::now() }
+        Engine {
+            cfg,
+            client,
+            history,
+            speech,
+            out,
+            metrics,
+            turns: 0,
+            native_tools: true,
+            turn_t0: Instant::now(),
+        }
     }
 
     pub fn client(&self) -> &OllamaClient {
@@ -110,7 +120,11 @@ impl Engine {
             messages,
             stream: true,
             keep_alive: self.cfg.ollama.keep_alive.clone(),
-            options: Options { num_predict: tc.num_predict, num_ctx: tc.num_ctx, temperature: tc.temperature },
+            options: Options {
+                num_predict: tc.num_predict,
+                num_ctx: tc.num_ctx,
+                temperature: tc.temperature,
+            },
             tools,
         }
     }
@@ -133,8 +147,10 @@ impl Engine {
             ..Default::default()
         };
         let mut got = Streamed::default();
-        let mut splitter =
-            SentenceSplitter::new(self.cfg.speech.clause_min_chars, self.cfg.speech.max_chunk_chars);
+        let mut splitter = SentenceSplitter::new(
+            self.cfg.speech.clause_min_chars,
+            self.cfg.speech.max_chunk_chars,
+        );
         let deadline = tokio::time::Instant::from_std(t0 + self.cfg.deadlines.turn);
         let turn_limit = self.cfg.deadlines.turn;
         let result = match tokio::time::timeout_at(
@@ -178,8 +194,7 @@ impl Engine {
                 m.reply = got.text.trim().to_string();
             }
             Err(e) => {
-                tracing::error!(error = %e, "turn failed");
-                eprintln!("zoe: turn {turn}: {e}");
+                tracing::error!("turn failed: {e}");
                 let msg = e.spoken(&self.cfg.ollama);
                 if !got.text.is_empty() {
                     self.print(" … ");
@@ -233,7 +248,10 @@ impl Engine {
         let mut stream = match self.client.chat(&req).await {
             Err(ChatError::ToolsUnsupported { message, .. }) if req.tools.is_some() => {
                 tracing::warn!(%message, "model rejects native tools; describing them in the prompt from now on");
-                eprintln!("zoe: {} does not support tools; using the text tool protocol", req.model);
+                eprintln!(
+                    "zoe: {} does not support tools; using the text tool protocol",
+                    req.model
+                );
                 self.native_tools = false;
                 req = self.build_request(tier, text);
                 self.client.chat(&req).await?
@@ -258,7 +276,8 @@ impl Engine {
                 }
                 StreamEvent::ToolCalls(calls) => {
                     got.first_token.get_or_insert_with(Instant::now);
-                    m.tool_calls.extend(calls.into_iter().map(|c| c.function.name));
+                    m.tool_calls
+                        .extend(calls.into_iter().map(|c| c.function.name));
                 }
                 StreamEvent::Done(stats) => {
                     m.eval_count = stats.eval_count;
@@ -273,7 +292,10 @@ impl Engine {
 
     fn print(&mut self, s: &str) {
         // A closed stdout (e.g. `| head`) must not stop the assistant.
-        let _ = self.out.write_all(s.as_bytes()).and_then(|_| self.out.flush());
+        let _ = self
+            .out
+            .write_all(s.as_bytes())
+            .and_then(|_| self.out.flush());
     }
 
     fn say_chunk(&mut self, turn: u64, chunk: String, m: &mut TurnMetrics) {
@@ -288,7 +310,9 @@ impl Engine {
 
     /// Tells speech the reply is complete, then waits (bounded) for its first audio sample.
     async fn finish_audio(&mut self, turn: u64, t0: Instant, m: &mut TurnMetrics) {
-        let Some(speech) = self.speech.as_mut() else { return };
+        let Some(speech) = self.speech.as_mut() else {
+            return;
+        };
         speech.end_turn(turn);
         let wait = self.cfg.deadlines.first_audio;
         let deadline = tokio::time::Instant::now() + wait;
@@ -298,7 +322,11 @@ impl Engine {
                     m.first_audio_ms = Some(ms_since(t0, at));
                     return;
                 }
-                Ok(Some(SpeechEvent::TurnQueued { turn: t, samples: 0, .. })) if t == turn => return,
+                Ok(Some(SpeechEvent::TurnQueued {
+                    turn: t,
+                    samples: 0,
+                    ..
+                })) if t == turn => return,
                 Ok(Some(SpeechEvent::Failed { turn: t, error })) if t == turn => {
                     eprintln!("zoe: speech failed: {error}");
                 }
@@ -313,12 +341,17 @@ impl Engine {
     }
 
     fn write_metrics(&mut self, m: &TurnMetrics) {
+        let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
         tracing::info!(
-            ttft_ms = m.ttft_ms,
-            first_audio_ms = m.first_audio_ms,
-            total_ms = m.total_ms,
-            error = m.error.as_deref(),
-            "turn done"
+            "turn done: tier {} ttft {} ms, first audio {} ms, total {:.0} ms{}",
+            m.tier,
+            ms(m.ttft_ms),
+            ms(m.first_audio_ms),
+            m.total_ms,
+            m.error
+                .as_deref()
+                .map(|e| format!(", error {e}"))
+                .unwrap_or_default()
         );
         if let Some(w) = &mut self.metrics {
             if let Err(e) = w.write(m) {

@@ -1,1 +1,5 @@
-fn main(){}
+//! The one integration test binary: every end-to-end test, sharing the helpers in `support/`.
+
+mod support;
+
+mod chat;

@@ -110,9 +110,15 @@ fn classify_error(status: u16, body: &[u8], model: &str) -> ChatError {
         .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(300).collect());
     let lower = message.to_lowercase();
     if lower.contains("does not support tools") {
-        ChatError::ToolsUnsupported { model: model.to_string(), message }
+        ChatError::ToolsUnsupported {
+            model: model.to_string(),
+            message,
+        }
     } else if status == 404 || (lower.contains("model") && lower.contains("not found")) {
-        ChatError::ModelNotFound { model: model.to_string(), message }
+        ChatError::ModelNotFound {
+            model: model.to_string(),
+            message,
+        }
     } else {
         ChatError::Server { status, message }
     }
@@ -133,7 +139,11 @@ impl OllamaClient {
             .no_proxy()
             .build()
             .expect("reqwest client with static settings");
-        OllamaClient { http, cfg, deadlines }
+        OllamaClient {
+            http,
+            cfg,
+            deadlines,
+        }
     }
 
     pub fn config(&self) -> &OllamaConfig {
@@ -240,7 +250,9 @@ impl ChatStream {
                 None => match self.framer.finish() {
                     Some(last) => self.lines.push_back(last),
                     None => {
-                        return Err(ChatError::Closed("the stream ended without a done object".into()))
+                        return Err(ChatError::Closed(
+                            "the stream ended without a done object".into(),
+                        ))
                     }
                 },
             }
@@ -285,26 +297,53 @@ mod tests {
     #[test]
     fn error_bodies_are_classified() {
         let m = "gemma3n:e2b";
-        let e = classify_error(404, br#"{"error":"model \"gemma3n:e2b\" not found, try pulling it first"}"#, m);
+        let e = classify_error(
+            404,
+            br#"{"error":"model \"gemma3n:e2b\" not found, try pulling it first"}"#,
+            m,
+        );
         assert!(matches!(e, ChatError::ModelNotFound { .. }), "{e:?}");
-        let e = classify_error(400, br#"{"error":"registry.ollama.ai/library/gemma3n:e2b does not support tools"}"#, m);
+        let e = classify_error(
+            400,
+            br#"{"error":"registry.ollama.ai/library/gemma3n:e2b does not support tools"}"#,
+            m,
+        );
         assert!(matches!(e, ChatError::ToolsUnsupported { .. }), "{e:?}");
-        let e = classify_error(500, br#"{"error":"llama runner process has terminated"}"#, m);
-        assert!(matches!(e, ChatError::Server { status: 500, ref message } if message.contains("runner")), "{e:?}");
+        let e = classify_error(
+            500,
+            br#"{"error":"llama runner process has terminated"}"#,
+            m,
+        );
+        assert!(
+            matches!(e, ChatError::Server { status: 500, ref message } if message.contains("runner")),
+            "{e:?}"
+        );
         let e = classify_error(502, b"<html>bad gateway</html>", m);
-        assert!(matches!(e, ChatError::Server { status: 502, ref message } if message.contains("bad gateway")), "{e:?}");
+        assert!(
+            matches!(e, ChatError::Server { status: 502, ref message } if message.contains("bad gateway")),
+            "{e:?}"
+        );
     }
 
     /// The user-facing sentences name the URL and the fix.
     #[test]
     fn spoken_messages_say_what_to_do() {
         let cfg = crate::config::Config::defaults().unwrap().ollama;
-        let e = ChatError::Unreachable { url: cfg.url.clone(), detail: "refused".into() };
+        let e = ChatError::Unreachable {
+            url: cfg.url.clone(),
+            detail: "refused".into(),
+        };
         assert_eq!(
             e.spoken(&cfg),
             "I can't reach Ollama at http://127.0.0.1:11434. Is `ollama serve` running?"
         );
-        let e = ChatError::ModelNotFound { model: cfg.model.clone(), message: String::new() };
-        assert_eq!(e.spoken(&cfg), "The model gemma3n:e2b isn't installed. Run `ollama pull gemma3n:e2b`.");
+        let e = ChatError::ModelNotFound {
+            model: cfg.model.clone(),
+            message: String::new(),
+        };
+        assert_eq!(
+            e.spoken(&cfg),
+            "The model gemma3n:e2b isn't installed. Run `ollama pull gemma3n:e2b`."
+        );
     }
 }

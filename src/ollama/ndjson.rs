@@ -60,7 +60,9 @@ mod tests {
             out.extend(f.push(c).unwrap());
         }
         out.extend(f.finish());
-        out.into_iter().map(|l| String::from_utf8(l).unwrap()).collect()
+        out.into_iter()
+            .map(|l| String::from_utf8(l).unwrap())
+            .collect()
     }
 
     /// Table: how chunk boundaries map to lines.
@@ -68,11 +70,20 @@ mod tests {
     fn framing_table() {
         let e = "é".as_bytes(); // two bytes: 0xC3 0xA9
         let cases: Vec<(Vec<&[u8]>, Vec<&str>)> = vec![
-            (vec![b"{\"a\":1}\n{\"b\":2}\n"], vec!["{\"a\":1}", "{\"b\":2}"]),
+            (
+                vec![b"{\"a\":1}\n{\"b\":2}\n"],
+                vec!["{\"a\":1}", "{\"b\":2}"],
+            ),
             (vec![b"{\"a\"", b":1}\n"], vec!["{\"a\":1}"]),
-            (vec![b"{\"a\":1}", b"\n", b"{\"b\":2}"], vec!["{\"a\":1}", "{\"b\":2}"]),
+            (
+                vec![b"{\"a\":1}", b"\n", b"{\"b\":2}"],
+                vec!["{\"a\":1}", "{\"b\":2}"],
+            ),
             (vec![b"\n\n{\"a\":1}\r\n\n"], vec!["{\"a\":1}"]),
-            (vec![b"{\"t\":\"caf", &e[..1], &e[1..], b"\"}\n"], vec!["{\"t\":\"café\"}"]),
+            (
+                vec![b"{\"t\":\"caf", &e[..1], &e[1..], b"\"}\n"],
+                vec!["{\"t\":\"café\"}"],
+            ),
             (vec![b"x", b"y", b"z", b"\n"], vec!["xyz"]),
             (vec![b""], vec![]),
             (vec![b"   \n"], vec![]),

@@ -15,7 +15,11 @@ pub struct Message {
 
 impl Message {
     pub fn new(role: &str, content: impl Into<String>) -> Self {
-        Message { role: role.to_string(), content: content.into(), tool_calls: Vec::new() }
+        Message {
+            role: role.to_string(),
+            content: content.into(),
+            tool_calls: Vec::new(),
+        }
     }
 }
 
@@ -54,7 +58,10 @@ pub struct ChatRequest {
 impl ChatRequest {
     /// Characters of all message contents: what the model has to read.
     pub fn prompt_chars(&self) -> usize {
-        self.messages.iter().map(|m| m.content.chars().count()).sum()
+        self.messages
+            .iter()
+            .map(|m| m.content.chars().count())
+            .sum()
     }
 }
 

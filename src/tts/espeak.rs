@@ -32,7 +32,11 @@ type SynthCallback = unsafe extern "C" fn(*mut c_short, c_int, *mut c_void) -> c
 extern "C" {
     fn espeak_ng_InitializePath(path: *const c_char);
     fn espeak_ng_Initialize(context: *mut c_void) -> c_uint;
-    fn espeak_ng_InitializeOutput(mode: c_int, buffer_length: c_int, device: *const c_char) -> c_uint;
+    fn espeak_ng_InitializeOutput(
+        mode: c_int,
+        buffer_length: c_int,
+        device: *const c_char,
+    ) -> c_uint;
     fn espeak_ng_GetSampleRate() -> c_int;
     fn espeak_SetSynthCallback(cb: SynthCallback);
     fn espeak_ng_SetVoiceByName(name: *const c_char) -> c_uint;
@@ -53,11 +57,12 @@ extern "C" {
 static INITIALISED: AtomicBool = AtomicBool::new(false);
 
 type Emit<'a> = &'a mut dyn FnMut(&[f32]) -> bool;
+/// `emit` with its lifetime erased, valid only while `synthesize` runs.
+type RawEmit = *mut (dyn FnMut(&[f32]) -> bool + 'static);
 
 thread_local! {
     /// The sink of the sentence being synthesized on this thread, and scratch space for conversion.
-    static CURRENT: RefCell<Option<(*mut (dyn FnMut(&[f32]) -> bool + 'static), Vec<f32>)>> =
-        const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<(RawEmit, Vec<f32>)>> = const { RefCell::new(None) };
 }
 
 unsafe extern "C" fn on_audio(wav: *mut c_short, n: c_int, _events: *mut c_void) -> c_int {
@@ -68,7 +73,9 @@ unsafe extern "C" fn on_audio(wav: *mut c_short, n: c_int, _events: *mut c_void)
     let samples = unsafe { std::slice::from_raw_parts(wav, n as usize) };
     let keep_going = CURRENT.with(|cur| {
         let mut cur = cur.borrow_mut();
-        let Some((emit, scratch)) = cur.as_mut() else { return true };
+        let Some((emit, scratch)) = cur.as_mut() else {
+            return true;
+        };
         scratch.clear();
         scratch.extend(samples.iter().map(|&s| s as f32 / 32768.0));
         // SAFETY: the pointer is set by `synthesize` below for exactly the duration of the C calls
@@ -98,7 +105,8 @@ impl Espeak {
                 INITIALISED.store(false, Ordering::SeqCst);
                 return Err(TtsError::EspeakInit(status));
             }
-            let status = espeak_ng_InitializeOutput(ENOUTPUT_MODE_SYNCHRONOUS, BUFFER_MS, std::ptr::null());
+            let status =
+                espeak_ng_InitializeOutput(ENOUTPUT_MODE_SYNCHRONOUS, BUFFER_MS, std::ptr::null());
             if status != 0 {
                 return Err(TtsError::EspeakInit(status));
             }
@@ -119,7 +127,9 @@ impl Espeak {
         }
         // SAFETY: no arguments.
         let rate = unsafe { espeak_ng_GetSampleRate() };
-        Ok(Espeak { sample_rate: rate.max(1) as u32 })
+        Ok(Espeak {
+            sample_rate: rate.max(1) as u32,
+        })
     }
 }
 
@@ -134,7 +144,7 @@ impl Tts for Espeak {
         // Erase the lifetime for the thread-local; it is cleared below before `emit` goes away.
         let ptr: *mut (dyn FnMut(&[f32]) -> bool + '_) = emit;
         // SAFETY: only the lifetime changes; see the invariant in `on_audio`.
-        let ptr: *mut (dyn FnMut(&[f32]) -> bool + 'static) = unsafe { std::mem::transmute(ptr) };
+        let ptr: RawEmit = unsafe { std::mem::transmute(ptr) };
         CURRENT.with(|c| *c.borrow_mut() = Some((ptr, Vec::with_capacity(2048))));
         // SAFETY: `bytes` is a valid NUL-terminated UTF-8 buffer that outlives both calls.
         let status = unsafe {
@@ -187,11 +197,17 @@ mod tests {
         assert!(rms > 0.02, "rms {rms}");
 
         let mut got = 0;
-        tts.synthesize("This sentence is long and will be stopped after the first piece.", &mut |s| {
-            got += s.len();
-            false
-        })
+        tts.synthesize(
+            "This sentence is long and will be stopped after the first piece.",
+            &mut |s| {
+                got += s.len();
+                false
+            },
+        )
         .unwrap();
-        assert!(got > 0 && (got as f32) < 0.2 * 22050.0, "{got} samples after abort");
+        assert!(
+            got > 0 && (got as f32) < 0.2 * 22050.0,
+            "{got} samples after abort"
+        );
     }
 }

@@ -11,14 +11,19 @@ use crate::config::{SpeechConfig, TtsBackend};
 
 #[derive(Debug, Error)]
 pub enum TtsError {
-    #[error("espeak-ng failed to initialise (status {0:#x}); is the espeak-ng-data package installed?")]
+    #[error(
+        "espeak-ng failed to initialise (status {0:#x}); is the espeak-ng-data package installed?"
+    )]
     EspeakInit(u32),
     #[error("espeak-ng has no voice named `{0}` (try `espeak-ng --voices=en`)")]
     EspeakVoice(String),
     #[error("espeak-ng synthesis failed (status {0:#x})")]
     EspeakSynth(u32),
     #[error("cannot start piper (`{command}`): {source}")]
-    PiperSpawn { command: String, source: std::io::Error },
+    PiperSpawn {
+        command: String,
+        source: std::io::Error,
+    },
     #[error("piper voice model {0} does not exist")]
     PiperModel(std::path::PathBuf),
     #[error("piper failed: {0}")]
@@ -29,17 +34,26 @@ pub enum TtsError {
 /// [`Tts::sample_rate`] as they are produced; `emit` returns `false` to abort the sentence.
 pub trait Tts: Send {
     fn sample_rate(&self) -> u32;
-    fn synthesize(&mut self, text: &str, emit: &mut dyn FnMut(&[f32]) -> bool) -> Result<(), TtsError>;
+    fn synthesize(
+        &mut self,
+        text: &str,
+        emit: &mut dyn FnMut(&[f32]) -> bool,
+    ) -> Result<(), TtsError>;
 }
 
 /// Builds the backend named in config.
 pub fn from_config(cfg: &SpeechConfig) -> Result<Box<dyn Tts>, TtsError> {
     Ok(match &cfg.backend {
-        TtsBackend::Espeak { voice, rate_wpm, pitch } => {
-            Box::new(espeak::Espeak::new(voice, *rate_wpm, *pitch)?)
-        }
-        TtsBackend::Piper { command, model, args, timeout } => {
-            Box::new(piper::Piper::spawn(command, model, args, *timeout)?)
-        }
+        TtsBackend::Espeak {
+            voice,
+            rate_wpm,
+            pitch,
+        } => Box::new(espeak::Espeak::new(voice, *rate_wpm, *pitch)?),
+        TtsBackend::Piper {
+            command,
+            model,
+            args,
+            timeout,
+        } => Box::new(piper::Piper::spawn(command, model, args, *timeout)?),
     })
 }

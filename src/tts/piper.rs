@@ -23,7 +23,12 @@ pub struct Piper {
 }
 
 impl Piper {
-    pub fn spawn(command: &str, model: &Path, args: &[String], timeout: Duration) -> Result<Self, TtsError> {
+    pub fn spawn(
+        command: &str,
+        model: &Path,
+        args: &[String],
+        timeout: Duration,
+    ) -> Result<Self, TtsError> {
         if !model.exists() {
             return Err(TtsError::PiperModel(model.to_path_buf()));
         }
@@ -41,7 +46,10 @@ impl Piper {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|source| TtsError::PiperSpawn { command: command.to_string(), source })?;
+            .map_err(|source| TtsError::PiperSpawn {
+                command: command.to_string(),
+                source,
+            })?;
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, paths) = crossbeam_channel::unbounded();
@@ -56,7 +64,14 @@ impl Piper {
                 }
             })
             .map_err(|e| TtsError::Piper(format!("cannot start reader thread: {e}")))?;
-        let mut piper = Piper { child, stdin, paths, dir, timeout, sample_rate: 22050 };
+        let mut piper = Piper {
+            child,
+            stdin,
+            paths,
+            dir,
+            timeout,
+            sample_rate: 22050,
+        };
         // One warm-up sentence tells us the voice's sample rate and loads the model now.
         piper.synthesize("Ready.", &mut |_| true)?;
         Ok(piper)
@@ -68,7 +83,10 @@ impl Piper {
                 Ok(line) if line.trim().ends_with(".wav") => return Ok(PathBuf::from(line.trim())),
                 Ok(_) => continue,
                 Err(RecvTimeoutError::Timeout) => {
-                    return Err(TtsError::Piper(format!("no audio within {:?}", self.timeout)))
+                    return Err(TtsError::Piper(format!(
+                        "no audio within {:?}",
+                        self.timeout
+                    )))
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     let status = self.child.try_wait().ok().flatten();
@@ -84,7 +102,11 @@ impl Tts for Piper {
         self.sample_rate
     }
 
-    fn synthesize(&mut self, text: &str, emit: &mut dyn FnMut(&[f32]) -> bool) -> Result<(), TtsError> {
+    fn synthesize(
+        &mut self,
+        text: &str,
+        emit: &mut dyn FnMut(&[f32]) -> bool,
+    ) -> Result<(), TtsError> {
         let line = text.replace(['\n', '\r'], " ");
         writeln!(self.stdin, "{line}")
             .and_then(|_| self.stdin.flush())

@@ -1,0 +1,201 @@
+//! Helpers shared by the integration tests: the Ollama stand-in, a handle on a running `zoe`
+//! process (stdin in, stdout lines out, with deadlines on every read), and readers for the metrics
+//! and WAV files it writes.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+pub use zoe::metrics::TurnMetrics;
+pub use zoe::standin::{Fault, Script, StandIn, Timing};
+
+/// Longest any single wait in a test may take before the test fails instead of hanging.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+pub struct Zoe {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    stderr: Receiver<String>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Zoe {
+    /// Starts `zoe chat` against `url` with warm start off, metrics into the temp dir, and `args`.
+    pub fn chat(url: &str, args: &[&str]) -> Zoe {
+        Zoe::chat_with_env(url, args, &[])
+    }
+
+    pub fn chat_with_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Zoe {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let metrics = dir.path().join("metrics.jsonl");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoe"));
+        cmd.arg("chat")
+            .arg("--ollama-url")
+            .arg(url)
+            .arg("--metrics")
+            .arg(&metrics)
+            .args(["--set", "ollama.warm_start=false"])
+            .args(args)
+            .env_remove("ZOE_OLLAMA_URL")
+            .env_remove("ZOE_MODEL")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn zoe");
+        let stdin = child.stdin.take();
+        let lines = pump(child.stdout.take().expect("stdout"));
+        let stderr = pump(child.stderr.take().expect("stderr"));
+        Zoe {
+            child,
+            stdin,
+            lines,
+            stderr,
+            dir,
+        }
+    }
+
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(line.as_bytes()).expect("write stdin");
+        stdin.write_all(b"\n").expect("write stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(bytes).expect("write stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
+    /// The next reply line, or a panic naming what stderr said.
+    pub fn reply(&self) -> String {
+        match self.lines.recv_timeout(WAIT) {
+            Ok(l) => l,
+            Err(_) => panic!(
+                "no reply line within {WAIT:?}; stderr:\n{}",
+                self.stderr_text()
+            ),
+        }
+    }
+
+    pub fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    /// Waits for exit (panics after `WAIT`).
+    pub fn wait(&mut self) -> ExitStatus {
+        let until = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > until {
+                let _ = self.child.kill();
+                panic!(
+                    "zoe did not exit within {WAIT:?}; stderr:\n{}",
+                    self.stderr_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Closes stdin and waits for a clean exit.
+    pub fn finish(&mut self) {
+        self.close_stdin();
+        let status = self.wait();
+        assert!(
+            status.success(),
+            "zoe exited with {status}; stderr:\n{}",
+            self.stderr_text()
+        );
+    }
+
+    pub fn interrupt(&self) {
+        let ok = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.stderr.try_iter().collect::<Vec<_>>().join("\n")
+    }
+
+    pub fn metrics_path(&self) -> PathBuf {
+        self.dir.path().join("metrics.jsonl")
+    }
+
+    pub fn metrics(&self) -> Vec<TurnMetrics> {
+        read_metrics(&self.metrics_path())
+    }
+}
+
+impl Drop for Zoe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pump<R: std::io::Read + Send + 'static>(r: R) -> Receiver<String> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+pub fn read_metrics(path: &Path) -> Vec<TurnMetrics> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("metrics line is JSON"))
+        .collect()
+}
+
+/// Samples of a 16-bit mono WAV file, with its sample rate.
+pub fn read_wav(path: &Path) -> (Vec<i16>, u32) {
+    let reader = hound::WavReader::open(path).expect("valid WAV");
+    let spec = reader.spec();
+    assert_eq!((spec.channels, spec.bits_per_sample), (1, 16), "{spec:?}");
+    let rate = spec.sample_rate;
+    (
+        reader
+            .into_samples::<i16>()
+            .map(|s| s.expect("sample"))
+            .collect(),
+        rate,
+    )
+}
+
+pub fn rms(samples: &[i16]) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    (samples
+        .iter()
+        .map(|&s| (s as f64 / 32768.0).powi(2))
+        .sum::<f64>()
+        / samples.len() as f64)
+        .sqrt()
+}
+
+/// A stand-in on the current runtime.
+pub async fn standin(timing: Timing) -> StandIn {
+    StandIn::start(timing).await.expect("stand-in starts")
+}
