@@ -39,7 +39,8 @@ impl Timing {
         }
     }
     /// A Jetson Orin NX running gemma3n:e2b, as measured for the brief: first token after 40 ms plus
-    /// prompt tokens at 400/s, then 25 tokens/s.
+    /// prompt tokens at 400/s, then 25 tokens/s. Like Ollama, the stand-in only charges for the part
+    /// of the prompt that differs from the previous request (its prompt cache).
     pub fn orin_nx() -> Self {
         Timing {
             base_ms: 40.0,
@@ -140,6 +141,8 @@ struct State {
     requests: Vec<Recorded>,
     split_lines: bool,
     model: String,
+    /// The previous chat prompt: like Ollama's cache, a shared prefix costs no prompt time.
+    last_prompt: Vec<char>,
 }
 
 #[derive(Clone)]
@@ -163,6 +166,7 @@ impl StandIn {
             requests: Vec::new(),
             split_lines: false,
             model: "gemma3n:e2b".into(),
+            last_prompt: Vec::new(),
         }));
         let st = state.clone();
         tokio::spawn(async move {
@@ -329,18 +333,37 @@ async fn serve_connection(mut sock: TcpStream, state: Arc<Mutex<State>>) {
             at: Instant::now(),
         };
         let is_user_chat = recorded.is_user_chat();
-        let (model, script, timing, split) = {
+        let prompt = prompt_text(&body);
+        let (model, script, timing, split, new_prompt_chars) = {
             let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
             st.requests.push(recorded);
+            let cached = st
+                .last_prompt
+                .iter()
+                .zip(&prompt)
+                .take_while(|(a, b)| a == b)
+                .count();
+            let new_prompt_chars = prompt.len() - cached;
+            if req.path == "/api/chat" {
+                st.last_prompt = prompt;
+            }
             let script = if is_user_chat {
                 st.scripts.pop_front().unwrap_or_else(|| st.default.clone())
             } else {
                 Script::reply("")
             };
-            (st.model.clone(), script, st.timing, st.split_lines)
+            (
+                st.model.clone(),
+                script,
+                st.timing,
+                st.split_lines,
+                new_prompt_chars,
+            )
         };
         let keep_open = match (req.method.as_str(), req.path.as_str()) {
-            ("POST", "/api/chat") => chat(&mut sock, &body, script, timing, split).await,
+            ("POST", "/api/chat") => {
+                chat(&mut sock, &body, script, timing, split, new_prompt_chars).await
+            }
             ("GET", "/api/tags") => {
                 let tags = json!({"models": [{"name": model, "model": model}]});
                 respond_json(&mut sock, 200, &tags).await.is_ok()
@@ -367,13 +390,27 @@ fn chunk_line(model: &str, content: &str) -> Value {
     })
 }
 
-/// Serves one `/api/chat`; returns whether the connection may be reused.
+/// The prompt as the model reads it, for prefix-cache accounting.
+fn prompt_text(body: &Value) -> Vec<char> {
+    let mut s = String::new();
+    for m in body["messages"].as_array().into_iter().flatten() {
+        s.push_str(m["role"].as_str().unwrap_or(""));
+        s.push('\n');
+        s.push_str(m["content"].as_str().unwrap_or(""));
+        s.push('\n');
+    }
+    s.chars().collect()
+}
+
+/// Serves one `/api/chat`; returns whether the connection may be reused. `prompt_chars` is the part
+/// of the prompt not shared with the previous request: what the model has to process.
 async fn chat(
     sock: &mut TcpStream,
     body: &Value,
     script: Script,
     timing: Timing,
     split: bool,
+    prompt_chars: usize,
 ) -> bool {
     let model = body["model"].as_str().unwrap_or("unknown").to_string();
     let has_tools = body.get("tools").is_some_and(|t| !t.is_null());
@@ -402,14 +439,6 @@ async fn chat(
         _ => {}
     }
     let started = tokio::time::Instant::now();
-    let prompt_chars: usize = body["messages"]
-        .as_array()
-        .map(|m| {
-            m.iter()
-                .map(|m| m["content"].as_str().map_or(0, |s| s.chars().count()))
-                .sum()
-        })
-        .unwrap_or(0);
     let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n";
     if sock.write_all(head.as_bytes()).await.is_err() {
         return false;
