@@ -17,6 +17,7 @@ pub struct Piper {
     child: Child,
     stdin: ChildStdin,
     paths: Receiver<String>,
+    /// Where piper writes its WAVs; removed with the struct.
     dir: tempfile::TempDir,
     timeout: Duration,
     sample_rate: u32,
@@ -125,7 +126,6 @@ impl Tts for Piper {
             .map(|frame| frame.iter().map(|&s| s as f32).sum::<f32>() / (channels as f32 * 32768.0))
             .collect();
         let _ = std::fs::remove_file(&path);
-        let _ = self.dir.path();
         for piece in samples.chunks(2048) {
             if !emit(piece) {
                 break;
@@ -139,5 +139,94 @@ impl Drop for Piper {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A stand-in for the piper executable speaking its `--output_dir` protocol: for each stdin line
+    /// it writes a 16 kHz WAV whose length grows with the text and prints the file's path. With
+    /// `silent` it reads lines and never answers.
+    fn fake_piper(dir: &Path, silent: bool) -> PathBuf {
+        let script = dir.join("piper");
+        let body = if silent {
+            "while read -r line; do :; done\n".to_string()
+        } else {
+            r#"n=0
+while read -r line; do
+  n=$((n+1)); f="$out/$n.wav"
+  python3 - "$f" "$line" <<'PY'
+import math, struct, sys, wave
+path, text = sys.argv[1], sys.argv[2]
+w = wave.open(path, "wb"); w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000)
+n = 800 * len(text)
+w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(i / 8))) for i in range(n)))
+w.close()
+PY
+  echo "$f"
+done
+"#
+            .to_string()
+        };
+        let text = format!(
+            "#!/bin/sh\nwhile [ $# -gt 0 ]; do case \"$1\" in --output_dir) out=\"$2\"; shift;; esac; shift; done\n{body}"
+        );
+        std::fs::write(&script, text).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        script
+    }
+
+    /// Each sentence comes back as that sentence's audio, at the voice's own sample rate, and the
+    /// WAV files piper leaves are removed.
+    #[test]
+    fn speaks_the_output_dir_protocol() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = fake_piper(dir.path(), false);
+        let model = dir.path().join("voice.onnx");
+        std::fs::write(&model, b"").unwrap();
+        let mut p =
+            Piper::spawn(exe.to_str().unwrap(), &model, &[], Duration::from_secs(10)).unwrap();
+        assert_eq!(p.sample_rate(), 16000);
+        for text in ["Hi.", "A longer sentence."] {
+            let mut n = 0;
+            p.synthesize(text, &mut |s| {
+                n += s.len();
+                true
+            })
+            .unwrap();
+            assert_eq!(n, 800 * text.len(), "{text}");
+        }
+        let left = std::fs::read_dir(p.dir.path()).unwrap().count();
+        assert_eq!(left, 0);
+    }
+
+    /// A piper that never answers is a timeout error, not a hang; a missing voice is named.
+    #[test]
+    fn silent_piper_times_out_and_missing_voice_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = fake_piper(dir.path(), true);
+        let model = dir.path().join("voice.onnx");
+        std::fs::write(&model, b"").unwrap();
+        let err = Piper::spawn(
+            exe.to_str().unwrap(),
+            &model,
+            &[],
+            Duration::from_millis(300),
+        )
+        .err()
+        .expect("times out");
+        assert!(err.to_string().contains("no audio within"), "{err}");
+        let err = Piper::spawn(
+            "piper",
+            &dir.path().join("nope.onnx"),
+            &[],
+            Duration::from_secs(1),
+        )
+        .err()
+        .expect("missing model");
+        assert!(err.to_string().contains("nope.onnx"), "{err}");
     }
 }
