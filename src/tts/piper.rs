@@ -81,7 +81,13 @@ impl Piper {
     fn next_wav(&mut self) -> Result<PathBuf, TtsError> {
         loop {
             match self.paths.recv_timeout(self.timeout) {
-                Ok(line) if line.trim().ends_with(".wav") => return Ok(PathBuf::from(line.trim())),
+                // Only paths in our output folder: piper may log other lines to stdout.
+                Ok(line)
+                    if line.trim().ends_with(".wav")
+                        && Path::new(line.trim()).starts_with(self.dir.path()) =>
+                {
+                    return Ok(PathBuf::from(line.trim()))
+                }
                 Ok(_) => continue,
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(TtsError::Piper(format!(
