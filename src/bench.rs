@@ -89,13 +89,7 @@ pub async fn chat(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
         for i in 0..turns {
             let (input, reply) = table[i % table.len()];
             standin.push(Script::reply(reply));
-            let m = engine
-                .turn(TurnInput {
-                    text: input.to_string(),
-                    source: "text",
-                    at: Instant::now(),
-                })
-                .await;
+            let m = engine.turn(TurnInput::text(input, Instant::now())).await;
             if let Some(e) = &m.error {
                 anyhow::bail!("bench turn {input:?} failed: {e}");
             }
@@ -150,4 +144,9 @@ pub async fn chat(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
         if pct >= 98.0 { "met" } else { "MISSED" }
     );
     Ok(())
+}
+
+pub async fn stt(cfg: Arc<Config>, headers: &std::path::Path, runs: usize) -> anyhow::Result<()> {
+    let _ = (cfg, headers, runs);
+    anyhow::bail!("not yet")
 }

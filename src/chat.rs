@@ -109,7 +109,7 @@ pub async fn warm_start(client: OllamaClient, cfg: Arc<Config>) {
 }
 
 /// How a session ended.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
     EndOfInput,
     Interrupted,
@@ -140,24 +140,14 @@ pub async fn run(
             match line {
                 InputLine::Line(text) if text.trim().is_empty() => {}
                 InputLine::Line(text) => {
-                    engine
-                        .turn(TurnInput {
-                            text: text.trim().to_string(),
-                            source: "text",
-                            at,
-                        })
-                        .await;
+                    engine.turn(TurnInput::text(text.trim(), at)).await;
                 }
                 InputLine::TooLong(bytes) => {
                     let msg = format!(
                         "That's too long for me. Please keep it under {} characters.",
                         cfg.chat.max_input_chars
                     );
-                    let input = TurnInput {
-                        text: format!("<{bytes} bytes>"),
-                        source: "text",
-                        at,
-                    };
+                    let input = TurnInput::text(format!("<{bytes} bytes>"), at);
                     engine.refuse(input, &msg, "input_too_long").await;
                 }
                 InputLine::Error(e) => eprintln!("zoe: reading input failed: {e}"),
@@ -168,34 +158,40 @@ pub async fn run(
             _ = turn => {}
         }
     };
-    let speech = engine.take_speech();
-    if let Some(speech) = speech {
-        match ended {
-            Ended::Interrupted => speech.stop(),
-            Ended::EndOfInput => {
-                // Let the last reply finish playing, unless interrupted meanwhile.
-                let handle = Arc::new(speech);
-                let h = handle.clone();
-                let drain = tokio::task::spawn_blocking(move || h.drain(Duration::from_secs(120)));
-                tokio::select! {
-                    _ = &mut shutdown => handle.stop(),
-                    _ = drain => {}
-                }
-                match Arc::try_unwrap(handle) {
-                    Ok(s) => {
-                        tokio::task::spawn_blocking(move || s.shutdown()).await.ok();
-                    }
-                    Err(_) => tracing::warn!("speech thread still busy at exit"),
-                }
-                return Ok(ended);
+    finish_session(engine, ended, shutdown).await;
+    Ok(ended)
+}
+
+/// Ends a session: after end of input the last reply finishes playing (unless interrupted
+/// meanwhile); after an interruption speech stops at once. Then the speech thread is joined, which
+/// finalizes a WAV sink.
+pub async fn finish_session(mut engine: Engine, ended: Ended, shutdown: impl Future<Output = ()>) {
+    let Some(speech) = engine.take_speech() else {
+        if ended == Ended::Interrupted {
+            eprintln!("\nzoe: interrupted");
+        }
+        return;
+    };
+    let speech = Arc::new(speech);
+    match ended {
+        Ended::Interrupted => {
+            speech.stop();
+            eprintln!("\nzoe: interrupted");
+        }
+        Ended::EndOfInput => {
+            let h = speech.clone();
+            let drain = tokio::task::spawn_blocking(move || h.drain(Duration::from_secs(120)));
+            tokio::pin!(shutdown);
+            tokio::select! {
+                _ = &mut shutdown => speech.stop(),
+                _ = drain => {}
             }
         }
-        tokio::task::spawn_blocking(move || speech.shutdown())
-            .await
-            .ok();
     }
-    if ended == Ended::Interrupted {
-        eprintln!("\nzoe: interrupted");
+    match Arc::try_unwrap(speech) {
+        Ok(s) => {
+            let _ = tokio::task::spawn_blocking(move || s.shutdown()).await;
+        }
+        Err(_) => tracing::warn!("speech thread still busy at exit"),
     }
-    Ok(ended)
 }

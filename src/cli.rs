@@ -32,6 +32,9 @@ pub struct GlobalArgs {
     /// Ollama model name.
     #[arg(long, global = true, env = "ZOE_MODEL", value_name = "NAME")]
     pub model: Option<String>,
+    /// Whisper model: a name (tiny.en, base.en, small.en) or a ggml file.
+    #[arg(long, global = true, env = "ZOE_WHISPER_MODEL", value_name = "PATH")]
+    pub whisper_model: Option<String>,
     /// Override any config key, e.g. --set deadlines.stall_ms=3000 (repeatable).
     #[arg(long = "set", global = true, value_name = "SECTION.KEY=VALUE")]
     pub set: Vec<String>,
@@ -41,6 +44,19 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Chat by typing: each line on stdin is one turn; replies stream to stdout and are spoken.
     Chat(SessionArgs),
+    /// Feed WAV files through the voice pipeline (VAD → whisper → chat → speech), as if spoken.
+    Replay(ReplayArgs),
+    /// Print the transcript of each WAV file.
+    Transcribe {
+        /// WAV files (8–48 kHz, mono or stereo, PCM or float).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Download models (whisper, Silero VAD) with checksums.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Check config, model files, audio devices and Ollama, and say how to fix what is missing.
+    Doctor,
     /// Measure Zoe against an Ollama stand-in timed like a Jetson Orin NX.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -61,6 +77,33 @@ pub struct SessionArgs {
     pub metrics: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// WAV files, replayed in order.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Feed audio at real time (1x), so latencies mean what they mean live.
+    #[arg(long)]
+    pub realtime: bool,
+    #[command(flatten)]
+    pub session: SessionArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Download the whisper model and the Silero VAD model into the models folder.
+    Fetch {
+        /// Which whisper model.
+        #[arg(long, default_value = "base.en", value_parser = ["tiny.en", "base.en", "small.en"])]
+        whisper: String,
+        /// Fetch from this base URL instead of the upstream addresses (a local mirror).
+        #[arg(long, env = "ZOE_MODELS_MIRROR", value_name = "URL", hide = true)]
+        mirror: Option<String>,
+    },
+    /// List the known models and whether they are present.
+    List,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Greeting and regular turns through the whole text path (speech synthesis included).
@@ -68,6 +111,16 @@ pub enum BenchCommand {
         /// Turns of each kind.
         #[arg(long, default_value_t = 20)]
         turns: usize,
+    },
+    /// Whisper time for 1, 2 and 5 s utterances with tiny.en- and base.en-shaped random models,
+    /// with and without audio_ctx scaling; VAD endpointing; greeting latency at real time.
+    Stt {
+        /// Folder holding for-tests-ggml-{tiny,base}.en.bin headers.
+        #[arg(long, default_value = "../shared/models")]
+        headers: PathBuf,
+        /// Runs per cell.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
 }
 
@@ -77,6 +130,7 @@ impl GlobalArgs {
             file: self.config.clone(),
             ollama_url: self.ollama_url.clone(),
             model: self.model.clone(),
+            whisper_model: self.whisper_model.clone(),
             set: self.set.clone(),
         }
     }

@@ -11,7 +11,21 @@ use serde::Deserialize;
 use thiserror::Error;
 use toml::{Table, Value};
 
+use crate::stt::SttConfig;
 use crate::tier::Tier;
+use crate::vad::VadConfig;
+
+/// Whisper model names `zoe models fetch` knows; anything else is a path.
+pub const WHISPER_MODELS: &[&str] = &["tiny.en", "base.en", "small.en", "tiny", "base", "small"];
+
+/// A model name becomes `models_dir/ggml-NAME.bin`; anything else is taken as a path.
+pub fn resolve_model(model: &str, models_dir: &Path) -> PathBuf {
+    if WHISPER_MODELS.contains(&model) {
+        models_dir.join(format!("ggml-{model}.bin"))
+    } else {
+        PathBuf::from(model)
+    }
+}
 
 /// The defaults, compiled in so the binary runs without the repository beside it.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -51,8 +65,42 @@ struct RawConfig {
     deadlines: RawDeadlines,
     chat: RawChat,
     tiers: RawTiers,
+    stt: RawStt,
+    vad: RawVad,
+    wake: RawWake,
     speech: RawSpeech,
     tts: RawTts,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStt {
+    model: String,
+    models_dir: String,
+    threads: usize,
+    scale_audio_ctx: bool,
+    audio_ctx_floor: i32,
+    audio_ctx_pad_ms: u32,
+    max_tokens: i32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVad {
+    threshold: f32,
+    start_ms: u32,
+    end_silence_ms: u32,
+    speculate_ms: u32,
+    pre_roll_ms: u32,
+    tail_ms: u32,
+    min_speech_ms: u32,
+    max_utterance_ms: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWake {
+    required: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +121,7 @@ struct RawDeadlines {
     turn_ms: u64,
     warm_start_ms: u64,
     first_audio_ms: u64,
+    stt_ms: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,6 +193,12 @@ pub struct Config {
     pub deadlines: Deadlines,
     pub chat: ChatConfig,
     pub tiers: Tiers,
+    pub stt: SttConfig,
+    pub vad: VadConfig,
+    /// Speculative transcription on the first pause (vad.speculate_ms > 0).
+    pub speculate: bool,
+    pub wake_required: bool,
+    pub models_dir: PathBuf,
     pub speech: SpeechConfig,
 }
 
@@ -164,6 +219,7 @@ pub struct Deadlines {
     pub turn: Duration,
     pub warm_start: Duration,
     pub first_audio: Duration,
+    pub stt: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -232,6 +288,8 @@ pub struct Overrides {
     pub ollama_url: Option<String>,
     /// `--model` / ZOE_MODEL.
     pub model: Option<String>,
+    /// `--whisper-model` / ZOE_WHISPER_MODEL: a model name or file.
+    pub whisper_model: Option<String>,
     /// `--set section.key=value`, applied last, in order.
     pub set: Vec<String>,
 }
@@ -257,6 +315,9 @@ impl Config {
         }
         if let Some(model) = &o.model {
             set_path(&mut table, "ollama.model", Value::String(model.clone()))?;
+        }
+        if let Some(m) = &o.whisper_model {
+            set_path(&mut table, "stt.model", Value::String(m.clone()))?;
         }
         for item in &o.set {
             let (key, value) = item
@@ -393,6 +454,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         turn: ms(d.turn_ms, "turn_ms")?,
         warm_start: ms(d.warm_start_ms, "warm_start_ms")?,
         first_audio: ms(d.first_audio_ms, "first_audio_ms")?,
+        stt: ms(d.stt_ms, "stt_ms")?,
     };
     if raw.chat.max_input_chars == 0 {
         return Err(ConfigError::Invalid(
@@ -439,7 +501,48 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             )))
         }
     };
+    let models_dir = PathBuf::from(&raw.stt.models_dir);
+    let st = raw.stt;
+    let threads = if st.threads == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        st.threads
+    };
+    let stt = SttConfig {
+        model: resolve_model(&st.model, &models_dir),
+        threads,
+        audio_ctx_floor: st.audio_ctx_floor.clamp(1, 1500),
+        audio_ctx_pad_ms: st.audio_ctx_pad_ms,
+        max_tokens: st.max_tokens.max(0),
+        scale_audio_ctx: st.scale_audio_ctx,
+    };
+    let v = raw.vad;
+    if !(0.0..=1.0).contains(&v.threshold) || v.end_silence_ms == 0 {
+        return Err(ConfigError::Invalid(
+            "vad.threshold must be 0..=1 and vad.end_silence_ms greater than 0".into(),
+        ));
+    }
+    if v.speculate_ms >= v.end_silence_ms {
+        return Err(ConfigError::Invalid(
+            "vad.speculate_ms must be less than vad.end_silence_ms".into(),
+        ));
+    }
+    let vad = VadConfig {
+        threshold: v.threshold,
+        start_ms: v.start_ms,
+        end_silence_ms: v.end_silence_ms,
+        speculate_ms: v.speculate_ms.max(16),
+        pre_roll_ms: v.pre_roll_ms,
+        tail_ms: v.tail_ms,
+        min_speech_ms: v.min_speech_ms,
+        max_utterance_ms: v.max_utterance_ms.max(1000),
+    };
     Ok(Config {
+        stt,
+        vad,
+        speculate: v.speculate_ms > 0,
+        wake_required: raw.wake.required,
+        models_dir,
         ollama: OllamaConfig {
             url,
             model: raw.ollama.model.trim().to_string(),

@@ -7,6 +7,7 @@
 //! # Layout
 //! - [`cli`]: clap definitions → config overrides and session options.
 //! - [`config`]: defaults + file + overrides → validated [`config::Config`].
+//! - [`doctor`]: `zoe doctor`, the set-up checks.
 //! - [`chat`]: the `zoe chat` session: stdin thread, warm start, turn loop, shutdown.
 //! - [`input`]: bounded line reading from stdin (its own thread).
 //! - [`turn`]: the turn engine shared by every input source.
@@ -15,24 +16,37 @@
 //! - [`sentence`]: push-style sentence splitter and speech text cleaner (pure).
 //! - [`speech`]: the speech thread, audio sinks (speaker, WAV, null), first-audio probes.
 //! - [`tts`]: the `Tts` trait; espeak-ng in process, Piper as a child process.
+//! - [`audio`]: WAV decoding and resampling to 16 kHz mono.
+//! - [`pipeline`]: the frame pipeline shared by replay and the microphone (VAD → STT jobs).
+//! - [`replay`]: `zoe replay`: WAV files through the voice pipeline on the `zoe-audio` thread.
+//! - [`vad`]: push-style end-of-speech detection on 16 ms frames.
+//! - [`stt`]: whisper transcription on its own thread; random-weight model generation for tests.
 //! - [`history`]: the session's conversation history, trimmed for a stable prompt prefix.
 //! - [`tools`]: tool descriptions for the action tier.
 //! - [`metrics`]: per-turn JSON metrics.
+//! - [`models`]: the model catalogue and the resumable, verified downloader.
 //! - [`standin`]: an Ollama stand-in speaking the `/api/chat` wire format, for tests and `zoe bench`.
 //! - [`bench`]: `zoe bench chat`.
 
+pub mod audio;
 pub mod bench;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod doctor;
 pub mod history;
 pub mod input;
 pub mod metrics;
+pub mod models;
 pub mod ollama;
+pub mod pipeline;
+pub mod replay;
 pub mod sentence;
 pub mod speech;
 pub mod standin;
+pub mod stt;
 pub mod tier;
 pub mod tools;
 pub mod tts;
 pub mod turn;
+pub mod vad;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use zoe::cli::{BenchCommand, Cli, Command};
+use zoe::cli::{BenchCommand, Cli, Command, ModelsCommand};
 use zoe::config::Config;
 
 fn main() -> ExitCode {
@@ -36,10 +36,49 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Chat(args) => {
             let ended = rt.block_on(zoe::chat::run(cfg, args.options(), ctrl_c()))?;
-            Ok(match ended {
-                zoe::chat::Ended::EndOfInput => ExitCode::SUCCESS,
-                zoe::chat::Ended::Interrupted => ExitCode::from(130),
+            Ok(exit_code(ended))
+        }
+        Command::Replay(args) => {
+            let ended = rt.block_on(zoe::replay::run(
+                cfg,
+                args.files,
+                args.realtime,
+                args.session.options(),
+                ctrl_c(),
+            ))?;
+            Ok(exit_code(ended))
+        }
+        Command::Transcribe { files } => {
+            let failed = zoe::replay::transcribe(&cfg, &files)?;
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
             })
+        }
+        Command::Models(ModelsCommand::Fetch { whisper, mirror }) => {
+            rt.block_on(zoe::models::fetch_all(
+                &cfg.models_dir,
+                &whisper,
+                mirror.as_deref(),
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Models(ModelsCommand::List) => {
+            zoe::models::list(&cfg.models_dir);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor => {
+            let failures = rt.block_on(zoe::doctor::run(&cfg));
+            Ok(if failures == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Bench(BenchCommand::Stt { headers, runs }) => {
+            rt.block_on(zoe::bench::stt(cfg, &headers, runs))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Chat { turns }) => {
             rt.block_on(zoe::bench::chat(cfg, turns))?;
@@ -49,6 +88,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{cfg:#?}");
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+fn exit_code(ended: zoe::chat::Ended) -> ExitCode {
+    match ended {
+        zoe::chat::Ended::EndOfInput => ExitCode::SUCCESS,
+        zoe::chat::Ended::Interrupted => ExitCode::from(130),
     }
 }
 

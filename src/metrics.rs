@@ -42,6 +42,20 @@ pub struct TurnMetrics {
     pub tool_calls: Vec<String>,
     /// Null, or a short code such as "unreachable", "stalled", "model_not_found".
     pub error: Option<String>,
+    // Voice turns only (null for typed input). Their times count from the end of speech.
+    /// What whisper heard (also in `input`).
+    pub transcript: Option<String>,
+    /// Where the speech started and ended in the file (seconds).
+    pub speech_start_s: Option<f64>,
+    pub speech_end_s: Option<f64>,
+    /// End of speech → endpoint decision.
+    pub endpoint_ms: Option<f64>,
+    /// Transcription: submission → result.
+    pub stt_ms: Option<f64>,
+    /// Whether the speculative transcription (started at the first pause) was used.
+    pub stt_speculative: Option<bool>,
+    /// End of speech → first reply sample at the output.
+    pub latency_ms: Option<f64>,
 }
 
 pub struct MetricsWriter {

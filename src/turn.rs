@@ -28,6 +28,29 @@ pub struct TurnInput {
     pub source: &'static str,
     /// When the input was complete (line read, end of speech detected); all turn times count from here.
     pub at: Instant,
+    /// For voice input: where it came from and what recognising it cost.
+    pub voice: Option<VoiceInfo>,
+}
+
+impl TurnInput {
+    pub fn text(text: impl Into<String>, at: Instant) -> Self {
+        TurnInput {
+            text: text.into(),
+            source: "text",
+            at,
+            voice: None,
+        }
+    }
+}
+
+/// What the voice pipeline knows about an utterance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoiceInfo {
+    pub speech_start_s: f64,
+    pub speech_end_s: f64,
+    pub endpoint_ms: f64,
+    pub stt_ms: f64,
+    pub speculative: bool,
 }
 
 pub struct Engine {
@@ -146,6 +169,14 @@ impl Engine {
             input: input.text.clone(),
             ..Default::default()
         };
+        if let Some(v) = &input.voice {
+            m.transcript = Some(input.text.clone());
+            m.speech_start_s = Some(v.speech_start_s);
+            m.speech_end_s = Some(v.speech_end_s);
+            m.endpoint_ms = Some(v.endpoint_ms);
+            m.stt_ms = Some(v.stt_ms);
+            m.stt_speculative = Some(v.speculative);
+        }
         let mut got = Streamed::default();
         let mut splitter = SentenceSplitter::new(
             self.cfg.speech.clause_min_chars,
@@ -208,6 +239,9 @@ impl Engine {
         }
         m.total_ms = ms_since(t0, Instant::now());
         self.finish_audio(turn, t0, &mut m).await;
+        if input.voice.is_some() {
+            m.latency_ms = m.first_audio_ms;
+        }
         self.write_metrics(&m);
         m
     }

@@ -6,13 +6,15 @@
 //! espeak calls our callback with each 40 ms of audio as it is made, so the first samples of a
 //! sentence reach the speaker after a fraction of its synthesis time.
 //!
-//! libespeak-ng keeps global state, so one [`Espeak`] exists per process (a `static` guard), used
-//! from the speech thread only. The callback runs on that same thread, inside `espeak_ng_Synthesize`
-//! or `espeak_ng_Synchronize`, and reaches the current sentence's `emit` through a thread-local.
+//! libespeak-ng keeps global state (voice, rate, the output callback) and is not thread-safe, so
+//! every call into it happens under one process-wide lock, and each [`Espeak`] re-applies its own
+//! voice settings under that lock when another instance changed them. The callback runs on the
+//! calling thread, inside `espeak_ng_Synthesize` or `espeak_ng_Synchronize`, and reaches the current
+//! sentence's `emit` through a thread-local.
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_short, c_uint, c_void, CString};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use super::{Tts, TtsError};
 
@@ -54,7 +56,23 @@ extern "C" {
     fn espeak_ng_Synchronize() -> c_uint;
 }
 
-static INITIALISED: AtomicBool = AtomicBool::new(false);
+/// Serialises every use of the library; knows whether it is initialised and what was applied.
+static LIBRARY: Mutex<Library> = Mutex::new(Library {
+    initialised: false,
+    applied: None,
+});
+
+struct Library {
+    initialised: bool,
+    applied: Option<Settings>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Settings {
+    voice: String,
+    rate_wpm: i32,
+    pitch: i32,
+}
 
 type Emit<'a> = &'a mut dyn FnMut(&[f32]) -> bool;
 /// `emit` with its lifetime erased, valid only while `synthesize` runs.
@@ -88,49 +106,67 @@ unsafe extern "C" fn on_audio(wav: *mut c_short, n: c_int, _events: *mut c_void)
 }
 
 pub struct Espeak {
+    settings: Settings,
     sample_rate: u32,
 }
 
 impl Espeak {
     pub fn new(voice: &str, rate_wpm: i32, pitch: i32) -> Result<Self, TtsError> {
-        if INITIALISED.swap(true, Ordering::SeqCst) {
-            // Already set up in this process (tests build several pipelines): just apply settings.
-            return Self::configure(voice, rate_wpm, pitch);
-        }
-        // SAFETY: plain C calls with valid (null = default) arguments, made once per process.
-        unsafe {
-            espeak_ng_InitializePath(std::ptr::null());
-            let status = espeak_ng_Initialize(std::ptr::null_mut());
-            if status != 0 {
-                INITIALISED.store(false, Ordering::SeqCst);
-                return Err(TtsError::EspeakInit(status));
+        let settings = Settings {
+            voice: voice.to_string(),
+            rate_wpm,
+            pitch,
+        };
+        let mut lib = LIBRARY.lock().unwrap_or_else(|e| e.into_inner());
+        if !lib.initialised {
+            // SAFETY: plain C calls with valid (null = default) arguments, made once per process
+            // under the lock.
+            unsafe {
+                espeak_ng_InitializePath(std::ptr::null());
+                let status = espeak_ng_Initialize(std::ptr::null_mut());
+                if status != 0 {
+                    return Err(TtsError::EspeakInit(status));
+                }
+                let status = espeak_ng_InitializeOutput(
+                    ENOUTPUT_MODE_SYNCHRONOUS,
+                    BUFFER_MS,
+                    std::ptr::null(),
+                );
+                if status != 0 {
+                    return Err(TtsError::EspeakInit(status));
+                }
+                espeak_SetSynthCallback(on_audio);
             }
-            let status =
-                espeak_ng_InitializeOutput(ENOUTPUT_MODE_SYNCHRONOUS, BUFFER_MS, std::ptr::null());
-            if status != 0 {
-                return Err(TtsError::EspeakInit(status));
-            }
-            espeak_SetSynthCallback(on_audio);
+            lib.initialised = true;
         }
-        Self::configure(voice, rate_wpm, pitch)
-    }
-
-    fn configure(voice: &str, rate_wpm: i32, pitch: i32) -> Result<Self, TtsError> {
-        let name = CString::new(voice).map_err(|_| TtsError::EspeakVoice(voice.to_string()))?;
-        // SAFETY: valid C string; parameters are range-checked by config validation.
-        unsafe {
-            if espeak_ng_SetVoiceByName(name.as_ptr()) != 0 {
-                return Err(TtsError::EspeakVoice(voice.to_string()));
-            }
-            espeak_ng_SetParameter(ESPEAK_RATE, rate_wpm, 0);
-            espeak_ng_SetParameter(ESPEAK_PITCH, pitch, 0);
-        }
-        // SAFETY: no arguments.
+        apply(&mut lib.applied, &settings)?;
+        // SAFETY: no arguments; the library is initialised.
         let rate = unsafe { espeak_ng_GetSampleRate() };
         Ok(Espeak {
+            settings,
             sample_rate: rate.max(1) as u32,
         })
     }
+}
+
+/// Makes `settings` current unless they already are. Called with the lock held.
+fn apply(current: &mut Option<Settings>, settings: &Settings) -> Result<(), TtsError> {
+    if current.as_ref() == Some(settings) {
+        return Ok(());
+    }
+    let name = CString::new(settings.voice.as_str())
+        .map_err(|_| TtsError::EspeakVoice(settings.voice.clone()))?;
+    // SAFETY: valid C string; parameters are range-checked by config validation.
+    unsafe {
+        if espeak_ng_SetVoiceByName(name.as_ptr()) != 0 {
+            *current = None;
+            return Err(TtsError::EspeakVoice(settings.voice.clone()));
+        }
+        espeak_ng_SetParameter(ESPEAK_RATE, settings.rate_wpm, 0);
+        espeak_ng_SetParameter(ESPEAK_PITCH, settings.pitch, 0);
+    }
+    *current = Some(settings.clone());
+    Ok(())
 }
 
 impl Tts for Espeak {
@@ -139,6 +175,8 @@ impl Tts for Espeak {
     }
 
     fn synthesize(&mut self, text: &str, emit: Emit<'_>) -> Result<(), TtsError> {
+        let mut lib = LIBRARY.lock().unwrap_or_else(|e| e.into_inner());
+        apply(&mut lib.applied, &self.settings)?;
         let text = CString::new(text.replace('\0', " ")).expect("NULs removed");
         let bytes = text.as_bytes_with_nul();
         // Erase the lifetime for the thread-local; it is cleared below before `emit` goes away.

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod data;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -198,4 +200,53 @@ pub fn rms(samples: &[i16]) -> f64 {
 /// A stand-in on the current runtime.
 pub async fn standin(timing: Timing) -> StandIn {
     StandIn::start(timing).await.expect("stand-in starts")
+}
+
+/// Pieces of a generated scene.
+pub enum Part<'a> {
+    Silence(f32),
+    Say(&'a str),
+}
+
+/// Speech synthesized with the real espeak-ng, resampled to 16 kHz, laid out with silences, with
+/// white noise at `noise` RMS over everything. Returns the samples and the (start, end) in seconds
+/// of each spoken part (measured on the clean speech: first and last sample above -40 dBFS).
+pub fn scene(parts: &[Part], noise: f32) -> (Vec<f32>, Vec<(f64, f64)>) {
+    use zoe::tts::Tts;
+    let mut tts = zoe::tts::espeak::Espeak::new("en-us", 175, 50).expect("espeak");
+    let rate = tts.sample_rate();
+    let mut out: Vec<f32> = Vec::new();
+    let mut spans = Vec::new();
+    for p in parts {
+        match p {
+            Part::Silence(s) => out.resize(out.len() + (s * 16_000.0) as usize, 0.0),
+            Part::Say(text) => {
+                let mut raw = Vec::new();
+                tts.synthesize(text, &mut |s| {
+                    raw.extend_from_slice(s);
+                    true
+                })
+                .expect("synthesis");
+                let speech = zoe::audio::resample::to_16k(&raw, rate).expect("resample");
+                let first = speech.iter().position(|x| x.abs() > 0.01).unwrap_or(0);
+                let last = speech
+                    .iter()
+                    .rposition(|x| x.abs() > 0.01)
+                    .unwrap_or(speech.len());
+                spans.push((
+                    (out.len() + first) as f64 / 16_000.0,
+                    (out.len() + last) as f64 / 16_000.0,
+                ));
+                out.extend_from_slice(&speech);
+            }
+        }
+    }
+    let mut x = 0x9E37_79B9u32;
+    for s in out.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *s += (x as f32 / u32::MAX as f32 - 0.5) * noise * 3.46; // uniform with this RMS
+    }
+    (out, spans)
 }

@@ -1,0 +1,319 @@
+//! Model files: the catalogue of what Zoe can fetch (upstream address, size, sha256) and a
+//! resumable, verified downloader. Downloads go to `NAME.partial` beside the target and are renamed
+//! only when complete and verified; a `.partial` left by an interrupted run is resumed with an HTTP
+//! `Range` request. Runs on the tokio runtime (`zoe models fetch`, and the test-data setup).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+/// A file Zoe knows how to fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelFile {
+    /// File name in the models folder.
+    pub name: &'static str,
+    pub url: &'static str,
+    pub sha256: &'static str,
+    pub size: u64,
+    pub what: &'static str,
+}
+
+/// Whisper models (ggerganov/whisper.cpp on Hugging Face) and Silero VAD in whisper.cpp's format.
+pub const CATALOGUE: &[ModelFile] = &[
+    ModelFile {
+        name: "ggml-tiny.en.bin",
+        url: "https://huggingface.co/ggerganov/whisper.cpp/resolve/main/ggml-tiny.en.bin",
+        sha256: "921e4cf8686fdd993dcd081a5da5b6c365bfde1162e72b08d75ac75289920b1f",
+        size: 77_704_715,
+        what: "whisper tiny.en (fastest)",
+    },
+    ModelFile {
+        name: "ggml-base.en.bin",
+        url: "https://huggingface.co/ggerganov/whisper.cpp/resolve/main/ggml-base.en.bin",
+        sha256: "a03779c86df3323075f5e796cb2ce5029f00ec8869eee3fdfb897afe36c6d002",
+        size: 147_964_211,
+        what: "whisper base.en (default)",
+    },
+    ModelFile {
+        name: "ggml-small.en.bin",
+        url: "https://huggingface.co/ggerganov/whisper.cpp/resolve/main/ggml-small.en.bin",
+        sha256: "c6138d6d58ecc8322097e0f987c32f1be8bb0a18532a3f88f734d1bbf9c41e5d",
+        size: 487_614_201,
+        what: "whisper small.en (most accurate, slowest)",
+    },
+    ModelFile {
+        name: "ggml-silero-v6.2.0.bin",
+        url: "https://raw.githubusercontent.com/ggml-org/whisper.cpp/233fe1fc9b48a09e361d3594520838ca266537fe/models/for-tests-silero-v6.2.0-ggml.bin",
+        sha256: "2aa269b785eeb53a82983a20501ddf7c1d9c48e33ab63a41391ac6c9f7fb6987",
+        size: 885_098,
+        what: "Silero VAD v6.2.0 (whisper.cpp format)",
+    },
+];
+
+pub fn whisper_file(name: &str) -> Option<&'static ModelFile> {
+    CATALOGUE
+        .iter()
+        .find(|m| m.name == format!("ggml-{name}.bin"))
+}
+
+pub fn silero_file() -> &'static ModelFile {
+    CATALOGUE
+        .iter()
+        .find(|m| m.name.starts_with("ggml-silero"))
+        .expect("in the catalogue")
+}
+
+#[derive(Debug, Error)]
+pub enum FetchError {
+    #[error("cannot reach {url}: {detail}")]
+    Connect { url: String, detail: String },
+    #[error("{url} answered HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("download of {url} broke off after {got} bytes ({detail}); run the same command again to resume")]
+    Interrupted {
+        url: String,
+        got: u64,
+        detail: String,
+    },
+    #[error("{name}: checksum mismatch (expected sha256 {expected}, got {got}); the download was deleted")]
+    Checksum {
+        name: String,
+        expected: String,
+        got: String,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// sha256 of a file, hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h)?;
+    Ok(hex(&h.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    AlreadyPresent,
+    Downloaded { resumed_from: u64 },
+}
+
+/// Downloads `url` to `dest` unless a file with the right checksum is already there. Shows a
+/// progress bar on stderr when `progress` is set. Idle reads time out after `stall`.
+pub async fn fetch(
+    url: &str,
+    dest: &Path,
+    sha256: &str,
+    progress: bool,
+    stall: Duration,
+) -> Result<Fetched, FetchError> {
+    let io = |source| FetchError::Io {
+        path: dest.to_path_buf(),
+        source,
+    };
+    if dest.exists() && sha256_file(dest).map_err(io)? == sha256 {
+        return Ok(Fetched::AlreadyPresent);
+    }
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let partial = PathBuf::from(format!("{}.partial", dest.display()));
+    let have = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(15))
+        .build()
+        .map_err(|e| FetchError::Connect {
+            url: url.into(),
+            detail: e.to_string(),
+        })?;
+    let mut req = client.get(url);
+    if have > 0 {
+        req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
+    }
+    let mut resp = tokio::time::timeout(stall, req.send())
+        .await
+        .map_err(|_| FetchError::Connect {
+            url: url.into(),
+            detail: format!("no answer within {stall:?}"),
+        })?
+        .map_err(|e| FetchError::Connect {
+            url: url.into(),
+            detail: e.to_string(),
+        })?;
+    let status = resp.status().as_u16();
+    let resumed_from = match status {
+        206 => have,
+        200 => 0,
+        416 if have > 0 => have, // nothing left to fetch; verify what we have
+        _ => {
+            return Err(FetchError::Status {
+                url: url.into(),
+                status,
+            })
+        }
+    };
+    let total = resp.content_length().map(|n| n + resumed_from);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(resumed_from > 0)
+        .truncate(resumed_from == 0)
+        .open(&partial)
+        .map_err(|source| FetchError::Io {
+            path: partial.clone(),
+            source,
+        })?;
+    let bar = progress.then(|| {
+        let b = indicatif::ProgressBar::new(total.unwrap_or(0));
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        b.set_message(
+            dest.file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
+        );
+        b.set_position(resumed_from);
+        b
+    });
+    let mut got = resumed_from;
+    if status != 416 {
+        loop {
+            let chunk = match tokio::time::timeout(stall, resp.chunk()).await {
+                Err(_) => {
+                    return Err(FetchError::Interrupted {
+                        url: url.into(),
+                        got,
+                        detail: format!("stalled for {stall:?}"),
+                    })
+                }
+                Ok(Err(e)) => {
+                    return Err(FetchError::Interrupted {
+                        url: url.into(),
+                        got,
+                        detail: e.to_string(),
+                    })
+                }
+                Ok(Ok(None)) => break,
+                Ok(Ok(Some(c))) => c,
+            };
+            file.write_all(&chunk).map_err(|source| FetchError::Io {
+                path: partial.clone(),
+                source,
+            })?;
+            got += chunk.len() as u64;
+            if let Some(b) = &bar {
+                b.set_position(got);
+            }
+        }
+    }
+    file.flush().map_err(|source| FetchError::Io {
+        path: partial.clone(),
+        source,
+    })?;
+    drop(file);
+    if let Some(b) = &bar {
+        b.finish();
+    }
+    if let Some(t) = total {
+        if got < t {
+            return Err(FetchError::Interrupted {
+                url: url.into(),
+                got,
+                detail: format!("expected {t} bytes"),
+            });
+        }
+    }
+    let digest = sha256_file(&partial).map_err(|source| FetchError::Io {
+        path: partial.clone(),
+        source,
+    })?;
+    if digest != sha256 {
+        let _ = std::fs::remove_file(&partial);
+        return Err(FetchError::Checksum {
+            name: dest
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
+            expected: sha256.into(),
+            got: digest,
+        });
+    }
+    std::fs::rename(&partial, dest).map_err(io)?;
+    Ok(Fetched::Downloaded { resumed_from })
+}
+
+/// `zoe models fetch`: the whisper model and Silero VAD into `dir`. With `mirror`, files are taken
+/// from `MIRROR/NAME` instead of their upstream addresses.
+pub async fn fetch_all(dir: &Path, whisper: &str, mirror: Option<&str>) -> anyhow::Result<()> {
+    let wanted = [
+        whisper_file(whisper).ok_or_else(|| anyhow::anyhow!("unknown whisper model {whisper}"))?,
+        silero_file(),
+    ];
+    let mut failed = 0;
+    for m in wanted {
+        let url = match mirror {
+            Some(base) => format!("{}/{}", base.trim_end_matches('/'), m.name),
+            None => m.url.to_string(),
+        };
+        let dest = dir.join(m.name);
+        eprintln!(
+            "zoe: {} ({}, {:.1} MB) from {url}",
+            m.name,
+            m.what,
+            m.size as f64 / 1e6
+        );
+        match fetch(&url, &dest, m.sha256, true, Duration::from_secs(60)).await {
+            Ok(Fetched::AlreadyPresent) => {
+                eprintln!("zoe: {} is already present and verified", m.name)
+            }
+            Ok(Fetched::Downloaded { resumed_from }) => {
+                let how = if resumed_from > 0 {
+                    format!(" (resumed at {resumed_from} bytes)")
+                } else {
+                    String::new()
+                };
+                eprintln!("zoe: {} downloaded and verified{how}", dest.display());
+            }
+            Err(e) => {
+                eprintln!("zoe: {e}");
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} download(s) failed");
+    }
+    Ok(())
+}
+
+/// `zoe models list`.
+pub fn list(dir: &Path) {
+    for m in CATALOGUE {
+        let path = dir.join(m.name);
+        let state = if path.exists() { "present" } else { "missing" };
+        println!(
+            "{:<26} {:>8.1} MB  {:<8} {}",
+            m.name,
+            m.size as f64 / 1e6,
+            state,
+            m.what
+        );
+    }
+}

@@ -1,0 +1,290 @@
+//! End-of-speech detection: a push-style endpointer over 16 kHz frames of 256 samples (16 ms). Each
+//! frame gets a speech probability from earshot (a small streaming neural VAD in pure Rust; see the
+//! README for how it compared with Silero), and a small state machine with hysteresis decides where
+//! an utterance starts and ends. No threads, no I/O: the audio worker (replay now, the microphone
+//! later) feeds it with [`Endpointer::push`].
+//!
+//! Events: `Start` once speech has lasted `start_ms`; `Pause` after `speculate_ms` of silence inside
+//! an utterance (the audio so far, for a speculative transcription); `Resume` if speech comes back
+//! after a `Pause`; `End` after `end_silence_ms` of silence (or at `max_utterance_ms`). The audio of
+//! `Pause` and of the `End` that follows it without new speech are identical, so the speculative
+//! result can be used as is.
+
+use std::collections::VecDeque;
+
+pub const FRAME: usize = 256;
+const FRAME_MS: u32 = 16;
+
+#[derive(Debug, Clone)]
+pub struct VadConfig {
+    /// Speech probability at or above which a frame counts as speech.
+    pub threshold: f32,
+    /// Speech needed before an utterance starts (filters clicks).
+    pub start_ms: u32,
+    /// Silence that ends an utterance.
+    pub end_silence_ms: u32,
+    /// Silence after which a speculative transcription starts.
+    pub speculate_ms: u32,
+    /// Audio kept from before the detected start.
+    pub pre_roll_ms: u32,
+    /// Silence kept after the last speech frame.
+    pub tail_ms: u32,
+    /// Shorter utterances are dropped as noise.
+    pub min_speech_ms: u32,
+    /// Longer utterances are ended here.
+    pub max_utterance_ms: u32,
+}
+
+impl Default for VadConfig {
+    fn default() -> Self {
+        VadConfig {
+            threshold: 0.5,
+            start_ms: 48,
+            end_silence_ms: 300,
+            speculate_ms: 112,
+            pre_roll_ms: 240,
+            tail_ms: 96,
+            min_speech_ms: 200,
+            max_utterance_ms: 15_000,
+        }
+    }
+}
+
+/// A finished utterance. Positions are sample indices in the stream fed so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Utterance {
+    pub audio: Vec<f32>,
+    /// First speech frame.
+    pub start: usize,
+    /// End of the last speech frame.
+    pub end: usize,
+    /// Where the endpoint was decided.
+    pub decided: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum VadEvent {
+    Start {
+        at: usize,
+    },
+    Pause {
+        audio: Vec<f32>,
+    },
+    Resume,
+    End(Utterance),
+    /// Speech too short to be an utterance (after a `Start`).
+    Discard,
+}
+
+enum State {
+    Idle {
+        run: usize,
+    },
+    Speaking {
+        start: usize,
+        last_speech_end: usize,
+        silence: usize,
+        paused: bool,
+    },
+}
+
+pub struct Endpointer {
+    detector: Box<earshot::Detector>,
+    cfg: VadConfig,
+    state: State,
+    /// Samples fed so far.
+    pos: usize,
+    /// Recent audio while idle (pre-roll plus the start run).
+    recent: VecDeque<f32>,
+    /// The utterance being collected, starting at `buf_start`.
+    buf: Vec<f32>,
+    buf_start: usize,
+    /// The last frame's speech probability.
+    pub last_score: f32,
+}
+
+fn frames(ms: u32) -> usize {
+    (ms / FRAME_MS).max(1) as usize
+}
+
+impl Endpointer {
+    pub fn new(cfg: VadConfig) -> Self {
+        Endpointer {
+            detector: earshot::Detector::default_boxed(),
+            cfg,
+            state: State::Idle { run: 0 },
+            pos: 0,
+            recent: VecDeque::new(),
+            buf: Vec::new(),
+            buf_start: 0,
+            last_score: 0.0,
+        }
+    }
+
+    pub fn config(&self) -> &VadConfig {
+        &self.cfg
+    }
+
+    /// Samples consumed so far.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Forgets everything (a new file, a new stream).
+    pub fn reset(&mut self) {
+        self.detector.reset();
+        self.state = State::Idle { run: 0 };
+        self.pos = 0;
+        self.recent.clear();
+        self.buf.clear();
+        self.buf_start = 0;
+    }
+
+    /// True while inside an utterance.
+    pub fn in_speech(&self) -> bool {
+        matches!(self.state, State::Speaking { .. })
+    }
+
+    /// Feeds one frame of exactly [`FRAME`] samples.
+    pub fn push(&mut self, frame: &[f32]) -> Option<VadEvent> {
+        debug_assert_eq!(frame.len(), FRAME);
+        let score = self.detector.predict_f32(frame);
+        self.last_score = score;
+        let speech = score >= self.cfg.threshold;
+        self.pos += frame.len();
+        match &mut self.state {
+            State::Idle { run } => {
+                self.recent.extend(frame.iter().copied());
+                let keep = (frames(self.cfg.pre_roll_ms) + frames(self.cfg.start_ms)) * FRAME;
+                while self.recent.len() > keep {
+                    self.recent.pop_front();
+                }
+                *run = if speech { *run + 1 } else { 0 };
+                if *run >= frames(self.cfg.start_ms) {
+                    let start = self.pos - *run * FRAME;
+                    self.buf = self.recent.drain(..).collect();
+                    self.buf_start = self.pos - self.buf.len();
+                    self.state = State::Speaking {
+                        start,
+                        last_speech_end: self.pos,
+                        silence: 0,
+                        paused: false,
+                    };
+                    return Some(VadEvent::Start { at: start });
+                }
+                None
+            }
+            State::Speaking {
+                start,
+                last_speech_end,
+                silence,
+                paused,
+            } => {
+                self.buf.extend_from_slice(frame);
+                let (start, cfg) = (*start, &self.cfg);
+                if speech {
+                    *last_speech_end = self.pos;
+                    *silence = 0;
+                    if std::mem::take(paused) {
+                        return Some(VadEvent::Resume);
+                    }
+                } else {
+                    *silence += 1;
+                }
+                let last = *last_speech_end;
+                let too_long = self.pos - start >= cfg.max_utterance_ms as usize * 16;
+                if *silence >= frames(cfg.end_silence_ms) || too_long {
+                    let end = if too_long { self.pos } else { last };
+                    let event = if end - start < cfg.min_speech_ms as usize * 16 {
+                        VadEvent::Discard
+                    } else {
+                        VadEvent::End(Utterance {
+                            audio: self.cut(end),
+                            start,
+                            end,
+                            decided: self.pos,
+                        })
+                    };
+                    self.state = State::Idle { run: 0 };
+                    self.recent.clear();
+                    self.buf.clear();
+                    return Some(event);
+                }
+                if *silence == frames(cfg.speculate_ms)
+                    && !*paused
+                    && last - start >= cfg.min_speech_ms as usize * 16
+                {
+                    *paused = true;
+                    return Some(VadEvent::Pause {
+                        audio: self.cut(last),
+                    });
+                }
+                None
+            }
+        }
+    }
+
+    /// The utterance audio up to `end` plus the tail, as both `Pause` and `End` give it.
+    fn cut(&self, end: usize) -> Vec<f32> {
+        let stop = (end + self.cfg.tail_ms as usize * 16).min(self.pos) - self.buf_start;
+        self.buf[..stop.min(self.buf.len())].to_vec()
+    }
+
+    /// Frames of silence after which an open utterance has surely ended: the end silence plus a
+    /// second for the detector's context to clear.
+    pub fn closing_frames(&self) -> usize {
+        frames(self.cfg.end_silence_ms + 1000)
+    }
+
+    /// At the end of a stream: the silence that would follow, so an open utterance ends normally.
+    pub fn finish(&mut self) -> Vec<VadEvent> {
+        let silence = [0.0f32; FRAME];
+        let mut events = Vec::new();
+        for _ in 0..self.closing_frames() {
+            if !self.in_speech() {
+                break;
+            }
+            events.extend(self.push(&silence));
+        }
+        events
+    }
+}
+
+/// Runs the endpointer over a whole signal; returns the utterances as (start, end) in seconds.
+pub fn segments(samples: &[f32], cfg: &VadConfig) -> Vec<(f64, f64)> {
+    let mut ep = Endpointer::new(cfg.clone());
+    let mut out = Vec::new();
+    let mut events = Vec::new();
+    for frame in samples.chunks_exact(FRAME) {
+        events.extend(ep.push(frame));
+    }
+    events.extend(ep.finish());
+    for e in events {
+        if let VadEvent::End(u) = e {
+            out.push((u.start as f64 / 16_000.0, u.end as f64 / 16_000.0));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Silence never starts an utterance, and low noise does not either.
+    #[test]
+    fn silence_and_faint_noise_give_nothing() {
+        let cfg = VadConfig::default();
+        assert!(segments(&vec![0.0; 16_000 * 3], &cfg).is_empty());
+        let mut x = 12345u32;
+        let noise: Vec<f32> = (0..16_000 * 3)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x as f32 / u32::MAX as f32 - 0.5) * 0.002
+            })
+            .collect();
+        assert!(segments(&noise, &cfg).is_empty());
+    }
+}

@@ -1,0 +1,93 @@
+//! External test data and generated models. Files listed in `fixtures/manifest.toml` come from
+//! `../shared` when it exists, else are downloaded (and verified) into `target/test-data/`. Random-
+//! weight whisper models are generated once per build into `target/test-models/`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Manifest {
+    file: Vec<Entry>,
+}
+
+#[derive(Deserialize, Clone)]
+struct Entry {
+    name: String,
+    dir: String,
+    url: String,
+    sha256: String,
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn manifest() -> Vec<Entry> {
+    let text = std::fs::read_to_string(root().join("fixtures/manifest.toml"))
+        .expect("fixtures/manifest.toml");
+    toml::from_str::<Manifest>(&text)
+        .expect("manifest parses")
+        .file
+}
+
+/// Path of a manifest file, from ../shared or downloaded. Panics with the reason if neither works.
+pub fn file(name: &str) -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let entry = manifest()
+        .into_iter()
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("{name} is not in fixtures/manifest.toml"));
+    let shared = root().join("../shared").join(&entry.dir).join(&entry.name);
+    if shared.exists() {
+        let got = zoe::models::sha256_file(&shared).expect("read shared file");
+        assert_eq!(
+            got,
+            entry.sha256,
+            "{} does not match the manifest",
+            shared.display()
+        );
+        return shared;
+    }
+    let dest = root().join("target/test-data").join(&entry.name);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(zoe::models::fetch(
+        &entry.url,
+        &dest,
+        &entry.sha256,
+        false,
+        std::time::Duration::from_secs(60),
+    ))
+    .unwrap_or_else(|e| panic!("{name}: not in ../shared and the download failed: {e}"));
+    dest
+}
+
+/// A whisper model with the real shapes of `kind` ("tiny.en" or "base.en") and random weights.
+pub fn random_model(kind: &str) -> PathBuf {
+    static MODELS: OnceLock<Mutex<()>> = OnceLock::new();
+    let _guard = MODELS
+        .get_or_init(|| Mutex::new(()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let out = root()
+        .join("target/test-models")
+        .join(format!("ggml-{kind}-random.bin"));
+    if !out.exists() {
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+        let header = file(&format!("for-tests-ggml-{kind}.bin"));
+        zoe::stt::model_gen::generate(&header, &out, 42).expect("generate model");
+    }
+    out
+}
+
+/// Samples of a WAV as 16 kHz mono.
+pub fn load(path: &Path) -> Vec<f32> {
+    zoe::audio::load_wav(path)
+        .expect("test audio loads")
+        .samples
+}

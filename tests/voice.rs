@@ -1,0 +1,425 @@
+//! Speech in: WAV decoding, VAD segments on real and generated speech, whisper through the real
+//! inference path with a random-weight model, `zoe transcribe` and `zoe replay` end to end.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use zoe::stt::{SttConfig, SttHandle, Transcribe, Transcript, Whisper};
+use zoe::vad::{segments, VadConfig};
+
+use crate::support::data;
+use crate::support::*;
+
+fn stt_config(model: &Path) -> SttConfig {
+    SttConfig {
+        model: model.to_path_buf(),
+        threads: 2,
+        audio_ctx_floor: 128,
+        audio_ctx_pad_ms: 500,
+        max_tokens: 6,
+        scale_audio_ctx: true,
+    }
+}
+
+/// Real speech from the shared clips: the number of utterances a listener hears (the same counts
+/// Silero gives through whisper.cpp), each starting where the speech does.
+#[test]
+fn vad_segments_on_real_speech() {
+    let cfg = VadConfig::default();
+    let cases: &[(&str, usize, f64)] = &[
+        // file, utterances, start of the first (s)
+        ("jfk.wav", 4, 0.32),
+        ("cheetah_test_en.wav", 1, 0.77),
+        ("vosk_digits.wav", 3, 0.87),
+        ("silero_test.wav", 16, 0.0),
+    ];
+    for &(name, count, first) in cases {
+        let segs = segments(&data::load(&data::file(name)), &cfg);
+        assert_eq!(segs.len(), count, "{name}: {segs:?}");
+        assert!(
+            (segs[0].0 - first).abs() < 0.15,
+            "{name}: first starts at {}",
+            segs[0].0
+        );
+        assert!(
+            segs.windows(2).all(|w| w[0].1 < w[1].0),
+            "{name}: ordered, disjoint"
+        );
+    }
+}
+
+/// Generated speech in noise: each phrase is one utterance whose boundaries match the speech
+/// within 150 ms; pure noise between phrases starts nothing.
+#[test]
+fn vad_segments_on_generated_scenes() {
+    let (audio, spans) = scene(
+        &[
+            Part::Silence(0.8),
+            Part::Say("Hey Zoe, what time is it?"),
+            Part::Silence(1.0),
+            Part::Say("Add milk to the shopping list."),
+            Part::Silence(1.5),
+        ],
+        0.003,
+    );
+    let segs = segments(&audio, &VadConfig::default());
+    assert_eq!(segs.len(), 2, "{segs:?} vs {spans:?}");
+    for (got, want) in segs.iter().zip(&spans) {
+        assert!(
+            (got.0 - want.0).abs() < 0.15 && (got.1 - want.1).abs() < 0.15,
+            "{got:?} vs {want:?}"
+        );
+    }
+    let (noise, _) = scene(&[Part::Silence(5.0)], 0.01);
+    assert!(segments(&noise, &VadConfig::default()).is_empty());
+}
+
+/// A short pause inside a sentence does not end it; the default end silence is at most 300 ms.
+#[test]
+fn vad_bridges_short_pauses() {
+    let (audio, _) = scene(
+        &[
+            Part::Silence(0.5),
+            Part::Say("Set a timer"),
+            Part::Silence(0.15),
+            Part::Say("for ten minutes."),
+            Part::Silence(1.0),
+        ],
+        0.002,
+    );
+    let cfg = VadConfig::default();
+    assert!(cfg.end_silence_ms <= 300);
+    assert_eq!(segments(&audio, &cfg).len(), 1);
+}
+
+/// The real whisper.cpp path with a tiny.en-shaped random model: it loads, runs, scales the window
+/// to the audio or uses the full window when asked, and respects the token cap.
+#[test]
+fn whisper_runs_with_a_random_tiny_model() {
+    let model = data::random_model("tiny.en");
+    let jfk = data::load(&data::file("jfk.wav"));
+    let mut w = Whisper::load(&stt_config(&model)).expect("model loads");
+    let two = &jfk[..32_000];
+    let scaled = w.transcribe(two).expect("inference");
+    assert_eq!(
+        scaled.audio_ctx, 128,
+        "2 s + 0.5 s pad = 125 frames, floored to 128"
+    );
+    assert!(scaled.tokens <= 6 + 1, "{scaled:?}");
+    assert!(
+        !scaled.text.contains('['),
+        "annotations are removed: {:?}",
+        scaled.text
+    );
+
+    let mut full_cfg = stt_config(&model);
+    full_cfg.scale_audio_ctx = false;
+    let mut full = Whisper::load(&full_cfg).expect("model loads");
+    let unscaled = full.transcribe(two).expect("inference");
+    assert_eq!(
+        unscaled.audio_ctx, 0,
+        "0 is whisper's full 30 s window (its cost: `zoe bench stt`)"
+    );
+    assert!(unscaled.tokens <= 6 + 1, "{unscaled:?}");
+
+    let missing = Whisper::load(&stt_config(Path::new("/nonexistent/ggml-base.en.bin")))
+        .err()
+        .expect("missing model");
+    assert!(
+        missing.to_string().contains("zoe models fetch"),
+        "{missing}"
+    );
+}
+
+/// Counts the inferences a transcriber really runs.
+struct Counting<T: Transcribe>(T, Arc<AtomicUsize>);
+impl<T: Transcribe> Transcribe for Counting<T> {
+    fn transcribe(&mut self, pcm: &[f32]) -> Result<Transcript, zoe::stt::SttError> {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        self.0.transcribe(pcm)
+    }
+}
+
+/// Jobs whose result is no longer wanted are skipped, and the others still complete in order.
+#[test]
+fn stt_thread_skips_cancelled_jobs() {
+    let model = data::random_model("tiny.en");
+    let jfk = data::load(&data::file("jfk.wav"));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let w = Whisper::load(&stt_config(&model)).unwrap();
+    let stt = SttHandle::spawn(Box::new(Counting(w, runs.clone()))).unwrap();
+    let first = stt.submit(jfk[..80_000].to_vec());
+    let cancelled = stt.submit(jfk[..32_000].to_vec());
+    drop(cancelled);
+    let last = stt.submit(jfk[..32_000].to_vec());
+    let a = first.blocking_recv().unwrap().unwrap();
+    let c = last.blocking_recv().unwrap().unwrap();
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "the cancelled job never ran"
+    );
+    assert!(c.total_ms >= c.infer_ms && a.total_ms >= a.infer_ms);
+}
+
+/// With a real model (ZOE_WHISPER_MODEL=ggml-tiny.en.bin or better), jfk.wav is transcribed with a
+/// word error rate of at most 10 %.
+#[test]
+fn real_model_transcribes_jfk() {
+    let Ok(model) = std::env::var("ZOE_WHISPER_MODEL") else {
+        println!("skipped: set ZOE_WHISPER_MODEL to a real ggml whisper model to run this test");
+        return;
+    };
+    let mut cfg = stt_config(Path::new(&model));
+    cfg.max_tokens = 0;
+    let mut w = Whisper::load(&cfg).unwrap();
+    let got = w
+        .transcribe(&data::load(&data::file("jfk.wav")))
+        .unwrap()
+        .text;
+    let want = "and so my fellow americans ask not what your country can do for you ask what you can do for your country";
+    let norm = |s: &str| {
+        s.to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+            .collect::<String>()
+    };
+    let (g, w): (Vec<String>, Vec<String>) = (
+        norm(&got).split_whitespace().map(String::from).collect(),
+        norm(want).split_whitespace().map(String::from).collect(),
+    );
+    let wer = word_error_rate(&w, &g);
+    assert!(wer <= 0.10, "WER {wer:.2}: {got:?}");
+}
+
+fn word_error_rate(reference: &[String], hyp: &[String]) -> f64 {
+    let mut d: Vec<Vec<usize>> = (0..=reference.len())
+        .map(|i| vec![i; hyp.len() + 1])
+        .collect();
+    for j in 0..=hyp.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=reference.len() {
+        for j in 1..=hyp.len() {
+            let sub = usize::from(reference[i - 1] != hyp[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + sub);
+        }
+    }
+    d[reference.len()][hyp.len()] as f64 / reference.len().max(1) as f64
+}
+
+/// The edit distance behind the real-model test.
+#[test]
+fn word_error_rate_counts_edits() {
+    let w = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    assert_eq!(word_error_rate(&w("a b c d"), &w("a b c d")), 0.0);
+    assert_eq!(word_error_rate(&w("a b c d"), &w("a x c")), 0.5);
+}
+
+fn write_bytes(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// `zoe transcribe` prints a line per good file and one clear error per bad one, and goes on.
+#[test]
+fn transcribe_reports_bad_files_and_continues() {
+    let model = data::random_model("tiny.en");
+    let dir = tempfile::tempdir().unwrap();
+    let stereo44 = dir.path().join("stereo44.wav");
+    {
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 44_100,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(&stereo44, spec).unwrap();
+        for i in 0..44_100 {
+            let v = ((i as f32 * 0.05).sin() * 8000.0) as i16;
+            w.write_sample(v).unwrap();
+            w.write_sample(v).unwrap();
+        }
+        w.finalize().unwrap();
+    }
+    let rate96 = dir.path().join("rate96.wav");
+    zoe::audio::write_wav(&rate96, &[0.1; 960], 96_000).unwrap();
+    let empty = dir.path().join("empty.wav");
+    zoe::audio::write_wav(&empty, &[], 16_000).unwrap();
+    let text = write_bytes(dir.path(), "notes.wav", b"this is not audio");
+    let mut truncated = std::fs::read(data::file("jfk.wav")).unwrap();
+    truncated.truncate(30);
+    let truncated = write_bytes(dir.path(), "truncated.wav", &truncated);
+    let jfk = data::file("jfk.wav");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoe"))
+        .args(["transcribe", "--whisper-model", model.to_str().unwrap()])
+        .args([&text, &rate96, &stereo44, &empty, &truncated, &jfk])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "some files failed: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("zoe: ")).collect();
+    assert_eq!(errors.len(), 4, "{stderr}");
+    for (line, (file, problem)) in errors.iter().zip([
+        ("notes.wav", "not a WAV file"),
+        ("rate96.wav", "96000 Hz"),
+        ("empty.wav", "contains no audio"),
+        ("truncated.wav", "WAV"),
+    ]) {
+        assert!(line.contains(file) && line.contains(problem), "{line}");
+    }
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with(&format!("{}: ", stereo44.display())));
+    assert!(lines[1].starts_with(&format!("{}: ", jfk.display())));
+}
+
+/// `zoe replay` of a file with two requests separated by silence gives two voice turns, in order,
+/// through the same chat path, with sane positions and timings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_two_requests_gives_two_turns() {
+    let model = data::random_model("tiny.en");
+    let s = standin(Timing::brisk()).await;
+    s.push(Script::reply("Hello there!"));
+    s.push(Script::reply("It is noon."));
+    let dir = tempfile::tempdir().unwrap();
+    let (audio, spans) = scene(
+        &[
+            Part::Silence(0.7),
+            Part::Say("Hello Zoe."),
+            Part::Silence(1.2),
+            Part::Say("What time is it?"),
+            Part::Silence(0.5),
+        ],
+        0.002,
+    );
+    let wav = dir.path().join("two.wav");
+    zoe::audio::write_wav(&wav, &audio, 16_000).unwrap();
+    let metrics = dir.path().join("m.jsonl");
+    let speech = dir.path().join("speech.wav");
+    let out = tokio::task::spawn_blocking({
+        let (url, model, wav, metrics, speech) = (
+            s.url(),
+            model.clone(),
+            wav.clone(),
+            metrics.clone(),
+            speech.clone(),
+        );
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_zoe"))
+                .args([
+                    "replay",
+                    "--whisper-model",
+                    model.to_str().unwrap(),
+                    "--ollama-url",
+                    &url,
+                ])
+                .args([
+                    "--set",
+                    "ollama.warm_start=false",
+                    "--metrics",
+                    metrics.to_str().unwrap(),
+                ])
+                .args(["--wav-out", speech.to_str().unwrap(), wav.to_str().unwrap()])
+                .env("RUST_LOG", "warn")
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replies: Vec<&str> = stdout.lines().filter(|l| !l.starts_with("> ")).collect();
+    assert_eq!(replies, ["Hello there!", "It is noon."], "{stdout}");
+    let m = read_metrics(&metrics);
+    assert_eq!(m.len(), 2);
+    let reqs = s.user_chats();
+    for (i, (turn, span)) in m.iter().zip(&spans).enumerate() {
+        assert_eq!(turn.source, "voice");
+        let transcript = turn.transcript.as_deref().expect("transcript");
+        assert_eq!(
+            reqs[i].body["messages"].as_array().unwrap().last().unwrap()["content"],
+            transcript
+        );
+        let (start, end) = (turn.speech_start_s.unwrap(), turn.speech_end_s.unwrap());
+        assert!(
+            (start - span.0).abs() < 0.2 && (end - span.1).abs() < 0.2,
+            "{start}-{end} vs {span:?}"
+        );
+        assert!(turn.endpoint_ms.unwrap() >= 0.0 && turn.stt_ms.unwrap() > 0.0);
+        let latency = turn.latency_ms.expect("reply audio reached the sink");
+        assert!(latency >= turn.ttft_ms.unwrap(), "{turn:?}");
+        assert_eq!(turn.error, None);
+    }
+    assert!(m[0].speech_end_s < m[1].speech_start_s);
+    let (samples, _) = read_wav(&speech);
+    assert!(rms(&samples) > 0.02);
+}
+
+/// At real time, the speculative transcription started at the first pause is the one used, and
+/// the endpoint comes about one end-silence after the speech.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn realtime_replay_uses_the_speculative_transcript() {
+    let model = data::random_model("tiny.en");
+    let s = standin(Timing::brisk()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (audio, _) = scene(
+        &[
+            Part::Silence(0.5),
+            Part::Say("Good morning."),
+            Part::Silence(0.2),
+        ],
+        0.002,
+    );
+    let wav = dir.path().join("one.wav");
+    zoe::audio::write_wav(&wav, &audio, 16_000).unwrap();
+    let metrics = dir.path().join("m.jsonl");
+    let out = tokio::task::spawn_blocking({
+        let (url, model, wav, metrics) = (s.url(), model.clone(), wav.clone(), metrics.clone());
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_zoe"))
+                .args([
+                    "replay",
+                    "--realtime",
+                    "--no-speak",
+                    "--whisper-model",
+                    model.to_str().unwrap(),
+                ])
+                .args(["--ollama-url", &url, "--set", "ollama.warm_start=false"])
+                .args([
+                    "--metrics",
+                    metrics.to_str().unwrap(),
+                    wav.to_str().unwrap(),
+                ])
+                .env("RUST_LOG", "warn")
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = read_metrics(&metrics);
+    assert_eq!(m.len(), 1, "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(m[0].stt_speculative, Some(true));
+    let endpoint = m[0].endpoint_ms.unwrap();
+    assert!(
+        (250.0..600.0).contains(&endpoint),
+        "endpoint {endpoint} ms after a 300 ms end silence"
+    );
+}
