@@ -197,9 +197,7 @@ fn word_error_rate(reference: &[String], hyp: &[String]) -> f64 {
     let mut d: Vec<Vec<usize>> = (0..=reference.len())
         .map(|i| vec![i; hyp.len() + 1])
         .collect();
-    for j in 0..=hyp.len() {
-        d[0][j] = j;
-    }
+    d[0] = (0..=hyp.len()).collect();
     for i in 1..=reference.len() {
         for j in 1..=hyp.len() {
             let sub = usize::from(reference[i - 1] != hyp[j - 1]);
