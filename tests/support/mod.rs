@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod data;
+pub mod fileserver;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,153 @@
+//! `zoe models fetch` and the downloader behind it, against a local HTTP server: a good download, a
+//! truncated one resumed with a Range request, a checksum mismatch and a 404.
+
+use std::time::Duration;
+
+use zoe::models::{fetch, sha256_file, FetchError, Fetched};
+
+use crate::support::fileserver::{FileServer, Serve};
+
+fn payload(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+fn sha(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+const STALL: Duration = Duration::from_secs(10);
+
+/// A good download lands under its name, verified, with no `.partial` left; a second fetch finds it.
+#[tokio::test]
+async fn good_download_then_already_present() {
+    let server = FileServer::start().await;
+    let data = payload(300_000);
+    server.put("m.bin", Serve::Full(data.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("m.bin");
+    let url = format!("{}/m.bin", server.url);
+    assert_eq!(
+        fetch(&url, &dest, &sha(&data), false, STALL).await.unwrap(),
+        Fetched::Downloaded { resumed_from: 0 }
+    );
+    assert_eq!(sha256_file(&dest).unwrap(), sha(&data));
+    assert!(!dir.path().join("m.bin.partial").exists());
+    assert_eq!(
+        fetch(&url, &dest, &sha(&data), false, STALL).await.unwrap(),
+        Fetched::AlreadyPresent
+    );
+    assert_eq!(server.log.lock().unwrap().len(), 1, "no second request");
+}
+
+/// A connection cut mid-body leaves a `.partial` and a clear error; the next run resumes from it
+/// with a Range request and completes.
+#[tokio::test]
+async fn truncated_download_resumes() {
+    let server = FileServer::start().await;
+    let data = payload(200_000);
+    server.put("m.bin", Serve::CutAfter(data.clone(), 50_000));
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("m.bin");
+    let url = format!("{}/m.bin", server.url);
+    let err = fetch(&url, &dest, &sha(&data), false, STALL)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FetchError::Interrupted { got: 50_000, .. }),
+        "{err}"
+    );
+    assert!(err
+        .to_string()
+        .contains("run the same command again to resume"));
+    assert!(!dest.exists());
+    assert_eq!(
+        std::fs::metadata(dir.path().join("m.bin.partial"))
+            .unwrap()
+            .len(),
+        50_000
+    );
+
+    server.put("m.bin", Serve::Full(data.clone()));
+    assert_eq!(
+        fetch(&url, &dest, &sha(&data), false, STALL).await.unwrap(),
+        Fetched::Downloaded {
+            resumed_from: 50_000
+        }
+    );
+    assert_eq!(sha256_file(&dest).unwrap(), sha(&data));
+    assert_eq!(
+        server.log.lock().unwrap()[1].1.as_deref(),
+        Some("bytes=50000-")
+    );
+}
+
+/// Wrong bytes are deleted and reported with both checksums; nothing is installed.
+#[tokio::test]
+async fn checksum_mismatch_is_rejected() {
+    let server = FileServer::start().await;
+    server.put("m.bin", Serve::Full(payload(10_000)));
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("m.bin");
+    let want = sha(b"something else");
+    let err = fetch(&format!("{}/m.bin", server.url), &dest, &want, false, STALL)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Checksum { .. }), "{err}");
+    assert!(err.to_string().contains(&want));
+    assert!(!dest.exists() && !dir.path().join("m.bin.partial").exists());
+}
+
+/// A missing file is an HTTP error naming the address.
+#[tokio::test]
+async fn not_found_is_reported() {
+    let server = FileServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("{}/nope.bin", server.url);
+    let err = fetch(&url, &dir.path().join("nope.bin"), &sha(b""), false, STALL)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FetchError::Status { status: 404, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&url));
+}
+
+/// The command fetches the whisper model and Silero VAD by their catalogue names and checksums; a
+/// file the catalogue's checksum rejects makes it fail with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_fetch_command() {
+    let server = FileServer::start().await;
+    let silero = std::fs::read(crate::support::data::file("ggml-silero-v6.2.0.bin")).unwrap();
+    server.put("ggml-silero-v6.2.0.bin", Serve::Full(silero));
+    server.put("ggml-tiny.en.bin", Serve::Full(payload(1000))); // not the real model
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::task::spawn_blocking({
+        let (url, dir) = (server.url.clone(), dir.path().to_path_buf());
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_zoe"))
+                .args(["models", "fetch", "--whisper", "tiny.en", "--mirror", &url])
+                .args(["--set", &format!("stt.models_dir=\"{}\"", dir.display())])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ggml-tiny.en.bin: checksum mismatch"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("ggml-silero-v6.2.0.bin downloaded and verified"),
+        "{stderr}"
+    );
+    assert!(dir.path().join("ggml-silero-v6.2.0.bin").exists());
+    assert!(!dir.path().join("ggml-tiny.en.bin").exists());
+}
