@@ -14,12 +14,14 @@ pub enum Serve {
     CutAfter(Vec<u8>, usize),
 }
 
+/// Each request's path and `Range` header, in arrival order.
+pub type RequestLog = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 #[derive(Clone)]
 pub struct FileServer {
     pub url: String,
     files: Arc<Mutex<HashMap<String, Serve>>>,
-    /// Each request's path and Range header.
-    pub log: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    pub log: RequestLog,
 }
 
 impl FileServer {
@@ -27,7 +29,7 @@ impl FileServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let files: Arc<Mutex<HashMap<String, Serve>>> = Arc::default();
-        let log: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+        let log: RequestLog = Arc::default();
         let (f, l) = (files.clone(), log.clone());
         tokio::spawn(async move {
             while let Ok((mut sock, _)) = listener.accept().await {
