@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use crate::audio::{load_wav, RATE};
 use crate::chat::{self, Ended, SessionOptions};
 use crate::config::Config;
+use crate::metrics::TurnMetrics;
 use crate::pipeline::{FramePipeline, VoiceUtterance, FRAME};
 use crate::stt::{SttHandle, Whisper};
 use crate::turn::{Engine, TurnInput, VoiceInfo};
@@ -86,44 +87,38 @@ pub fn feed_files(
     let _ = tx.send(AudioEvent::Finished);
 }
 
-/// Awaits an utterance's transcript and serves it as a turn.
-pub async fn serve_utterance(engine: &mut Engine, cfg: &Config, u: VoiceUtterance) {
+/// Awaits an utterance's transcript and serves it as a turn; returns the turn's metrics (none when
+/// nothing intelligible was heard, or the recognizer has stopped).
+pub async fn serve_utterance(
+    engine: &mut Engine,
+    cfg: &Config,
+    u: VoiceUtterance,
+) -> Option<TurnMetrics> {
     let transcript = match tokio::time::timeout(cfg.deadlines.stt, u.transcript).await {
-        Ok(Ok(Ok(t))) => t,
+        Ok(Ok(Ok(t))) => Ok(t),
         Ok(Ok(Err(e))) => {
             tracing::error!("transcription failed: {e}");
-            let input = TurnInput {
-                text: String::new(),
-                source: "voice",
-                at: u.end_of_speech,
-                voice: None,
-            };
-            engine
-                .refuse(
-                    input,
-                    "Sorry, I couldn't make out what you said.",
-                    "stt_failed",
-                )
-                .await;
-            return;
+            Err(("stt_failed", "Sorry, I couldn't make out what you said."))
         }
-        Ok(Err(_)) => return, // the recognizer shut down
+        Ok(Err(_)) => return None,
         Err(_) => {
             tracing::error!(deadline = ?cfg.deadlines.stt, "transcription timed out");
+            Err((
+                "stt_timeout",
+                "Sorry, understanding that took too long. Please say it again.",
+            ))
+        }
+    };
+    let transcript = match transcript {
+        Ok(t) => t,
+        Err((code, msg)) => {
             let input = TurnInput {
                 text: String::new(),
                 source: "voice",
                 at: u.end_of_speech,
                 voice: None,
             };
-            engine
-                .refuse(
-                    input,
-                    "Sorry, understanding that took too long. Please say it again.",
-                    "stt_timeout",
-                )
-                .await;
-            return;
+            return Some(engine.refuse(input, msg, code).await);
         }
     };
     if transcript.text.is_empty() {
@@ -131,9 +126,9 @@ pub async fn serve_utterance(engine: &mut Engine, cfg: &Config, u: VoiceUtteranc
             at_s = u.speech_start_s,
             "heard speech but no words; ignoring it"
         );
-        return;
+        return None;
     }
-    println!("> {}", transcript.text);
+    engine.note(&format!("> {}", transcript.text));
     let voice = VoiceInfo {
         speech_start_s: u.speech_start_s,
         speech_end_s: u.speech_end_s,
@@ -145,14 +140,13 @@ pub async fn serve_utterance(engine: &mut Engine, cfg: &Config, u: VoiceUtteranc
         stt_ms: transcript.total_ms,
         speculative: u.speculative,
     };
-    engine
-        .turn(TurnInput {
-            text: transcript.text,
-            source: "voice",
-            at: u.end_of_speech,
-            voice: Some(voice),
-        })
-        .await;
+    let input = TurnInput {
+        text: transcript.text,
+        source: "voice",
+        at: u.end_of_speech,
+        voice: Some(voice),
+    };
+    Some(engine.turn(input).await)
 }
 
 /// Runs `zoe replay` until the files are done or `shutdown`.

@@ -110,6 +110,12 @@ impl Engine {
         self.speech.as_ref()
     }
 
+    /// Prints a line of context (e.g. what was heard) where replies go.
+    pub fn note(&mut self, line: &str) {
+        self.print(line);
+        self.print("\n");
+    }
+
     /// Replaces where reply text is printed (stdout by default).
     pub fn set_output(&mut self, out: Box<dyn Write + Send>) {
         self.out = out;
