@@ -49,6 +49,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(exit_code(ended))
         }
         Command::Transcribe { files } => {
+            rt.block_on(zoe::models::ensure_whisper(&cfg))?;
             let failed = zoe::replay::transcribe(&cfg, &files)?;
             Ok(if failed == 0 {
                 ExitCode::SUCCESS

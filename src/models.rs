@@ -317,3 +317,33 @@ pub fn list(dir: &Path) {
         );
     }
 }
+
+/// Makes sure the configured whisper model exists: a catalogue model missing from the models folder
+/// is downloaded (with progress) on first use; a missing file given by path is left for the loader
+/// to report.
+pub async fn ensure_whisper(cfg: &crate::config::Config) -> anyhow::Result<()> {
+    let path = &cfg.stt.model;
+    if path.exists() {
+        return Ok(());
+    }
+    let Some(m) = CATALOGUE
+        .iter()
+        .find(|m| cfg.models_dir.join(m.name) == *path)
+    else {
+        return Ok(());
+    };
+    eprintln!(
+        "zoe: first use: fetching {} ({:.0} MB) into {}",
+        m.name,
+        m.size as f64 / 1e6,
+        cfg.models_dir.display()
+    );
+    fetch(m.url, path, m.sha256, true, Duration::from_secs(60))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e}\n(or fetch it later with `zoe models fetch`, or pass --whisper-model PATH)"
+            )
+        })?;
+    Ok(())
+}

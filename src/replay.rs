@@ -157,6 +157,7 @@ pub async fn run(
     opts: SessionOptions,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<Ended> {
+    crate::models::ensure_whisper(&cfg).await?;
     let c = cfg.clone();
     let stt = tokio::task::spawn_blocking(move || start_stt(&c)).await??;
     let mut engine = chat::engine(cfg.clone(), &opts)?;

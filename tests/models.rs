@@ -151,3 +151,45 @@ async fn models_fetch_command() {
     assert!(dir.path().join("ggml-silero-v6.2.0.bin").exists());
     assert!(!dir.path().join("ggml-tiny.en.bin").exists());
 }
+
+/// `zoe doctor` names each missing piece with the command that fixes it, and passes what is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reports_fixes() {
+    let s = crate::support::standin(crate::support::Timing::instant()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |model: &'static str| {
+        let (url, dir) = (s.url(), dir.path().to_path_buf());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_zoe"))
+                .args(["doctor", "--ollama-url", &url, "--model", model])
+                .args(["--set", &format!("stt.models_dir=\"{}\"", dir.display())])
+                .env("RUST_LOG", "off")
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run("qwen3:1.7b").await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  whisper model") && stdout.contains("fix: zoe models fetch"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok    ollama: reachable"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  model: qwen3:1.7b is not pulled")
+            && stdout.contains("fix: ollama pull qwen3:1.7b"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok    voice: espeak-ng voice en-us"),
+        "{stdout}"
+    );
+
+    let out = run("gemma3n:e2b").await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("ok    model: gemma3n:e2b is pulled"),
+        "{stdout}"
+    );
+}
