@@ -148,21 +148,17 @@ pub async fn chat(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
 
 /// Speech for the STT table: espeak-ng sentences at 16 kHz, cut to exactly `secs`.
 fn speech(secs: f64) -> anyhow::Result<Vec<f32>> {
-    use crate::tts::Tts;
     let mut tts = crate::tts::espeak::Espeak::new("en-us", 175, 50)?;
-    let mut raw = Vec::new();
-    let want = (secs * tts.sample_rate() as f64) as usize;
-    while raw.len() < want {
-        tts.synthesize(
-            "Hey Zoe, what is the weather like in the city today? ",
-            &mut |s| {
-                raw.extend_from_slice(s);
-                true
-            },
-        )?;
+    let want = (secs * crate::audio::RATE as f64) as usize;
+    let mut out = Vec::new();
+    while out.len() < want {
+        out.extend(crate::tts::synthesize_16k(
+            &mut tts,
+            "Hey Zoe, what is the weather like in the city today?",
+        )?);
     }
-    raw.truncate(want);
-    crate::audio::resample::to_16k(&raw, tts.sample_rate()).map_err(anyhow::Error::msg)
+    out.truncate(want);
+    Ok(out)
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -302,6 +298,7 @@ pub async fn stt(cfg: Arc<Config>, headers: &std::path::Path, runs: usize) -> an
         let cc = c.clone();
         let whisper = tokio::task::spawn_blocking(move || Whisper::load(&cc.stt)).await??;
         let stt = crate::stt::SttHandle::spawn(Box::new(KnownText(whisper, "Hello Zoe.")))?;
+        let mut voice = crate::tts::espeak::Espeak::new("en-us", 175, 50)?;
         for (i, phrase) in ["Hello Zoe.", "Hi there!", "Good morning.", "Thanks, Zoe."]
             .iter()
             .cycle()
@@ -310,7 +307,7 @@ pub async fn stt(cfg: Arc<Config>, headers: &std::path::Path, runs: usize) -> an
         {
             standin.push(Script::reply("Hi! How can I help?"));
             let mut audio = vec![0.0f32; 8000];
-            audio.extend(speech_text(phrase)?);
+            audio.extend(crate::tts::synthesize_16k(&mut voice, phrase)?);
             let wav = dir.path().join(format!("scene{i}.wav"));
             crate::audio::write_wav(&wav, &audio, crate::audio::RATE)?;
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -360,15 +357,4 @@ impl<T: crate::stt::Transcribe> crate::stt::Transcribe for KnownText<T> {
         t.text = self.1.to_string();
         Ok(t)
     }
-}
-
-fn speech_text(text: &str) -> anyhow::Result<Vec<f32>> {
-    use crate::tts::Tts;
-    let mut tts = crate::tts::espeak::Espeak::new("en-us", 175, 50)?;
-    let mut raw = Vec::new();
-    tts.synthesize(text, &mut |s| {
-        raw.extend_from_slice(s);
-        true
-    })?;
-    crate::audio::resample::to_16k(&raw, tts.sample_rate()).map_err(anyhow::Error::msg)
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use zoe::models::{fetch, sha256_file, FetchError, Fetched};
 
 use crate::support::fileserver::{FileServer, Serve};
+use crate::support::run_zoe;
 
 fn payload(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 % 251) as u8).collect()
@@ -126,18 +127,22 @@ async fn models_fetch_command() {
     server.put("ggml-silero-v6.2.0.bin", Serve::Full(silero));
     server.put("ggml-tiny.en.bin", Serve::Full(payload(1000))); // not the real model
     let dir = tempfile::tempdir().unwrap();
-    let out = tokio::task::spawn_blocking({
-        let (url, dir) = (server.url.clone(), dir.path().to_path_buf());
-        move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_zoe"))
-                .args(["models", "fetch", "--whisper", "tiny.en", "--mirror", &url])
-                .args(["--set", &format!("stt.models_dir=\"{}\"", dir.display())])
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    let models_dir = format!("stt.models_dir=\"{}\"", dir.path().display());
+    let out = run_zoe(
+        [
+            "models",
+            "fetch",
+            "--whisper",
+            "tiny.en",
+            "--mirror",
+            &server.url,
+            "--set",
+            &models_dir,
+        ]
+        .map(String::from)
+        .to_vec(),
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -157,18 +162,23 @@ async fn models_fetch_command() {
 async fn doctor_reports_fixes() {
     let s = crate::support::standin(crate::support::Timing::instant()).await;
     let dir = tempfile::tempdir().unwrap();
-    let run = |model: &'static str| {
-        let (url, dir) = (s.url(), dir.path().to_path_buf());
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_zoe"))
-                .args(["doctor", "--ollama-url", &url, "--model", model])
-                .args(["--set", &format!("stt.models_dir=\"{}\"", dir.display())])
-                .env("RUST_LOG", "off")
-                .output()
-                .unwrap()
-        })
+    let models_dir = format!("stt.models_dir=\"{}\"", dir.path().display());
+    let run = |model: &str| {
+        run_zoe(
+            [
+                "doctor",
+                "--ollama-url",
+                &s.url(),
+                "--model",
+                model,
+                "--set",
+                &models_dir,
+            ]
+            .map(String::from)
+            .to_vec(),
+        )
     };
-    let out = run("qwen3:1.7b").await.unwrap();
+    let out = run("qwen3:1.7b").await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
@@ -186,7 +196,7 @@ async fn doctor_reports_fixes() {
         "{stdout}"
     );
 
-    let out = run("gemma3n:e2b").await.unwrap();
+    let out = run("gemma3n:e2b").await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("ok    model: gemma3n:e2b is pulled"),

@@ -301,37 +301,21 @@ async fn replay_two_requests_gives_two_turns() {
     zoe::audio::write_wav(&wav, &audio, 16_000).unwrap();
     let metrics = dir.path().join("m.jsonl");
     let speech = dir.path().join("speech.wav");
-    let out = tokio::task::spawn_blocking({
-        let (url, model, wav, metrics, speech) = (
-            s.url(),
-            model.clone(),
-            wav.clone(),
-            metrics.clone(),
-            speech.clone(),
-        );
-        move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_zoe"))
-                .args([
-                    "replay",
-                    "--whisper-model",
-                    model.to_str().unwrap(),
-                    "--ollama-url",
-                    &url,
-                ])
-                .args([
-                    "--set",
-                    "ollama.warm_start=false",
-                    "--metrics",
-                    metrics.to_str().unwrap(),
-                ])
-                .args(["--wav-out", speech.to_str().unwrap(), wav.to_str().unwrap()])
-                .env("RUST_LOG", "warn")
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    let out = run_zoe(vec![
+        "replay".into(),
+        "--whisper-model".into(),
+        model.display().to_string(),
+        "--ollama-url".into(),
+        s.url(),
+        "--set".into(),
+        "ollama.warm_start=false".into(),
+        "--metrics".into(),
+        metrics.display().to_string(),
+        "--wav-out".into(),
+        speech.display().to_string(),
+        wav.display().to_string(),
+    ])
+    .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -383,30 +367,21 @@ async fn realtime_replay_uses_the_speculative_transcript() {
     let wav = dir.path().join("one.wav");
     zoe::audio::write_wav(&wav, &audio, 16_000).unwrap();
     let metrics = dir.path().join("m.jsonl");
-    let out = tokio::task::spawn_blocking({
-        let (url, model, wav, metrics) = (s.url(), model.clone(), wav.clone(), metrics.clone());
-        move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_zoe"))
-                .args([
-                    "replay",
-                    "--realtime",
-                    "--no-speak",
-                    "--whisper-model",
-                    model.to_str().unwrap(),
-                ])
-                .args(["--ollama-url", &url, "--set", "ollama.warm_start=false"])
-                .args([
-                    "--metrics",
-                    metrics.to_str().unwrap(),
-                    wav.to_str().unwrap(),
-                ])
-                .env("RUST_LOG", "warn")
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    let out = run_zoe(vec![
+        "replay".into(),
+        "--realtime".into(),
+        "--no-speak".into(),
+        "--whisper-model".into(),
+        model.display().to_string(),
+        "--ollama-url".into(),
+        s.url(),
+        "--set".into(),
+        "ollama.warm_start=false".into(),
+        "--metrics".into(),
+        metrics.display().to_string(),
+        wav.display().to_string(),
+    ])
+    .await;
     assert!(
         out.status.success(),
         "{}",

@@ -57,3 +57,14 @@ pub fn from_config(cfg: &SpeechConfig) -> Result<Box<dyn Tts>, TtsError> {
         } => Box::new(piper::Piper::spawn(command, model, args, *timeout)?),
     })
 }
+
+/// Synthesizes `text` completely and returns it at 16 kHz (the pipeline's rate): scenes for tests
+/// and benchmarks.
+pub fn synthesize_16k(tts: &mut dyn Tts, text: &str) -> Result<Vec<f32>, TtsError> {
+    let mut raw = Vec::new();
+    tts.synthesize(text, &mut |s| {
+        raw.extend_from_slice(s);
+        true
+    })?;
+    crate::audio::resample::to_16k(&raw, tts.sample_rate()).map_err(TtsError::Piper)
+}

@@ -213,22 +213,14 @@ pub enum Part<'a> {
 /// white noise at `noise` RMS over everything. Returns the samples and the (start, end) in seconds
 /// of each spoken part (measured on the clean speech: first and last sample above -40 dBFS).
 pub fn scene(parts: &[Part], noise: f32) -> (Vec<f32>, Vec<(f64, f64)>) {
-    use zoe::tts::Tts;
     let mut tts = zoe::tts::espeak::Espeak::new("en-us", 175, 50).expect("espeak");
-    let rate = tts.sample_rate();
     let mut out: Vec<f32> = Vec::new();
     let mut spans = Vec::new();
     for p in parts {
         match p {
             Part::Silence(s) => out.resize(out.len() + (s * 16_000.0) as usize, 0.0),
             Part::Say(text) => {
-                let mut raw = Vec::new();
-                tts.synthesize(text, &mut |s| {
-                    raw.extend_from_slice(s);
-                    true
-                })
-                .expect("synthesis");
-                let speech = zoe::audio::resample::to_16k(&raw, rate).expect("resample");
+                let speech = zoe::tts::synthesize_16k(&mut tts, text).expect("synthesis");
                 let first = speech.iter().position(|x| x.abs() > 0.01).unwrap_or(0);
                 let last = speech
                     .iter()
@@ -250,4 +242,17 @@ pub fn scene(parts: &[Part], noise: f32) -> (Vec<f32>, Vec<(f64, f64)>) {
         *s += (x as f32 / u32::MAX as f32 - 0.5) * noise * 3.46; // uniform with this RMS
     }
     (out, spans)
+}
+
+/// Runs the `zoe` binary with `args` to completion, off the async runtime's workers.
+pub async fn run_zoe(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_zoe"))
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run zoe")
+    })
+    .await
+    .expect("join")
 }
