@@ -16,6 +16,14 @@ use crossbeam_channel::Receiver;
 pub use zoe::metrics::TurnMetrics;
 pub use zoe::standin::{Fault, Script, StandIn, Timing};
 
+/// Variables that would make a test depend on the developer's environment.
+pub const ZOE_VARS: &[&str] = &[
+    "ZOE_OLLAMA_URL",
+    "ZOE_MODEL",
+    "ZOE_WHISPER_MODEL",
+    "ZOE_MODELS_MIRROR",
+];
+
 /// Longest any single wait in a test may take before the test fails instead of hanging.
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -44,12 +52,13 @@ impl Zoe {
             .arg(&metrics)
             .args(["--set", "ollama.warm_start=false"])
             .args(args)
-            .env_remove("ZOE_OLLAMA_URL")
-            .env_remove("ZOE_MODEL")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        for var in ZOE_VARS {
+            cmd.env_remove(var);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
