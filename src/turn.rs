@@ -67,6 +67,13 @@ pub struct Engine {
     turn_t0: Instant,
 }
 
+/// Prompt sizes go into the metrics before sending, so failed turns report them too.
+fn record_prompt(m: &mut TurnMetrics, req: &ChatRequest) {
+    m.system_prompt_chars = req.messages[0].content.chars().count();
+    m.prompt_chars = req.prompt_chars();
+    m.history_messages = req.messages.len().saturating_sub(2);
+}
+
 fn ms_since(t0: Instant, t: Instant) -> f64 {
     t.saturating_duration_since(t0).as_secs_f64() * 1000.0
 }
@@ -285,6 +292,7 @@ impl Engine {
         splitter: &mut SentenceSplitter,
     ) -> Result<(), ChatError> {
         let mut req = self.build_request(tier, text);
+        record_prompt(m, &req);
         let mut stream = match self.client.chat(&req).await {
             Err(ChatError::ToolsUnsupported { message, .. }) if req.tools.is_some() => {
                 tracing::warn!(%message, "model rejects native tools; describing them in the prompt from now on");
@@ -294,13 +302,11 @@ impl Engine {
                 );
                 self.native_tools = false;
                 req = self.build_request(tier, text);
+                record_prompt(m, &req);
                 self.client.chat(&req).await?
             }
             r => r?,
         };
-        m.system_prompt_chars = req.messages[0].content.chars().count();
-        m.prompt_chars = req.prompt_chars();
-        m.history_messages = req.messages.len().saturating_sub(2);
         while let Some(event) = stream.next().await? {
             match event {
                 StreamEvent::Token(t) => {

@@ -275,6 +275,10 @@ async fn server_down_is_reported() {
         [Some("unreachable"); 2]
     );
     assert!(m[0].total_ms < 1500.0, "{}", m[0].total_ms);
+    assert!(
+        m[0].system_prompt_chars > 0,
+        "failed turns still report their prompt size"
+    );
 }
 
 /// A model without tool support: the action turn is retried once with the tools described in the
