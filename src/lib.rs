@@ -21,6 +21,8 @@
 //! - [`replay`]: `zoe replay`: WAV files through the voice pipeline on the `zoe-audio` thread.
 //! - [`vad`]: push-style end-of-speech detection on 16 ms frames.
 //! - [`stt`]: whisper transcription on its own thread; random-weight model generation for tests.
+//! - [`store`]: the SQLite store (lists, timers, reminders, facts, conversation log).
+//! - [`intent`]: the fast path's deterministic intent matcher (pure).
 //! - [`history`]: the session's conversation history, trimmed for a stable prompt prefix.
 //! - [`tools`]: tool descriptions for the action tier.
 //! - [`metrics`]: per-turn JSON metrics.
@@ -36,6 +38,7 @@ pub mod config;
 pub mod doctor;
 pub mod history;
 pub mod input;
+pub mod intent;
 pub mod metrics;
 pub mod models;
 pub mod ollama;
@@ -44,6 +47,7 @@ pub mod replay;
 pub mod sentence;
 pub mod speech;
 pub mod standin;
+pub mod store;
 pub mod stt;
 pub mod tier;
 pub mod tools;

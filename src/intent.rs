@@ -1,0 +1,522 @@
+//! The fast path's intent matcher: recognises the common actions (lists, timers, reminders, time
+//! and date, remembered facts) deterministically, so they run with no LLM call. Pure: text and the
+//! current local time in, an [`Intent`] out. Called by the turn engine before any request.
+//!
+//! Speech is messy, so the text is first normalised: lower case, punctuation dropped (a colon kept),
+//! fillers removed ("um", "uh", "yeah", "okay", "please", "hey zoe", "can you"), and words repeated
+//! back to back collapsed ("add... milk? yeah, milk" → "add milk").
+
+use std::sync::OnceLock;
+
+use chrono::{Datelike, Duration, NaiveDateTime, NaiveTime, Timelike, Weekday};
+use regex::Regex;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intent {
+    AddItems { list: String, items: Vec<String> },
+    RemoveItems { list: String, items: Vec<String> },
+    ShowList { list: String },
+    ClearList { list: String },
+    SetTimer { secs: u64, label: String },
+    CancelTimer { label: Option<String> },
+    QueryTimers,
+    SetReminder { text: String, due: Option<NaiveDateTime> },
+    QueryReminders,
+    Time,
+    Date,
+    Remember { key: String, value: String },
+    Recall { key: String },
+    /// Understood as an action, but something is missing: say this.
+    Clarify(String),
+}
+
+impl Intent {
+    /// The action's name for metrics (matches the tool names where there is one).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Intent::AddItems { .. } => "add_to_list",
+            Intent::RemoveItems { .. } => "remove_from_list",
+            Intent::ShowList { .. } => "show_list",
+            Intent::ClearList { .. } => "clear_list",
+            Intent::SetTimer { .. } => "set_timer",
+            Intent::CancelTimer { .. } => "cancel_timer",
+            Intent::QueryTimers => "list_timers",
+            Intent::SetReminder { .. } => "set_reminder",
+            Intent::QueryReminders => "list_reminders",
+            Intent::Time | Intent::Date => "current_time",
+            Intent::Remember { .. } => "remember_fact",
+            Intent::Recall { .. } => "recall_fact",
+            Intent::Clarify(_) => "clarify",
+        }
+    }
+}
+
+const FILLERS: &[&str] = &["um", "umm", "uh", "uhh", "uhm", "er", "erm", "hmm", "mm", "yeah", "yes", "okay", "ok", "please", "oh", "well", "alright"];
+
+/// Lower case, punctuation out (commas and colons kept on their word), fillers out, immediate
+/// repeats collapsed, polite openers removed.
+pub fn normalise(text: &str) -> String {
+    let lowered = text.to_lowercase().replace(['\u{2019}', '\u{2018}'], "'");
+    let cleaned: String = lowered
+        .chars()
+        .map(|c| if c.is_alphanumeric() || matches!(c, '\'' | ':' | '-' | ',') { c } else { ' ' })
+        .collect();
+    let bare = |w: &str| w.trim_end_matches([',', ':']).to_string();
+    let mut words: Vec<&str> = Vec::new();
+    for w in cleaned.split_whitespace() {
+        let w = w.trim_matches(|c| c == '\'' || c == '-');
+        if bare(w).is_empty() || FILLERS.contains(&bare(w).as_str()) {
+            continue;
+        }
+        if words.last().is_some_and(|last| bare(last) == bare(w)) {
+            continue;
+        }
+        words.push(w);
+    }
+    const OPENERS: &[&[&str]] = &[
+        &["hey", "zoe"], &["hi", "zoe"], &["zoe"], &["can", "you"], &["could", "you"], &["would", "you"],
+        &["will", "you"], &["i", "want", "you", "to"], &["i", "need", "you", "to"], &["go", "ahead", "and"],
+        &["also"], &["and"], &["hey"],
+    ];
+    let mut start = 0;
+    while let Some(p) = OPENERS
+        .iter()
+        .find(|p| words.len() > start + p.len() && p.iter().zip(&words[start..]).all(|(a, b)| bare(b) == *a))
+    {
+        start += p.len();
+    }
+    words[start..].join(" ").trim_end_matches([',', ':']).to_string()
+}
+
+fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
+    cell.get_or_init(|| Regex::new(pattern).expect("valid pattern"))
+}
+
+macro_rules! pattern {
+    ($p:expr) => {{
+        static CELL: OnceLock<Regex> = OnceLock::new();
+        re(&CELL, $p)
+    }};
+}
+
+/// "shopping", "grocery", "groceries" → shopping; "to do" → todo; anything else as said.
+fn list_name(raw: Option<&str>) -> String {
+    let raw = raw.unwrap_or("").trim();
+    let raw = raw.trim_start_matches("my ").trim_start_matches("the ").trim_start_matches("our ").trim();
+    match raw {
+        "" | "shopping" | "grocery" | "groceries" | "food" => "shopping".into(),
+        "to do" | "to-do" | "todo" | "to dos" | "todos" => "todo".into(),
+        other => other.to_string(),
+    }
+}
+
+/// "eggs, milk and bread" → ["eggs", "milk", "bread"], articles dropped.
+fn split_items(raw: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in raw.split([',', ':']).flat_map(|p| p.split(" and ")) {
+        let mut w = part.trim();
+        for art in ["some ", "a ", "an ", "the ", "more "] {
+            w = w.strip_prefix(art).unwrap_or(w);
+        }
+        let w = w.trim();
+        if !w.is_empty() && !out.iter().any(|o| o == w) {
+            out.push(w.to_string());
+        }
+    }
+    out
+}
+
+fn number_word(w: &str) -> Option<f64> {
+    const ONES: &[&str] = &["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"];
+    const TENS: &[&str] = &["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+    if let Ok(n) = w.parse::<f64>() {
+        return Some(n);
+    }
+    if let Some(i) = ONES.iter().position(|o| *o == w) {
+        return Some(i as f64);
+    }
+    if let Some(i) = TENS.iter().position(|t| *t == w) {
+        return Some(20.0 + 10.0 * i as f64);
+    }
+    match w {
+        "couple" => Some(2.0),
+        "few" => Some(3.0),
+        _ => None,
+    }
+}
+
+/// "5 minutes", "an hour and a half", "half an hour", "1 hour 30 minutes", "twenty five seconds".
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let words: Vec<&str> = text.split([' ', '-', ',']).filter(|w| !w.is_empty() && *w != "of").collect();
+    let mut total = 0.0;
+    // A number waiting for its unit, and whether it came from "a"/"an".
+    let mut pending: Option<(f64, bool)> = None;
+    let mut last_unit = 0.0;
+    for w in &words {
+        let unit = match w.trim_end_matches('s') {
+            "second" | "sec" => Some(1.0),
+            "minute" | "min" => Some(60.0),
+            "hour" | "hr" => Some(3600.0),
+            _ => None,
+        };
+        if let Some(u) = unit {
+            total += pending.take().map_or(1.0, |p| p.0) * u;
+            last_unit = u;
+            continue;
+        }
+        pending = match (*w, pending) {
+            ("a" | "an", None) => Some((1.0, true)),
+            ("a" | "an", p) => p,
+            ("half", Some((_, true)) | None) => Some((0.5, false)), // "a half", "half an hour"
+            ("half", Some((n, false))) => Some((n + 0.5, false)),   // "two and a half"
+            ("and" | "for", p) => p,
+            (w, p) => {
+                let n = number_word(w)?;
+                match p {
+                    Some((tens, false)) if tens >= 20.0 && n < 10.0 => Some((tens + n, false)),
+                    _ => Some((n, false)),
+                }
+            }
+        };
+    }
+    // "an hour and a half": the trailing half belongs to the last unit.
+    if let Some((n, _)) = pending.filter(|_| last_unit > 0.0) {
+        total += n * last_unit;
+    }
+    (last_unit > 0.0 && total > 0.0).then_some(total.round() as u64)
+}
+
+/// Splits a reminder into what and when: "call john tomorrow at 9" → ("call john", tomorrow 09:00).
+pub fn parse_when(text: &str, now: NaiveDateTime) -> (String, Option<NaiveDateTime>) {
+    let mut what = format!(" {text} ");
+    let mut day: Option<chrono::NaiveDate> = None;
+    let mut time: Option<NaiveTime> = None;
+    let mut relative: Option<Duration> = None;
+    let rel = pattern!(r" in (?P<d>(?:[\w-]+ )*?(?:seconds?|minutes?|hours?)(?: and a half)?) ");
+    if let Some(c) = rel.captures(&what.clone()) {
+        if let Some(secs) = parse_duration(&c["d"]) {
+            relative = Some(Duration::seconds(secs as i64));
+            what = what.replace(&c[0], " ");
+        }
+    }
+    let at = pattern!(r" (?:at|by) (?P<h>\d{1,2}|[a-z]+)(?::(?P<m>\d{2}))?(?: (?P<ap>am|pm|a m|p m|in the morning|in the evening|at night|tonight))? ");
+    if let Some(c) = at.captures(&what.clone()) {
+        let hour = c["h"].parse::<u32>().ok().or_else(|| number_word(&c["h"]).map(|n| n as u32)).or(match &c["h"] {
+            "noon" | "midday" => Some(12),
+            "midnight" => Some(0),
+            _ => None,
+        });
+        if let Some(mut h) = hour.filter(|h| *h < 24) {
+            let m = c.name("m").and_then(|m| m.as_str().parse().ok()).unwrap_or(0);
+            match c.name("ap").map(|a| a.as_str()) {
+                Some("pm" | "p m" | "in the evening" | "at night" | "tonight") if h < 12 => h += 12,
+                Some("am" | "a m" | "in the morning") if h == 12 => h = 0,
+                None if (1..=6).contains(&h) => h += 12, // "at 5": afternoon is likelier than 5 AM
+                _ => {}
+            }
+            time = NaiveTime::from_hms_opt(h, m.min(59), 0);
+            what = what.replace(&c[0], " ");
+        }
+    }
+    for (word, offset) in [(" tomorrow ", 1), (" today ", 0), (" tonight ", 0), (" this evening ", 0), (" this afternoon ", 0), (" this morning ", 0)] {
+        if what.contains(word) {
+            day = Some(now.date() + Duration::days(offset));
+            if time.is_none() {
+                time = NaiveTime::from_hms_opt(
+                    match word.trim() {
+                        "tonight" | "this evening" => 20,
+                        "this afternoon" => 15,
+                        _ => 9,
+                    },
+                    0,
+                    0,
+                );
+            }
+            what = what.replace(word, " ");
+        }
+    }
+    let weekday = pattern!(r" on (?P<d>monday|tuesday|wednesday|thursday|friday|saturday|sunday) ");
+    if let Some(c) = weekday.captures(&what.clone()) {
+        let target: Weekday = c["d"].parse().expect("weekday names parse");
+        let mut ahead = (target.num_days_from_monday() + 7 - now.weekday().num_days_from_monday()) % 7;
+        if ahead == 0 {
+            ahead = 7;
+        }
+        day = Some(now.date() + Duration::days(ahead as i64));
+        what = what.replace(&c[0], " ");
+    }
+    let due = if let Some(d) = relative {
+        Some(now + d)
+    } else {
+        match (day, time) {
+            (Some(d), Some(t)) => Some(d.and_time(t)),
+            (Some(d), None) => Some(d.and_time(NaiveTime::from_hms_opt(9, 0, 0).expect("valid"))),
+            (None, Some(t)) => {
+                let today = now.date().and_time(t);
+                Some(if today > now { today } else { today + Duration::days(1) })
+            }
+            (None, None) => None,
+        }
+    };
+    let what = what.split_whitespace().collect::<Vec<_>>().join(" ");
+    (what, due)
+}
+
+/// British spelling for stored keys, so "favorite color" and "favourite colour" are one fact.
+fn fact_key(raw: &str) -> String {
+    raw.trim().replace("favorite", "favourite").replace("color", "colour")
+}
+
+pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
+    let t = normalise(text);
+    if t.is_empty() {
+        return None;
+    }
+    // Reminders first: "remind me to add milk" is a reminder, not an add.
+    let remind = pattern!(r"^(?:remind me(?: to| about| that)?|(?:create|set|add|make) (?:a |me a )?reminder(?::| to)?)(?: (?P<what>.+))?$");
+    if let Some(c) = remind.captures(&t) {
+        let Some(raw) = c.name("what") else {
+            return Some(Intent::Clarify("What should I remind you about?".into()));
+        };
+        let (what, due) = parse_when(raw.as_str(), now);
+        let what = what.trim_start_matches("to ").trim_start_matches("that ").to_string();
+        if what.is_empty() {
+            return Some(Intent::Clarify("What should I remind you about?".into()));
+        }
+        return Some(Intent::SetReminder { text: what, due });
+    }
+    if pattern!(r"^(?:what are my reminders|what reminders do i have|(?:list|read|show)(?: me)? my reminders|do i have any reminders)$").is_match(&t) {
+        return Some(Intent::QueryReminders);
+    }
+    // Timers.
+    let set_timer = pattern!(r"^(?:set|start|make) (?:a |an |me a )?(?:(?P<label>[a-z]+) )?timer(?: for (?P<dur>.+?))?(?: for (?:the )?(?P<label2>[a-z ]+))?$");
+    let dur_timer = pattern!(r"^(?:set |start )?(?:a |an )?(?P<dur>.+?) timer(?: for (?:the )?(?P<label>[a-z ]+))?$");
+    if let Some(c) = set_timer.captures(&t) {
+        let label = c.name("label").or(c.name("label2")).map_or("timer", |m| m.as_str()).to_string();
+        return Some(match c.name("dur").and_then(|d| parse_duration(d.as_str())) {
+            Some(secs) => Intent::SetTimer { secs, label },
+            None => Intent::Clarify("For how long should I set the timer?".into()),
+        });
+    }
+    if let Some(c) = dur_timer.captures(&t) {
+        if let Some(secs) = parse_duration(&c["dur"]) {
+            let label = c.name("label").map_or("timer", |m| m.as_str()).to_string();
+            return Some(Intent::SetTimer { secs, label });
+        }
+    }
+    if let Some(c) = pattern!(r"^(?:cancel|stop|delete|remove|clear|turn off) (?:the |my |all )?(?:(?P<label>[a-z]+) )?timers?$").captures(&t) {
+        let label = c.name("label").map(|m| m.as_str().to_string()).filter(|l| l != "all");
+        return Some(Intent::CancelTimer { label });
+    }
+    if pattern!(r"how (?:much time|long) (?:is )?(?:left|remaining)|(?:what|which|any) timers|how'?s my timer|check (?:my |the )?timer").is_match(&t) {
+        return Some(Intent::QueryTimers);
+    }
+    // Time and date.
+    if pattern!(r"^(?:what time is it|what'?s the time|what is the time|tell me the time|do you know the time)(?: now| right now)?$").is_match(&t) {
+        return Some(Intent::Time);
+    }
+    if pattern!(r"^(?:what'?s|what is) (?:the date|today'?s date|the date today)|^what day is (?:it|today)").is_match(&t) {
+        return Some(Intent::Date);
+    }
+    // Facts.
+    if let Some(c) = pattern!(r"^(?:remember|don't forget|note) (?:that )?my (?P<k>.+?) (?:is|are) (?P<v>.+)$").captures(&t) {
+        return Some(Intent::Remember { key: fact_key(&c["k"]), value: c["v"].to_string() });
+    }
+    if let Some(c) = pattern!(r"^(?:remember|don't forget|note) (?:that )?i (?P<verb>like|love|enjoy|dislike|hate|don't like) (?P<v>.+)$").captures(&t) {
+        let key = if matches!(&c["verb"], "dislike" | "hate" | "don't like") { "dislikes" } else { "likes" };
+        return Some(Intent::Remember { key: key.into(), value: c["v"].to_string() });
+    }
+    if let Some(c) = pattern!(r"^remember (?:that )?(?P<v>.+)$").captures(&t) {
+        return Some(Intent::Remember { key: "note".into(), value: c["v"].to_string() });
+    }
+    if pattern!(r"^what do i (?:like|love|enjoy)$").is_match(&t) {
+        return Some(Intent::Recall { key: "likes".into() });
+    }
+    // Lists.
+    if pattern!(r"^what do (?:i|we) need(?: to (?:buy|get))?(?: from the (?:shop|store))?$").is_match(&t) {
+        return Some(Intent::ShowList { list: "shopping".into() });
+    }
+    if let Some(c) = pattern!(r"^(?:what'?s|what is|what are|what do i have) (?:on|in) (?:my |the |our )?(?P<l>.+?) list$|^(?:read|show|tell)(?: me)? (?:what'?s on )?(?:my |the |our )?(?P<l2>.+?) list$").captures(&t) {
+        return Some(Intent::ShowList { list: list_name(c.name("l").or(c.name("l2")).map(|m| m.as_str())) });
+    }
+    if let Some(c) = pattern!(r"^(?:clear|empty|erase|wipe|delete)(?: out)? (?:my |the |our )?(?:whole |entire )?(?P<l>.+?) list$").captures(&t) {
+        return Some(Intent::ClearList { list: list_name(Some(&c["l"])) });
+    }
+    if let Some(c) = pattern!(r"^what'?s my (?P<k>.+)$|^what is my (?P<k2>.+)$").captures(&t) {
+        let key = fact_key(c.name("k").or(c.name("k2")).map_or("", |m| m.as_str()));
+        return Some(Intent::Recall { key });
+    }
+    // "I got the bread, cross it off"
+    if let Some(c) = pattern!(r"^(?:i )?(?:got|bought|picked up|have) (?:the |some )?(?P<i>.+?) (?:so )?(?:cross|tick|take|check|mark) (?:it|them|that) off(?: (?:my |the )?(?P<l>.+?) list)?$").captures(&t) {
+        return Some(Intent::RemoveItems { list: list_name(c.name("l").map(|m| m.as_str())), items: split_items(&c["i"]) });
+    }
+    if let Some(c) = pattern!(r"^(?:remove|delete|take|cross|tick|check|scratch) (?:off )?(?P<i>.+?) (?:off|from|on) (?:of )?(?:my |the |our )?(?P<l>.+?) list$").captures(&t) {
+        return Some(Intent::RemoveItems { list: list_name(Some(&c["l"])), items: split_items(&c["i"]) });
+    }
+    if let Some(c) = pattern!(r"^(?:cross|tick|check|scratch) off (?P<i>.+)$|^(?:remove|delete) (?P<i2>.+)$").captures(&t) {
+        let items = split_items(c.name("i").or(c.name("i2")).map_or("", |m| m.as_str()));
+        return Some(Intent::RemoveItems { list: "shopping".into(), items });
+    }
+    if let Some(c) = pattern!(r"^(?:add|put) (?:to|on) (?:my |the |our )?(?P<l>.+?) list:? (?P<i>.+)$").captures(&t) {
+        return Some(add(list_name(Some(&c["l"])), &c["i"]));
+    }
+    if let Some(c) = pattern!(r"^(?:add|put) (?P<i>.+?) (?:to|on|onto|in|into) (?:my |the |our )?(?:(?P<l>.+?) )?list$").captures(&t) {
+        return Some(add(list_name(c.name("l").map(|m| m.as_str())), &c["i"]));
+    }
+    if let Some(c) = pattern!(r"^(?:add|put)(?: (?P<i>.+))?$").captures(&t) {
+        return Some(match c.name("i") {
+            Some(i) => add("shopping".into(), i.as_str()),
+            None => Intent::Clarify("What should I add, and to which list?".into()),
+        });
+    }
+    None
+}
+
+fn add(list: String, raw: &str) -> Intent {
+    let items = split_items(raw);
+    if items.is_empty() {
+        Intent::Clarify("What should I add, and to which list?".into())
+    } else {
+        Intent::AddItems { list, items }
+    }
+}
+
+/// Shared by the fast path's replies: "eggs, milk and bread".
+pub fn join_words(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// "5 minutes", "1 hour and 30 minutes", "45 seconds".
+pub fn say_duration(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let part = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    let mut parts = Vec::new();
+    if h > 0 {
+        parts.push(part(h, "hour"));
+    }
+    if m > 0 {
+        parts.push(part(m, "minute"));
+    }
+    if s > 0 || parts.is_empty() {
+        parts.push(part(s, "second"));
+    }
+    join_words(&parts)
+}
+
+/// "9 AM", "9:30 PM".
+pub fn say_time(t: NaiveDateTime) -> String {
+    let (pm, h) = t.hour12();
+    let ap = if pm { "PM" } else { "AM" };
+    if t.minute() == 0 { format!("{h} {ap}") } else { format!("{h}:{:02} {ap}", t.minute()) }
+}
+
+/// "tomorrow at 9 AM", "today at 3:15 PM", "on Friday at 8 PM".
+pub fn say_when(due: NaiveDateTime, now: NaiveDateTime) -> String {
+    let days = (due.date() - now.date()).num_days();
+    let day = match days {
+        0 => "today".to_string(),
+        1 => "tomorrow".to_string(),
+        2..=6 => format!("on {}", due.format("%A")),
+        _ => format!("on {}", due.format("%B %-d")),
+    };
+    format!("{day} at {}", say_time(due))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn now() -> NaiveDateTime {
+        // Thursday 26 November 2026, 14:30.
+        NaiveDate::from_ymd_opt(2026, 11, 26).unwrap().and_hms_opt(14, 30, 0).unwrap()
+    }
+
+    fn at(d: u32, h: u32, m: u32) -> Option<NaiveDateTime> {
+        NaiveDate::from_ymd_opt(2026, 11, d).unwrap().and_hms_opt(h, m, 0)
+    }
+
+    fn items(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// The forms the fast path must handle, each to its exact intent.
+    #[test]
+    fn intent_table() {
+        use Intent::*;
+        let shopping = |v: &[&str]| AddItems { list: "shopping".into(), items: items(v) };
+        let cases: Vec<(&str, Option<Intent>)> = vec![
+            ("add eggs, milk and bread to the shopping list", Some(shopping(&["eggs", "milk", "bread"]))),
+            ("add bread to shopping list", Some(shopping(&["bread"]))),
+            ("Add to shopping list: chicken", Some(shopping(&["chicken"]))),
+            ("Um, add... milk? Yeah, milk to the shopping list", Some(shopping(&["milk"]))),
+            ("please put bananas on my grocery list", Some(shopping(&["bananas"]))),
+            ("hey zoe, add butter", Some(shopping(&["butter"]))),
+            ("add batteries to my to-do list", Some(AddItems { list: "todo".into(), items: items(&["batteries"]) })),
+            ("add", Some(Clarify("What should I add, and to which list?".into()))),
+            ("add add add add", Some(Clarify("What should I add, and to which list?".into()))),
+            ("I got the bread, cross it off", Some(RemoveItems { list: "shopping".into(), items: items(&["bread"]) })),
+            ("remove milk from my shopping list", Some(RemoveItems { list: "shopping".into(), items: items(&["milk"]) })),
+            ("cross off eggs", Some(RemoveItems { list: "shopping".into(), items: items(&["eggs"]) })),
+            ("what do I need to buy?", Some(ShowList { list: "shopping".into() })),
+            ("what's on my shopping list", Some(ShowList { list: "shopping".into() })),
+            ("read me my to do list", Some(ShowList { list: "todo".into() })),
+            ("clear my shopping list", Some(ClearList { list: "shopping".into() })),
+            ("set a timer for 5 minutes", Some(SetTimer { secs: 300, label: "timer".into() })),
+            ("set a pasta timer for ten minutes", Some(SetTimer { secs: 600, label: "pasta".into() })),
+            ("start a timer for an hour and a half", Some(SetTimer { secs: 5400, label: "timer".into() })),
+            ("twenty five second timer", Some(SetTimer { secs: 25, label: "timer".into() })),
+            ("set a timer", Some(Clarify("For how long should I set the timer?".into()))),
+            ("cancel the timer", Some(CancelTimer { label: None })),
+            ("cancel the pasta timer", Some(CancelTimer { label: Some("pasta".into()) })),
+            ("how much time is left?", Some(QueryTimers)),
+            ("remind me to call John tomorrow at 9", Some(SetReminder { text: "call john".into(), due: at(27, 9, 0) })),
+            ("remind me to call John tomorrow", Some(SetReminder { text: "call john".into(), due: at(27, 9, 0) })),
+            ("remind me to take the bins out at 7 pm", Some(SetReminder { text: "take the bins out".into(), due: at(26, 19, 0) })),
+            ("remind me in 20 minutes to check the oven", Some(SetReminder { text: "check the oven".into(), due: at(26, 14, 50) })),
+            ("create a reminder: pick up dry cleaning", Some(SetReminder { text: "pick up dry cleaning".into(), due: None })),
+            ("remind me to add milk to the list", Some(SetReminder { text: "add milk to the list".into(), due: None })),
+            ("what time is it", Some(Time)),
+            ("what's the date today", Some(Date)),
+            ("remember that I like coffee", Some(Remember { key: "likes".into(), value: "coffee".into() })),
+            ("remember my favorite color is blue", Some(Remember { key: "favourite colour".into(), value: "blue".into() })),
+            ("what's my favourite colour?", Some(Recall { key: "favourite colour".into() })),
+            ("what do I like", Some(Recall { key: "likes".into() })),
+            // Not fast-path: the model handles these.
+            ("", None),
+            ("why is the sky blue", None),
+            ("hello", None),
+            ("tell me about timers", None),
+            ("what is the capital of france", None),
+        ];
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter(|(t, want)| parse(t, now()) != *want)
+            .map(|(t, want)| format!("{t:?}:\n  want {want:?}\n  got  {:?}", parse(t, now())))
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    /// Durations in digits and words.
+    #[test]
+    fn durations() {
+        for (text, secs) in [("5 minutes", 300), ("half an hour", 1800), ("1 hour 30 minutes", 5400), ("ninety seconds", 90), ("two and a half minutes", 150), ("an hour", 3600)] {
+            assert_eq!(parse_duration(text), Some(secs), "{text}");
+        }
+        assert_eq!(parse_duration("the pasta"), None);
+    }
+
+    /// Spoken forms of times and durations.
+    #[test]
+    fn spoken_forms() {
+        assert_eq!(say_duration(5400), "1 hour and 30 minutes");
+        assert_eq!(say_duration(61), "1 minute and 1 second");
+        assert_eq!(say_when(at(27, 9, 0).unwrap(), now()), "tomorrow at 9 AM");
+        assert_eq!(say_when(at(26, 15, 5).unwrap(), now()), "today at 3:05 PM");
+        assert_eq!(join_words(&items(&["eggs", "milk", "bread"])), "eggs, milk and bread");
+    }
+}
