@@ -68,8 +68,9 @@ pub async fn chat(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
     let mut cfg = (*cfg).clone();
     cfg.ollama.url = standin.url();
     cfg.ollama.warm_start = false;
-    let cfg = Arc::new(cfg);
     let dir = tempfile::tempdir()?;
+    cfg.store.path = dir.path().join("bench.db");
+    let cfg = Arc::new(cfg);
     let opts = SessionOptions {
         no_speak: false,
         wav_out: Some(dir.path().join("bench.wav")),
@@ -281,11 +282,12 @@ pub async fn stt(cfg: Arc<Config>, headers: &std::path::Path, runs: usize) -> an
             ..c.stt.clone()
         };
         c.speculate = speculate;
+        let dir = tempfile::tempdir()?;
+        c.store.path = dir.path().join("bench.db");
         let c = Arc::new(c);
         let mut lat = Vec::new();
         let mut stt_ms = Vec::new();
         let mut endpoint = Vec::new();
-        let dir = tempfile::tempdir()?;
         let opts = SessionOptions {
             no_speak: false,
             wav_out: Some(dir.path().join("out.wav")),

@@ -15,6 +15,7 @@ use crate::input::{spawn_stdin, InputLine};
 use crate::metrics::MetricsWriter;
 use crate::ollama::{ChatRequest, Message, OllamaClient, Options, StreamEvent};
 use crate::speech::{Output, SpeechHandle};
+use crate::store::{SharedStore, Store};
 use crate::turn::{Engine, TurnInput};
 
 /// How the session speaks and records.
@@ -48,7 +49,18 @@ pub fn start_speech(cfg: &Config, opts: &SessionOptions) -> anyhow::Result<Optio
     }
 }
 
-/// Builds the engine for a session (speech, metrics file, stdout).
+/// Opens the store; without it Zoe still chats, and actions go to the model.
+pub fn open_store(cfg: &Config) -> Option<SharedStore> {
+    match Store::open(&cfg.store.path) {
+        Ok(s) => Some(SharedStore::new(s)),
+        Err(e) => {
+            eprintln!("zoe: {e}; lists, timers and reminders are unavailable (set store.path)");
+            None
+        }
+    }
+}
+
+/// Builds the engine for a session (speech, metrics file, stdout, store).
 pub fn engine(cfg: Arc<Config>, opts: &SessionOptions) -> anyhow::Result<Engine> {
     let speech = start_speech(&cfg, opts)?;
     let metrics = match &opts.metrics {
@@ -58,12 +70,12 @@ pub fn engine(cfg: Arc<Config>, opts: &SessionOptions) -> anyhow::Result<Engine>
         ),
         None => None,
     };
-    Ok(Engine::new(
-        cfg,
-        speech,
-        Box::new(std::io::stdout()),
-        metrics,
-    ))
+    let store = open_store(&cfg);
+    let mut engine = Engine::new(cfg, speech, Box::new(std::io::stdout()), metrics);
+    if let Some(store) = store {
+        engine.set_store(store);
+    }
+    Ok(engine)
 }
 
 /// Loads the model and prefills the greeting system prompt, so the first greeting is warm. Returns
@@ -127,10 +139,18 @@ pub async fn run(
     }
     let (tx, mut rx) = mpsc::channel(64);
     spawn_stdin(cfg.chat.max_input_chars, tx);
+    let (ann_tx, mut announcements) = mpsc::unbounded_channel();
+    if let Some(store) = engine.store() {
+        tokio::spawn(crate::scheduler::run(store, ann_tx, cfg.store.write));
+    }
     tokio::pin!(shutdown);
     let ended = loop {
         let next = tokio::select! {
             _ = &mut shutdown => break Ended::Interrupted,
+            Some(a) = announcements.recv() => {
+                engine.announce(&a.text);
+                continue;
+            }
             next = rx.recv() => next,
         };
         let Some((line, at)) = next else {

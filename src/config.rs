@@ -67,6 +67,7 @@ struct RawConfig {
     tiers: RawTiers,
     stt: RawStt,
     vad: RawVad,
+    store: RawStore,
     wake: RawWake,
     speech: RawSpeech,
     tts: RawTts,
@@ -95,6 +96,15 @@ struct RawVad {
     tail_ms: u32,
     min_speech_ms: u32,
     max_utterance_ms: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: String,
+    lookup_ms: u64,
+    write_ms: u64,
+    memory_max_chars: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,6 +168,7 @@ struct RawSpeech {
     clause_min_chars: usize,
     max_chunk_chars: usize,
     volume: f32,
+    earcons: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,7 +210,16 @@ pub struct Config {
     pub speculate: bool,
     pub wake_required: bool,
     pub models_dir: PathBuf,
+    pub store: StoreConfig,
     pub speech: SpeechConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    pub lookup: Duration,
+    pub write: Duration,
+    pub memory_max_chars: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -262,6 +282,7 @@ pub struct SpeechConfig {
     pub clause_min_chars: usize,
     pub max_chunk_chars: usize,
     pub volume: f32,
+    pub earcons: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -330,6 +351,14 @@ impl Config {
             .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
         validate(raw)
     }
+}
+
+/// $XDG_DATA_HOME/zoe/zoe.db, else ~/.local/share/zoe/zoe.db, else ./zoe.db.
+fn default_store_path() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+    base.map_or_else(|| PathBuf::from("zoe.db"), |b| b.join("zoe").join("zoe.db"))
 }
 
 fn parse_table(text: &str, path: &Path) -> Result<Table, ConfigError> {
@@ -537,7 +566,18 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         min_speech_ms: v.min_speech_ms,
         max_utterance_ms: v.max_utterance_ms.max(1000),
     };
+    let store = StoreConfig {
+        path: if raw.store.path.trim().is_empty() {
+            default_store_path()
+        } else {
+            PathBuf::from(raw.store.path.trim())
+        },
+        lookup: ms(raw.store.lookup_ms, "store.lookup_ms")?,
+        write: ms(raw.store.write_ms, "store.write_ms")?,
+        memory_max_chars: raw.store.memory_max_chars,
+    };
     Ok(Config {
+        store,
         stt,
         vad,
         speculate: v.speculate_ms > 0,
@@ -566,6 +606,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             clause_min_chars: s.clause_min_chars,
             max_chunk_chars: s.max_chunk_chars,
             volume: s.volume,
+            earcons: s.earcons,
         },
     })
 }

@@ -13,19 +13,42 @@ use regex::Regex;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intent {
-    AddItems { list: String, items: Vec<String> },
-    RemoveItems { list: String, items: Vec<String> },
-    ShowList { list: String },
-    ClearList { list: String },
-    SetTimer { secs: u64, label: String },
-    CancelTimer { label: Option<String> },
+    AddItems {
+        list: String,
+        items: Vec<String>,
+    },
+    RemoveItems {
+        list: String,
+        items: Vec<String>,
+    },
+    ShowList {
+        list: String,
+    },
+    ClearList {
+        list: String,
+    },
+    SetTimer {
+        secs: u64,
+        label: String,
+    },
+    CancelTimer {
+        label: Option<String>,
+    },
     QueryTimers,
-    SetReminder { text: String, due: Option<NaiveDateTime> },
+    SetReminder {
+        text: String,
+        due: Option<NaiveDateTime>,
+    },
     QueryReminders,
     Time,
     Date,
-    Remember { key: String, value: String },
-    Recall { key: String },
+    Remember {
+        key: String,
+        value: String,
+    },
+    Recall {
+        key: String,
+    },
     /// Understood as an action, but something is missing: say this.
     Clarify(String),
 }
@@ -51,7 +74,10 @@ impl Intent {
     }
 }
 
-const FILLERS: &[&str] = &["um", "umm", "uh", "uhh", "uhm", "er", "erm", "hmm", "mm", "yeah", "yes", "okay", "ok", "please", "oh", "well", "alright"];
+const FILLERS: &[&str] = &[
+    "um", "umm", "uh", "uhh", "uhm", "er", "erm", "hmm", "mm", "yeah", "yes", "okay", "ok",
+    "please", "oh", "well", "alright",
+];
 
 /// Lower case, punctuation out (commas and colons kept on their word), fillers out, immediate
 /// repeats collapsed, polite openers removed.
@@ -59,7 +85,13 @@ pub fn normalise(text: &str) -> String {
     let lowered = text.to_lowercase().replace(['\u{2019}', '\u{2018}'], "'");
     let cleaned: String = lowered
         .chars()
-        .map(|c| if c.is_alphanumeric() || matches!(c, '\'' | ':' | '-' | ',') { c } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '\'' | ':' | '-' | ',') {
+                c
+            } else {
+                ' '
+            }
+        })
         .collect();
     let bare = |w: &str| w.trim_end_matches([',', ':']).to_string();
     let mut words: Vec<&str> = Vec::new();
@@ -74,18 +106,30 @@ pub fn normalise(text: &str) -> String {
         words.push(w);
     }
     const OPENERS: &[&[&str]] = &[
-        &["hey", "zoe"], &["hi", "zoe"], &["zoe"], &["can", "you"], &["could", "you"], &["would", "you"],
-        &["will", "you"], &["i", "want", "you", "to"], &["i", "need", "you", "to"], &["go", "ahead", "and"],
-        &["also"], &["and"], &["hey"],
+        &["hey", "zoe"],
+        &["hi", "zoe"],
+        &["zoe"],
+        &["can", "you"],
+        &["could", "you"],
+        &["would", "you"],
+        &["will", "you"],
+        &["i", "want", "you", "to"],
+        &["i", "need", "you", "to"],
+        &["go", "ahead", "and"],
+        &["also"],
+        &["and"],
+        &["hey"],
     ];
     let mut start = 0;
-    while let Some(p) = OPENERS
-        .iter()
-        .find(|p| words.len() > start + p.len() && p.iter().zip(&words[start..]).all(|(a, b)| bare(b) == *a))
-    {
+    while let Some(p) = OPENERS.iter().find(|p| {
+        words.len() > start + p.len() && p.iter().zip(&words[start..]).all(|(a, b)| bare(b) == *a)
+    }) {
         start += p.len();
     }
-    words[start..].join(" ").trim_end_matches([',', ':']).to_string()
+    words[start..]
+        .join(" ")
+        .trim_end_matches([',', ':'])
+        .to_string()
 }
 
 fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
@@ -102,7 +146,11 @@ macro_rules! pattern {
 /// "shopping", "grocery", "groceries" → shopping; "to do" → todo; anything else as said.
 fn list_name(raw: Option<&str>) -> String {
     let raw = raw.unwrap_or("").trim();
-    let raw = raw.trim_start_matches("my ").trim_start_matches("the ").trim_start_matches("our ").trim();
+    let raw = raw
+        .trim_start_matches("my ")
+        .trim_start_matches("the ")
+        .trim_start_matches("our ")
+        .trim();
     match raw {
         "" | "shopping" | "grocery" | "groceries" | "food" => "shopping".into(),
         "to do" | "to-do" | "todo" | "to dos" | "todos" => "todo".into(),
@@ -127,8 +175,31 @@ fn split_items(raw: &str) -> Vec<String> {
 }
 
 fn number_word(w: &str) -> Option<f64> {
-    const ONES: &[&str] = &["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"];
-    const TENS: &[&str] = &["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+    const ONES: &[&str] = &[
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+    ];
+    const TENS: &[&str] = &[
+        "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+    ];
     if let Ok(n) = w.parse::<f64>() {
         return Some(n);
     }
@@ -147,7 +218,10 @@ fn number_word(w: &str) -> Option<f64> {
 
 /// "5 minutes", "an hour and a half", "half an hour", "1 hour 30 minutes", "twenty five seconds".
 pub fn parse_duration(text: &str) -> Option<u64> {
-    let words: Vec<&str> = text.split([' ', '-', ',']).filter(|w| !w.is_empty() && *w != "of").collect();
+    let words: Vec<&str> = text
+        .split([' ', '-', ','])
+        .filter(|w| !w.is_empty() && *w != "of")
+        .collect();
     let mut total = 0.0;
     // A number waiting for its unit, and whether it came from "a"/"an".
     let mut pending: Option<(f64, bool)> = None;
@@ -199,15 +273,24 @@ pub fn parse_when(text: &str, now: NaiveDateTime) -> (String, Option<NaiveDateTi
             what = what.replace(&c[0], " ");
         }
     }
-    let at = pattern!(r" (?:at|by) (?P<h>\d{1,2}|[a-z]+)(?::(?P<m>\d{2}))?(?: (?P<ap>am|pm|a m|p m|in the morning|in the evening|at night|tonight))? ");
+    let at = pattern!(
+        r" (?:at|by) (?P<h>\d{1,2}|[a-z]+)(?::(?P<m>\d{2}))?(?: (?P<ap>am|pm|a m|p m|in the morning|in the evening|at night|tonight))? "
+    );
     if let Some(c) = at.captures(&what.clone()) {
-        let hour = c["h"].parse::<u32>().ok().or_else(|| number_word(&c["h"]).map(|n| n as u32)).or(match &c["h"] {
-            "noon" | "midday" => Some(12),
-            "midnight" => Some(0),
-            _ => None,
-        });
+        let hour = c["h"]
+            .parse::<u32>()
+            .ok()
+            .or_else(|| number_word(&c["h"]).map(|n| n as u32))
+            .or(match &c["h"] {
+                "noon" | "midday" => Some(12),
+                "midnight" => Some(0),
+                _ => None,
+            });
         if let Some(mut h) = hour.filter(|h| *h < 24) {
-            let m = c.name("m").and_then(|m| m.as_str().parse().ok()).unwrap_or(0);
+            let m = c
+                .name("m")
+                .and_then(|m| m.as_str().parse().ok())
+                .unwrap_or(0);
             match c.name("ap").map(|a| a.as_str()) {
                 Some("pm" | "p m" | "in the evening" | "at night" | "tonight") if h < 12 => h += 12,
                 Some("am" | "a m" | "in the morning") if h == 12 => h = 0,
@@ -218,7 +301,14 @@ pub fn parse_when(text: &str, now: NaiveDateTime) -> (String, Option<NaiveDateTi
             what = what.replace(&c[0], " ");
         }
     }
-    for (word, offset) in [(" tomorrow ", 1), (" today ", 0), (" tonight ", 0), (" this evening ", 0), (" this afternoon ", 0), (" this morning ", 0)] {
+    for (word, offset) in [
+        (" tomorrow ", 1),
+        (" today ", 0),
+        (" tonight ", 0),
+        (" this evening ", 0),
+        (" this afternoon ", 0),
+        (" this morning ", 0),
+    ] {
         if what.contains(word) {
             day = Some(now.date() + Duration::days(offset));
             if time.is_none() {
@@ -238,7 +328,8 @@ pub fn parse_when(text: &str, now: NaiveDateTime) -> (String, Option<NaiveDateTi
     let weekday = pattern!(r" on (?P<d>monday|tuesday|wednesday|thursday|friday|saturday|sunday) ");
     if let Some(c) = weekday.captures(&what.clone()) {
         let target: Weekday = c["d"].parse().expect("weekday names parse");
-        let mut ahead = (target.num_days_from_monday() + 7 - now.weekday().num_days_from_monday()) % 7;
+        let mut ahead =
+            (target.num_days_from_monday() + 7 - now.weekday().num_days_from_monday()) % 7;
         if ahead == 0 {
             ahead = 7;
         }
@@ -253,7 +344,11 @@ pub fn parse_when(text: &str, now: NaiveDateTime) -> (String, Option<NaiveDateTi
             (Some(d), None) => Some(d.and_time(NaiveTime::from_hms_opt(9, 0, 0).expect("valid"))),
             (None, Some(t)) => {
                 let today = now.date().and_time(t);
-                Some(if today > now { today } else { today + Duration::days(1) })
+                Some(if today > now {
+                    today
+                } else {
+                    today + Duration::days(1)
+                })
             }
             (None, None) => None,
         }
@@ -264,7 +359,9 @@ pub fn parse_when(text: &str, now: NaiveDateTime) -> (String, Option<NaiveDateTi
 
 /// British spelling for stored keys, so "favorite color" and "favourite colour" are one fact.
 fn fact_key(raw: &str) -> String {
-    raw.trim().replace("favorite", "favourite").replace("color", "colour")
+    raw.trim()
+        .replace("favorite", "favourite")
+        .replace("color", "colour")
 }
 
 pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
@@ -273,13 +370,18 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         return None;
     }
     // Reminders first: "remind me to add milk" is a reminder, not an add.
-    let remind = pattern!(r"^(?:remind me(?: to| about| that)?|(?:create|set|add|make) (?:a |me a )?reminder(?::| to)?)(?: (?P<what>.+))?$");
+    let remind = pattern!(
+        r"^(?:remind me(?: to| about| that)?|(?:create|set|add|make) (?:a |me a )?reminder(?::| to)?)(?: (?P<what>.+))?$"
+    );
     if let Some(c) = remind.captures(&t) {
         let Some(raw) = c.name("what") else {
             return Some(Intent::Clarify("What should I remind you about?".into()));
         };
         let (what, due) = parse_when(raw.as_str(), now);
-        let what = what.trim_start_matches("to ").trim_start_matches("that ").to_string();
+        let what = what
+            .trim_start_matches("to ")
+            .trim_start_matches("that ")
+            .to_string();
         if what.is_empty() {
             return Some(Intent::Clarify("What should I remind you about?".into()));
         }
@@ -289,14 +391,24 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         return Some(Intent::QueryReminders);
     }
     // Timers.
-    let set_timer = pattern!(r"^(?:set|start|make) (?:a |an |me a )?(?:(?P<label>[a-z]+) )?timer(?: for (?P<dur>.+?))?(?: for (?:the )?(?P<label2>[a-z ]+))?$");
-    let dur_timer = pattern!(r"^(?:set |start )?(?:a |an )?(?P<dur>.+?) timer(?: for (?:the )?(?P<label>[a-z ]+))?$");
+    let set_timer = pattern!(
+        r"^(?:set|start|make) (?:a |an |me a )?(?:(?P<label>[a-z]+) )?timer(?: for (?P<dur>.+?))?(?: for (?:the )?(?P<label2>[a-z ]+))?$"
+    );
+    let dur_timer = pattern!(
+        r"^(?:set |start )?(?:a |an )?(?P<dur>.+?) timer(?: for (?:the )?(?P<label>[a-z ]+))?$"
+    );
     if let Some(c) = set_timer.captures(&t) {
-        let label = c.name("label").or(c.name("label2")).map_or("timer", |m| m.as_str()).to_string();
-        return Some(match c.name("dur").and_then(|d| parse_duration(d.as_str())) {
-            Some(secs) => Intent::SetTimer { secs, label },
-            None => Intent::Clarify("For how long should I set the timer?".into()),
-        });
+        let label = c
+            .name("label")
+            .or(c.name("label2"))
+            .map_or("timer", |m| m.as_str())
+            .to_string();
+        return Some(
+            match c.name("dur").and_then(|d| parse_duration(d.as_str())) {
+                Some(secs) => Intent::SetTimer { secs, label },
+                None => Intent::Clarify("For how long should I set the timer?".into()),
+            },
+        );
     }
     if let Some(c) = dur_timer.captures(&t) {
         if let Some(secs) = parse_duration(&c["dur"]) {
@@ -315,26 +427,45 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
     if pattern!(r"^(?:what time is it|what'?s the time|what is the time|tell me the time|do you know the time)(?: now| right now)?$").is_match(&t) {
         return Some(Intent::Time);
     }
-    if pattern!(r"^(?:what'?s|what is) (?:the date|today'?s date|the date today)|^what day is (?:it|today)").is_match(&t) {
+    if pattern!(
+        r"^(?:what'?s|what is) (?:the date|today'?s date|the date today)|^what day is (?:it|today)"
+    )
+    .is_match(&t)
+    {
         return Some(Intent::Date);
     }
     // Facts.
-    if let Some(c) = pattern!(r"^(?:remember|don't forget|note) (?:that )?my (?P<k>.+?) (?:is|are) (?P<v>.+)$").captures(&t) {
-        return Some(Intent::Remember { key: fact_key(&c["k"]), value: c["v"].to_string() });
+    if let Some(c) =
+        pattern!(r"^(?:remember|don't forget|note) (?:that )?my (?P<k>.+?) (?:is|are) (?P<v>.+)$")
+            .captures(&t)
+    {
+        return Some(Intent::Remember {
+            key: fact_key(&c["k"]),
+            value: c["v"].to_string(),
+        });
     }
     if let Some(c) = pattern!(r"^(?:remember|don't forget|note) (?:that )?i (?P<verb>like|love|enjoy|dislike|hate|don't like) (?P<v>.+)$").captures(&t) {
         let key = if matches!(&c["verb"], "dislike" | "hate" | "don't like") { "dislikes" } else { "likes" };
         return Some(Intent::Remember { key: key.into(), value: c["v"].to_string() });
     }
     if let Some(c) = pattern!(r"^remember (?:that )?(?P<v>.+)$").captures(&t) {
-        return Some(Intent::Remember { key: "note".into(), value: c["v"].to_string() });
+        return Some(Intent::Remember {
+            key: "note".into(),
+            value: c["v"].to_string(),
+        });
     }
     if pattern!(r"^what do i (?:like|love|enjoy)$").is_match(&t) {
-        return Some(Intent::Recall { key: "likes".into() });
+        return Some(Intent::Recall {
+            key: "likes".into(),
+        });
     }
     // Lists.
-    if pattern!(r"^what do (?:i|we) need(?: to (?:buy|get))?(?: from the (?:shop|store))?$").is_match(&t) {
-        return Some(Intent::ShowList { list: "shopping".into() });
+    if pattern!(r"^what do (?:i|we) need(?: to (?:buy|get))?(?: from the (?:shop|store))?$")
+        .is_match(&t)
+    {
+        return Some(Intent::ShowList {
+            list: "shopping".into(),
+        });
     }
     if let Some(c) = pattern!(r"^(?:what'?s|what is|what are|what do i have) (?:on|in) (?:my |the |our )?(?P<l>.+?) list$|^(?:read|show|tell)(?: me)? (?:what'?s on )?(?:my |the |our )?(?P<l2>.+?) list$").captures(&t) {
         return Some(Intent::ShowList { list: list_name(c.name("l").or(c.name("l2")).map(|m| m.as_str())) });
@@ -353,14 +484,27 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
     if let Some(c) = pattern!(r"^(?:remove|delete|take|cross|tick|check|scratch) (?:off )?(?P<i>.+?) (?:off|from|on) (?:of )?(?:my |the |our )?(?P<l>.+?) list$").captures(&t) {
         return Some(Intent::RemoveItems { list: list_name(Some(&c["l"])), items: split_items(&c["i"]) });
     }
-    if let Some(c) = pattern!(r"^(?:cross|tick|check|scratch) off (?P<i>.+)$|^(?:remove|delete) (?P<i2>.+)$").captures(&t) {
+    if let Some(c) =
+        pattern!(r"^(?:cross|tick|check|scratch) off (?P<i>.+)$|^(?:remove|delete) (?P<i2>.+)$")
+            .captures(&t)
+    {
         let items = split_items(c.name("i").or(c.name("i2")).map_or("", |m| m.as_str()));
-        return Some(Intent::RemoveItems { list: "shopping".into(), items });
+        return Some(Intent::RemoveItems {
+            list: "shopping".into(),
+            items,
+        });
     }
-    if let Some(c) = pattern!(r"^(?:add|put) (?:to|on) (?:my |the |our )?(?P<l>.+?) list:? (?P<i>.+)$").captures(&t) {
+    if let Some(c) =
+        pattern!(r"^(?:add|put) (?:to|on) (?:my |the |our )?(?P<l>.+?) list:? (?P<i>.+)$")
+            .captures(&t)
+    {
         return Some(add(list_name(Some(&c["l"])), &c["i"]));
     }
-    if let Some(c) = pattern!(r"^(?:add|put) (?P<i>.+?) (?:to|on|onto|in|into) (?:my |the |our )?(?:(?P<l>.+?) )?list$").captures(&t) {
+    if let Some(c) = pattern!(
+        r"^(?:add|put) (?P<i>.+?) (?:to|on|onto|in|into) (?:my |the |our )?(?:(?P<l>.+?) )?list$"
+    )
+    .captures(&t)
+    {
         return Some(add(list_name(c.name("l").map(|m| m.as_str())), &c["i"]));
     }
     if let Some(c) = pattern!(r"^(?:add|put)(?: (?P<i>.+))?$").captures(&t) {
@@ -411,7 +555,11 @@ pub fn say_duration(secs: u64) -> String {
 pub fn say_time(t: NaiveDateTime) -> String {
     let (pm, h) = t.hour12();
     let ap = if pm { "PM" } else { "AM" };
-    if t.minute() == 0 { format!("{h} {ap}") } else { format!("{h}:{:02} {ap}", t.minute()) }
+    if t.minute() == 0 {
+        format!("{h} {ap}")
+    } else {
+        format!("{h}:{:02} {ap}", t.minute())
+    }
 }
 
 /// "tomorrow at 9 AM", "today at 3:15 PM", "on Friday at 8 PM".
@@ -433,11 +581,16 @@ mod tests {
 
     fn now() -> NaiveDateTime {
         // Thursday 26 November 2026, 14:30.
-        NaiveDate::from_ymd_opt(2026, 11, 26).unwrap().and_hms_opt(14, 30, 0).unwrap()
+        NaiveDate::from_ymd_opt(2026, 11, 26)
+            .unwrap()
+            .and_hms_opt(14, 30, 0)
+            .unwrap()
     }
 
     fn at(d: u32, h: u32, m: u32) -> Option<NaiveDateTime> {
-        NaiveDate::from_ymd_opt(2026, 11, d).unwrap().and_hms_opt(h, m, 0)
+        NaiveDate::from_ymd_opt(2026, 11, d)
+            .unwrap()
+            .and_hms_opt(h, m, 0)
     }
 
     fn items(v: &[&str]) -> Vec<String> {
@@ -448,44 +601,199 @@ mod tests {
     #[test]
     fn intent_table() {
         use Intent::*;
-        let shopping = |v: &[&str]| AddItems { list: "shopping".into(), items: items(v) };
+        let shopping = |v: &[&str]| AddItems {
+            list: "shopping".into(),
+            items: items(v),
+        };
         let cases: Vec<(&str, Option<Intent>)> = vec![
-            ("add eggs, milk and bread to the shopping list", Some(shopping(&["eggs", "milk", "bread"]))),
+            (
+                "add eggs, milk and bread to the shopping list",
+                Some(shopping(&["eggs", "milk", "bread"])),
+            ),
             ("add bread to shopping list", Some(shopping(&["bread"]))),
-            ("Add to shopping list: chicken", Some(shopping(&["chicken"]))),
-            ("Um, add... milk? Yeah, milk to the shopping list", Some(shopping(&["milk"]))),
-            ("please put bananas on my grocery list", Some(shopping(&["bananas"]))),
+            (
+                "Add to shopping list: chicken",
+                Some(shopping(&["chicken"])),
+            ),
+            (
+                "Um, add... milk? Yeah, milk to the shopping list",
+                Some(shopping(&["milk"])),
+            ),
+            (
+                "please put bananas on my grocery list",
+                Some(shopping(&["bananas"])),
+            ),
             ("hey zoe, add butter", Some(shopping(&["butter"]))),
-            ("add batteries to my to-do list", Some(AddItems { list: "todo".into(), items: items(&["batteries"]) })),
-            ("add", Some(Clarify("What should I add, and to which list?".into()))),
-            ("add add add add", Some(Clarify("What should I add, and to which list?".into()))),
-            ("I got the bread, cross it off", Some(RemoveItems { list: "shopping".into(), items: items(&["bread"]) })),
-            ("remove milk from my shopping list", Some(RemoveItems { list: "shopping".into(), items: items(&["milk"]) })),
-            ("cross off eggs", Some(RemoveItems { list: "shopping".into(), items: items(&["eggs"]) })),
-            ("what do I need to buy?", Some(ShowList { list: "shopping".into() })),
-            ("what's on my shopping list", Some(ShowList { list: "shopping".into() })),
-            ("read me my to do list", Some(ShowList { list: "todo".into() })),
-            ("clear my shopping list", Some(ClearList { list: "shopping".into() })),
-            ("set a timer for 5 minutes", Some(SetTimer { secs: 300, label: "timer".into() })),
-            ("set a pasta timer for ten minutes", Some(SetTimer { secs: 600, label: "pasta".into() })),
-            ("start a timer for an hour and a half", Some(SetTimer { secs: 5400, label: "timer".into() })),
-            ("twenty five second timer", Some(SetTimer { secs: 25, label: "timer".into() })),
-            ("set a timer", Some(Clarify("For how long should I set the timer?".into()))),
+            (
+                "add batteries to my to-do list",
+                Some(AddItems {
+                    list: "todo".into(),
+                    items: items(&["batteries"]),
+                }),
+            ),
+            (
+                "add",
+                Some(Clarify("What should I add, and to which list?".into())),
+            ),
+            (
+                "add add add add",
+                Some(Clarify("What should I add, and to which list?".into())),
+            ),
+            (
+                "I got the bread, cross it off",
+                Some(RemoveItems {
+                    list: "shopping".into(),
+                    items: items(&["bread"]),
+                }),
+            ),
+            (
+                "remove milk from my shopping list",
+                Some(RemoveItems {
+                    list: "shopping".into(),
+                    items: items(&["milk"]),
+                }),
+            ),
+            (
+                "cross off eggs",
+                Some(RemoveItems {
+                    list: "shopping".into(),
+                    items: items(&["eggs"]),
+                }),
+            ),
+            (
+                "what do I need to buy?",
+                Some(ShowList {
+                    list: "shopping".into(),
+                }),
+            ),
+            (
+                "what's on my shopping list",
+                Some(ShowList {
+                    list: "shopping".into(),
+                }),
+            ),
+            (
+                "read me my to do list",
+                Some(ShowList {
+                    list: "todo".into(),
+                }),
+            ),
+            (
+                "clear my shopping list",
+                Some(ClearList {
+                    list: "shopping".into(),
+                }),
+            ),
+            (
+                "set a timer for 5 minutes",
+                Some(SetTimer {
+                    secs: 300,
+                    label: "timer".into(),
+                }),
+            ),
+            (
+                "set a pasta timer for ten minutes",
+                Some(SetTimer {
+                    secs: 600,
+                    label: "pasta".into(),
+                }),
+            ),
+            (
+                "start a timer for an hour and a half",
+                Some(SetTimer {
+                    secs: 5400,
+                    label: "timer".into(),
+                }),
+            ),
+            (
+                "twenty five second timer",
+                Some(SetTimer {
+                    secs: 25,
+                    label: "timer".into(),
+                }),
+            ),
+            (
+                "set a timer",
+                Some(Clarify("For how long should I set the timer?".into())),
+            ),
             ("cancel the timer", Some(CancelTimer { label: None })),
-            ("cancel the pasta timer", Some(CancelTimer { label: Some("pasta".into()) })),
+            (
+                "cancel the pasta timer",
+                Some(CancelTimer {
+                    label: Some("pasta".into()),
+                }),
+            ),
             ("how much time is left?", Some(QueryTimers)),
-            ("remind me to call John tomorrow at 9", Some(SetReminder { text: "call john".into(), due: at(27, 9, 0) })),
-            ("remind me to call John tomorrow", Some(SetReminder { text: "call john".into(), due: at(27, 9, 0) })),
-            ("remind me to take the bins out at 7 pm", Some(SetReminder { text: "take the bins out".into(), due: at(26, 19, 0) })),
-            ("remind me in 20 minutes to check the oven", Some(SetReminder { text: "check the oven".into(), due: at(26, 14, 50) })),
-            ("create a reminder: pick up dry cleaning", Some(SetReminder { text: "pick up dry cleaning".into(), due: None })),
-            ("remind me to add milk to the list", Some(SetReminder { text: "add milk to the list".into(), due: None })),
+            (
+                "remind me to call John tomorrow at 9",
+                Some(SetReminder {
+                    text: "call john".into(),
+                    due: at(27, 9, 0),
+                }),
+            ),
+            (
+                "remind me to call John tomorrow",
+                Some(SetReminder {
+                    text: "call john".into(),
+                    due: at(27, 9, 0),
+                }),
+            ),
+            (
+                "remind me to take the bins out at 7 pm",
+                Some(SetReminder {
+                    text: "take the bins out".into(),
+                    due: at(26, 19, 0),
+                }),
+            ),
+            (
+                "remind me in 20 minutes to check the oven",
+                Some(SetReminder {
+                    text: "check the oven".into(),
+                    due: at(26, 14, 50),
+                }),
+            ),
+            (
+                "create a reminder: pick up dry cleaning",
+                Some(SetReminder {
+                    text: "pick up dry cleaning".into(),
+                    due: None,
+                }),
+            ),
+            (
+                "remind me to add milk to the list",
+                Some(SetReminder {
+                    text: "add milk to the list".into(),
+                    due: None,
+                }),
+            ),
             ("what time is it", Some(Time)),
             ("what's the date today", Some(Date)),
-            ("remember that I like coffee", Some(Remember { key: "likes".into(), value: "coffee".into() })),
-            ("remember my favorite color is blue", Some(Remember { key: "favourite colour".into(), value: "blue".into() })),
-            ("what's my favourite colour?", Some(Recall { key: "favourite colour".into() })),
-            ("what do I like", Some(Recall { key: "likes".into() })),
+            (
+                "remember that I like coffee",
+                Some(Remember {
+                    key: "likes".into(),
+                    value: "coffee".into(),
+                }),
+            ),
+            (
+                "remember my favorite color is blue",
+                Some(Remember {
+                    key: "favourite colour".into(),
+                    value: "blue".into(),
+                }),
+            ),
+            (
+                "what's my favourite colour?",
+                Some(Recall {
+                    key: "favourite colour".into(),
+                }),
+            ),
+            (
+                "what do I like",
+                Some(Recall {
+                    key: "likes".into(),
+                }),
+            ),
             // Not fast-path: the model handles these.
             ("", None),
             ("why is the sky blue", None),
@@ -504,7 +812,14 @@ mod tests {
     /// Durations in digits and words.
     #[test]
     fn durations() {
-        for (text, secs) in [("5 minutes", 300), ("half an hour", 1800), ("1 hour 30 minutes", 5400), ("ninety seconds", 90), ("two and a half minutes", 150), ("an hour", 3600)] {
+        for (text, secs) in [
+            ("5 minutes", 300),
+            ("half an hour", 1800),
+            ("1 hour 30 minutes", 5400),
+            ("ninety seconds", 90),
+            ("two and a half minutes", 150),
+            ("an hour", 3600),
+        ] {
             assert_eq!(parse_duration(text), Some(secs), "{text}");
         }
         assert_eq!(parse_duration("the pasta"), None);
@@ -517,6 +832,9 @@ mod tests {
         assert_eq!(say_duration(61), "1 minute and 1 second");
         assert_eq!(say_when(at(27, 9, 0).unwrap(), now()), "tomorrow at 9 AM");
         assert_eq!(say_when(at(26, 15, 5).unwrap(), now()), "today at 3:05 PM");
-        assert_eq!(join_words(&items(&["eggs", "milk", "bread"])), "eggs, milk and bread");
+        assert_eq!(
+            join_words(&items(&["eggs", "milk", "bread"])),
+            "eggs, milk and bread"
+        );
     }
 }

@@ -21,6 +21,8 @@
 //! - [`replay`]: `zoe replay`: WAV files through the voice pipeline on the `zoe-audio` thread.
 //! - [`vad`]: push-style end-of-speech detection on 16 ms frames.
 //! - [`stt`]: whisper transcription on its own thread; random-weight model generation for tests.
+//! - [`actions`]: runs intents (fast path and tool calls) against the store; memory for prompts.
+//! - [`scheduler`]: fires timers and reminders from the store.
 //! - [`store`]: the SQLite store (lists, timers, reminders, facts, conversation log).
 //! - [`intent`]: the fast path's deterministic intent matcher (pure).
 //! - [`history`]: the session's conversation history, trimmed for a stable prompt prefix.
@@ -30,6 +32,7 @@
 //! - [`standin`]: an Ollama stand-in speaking the `/api/chat` wire format, for tests and `zoe bench`.
 //! - [`bench`]: `zoe bench chat`.
 
+pub mod actions;
 pub mod audio;
 pub mod bench;
 pub mod chat;
@@ -44,6 +47,7 @@ pub mod models;
 pub mod ollama;
 pub mod pipeline;
 pub mod replay;
+pub mod scheduler;
 pub mod sentence;
 pub mod speech;
 pub mod standin;

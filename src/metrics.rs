@@ -40,6 +40,10 @@ pub struct TurnMetrics {
     pub chunks_spoken: usize,
     /// Tool calls the model made (names).
     pub tool_calls: Vec<String>,
+    /// Answered by the local fast path, with no LLM call.
+    pub fast_path: bool,
+    /// Actions carried out (fast path or tools), by name.
+    pub actions: Vec<String>,
     /// Null, or a short code such as "unreachable", "stalled", "model_not_found".
     pub error: Option<String>,
     // Voice turns only (null for typed input). Their times count from the end of speech.

@@ -243,6 +243,10 @@ pub enum SpeechCmd {
     EndTurn {
         turn: u64,
     },
+    /// Play a short two-note chime (before an announcement).
+    Chime {
+        turn: u64,
+    },
     /// Drop queued text and audio now (barge-in, Ctrl-C).
     Stop,
     /// Reply on the channel once all queued audio has played, or after the timeout.
@@ -337,6 +341,10 @@ impl SpeechHandle {
         let _ = self.tx.send(SpeechCmd::Say { turn, text });
     }
 
+    pub fn chime(&self, turn: u64) {
+        let _ = self.tx.send(SpeechCmd::Chime { turn });
+    }
+
     pub fn end_turn(&self, turn: u64) {
         let _ = self.tx.send(SpeechCmd::EndTurn { turn });
     }
@@ -362,6 +370,21 @@ impl SpeechHandle {
             let _ = t.join();
         }
     }
+}
+
+/// Two soft notes (E6 then A6, 110 ms each, faded) and a short pause.
+pub fn chime(rate: u32, volume: f32) -> Vec<f32> {
+    let note = |freq: f32| {
+        let n = (rate as f32 * 0.11) as usize;
+        (0..n).map(move |i| {
+            let t = i as f32 / rate as f32;
+            let env = (i.min(n - i) as f32 / (n as f32 * 0.2)).min(1.0);
+            (t * freq * std::f32::consts::TAU).sin() * 0.3 * env * volume
+        })
+    };
+    let mut v: Vec<f32> = note(1318.5).chain(note(1760.0)).collect();
+    v.extend(std::iter::repeat_n(0.0, rate as usize / 10));
+    v
 }
 
 struct SpeechThread {
@@ -414,6 +437,22 @@ impl SpeechThread {
                         cur.reported = true;
                     }
                 }
+                Some(SpeechCmd::Chime { turn }) => {
+                    if current.as_ref().is_none_or(|c| c.turn != turn) {
+                        current = Some(TurnAudio {
+                            turn,
+                            probe: None,
+                            reported: false,
+                            samples: 0,
+                        });
+                    }
+                    let rate = self.tts.sample_rate();
+                    let samples = chime(rate, self.volume);
+                    if let Some(cur) = current.as_mut() {
+                        cur.samples += samples.len();
+                    }
+                    self.sink.play(&samples, rate, None);
+                }
                 Some(SpeechCmd::EndTurn { turn }) => {
                     self.sink.flush();
                     let samples = current
@@ -435,7 +474,7 @@ impl SpeechThread {
                     let mut requeue = Vec::new();
                     while let Ok(cmd) = self.rx.try_recv() {
                         match cmd {
-                            SpeechCmd::Say { .. } => {}
+                            SpeechCmd::Say { .. } | SpeechCmd::Chime { .. } => {}
                             other => requeue.push(other),
                         }
                     }
@@ -483,7 +522,7 @@ impl SpeechThread {
                     self.sink.flush();
                     return true;
                 }
-                SpeechCmd::Say { .. } | SpeechCmd::Stop => {}
+                SpeechCmd::Say { .. } | SpeechCmd::Chime { .. } | SpeechCmd::Stop => {}
             }
         }
         false

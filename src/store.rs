@@ -80,6 +80,53 @@ pub struct Store {
     conn: Connection,
 }
 
+/// The store shared by the engine and the scheduler. Work runs on a blocking thread under a
+/// deadline; `changed` wakes the scheduler after timers or reminders are written.
+#[derive(Clone)]
+pub struct SharedStore {
+    inner: std::sync::Arc<std::sync::Mutex<Store>>,
+    pub changed: std::sync::Arc<tokio::sync::Notify>,
+}
+
+#[derive(Debug, Error)]
+pub enum StoreCallError {
+    #[error("the store did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SharedStore {
+    pub fn new(store: Store) -> Self {
+        SharedStore {
+            inner: std::sync::Arc::new(std::sync::Mutex::new(store)),
+            changed: Default::default(),
+        }
+    }
+
+    /// Runs `f` with the store on a blocking thread. Past `limit` the caller gets `Timeout` and
+    /// goes on; the work itself still finishes (a write is never torn).
+    pub async fn with<T: Send + 'static>(
+        &self,
+        limit: std::time::Duration,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreCallError> {
+        let inner = self.inner.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            let mut guard = inner.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut guard)
+        });
+        match tokio::time::timeout(limit, job).await {
+            Err(_) => Err(StoreCallError::Timeout(limit)),
+            Ok(Err(join)) => Err(StoreCallError::Store(StoreError::Open {
+                path: PathBuf::new(),
+                detail: join.to_string(),
+            })),
+            Ok(Ok(r)) => Ok(r?),
+        }
+    }
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -89,7 +136,10 @@ pub fn now_ms() -> i64 {
 impl Store {
     /// Opens (creating) the database and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let open_err = |detail: String| StoreError::Open { path: path.to_path_buf(), detail };
+        let open_err = |detail: String| StoreError::Open {
+            path: path.to_path_buf(),
+            detail,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
         }
@@ -118,7 +168,9 @@ impl Store {
     }
 
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
     // ---- lists -------------------------------------------------------------------------------
@@ -127,7 +179,8 @@ impl Store {
     pub fn add_items(&mut self, list: &str, items: &[String]) -> Result<Vec<String>, StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute("INSERT OR IGNORE INTO lists (name) VALUES (?1)", [list])?;
-        let list_id: i64 = tx.query_row("SELECT id FROM lists WHERE name = ?1", [list], |r| r.get(0))?;
+        let list_id: i64 =
+            tx.query_row("SELECT id FROM lists WHERE name = ?1", [list], |r| r.get(0))?;
         let mut added = Vec::new();
         for item in items {
             let exists: bool = tx.query_row(
@@ -148,7 +201,11 @@ impl Store {
     }
 
     /// Removes items; returns (removed, not found).
-    pub fn remove_items(&mut self, list: &str, items: &[String]) -> Result<(Vec<String>, Vec<String>), StoreError> {
+    pub fn remove_items(
+        &mut self,
+        list: &str,
+        items: &[String],
+    ) -> Result<(Vec<String>, Vec<String>), StoreError> {
         let tx = self.conn.transaction()?;
         let (mut removed, mut missing) = (Vec::new(), Vec::new());
         for item in items {
@@ -157,7 +214,11 @@ impl Store {
                    AND list_id = (SELECT id FROM lists WHERE name = ?1)",
                 params![list, item],
             )?;
-            if n > 0 { removed.push(item.clone()) } else { missing.push(item.clone()) }
+            if n > 0 {
+                removed.push(item.clone())
+            } else {
+                missing.push(item.clone())
+            }
         }
         tx.commit()?;
         Ok((removed, missing))
@@ -175,7 +236,10 @@ impl Store {
     /// Empties a list; returns how many items it had.
     pub fn clear(&mut self, list: &str) -> Result<usize, StoreError> {
         let tx = self.conn.transaction()?;
-        let n = tx.execute("DELETE FROM items WHERE list_id = (SELECT id FROM lists WHERE name = ?1)", [list])?;
+        let n = tx.execute(
+            "DELETE FROM items WHERE list_id = (SELECT id FROM lists WHERE name = ?1)",
+            [list],
+        )?;
         tx.commit()?;
         Ok(n)
     }
@@ -195,20 +259,32 @@ impl Store {
 
     /// Running timers, soonest first.
     pub fn timers(&self) -> Result<Vec<Timer>, StoreError> {
-        let mut stmt =
-            self.conn.prepare("SELECT id, label, due_ms FROM timers WHERE state = 'running' ORDER BY due_ms")?;
-        let rows = stmt.query_map([], |r| Ok(Timer { id: r.get(0)?, label: r.get(1)?, due_ms: r.get(2)? }))?;
+        let mut stmt = self.conn.prepare(
+            "SELECT id, label, due_ms FROM timers WHERE state = 'running' ORDER BY due_ms",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Timer {
+                id: r.get(0)?,
+                label: r.get(1)?,
+                due_ms: r.get(2)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Cancels running timers with this label (all running timers when `None`); returns them.
     pub fn cancel_timers(&mut self, label: Option<&str>) -> Result<Vec<Timer>, StoreError> {
         let running = self.timers()?;
-        let chosen: Vec<Timer> =
-            running.into_iter().filter(|t| label.is_none_or(|l| t.label.eq_ignore_ascii_case(l))).collect();
+        let chosen: Vec<Timer> = running
+            .into_iter()
+            .filter(|t| label.is_none_or(|l| t.label.eq_ignore_ascii_case(l)))
+            .collect();
         let tx = self.conn.transaction()?;
         for t in &chosen {
-            tx.execute("UPDATE timers SET state = 'cancelled' WHERE id = ?1", [t.id])?;
+            tx.execute(
+                "UPDATE timers SET state = 'cancelled' WHERE id = ?1",
+                [t.id],
+            )?;
         }
         tx.commit()?;
         Ok(chosen)
@@ -232,13 +308,22 @@ impl Store {
         let mut stmt = self.conn.prepare(
             "SELECT id, text, due_ms FROM reminders WHERE state = 'pending' ORDER BY due_ms IS NULL, due_ms, id",
         )?;
-        let rows = stmt.query_map([], |r| Ok(Reminder { id: r.get(0)?, text: r.get(1)?, due_ms: r.get(2)? }))?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Reminder {
+                id: r.get(0)?,
+                text: r.get(1)?,
+                due_ms: r.get(2)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn cancel_reminder(&mut self, id: i64) -> Result<bool, StoreError> {
         let tx = self.conn.transaction()?;
-        let n = tx.execute("UPDATE reminders SET state = 'cancelled' WHERE id = ?1 AND state = 'pending'", [id])?;
+        let n = tx.execute(
+            "UPDATE reminders SET state = 'cancelled' WHERE id = ?1 AND state = 'pending'",
+            [id],
+        )?;
         tx.commit()?;
         Ok(n > 0)
     }
@@ -252,19 +337,36 @@ impl Store {
             let mut stmt = tx.prepare(
                 "SELECT id, label, due_ms FROM timers WHERE state = 'running' AND due_ms <= ?1 ORDER BY due_ms",
             )?;
-            let rows = stmt.query_map([now], |r| Ok(Timer { id: r.get(0)?, label: r.get(1)?, due_ms: r.get(2)? }))?;
+            let rows = stmt.query_map([now], |r| {
+                Ok(Timer {
+                    id: r.get(0)?,
+                    label: r.get(1)?,
+                    due_ms: r.get(2)?,
+                })
+            })?;
             rows.collect::<Result<_, _>>()?
         };
         let reminders: Vec<Reminder> = {
             let mut stmt = tx.prepare(
                 "SELECT id, text, due_ms FROM reminders WHERE state = 'pending' AND due_ms <= ?1 ORDER BY due_ms",
             )?;
-            let rows =
-                stmt.query_map([now], |r| Ok(Reminder { id: r.get(0)?, text: r.get(1)?, due_ms: r.get(2)? }))?;
+            let rows = stmt.query_map([now], |r| {
+                Ok(Reminder {
+                    id: r.get(0)?,
+                    text: r.get(1)?,
+                    due_ms: r.get(2)?,
+                })
+            })?;
             rows.collect::<Result<_, _>>()?
         };
-        tx.execute("UPDATE timers SET state = 'fired' WHERE state = 'running' AND due_ms <= ?1", [now])?;
-        tx.execute("UPDATE reminders SET state = 'fired' WHERE state = 'pending' AND due_ms <= ?1", [now])?;
+        tx.execute(
+            "UPDATE timers SET state = 'fired' WHERE state = 'running' AND due_ms <= ?1",
+            [now],
+        )?;
+        tx.execute(
+            "UPDATE reminders SET state = 'fired' WHERE state = 'pending' AND due_ms <= ?1",
+            [now],
+        )?;
         tx.commit()?;
         Ok((timers, reminders))
     }
@@ -295,14 +397,18 @@ impl Store {
     }
 
     pub fn facts_for(&self, key: &str) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT value FROM facts WHERE key = ?1 ORDER BY id")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT value FROM facts WHERE key = ?1 ORDER BY id")?;
         let rows = stmt.query_map([key], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Every fact as (key, value), oldest first.
     pub fn facts(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT key, value FROM facts ORDER BY id")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, value FROM facts ORDER BY id")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -321,9 +427,9 @@ impl Store {
 
     /// The last `n` messages of a session, oldest first.
     pub fn recent(&self, session: &str, n: usize) -> Result<Vec<(String, String)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT role, text FROM conversation WHERE session = ?1 ORDER BY id DESC LIMIT ?2")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT role, text FROM conversation WHERE session = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
         let rows = stmt.query_map(params![session, n as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
         let mut v: Vec<(String, String)> = rows.collect::<Result<_, _>>()?;
         v.reverse();
@@ -332,7 +438,10 @@ impl Store {
 
     /// A lookup of a single row by id, to check the schema from tests.
     pub fn timer_state(&self, id: i64) -> Result<Option<String>, StoreError> {
-        Ok(self.conn.query_row("SELECT state FROM timers WHERE id = ?1", [id], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn
+            .query_row("SELECT state FROM timers WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?)
     }
 }
 
@@ -348,10 +457,19 @@ mod tests {
     #[test]
     fn lists() {
         let mut st = Store::in_memory().unwrap();
-        assert_eq!(st.add_items("shopping", &s(&["eggs", "milk"])).unwrap(), s(&["eggs", "milk"]));
-        assert_eq!(st.add_items("shopping", &s(&["Milk", "bread"])).unwrap(), s(&["bread"]));
+        assert_eq!(
+            st.add_items("shopping", &s(&["eggs", "milk"])).unwrap(),
+            s(&["eggs", "milk"])
+        );
+        assert_eq!(
+            st.add_items("shopping", &s(&["Milk", "bread"])).unwrap(),
+            s(&["bread"])
+        );
         assert_eq!(st.items("shopping").unwrap(), s(&["eggs", "milk", "bread"]));
-        assert_eq!(st.remove_items("shopping", &s(&["MILK", "tea"])).unwrap(), (s(&["MILK"]), s(&["tea"])));
+        assert_eq!(
+            st.remove_items("shopping", &s(&["MILK", "tea"])).unwrap(),
+            (s(&["MILK"]), s(&["tea"]))
+        );
         assert_eq!(st.items("shopping").unwrap(), s(&["eggs", "bread"]));
         assert!(st.items("todo").unwrap().is_empty());
         assert_eq!(st.clear("shopping").unwrap(), 2);
@@ -370,12 +488,29 @@ mod tests {
         st.add_reminder("dry cleaning", None).unwrap();
         assert_eq!(st.next_due().unwrap(), Some(1_000));
         let (t, r) = st.take_due(3_000).unwrap();
-        assert_eq!(t.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(), ["pasta"]);
-        assert_eq!(r.iter().map(|r| r.text.as_str()).collect::<Vec<_>>(), ["call John"]);
+        assert_eq!(
+            t.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(),
+            ["pasta"]
+        );
+        assert_eq!(
+            r.iter().map(|r| r.text.as_str()).collect::<Vec<_>>(),
+            ["call John"]
+        );
         assert_eq!(st.take_due(3_000).unwrap(), (vec![], vec![]));
         assert_eq!(st.timer_state(a).unwrap().as_deref(), Some("fired"));
-        assert_eq!(st.timers().unwrap().iter().map(|t| t.id).collect::<Vec<_>>(), [b]);
-        assert_eq!(st.reminders().unwrap().len(), 1, "the untimed reminder stays pending");
+        assert_eq!(
+            st.timers()
+                .unwrap()
+                .iter()
+                .map(|t| t.id)
+                .collect::<Vec<_>>(),
+            [b]
+        );
+        assert_eq!(
+            st.reminders().unwrap().len(),
+            1,
+            "the untimed reminder stays pending"
+        );
     }
 
     /// Single-valued facts are replaced, "likes" accumulate.
@@ -403,6 +538,9 @@ mod tests {
         }
         let st = Store::open(&path).unwrap();
         assert_eq!(st.items("shopping").unwrap(), s(&["eggs"]));
-        assert_eq!(st.recent("s1", 5).unwrap(), vec![("user".to_string(), "hi".to_string())]);
+        assert_eq!(
+            st.recent("s1", 5).unwrap(),
+            vec![("user".to_string(), "hi".to_string())]
+        );
     }
 }

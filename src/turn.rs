@@ -11,14 +11,18 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::actions;
 use crate::config::Config;
 use crate::history::History;
+use crate::intent::Intent;
 use crate::metrics::{MetricsWriter, TurnMetrics};
 use crate::ollama::{ChatError, ChatRequest, Message, OllamaClient, Options, StreamEvent};
 use crate::sentence::SentenceSplitter;
 use crate::speech::{SpeechEvent, SpeechHandle};
+use crate::store::{SharedStore, StoreCallError};
 use crate::tier::{classify, Tier};
-use crate::tools;
+use crate::tools::{self, Filtered, ToolTextFilter};
+use tracing::Instrument;
 
 /// One input to serve.
 #[derive(Debug, Clone)]
@@ -65,6 +69,20 @@ pub struct Engine {
     native_tools: bool,
     /// When the current turn's input was complete.
     turn_t0: Instant,
+    /// Lists, timers, reminders, facts and the conversation log (absent: actions go to the model).
+    store: Option<SharedStore>,
+    /// This session's id in the conversation log.
+    session: String,
+}
+
+/// Most model rounds in one turn (each tool result goes back to the model once).
+const MAX_TOOL_ROUNDS: usize = 3;
+
+/// Tool calls one model round asked for, and whether they came natively or as text.
+#[derive(Default)]
+struct Requested {
+    calls: Vec<(String, serde_json::Value)>,
+    native: bool,
 }
 
 /// Prompt sizes go into the metrics before sending, so failed turns report them too.
@@ -96,7 +114,10 @@ impl Engine {
     ) -> Self {
         let client = OllamaClient::new(cfg.ollama.clone(), cfg.deadlines);
         let history = History::new(cfg.chat.history_max_chars, cfg.chat.history_max_messages);
+        let session = crate::store::now_ms().to_string();
         Engine {
+            store: None,
+            session,
             cfg,
             client,
             history,
@@ -117,6 +138,32 @@ impl Engine {
         self.speech.as_ref()
     }
 
+    pub fn store(&self) -> Option<SharedStore> {
+        self.store.clone()
+    }
+
+    /// Gives the engine its store: actions then run locally, facts feed the regular prompt, and the
+    /// conversation is logged.
+    pub fn set_store(&mut self, store: SharedStore) {
+        self.store = Some(store);
+    }
+
+    /// Says a timer or reminder announcement (after a chime when configured). Not a turn: no
+    /// model, no metrics line.
+    pub fn announce(&mut self, text: &str) {
+        self.turns += 1;
+        let turn = self.turns;
+        self.print(text);
+        self.print("\n");
+        if let Some(s) = &self.speech {
+            if self.cfg.speech.earcons {
+                s.chime(turn);
+            }
+            s.say(turn, text.to_string());
+            s.end_turn(turn);
+        }
+    }
+
     /// Prints a line of context (e.g. what was heard) where replies go.
     pub fn note(&mut self, line: &str) {
         self.print(line);
@@ -135,9 +182,13 @@ impl Engine {
 
     /// Builds the `/api/chat` body for a tier: its system prompt, history if the tier wants it,
     /// the user's text, the tier's options, and tools on the action tier.
-    pub fn build_request(&self, tier: Tier, text: &str) -> ChatRequest {
+    pub fn build_request(&self, tier: Tier, text: &str, memory: Option<&str>) -> ChatRequest {
         let tc = self.cfg.tiers.get(tier);
         let mut system = tc.system_prompt.clone();
+        if let Some(line) = memory {
+            system.push('\n');
+            system.push_str(line);
+        }
         let tools = match tier {
             Tier::Action if self.native_tools => Some(tools::definitions()),
             Tier::Action => {
@@ -172,7 +223,10 @@ impl Engine {
         let turn = self.turns;
         let tier = classify(&input.text);
         let span = tracing::info_span!("turn", turn, tier = tier.as_str());
-        let _enter = span.enter();
+        self.turn_inner(input, turn, tier).instrument(span).await
+    }
+
+    async fn turn_inner(&mut self, input: TurnInput, turn: u64, tier: Tier) -> TurnMetrics {
         let t0 = input.at;
         self.turn_t0 = t0;
         let mut m = TurnMetrics {
@@ -190,6 +244,19 @@ impl Engine {
             m.stt_ms = Some(v.stt_ms);
             m.stt_speculative = Some(v.speculative);
         }
+        if let Some(reply) = self.fast_path(&input.text, &mut m).await {
+            self.print(&reply);
+            self.print("\n");
+            self.say_chunk(turn, reply.clone(), &mut m);
+            self.remember_exchange(&input.text, &reply).await;
+            m.reply = reply;
+            m.total_ms = ms_since(t0, Instant::now());
+            return self.finish_turn(turn, t0, &input, m).await;
+        }
+        let memory = match tier {
+            Tier::Regular => self.memory().await,
+            _ => None,
+        };
         let mut got = Streamed::default();
         let mut splitter = SentenceSplitter::new(
             self.cfg.speech.clause_min_chars,
@@ -199,7 +266,15 @@ impl Engine {
         let turn_limit = self.cfg.deadlines.turn;
         let result = match tokio::time::timeout_at(
             deadline,
-            self.stream_reply(turn, tier, &input.text, &mut m, &mut got, &mut splitter),
+            self.converse(
+                turn,
+                tier,
+                &input.text,
+                memory.as_deref(),
+                &mut m,
+                &mut got,
+                &mut splitter,
+            ),
         )
         .await
         {
@@ -220,19 +295,13 @@ impl Engine {
                     self.say_chunk(turn, chunk, &mut m);
                 }
                 if got.text.trim().is_empty() {
-                    let msg = if m.tool_calls.is_empty() {
-                        "Sorry, I have no answer to that.".to_string()
-                    } else {
-                        format!(
-                            "I understood that as {}, but I can't carry out actions yet.",
-                            m.tool_calls.join(", ")
-                        )
-                    };
+                    let msg = "Sorry, I have no answer to that.".to_string();
                     self.print(&msg);
                     self.say_chunk(turn, msg.clone(), &mut m);
                     got.text = msg;
                 } else {
-                    self.history.push_exchange(&input.text, got.text.trim());
+                    let reply = got.text.trim().to_string();
+                    self.remember_exchange(&input.text, &reply).await;
                 }
                 self.print("\n");
                 m.reply = got.text.trim().to_string();
@@ -251,12 +320,209 @@ impl Engine {
             }
         }
         m.total_ms = ms_since(t0, Instant::now());
+        self.finish_turn(turn, t0, &input, m).await
+    }
+
+    /// Waits for the reply's first audio, completes and writes the metrics.
+    async fn finish_turn(
+        &mut self,
+        turn: u64,
+        t0: Instant,
+        input: &TurnInput,
+        mut m: TurnMetrics,
+    ) -> TurnMetrics {
         self.finish_audio(turn, t0, &mut m).await;
         if input.voice.is_some() {
             m.latency_ms = m.first_audio_ms;
         }
         self.write_metrics(&m);
         m
+    }
+
+    /// The local fast path: a recognised action runs against the store with no LLM call and is
+    /// answered with a templated sentence. `None` sends the input on to the model.
+    async fn fast_path(&mut self, text: &str, m: &mut TurnMetrics) -> Option<String> {
+        let now = chrono::Local::now().naive_local();
+        let intent = crate::intent::parse(text, now)?;
+        let reply = match (&intent, &self.store) {
+            (Intent::Time | Intent::Date | Intent::Clarify(_), _) => {
+                actions::execute(&mut crate::store::Store::in_memory().ok()?, &intent, now).ok()?
+            }
+            (_, None) => return None,
+            (_, Some(store)) => self.run_action(store.clone(), intent.clone(), now, m).await,
+        };
+        m.fast_path = true;
+        m.actions.push(intent.name().to_string());
+        Some(reply)
+    }
+
+    /// Runs one action under the store's write deadline; failures become a sentence and an error code.
+    async fn run_action(
+        &self,
+        store: SharedStore,
+        intent: Intent,
+        now: chrono::NaiveDateTime,
+        m: &mut TurnMetrics,
+    ) -> String {
+        let wakes_scheduler = matches!(
+            intent,
+            Intent::SetTimer { .. } | Intent::CancelTimer { .. } | Intent::SetReminder { .. }
+        );
+        let changed = store.changed.clone();
+        match store
+            .with(self.cfg.store.write, move |st| {
+                actions::execute(st, &intent, now)
+            })
+            .await
+        {
+            Ok(reply) => {
+                if wakes_scheduler {
+                    changed.notify_one();
+                }
+                reply
+            }
+            Err(e) => {
+                tracing::error!("action failed: {e}");
+                m.error = Some(
+                    match e {
+                        StoreCallError::Timeout(_) => "store_timeout",
+                        StoreCallError::Store(_) => "store_error",
+                    }
+                    .to_string(),
+                );
+                "Sorry, I couldn't do that: my memory isn't working right now.".to_string()
+            }
+        }
+    }
+
+    /// Remembered facts for the regular prompt, under the lookup deadline (a slow store never
+    /// delays the reply by more than that).
+    async fn memory(&self) -> Option<String> {
+        let store = self.store.as_ref()?;
+        let max = self.cfg.store.memory_max_chars;
+        match store
+            .with(self.cfg.store.lookup, move |st| {
+                actions::memory_line(st, max)
+            })
+            .await
+        {
+            Ok(line) => line,
+            Err(e) => {
+                tracing::warn!("answering without remembered facts: {e}");
+                None
+            }
+        }
+    }
+
+    /// Adds an exchange to the history and to the conversation log (under the write deadline;
+    /// the reply is already printed and queued for speech, so this costs the user nothing).
+    async fn remember_exchange(&mut self, user: &str, reply: &str) {
+        self.history.push_exchange(user, reply);
+        if let Some(store) = self.store.clone() {
+            let (session, user, reply) =
+                (self.session.clone(), user.to_string(), reply.to_string());
+            let logged = store
+                .with(self.cfg.store.write, move |st| {
+                    st.log(&session, "user", &user)?;
+                    st.log(&session, "assistant", &reply)
+                })
+                .await;
+            if let Err(e) = logged {
+                tracing::warn!("conversation log: {e}");
+            }
+        }
+    }
+
+    /// Model rounds: stream a reply; if it asks for tools, run them and send the results back for
+    /// the model to phrase, up to [`MAX_TOOL_ROUNDS`]. A rejected tool call is refused aloud.
+    #[allow(clippy::too_many_arguments)]
+    async fn converse(
+        &mut self,
+        turn: u64,
+        tier: Tier,
+        text: &str,
+        memory: Option<&str>,
+        m: &mut TurnMetrics,
+        got: &mut Streamed,
+        splitter: &mut SentenceSplitter,
+    ) -> Result<(), ChatError> {
+        let mut req = self.build_request(tier, text, memory);
+        for round in 0..MAX_TOOL_ROUNDS {
+            let requested = self
+                .stream_reply(turn, tier, text, memory, &mut req, m, got, splitter)
+                .await?;
+            if requested.calls.is_empty() {
+                return Ok(());
+            }
+            let now = chrono::Local::now().naive_local();
+            let mut results = Vec::new();
+            for (name, args) in &requested.calls {
+                m.tool_calls.push(name.clone());
+                let intent = match actions::intent_from_tool(name, args, now) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        tracing::warn!("refusing a tool call: {e}");
+                        let msg = e.spoken();
+                        self.print(&msg);
+                        self.say_chunk(turn, msg.clone(), m);
+                        got.text.push_str(&msg);
+                        return Ok(());
+                    }
+                };
+                let result = match &self.store {
+                    Some(store) => self.run_action(store.clone(), intent.clone(), now, m).await,
+                    None => actions::execute(
+                        &mut crate::store::Store::in_memory()
+                            .map_err(|e| ChatError::Closed(e.to_string()))?,
+                        &intent,
+                        now,
+                    )
+                    .unwrap_or_else(|e| e.to_string()),
+                };
+                m.actions.push(intent.name().to_string());
+                results.push((name.clone(), args.clone(), result));
+            }
+            if round + 1 == MAX_TOOL_ROUNDS {
+                // The model keeps asking: say the results ourselves.
+                let msg = results
+                    .iter()
+                    .map(|r| r.2.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                self.print(&msg);
+                self.say_chunk(turn, msg.clone(), m);
+                got.text.push_str(&msg);
+                return Ok(());
+            }
+            if requested.native {
+                let mut call_msg = Message::new("assistant", "");
+                call_msg.tool_calls = results
+                    .iter()
+                    .map(|(name, args, _)| crate::ollama::ToolCall {
+                        function: crate::ollama::wire::FunctionCall {
+                            name: name.clone(),
+                            arguments: args.clone(),
+                        },
+                    })
+                    .collect();
+                req.messages.push(call_msg);
+                for (name, _, result) in &results {
+                    let mut msg = Message::new("tool", result.clone());
+                    msg.tool_name = Some(name.clone());
+                    req.messages.push(msg);
+                }
+            } else {
+                let summary: Vec<String> = results
+                    .iter()
+                    .map(|(n, _, r)| format!("{n}: {r}"))
+                    .collect();
+                req.messages.push(Message::new(
+                    "user",
+                    format!("Tool results: {}\nNow answer me in one short spoken sentence, without JSON.", summary.join(" ")),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Answers an input locally without the model (e.g. one too long to serve).
@@ -282,18 +548,22 @@ impl Engine {
         m
     }
 
+    /// Streams one model round: text is printed and cut into sentences as it arrives, tool calls
+    /// (native, or JSON in the text) are collected and returned.
+    #[allow(clippy::too_many_arguments)]
     async fn stream_reply(
         &mut self,
         turn: u64,
         tier: Tier,
         text: &str,
+        memory: Option<&str>,
+        req: &mut ChatRequest,
         m: &mut TurnMetrics,
         got: &mut Streamed,
         splitter: &mut SentenceSplitter,
-    ) -> Result<(), ChatError> {
-        let mut req = self.build_request(tier, text);
-        record_prompt(m, &req);
-        let mut stream = match self.client.chat(&req).await {
+    ) -> Result<Requested, ChatError> {
+        record_prompt(m, req);
+        let mut stream = match self.client.chat(req).await {
             Err(ChatError::ToolsUnsupported { message, .. }) if req.tools.is_some() => {
                 tracing::warn!(%message, "model rejects native tools; describing them in the prompt from now on");
                 eprintln!(
@@ -301,39 +571,65 @@ impl Engine {
                     req.model
                 );
                 self.native_tools = false;
-                req = self.build_request(tier, text);
-                record_prompt(m, &req);
-                self.client.chat(&req).await?
+                let extra: Vec<Message> = req
+                    .messages
+                    .drain(..)
+                    .skip_while(|m| m.role != "user")
+                    .skip(1)
+                    .collect();
+                *req = self.build_request(tier, text, memory);
+                req.messages.extend(extra);
+                record_prompt(m, req);
+                self.client.chat(req).await?
             }
             r => r?,
         };
-        while let Some(event) = stream.next().await? {
-            match event {
-                StreamEvent::Token(t) => {
+        let mut requested = Requested::default();
+        let mut filter = ToolTextFilter::default();
+        loop {
+            let (pieces, done) = match stream.next().await? {
+                None => (filter.finish(), true),
+                Some(StreamEvent::Token(t)) => {
                     let now = Instant::now();
                     got.first_token.get_or_insert(now);
                     got.last_token = Some(now);
                     got.tokens += 1;
-                    got.text.push_str(&t);
-                    self.print(&t.replace(['\n', '\r'], " "));
-                    for chunk in splitter.push(&t) {
-                        self.say_chunk(turn, chunk, m);
-                    }
+                    (filter.push(&t), false)
                 }
-                StreamEvent::ToolCalls(calls) => {
+                Some(StreamEvent::ToolCalls(calls)) => {
                     got.first_token.get_or_insert_with(Instant::now);
-                    m.tool_calls
-                        .extend(calls.into_iter().map(|c| c.function.name));
+                    requested.native = true;
+                    requested.calls.extend(
+                        calls
+                            .into_iter()
+                            .map(|c| (c.function.name, c.function.arguments)),
+                    );
+                    continue;
                 }
-                StreamEvent::Done(stats) => {
+                Some(StreamEvent::Done(stats)) => {
                     m.eval_count = stats.eval_count;
                     m.prompt_eval_count = stats.prompt_eval_count;
                     m.load_duration_ms = stats.load_duration.map(|ns| ns as f64 / 1e6);
                     m.server_tok_per_s = stats.server_tok_per_s();
+                    (filter.finish(), false)
+                }
+            };
+            for piece in pieces {
+                match piece {
+                    Filtered::Text(t) => {
+                        got.text.push_str(&t);
+                        self.print(&t.replace(['\n', '\r'], " "));
+                        for chunk in splitter.push(&t) {
+                            self.say_chunk(turn, chunk, m);
+                        }
+                    }
+                    Filtered::Call { name, arguments } => requested.calls.push((name, arguments)),
                 }
             }
+            if done {
+                return Ok(requested);
+            }
         }
-        Ok(())
     }
 
     fn print(&mut self, s: &str) {

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod actions;
 mod chat;
 mod models;
 mod voice;

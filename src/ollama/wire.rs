@@ -11,6 +11,9 @@ pub struct Message {
     pub content: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<ToolCall>,
+    /// On `tool` messages: which tool this is the result of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_name: Option<String>,
 }
 
 impl Message {
@@ -19,6 +22,7 @@ impl Message {
             role: role.to_string(),
             content: content.into(),
             tool_calls: Vec::new(),
+            tool_name: None,
         }
     }
 }

@@ -44,8 +44,10 @@ impl Zoe {
     pub fn chat_with_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Zoe {
         let dir = tempfile::tempdir().expect("temp dir");
         let metrics = dir.path().join("metrics.jsonl");
+        let store = format!("store.path=\"{}\"", dir.path().join("zoe.db").display());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoe"));
         cmd.arg("chat")
+            .args(["--set", &store])
             .arg("--ollama-url")
             .arg(url)
             .arg("--metrics")
@@ -132,6 +134,10 @@ impl Zoe {
         );
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn interrupt(&self) {
         let ok = Command::new("kill")
             .args(["-INT", &self.child.id().to_string()])
@@ -146,6 +152,10 @@ impl Zoe {
 
     pub fn metrics_path(&self) -> PathBuf {
         self.dir.path().join("metrics.jsonl")
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.dir.path().join("zoe.db")
     }
 
     pub fn metrics(&self) -> Vec<TurnMetrics> {

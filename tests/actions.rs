@@ -1,0 +1,323 @@
+//! Actions end to end: the fast path (no LLM call), tool calls through the Ollama stand-in (native
+//! `tool_calls` and the JSON-in-text protocol), memory in the prompt, timers firing across a
+//! restart, and a SIGKILL in the middle of a session. Judged on the SQLite store's contents (read
+//! with rusqlite, as another process would) and on what Zoe says.
+
+use serde_json::json;
+
+use crate::support::*;
+
+fn items(db: &std::path::Path, list: &str) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT i.text FROM items i JOIN lists l ON l.id = i.list_id WHERE l.name = ?1 ORDER BY i.id")
+        .unwrap();
+    stmt.query_map([list], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn count(db: &std::path::Path, sql: &str) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Typed actions run locally: exact confirmations, the store changed as asked, no LLM request,
+/// and metrics that say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_path_changes_the_store_without_the_model() {
+    let s = standin(Timing::instant()).await;
+    let mut zoe = Zoe::chat(&s.url(), &["--no-speak"]);
+    let conversation = [
+        (
+            "add eggs, milk and bread to the shopping list",
+            "Added eggs, milk and bread to your shopping list.",
+        ),
+        (
+            "add bread to shopping list",
+            "Bread was already on your shopping list.",
+        ),
+        (
+            "add to shopping list: chicken",
+            "Added chicken to your shopping list.",
+        ),
+        (
+            "Um, add... milk? Yeah, milk to the shopping list",
+            "Milk was already on your shopping list.",
+        ),
+        (
+            "I got the bread, cross it off",
+            "Crossed bread off your shopping list.",
+        ),
+        (
+            "what do I need to buy?",
+            "Your shopping list has 3 items: eggs, milk and chicken.",
+        ),
+        (
+            "create a reminder: pick up dry cleaning",
+            "Okay, I've noted a reminder to pick up dry cleaning.",
+        ),
+        ("remember that I like coffee", "Got it: you like coffee."),
+        ("add add add add", "What should I add, and to which list?"),
+        ("add", "What should I add, and to which list?"),
+        ("set a timer for 5 minutes", "Timer set for 5 minutes."),
+        (
+            "clear my shopping list",
+            "Cleared your shopping list: 3 items removed.",
+        ),
+    ];
+    for (said, want) in conversation {
+        zoe.send(said);
+        assert_eq!(zoe.reply(), want, "after {said:?}");
+    }
+    zoe.send("remind me to call John tomorrow");
+    assert_eq!(
+        zoe.reply(),
+        "Okay, I'll remind you to call john tomorrow at 9 AM."
+    );
+    zoe.send("");
+    zoe.finish();
+    assert!(s.user_chats().is_empty(), "no request reached the model");
+    let db = zoe.store_path();
+    assert!(items(&db, "shopping").is_empty());
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM reminders WHERE state = 'pending'"
+        ),
+        2
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM timers WHERE state = 'running'"),
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM facts WHERE key = 'likes' AND value = 'coffee'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM conversation WHERE role = 'user'"),
+        13
+    );
+    let m = zoe.metrics();
+    assert_eq!(m.len(), 13);
+    assert!(m.iter().all(|t| t.fast_path && t.error.is_none()));
+    assert_eq!(m[0].actions, ["add_to_list"]);
+    assert_eq!(m[5].actions, ["show_list"]);
+}
+
+/// A native tool call: Zoe runs it, sends the result back as a `tool` message, and speaks the
+/// model's phrasing; the store holds the item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_tool_call_round_trip() {
+    let s = standin(Timing::instant()).await;
+    let mut call = Script::reply("");
+    call.tool_calls = vec![(
+        "add_to_list".into(),
+        json!({"list": "shopping", "items": ["oat milk"]}),
+    )];
+    s.push(call);
+    s.push(Script::reply("Done, oat milk is on your list."));
+    let mut zoe = Zoe::chat(&s.url(), &["--no-speak"]);
+    zoe.send("we're out of oat milk, jot that down for shopping");
+    assert_eq!(zoe.reply(), "Done, oat milk is on your list.");
+    zoe.finish();
+    assert_eq!(items(&zoe.store_path(), "shopping"), ["oat milk"]);
+    let reqs = s.user_chats();
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs[0].body["tools"].is_array());
+    let msgs = reqs[1].body["messages"].as_array().unwrap();
+    let n = msgs.len();
+    assert_eq!(msgs[n - 2]["role"], "assistant");
+    assert_eq!(
+        msgs[n - 2]["tool_calls"][0]["function"]["name"],
+        "add_to_list"
+    );
+    assert_eq!(msgs[n - 1]["role"], "tool");
+    assert_eq!(msgs[n - 1]["tool_name"], "add_to_list");
+    assert_eq!(
+        msgs[n - 1]["content"],
+        "Added oat milk to your shopping list."
+    );
+    let m = &zoe.metrics()[0];
+    assert_eq!(
+        (m.tool_calls.clone(), m.actions.clone(), m.fast_path),
+        (
+            vec!["add_to_list".to_string()],
+            vec!["add_to_list".to_string()],
+            false
+        )
+    );
+}
+
+/// A model without native tools answers with JSON in its text: the JSON is never printed (or
+/// spoken), the call runs, and the results go back for the model to phrase.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_protocol_tool_call_is_hidden_and_run() {
+    let s = standin(Timing::brisk()).await;
+    // The first request (with `tools`) is rejected; the retry gets the same script as text.
+    let answer = r#"On it. {"tool": "set_timer", "arguments": {"seconds": 600, "label": "tea"}}"#;
+    s.push(Script::fault(answer, Fault::ToolsUnsupported));
+    s.push(Script::fault(answer, Fault::ToolsUnsupported));
+    s.push(Script::reply("Your tea timer is running."));
+    let mut zoe = Zoe::chat(&s.url(), &["--no-speak"]);
+    zoe.send("brew reminder please, start counting ten minutes for my tea");
+    let line = zoe.reply();
+    assert_eq!(line, "On it. Your tea timer is running.");
+    zoe.finish();
+    assert_eq!(
+        count(
+            &zoe.store_path(),
+            "SELECT count(*) FROM timers WHERE label = 'tea' AND state = 'running'"
+        ),
+        1
+    );
+    let reqs = s.user_chats();
+    assert_eq!(
+        reqs.len(),
+        3,
+        "rejected tools, then the text protocol, then the results"
+    );
+    let last = reqs[2].body["messages"].as_array().unwrap().last().unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        last.contains("set_timer: Tea timer set for 10 minutes."),
+        "{last}"
+    );
+}
+
+/// An unknown tool or bad arguments: a clear spoken refusal, nothing stored, and Zoe goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tool_calls_are_refused() {
+    let s = standin(Timing::instant()).await;
+    let mut unknown = Script::reply("");
+    unknown.tool_calls = vec![("launch_rocket".into(), json!({}))];
+    s.push(unknown);
+    let mut bad = Script::reply("");
+    bad.tool_calls = vec![("add_to_list".into(), json!({"list": "shopping"}))];
+    s.push(bad);
+    let mut zoe = Zoe::chat(&s.url(), &["--no-speak"]);
+    zoe.send("schedule a rocket launch for friday");
+    assert_eq!(
+        zoe.reply(),
+        "Sorry, I can't do that: I have no action called launch_rocket."
+    );
+    zoe.send("jot down the usual for shopping");
+    assert!(zoe.reply().contains("`items` is empty"));
+    zoe.send("hello");
+    assert_eq!(zoe.reply(), "Hello! How can I help you today?");
+    zoe.finish();
+    assert!(items(&zoe.store_path(), "shopping").is_empty());
+}
+
+/// Remembered facts reach the regular tier's system prompt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facts_feed_the_regular_prompt() {
+    let s = standin(Timing::instant()).await;
+    let mut zoe = Zoe::chat(&s.url(), &["--no-speak"]);
+    zoe.send("remember that my favourite colour is blue");
+    assert_eq!(zoe.reply(), "Got it: your favourite colour is blue.");
+    zoe.send("what's my favorite color?");
+    assert_eq!(zoe.reply(), "Your favourite colour is blue.");
+    zoe.send("suggest a shirt I might like");
+    zoe.reply();
+    zoe.finish();
+    let reqs = s.user_chats();
+    assert_eq!(reqs.len(), 1);
+    let system = reqs[0].body["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.ends_with("What you know about the user: favourite colour: blue."),
+        "{system}"
+    );
+}
+
+/// A SIGKILL in the middle of a session loses nothing that was confirmed, and a timer set before
+/// it fires after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_and_restart_keep_confirmed_actions() {
+    let s = standin(Timing {
+        base_ms: 0.0,
+        prompt_tok_per_s: 1e6,
+        tok_per_s: 5.0,
+    })
+    .await;
+    s.set_default(Script::reply(&"A long and slow answer. ".repeat(30)));
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("store.path=\"{}\"", dir.path().join("zoe.db").display());
+    let mut zoe = Zoe::chat(&s.url(), &["--no-speak", "--set", &store]);
+    zoe.send("add eggs and flour to the shopping list");
+    assert_eq!(zoe.reply(), "Added eggs and flour to your shopping list.");
+    zoe.send("set a timer for 2 seconds");
+    assert_eq!(zoe.reply(), "Timer set for 2 seconds.");
+    zoe.send("tell me a long story");
+    // Killed while the story streams.
+    let pid = zoe.pid();
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = zoe.wait();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+
+    let mut again = Zoe::chat(&s.url(), &["--no-speak", "--set", &store]);
+    // The timer fires on its own (within a second of its due time, or at once if that passed).
+    assert_eq!(again.reply(), "Your timer is done.");
+    again.send("what's on my shopping list");
+    assert_eq!(
+        again.reply(),
+        "Your shopping list has 2 items: eggs and flour."
+    );
+    again.finish();
+}
+
+/// With a real whisper model, a spoken request changes the store through `zoe replay`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spoken_action_with_a_real_model() {
+    let Ok(model) = std::env::var("ZOE_WHISPER_MODEL") else {
+        println!("skipped: set ZOE_WHISPER_MODEL to a real ggml whisper model to run this test");
+        return;
+    };
+    let s = standin(Timing::instant()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (audio, _) = scene(
+        &[
+            Part::Silence(0.5),
+            Part::Say("Add milk to the shopping list."),
+            Part::Silence(0.5),
+        ],
+        0.001,
+    );
+    let wav = dir.path().join("add.wav");
+    zoe::audio::write_wav(&wav, &audio, 16_000).unwrap();
+    let db = dir.path().join("zoe.db");
+    let out = run_zoe(vec![
+        "replay".into(),
+        "--no-speak".into(),
+        "--whisper-model".into(),
+        model,
+        "--ollama-url".into(),
+        s.url(),
+        "--set".into(),
+        format!("store.path=\"{}\"", db.display()),
+        wav.display().to_string(),
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(items(&db, "shopping"), ["milk"]);
+}
