@@ -147,6 +147,56 @@ pub async fn chat(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+const ACTIONS: &[&str] = &[
+    "add eggs and milk to the shopping list",
+    "what's on my shopping list",
+    "set a timer for 5 minutes",
+    "what time is it",
+    "I got the milk, cross it off",
+    "remember that I like coffee",
+];
+
+/// `zoe bench actions`: fast-path turns (no LLM) with espeak-ng into a WAV sink.
+pub async fn actions(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
+    let mut cfg = (*cfg).clone();
+    let dir = tempfile::tempdir()?;
+    cfg.store.path = dir.path().join("bench.db");
+    cfg.ollama.warm_start = false;
+    let cfg = Arc::new(cfg);
+    let opts = SessionOptions {
+        no_speak: false,
+        wav_out: Some(dir.path().join("bench.wav")),
+        metrics: None,
+    };
+    let mut engine = chat::engine(cfg, &opts)?;
+    engine.set_output(Box::new(std::io::sink()));
+    let mut first_audio = Vec::new();
+    let mut total = Vec::new();
+    for i in 0..turns.max(1) * ACTIONS.len() {
+        let m = engine
+            .turn(TurnInput::text(ACTIONS[i % ACTIONS.len()], Instant::now()))
+            .await;
+        anyhow::ensure!(
+            m.fast_path && m.error.is_none(),
+            "not a fast-path turn: {m:?}"
+        );
+        first_audio.extend(m.first_audio_ms);
+        total.push(m.total_ms);
+    }
+    if let Some(s) = engine.take_speech() {
+        tokio::task::spawn_blocking(move || s.shutdown()).await?;
+    }
+    println!("zoe bench actions: {} fast-path turns (store in SQLite, espeak-ng into a WAV sink, no LLM)", total.len());
+    row("  reply ready (total_ms)", &total, "ms");
+    row("  first_audio_ms (synthesis included)", &first_audio, "ms");
+    let p50 = percentile(&first_audio, 50.0).unwrap_or(f64::NAN);
+    println!(
+        "target: first audio <= 50 ms: {}",
+        if p50 <= 50.0 { "met" } else { "MISSED" }
+    );
+    Ok(())
+}
+
 /// Speech for the STT table: espeak-ng sentences at 16 kHz, cut to exactly `secs`.
 fn speech(secs: f64) -> anyhow::Result<Vec<f32>> {
     let mut tts = crate::tts::espeak::Espeak::new("en-us", 175, 50)?;

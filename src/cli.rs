@@ -112,6 +112,12 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         turns: usize,
     },
+    /// Fast-path action turns: time to first audio with speech synthesis included.
+    Actions {
+        /// Rounds of the six sample actions.
+        #[arg(long, default_value_t = 5)]
+        turns: usize,
+    },
     /// Whisper time for 1, 2 and 5 s utterances with tiny.en- and base.en-shaped random models,
     /// with and without audio_ctx scaling; VAD endpointing; greeting latency at real time.
     Stt {

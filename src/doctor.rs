@@ -56,6 +56,23 @@ pub async fn run(cfg: &Config) -> usize {
         ),
     }
 
+    // Store.
+    match crate::store::Store::open(&cfg.store.path) {
+        Ok(st) => r.ok(
+            "store",
+            &format!(
+                "{} (schema {})",
+                cfg.store.path.display(),
+                st.schema_version().unwrap_or(0)
+            ),
+        ),
+        Err(e) => r.fail(
+            "store",
+            &e.to_string(),
+            "set store.path to a writable file, e.g. --set store.path=\"/var/lib/zoe/zoe.db\"",
+        ),
+    }
+
     // Voice.
     match &cfg.speech.backend {
         TtsBackend::Espeak {

@@ -81,6 +81,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.block_on(zoe::bench::stt(cfg, &headers, runs))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(BenchCommand::Actions { turns }) => {
+            rt.block_on(zoe::bench::actions(cfg, turns))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(BenchCommand::Chat { turns }) => {
             rt.block_on(zoe::bench::chat(cfg, turns))?;
             Ok(ExitCode::SUCCESS)

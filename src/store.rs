@@ -525,6 +525,26 @@ mod tests {
         assert_eq!(st.facts_for("likes").unwrap(), s(&["coffee", "tea"]));
     }
 
+    /// A slow store costs the caller no more than the limit: the call returns `Timeout` while the
+    /// work finishes on its own, and the next call sees its result.
+    #[tokio::test]
+    async fn slow_store_is_cut_off_at_the_limit() {
+        let shared = SharedStore::new(Store::in_memory().unwrap());
+        let limit = std::time::Duration::from_millis(20);
+        let slow = shared
+            .with(limit, |st| {
+                std::thread::sleep(std::time::Duration::from_millis(300)); // a disk that stalls
+                st.set_fact("likes", "tea")
+            })
+            .await;
+        assert!(matches!(slow, Err(StoreCallError::Timeout(_))), "{slow:?}");
+        let facts = shared
+            .with(std::time::Duration::from_secs(5), |st| st.facts())
+            .await
+            .unwrap();
+        assert_eq!(facts, vec![("likes".to_string(), "tea".to_string())]);
+    }
+
     /// Migrations run once; reopening a file keeps data and version.
     #[test]
     fn migrations_and_reopen() {
