@@ -195,6 +195,7 @@ async fn doctor_reports_fixes() {
         stdout.contains("ok    voice: espeak-ng voice en-us"),
         "{stdout}"
     );
+    assert!(stdout.contains("ok    store: "), "{stdout}");
 
     let out = run("gemma3n:e2b").await;
     let stdout = String::from_utf8_lossy(&out.stdout);
