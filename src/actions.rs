@@ -161,6 +161,12 @@ pub fn intent_from_tool(name: &str, args: &Value, now: NaiveDateTime) -> Result<
         "recall_fact" => Intent::Recall {
             key: str_arg(name, args, "key")?.to_lowercase(),
         },
+        "cancel_reminder" => Intent::CancelReminder {
+            about: args
+                .get("about")
+                .and_then(Value::as_str)
+                .map(str::to_lowercase),
+        },
         "current_time" => Intent::Time,
         other => return Err(ToolError::Unknown(other.to_string())),
     })
@@ -306,6 +312,26 @@ pub fn execute(
                 format!("Your reminders: {}.", join_words(&parts))
             }
         }
+        Intent::CancelReminder { about } => {
+            let chosen: Vec<_> = store
+                .reminders()?
+                .into_iter()
+                .filter(|r| {
+                    about
+                        .as_ref()
+                        .is_none_or(|a| r.text.to_lowercase().contains(&a.to_lowercase()))
+                })
+                .collect();
+            for r in &chosen {
+                store.cancel_reminder(r.id)?;
+            }
+            match (chosen.len(), about) {
+                (0, Some(a)) => format!("You have no reminder about {a}."),
+                (0, None) => "You have no reminders.".into(),
+                (1, _) => format!("Cancelled your reminder to {}.", chosen[0].text),
+                (n, _) => format!("Cancelled {n} reminders."),
+            }
+        }
         Intent::Time => format!("It's {}.", say_time(now)),
         Intent::Date => format!("Today is {}.", now.format("%A, %B %-d")),
         Intent::Remember { key, value } => {
@@ -428,6 +454,15 @@ mod tests {
             "Okay, I've noted a reminder to pick up dry cleaning."
         );
         assert_eq!(st.reminders().unwrap().len(), 2);
+        assert_eq!(
+            run(&mut st, "cancel the reminder to call John"),
+            "Cancelled your reminder to call john."
+        );
+        assert_eq!(
+            run(&mut st, "cancel the reminder to call John"),
+            "You have no reminder about call john."
+        );
+        assert_eq!(st.reminders().unwrap().len(), 1);
         assert_eq!(
             run(&mut st, "remember that I like coffee"),
             "Got it: you like coffee."

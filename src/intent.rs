@@ -40,6 +40,10 @@ pub enum Intent {
         due: Option<NaiveDateTime>,
     },
     QueryReminders,
+    /// Cancel pending reminders whose text contains this (all of them when `None`).
+    CancelReminder {
+        about: Option<String>,
+    },
     Time,
     Date,
     Remember {
@@ -66,6 +70,7 @@ impl Intent {
             Intent::QueryTimers => "list_timers",
             Intent::SetReminder { .. } => "set_reminder",
             Intent::QueryReminders => "list_reminders",
+            Intent::CancelReminder { .. } => "cancel_reminder",
             Intent::Time | Intent::Date => "current_time",
             Intent::Remember { .. } => "remember_fact",
             Intent::Recall { .. } => "recall_fact",
@@ -386,6 +391,9 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
             return Some(Intent::Clarify("What should I remind you about?".into()));
         }
         return Some(Intent::SetReminder { text: what, due });
+    }
+    if let Some(c) = pattern!(r"^(?:cancel|delete|remove|clear|forget) (?:the |my |all )?(?:my )?reminders?(?: (?:to|about|for) (?P<what>.+))?$").captures(&t) {
+        return Some(Intent::CancelReminder { about: c.name("what").map(|m| m.as_str().to_string()) });
     }
     if pattern!(r"^(?:what are my reminders|what reminders do i have|(?:list|read|show)(?: me)? my reminders|do i have any reminders)$").is_match(&t) {
         return Some(Intent::QueryReminders);
@@ -766,6 +774,13 @@ mod tests {
                     due: None,
                 }),
             ),
+            (
+                "cancel the reminder to call John",
+                Some(CancelReminder {
+                    about: Some("call john".into()),
+                }),
+            ),
+            ("delete all reminders", Some(CancelReminder { about: None })),
             ("what time is it", Some(Time)),
             ("what's the date today", Some(Date)),
             (

@@ -80,6 +80,12 @@ pub fn definitions() -> Vec<Value> {
             &["key"],
         ),
         function(
+            "cancel_reminder",
+            "Cancel pending reminders whose text mentions `about` (all of them without it).",
+            json!({"about": {"type": "string"}}),
+            &[],
+        ),
+        function(
             "current_time",
             "The current local date and time.",
             json!({}),
