@@ -187,6 +187,16 @@ fn list_phrase(list: &str) -> String {
     }
 }
 
+/// The answer to an intent that needs no store (the clock, a clarifying question).
+pub fn answer_without_store(intent: &Intent, now: NaiveDateTime) -> Option<String> {
+    match intent {
+        Intent::Time => Some(format!("It's {}.", say_time(now))),
+        Intent::Date => Some(format!("Today is {}.", now.format("%A, %B %-d"))),
+        Intent::Clarify(q) => Some(q.clone()),
+        _ => None,
+    }
+}
+
 /// Runs an intent and returns the sentence to say.
 pub fn execute(
     store: &mut Store,
@@ -194,6 +204,9 @@ pub fn execute(
     now: NaiveDateTime,
 ) -> Result<String, StoreError> {
     Ok(match intent {
+        Intent::Time | Intent::Date | Intent::Clarify(_) => {
+            answer_without_store(intent, now).unwrap_or_default()
+        }
         Intent::AddItems { list, items } => {
             let added = store.add_items(list, items)?;
             let already: Vec<String> = items
@@ -332,8 +345,6 @@ pub fn execute(
                 (n, _) => format!("Cancelled {n} reminders."),
             }
         }
-        Intent::Time => format!("It's {}.", say_time(now)),
-        Intent::Date => format!("Today is {}.", now.format("%A, %B %-d")),
         Intent::Remember { key, value } => {
             store.set_fact(key, value)?;
             match key.as_str() {
@@ -352,7 +363,6 @@ pub fn execute(
                 (k, false) => format!("Your {k} is {}.", join_words(&values)),
             }
         }
-        Intent::Clarify(q) => q.clone(),
     })
 }
 

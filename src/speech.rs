@@ -404,6 +404,21 @@ struct TurnAudio {
     samples: usize,
 }
 
+impl TurnAudio {
+    /// The bookkeeping of `turn`, started afresh when a new turn begins.
+    fn for_turn(current: &mut Option<TurnAudio>, turn: u64) -> &mut TurnAudio {
+        if current.as_ref().is_none_or(|c| c.turn != turn) {
+            *current = Some(TurnAudio {
+                turn,
+                probe: None,
+                reported: false,
+                samples: 0,
+            });
+        }
+        current.as_mut().expect("set above")
+    }
+}
+
 impl SpeechThread {
     fn run(mut self) {
         let mut current: Option<TurnAudio> = None;
@@ -422,15 +437,7 @@ impl SpeechThread {
             };
             match cmd {
                 Some(SpeechCmd::Say { turn, text }) => {
-                    if current.as_ref().is_none_or(|c| c.turn != turn) {
-                        current = Some(TurnAudio {
-                            turn,
-                            probe: None,
-                            reported: false,
-                            samples: 0,
-                        });
-                    }
-                    let cur = current.as_mut().expect("set above");
+                    let cur = TurnAudio::for_turn(&mut current, turn);
                     self.speak(cur, &text);
                     if let Some(p) = cur.probe.as_ref().filter(|_| !cur.reported) {
                         pending.push((turn, p.clone()));
@@ -438,19 +445,9 @@ impl SpeechThread {
                     }
                 }
                 Some(SpeechCmd::Chime { turn }) => {
-                    if current.as_ref().is_none_or(|c| c.turn != turn) {
-                        current = Some(TurnAudio {
-                            turn,
-                            probe: None,
-                            reported: false,
-                            samples: 0,
-                        });
-                    }
                     let rate = self.tts.sample_rate();
                     let samples = chime(rate, self.volume);
-                    if let Some(cur) = current.as_mut() {
-                        cur.samples += samples.len();
-                    }
+                    TurnAudio::for_turn(&mut current, turn).samples += samples.len();
                     self.sink.play(&samples, rate, None);
                 }
                 Some(SpeechCmd::EndTurn { turn }) => {

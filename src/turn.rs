@@ -344,12 +344,10 @@ impl Engine {
     async fn fast_path(&mut self, text: &str, m: &mut TurnMetrics) -> Option<String> {
         let now = chrono::Local::now().naive_local();
         let intent = crate::intent::parse(text, now)?;
-        let reply = match (&intent, &self.store) {
-            (Intent::Time | Intent::Date | Intent::Clarify(_), _) => {
-                actions::execute(&mut crate::store::Store::in_memory().ok()?, &intent, now).ok()?
-            }
-            (_, None) => return None,
-            (_, Some(store)) => self.run_action(store.clone(), intent.clone(), now, m).await,
+        let reply = match (actions::answer_without_store(&intent, now), &self.store) {
+            (Some(reply), _) => reply,
+            (None, None) => return None,
+            (None, Some(store)) => self.run_action(store.clone(), intent.clone(), now, m).await,
         };
         m.fast_path = true;
         m.actions.push(intent.name().to_string());
@@ -469,15 +467,15 @@ impl Engine {
                         return Ok(());
                     }
                 };
-                let result = match &self.store {
-                    Some(store) => self.run_action(store.clone(), intent.clone(), now, m).await,
-                    None => actions::execute(
-                        &mut crate::store::Store::in_memory()
-                            .map_err(|e| ChatError::Closed(e.to_string()))?,
-                        &intent,
-                        now,
-                    )
-                    .unwrap_or_else(|e| e.to_string()),
+                let result = match (actions::answer_without_store(&intent, now), &self.store) {
+                    (Some(answer), _) => answer,
+                    (None, Some(store)) => {
+                        self.run_action(store.clone(), intent.clone(), now, m).await
+                    }
+                    // Never confirm what could not be saved.
+                    (None, None) => {
+                        "Failed: the store is not available, so nothing was saved.".to_string()
+                    }
                 };
                 m.actions.push(intent.name().to_string());
                 results.push((name.clone(), args.clone(), result));

@@ -321,3 +321,41 @@ async fn spoken_action_with_a_real_model() {
     );
     assert_eq!(items(&db, "shopping"), ["milk"]);
 }
+
+/// Without a usable store Zoe still answers, says why at start-up, and never reports an action as
+/// done: the fast path steps aside and a tool result tells the model nothing was saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_store_never_confirms_actions() {
+    let s = standin(Timing::instant()).await;
+    let mut call = Script::reply("");
+    call.tool_calls = vec![(
+        "add_to_list".into(),
+        json!({"list": "shopping", "items": ["milk"]}),
+    )];
+    s.push(call);
+    s.push(Script::reply("Sorry, I couldn't save that."));
+    let mut zoe = Zoe::chat(
+        &s.url(),
+        &["--no-speak", "--set", "store.path=\"/proc/no/such/zoe.db\""],
+    );
+    zoe.send("add milk to the shopping list");
+    assert_eq!(zoe.reply(), "Sorry, I couldn't save that.");
+    zoe.send("what time is it");
+    assert!(zoe.reply().starts_with("It's "), "the clock needs no store");
+    zoe.finish();
+    assert!(zoe
+        .stderr_text()
+        .contains("lists, timers and reminders are unavailable"));
+    let reqs = s.user_chats();
+    let tool_msg = reqs[1].body["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(tool_msg["role"], "tool");
+    assert!(tool_msg["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("Failed: the store is not available"));
+}
