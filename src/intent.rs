@@ -483,7 +483,15 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
     }
     if let Some(c) = pattern!(r"^what'?s my (?P<k>.+)$|^what is my (?P<k2>.+)$").captures(&t) {
         let key = fact_key(c.name("k").or(c.name("k2")).map_or("", |m| m.as_str()));
-        return Some(Intent::Recall { key });
+        // "what's my shopping list", "what's my timer": the things Zoe keeps, not facts.
+        return Some(match key.as_str() {
+            "timer" | "timers" => Intent::QueryTimers,
+            "reminder" | "reminders" => Intent::QueryReminders,
+            k if k == "list" || k.ends_with(" list") => Intent::ShowList {
+                list: list_name(k.strip_suffix("list").map(str::trim)),
+            },
+            _ => Intent::Recall { key },
+        });
     }
     // "I got the bread, cross it off"
     if let Some(c) = pattern!(r"^(?:i )?(?:got|bought|picked up|have) (?:the |some )?(?P<i>.+?) (?:so )?(?:cross|tick|take|check|mark) (?:it|them|that) off(?: (?:my |the )?(?P<l>.+?) list)?$").captures(&t) {
@@ -809,6 +817,20 @@ mod tests {
                     key: "likes".into(),
                 }),
             ),
+            (
+                "what's my shopping list",
+                Some(ShowList {
+                    list: "shopping".into(),
+                }),
+            ),
+            (
+                "what's my to do list",
+                Some(ShowList {
+                    list: "todo".into(),
+                }),
+            ),
+            ("what's my timer", Some(QueryTimers)),
+            ("what are my reminders", Some(QueryReminders)),
             // Not fast-path: the model handles these.
             ("", None),
             ("why is the sky blue", None),
