@@ -4,5 +4,6 @@ mod support;
 
 mod actions;
 mod chat;
+mod devices;
 mod models;
 mod voice;

@@ -6,6 +6,7 @@
 
 pub mod data;
 pub mod fileserver;
+pub mod pulse;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -42,6 +43,20 @@ impl Zoe {
     }
 
     pub fn chat_with_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Zoe {
+        Zoe::chat_in(url, args, env, None)
+    }
+
+    /// `zoe chat` with its audio devices on a private PulseAudio server.
+    pub fn chat_on(pulse: &pulse::Pulse, url: &str, args: &[&str]) -> Zoe {
+        Zoe::chat_in(url, args, &[], Some(pulse))
+    }
+
+    fn chat_in(
+        url: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        pulse: Option<&pulse::Pulse>,
+    ) -> Zoe {
         let dir = tempfile::tempdir().expect("temp dir");
         let metrics = dir.path().join("metrics.jsonl");
         let store = format!("store.path=\"{}\"", dir.path().join("zoe.db").display());
@@ -63,6 +78,9 @@ impl Zoe {
         }
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        if let Some(p) = pulse {
+            p.env(&mut cmd);
         }
         let mut child = cmd.spawn().expect("spawn zoe");
         let stdin = child.stdin.take();
