@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -74,6 +74,38 @@ pub struct Reminder {
     pub id: i64,
     pub text: String,
     pub due_ms: Option<i64>,
+}
+
+impl Timer {
+    fn from_row(r: &Row) -> rusqlite::Result<Timer> {
+        Ok(Timer {
+            id: r.get(0)?,
+            label: r.get(1)?,
+            due_ms: r.get(2)?,
+        })
+    }
+}
+
+impl Reminder {
+    fn from_row(r: &Row) -> rusqlite::Result<Reminder> {
+        Ok(Reminder {
+            id: r.get(0)?,
+            text: r.get(1)?,
+            due_ms: r.get(2)?,
+        })
+    }
+}
+
+/// Runs a query (on a connection or inside a transaction) and collects its rows.
+fn select<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    row: impl FnMut(&Row) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map(params, row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub struct Store {
@@ -226,11 +258,12 @@ impl Store {
 
     /// The list's items in the order they were added.
     pub fn items(&self, list: &str) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        select(
+            &self.conn,
             "SELECT i.text FROM items i JOIN lists l ON l.id = i.list_id WHERE l.name = ?1 ORDER BY i.id",
-        )?;
-        let rows = stmt.query_map([list], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            [list],
+            |r| r.get(0),
+        )
     }
 
     /// Empties a list; returns how many items it had.
@@ -259,17 +292,12 @@ impl Store {
 
     /// Running timers, soonest first.
     pub fn timers(&self) -> Result<Vec<Timer>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        select(
+            &self.conn,
             "SELECT id, label, due_ms FROM timers WHERE state = 'running' ORDER BY due_ms",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(Timer {
-                id: r.get(0)?,
-                label: r.get(1)?,
-                due_ms: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            [],
+            Timer::from_row,
+        )
     }
 
     /// Cancels running timers with this label (all running timers when `None`); returns them.
@@ -305,17 +333,12 @@ impl Store {
 
     /// Pending reminders, timed ones first by time.
     pub fn reminders(&self) -> Result<Vec<Reminder>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        select(
+            &self.conn,
             "SELECT id, text, due_ms FROM reminders WHERE state = 'pending' ORDER BY due_ms IS NULL, due_ms, id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(Reminder {
-                id: r.get(0)?,
-                text: r.get(1)?,
-                due_ms: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            [],
+            Reminder::from_row,
+        )
     }
 
     pub fn cancel_reminder(&mut self, id: i64) -> Result<bool, StoreError> {
@@ -333,32 +356,18 @@ impl Store {
     /// Timers and timed reminders due at `now`, marked fired in the same transaction.
     pub fn take_due(&mut self, now: i64) -> Result<(Vec<Timer>, Vec<Reminder>), StoreError> {
         let tx = self.conn.transaction()?;
-        let timers: Vec<Timer> = {
-            let mut stmt = tx.prepare(
-                "SELECT id, label, due_ms FROM timers WHERE state = 'running' AND due_ms <= ?1 ORDER BY due_ms",
-            )?;
-            let rows = stmt.query_map([now], |r| {
-                Ok(Timer {
-                    id: r.get(0)?,
-                    label: r.get(1)?,
-                    due_ms: r.get(2)?,
-                })
-            })?;
-            rows.collect::<Result<_, _>>()?
-        };
-        let reminders: Vec<Reminder> = {
-            let mut stmt = tx.prepare(
-                "SELECT id, text, due_ms FROM reminders WHERE state = 'pending' AND due_ms <= ?1 ORDER BY due_ms",
-            )?;
-            let rows = stmt.query_map([now], |r| {
-                Ok(Reminder {
-                    id: r.get(0)?,
-                    text: r.get(1)?,
-                    due_ms: r.get(2)?,
-                })
-            })?;
-            rows.collect::<Result<_, _>>()?
-        };
+        let timers = select(
+            &tx,
+            "SELECT id, label, due_ms FROM timers WHERE state = 'running' AND due_ms <= ?1 ORDER BY due_ms",
+            [now],
+            Timer::from_row,
+        )?;
+        let reminders = select(
+            &tx,
+            "SELECT id, text, due_ms FROM reminders WHERE state = 'pending' AND due_ms <= ?1 ORDER BY due_ms",
+            [now],
+            Reminder::from_row,
+        )?;
         tx.execute(
             "UPDATE timers SET state = 'fired' WHERE state = 'running' AND due_ms <= ?1",
             [now],
@@ -397,20 +406,22 @@ impl Store {
     }
 
     pub fn facts_for(&self, key: &str) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT value FROM facts WHERE key = ?1 ORDER BY id")?;
-        let rows = stmt.query_map([key], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        select(
+            &self.conn,
+            "SELECT value FROM facts WHERE key = ?1 ORDER BY id",
+            [key],
+            |r| r.get(0),
+        )
     }
 
     /// Every fact as (key, value), oldest first.
     pub fn facts(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT key, value FROM facts ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        select(
+            &self.conn,
+            "SELECT key, value FROM facts ORDER BY id",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     // ---- conversation log --------------------------------------------------------------------
@@ -427,11 +438,12 @@ impl Store {
 
     /// The last `n` messages of a session, oldest first.
     pub fn recent(&self, session: &str, n: usize) -> Result<Vec<(String, String)>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut v = select(
+            &self.conn,
             "SELECT role, text FROM conversation WHERE session = ?1 ORDER BY id DESC LIMIT ?2",
+            params![session, n as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let rows = stmt.query_map(params![session, n as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let mut v: Vec<(String, String)> = rows.collect::<Result<_, _>>()?;
         v.reverse();
         Ok(v)
     }
