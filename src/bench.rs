@@ -13,7 +13,7 @@ use crate::chat::{self, SessionOptions};
 use crate::config::Config;
 use crate::metrics::TurnMetrics;
 use crate::standin::{Script, StandIn, Timing};
-use crate::turn::TurnInput;
+use crate::turn::{Engine, TurnInput};
 
 const GREETINGS: &[(&str, &str)] = &[
     ("hi", "Hi there! How can I help you today?"),
@@ -36,6 +36,39 @@ const QUESTIONS: &[(&str, &str)] = &[
         "Start with a few simple dishes you like and cook them until they feel easy. Then change one thing at a time, like a spice or a vegetable.",
     ),
 ];
+
+/// A benchmark's session: the engine with its store and its speech (espeak-ng into a WAV sink) in a
+/// private folder, no warm start, and replies not printed (a bench prints only its tables).
+struct BenchSession {
+    engine: Engine,
+    cfg: Arc<Config>,
+    dir: tempfile::TempDir,
+}
+
+impl BenchSession {
+    fn start(mut cfg: Config) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        cfg.store.path = dir.path().join("bench.db");
+        cfg.ollama.warm_start = false;
+        let cfg = Arc::new(cfg);
+        let opts = SessionOptions {
+            no_speak: false,
+            wav_out: Some(dir.path().join("bench.wav")),
+            metrics: None,
+        };
+        let mut engine = chat::engine(cfg.clone(), &opts)?;
+        engine.set_output(Box::new(std::io::sink()));
+        Ok(BenchSession { engine, cfg, dir })
+    }
+
+    /// Joins the speech thread (which finalizes the WAV).
+    async fn close(mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.engine.take_speech() {
+            tokio::task::spawn_blocking(move || s.shutdown()).await?;
+        }
+        Ok(())
+    }
+}
 
 /// Percentile by nearest rank.
 pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
@@ -67,18 +100,7 @@ pub async fn chat(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
         .context("cannot start the Ollama stand-in")?;
     let mut cfg = (*cfg).clone();
     cfg.ollama.url = standin.url();
-    cfg.ollama.warm_start = false;
-    let dir = tempfile::tempdir()?;
-    cfg.store.path = dir.path().join("bench.db");
-    let cfg = Arc::new(cfg);
-    let opts = SessionOptions {
-        no_speak: false,
-        wav_out: Some(dir.path().join("bench.wav")),
-        metrics: None,
-    };
-    let mut engine = chat::engine(cfg.clone(), &opts)?;
-    // The engine prints replies; the benchmark prints only its table.
-    engine.set_output(Box::new(std::io::sink()));
+    let mut session = BenchSession::start(cfg)?;
 
     println!(
         "zoe bench chat: {turns} greeting + {turns} regular turns against the stand-in \
@@ -90,16 +112,17 @@ pub async fn chat(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
         for i in 0..turns {
             let (input, reply) = table[i % table.len()];
             standin.push(Script::reply(reply));
-            let m = engine.turn(TurnInput::text(input, Instant::now())).await;
+            let m = session
+                .engine
+                .turn(TurnInput::text(input, Instant::now()))
+                .await;
             if let Some(e) = &m.error {
                 anyhow::bail!("bench turn {input:?} failed: {e}");
             }
             results.push((kind, m));
         }
     }
-    if let Some(s) = engine.take_speech() {
-        tokio::task::spawn_blocking(move || s.shutdown()).await?;
-    }
+    session.close().await?;
     for kind in ["greeting", "regular"] {
         let ms: Vec<&TurnMetrics> = results
             .iter()
@@ -158,22 +181,12 @@ const ACTIONS: &[&str] = &[
 
 /// `zoe bench actions`: fast-path turns (no LLM) with espeak-ng into a WAV sink.
 pub async fn actions(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
-    let mut cfg = (*cfg).clone();
-    let dir = tempfile::tempdir()?;
-    cfg.store.path = dir.path().join("bench.db");
-    cfg.ollama.warm_start = false;
-    let cfg = Arc::new(cfg);
-    let opts = SessionOptions {
-        no_speak: false,
-        wav_out: Some(dir.path().join("bench.wav")),
-        metrics: None,
-    };
-    let mut engine = chat::engine(cfg, &opts)?;
-    engine.set_output(Box::new(std::io::sink()));
+    let mut session = BenchSession::start((*cfg).clone())?;
     let mut first_audio = Vec::new();
     let mut total = Vec::new();
     for i in 0..turns.max(1) * ACTIONS.len() {
-        let m = engine
+        let m = session
+            .engine
             .turn(TurnInput::text(ACTIONS[i % ACTIONS.len()], Instant::now()))
             .await;
         anyhow::ensure!(
@@ -183,9 +196,7 @@ pub async fn actions(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
         first_audio.extend(m.first_audio_ms);
         total.push(m.total_ms);
     }
-    if let Some(s) = engine.take_speech() {
-        tokio::task::spawn_blocking(move || s.shutdown()).await?;
-    }
+    session.close().await?;
     println!("zoe bench actions: {} fast-path turns (store in SQLite, espeak-ng into a WAV sink, no LLM)", total.len());
     row("  reply ready (total_ms)", &total, "ms");
     row("  first_audio_ms (synthesis included)", &first_audio, "ms");
@@ -325,26 +336,17 @@ pub async fn stt(cfg: Arc<Config>, headers: &std::path::Path, runs: usize) -> an
     for speculate in [true, false] {
         let mut c = (*cfg).clone();
         c.ollama.url = standin.url();
-        c.ollama.warm_start = false;
         c.stt = SttConfig {
             model: model.clone(),
             max_tokens: 6,
             ..c.stt.clone()
         };
         c.speculate = speculate;
-        let dir = tempfile::tempdir()?;
-        c.store.path = dir.path().join("bench.db");
-        let c = Arc::new(c);
+        let mut session = BenchSession::start(c)?;
+        let c = session.cfg.clone();
         let mut lat = Vec::new();
         let mut stt_ms = Vec::new();
         let mut endpoint = Vec::new();
-        let opts = SessionOptions {
-            no_speak: false,
-            wav_out: Some(dir.path().join("out.wav")),
-            metrics: None,
-        };
-        let mut engine = chat::engine(c.clone(), &opts)?;
-        engine.set_output(Box::new(std::io::sink()));
         // Real inference at real cost; the random model's words are replaced by what was said,
         // so the turn is a greeting as it would be with a real model.
         let cc = c.clone();
@@ -360,18 +362,21 @@ pub async fn stt(cfg: Arc<Config>, headers: &std::path::Path, runs: usize) -> an
             standin.push(Script::reply("Hi! How can I help?"));
             let mut audio = vec![0.0f32; 8000];
             audio.extend(crate::tts::synthesize_16k(&mut voice, phrase)?);
-            let wav = dir.path().join(format!("scene{i}.wav"));
+            let wav = session.dir.path().join(format!("scene{i}.wav"));
             crate::audio::write_wav(&wav, &audio, crate::audio::RATE)?;
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
             let pipeline =
                 crate::pipeline::FramePipeline::new(c.vad.clone(), stt.clone(), speculate);
-            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let s2 = stop.clone();
-            std::thread::spawn(move || crate::replay::feed_files(&[wav], true, pipeline, &tx, &s2));
+            let never = std::sync::atomic::AtomicBool::new(false);
+            std::thread::spawn(move || {
+                crate::replay::feed_files(&[wav], true, pipeline, &tx, &never)
+            });
             while let Some(ev) = rx.recv().await {
                 match ev {
                     crate::replay::AudioEvent::Utterance(u) => {
-                        if let Some(m) = crate::replay::serve_utterance(&mut engine, &c, u).await {
+                        if let Some(m) =
+                            crate::replay::serve_utterance(&mut session.engine, &c, u).await
+                        {
                             lat.extend(m.latency_ms);
                             stt_ms.extend(m.stt_ms);
                             endpoint.extend(m.endpoint_ms);
@@ -382,9 +387,7 @@ pub async fn stt(cfg: Arc<Config>, headers: &std::path::Path, runs: usize) -> an
                 }
             }
         }
-        if let Some(s) = engine.take_speech() {
-            tokio::task::spawn_blocking(move || s.shutdown()).await?;
-        }
+        session.close().await?;
         println!(
             "  speculative transcription {}:",
             if speculate { "on " } else { "off" }
