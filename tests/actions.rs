@@ -291,7 +291,9 @@ async fn spoken_action_with_a_real_model() {
     };
     let s = standin(Timing::instant()).await;
     let dir = tempfile::tempdir().unwrap();
-    let (audio, _) = scene(
+    let wav = dir.path().join("add.wav");
+    scene_wav(
+        &wav,
         &[
             Part::Silence(0.5),
             Part::Say("Add milk to the shopping list."),
@@ -299,8 +301,6 @@ async fn spoken_action_with_a_real_model() {
         ],
         0.001,
     );
-    let wav = dir.path().join("add.wav");
-    zoe::audio::write_wav(&wav, &audio, 16_000).unwrap();
     let db = dir.path().join("zoe.db");
     let out = run_zoe(vec![
         "replay".into(),

@@ -287,7 +287,9 @@ async fn replay_two_requests_gives_two_turns() {
     s.push(Script::reply("Hello there!"));
     s.push(Script::reply("It is noon."));
     let dir = tempfile::tempdir().unwrap();
-    let (audio, spans) = scene(
+    let wav = dir.path().join("two.wav");
+    let spans = scene_wav(
+        &wav,
         &[
             Part::Silence(0.7),
             Part::Say("Hello Zoe."),
@@ -297,8 +299,6 @@ async fn replay_two_requests_gives_two_turns() {
         ],
         0.002,
     );
-    let wav = dir.path().join("two.wav");
-    zoe::audio::write_wav(&wav, &audio, 16_000).unwrap();
     let metrics = dir.path().join("m.jsonl");
     let speech = dir.path().join("speech.wav");
     let out = run_zoe(vec![
@@ -356,7 +356,9 @@ async fn realtime_replay_uses_the_speculative_transcript() {
     let model = data::random_model("tiny.en");
     let s = standin(Timing::brisk()).await;
     let dir = tempfile::tempdir().unwrap();
-    let (audio, _) = scene(
+    let wav = dir.path().join("one.wav");
+    scene_wav(
+        &wav,
         &[
             Part::Silence(0.5),
             Part::Say("Good morning."),
@@ -364,8 +366,6 @@ async fn realtime_replay_uses_the_speculative_transcript() {
         ],
         0.002,
     );
-    let wav = dir.path().join("one.wav");
-    zoe::audio::write_wav(&wav, &audio, 16_000).unwrap();
     let metrics = dir.path().join("m.jsonl");
     let out = run_zoe(vec![
         "replay".into(),

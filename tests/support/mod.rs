@@ -281,6 +281,13 @@ pub fn scene(parts: &[Part], noise: f32) -> (Vec<f32>, Vec<(f64, f64)>) {
     (out, spans)
 }
 
+/// A [`scene`] written as a 16 kHz WAV file, for `zoe replay`; returns the spoken parts' spans.
+pub fn scene_wav(path: &Path, parts: &[Part], noise: f32) -> Vec<(f64, f64)> {
+    let (audio, spans) = scene(parts, noise);
+    zoe::audio::write_wav(path, &audio, 16_000).expect("write scene");
+    spans
+}
+
 /// Runs the `zoe` binary with `args` to completion, off the async runtime's workers.
 pub async fn run_zoe(args: Vec<String>) -> std::process::Output {
     tokio::task::spawn_blocking(move || {
