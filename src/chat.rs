@@ -27,6 +27,8 @@ pub struct SessionOptions {
     pub wav_out: Option<PathBuf>,
     /// `--metrics PATH`: one JSON object per turn, appended.
     pub metrics: Option<PathBuf>,
+    /// Live audio: the speaker reports here when Zoe is audible.
+    pub playback: Option<crate::speech::Playback>,
 }
 
 /// Starts speech as the options ask. A missing sound card is not fatal for the speaker: Zoe says so
@@ -39,7 +41,13 @@ pub fn start_speech(cfg: &Config, opts: &SessionOptions) -> anyhow::Result<Optio
         Some(path) => SpeechHandle::start(&cfg.speech, Output::Wav(path.clone()))
             .map(Some)
             .with_context(|| format!("cannot start speech to {}", path.display())),
-        None => match SpeechHandle::start(&cfg.speech, Output::Speaker) {
+        None => match SpeechHandle::start(
+            &cfg.speech,
+            Output::Speaker {
+                device: cfg.audio.output_device.clone(),
+                playback: opts.playback.clone(),
+            },
+        ) {
             Ok(h) => Ok(Some(h)),
             Err(e) => {
                 eprintln!("zoe: {e}; replies will be text only");

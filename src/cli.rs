@@ -44,6 +44,10 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Chat by typing: each line on stdin is one turn; replies stream to stdout and are spoken.
     Chat(SessionArgs),
+    /// Run the assistant on the microphone and speaker: "Hey Zoe, …".
+    Listen(ListenArgs),
+    /// List audio input and output devices with their formats.
+    Devices,
     /// Feed WAV files through the voice pipeline (VAD → whisper → chat → speech), as if spoken.
     Replay(ReplayArgs),
     /// Print the transcript of each WAV file.
@@ -62,6 +66,64 @@ pub enum Command {
     Bench(BenchCommand),
     /// Print the effective configuration after files, flags and --set.
     Config,
+    /// The wake word: train Zoe's head, enroll your own voice, score recordings.
+    #[command(subcommand)]
+    Wake(WakeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WakeCommand {
+    /// Build a wake-word head from synthetic speech (espeak-ng, flite, Piper) and real negatives.
+    Train(TrainArgs),
+    /// Record the phrase a few times in your own voice and retrain with it.
+    Enroll {
+        /// How many recordings to make.
+        #[arg(long, default_value_t = 5)]
+        samples: usize,
+        /// Use these WAV recordings instead of the microphone.
+        #[arg(long = "from", value_name = "WAV", num_args = 1..)]
+        from: Vec<PathBuf>,
+        #[command(flatten)]
+        train: TrainArgs,
+    },
+    /// Print each file's highest wake score and where the detector fires.
+    Scores {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TrainArgs {
+    /// Where to write the head (default: <models_dir>/wake/PHRASE-trained.zwake).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Synthetic utterances of the phrase (as many sound-alikes, half as many sentences).
+    #[arg(long, default_value_t = 1500)]
+    pub positives: usize,
+    /// Real speech without the phrase: WAV files or folders of them (their first halves train,
+    /// the second halves measure false accepts).
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub negatives: Vec<PathBuf>,
+    /// Seed for every random choice (same seed, same head).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Hidden units of the network.
+    #[arg(long, default_value_t = 32)]
+    pub hidden: usize,
+    /// Training passes over the data.
+    #[arg(long, default_value_t = 16)]
+    pub epochs: usize,
+    /// L2 weight decay.
+    #[arg(long, default_value_t = 1e-4)]
+    pub weight_decay: f32,
+    /// Train on the whole of each real recording instead of its first half (nothing real is then
+    /// held out for measuring false accepts).
+    #[arg(long)]
+    pub all_real: bool,
+    /// Noise added to the (standardised) inputs while training.
+    #[arg(long, default_value_t = 0.0)]
+    pub input_noise: f32,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -75,6 +137,18 @@ pub struct SessionArgs {
     /// Append one JSON object per turn to this file.
     #[arg(long, value_name = "PATH")]
     pub metrics: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Input device (as `zoe devices` names it); default: the system's.
+    #[arg(long, value_name = "NAME")]
+    pub input_device: Option<String>,
+    /// Output device (as `zoe devices` names it); default: the system's.
+    #[arg(long, value_name = "NAME")]
+    pub output_device: Option<String>,
+    #[command(flatten)]
+    pub session: SessionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +192,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         turns: usize,
     },
+    /// Wake word: false rejects on unseen synthetic voices, false accepts per hour of real speech,
+    /// CPU per 80 ms chunk.
+    Wake {
+        /// Synthetic "hey zoe" utterances from held-out voices.
+        #[arg(long, default_value_t = 200)]
+        positives: usize,
+        /// Real speech without the wake phrase (WAV files or folders).
+        #[arg(long, value_name = "PATH", num_args = 1.., default_value = "../shared/audio")]
+        negatives: Vec<PathBuf>,
+    },
     /// Whisper time for 1, 2 and 5 s utterances with tiny.en- and base.en-shaped random models,
     /// with and without audio_ctx scaling; VAD endpointing; greeting latency at real time.
     Stt {
@@ -148,6 +232,7 @@ impl SessionArgs {
             no_speak: self.no_speak,
             wav_out: self.wav_out.clone(),
             metrics: self.metrics.clone(),
+            playback: None,
         }
     }
 }

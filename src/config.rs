@@ -14,6 +14,7 @@ use toml::{Table, Value};
 use crate::stt::SttConfig;
 use crate::tier::Tier;
 use crate::vad::VadConfig;
+use crate::wake::{DetectorConfig, WakeConfig};
 
 /// Whisper model names `zoe models fetch` knows; anything else is a path.
 pub const WHISPER_MODELS: &[&str] = &["tiny.en", "base.en", "small.en", "tiny", "base", "small"];
@@ -69,6 +70,7 @@ struct RawConfig {
     vad: RawVad,
     store: RawStore,
     wake: RawWake,
+    audio: RawAudio,
     speech: RawSpeech,
     tts: RawTts,
 }
@@ -111,6 +113,31 @@ struct RawStore {
 #[serde(deny_unknown_fields)]
 struct RawWake {
     required: bool,
+    phrase: String,
+    model: String,
+    features_dir: String,
+    threshold: f32,
+    trigger_chunks: usize,
+    refractory_ms: u32,
+    speaking_threshold: f32,
+    echo_tail_ms: u32,
+    verify: bool,
+    verify_phrases: Vec<String>,
+    verify_tail_ms: u32,
+    listen_ms: u32,
+    follow_up_ms: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudio {
+    input_device: String,
+    output_device: String,
+    ring_ms: u32,
+    barge_in: bool,
+    cues: bool,
+    stall_ms: u64,
+    reopen_max_ms: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -208,7 +235,8 @@ pub struct Config {
     pub vad: VadConfig,
     /// Speculative transcription on the first pause (vad.speculate_ms > 0).
     pub speculate: bool,
-    pub wake_required: bool,
+    pub wake: WakeConfig,
+    pub audio: AudioConfig,
     pub models_dir: PathBuf,
     pub store: StoreConfig,
     pub speech: SpeechConfig,
@@ -298,6 +326,19 @@ pub enum TtsBackend {
         args: Vec<String>,
         timeout: Duration,
     },
+}
+
+/// Live audio devices and behaviour (`[audio]`).
+#[derive(Debug, Clone)]
+pub struct AudioConfig {
+    /// Device names; `None` is the system default.
+    pub input_device: Option<String>,
+    pub output_device: Option<String>,
+    pub ring: Duration,
+    pub barge_in: bool,
+    pub cues: bool,
+    pub stall: Duration,
+    pub reopen_max: Duration,
 }
 
 /// Everything that can override the files, in the order it applies.
@@ -465,6 +506,58 @@ fn tier(raw: RawTier, name: &str, max_prompt: Option<usize>) -> Result<TierConfi
     })
 }
 
+fn non_empty(s: String) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+fn wake_config(w: RawWake, models_dir: &Path) -> Result<WakeConfig, ConfigError> {
+    let unit = |v: f32, name: &str| {
+        if (0.0..=1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(ConfigError::Invalid(format!(
+                "wake.{name} must be between 0 and 1, got {v}"
+            )))
+        }
+    };
+    let phrase = w.phrase.trim().to_lowercase();
+    if phrase.is_empty() {
+        return Err(ConfigError::Invalid("wake.phrase is empty".into()));
+    }
+    if w.verify && w.verify_phrases.iter().all(|p| p.trim().is_empty()) {
+        return Err(ConfigError::Invalid(
+            "wake.verify is on but wake.verify_phrases is empty".into(),
+        ));
+    }
+    let mut verify_phrases = w.verify_phrases;
+    if !verify_phrases
+        .iter()
+        .any(|p| p.trim().eq_ignore_ascii_case(&phrase))
+    {
+        verify_phrases.push(phrase.clone());
+    }
+    Ok(WakeConfig {
+        required: w.required,
+        model: non_empty(w.model).map(PathBuf::from),
+        enrolled: crate::wake::enrolled_head(models_dir),
+        features_dir: crate::wake::features_dir(&w.features_dir, models_dir),
+        detector: DetectorConfig {
+            threshold: unit(w.threshold, "threshold")?,
+            trigger_chunks: w.trigger_chunks.clamp(1, 25),
+            refractory_ms: w.refractory_ms,
+        },
+        speaking_threshold: unit(w.speaking_threshold, "speaking_threshold")?,
+        echo_tail_ms: w.echo_tail_ms,
+        verify: w.verify,
+        verify_phrases,
+        verify_tail_ms: w.verify_tail_ms.min(2000),
+        listen_ms: w.listen_ms,
+        follow_up_ms: w.follow_up_ms,
+        phrase,
+    })
+}
+
 fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let url = raw.ollama.url.trim().trim_end_matches('/').to_string();
     if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -581,7 +674,16 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         stt,
         vad,
         speculate: v.speculate_ms > 0,
-        wake_required: raw.wake.required,
+        wake: wake_config(raw.wake, &models_dir)?,
+        audio: AudioConfig {
+            input_device: non_empty(raw.audio.input_device),
+            output_device: non_empty(raw.audio.output_device),
+            ring: ms(raw.audio.ring_ms.max(50) as u64, "audio.ring_ms")?,
+            barge_in: raw.audio.barge_in,
+            cues: raw.audio.cues,
+            stall: ms(raw.audio.stall_ms, "audio.stall_ms")?,
+            reopen_max: ms(raw.audio.reopen_max_ms, "audio.reopen_max_ms")?,
+        },
         models_dir,
         ollama: OllamaConfig {
             url,

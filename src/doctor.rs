@@ -56,6 +56,37 @@ pub async fn run(cfg: &Config) -> usize {
         ),
     }
 
+    // Wake word.
+    let missing: Vec<String> = crate::wake::features::FeatureModels::files(&cfg.wake.features_dir)
+        .iter()
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !missing.is_empty() {
+        r.fail(
+            "wake word",
+            &format!("missing {}", missing.join(", ")),
+            "zoe models fetch",
+        );
+    } else {
+        match cfg.wake.detector() {
+            Ok(_) => r.ok(
+                "wake word",
+                &format!(
+                    "\"{}\" with the {}{}",
+                    cfg.wake.phrase,
+                    cfg.wake.head_source(),
+                    if cfg.wake.required { "" } else { " (wake.required is off)" }
+                ),
+            ),
+            Err(e) => r.fail(
+                "wake word",
+                &e.to_string(),
+                "set wake.model to a .zwake or openWakeWord .onnx head, or \"\" for the built-in one",
+            ),
+        }
+    }
+
     // Store.
     match crate::store::Store::open(&cfg.store.path) {
         Ok(st) => r.ok(

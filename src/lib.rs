@@ -18,8 +18,12 @@
 //! - [`tts`]: the `Tts` trait; espeak-ng in process, Piper as a child process.
 //! - [`audio`]: WAV decoding and resampling to 16 kHz mono.
 //! - [`pipeline`]: the frame pipeline shared by replay and the microphone (VAD → STT jobs).
+//! - [`capture`]: cpal microphone capture through a lock-free ring; the live audio worker.
+//! - [`listen`]: `zoe listen`: the assistant on live audio (microphone and speaker).
 //! - [`replay`]: `zoe replay`: WAV files through the voice pipeline on the `zoe-audio` thread.
 //! - [`vad`]: push-style end-of-speech detection on 16 ms frames.
+//! - [`voice`]: the voice session (replay and listen): wake verification, queue, barge-in.
+//! - [`wake`]: the wake word: streaming detector, heads, verifier, trainer.
 //! - [`stt`]: whisper transcription on its own thread; random-weight model generation for tests.
 //! - [`actions`]: runs intents (fast path and tool calls) against the store; memory for prompts.
 //! - [`scheduler`]: fires timers and reminders from the store.
@@ -35,6 +39,7 @@
 pub mod actions;
 pub mod audio;
 pub mod bench;
+pub mod capture;
 pub mod chat;
 pub mod cli;
 pub mod config;
@@ -42,6 +47,7 @@ pub mod doctor;
 pub mod history;
 pub mod input;
 pub mod intent;
+pub mod listen;
 pub mod metrics;
 pub mod models;
 pub mod ollama;
@@ -58,3 +64,5 @@ pub mod tools;
 pub mod tts;
 pub mod turn;
 pub mod vad;
+pub mod voice;
+pub mod wake;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use zoe::cli::{BenchCommand, Cli, Command, ModelsCommand};
+use zoe::cli::{BenchCommand, Cli, Command, ModelsCommand, WakeCommand};
 use zoe::config::Config;
 
 fn main() -> ExitCode {
@@ -28,7 +28,20 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let cfg = Arc::new(Config::load(&cli.global.overrides())?);
+    let mut overrides = cli.global.overrides();
+    if let Command::Listen(a) = &cli.command {
+        for (key, v) in [
+            ("input_device", &a.input_device),
+            ("output_device", &a.output_device),
+        ] {
+            if let Some(name) = v {
+                overrides
+                    .set
+                    .push(format!("audio.{key}={}", toml_string(name)));
+            }
+        }
+    }
+    let cfg = Arc::new(Config::load(&overrides)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -37,6 +50,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Chat(args) => {
             let ended = rt.block_on(zoe::chat::run(cfg, args.options(), ctrl_c()))?;
             Ok(exit_code(ended))
+        }
+        Command::Listen(args) => {
+            let ended = rt.block_on(zoe::listen::run(cfg, args.session.options(), shutdown()))?;
+            Ok(exit_code(ended))
+        }
+        Command::Devices => {
+            zoe::capture::list_devices();
+            Ok(ExitCode::SUCCESS)
         }
         Command::Replay(args) => {
             let ended = rt.block_on(zoe::replay::run(
@@ -89,6 +110,43 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.block_on(zoe::bench::chat(cfg, turns))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Wake(WakeCommand::Train(args)) => {
+            rt.block_on(zoe::models::ensure_wake(&cfg))?;
+            zoe::wake::commands::train_cmd(&cfg, &args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Wake(WakeCommand::Enroll {
+            samples,
+            from,
+            train,
+        }) => {
+            rt.block_on(zoe::models::ensure_wake(&cfg))?;
+            let tmp = tempfile::tempdir()?;
+            let recordings = if from.is_empty() {
+                zoe::wake::commands::record_samples(&cfg, samples, tmp.path())?
+            } else {
+                from
+            };
+            zoe::wake::commands::enroll_with(&cfg, &recordings, &train)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Wake(WakeCommand::Scores { files }) => {
+            rt.block_on(zoe::models::ensure_wake(&cfg))?;
+            let failed = zoe::wake::commands::scores_cmd(&cfg, &files)?;
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Bench(BenchCommand::Wake {
+            positives,
+            negatives,
+        }) => {
+            rt.block_on(zoe::models::ensure_wake(&cfg))?;
+            zoe::bench::wake(&cfg, positives, &negatives)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config => {
             println!("{cfg:#?}");
             Ok(ExitCode::SUCCESS)
@@ -101,6 +159,27 @@ fn exit_code(ended: zoe::chat::Ended) -> ExitCode {
         zoe::chat::Ended::EndOfInput => ExitCode::SUCCESS,
         zoe::chat::Ended::Interrupted => ExitCode::from(130),
     }
+}
+
+/// A TOML string literal (device names may hold quotes or colons).
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// Ctrl-C, or SIGTERM (systemd stopping the service).
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    ctrl_c().await
 }
 
 async fn ctrl_c() {

@@ -60,6 +60,10 @@ pub struct TurnMetrics {
     pub stt_speculative: Option<bool>,
     /// End of speech → first reply sample at the output.
     pub latency_ms: Option<f64>,
+    /// Where the wake phrase ended in the file or stream (seconds), for a turn after a wake.
+    pub wake_s: Option<f64>,
+    /// The detector's highest score for that wake.
+    pub wake_score: Option<f64>,
 }
 
 pub struct MetricsWriter {

@@ -51,7 +51,28 @@ pub const CATALOGUE: &[ModelFile] = &[
         size: 885_098,
         what: "Silero VAD v6.2.0 (whisper.cpp format)",
     },
+    ModelFile {
+        name: "openwakeword/melspectrogram.onnx",
+        url: "https://github.com/dscripka/openWakeWord/releases/download/v0.5.1/melspectrogram.onnx",
+        sha256: "ba2b0e0f8b7b875369a2c89cb13360ff53bac436f2895cced9f479fa65eb176f",
+        size: 1_087_958,
+        what: "openWakeWord 0.5.1 mel spectrogram (wake word features)",
+    },
+    ModelFile {
+        name: "openwakeword/embedding_model.onnx",
+        url: "https://github.com/dscripka/openWakeWord/releases/download/v0.5.1/embedding_model.onnx",
+        sha256: "70d164290c1d095d1d4ee149bc5e00543250a7316b59f31d056cff7bd3075c1f",
+        size: 1_326_578,
+        what: "openWakeWord 0.5.1 speech embedding (wake word features)",
+    },
 ];
+
+/// openWakeWord's feature models (the wake word needs both).
+pub fn wake_files() -> impl Iterator<Item = &'static ModelFile> {
+    CATALOGUE
+        .iter()
+        .filter(|m| m.name.starts_with("openwakeword/"))
+}
 
 pub fn whisper_file(name: &str) -> Option<&'static ModelFile> {
     CATALOGUE
@@ -262,10 +283,11 @@ pub async fn fetch(
 /// `zoe models fetch`: the whisper model and Silero VAD into `dir`. With `mirror`, files are taken
 /// from `MIRROR/NAME` instead of their upstream addresses.
 pub async fn fetch_all(dir: &Path, whisper: &str, mirror: Option<&str>) -> anyhow::Result<()> {
-    let wanted = [
+    let mut wanted = vec![
         whisper_file(whisper).ok_or_else(|| anyhow::anyhow!("unknown whisper model {whisper}"))?,
         silero_file(),
     ];
+    wanted.extend(wake_files());
     let mut failed = 0;
     for m in wanted {
         let url = match mirror {
@@ -309,13 +331,34 @@ pub fn list(dir: &Path) {
         let path = dir.join(m.name);
         let state = if path.exists() { "present" } else { "missing" };
         println!(
-            "{:<26} {:>8.1} MB  {:<8} {}",
+            "{:<34} {:>8.1} MB  {:<8} {}",
             m.name,
             m.size as f64 / 1e6,
             state,
             m.what
         );
     }
+}
+
+/// Makes sure the wake word's feature models exist when they are expected in the models folder:
+/// missing ones are downloaded on first use (a folder set in `wake.features_dir` is left alone).
+pub async fn ensure_wake(cfg: &crate::config::Config) -> anyhow::Result<()> {
+    for m in wake_files() {
+        let path = cfg.models_dir.join(m.name);
+        if path.parent() != Some(cfg.wake.features_dir.as_path()) || path.exists() {
+            continue;
+        }
+        eprintln!(
+            "zoe: first use: fetching {} ({:.1} MB) into {}",
+            m.name,
+            m.size as f64 / 1e6,
+            cfg.models_dir.display()
+        );
+        fetch(m.url, &path, m.sha256, true, Duration::from_secs(60))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}\n(or fetch it later with `zoe models fetch`)"))?;
+    }
+    Ok(())
 }
 
 /// Makes sure the configured whisper model exists: a catalogue model missing from the models folder

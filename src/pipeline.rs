@@ -1,48 +1,143 @@
-//! The frame pipeline: 16 kHz frames of 256 samples → (wake word, when it lands) → VAD →
-//! utterances → transcription jobs. The same [`FramePipeline`] serves `zoe replay` (frames from a
-//! file) and the microphone (frames from the capture ring). It runs on the audio worker thread:
-//! synchronous, no allocation per frame beyond the utterance buffer, no waiting on whisper — jobs
-//! go to the `zoe-stt` thread and the utterance carries the receiver of its transcript.
+//! The frame pipeline: 16 kHz frames of 256 samples → wake word → VAD → utterances →
+//! transcription jobs. The same [`FramePipeline`] serves `zoe replay` (frames from a file) and
+//! `zoe listen` (frames from the capture ring). It runs on the audio worker thread: synchronous, no
+//! waiting on whisper — jobs go to the `zoe-stt` thread and events carry the receivers of their
+//! transcripts.
+//!
+//! **Who is addressed.** With `wake.required`, speech counts only
+//! - under a wake: the detector fired, and the utterance reaches past the wake phrase's end and
+//!   starts within `wake.listen_ms` of it. In one breath ("Hey Zoe, what time is it") the request
+//!   is the same utterance cut at the phrase's end; after "Hey Zoe" alone it is the next one;
+//! - in the follow-up window: within `wake.follow_up_ms` after Zoe last spoke in a conversation.
+//!
+//! **Verification.** When the detector fires, [`PipelineEvent::Wake`] goes out at once (cue,
+//! barge-in); `wake.verify_tail_ms` later the wake window (2 s before the phrase's end plus that
+//! tail) goes to whisper and [`PipelineEvent::Verify`] carries its transcript for the session to
+//! check ([`crate::wake::verify`]). Utterances under that wake name it, and wait for the verdict.
+//!
+//! **Zoe's own voice.** While she is audible (the speaker's [`Playback`] stamp, plus
+//! `wake.echo_tail_ms`) the detector needs `wake.speaking_threshold`, and utterances that start
+//! then are not requests: short ones are sent as `while_speaking` so the session can hear "stop".
 //!
 //! Speculative transcription: on the VAD's `Pause` the audio so far is sent to whisper at once; if
-//! the endpoint follows with no new speech, that job's result is used (it is done or nearly);
-//! on `Resume` its receiver is dropped, which cancels it if it has not started.
+//! the endpoint follows with no new speech (and the same cut), that job's result is used; on
+//! `Resume` its receiver is dropped, which cancels it if it has not started.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use crate::audio::RATE;
+use crate::speech::Playback;
 use crate::stt::{SttError, SttHandle, Transcript};
 use crate::vad::{Endpointer, VadConfig, VadEvent};
+use crate::wake::{Detection, WakeConfig, WakeDetector};
 
 pub use crate::vad::FRAME;
 
 pub type TranscriptRx = oneshot::Receiver<Result<Transcript, SttError>>;
 
+/// The wake an utterance was heard under.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WakeRef {
+    pub id: u64,
+    /// Where the phrase ended in the stream (seconds).
+    pub end_s: f64,
+    pub score: f32,
+}
+
 /// An utterance on its way to becoming a turn.
 #[derive(Debug)]
 pub struct VoiceUtterance {
     pub transcript: TranscriptRx,
-    /// Position of the speech in the stream (seconds since the stream or file began).
+    /// Position of the speech in the stream (seconds since the stream or file began); after a wake
+    /// in the same breath, the start is where the wake phrase ended.
     pub speech_start_s: f64,
     pub speech_end_s: f64,
-    /// Wall-clock time at which the frame holding the end of speech was processed.
+    /// Wall-clock time of the end of speech: when the frame holding it was captured (live) or
+    /// processed (replay).
     pub end_of_speech: Instant,
     /// Wall-clock time of the endpoint decision.
     pub endpoint_at: Instant,
     /// Whether the transcript comes from the speculative run.
     pub speculative: bool,
+    /// The wake it follows (none in a follow-up window or without `wake.required`).
+    pub wake: Option<WakeRef>,
+    /// It was said while Zoe was speaking: only a stop command counts.
+    pub while_speaking: bool,
 }
+
+/// What the pipeline reports.
+#[derive(Debug)]
+pub enum PipelineEvent {
+    /// The detector fired. `barge_in`: Zoe was speaking.
+    Wake {
+        wake: WakeRef,
+        barge_in: bool,
+    },
+    /// Whisper's transcript of the wake window, to verify.
+    Verify {
+        id: u64,
+        transcript: TranscriptRx,
+    },
+    Utterance(VoiceUtterance),
+    /// A wake or follow-up window closed with no request.
+    ListenEnded,
+}
+
+/// The wake-word stage and its settings.
+pub struct WakeStage {
+    pub detector: WakeDetector,
+    pub cfg: WakeConfig,
+}
+
+/// A wake whose window is open.
+struct Armed {
+    wake: WakeRef,
+    /// The phrase's end (samples): the request starts here.
+    cut: usize,
+    /// Utterances must start before this.
+    until: usize,
+    /// When to send the wake window to whisper (None: sent, or not verifying).
+    verify_at: Option<usize>,
+}
+
+/// How an utterance is taken, decided the same way at `Pause` and at `End`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Take {
+    /// Stream position where the audio to transcribe starts (None: all of it, pre-roll included).
+    cut: Option<usize>,
+    wake: Option<WakeRef>,
+    while_speaking: bool,
+}
+
+/// Seconds of audio kept for the wake window.
+const HISTORY_S: usize = 4;
+/// How much of the wake window precedes the phrase's end.
+const WAKE_WINDOW_S: f64 = 2.0;
+/// Utterances said over Zoe longer than this are not checked for "stop".
+const STOP_MAX_S: f64 = 2.5;
 
 pub struct FramePipeline {
     vad: Endpointer,
     stt: SttHandle,
     speculate: bool,
-    spec: Option<TranscriptRx>,
+    spec: Option<(TranscriptRx, Take)>,
     /// (stream position after a frame, when it was processed), for the last few seconds.
     clock: VecDeque<(usize, Instant)>,
+    wake: Option<WakeStage>,
+    playback: Option<Playback>,
+    armed: Option<Armed>,
+    /// Follow-up window: utterances starting before this position need no wake.
+    follow_until: Option<usize>,
+    /// The last few seconds of audio, for the wake window.
+    history: VecDeque<f32>,
+    next_wake_id: u64,
+    /// Whether Zoe was audible at the last frame.
+    speaking: bool,
+    /// Stream position where Zoe last stopped being audible.
+    speaking_since: usize,
 }
 
 impl FramePipeline {
@@ -53,7 +148,27 @@ impl FramePipeline {
             speculate,
             spec: None,
             clock: VecDeque::new(),
+            wake: None,
+            playback: None,
+            armed: None,
+            follow_until: None,
+            history: VecDeque::with_capacity(HISTORY_S * RATE as usize + FRAME),
+            next_wake_id: 0,
+            speaking: false,
+            speaking_since: 0,
         }
+    }
+
+    /// Requires the wake word (`wake.required`).
+    pub fn with_wake(mut self, stage: WakeStage) -> Self {
+        self.wake = Some(stage);
+        self
+    }
+
+    /// Tells the pipeline when Zoe is audible (live audio; replayed files never hear her).
+    pub fn with_playback(mut self, playback: Playback) -> Self {
+        self.playback = Some(playback);
+        self
     }
 
     /// Starts a new stream (a new file): positions count from zero again.
@@ -61,48 +176,291 @@ impl FramePipeline {
         self.vad.reset();
         self.spec = None;
         self.clock.clear();
+        self.history.clear();
+        self.armed = None;
+        self.follow_until = None;
+        self.speaking = false;
+        if let Some(w) = &mut self.wake {
+            w.detector.reset();
+        }
     }
 
-    /// Feeds one frame of [`FRAME`] samples; returns an utterance when the endpoint is reached.
-    pub fn push(&mut self, frame: &[f32]) -> Option<VoiceUtterance> {
-        let event = self.vad.push(frame);
+    /// Samples fed since the stream began.
+    pub fn position(&self) -> usize {
+        self.vad.position()
+    }
+
+    /// The last wake score (0 without a detector).
+    pub fn wake_score(&self) -> f32 {
+        self.wake.as_ref().map_or(0.0, |w| w.detector.last_score)
+    }
+
+    /// Feeds one frame of [`FRAME`] samples; events go to `emit` in the order they happen.
+    pub fn push(&mut self, frame: &[f32], emit: &mut dyn FnMut(PipelineEvent)) {
+        self.push_at(frame, Instant::now(), emit);
+    }
+
+    /// As [`FramePipeline::push`], for a frame whose last sample was captured at `captured`
+    /// (live audio: the device's capture clock, so end-of-speech times exclude input latency).
+    pub fn push_at(
+        &mut self,
+        frame: &[f32],
+        captured: Instant,
+        emit: &mut dyn FnMut(PipelineEvent),
+    ) {
         let now = Instant::now();
-        self.clock.push_back((self.vad.position(), now));
+        self.history.extend(frame.iter().copied());
+        while self.history.len() > HISTORY_S * RATE as usize {
+            self.history.pop_front();
+        }
+        self.update_speaking();
+        let event = self.vad.push(frame);
+        let pos = self.vad.position();
+        self.clock.push_back((pos, captured.min(now)));
         let keep = (self.vad.config().end_silence_ms as usize / 16 + 64).max(128);
         while self.clock.len() > keep {
             self.clock.pop_front();
         }
-        match event? {
-            VadEvent::Start { .. } => None,
-            VadEvent::Pause { audio } => {
-                if self.speculate {
-                    self.spec = Some(self.stt.submit(audio));
-                }
+        if let Some(d) = self.detect(frame) {
+            self.on_detection(d, emit);
+        }
+        self.send_due_verification(pos, false, emit);
+        if let Some(event) = event {
+            self.on_vad(event, pos, now, emit);
+        }
+        self.expire_windows(pos, emit);
+    }
+
+    fn update_speaking(&mut self) {
+        let Some(p) = &self.playback else { return };
+        let tail = self.wake.as_ref().map_or(500, |w| w.cfg.echo_tail_ms);
+        let audible = p.audible(Duration::from_millis(tail as u64));
+        if self.speaking && !audible {
+            self.speaking_since = self.vad.position();
+        }
+        self.speaking = audible;
+        // A conversation's follow-up window runs from when Zoe has finished her reply.
+        if audible || p.busy() {
+            if let (Some(until), Some(w)) = (&mut self.follow_until, &self.wake) {
+                *until = (*until).max(self.vad.position() + w.cfg.follow_up_ms as usize * 16);
+            }
+        }
+    }
+
+    fn detect(&mut self, frame: &[f32]) -> Option<Detection> {
+        let stage = self.wake.as_mut()?;
+        let t = if self.speaking {
+            stage.cfg.speaking_threshold
+        } else {
+            stage.cfg.detector.threshold
+        };
+        stage.detector.set_threshold(t);
+        match stage.detector.push(frame) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!("wake-word detector failed: {e}");
                 None
+            }
+        }
+    }
+
+    fn on_detection(&mut self, d: Detection, emit: &mut dyn FnMut(PipelineEvent)) {
+        let Some(stage) = &self.wake else { return };
+        self.next_wake_id += 1;
+        let wake = WakeRef {
+            id: self.next_wake_id,
+            end_s: d.end as f64 / RATE as f64,
+            score: d.score,
+        };
+        let verify_at = stage
+            .cfg
+            .verify
+            .then(|| d.end + stage.cfg.verify_tail_ms as usize * 16);
+        self.armed = Some(Armed {
+            wake,
+            cut: d.end,
+            until: d.end + stage.cfg.listen_ms as usize * 16,
+            verify_at,
+        });
+        // A wake ends any follow-up window and any speculative run begun before it.
+        self.follow_until = None;
+        self.spec = None;
+        emit(PipelineEvent::Wake {
+            wake,
+            barge_in: self.speaking,
+        });
+    }
+
+    /// Sends the wake window to whisper once the verify tail has been heard (or at once when
+    /// `now` is set: an utterance under the wake is about to be served and must find it sent).
+    fn send_due_verification(
+        &mut self,
+        pos: usize,
+        now: bool,
+        emit: &mut dyn FnMut(PipelineEvent),
+    ) {
+        let Some(a) = &self.armed else { return };
+        let Some(at) = a.verify_at.filter(|&at| now || pos >= at) else {
+            return;
+        };
+        let (id, audio) = (a.wake.id, self.window(a.cut, at));
+        if let Some(a) = &mut self.armed {
+            a.verify_at = None;
+        }
+        emit(PipelineEvent::Verify {
+            id,
+            transcript: self.stt.submit(audio),
+        });
+    }
+
+    /// History audio from `WAKE_WINDOW_S` before `end` up to `stop` (stream positions).
+    fn window(&self, end: usize, stop: usize) -> Vec<f32> {
+        let pos = self.vad.position();
+        let oldest = pos.saturating_sub(self.history.len());
+        let from = end
+            .saturating_sub((WAKE_WINDOW_S * RATE as f64) as usize)
+            .max(oldest);
+        let to = stop.min(pos);
+        self.history
+            .range(from - oldest..to.max(from) - oldest)
+            .copied()
+            .collect()
+    }
+
+    /// Who an utterance from `start` to `end` (stream positions) is for; `None`: nobody.
+    fn take(&self, start: usize, end: usize) -> Option<Take> {
+        if self.wake.is_none() {
+            return Some(Take {
+                cut: None,
+                wake: None,
+                while_speaking: false,
+            });
+        }
+        if let Some(a) = &self.armed {
+            let min_speech = self.vad.config().min_speech_ms as usize * 16;
+            if start < a.until && end >= a.cut + min_speech {
+                return Some(Take {
+                    cut: (start < a.cut).then_some(a.cut),
+                    wake: Some(a.wake),
+                    while_speaking: false,
+                });
+            }
+        }
+        let speaking_at_start = self.speaking || start < self.speaking_since;
+        if speaking_at_start && self.playback.is_some() {
+            let short = (end - start) as f64 / (RATE as f64) <= STOP_MAX_S;
+            return short.then_some(Take {
+                cut: None,
+                wake: None,
+                while_speaking: true,
+            });
+        }
+        if self.follow_until.is_some_and(|until| start < until) {
+            return Some(Take {
+                cut: None,
+                wake: None,
+                while_speaking: false,
+            });
+        }
+        None
+    }
+
+    /// The part of an utterance's audio to transcribe.
+    fn cut_audio(audio: Vec<f32>, audio_start: usize, take: &Take) -> Vec<f32> {
+        match take.cut {
+            Some(c) if c > audio_start => audio[(c - audio_start).min(audio.len())..].to_vec(),
+            _ => audio,
+        }
+    }
+
+    fn on_vad(
+        &mut self,
+        event: VadEvent,
+        pos: usize,
+        now: Instant,
+        emit: &mut dyn FnMut(PipelineEvent),
+    ) {
+        match event {
+            VadEvent::Start { .. } => {}
+            VadEvent::Pause {
+                audio,
+                audio_start,
+                start,
+                end,
+            } => {
+                if let Some(take) = self.take(start, end).filter(|t| !t.while_speaking) {
+                    if self.speculate {
+                        let audio = Self::cut_audio(audio, audio_start, &take);
+                        self.spec = Some((self.stt.submit(audio), take));
+                    }
+                }
             }
             VadEvent::Resume | VadEvent::Discard => {
                 self.spec = None; // dropping the receiver cancels a job not yet started
-                None
             }
             VadEvent::End(u) => {
-                let (transcript, speculative) = match self.spec.take() {
-                    Some(rx) => (rx, true),
-                    None => (self.stt.submit(u.audio), false),
+                let Some(take) = self.take(u.start, u.end) else {
+                    self.spec = None;
+                    return;
+                };
+                if take.wake.is_some() {
+                    self.send_due_verification(pos, true, emit);
+                }
+                let spec = self.spec.take();
+                let (transcript, speculative) = match spec {
+                    Some((rx, t)) if t == take => (rx, true),
+                    _ => {
+                        let audio = Self::cut_audio(u.audio, u.audio_start, &take);
+                        (self.stt.submit(audio), false)
+                    }
                 };
                 let end_of_speech = self
                     .clock
                     .iter()
-                    .find(|(pos, _)| *pos >= u.end)
+                    .find(|(p, _)| *p >= u.end)
                     .map_or(now, |&(_, t)| t);
-                Some(VoiceUtterance {
+                let start = take.cut.map_or(u.start, |c| c.max(u.start));
+                if !take.while_speaking {
+                    // Served: the wake is used up, and a conversation's follow-up window opens.
+                    self.armed = None;
+                    if let Some(w) = &self.wake {
+                        self.follow_until = Some(pos + w.cfg.follow_up_ms as usize * 16);
+                    }
+                }
+                emit(PipelineEvent::Utterance(VoiceUtterance {
                     transcript,
-                    speech_start_s: u.start as f64 / RATE as f64,
+                    speech_start_s: start as f64 / RATE as f64,
                     speech_end_s: u.end as f64 / RATE as f64,
                     end_of_speech,
                     endpoint_at: now,
                     speculative,
-                })
+                    wake: take.wake,
+                    while_speaking: take.while_speaking,
+                }));
             }
+        }
+    }
+
+    /// Closes a wake or follow-up window that passed with nobody speaking.
+    fn expire_windows(&mut self, pos: usize, emit: &mut dyn FnMut(PipelineEvent)) {
+        if self.vad.in_speech() || self.speaking {
+            return;
+        }
+        let mut ended = false;
+        if self
+            .armed
+            .as_ref()
+            .is_some_and(|a| a.verify_at.is_none() && pos >= a.until)
+        {
+            self.armed = None;
+            ended = true;
+        }
+        if self.follow_until.is_some_and(|u| pos >= u) {
+            self.follow_until = None;
+            ended = true;
+        }
+        if ended {
+            emit(PipelineEvent::ListenEnded);
         }
     }
 

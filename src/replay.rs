@@ -18,25 +18,29 @@ use tokio::sync::mpsc;
 use crate::audio::{load_wav, RATE};
 use crate::chat::{self, Ended, SessionOptions};
 use crate::config::Config;
-use crate::metrics::TurnMetrics;
-use crate::pipeline::{FramePipeline, VoiceUtterance, FRAME};
+use crate::pipeline::{FramePipeline, WakeStage, FRAME};
 use crate::stt::{SttHandle, Whisper};
-use crate::turn::{Engine, TurnInput, VoiceInfo};
-
-/// What the audio worker reports.
-#[derive(Debug)]
-pub enum AudioEvent {
-    Utterance(VoiceUtterance),
-    /// A file could not be used; the message names it.
-    FileError(String),
-    /// Every file has been fed.
-    Finished,
-}
+pub use crate::voice::AudioEvent;
 
 /// Loads whisper and starts its thread (blocking: call from `spawn_blocking` or a plain thread).
 pub fn start_stt(cfg: &Config) -> anyhow::Result<SttHandle> {
     let whisper = Whisper::load(&cfg.stt)?;
     SttHandle::spawn(Box::new(whisper)).context("cannot start the transcription thread")
+}
+
+/// Builds the frame pipeline the config asks for: with the wake-word detector when
+/// `wake.required` (blocking: the models are loaded and optimised here).
+pub fn build_pipeline(cfg: &Config, stt: SttHandle) -> anyhow::Result<FramePipeline> {
+    let pipeline = FramePipeline::new(cfg.vad.clone(), stt, cfg.speculate);
+    if !cfg.wake.required {
+        return Ok(pipeline);
+    }
+    let detector = cfg.wake.detector()?;
+    tracing::info!(head = %cfg.wake.head_source(), "wake word required");
+    Ok(pipeline.with_wake(WakeStage {
+        detector,
+        cfg: cfg.wake.clone(),
+    }))
 }
 
 /// Feeds the files through the pipeline on the calling thread.
@@ -47,6 +51,9 @@ pub fn feed_files(
     tx: &mpsc::UnboundedSender<AudioEvent>,
     stop: &AtomicBool,
 ) {
+    let mut emit = |e| {
+        let _ = tx.send(AudioEvent::Pipeline(e));
+    };
     for path in files {
         let clip = match load_wav(path) {
             Ok(c) => c,
@@ -79,74 +86,10 @@ pub fn feed_files(
                     std::thread::sleep(due - now);
                 }
             }
-            if let Some(u) = pipeline.push(frame) {
-                let _ = tx.send(AudioEvent::Utterance(u));
-            }
+            pipeline.push(frame, &mut emit);
         }
     }
     let _ = tx.send(AudioEvent::Finished);
-}
-
-/// Awaits an utterance's transcript and serves it as a turn; returns the turn's metrics (none when
-/// nothing intelligible was heard, or the recognizer has stopped).
-pub async fn serve_utterance(
-    engine: &mut Engine,
-    cfg: &Config,
-    u: VoiceUtterance,
-) -> Option<TurnMetrics> {
-    let transcript = match tokio::time::timeout(cfg.deadlines.stt, u.transcript).await {
-        Ok(Ok(Ok(t))) => Ok(t),
-        Ok(Ok(Err(e))) => {
-            tracing::error!("transcription failed: {e}");
-            Err(("stt_failed", "Sorry, I couldn't make out what you said."))
-        }
-        Ok(Err(_)) => return None,
-        Err(_) => {
-            tracing::error!(deadline = ?cfg.deadlines.stt, "transcription timed out");
-            Err((
-                "stt_timeout",
-                "Sorry, understanding that took too long. Please say it again.",
-            ))
-        }
-    };
-    let transcript = match transcript {
-        Ok(t) => t,
-        Err((code, msg)) => {
-            let input = TurnInput {
-                text: String::new(),
-                source: "voice",
-                at: u.end_of_speech,
-                voice: None,
-            };
-            return Some(engine.refuse(input, msg, code).await);
-        }
-    };
-    if transcript.text.is_empty() {
-        tracing::info!(
-            at_s = u.speech_start_s,
-            "heard speech but no words; ignoring it"
-        );
-        return None;
-    }
-    engine.note(&format!("> {}", transcript.text));
-    let voice = VoiceInfo {
-        speech_start_s: u.speech_start_s,
-        speech_end_s: u.speech_end_s,
-        endpoint_ms: u
-            .endpoint_at
-            .saturating_duration_since(u.end_of_speech)
-            .as_secs_f64()
-            * 1000.0,
-        stt_ms: transcript.total_ms,
-        speculative: u.speculative,
-    };
-    let input = TurnInput {
-        text: transcript.text,
-        source: "voice",
-        at: u.end_of_speech,
-        voice: Some(voice),
-    };
-    Some(engine.turn(input).await)
 }
 
 /// Runs `zoe replay` until the files are done or `shutdown`.
@@ -158,40 +101,25 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<Ended> {
     crate::models::ensure_whisper(&cfg).await?;
+    if cfg.wake.required {
+        crate::models::ensure_wake(&cfg).await?;
+    }
     let c = cfg.clone();
-    let stt = tokio::task::spawn_blocking(move || start_stt(&c)).await??;
-    let mut engine = chat::engine(cfg.clone(), &opts)?;
+    let pipeline =
+        tokio::task::spawn_blocking(move || build_pipeline(&c, start_stt(&c)?)).await??;
+    let engine = chat::engine(cfg.clone(), &opts)?;
     if cfg.ollama.warm_start {
         tokio::spawn(chat::warm_start(engine.client().clone(), cfg.clone()));
     }
-    if cfg.wake_required {
-        tracing::warn!("wake.required is set but the wake-word detector is not built yet; every utterance counts");
-    }
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::unbounded_channel();
     let stop = Arc::new(AtomicBool::new(false));
-    let pipeline = FramePipeline::new(cfg.vad.clone(), stt, cfg.speculate);
     let worker_stop = stop.clone();
     std::thread::Builder::new()
         .name("zoe-audio".into())
         .spawn(move || feed_files(&files, realtime, pipeline, &tx, &worker_stop))
         .context("cannot start the audio thread")?;
     tokio::pin!(shutdown);
-    let ended = loop {
-        let event = tokio::select! {
-            _ = &mut shutdown => break Ended::Interrupted,
-            e = rx.recv() => e,
-        };
-        match event {
-            None | Some(AudioEvent::Finished) => break Ended::EndOfInput,
-            Some(AudioEvent::FileError(msg)) => eprintln!("zoe: {msg}"),
-            Some(AudioEvent::Utterance(u)) => {
-                tokio::select! {
-                    _ = &mut shutdown => break Ended::Interrupted,
-                    _ = serve_utterance(&mut engine, &cfg, u) => {}
-                }
-            }
-        }
-    };
+    let (engine, ended) = crate::voice::run(engine, cfg.clone(), rx, None, &mut shutdown).await;
     stop.store(true, Ordering::Relaxed);
     chat::finish_session(engine, ended, shutdown).await;
     Ok(ended)

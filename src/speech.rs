@@ -14,7 +14,7 @@
 //! output: for the speaker, when rodio's mixer pulls it; for a WAV file, when it is written.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,10 @@ pub enum SpeechError {
     #[error("the speech thread could not start: {0}")]
     Thread(String),
 }
+
+/// The level (−60 dBFS) from which a reply counts as heard: a probe marks the first sample at or
+/// above it, so the synthesizer's leading silence is not counted as the reply's first sound.
+pub const AUDIBLE: f32 = 0.001;
 
 /// A point in time that the audio device thread can set without locks or allocation.
 #[derive(Clone, Default, Debug)]
@@ -66,9 +70,58 @@ impl Probe {
     }
 }
 
+/// Nanoseconds since the process's clock epoch: a time that fits in an atomic.
+pub(crate) fn now_nanos() -> u64 {
+    epoch().elapsed().as_nanos().max(1) as u64
+}
+
+/// The instant `nanos` after the process's clock epoch.
+pub(crate) fn instant_at(nanos: u64) -> Instant {
+    epoch() + Duration::from_nanos(nanos)
+}
+
+/// Whether Zoe is audible, for the audio worker (self-wake gating, barge-in, follow-up windows).
+/// The speaker's device thread stamps the time each time it pulls reply audio (one atomic store
+/// every 256 samples); the session marks a turn in progress. Never locks.
+#[derive(Clone, Default, Debug)]
+pub struct Playback {
+    last: Arc<AtomicU64>,
+    busy: Arc<AtomicBool>,
+}
+
+impl Playback {
+    pub fn new() -> Self {
+        epoch();
+        Playback::default()
+    }
+    /// The device pulled audio now.
+    pub fn stamp(&self) {
+        self.last.store(now_nanos(), Ordering::Relaxed);
+    }
+    /// When audio was last pulled.
+    pub fn last(&self) -> Option<Instant> {
+        match self.last.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(epoch() + Duration::from_nanos(n)),
+        }
+    }
+    /// Audio was pulled within `tail` (the echo may still be in the room).
+    pub fn audible(&self, tail: Duration) -> bool {
+        self.last().is_some_and(|t| t.elapsed() <= tail)
+    }
+    /// A turn is being served (its reply may not have started playing yet).
+    pub fn set_busy(&self, busy: bool) {
+        self.busy.store(busy, Ordering::Relaxed);
+    }
+    pub fn busy(&self) -> bool {
+        self.busy.load(Ordering::Relaxed)
+    }
+}
+
 /// Where synthesized audio goes.
 pub trait AudioSink {
-    /// Queues mono samples at `rate` Hz. With a probe, marks it when the first sample is output.
+    /// Queues mono samples at `rate` Hz. With a probe, marks it when the first audible sample
+    /// (≥ [`AUDIBLE`]) is output.
     fn play(&mut self, samples: &[f32], rate: u32, probe: Option<&Probe>);
     /// Drops everything queued and silences the output now.
     fn stop(&mut self);
@@ -76,6 +129,10 @@ pub trait AudioSink {
     fn busy(&self) -> bool;
     /// Makes what was written durable (the WAV header); called after each reply and at shutdown.
     fn flush(&mut self) {}
+    /// Queues a listening cue: like `play`, but it is not Zoe speaking (no playback stamp).
+    fn play_cue(&mut self, samples: &[f32], rate: u32) {
+        self.play(samples, rate, None);
+    }
 }
 
 /// Discards audio; the probe is marked on arrival.
@@ -136,9 +193,11 @@ impl AudioSink for WavSink {
                 tracing::error!("writing WAV output failed: {e}");
                 return;
             }
-        }
-        if let Some(p) = probe {
-            p.mark();
+            if s.abs() >= AUDIBLE {
+                if let Some(p) = probe {
+                    p.mark();
+                }
+            }
         }
     }
     fn stop(&mut self) {}
@@ -152,19 +211,39 @@ impl AudioSink for WavSink {
     }
 }
 
-/// A rodio source that marks a probe when its first sample is pulled by the device thread.
+/// A rodio source that marks a probe when its first sample is pulled by the device thread, and
+/// stamps the playback state as it goes.
 struct Probed<S> {
     inner: S,
     probe: Option<Probe>,
+    playback: Option<Playback>,
+    pulled: u32,
+    /// The sink's cut counter and its value when this piece was queued: once it moves, the piece
+    /// ends at the next sample (barge-in empties the queue within one device period).
+    cut: Arc<AtomicU64>,
+    epoch: u64,
 }
 
 impl<S: rodio::Source> Iterator for Probed<S> {
     type Item = rodio::Sample;
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some(p) = self.probe.take() {
-            p.mark(); // one atomic compare-exchange; no lock, no allocation
+        if self.cut.load(Ordering::Relaxed) != self.epoch {
+            return None;
         }
-        self.inner.next()
+        let sample = self.inner.next();
+        if let (Some(p), Some(s)) = (&self.probe, sample) {
+            if s.abs() >= AUDIBLE {
+                p.mark(); // one atomic compare-exchange; no lock, no allocation
+                self.probe = None;
+            }
+        }
+        if self.pulled % 256 == 0 {
+            if let Some(p) = &self.playback {
+                p.stamp(); // one atomic store
+            }
+        }
+        self.pulled = self.pulled.wrapping_add(1);
+        sample
     }
 }
 
@@ -183,42 +262,150 @@ impl<S: rodio::Source> rodio::Source for Probed<S> {
     }
 }
 
-/// The default output device through rodio.
+/// Device buffer for playback, in frames (~21 ms at 48 kHz; rodio's default is 50 ms).
+const OUTPUT_BUFFER: u32 = 1024;
+
+/// An output device through rodio: the default one or one named in config.
 pub struct SpeakerSink {
     // Field order matters: the player must go before the device it plays on.
     player: rodio::Player,
     _device: rodio::MixerDeviceSink,
+    playback: Option<Playback>,
+    /// Set by the stream's error callback (device gone, sound server restarted).
+    failed: Arc<AtomicBool>,
+    device: Option<String>,
+    /// Bumped by `stop`: every queued piece ends at once.
+    cut: Arc<AtomicU64>,
+}
+
+/// Output devices by name, as `zoe devices` lists them.
+pub fn find_output(name: &str) -> Result<rodio::cpal::Device, SpeechError> {
+    use rodio::cpal::traits::HostTrait;
+    let host = rodio::cpal::default_host();
+    let devices: Vec<rodio::cpal::Device> = host
+        .output_devices()
+        .map_err(|e| SpeechError::NoOutput(e.to_string()))?
+        .collect();
+    let names: Vec<String> = devices.iter().map(|d| d.to_string()).collect();
+    devices
+        .into_iter()
+        .find(|d| d.to_string() == name)
+        .ok_or_else(|| {
+            SpeechError::NoOutput(format!(
+                "no output device named \"{name}\"; there are: {}",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ))
+        })
 }
 
 impl SpeakerSink {
-    pub fn open() -> Result<Self, SpeechError> {
-        let mut device = rodio::DeviceSinkBuilder::open_default_sink()
-            .map_err(|e| SpeechError::NoOutput(e.to_string()))?;
-        device.log_on_drop(false);
-        let player = rodio::Player::connect_new(device.mixer());
+    pub fn open(device: Option<&str>, playback: Option<Playback>) -> Result<Self, SpeechError> {
+        let failed = Arc::new(AtomicBool::new(false));
+        let flag = failed.clone();
+        let builder = || -> Result<_, SpeechError> {
+            let b = match device {
+                Some(name) => rodio::DeviceSinkBuilder::from_device(find_output(name)?),
+                None => rodio::DeviceSinkBuilder::from_default_device(),
+            };
+            let flag = flag.clone();
+            Ok(b.map_err(|e| SpeechError::NoOutput(e.to_string()))?
+                .with_error_callback(move |e| {
+                    if crate::capture::needs_reopen(&e) {
+                        flag.store(true, Ordering::Relaxed)
+                    }
+                }))
+        };
+        // About 20 ms of device buffer (rodio's default is 50 ms): the reply's first sound comes
+        // that much sooner and barge-in silences the speaker that much faster. A device that
+        // refuses it gets its default.
+        let mut sink = builder()?
+            .with_buffer_size(rodio::cpal::BufferSize::Fixed(OUTPUT_BUFFER))
+            .open_stream()
+            .or_else(|_| {
+                builder()?
+                    .open_stream()
+                    .map_err(|e| SpeechError::NoOutput(e.to_string()))
+            })?;
+        sink.log_on_drop(false);
+        let player = rodio::Player::connect_new(sink.mixer());
         Ok(SpeakerSink {
             player,
-            _device: device,
+            _device: sink,
+            playback,
+            failed,
+            device: device.map(String::from),
+            cut: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// After a stream error: opens the device again (with up to three tries).
+    fn reopen(&mut self) {
+        for attempt in 0..3u32 {
+            std::thread::sleep(Duration::from_millis(100 << attempt));
+            match SpeakerSink::open(self.device.as_deref(), self.playback.clone()) {
+                Ok(mut fresh) => {
+                    tracing::warn!("the output device failed; reopened it");
+                    fresh.cut = self.cut.clone();
+                    *self = fresh;
+                    return;
+                }
+                Err(e) => tracing::warn!(attempt, "reopening the output device failed: {e}"),
+            }
+        }
+        self.failed.store(false, Ordering::Relaxed); // try again before the next reply
     }
 }
 
-impl AudioSink for SpeakerSink {
-    fn play(&mut self, samples: &[f32], rate: u32, probe: Option<&Probe>) {
+impl SpeakerSink {
+    fn append(&mut self, samples: &[f32], rate: u32, probe: Option<&Probe>, stamp: bool) {
         let (Some(channels), Some(rate)) =
             (std::num::NonZero::new(1u16), std::num::NonZero::new(rate))
         else {
             return;
         };
+        if self.failed.load(Ordering::Relaxed) {
+            self.reopen();
+        }
         let buffer = rodio::buffer::SamplesBuffer::new(channels, rate, samples.to_vec());
         self.player.append(Probed {
             inner: buffer,
             probe: probe.cloned(),
+            playback: if stamp { self.playback.clone() } else { None },
+            pulled: 0,
+            epoch: self.cut.load(Ordering::Relaxed),
+            cut: self.cut.clone(),
         });
     }
+}
+
+impl AudioSink for SpeakerSink {
+    fn play(&mut self, samples: &[f32], rate: u32, probe: Option<&Probe>) {
+        self.append(samples, rate, probe, true);
+    }
+    fn play_cue(&mut self, samples: &[f32], rate: u32) {
+        self.append(samples, rate, None, false);
+    }
     fn stop(&mut self) {
-        self.player.clear();
-        self.player.play();
+        // Not `Player::clear`, which waits for the queue to play out: the queued pieces end
+        // themselves, and the player is replaced (dropping one stops what it still holds).
+        self.cut.fetch_add(1, Ordering::Relaxed);
+        // What the sound server already holds (PulseAudio keeps ~0.4 s) only goes away with the
+        // stream: close it and open a fresh one.
+        match SpeakerSink::open(self.device.as_deref(), self.playback.clone()) {
+            Ok(mut fresh) => {
+                fresh.cut = self.cut.clone();
+                *self = fresh;
+            }
+            Err(e) => {
+                tracing::warn!("reopening the speaker after a stop failed: {e}");
+                self.player.stop();
+                self.player = rodio::Player::connect_new(self._device.mixer());
+            }
+        }
     }
     fn busy(&self) -> bool {
         !self.player.empty()
@@ -228,9 +415,22 @@ impl AudioSink for SpeakerSink {
 /// Which sink the speech thread opens.
 #[derive(Debug, Clone)]
 pub enum Output {
-    Speaker,
+    /// The default output device, or the one named; `playback` learns when Zoe is audible.
+    Speaker {
+        device: Option<String>,
+        playback: Option<Playback>,
+    },
     Wav(PathBuf),
     Null,
+}
+
+/// Short tones that tell a person what Zoe is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cue {
+    /// The wake word was heard: Zoe is listening (rising).
+    Listening,
+    /// Zoe stopped listening (falling).
+    Done,
 }
 
 pub enum SpeechCmd {
@@ -247,6 +447,8 @@ pub enum SpeechCmd {
     Chime {
         turn: u64,
     },
+    /// A listening cue (not part of any reply).
+    Cue(Cue),
     /// Drop queued text and audio now (barge-in, Ctrl-C).
     Stop,
     /// Reply on the channel once all queued audio has played, or after the timeout.
@@ -295,7 +497,9 @@ impl SpeechHandle {
                     .map_err(SpeechError::from)
                     .and_then(|tts| {
                         let sink: Box<dyn AudioSink> = match &output {
-                            Output::Speaker => Box::new(SpeakerSink::open()?),
+                            Output::Speaker { device, playback } => {
+                                Box::new(SpeakerSink::open(device.as_deref(), playback.clone())?)
+                            }
                             Output::Wav(path) => {
                                 Box::new(WavSink::create(path, tts.sample_rate())?)
                             }
@@ -337,6 +541,14 @@ impl SpeechHandle {
         }
     }
 
+    /// A clonable handle that can stop speech and play cues from anywhere (barge-in).
+    pub fn control(&self) -> SpeechControl {
+        SpeechControl {
+            tx: self.tx.clone(),
+            epoch: self.epoch.clone(),
+        }
+    }
+
     pub fn say(&self, turn: u64, text: String) {
         let _ = self.tx.send(SpeechCmd::Say { turn, text });
     }
@@ -372,17 +584,49 @@ impl SpeechHandle {
     }
 }
 
-/// Two soft notes (E6 then A6, 110 ms each, faded) and a short pause.
-pub fn chime(rate: u32, volume: f32) -> Vec<f32> {
+/// Stops speech and plays cues without the engine (the session's barge-in path).
+#[derive(Clone)]
+pub struct SpeechControl {
+    tx: Sender<SpeechCmd>,
+    epoch: Arc<AtomicU64>,
+}
+
+impl SpeechControl {
+    /// As [`SpeechHandle::stop`].
+    pub fn stop(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        let _ = self.tx.send(SpeechCmd::Stop);
+    }
+    pub fn cue(&self, cue: Cue) {
+        let _ = self.tx.send(SpeechCmd::Cue(cue));
+    }
+}
+
+/// Two notes of `secs` each, faded in and out over `fade` of their length, at `level`.
+fn two_notes(freqs: (f32, f32), secs: f32, fade: f32, level: f32, rate: u32) -> Vec<f32> {
     let note = |freq: f32| {
-        let n = (rate as f32 * 0.11) as usize;
+        let n = (rate as f32 * secs) as usize;
         (0..n).map(move |i| {
             let t = i as f32 / rate as f32;
-            let env = (i.min(n - i) as f32 / (n as f32 * 0.2)).min(1.0);
-            (t * freq * std::f32::consts::TAU).sin() * 0.3 * env * volume
+            let env = (i.min(n - i) as f32 / (n as f32 * fade)).min(1.0);
+            (t * freq * std::f32::consts::TAU).sin() * level * env
         })
     };
-    let mut v: Vec<f32> = note(1318.5).chain(note(1760.0)).collect();
+    note(freqs.0).chain(note(freqs.1)).collect()
+}
+
+/// A listening cue: two short soft notes, rising (listening) or falling (done).
+pub fn cue_tone(cue: Cue, rate: u32, volume: f32) -> Vec<f32> {
+    let notes = match cue {
+        Cue::Listening => (659.3, 987.8),
+        Cue::Done => (987.8, 659.3),
+    };
+    two_notes(notes, 0.07, 0.25, 0.2 * volume, rate)
+}
+
+/// Two soft notes (E6 then A6, 110 ms each, faded) and a short pause.
+pub fn chime(rate: u32, volume: f32) -> Vec<f32> {
+    let mut v = two_notes((1318.5, 1760.0), 0.11, 0.2, 0.3 * volume, rate);
     v.extend(std::iter::repeat_n(0.0, rate as usize / 10));
     v
 }
@@ -449,6 +693,10 @@ impl SpeechThread {
                     let samples = chime(rate, self.volume);
                     TurnAudio::for_turn(&mut current, turn).samples += samples.len();
                     self.sink.play(&samples, rate, None);
+                }
+                Some(SpeechCmd::Cue(cue)) => {
+                    let rate = self.tts.sample_rate();
+                    self.sink.play_cue(&cue_tone(cue, rate, self.volume), rate);
                 }
                 Some(SpeechCmd::EndTurn { turn }) => {
                     self.sink.flush();
@@ -519,6 +767,10 @@ impl SpeechThread {
                     self.sink.flush();
                     return true;
                 }
+                SpeechCmd::Cue(cue) => {
+                    let rate = self.tts.sample_rate();
+                    self.sink.play_cue(&cue_tone(cue, rate, self.volume), rate);
+                }
                 SpeechCmd::Say { .. } | SpeechCmd::Chime { .. } | SpeechCmd::Stop => {}
             }
         }
@@ -538,12 +790,9 @@ impl SpeechThread {
             }
             scaled.clear();
             scaled.extend(piece.iter().map(|s| s * volume));
-            let probe = if cur.probe.is_none() {
-                cur.probe = Some(Probe::new());
-                cur.probe.as_ref()
-            } else {
-                None
-            };
+            // Every piece carries the turn's probe until it marks the first audible sample.
+            let probe = cur.probe.get_or_insert_with(Probe::new);
+            let probe = probe.get().is_none().then_some(&*probe);
             sink.play(&scaled, rate, probe);
             cur.samples += piece.len();
             true

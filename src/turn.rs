@@ -55,6 +55,8 @@ pub struct VoiceInfo {
     pub endpoint_ms: f64,
     pub stt_ms: f64,
     pub speculative: bool,
+    /// The wake it followed: where the phrase ended (s) and its score.
+    pub wake: Option<(f64, f32)>,
 }
 
 pub struct Engine {
@@ -73,6 +75,8 @@ pub struct Engine {
     store: Option<SharedStore>,
     /// This session's id in the conversation log.
     session: String,
+    /// Barge-in: a change of this value interrupts the reply being generated.
+    interrupt: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 /// Most model rounds in one turn (each tool result goes back to the model once).
@@ -127,6 +131,7 @@ impl Engine {
             turns: 0,
             native_tools: true,
             turn_t0: Instant::now(),
+            interrupt: None,
         }
     }
 
@@ -161,6 +166,26 @@ impl Engine {
             }
             s.say(turn, text.to_string());
             s.end_turn(turn);
+        }
+    }
+
+    /// Lets the session interrupt replies (barge-in): when the value changes, the reply being
+    /// generated stops, nothing more of it is spoken, and its metrics say `interrupted`.
+    pub fn set_interrupt(&mut self, rx: tokio::sync::watch::Receiver<u64>) {
+        self.interrupt = Some(rx);
+    }
+
+    /// Resolves when the session asks to interrupt the current turn (never without a session).
+    fn interrupted(&self) -> impl std::future::Future<Output = ()> + use<> {
+        let rx = self.interrupt.clone();
+        async move {
+            let Some(mut rx) = rx else {
+                return std::future::pending().await;
+            };
+            let start = *rx.borrow_and_update();
+            if rx.wait_for(|v| *v != start).await.is_err() {
+                std::future::pending::<()>().await;
+            }
         }
     }
 
@@ -243,6 +268,10 @@ impl Engine {
             m.endpoint_ms = Some(v.endpoint_ms);
             m.stt_ms = Some(v.stt_ms);
             m.stt_speculative = Some(v.speculative);
+            if let Some((at, score)) = v.wake {
+                m.wake_s = Some(at);
+                m.wake_score = Some(score as f64);
+            }
         }
         if let Some(reply) = self.fast_path(&input.text, &mut m).await {
             self.print(&reply);
@@ -264,22 +293,34 @@ impl Engine {
         );
         let deadline = tokio::time::Instant::from_std(t0 + self.cfg.deadlines.turn);
         let turn_limit = self.cfg.deadlines.turn;
-        let result = match tokio::time::timeout_at(
-            deadline,
-            self.converse(
-                turn,
-                tier,
-                &input.text,
-                memory.as_deref(),
-                &mut m,
-                &mut got,
-                &mut splitter,
-            ),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(_) => Err(ChatError::TurnTimeout(turn_limit)),
+        let interrupted = self.interrupted();
+        let result = tokio::select! {
+            r = tokio::time::timeout_at(
+                deadline,
+                self.converse(
+                    turn,
+                    tier,
+                    &input.text,
+                    memory.as_deref(),
+                    &mut m,
+                    &mut got,
+                    &mut splitter,
+                ),
+            ) => match r {
+                Ok(r) => r,
+                Err(_) => Err(ChatError::TurnTimeout(turn_limit)),
+            },
+            _ = interrupted => {
+                // Barge-in: the stream is dropped (Ollama stops generating when the connection
+                // closes) and what was said so far is what the user heard.
+                self.print(" …\n");
+                m.tokens_received = got.tokens;
+                m.ttft_ms = got.first_token.map(|t| ms_since(t0, t));
+                m.reply = got.text.trim().to_string();
+                m.error = Some("interrupted".into());
+                m.total_ms = ms_since(t0, Instant::now());
+                return self.finish_turn(turn, t0, &input, m).await;
+            }
         };
         m.tokens_received = got.tokens;
         m.ttft_ms = got.first_token.map(|t| ms_since(t0, t));

@@ -54,6 +54,8 @@ impl Default for VadConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Utterance {
     pub audio: Vec<f32>,
+    /// Stream position of `audio[0]` (the pre-roll's start).
+    pub audio_start: usize,
     /// First speech frame.
     pub start: usize,
     /// End of the last speech frame.
@@ -69,6 +71,10 @@ pub enum VadEvent {
     },
     Pause {
         audio: Vec<f32>,
+        audio_start: usize,
+        /// First speech frame and end of the last one so far.
+        start: usize,
+        end: usize,
     },
     Resume,
     End(Utterance),
@@ -200,6 +206,7 @@ impl Endpointer {
                     } else {
                         VadEvent::End(Utterance {
                             audio: self.cut(end),
+                            audio_start: self.buf_start,
                             start,
                             end,
                             decided: self.pos,
@@ -217,6 +224,9 @@ impl Endpointer {
                     *paused = true;
                     return Some(VadEvent::Pause {
                         audio: self.cut(last),
+                        audio_start: self.buf_start,
+                        start,
+                        end: last,
                     });
                 }
                 None

@@ -7,3 +7,4 @@ mod chat;
 mod devices;
 mod models;
 mod voice;
+mod wake;

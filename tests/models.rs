@@ -118,7 +118,8 @@ async fn not_found_is_reported() {
     assert!(err.to_string().contains(&url));
 }
 
-/// The command fetches the whisper model and Silero VAD by their catalogue names and checksums; a
+/// The command fetches the whisper model, Silero VAD and the wake word's feature models by their
+/// catalogue names and checksums; a
 /// file the catalogue's checksum rejects makes it fail with the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_fetch_command() {
@@ -126,6 +127,10 @@ async fn models_fetch_command() {
     let silero = std::fs::read(crate::support::data::file("ggml-silero-v6.2.0.bin")).unwrap();
     server.put("ggml-silero-v6.2.0.bin", Serve::Full(silero));
     server.put("ggml-tiny.en.bin", Serve::Full(payload(1000))); // not the real model
+    for name in ["melspectrogram.onnx", "embedding_model.onnx"] {
+        let bytes = std::fs::read(crate::support::data::file(name)).unwrap();
+        server.put(&format!("openwakeword/{name}"), Serve::Full(bytes));
+    }
     let dir = tempfile::tempdir().unwrap();
     let models_dir = format!("stt.models_dir=\"{}\"", dir.path().display());
     let out = run_zoe(
@@ -154,6 +159,13 @@ async fn models_fetch_command() {
         "{stderr}"
     );
     assert!(dir.path().join("ggml-silero-v6.2.0.bin").exists());
+    for name in ["melspectrogram.onnx", "embedding_model.onnx"] {
+        assert!(
+            stderr.contains(&format!("openwakeword/{name} downloaded and verified")),
+            "{stderr}"
+        );
+        assert!(dir.path().join("openwakeword").join(name).exists());
+    }
     assert!(!dir.path().join("ggml-tiny.en.bin").exists());
 }
 
@@ -196,6 +208,10 @@ async fn doctor_reports_fixes() {
         "{stdout}"
     );
     assert!(stdout.contains("ok    store: "), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  wake word: missing") && stdout.contains("openwakeword"),
+        "{stdout}"
+    );
 
     let out = run("gemma3n:e2b").await;
     let stdout = String::from_utf8_lossy(&out.stdout);

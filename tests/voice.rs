@@ -278,8 +278,8 @@ fn transcribe_reports_bad_files_and_continues() {
     assert!(lines[1].starts_with(&format!("{}: ", jfk.display())));
 }
 
-/// `zoe replay` of a file with two requests separated by silence gives two voice turns, in order,
-/// through the same chat path, with sane positions and timings.
+/// Without the wake word, `zoe replay` of a file with two requests separated by silence gives two
+/// voice turns, in order, through the same chat path, with sane positions and timings.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_two_requests_gives_two_turns() {
     let model = data::random_model("tiny.en");
@@ -309,6 +309,8 @@ async fn replay_two_requests_gives_two_turns() {
         s.url(),
         "--set".into(),
         "ollama.warm_start=false".into(),
+        "--set".into(),
+        "wake.required=false".into(),
         "--metrics".into(),
         metrics.display().to_string(),
         "--wav-out".into(),
@@ -377,6 +379,8 @@ async fn realtime_replay_uses_the_speculative_transcript() {
         s.url(),
         "--set".into(),
         "ollama.warm_start=false".into(),
+        "--set".into(),
+        "wake.required=false".into(),
         "--metrics".into(),
         metrics.display().to_string(),
         wav.display().to_string(),

@@ -91,3 +91,16 @@ pub fn load(path: &Path) -> Vec<f32> {
         .expect("test audio loads")
         .samples
 }
+
+/// The folder holding openWakeWord's feature models (from ../shared or downloaded).
+pub fn wake_features_dir() -> PathBuf {
+    let mel = file("melspectrogram.onnx");
+    let emb = file("embedding_model.onnx");
+    let dir = mel.parent().expect("a folder").to_path_buf();
+    assert_eq!(
+        emb.parent(),
+        Some(dir.as_path()),
+        "both feature models side by side"
+    );
+    dir
+}

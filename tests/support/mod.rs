@@ -51,7 +51,28 @@ impl Zoe {
         Zoe::chat_in(url, args, &[], Some(pulse))
     }
 
+    /// `zoe listen` on a private PulseAudio server's microphone and speaker.
+    pub fn listen_on(pulse: &pulse::Pulse, url: &str, args: &[&str]) -> Zoe {
+        Zoe::start(
+            "listen",
+            url,
+            args,
+            &[("RUST_LOG", "warn,zoe=info")],
+            Some(pulse),
+        )
+    }
+
     fn chat_in(
+        url: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        pulse: Option<&pulse::Pulse>,
+    ) -> Zoe {
+        Zoe::start("chat", url, args, env, pulse)
+    }
+
+    fn start(
+        subcommand: &str,
         url: &str,
         args: &[&str],
         env: &[(&str, &str)],
@@ -61,7 +82,7 @@ impl Zoe {
         let metrics = dir.path().join("metrics.jsonl");
         let store = format!("store.path=\"{}\"", dir.path().join("zoe.db").display());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoe"));
-        cmd.arg("chat")
+        cmd.arg(subcommand)
             .args(["--set", &store])
             .arg("--ollama-url")
             .arg(url)
@@ -166,6 +187,25 @@ impl Zoe {
 
     pub fn stderr_text(&self) -> String {
         self.stderr.try_iter().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Waits until the metrics file has `n` turns (panics after `limit`, naming stderr).
+    pub fn wait_for_turns(&self, n: usize, limit: Duration) -> Vec<TurnMetrics> {
+        let until = Instant::now() + limit;
+        loop {
+            let m = self.metrics();
+            if m.len() >= n {
+                return m;
+            }
+            if Instant::now() > until {
+                panic!(
+                    "{} of {n} turns after {limit:?}; stderr:\n{}",
+                    m.len(),
+                    self.stderr_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn metrics_path(&self) -> PathBuf {

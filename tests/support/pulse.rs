@@ -41,7 +41,7 @@ impl Pulse {
         std::fs::write(d.join("default.pa"), config).unwrap();
         std::fs::write(
             d.join(".asoundrc"),
-            "pcm.!default { type pulse }\nctl.!default { type pulse }\n",
+            "pcm.!default { type pulse handle_underrun false }\nctl.!default { type pulse }\n",
         )
         .unwrap();
         let mut cmd = Command::new("pulseaudio");
@@ -89,8 +89,8 @@ impl Pulse {
         Pulse::env_into(cmd, self.dir.path());
     }
 
-    /// Records the speaker's monitor (raw s16le, 16 kHz mono) until the returned child is killed.
-    pub fn record_speaker(&self, out: &Path) -> Child {
+    /// `parec` on the speaker's monitor: raw s16le, 16 kHz mono.
+    fn parec(&self) -> Command {
         let mut cmd = Command::new("parec");
         cmd.args([
             "-d",
@@ -100,10 +100,17 @@ impl Pulse {
             "--rate=16000",
             "--channels=1",
         ])
-        .stdout(std::fs::File::create(out).expect("recording file"))
         .stderr(Stdio::null());
         self.env(&mut cmd);
-        cmd.spawn().expect("start parec")
+        cmd
+    }
+
+    /// Records the speaker's monitor (raw s16le, 16 kHz mono) until the returned child is killed.
+    pub fn record_speaker(&self, out: &Path) -> Child {
+        self.parec()
+            .stdout(std::fs::File::create(out).expect("recording file"))
+            .spawn()
+            .expect("start parec")
     }
 
     pub fn path(&self) -> PathBuf {
@@ -115,5 +122,216 @@ impl Drop for Pulse {
     fn drop(&mut self) {
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
+    }
+}
+
+/// What a microphone hears and what a speaker plays, with the wall-clock time of each 10 ms.
+pub struct Timeline {
+    /// (time, 160 samples of 16 kHz mono), in order.
+    blocks: std::sync::Mutex<Vec<(Instant, Vec<f32>)>>,
+}
+
+impl Timeline {
+    fn new() -> std::sync::Arc<Timeline> {
+        std::sync::Arc::new(Timeline {
+            blocks: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    fn push(&self, at: Instant, block: Vec<f32>) {
+        self.blocks.lock().unwrap().push((at, block));
+    }
+
+    /// The first 10 ms block after `from` whose RMS reaches `level`, and when it was seen.
+    pub fn onset_after(&self, from: Instant, level: f32) -> Option<Instant> {
+        self.blocks
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(t, b)| *t >= from && block_rms(b) >= level)
+            .map(|(t, _)| *t)
+    }
+
+    /// The last block after `from` whose RMS reaches `level`.
+    pub fn last_loud_after(&self, from: Instant, level: f32) -> Option<Instant> {
+        self.blocks
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|(t, b)| *t >= from && block_rms(b) >= level)
+            .map(|(t, _)| *t)
+    }
+
+    /// Loud 10 ms blocks after `from`.
+    pub fn loud_blocks_after(&self, from: Instant, level: f32) -> usize {
+        self.blocks
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, b)| *t >= from && block_rms(b) >= level)
+            .count()
+    }
+}
+
+fn block_rms(b: &[f32]) -> f32 {
+    (b.iter().map(|x| x * x).sum::<f32>() / b.len().max(1) as f32).sqrt()
+}
+
+/// The speaker's monitor recorded by `parec` at low latency, time-stamped as it arrives.
+pub struct Monitor {
+    parec: Child,
+    pub heard: std::sync::Arc<Timeline>,
+    /// Samples not yet mixed back into the microphone (the echo path).
+    echo: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<f32>>>,
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.parec.kill();
+        let _ = self.parec.wait();
+    }
+}
+
+/// The microphone fed in real time from a queue of 16 kHz mono samples (silence when empty),
+/// upsampled to the pipe source's 48 kHz stereo; optionally with the speaker mixed in as a room
+/// would (echo).
+pub struct Mic {
+    queue: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<f32>>>,
+    pub fed: std::sync::Arc<Timeline>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Mic {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Mic {
+    /// Queues speech; returns nothing (find it in `fed` by level).
+    pub fn say(&self, samples: &[f32]) {
+        self.queue.lock().unwrap().extend(samples.iter().copied());
+    }
+
+    /// True once everything queued has been written.
+    pub fn idle(&self) -> bool {
+        self.queue.lock().unwrap().is_empty()
+    }
+
+    /// Waits until the queue is written; returns when (panics after 60 s).
+    pub fn wait_idle(&self) -> Instant {
+        let until = Instant::now() + Duration::from_secs(60);
+        while !self.idle() {
+            assert!(Instant::now() < until, "the microphone feeder is stuck");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Instant::now()
+    }
+}
+
+impl Pulse {
+    /// Records the speaker's monitor (16 kHz mono) with `parec` at 10 ms latency.
+    pub fn monitor(&self) -> Monitor {
+        let mut parec = self
+            .parec()
+            .arg("--latency-msec=10")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start parec");
+        let mut out = parec.stdout.take().expect("parec stdout");
+        let heard = Timeline::new();
+        let echo = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+        let (h, e) = (heard.clone(), echo.clone());
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 320];
+            let mut filled = 0;
+            loop {
+                match out.read(&mut buf[filled..]) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => filled += n,
+                }
+                if filled == buf.len() {
+                    let block: Vec<f32> = buf
+                        .chunks_exact(2)
+                        .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0)
+                        .collect();
+                    {
+                        let mut q = e.lock().unwrap();
+                        q.extend(block.iter().copied());
+                        let excess = q.len().saturating_sub(16_000);
+                        q.drain(..excess);
+                    }
+                    h.push(Instant::now(), block);
+                    filled = 0;
+                }
+            }
+        });
+        Monitor { parec, heard, echo }
+    }
+
+    /// Starts feeding the microphone in real time; with `echo`, the monitor's audio is mixed in
+    /// at that gain, as a speaker heard by the microphone in a room.
+    pub fn mic(&self, echo: Option<(&Monitor, f32)>) -> Mic {
+        let fifo = self.dir.path().join("mic.fifo");
+        let mut pipe = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&fifo)
+            .expect("open the microphone FIFO");
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+        let fed = Timeline::new();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (q, f, s) = (queue.clone(), fed.clone(), stop.clone());
+        let echo = echo.map(|(m, gain)| (m.echo.clone(), gain));
+        let thread = std::thread::spawn(move || {
+            use std::io::Write;
+            let start = Instant::now();
+            let mut prev = 0.0f32;
+            for tick in 0u64.. {
+                if s.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                let due = start + Duration::from_millis(10 * tick);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let mut block: Vec<f32> = {
+                    let mut q = q.lock().unwrap();
+                    (0..160).map(|_| q.pop_front().unwrap_or(0.0)).collect()
+                };
+                if let Some((e, gain)) = &echo {
+                    let mut e = e.lock().unwrap();
+                    for x in block.iter_mut() {
+                        *x += e.pop_front().unwrap_or(0.0) * gain;
+                    }
+                }
+                // 16 kHz mono → 48 kHz stereo s16le, linear interpolation.
+                let mut bytes = Vec::with_capacity(480 * 4);
+                for &x in &block {
+                    for k in 1..=3 {
+                        let v = prev + (x - prev) * k as f32 / 3.0;
+                        let i = (v.clamp(-1.0, 1.0) * 32767.0) as i16;
+                        bytes.extend_from_slice(&i.to_le_bytes());
+                        bytes.extend_from_slice(&i.to_le_bytes());
+                    }
+                    prev = x;
+                }
+                if pipe.write_all(&bytes).is_err() {
+                    return;
+                }
+                f.push(Instant::now(), block);
+            }
+        });
+        Mic {
+            queue,
+            fed,
+            stop,
+            thread: Some(thread),
+        }
     }
 }
