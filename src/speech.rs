@@ -129,6 +129,11 @@ pub trait AudioSink {
     fn busy(&self) -> bool;
     /// Makes what was written durable (the WAV header); called after each reply and at shutdown.
     fn flush(&mut self) {}
+    /// How long audio stays in the output after the sink has handed it over (device and sound
+    /// server buffers); waited for before closing, so the end of a reply is heard.
+    fn latency(&self) -> Duration {
+        Duration::ZERO
+    }
     /// Queues a listening cue: like `play`, but it is not Zoe speaking (no playback stamp).
     fn play_cue(&mut self, samples: &[f32], rate: u32) {
         self.play(samples, rate, None);
@@ -388,6 +393,11 @@ impl AudioSink for SpeakerSink {
     }
     fn play_cue(&mut self, samples: &[f32], rate: u32) {
         self.append(samples, rate, None, false);
+    }
+    fn latency(&self) -> Duration {
+        // Measured through PulseAudio's ALSA plugin: 110–170 ms after the device pulls a sample
+        // (up to ~0.45 s when the server has grown its buffer); a generous bound.
+        Duration::from_millis(500)
     }
     fn stop(&mut self) {
         // Not `Player::clear`, which waits for the queue to play out: the queued pieces end
@@ -811,5 +821,11 @@ impl SpeechThread {
         while self.sink.busy() && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(10));
         }
+        // The last samples are still in the device and the sound server: let them be heard.
+        let tail = self
+            .sink
+            .latency()
+            .min(until.saturating_duration_since(Instant::now()));
+        std::thread::sleep(tail);
     }
 }
