@@ -363,6 +363,8 @@ pub fn run_live(
                 continue;
             }
         };
+        // A new stream starts its positions afresh: nothing of the old one carries over.
+        frame_buf.clear();
         let mut resampler = match Resample16k::new(cap.rate) {
             Ok(r) => r,
             Err(e) => {
@@ -392,7 +394,7 @@ pub fn run_live(
                 // Output sample j (16 kHz, counting from the stream's start) left the resampler's
                 // filter `delay` samples after device time j / 16000: stamp each frame with when
                 // its last sample was captured, so latencies count from the speaker's mouth.
-                let first_out = resampler.produced - frame_buf.len() as u64;
+                let first_out = resampler.produced.saturating_sub(frame_buf.len() as u64);
                 let delay = resampler.delay() as u64;
                 for (k, frame) in frame_buf[..whole].chunks_exact(FRAME).enumerate() {
                     let end_out = first_out + ((k + 1) * FRAME) as u64;

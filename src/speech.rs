@@ -396,8 +396,8 @@ impl AudioSink for SpeakerSink {
     }
     fn latency(&self) -> Duration {
         // Measured through PulseAudio's ALSA plugin: 110–170 ms after the device pulls a sample
-        // (up to ~0.45 s when the server has grown its buffer); a generous bound.
-        Duration::from_millis(500)
+        // once running, but up to ~1.5 s for a new stream on a busy machine.
+        Duration::from_millis(1500)
     }
     fn stop(&mut self) {
         // Not `Player::clear`, which waits for the queue to play out: the queued pieces end

@@ -20,6 +20,18 @@ async fn replies_play_on_a_real_sound_server() {
     assert_eq!(zoe.reply(), reply);
     // End of input: Zoe lets the reply finish playing, then exits.
     zoe.finish();
+    // The monitor yields nothing once nothing plays: the recording is complete when it stops
+    // growing.
+    let mut size = 0;
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = std::fs::metadata(&recording).map_or(0, |m| m.len());
+        if now == size || Instant::now() > until {
+            break;
+        }
+        size = now;
+    }
     let _ = parec.kill();
     let _ = parec.wait();
     assert!(
@@ -206,6 +218,32 @@ async fn wake_word_over_a_reply_stops_it() {
     );
 }
 
+/// A sound-server restart (what a client sees when a device is unplugged and comes back) is
+/// survived: the capture stream is found dead, reopened with backoff, and the next request is
+/// served while `zoe listen` keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_survives_a_sound_server_restart() {
+    let Some(mut pulse) = Pulse::start() else {
+        return;
+    };
+    let model = crate::support::data::random_model("tiny.en");
+    let s = standin(Timing::brisk()).await;
+    s.push(Script::reply("First."));
+    s.push(Script::reply("Second."));
+    let mic = pulse.mic(None);
+    let zoe = listen(&pulse, &s.url(), &model);
+    ask(&mic, "hello");
+    zoe.wait_for_turns(1, Duration::from_secs(30));
+    pulse.restart();
+    // The stall deadline (2 s), then the reopen.
+    std::thread::sleep(Duration::from_secs(4));
+    ask(&mic, "hello");
+    let m = zoe.wait_for_turns(2, Duration::from_secs(40));
+    assert_eq!(m.len(), 2);
+    let stderr = zoe.stderr_text();
+    assert!(stderr.contains("microphone lost"), "{stderr}");
+}
+
 /// Resident memory of a process (kB), from /proc.
 fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -313,4 +351,31 @@ fn speaker_stop_is_immediate() {
     let ms = last.saturating_duration_since(stopped).as_secs_f64() * 1000.0;
     println!("last sound {ms:.0} ms after stop");
     assert!(ms <= 200.0, "still playing {ms:.0} ms after stop");
+}
+
+/// A microphone that does not exist is a start-up error that names the devices there are, and
+/// `zoe devices` lists them with their formats.
+#[test]
+fn missing_device_is_named() {
+    let Some(pulse) = Pulse::start() else { return };
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zoe"));
+    cmd.args(["listen", "--input-device", "No Such Mic", "--no-speak"])
+        .env("RUST_LOG", "warn");
+    pulse.env(&mut cmd);
+    let out = cmd.output().expect("run zoe");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no input device named \"No Such Mic\"; there are: "),
+        "{stderr}"
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zoe"));
+    cmd.arg("devices");
+    pulse.env(&mut cmd);
+    let out = cmd.output().expect("run zoe");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("input devices:") && stdout.contains("Hz, 2 ch"),
+        "{stdout}"
+    );
 }

@@ -44,6 +44,13 @@ impl Pulse {
             "pcm.!default { type pulse handle_underrun false }\nctl.!default { type pulse }\n",
         )
         .unwrap();
+        let daemon = Pulse::spawn_daemon(d);
+        let pulse = Pulse { daemon, dir };
+        pulse.wait_ready();
+        Some(pulse)
+    }
+
+    fn spawn_daemon(d: &Path) -> Child {
         let mut cmd = Command::new("pulseaudio");
         cmd.args([
             "--daemonize=no",
@@ -57,21 +64,34 @@ impl Pulse {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
         Pulse::env_into(&mut cmd, d);
-        let daemon = cmd.spawn().expect("start pulseaudio");
-        let pulse = Pulse { daemon, dir };
-        // Ready when the server answers; bounded.
+        cmd.spawn().expect("start pulseaudio")
+    }
+
+    /// Kills the server and starts it again with the same devices (a sound-server restart, as a
+    /// client sees an unplugged device).
+    pub fn restart(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        std::thread::sleep(Duration::from_millis(300));
+        // The new pipe source makes its FIFO afresh.
+        let _ = std::fs::remove_file(self.dir.path().join("mic.fifo"));
+        self.daemon = Pulse::spawn_daemon(self.dir.path());
+        self.wait_ready();
+    }
+
+    /// Returns when the server answers (panics after 10 s).
+    fn wait_ready(&self) {
         let until = Instant::now() + Duration::from_secs(10);
         loop {
             let mut info = Command::new("pactl");
             info.arg("info").stdout(Stdio::null()).stderr(Stdio::null());
-            pulse.env(&mut info);
+            self.env(&mut info);
             if info.status().is_ok_and(|s| s.success()) {
                 break;
             }
             assert!(Instant::now() < until, "pulseaudio did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(pulse)
     }
 
     fn env_into(cmd: &mut Command, d: &Path) {
@@ -279,10 +299,21 @@ impl Pulse {
     /// at that gain, as a speaker heard by the microphone in a room.
     pub fn mic(&self, echo: Option<(&Monitor, f32)>) -> Mic {
         let fifo = self.dir.path().join("mic.fifo");
-        let mut pipe = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&fifo)
-            .expect("open the microphone FIFO");
+        // Non-blocking, by path each time: after a server restart the new pipe source may have
+        // made a new FIFO, and a blocking open of the old one would wait forever.
+        let open = move || loop {
+            use std::os::unix::fs::OpenOptionsExt;
+            const O_NONBLOCK: i32 = 0o4000;
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(O_NONBLOCK)
+                .open(&fifo)
+            {
+                Ok(f) => return f,
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        let mut pipe = open();
         let queue = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
         let fed = Timeline::new();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -321,8 +352,19 @@ impl Pulse {
                     }
                     prev = x;
                 }
-                if pipe.write_all(&bytes).is_err() {
-                    return;
+                let mut rest = &bytes[..];
+                while !rest.is_empty() {
+                    match pipe.write(rest) {
+                        Ok(n) => rest = &rest[n..],
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(2))
+                        }
+                        Err(_) => {
+                            // The server went away (a restart): wait for its new pipe source.
+                            pipe = open();
+                            break;
+                        }
+                    }
                 }
                 f.push(Instant::now(), block);
             }
