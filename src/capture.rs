@@ -34,7 +34,7 @@ pub enum CaptureError {
     NoSuchDevice { name: String, available: String },
     #[error("no default input device (is a microphone connected? `zoe devices` lists them)")]
     NoDefault,
-    #[error("the input device {device} cannot be opened: {detail}")]
+    #[error("the input device {device} cannot be opened: {detail} (`zoe devices` lists the devices; `zoe chat` works without a microphone)")]
     Open { device: String, detail: String },
     #[error("resampling from {rate} Hz: {detail}")]
     Resample { rate: u32, detail: String },
