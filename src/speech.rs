@@ -395,7 +395,7 @@ impl AudioSink for SpeakerSink {
         self.append(samples, rate, None, false);
     }
     fn latency(&self) -> Duration {
-        // Measured through PulseAudio's ALSA plugin: 110–170 ms after the device pulls a sample
+        // Measured through PulseAudio's ALSA plugin: 130–180 ms after the device pulls a sample
         // once running, but up to ~1.5 s for a new stream on a busy machine.
         Duration::from_millis(1500)
     }

@@ -131,7 +131,7 @@ async fn listen_answers_through_real_devices() {
     let heard_ms = onset.duration_since(spoken_end).as_secs_f64() * 1000.0;
     // The metric counts from the capture of the end of speech (input latency included) to the
     // first audible sample the speaker's device pulled; what the sound server buffers after that
-    // is not reported to rodio. Measured here: 110–170 ms through PulseAudio's ALSA plugin. The
+    // is not reported to rodio. Measured here: 130–180 ms through PulseAudio's ALSA plugin. The
     // metric must never claim less than that plus a little, nor more than what was heard.
     println!("heard {heard_ms:.0} ms after the end of speech; metrics latency {latency:.0} ms");
     assert!(

@@ -249,9 +249,11 @@ pub fn record_samples(cfg: &Config, samples: usize, dir: &Path) -> anyhow::Resul
 /// `zoe wake scores`: each file's highest score and where the detector fires. Returns how many
 /// files could not be read.
 pub fn scores_cmd(cfg: &Config, files: &[PathBuf]) -> anyhow::Result<usize> {
-    let mut det = cfg.wake.detector()?;
-    println!("head: {}", cfg.wake.head_source());
     let models: Arc<FeatureModels> = FeatureModels::load(&cfg.wake.features_dir)?;
+    let mut det =
+        super::WakeDetector::new(&models, cfg.wake.load_head()?, cfg.wake.detector.clone())?;
+    let mut head = cfg.wake.load_head()?;
+    println!("head: {}", cfg.wake.head_source());
     let mut failed = 0;
     for f in files {
         let clip = match crate::audio::load_wav(f) {
@@ -262,7 +264,6 @@ pub fn scores_cmd(cfg: &Config, files: &[PathBuf]) -> anyhow::Result<usize> {
                 continue;
             }
         };
-        let mut head = cfg.wake.load_head()?;
         let best = super::clip_scores(&models, &mut head, &clip.samples)?
             .into_iter()
             .fold(0.0f32, f32::max);

@@ -90,7 +90,6 @@ impl FeatureModels {
         let mut s = FeatureStream {
             mel_state: spawn(&self.mel)?,
             emb_state: spawn(&self.emb)?,
-            models: self.clone(),
             raw: Vec::with_capacity(CHUNK + MEL_CONTEXT),
             pending: Vec::with_capacity(CHUNK),
             mel: VecDeque::with_capacity(EMB_WINDOW + 8),
@@ -105,9 +104,8 @@ impl FeatureModels {
 /// Embeddings kept per stream (the head needs 16).
 const KEEP_EMB: usize = HEAD_FRAMES;
 
-/// One audio stream's feature state.
+/// One audio stream's feature state (its run states keep the models' plans alive).
 pub struct FeatureStream {
-    models: Arc<FeatureModels>,
     mel_state: State,
     emb_state: State,
     /// The mel model's input: context + chunk, int16 scale.
@@ -228,9 +226,5 @@ impl FeatureStream {
             out.extend_from_slice(e);
         }
         true
-    }
-
-    pub fn models(&self) -> &Arc<FeatureModels> {
-        &self.models
     }
 }
