@@ -418,7 +418,10 @@ impl FramePipeline {
                     .clock
                     .iter()
                     .find(|(p, _)| *p >= u.end)
-                    .map_or(now, |&(_, t)| t);
+                    // The frame's last sample was captured at `t`; the speech ended earlier in it.
+                    .map_or(now, |&(p, t)| {
+                        t - Duration::from_secs_f64((p - u.end) as f64 / RATE as f64)
+                    });
                 let start = take.cut.map_or(u.start, |c| c.max(u.start));
                 if !take.while_speaking {
                     // Served: the wake is used up, and a conversation's follow-up window opens.

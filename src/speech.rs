@@ -57,10 +57,13 @@ impl Probe {
     }
     /// Records now, once.
     pub fn mark(&self) {
-        let nanos = epoch().elapsed().as_nanos().max(1) as u64;
+        self.mark_at(now_nanos());
+    }
+    /// Records the clock time `nanos` (from [`now_nanos`]'s epoch), once.
+    fn mark_at(&self, nanos: u64) {
         let _already_marked =
             self.0
-                .compare_exchange(0, nanos, Ordering::Release, Ordering::Relaxed);
+                .compare_exchange(0, nanos.max(1), Ordering::Release, Ordering::Relaxed);
     }
     pub fn get(&self) -> Option<Instant> {
         match self.0.load(Ordering::Acquire) {
@@ -96,18 +99,23 @@ impl Playback {
     }
     /// The device pulled audio now.
     pub fn stamp(&self) {
-        self.last.store(now_nanos(), Ordering::Relaxed);
+        self.stamp_at(now_nanos());
     }
-    /// When audio was last pulled.
+    /// Audio pulled now will be heard at clock time `nanos`.
+    fn stamp_at(&self, nanos: u64) {
+        self.last.store(nanos, Ordering::Relaxed);
+    }
+    /// When the audio last pulled is heard (it may lie in the near future).
     pub fn last(&self) -> Option<Instant> {
         match self.last.load(Ordering::Relaxed) {
             0 => None,
             n => Some(epoch() + Duration::from_nanos(n)),
         }
     }
-    /// Audio was pulled within `tail` (the echo may still be in the room).
+    /// Audio was heard within `tail`, or is still to be heard (the echo may be in the room).
     pub fn audible(&self, tail: Duration) -> bool {
-        self.last().is_some_and(|t| t.elapsed() <= tail)
+        self.last()
+            .is_some_and(|t| Instant::now().saturating_duration_since(t) <= tail)
     }
     /// A turn is being served (its reply may not have started playing yet).
     pub fn set_busy(&self, busy: bool) {
@@ -138,6 +146,8 @@ pub trait AudioSink {
     fn play_cue(&mut self, samples: &[f32], rate: u32) {
         self.play(samples, rate, None);
     }
+    /// Called by the speech thread at least twice a second: a sink reopens a failed device here.
+    fn maintain(&mut self) {}
 }
 
 /// Discards audio; the probe is marked on arrival.
@@ -216,12 +226,13 @@ impl AudioSink for WavSink {
     }
 }
 
-/// A rodio source that marks a probe when its first sample is pulled by the device thread, and
-/// stamps the playback state as it goes.
+/// A rodio source that marks a probe with the time its first audible sample will be heard, by
+/// the speaker's clock, and stamps the playback state as it goes.
 struct Probed<S> {
     inner: S,
     probe: Option<Probe>,
     playback: Option<Playback>,
+    clock: HeardClock,
     pulled: u32,
     /// The sink's cut counter and its value when this piece was queued: once it moves, the piece
     /// ends at the next sample (barge-in empties the queue within one device period).
@@ -238,17 +249,27 @@ impl<S: rodio::Source> Iterator for Probed<S> {
         let sample = self.inner.next();
         if let (Some(p), Some(s)) = (&self.probe, sample) {
             if s.abs() >= AUDIBLE {
-                p.mark(); // one atomic compare-exchange; no lock, no allocation
+                p.mark_at(self.heard()); // one atomic compare-exchange; no lock, no allocation
                 self.probe = None;
             }
         }
         if self.pulled % 256 == 0 {
             if let Some(p) = &self.playback {
-                p.stamp(); // one atomic store
+                p.stamp_at(self.heard()); // one atomic store
             }
         }
         self.pulled = self.pulled.wrapping_add(1);
         sample
+    }
+}
+
+impl<S> Probed<S> {
+    /// When the sample being pulled now is heard: the speaker's clock, or now before it runs.
+    fn heard(&self) -> u64 {
+        match self.clock.get() {
+            0 => now_nanos(),
+            n => n,
+        }
     }
 }
 
@@ -270,17 +291,134 @@ impl<S: rodio::Source> rodio::Source for Probed<S> {
 /// Device buffer for playback, in frames (~21 ms at 48 kHz; rodio's default is 50 ms).
 const OUTPUT_BUFFER: u32 = 1024;
 
-/// An output device through rodio: the default one or one named in config.
-pub struct SpeakerSink {
-    // Field order matters: the player must go before the device it plays on.
+/// How often a failed output device is tried again.
+const REOPEN_EVERY: Duration = Duration::from_secs(1);
+
+/// The speaker's clock: when the sample the device is pulling now will be heard, from the
+/// device's own account of what it still holds (cpal's playback timestamp, which through ALSA's
+/// pulse plugin includes the sound server's buffering). Set by the output callback for every
+/// frame with one atomic store; read by the probes and playback stamps it calls.
+#[derive(Clone, Default, Debug)]
+pub struct HeardClock(Arc<AtomicU64>);
+
+impl HeardClock {
+    /// Clock nanos at which the frame being pulled now is heard (0 before the first callback).
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+    fn set(&self, nanos: u64) {
+        self.0.store(nanos, Ordering::Relaxed);
+    }
+}
+
+/// The output callback for one sample type: pulls the mixer frame by frame and keeps the clock.
+/// Nothing else: no allocation, lock or logging here.
+fn feed<T>(
+    channels: usize,
+    rate: u32,
+    mut source: rodio::mixer::MixerSource,
+    clock: HeardClock,
+) -> impl FnMut(&mut [T], &rodio::cpal::OutputCallbackInfo) + Send + 'static
+where
+    T: rodio::cpal::SizedSample + rodio::cpal::FromSample<f32>,
+{
+    let frame_ns = 1e9 / rate.max(1) as f64;
+    move |data: &mut [T], info| {
+        let ts = info.timestamp();
+        let delay = ts.playback.saturating_duration_since(ts.callback);
+        let base = now_nanos() + delay.as_nanos() as u64;
+        for (i, frame) in data.chunks_mut(channels.max(1)).enumerate() {
+            clock.set(base + (i as f64 * frame_ns) as u64);
+            for s in frame {
+                *s = T::from_sample(source.next().unwrap_or(0.0));
+            }
+        }
+    }
+}
+
+/// An open output stream: cpal's, fed by a rodio mixer that the player queues into.
+struct OutStream {
+    // Field order matters: the player goes before the stream it plays on.
     player: rodio::Player,
-    _device: rodio::MixerDeviceSink,
+    _stream: rodio::cpal::Stream,
+}
+
+impl OutStream {
+    fn open(
+        device: Option<&str>,
+        failed: &Arc<AtomicBool>,
+        clock: &HeardClock,
+    ) -> Result<OutStream, SpeechError> {
+        use rodio::cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+        use rodio::cpal::{self, SampleFormat};
+        let dev = match device {
+            Some(name) => find_output(name)?,
+            None => cpal::default_host()
+                .default_output_device()
+                .ok_or_else(|| SpeechError::NoOutput("there is no default output device".into()))?,
+        };
+        let err = |e: &dyn std::fmt::Display| SpeechError::NoOutput(format!("{dev}: {e}"));
+        let supported = dev.default_output_config().map_err(|e| err(&e))?;
+        let mut config = supported.config();
+        // About 20 ms of device buffer: the reply's first sound comes that much sooner and
+        // barge-in silences the speaker that much faster.
+        if let cpal::SupportedBufferSize::Range { min, max } = supported.buffer_size() {
+            config.buffer_size = cpal::BufferSize::Fixed(OUTPUT_BUFFER.clamp(*min, *max));
+        }
+        let (Some(channels), Some(rate)) = (
+            std::num::NonZero::new(config.channels),
+            std::num::NonZero::new(config.sample_rate),
+        ) else {
+            return Err(err(&"the device reports no channels or no rate"));
+        };
+        let (mixer, source) = rodio::mixer::mixer(channels, rate);
+        let flag = failed.clone();
+        let on_error = move |e: cpal::Error| {
+            if crate::capture::needs_reopen(&e) {
+                flag.store(true, Ordering::Relaxed)
+            }
+        };
+        let (ch, hz, c) = (config.channels as usize, config.sample_rate, clock.clone());
+        let stream = match supported.sample_format() {
+            SampleFormat::F32 => {
+                dev.build_output_stream(config, feed::<f32>(ch, hz, source, c), on_error, None)
+            }
+            SampleFormat::I16 => {
+                dev.build_output_stream(config, feed::<i16>(ch, hz, source, c), on_error, None)
+            }
+            SampleFormat::I32 => {
+                dev.build_output_stream(config, feed::<i32>(ch, hz, source, c), on_error, None)
+            }
+            SampleFormat::U16 => {
+                dev.build_output_stream(config, feed::<u16>(ch, hz, source, c), on_error, None)
+            }
+            SampleFormat::U8 => {
+                dev.build_output_stream(config, feed::<u8>(ch, hz, source, c), on_error, None)
+            }
+            other => return Err(err(&format!("unsupported sample format {other:?}"))),
+        }
+        .map_err(|e| err(&e))?;
+        stream.play().map_err(|e| err(&e))?;
+        Ok(OutStream {
+            player: rodio::Player::connect_new(&mixer),
+            _stream: stream,
+        })
+    }
+}
+
+/// An output device: the default one or one named in config. Playback goes through rodio's
+/// player and mixer on a cpal stream this sink owns, so it knows when each sample is heard.
+pub struct SpeakerSink {
+    /// None while the device is gone: tried again every [`REOPEN_EVERY`].
+    out: Option<OutStream>,
     playback: Option<Playback>,
     /// Set by the stream's error callback (device gone, sound server restarted).
     failed: Arc<AtomicBool>,
     device: Option<String>,
     /// Bumped by `stop`: every queued piece ends at once.
     cut: Arc<AtomicU64>,
+    clock: HeardClock,
+    last_try: Instant,
 }
 
 /// Output devices by name, as `zoe devices` lists them.
@@ -310,76 +448,55 @@ pub fn find_output(name: &str) -> Result<rodio::cpal::Device, SpeechError> {
 impl SpeakerSink {
     pub fn open(device: Option<&str>, playback: Option<Playback>) -> Result<Self, SpeechError> {
         let failed = Arc::new(AtomicBool::new(false));
-        let flag = failed.clone();
-        let builder = || -> Result<_, SpeechError> {
-            let b = match device {
-                Some(name) => rodio::DeviceSinkBuilder::from_device(find_output(name)?),
-                None => rodio::DeviceSinkBuilder::from_default_device(),
-            };
-            let flag = flag.clone();
-            Ok(b.map_err(|e| SpeechError::NoOutput(e.to_string()))?
-                .with_error_callback(move |e| {
-                    if crate::capture::needs_reopen(&e) {
-                        flag.store(true, Ordering::Relaxed)
-                    }
-                }))
-        };
-        // About 20 ms of device buffer (rodio's default is 50 ms): the reply's first sound comes
-        // that much sooner and barge-in silences the speaker that much faster. A device that
-        // refuses it gets its default.
-        let mut sink = builder()?
-            .with_buffer_size(rodio::cpal::BufferSize::Fixed(OUTPUT_BUFFER))
-            .open_stream()
-            .or_else(|_| {
-                builder()?
-                    .open_stream()
-                    .map_err(|e| SpeechError::NoOutput(e.to_string()))
-            })?;
-        sink.log_on_drop(false);
-        let player = rodio::Player::connect_new(sink.mixer());
+        let clock = HeardClock::default();
+        let out = OutStream::open(device, &failed, &clock)?;
         Ok(SpeakerSink {
-            player,
-            _device: sink,
+            out: Some(out),
             playback,
             failed,
             device: device.map(String::from),
             cut: Arc::new(AtomicU64::new(0)),
+            clock,
+            last_try: Instant::now(),
         })
     }
 
-    /// After a stream error: opens the device again (with up to three tries).
-    fn reopen(&mut self) {
-        for attempt in 0..3u32 {
-            std::thread::sleep(Duration::from_millis(100 << attempt));
-            match SpeakerSink::open(self.device.as_deref(), self.playback.clone()) {
-                Ok(mut fresh) => {
-                    tracing::warn!("the output device failed; reopened it");
-                    fresh.cut = self.cut.clone();
-                    *self = fresh;
-                    return;
+    /// Closes a failed stream at once (a dead stream's device thread can spin) and opens the
+    /// device again, at most once per [`REOPEN_EVERY`] unless `now`. True when a stream is open.
+    fn ensure(&mut self, now: bool) -> bool {
+        if self.failed.swap(false, Ordering::Relaxed) && self.out.take().is_some() {
+            tracing::warn!("the output device failed; closed it, opening it again");
+        }
+        if self.out.is_none() && (now || self.last_try.elapsed() >= REOPEN_EVERY) {
+            self.last_try = Instant::now();
+            match OutStream::open(self.device.as_deref(), &self.failed, &self.clock) {
+                Ok(out) => {
+                    tracing::info!("the output device is open again");
+                    self.out = Some(out);
                 }
-                Err(e) => tracing::warn!(attempt, "reopening the output device failed: {e}"),
+                Err(e) => tracing::warn!("opening the output device failed: {e}"),
             }
         }
-        self.failed.store(false, Ordering::Relaxed); // try again before the next reply
+        self.out.is_some()
     }
-}
 
-impl SpeakerSink {
     fn append(&mut self, samples: &[f32], rate: u32, probe: Option<&Probe>, stamp: bool) {
         let (Some(channels), Some(rate)) =
             (std::num::NonZero::new(1u16), std::num::NonZero::new(rate))
         else {
             return;
         };
-        if self.failed.load(Ordering::Relaxed) {
-            self.reopen();
+        if !self.ensure(false) {
+            tracing::warn!("no output device: a piece of speech was dropped");
+            return;
         }
+        let Some(out) = &self.out else { return };
         let buffer = rodio::buffer::SamplesBuffer::new(channels, rate, samples.to_vec());
-        self.player.append(Probed {
+        out.player.append(Probed {
             inner: buffer,
             probe: probe.cloned(),
             playback: if stamp { self.playback.clone() } else { None },
+            clock: self.clock.clone(),
             pulled: 0,
             epoch: self.cut.load(Ordering::Relaxed),
             cut: self.cut.clone(),
@@ -395,30 +512,25 @@ impl AudioSink for SpeakerSink {
         self.append(samples, rate, None, false);
     }
     fn latency(&self) -> Duration {
-        // Measured through PulseAudio's ALSA plugin: 130–180 ms after the device pulls a sample
-        // once running, but up to ~1.5 s for a new stream on a busy machine.
+        // Once running, the clock says how long the sound server holds audio (130–180 ms through
+        // PulseAudio's ALSA plugin here), but a new stream on a busy machine took up to ~1.5 s
+        // before its first sound.
         Duration::from_millis(1500)
     }
     fn stop(&mut self) {
         // Not `Player::clear`, which waits for the queue to play out: the queued pieces end
-        // themselves, and the player is replaced (dropping one stops what it still holds).
+        // themselves, and the stream is replaced (dropping it stops what it still holds).
         self.cut.fetch_add(1, Ordering::Relaxed);
         // What the sound server already holds (PulseAudio keeps ~0.4 s) only goes away with the
         // stream: close it and open a fresh one.
-        match SpeakerSink::open(self.device.as_deref(), self.playback.clone()) {
-            Ok(mut fresh) => {
-                fresh.cut = self.cut.clone();
-                *self = fresh;
-            }
-            Err(e) => {
-                tracing::warn!("reopening the speaker after a stop failed: {e}");
-                self.player.stop();
-                self.player = rodio::Player::connect_new(self._device.mixer());
-            }
-        }
+        self.out = None;
+        self.ensure(true);
     }
     fn busy(&self) -> bool {
-        !self.player.empty()
+        self.out.as_ref().is_some_and(|o| !o.player.empty())
+    }
+    fn maintain(&mut self) {
+        self.ensure(false);
     }
 }
 
@@ -679,8 +791,9 @@ impl SpeechThread {
         // Turns whose first-audio probe the device thread has yet to mark.
         let mut pending: Vec<(u64, Probe)> = Vec::new();
         loop {
+            // Woken at least every 500 ms so the sink can reopen a failed device.
             let wait = if pending.is_empty() {
-                Duration::from_secs(3600)
+                Duration::from_millis(500)
             } else {
                 Duration::from_millis(1)
             };
@@ -747,8 +860,14 @@ impl SpeechThread {
                 }
                 None => {}
             }
+            self.sink.maintain();
             pending.retain(|(turn, probe)| match probe.get() {
                 Some(at) => {
+                    tracing::debug!(
+                        turn,
+                        ahead_ms = at.saturating_duration_since(Instant::now()).as_millis() as u64,
+                        "the reply's first sound is on its way to the speaker"
+                    );
                     let _ = self
                         .events
                         .send(SpeechEvent::FirstAudio { turn: *turn, at });

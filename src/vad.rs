@@ -9,11 +9,18 @@
 //! after a `Pause`; `End` after `end_silence_ms` of silence (or at `max_utterance_ms`). The audio of
 //! `Pause` and of the `End` that follows it without new speech are identical, so the speculative
 //! result can be used as is.
+//!
+//! The detector keeps calling frames speech for 76–91 ms after a voice ends, so an utterance's end
+//! is moved back to the last audible 4 ms (see `Endpointer::voice_end`): utterance ends, and every
+//! latency that counts from them, are where the speaker stopped, within a few milliseconds.
+//! Silence is still counted from the last speech frame, as `end_silence_ms` was tuned.
 
 use std::collections::VecDeque;
 
 pub const FRAME: usize = 256;
 const FRAME_MS: u32 = 16;
+/// How far the detector's speech decision may trail the voice (see `Endpointer::voice_end`).
+const DETECTOR_LAG_MS: usize = 128;
 
 #[derive(Debug, Clone)]
 pub struct VadConfig {
@@ -58,7 +65,8 @@ pub struct Utterance {
     pub audio_start: usize,
     /// First speech frame.
     pub start: usize,
-    /// End of the last speech frame.
+    /// Where the voice stopped: the end of the last speech frame, moved back over the detector's
+    /// lag to the last audible sound.
     pub end: usize,
     /// Where the endpoint was decided.
     pub decided: usize,
@@ -82,14 +90,17 @@ pub enum VadEvent {
     Discard,
 }
 
+#[derive(Clone, Copy)]
 enum State {
     Idle {
         run: usize,
     },
     Speaking {
         start: usize,
+        /// End of the last frame the detector called speech.
         last_speech_end: usize,
-        silence: usize,
+        /// Where the voice stopped, once a silent frame follows it.
+        voice_end: Option<usize>,
         paused: bool,
     },
 }
@@ -173,65 +184,125 @@ impl Endpointer {
                     self.state = State::Speaking {
                         start,
                         last_speech_end: self.pos,
-                        silence: 0,
+                        voice_end: None,
                         paused: false,
                     };
                     return Some(VadEvent::Start { at: start });
                 }
                 None
             }
-            State::Speaking {
-                start,
-                last_speech_end,
-                silence,
-                paused,
-            } => {
+            State::Speaking { .. } => {
                 self.buf.extend_from_slice(frame);
-                let (start, cfg) = (*start, &self.cfg);
-                if speech {
-                    *last_speech_end = self.pos;
-                    *silence = 0;
-                    if std::mem::take(paused) {
-                        return Some(VadEvent::Resume);
-                    }
-                } else {
-                    *silence += 1;
-                }
-                let last = *last_speech_end;
-                let too_long = self.pos - start >= cfg.max_utterance_ms as usize * 16;
-                if *silence >= frames(cfg.end_silence_ms) || too_long {
-                    let end = if too_long { self.pos } else { last };
-                    let event = if end - start < cfg.min_speech_ms as usize * 16 {
-                        VadEvent::Discard
-                    } else {
-                        VadEvent::End(Utterance {
-                            audio: self.cut(end),
-                            audio_start: self.buf_start,
-                            start,
-                            end,
-                            decided: self.pos,
-                        })
-                    };
-                    self.state = State::Idle { run: 0 };
-                    self.recent.clear();
-                    self.buf.clear();
-                    return Some(event);
-                }
-                if *silence == frames(cfg.speculate_ms)
-                    && !*paused
-                    && last - start >= cfg.min_speech_ms as usize * 16
-                {
-                    *paused = true;
-                    return Some(VadEvent::Pause {
-                        audio: self.cut(last),
-                        audio_start: self.buf_start,
-                        start,
-                        end: last,
-                    });
-                }
-                None
+                self.speaking(speech)
             }
         }
+    }
+
+    /// One frame inside an utterance. Silence is counted from where the detector let go (what
+    /// `end_silence_ms` was tuned on), the utterance ends where the voice stopped.
+    fn speaking(&mut self, speech: bool) -> Option<VadEvent> {
+        let State::Speaking {
+            start,
+            mut last_speech_end,
+            mut voice_end,
+            mut paused,
+        } = self.state
+        else {
+            return None;
+        };
+        let cfg = &self.cfg;
+        let (min_speech, max_len) = (
+            cfg.min_speech_ms as usize * 16,
+            cfg.max_utterance_ms as usize * 16,
+        );
+        let (end_silence, speculate) = (
+            cfg.end_silence_ms as usize * 16,
+            cfg.speculate_ms as usize * 16,
+        );
+        if speech {
+            last_speech_end = self.pos;
+            voice_end = None;
+        } else if voice_end.is_none() {
+            voice_end = Some(self.voice_end(start, last_speech_end));
+        }
+        self.state = State::Speaking {
+            start,
+            last_speech_end,
+            voice_end,
+            paused: paused && !speech,
+        };
+        if speech && paused {
+            return Some(VadEvent::Resume);
+        }
+        let too_long = self.pos - start >= max_len;
+        let quiet = voice_end.map_or(0, |_| self.pos - last_speech_end);
+        if quiet >= end_silence || too_long {
+            let end = match voice_end {
+                Some(v) if !too_long => v,
+                _ => self.pos,
+            };
+            let event = if last_speech_end.min(end) - start < min_speech {
+                VadEvent::Discard
+            } else {
+                VadEvent::End(Utterance {
+                    audio: self.cut(end),
+                    audio_start: self.buf_start,
+                    start,
+                    end,
+                    decided: self.pos,
+                })
+            };
+            self.state = State::Idle { run: 0 };
+            self.recent.clear();
+            self.buf.clear();
+            return Some(event);
+        }
+        if let Some(end) = voice_end.filter(|_| quiet >= speculate && !paused) {
+            if last_speech_end - start >= min_speech {
+                paused = true;
+                self.state = State::Speaking {
+                    start,
+                    last_speech_end,
+                    voice_end,
+                    paused,
+                };
+                return Some(VadEvent::Pause {
+                    audio: self.cut(end),
+                    audio_start: self.buf_start,
+                    start,
+                    end,
+                });
+            }
+        }
+        None
+    }
+
+    /// Where the voice stopped, given `end`, the end of the last frame the detector called speech.
+    /// The detector's probability stays up for a few frames after the voice stops (76–91 ms on
+    /// espeak speech), which would count that long as part of every latency: the end moves back
+    /// to the last 4 ms window, within [`DETECTOR_LAG_MS`] of `end`, no more than 40 dB below the
+    /// utterance's loudest window and at least twice the level of the quiet before it began.
+    fn voice_end(&self, start: usize, end: usize) -> usize {
+        const WIN: usize = 64;
+        let rms = |a: &[f32]| (a.iter().map(|x| x * x).sum::<f32>() / a.len() as f32).sqrt();
+        let at = |p: usize| p - self.buf_start;
+        let loudest = self.buf[at(start)..at(end)]
+            .chunks(WIN)
+            .map(rms)
+            .fold(0.0, f32::max);
+        let mut quiet: Vec<f32> = self.buf[..at(start)].chunks_exact(WIN).map(rms).collect();
+        quiet.sort_by(f32::total_cmp);
+        let floor = quiet.get(quiet.len() / 4).copied().unwrap_or(0.0);
+        let level = (loudest * 0.01).max(floor * 2.0);
+        let lowest = end.saturating_sub(DETECTOR_LAG_MS * 16).max(start);
+        let mut p = end;
+        while p >= lowest + WIN {
+            if rms(&self.buf[at(p - WIN)..at(p)]) >= level {
+                return p;
+            }
+            p -= WIN;
+        }
+        lowest
     }
 
     /// The utterance audio up to `end` plus the tail, as both `Pause` and `End` give it.

@@ -75,6 +75,35 @@ fn vad_segments_on_generated_scenes() {
     assert!(segments(&noise, &VadConfig::default()).is_empty());
 }
 
+/// The end of an utterance is where the voice stopped, not where the detector let go (76–91 ms
+/// later on this speech): every latency counts from it.
+#[test]
+fn vad_end_is_where_the_voice_stopped() {
+    for noise in [0.0, 0.003] {
+        let (audio, spans) = scene(
+            &[
+                Part::Silence(1.0),
+                Part::Say("hello"),
+                Part::Silence(1.0),
+                Part::Say("What time is it?"),
+                Part::Silence(1.0),
+                Part::Say("Hey Zoe"),
+                Part::Silence(1.5),
+            ],
+            noise,
+        );
+        let segs = segments(&audio, &VadConfig::default());
+        assert_eq!(segs.len(), 3, "{segs:?} vs {spans:?}");
+        for (got, want) in segs.iter().zip(&spans) {
+            let late_ms = (got.1 - want.1) * 1000.0;
+            assert!(
+                (-30.0..=30.0).contains(&late_ms),
+                "noise {noise}: ended {late_ms:.0} ms after the voice: {got:?} vs {want:?}"
+            );
+        }
+    }
+}
+
 /// A short pause inside a sentence does not end it; the default end silence is at most 300 ms.
 #[test]
 fn vad_bridges_short_pauses() {

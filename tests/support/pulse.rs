@@ -301,7 +301,9 @@ impl Pulse {
         let fifo = self.dir.path().join("mic.fifo");
         // Non-blocking, by path each time: after a server restart the new pipe source may have
         // made a new FIFO, and a blocking open of the old one would wait forever.
-        let open = move || loop {
+        // Gives up (None) once `stop` is set, so a test that fails while the server is down
+        // still ends.
+        let open = move |stop: &std::sync::atomic::AtomicBool| loop {
             use std::os::unix::fs::OpenOptionsExt;
             const O_NONBLOCK: i32 = 0o4000;
             match std::fs::OpenOptions::new()
@@ -309,14 +311,15 @@ impl Pulse {
                 .custom_flags(O_NONBLOCK)
                 .open(&fifo)
             {
-                Ok(f) => return f,
+                Ok(f) => return Some(f),
+                Err(_) if stop.load(std::sync::atomic::Ordering::Relaxed) => return None,
                 Err(_) => std::thread::sleep(Duration::from_millis(50)),
             }
         };
-        let mut pipe = open();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut pipe = open(&stop).expect("the microphone's FIFO");
         let queue = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
         let fed = Timeline::new();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (q, f, s) = (queue.clone(), fed.clone(), stop.clone());
         let echo = echo.map(|(m, gain)| (m.echo.clone(), gain));
         let thread = std::thread::spawn(move || {
@@ -361,7 +364,10 @@ impl Pulse {
                         }
                         Err(_) => {
                             // The server went away (a restart): wait for its new pipe source.
-                            pipe = open();
+                            match open(&s) {
+                                Some(p) => pipe = p,
+                                None => return,
+                            }
                             break;
                         }
                     }
