@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::replay::{build_pipeline, start_stt};
 use crate::speech::Playback;
 use crate::voice::Live;
+use crate::wake::echo::EchoGuard;
 
 /// Runs `zoe listen` until `shutdown` (Ctrl-C, or SIGTERM under systemd).
 pub async fn run(
@@ -39,9 +40,19 @@ pub async fn run(
     }
     let playback = Playback::new();
     let c = cfg.clone();
-    let pipeline =
-        tokio::task::spawn_blocking(move || build_pipeline(&c, start_stt(&c)?)).await??;
-    let pipeline = pipeline.with_playback(playback.clone());
+    let p = playback.clone();
+    let pipeline = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let pipeline = build_pipeline(&c, start_stt(&c)?)?.with_playback(p.clone());
+        // Her own voice must not wake her: the same detector scores what the speaker plays.
+        Ok(match pipeline.wake_detector() {
+            Some(d) if c.wake.own_voice_threshold < 1.0 => {
+                let guard = EchoGuard::new(d.twin()?, p, c.wake.own_voice_threshold);
+                pipeline.with_echo_guard(guard)
+            }
+            _ => pipeline,
+        })
+    })
+    .await??;
     let opts = SessionOptions {
         playback: Some(playback.clone()),
         ..opts

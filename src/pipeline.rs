@@ -32,6 +32,7 @@ use crate::audio::RATE;
 use crate::speech::Playback;
 use crate::stt::{SttError, SttHandle, Transcript};
 use crate::vad::{Endpointer, VadConfig, VadEvent};
+use crate::wake::echo::EchoGuard;
 use crate::wake::{Detection, WakeConfig, WakeDetector};
 
 pub use crate::vad::FRAME;
@@ -128,6 +129,10 @@ pub struct FramePipeline {
     clock: VecDeque<(usize, Instant)>,
     wake: Option<WakeStage>,
     playback: Option<Playback>,
+    /// Scores what the speaker plays, so a wake in Zoe's own voice is ignored (live audio).
+    echo: Option<EchoGuard>,
+    /// The last frame with the echo removed.
+    cleaned: Vec<f32>,
     armed: Option<Armed>,
     /// Follow-up window: utterances starting before this position need no wake.
     follow_until: Option<usize>,
@@ -150,6 +155,8 @@ impl FramePipeline {
             clock: VecDeque::new(),
             wake: None,
             playback: None,
+            echo: None,
+            cleaned: Vec::with_capacity(FRAME),
             armed: None,
             follow_until: None,
             history: VecDeque::with_capacity(HISTORY_S * RATE as usize + FRAME),
@@ -168,6 +175,12 @@ impl FramePipeline {
     /// Tells the pipeline when Zoe is audible (live audio; replayed files never hear her).
     pub fn with_playback(mut self, playback: Playback) -> Self {
         self.playback = Some(playback);
+        self
+    }
+
+    /// Ignores wakes in Zoe's own voice: `guard` scores what her speaker plays.
+    pub fn with_echo_guard(mut self, guard: EchoGuard) -> Self {
+        self.echo = Some(guard);
         self
     }
 
@@ -190,6 +203,11 @@ impl FramePipeline {
         self.vad.position()
     }
 
+    /// The wake-word detector, when the wake word is required.
+    pub fn wake_detector(&self) -> Option<&WakeDetector> {
+        self.wake.as_ref().map(|w| &w.detector)
+    }
+
     /// The last wake score (0 without a detector).
     pub fn wake_score(&self) -> f32 {
         self.wake.as_ref().map_or(0.0, |w| w.detector.last_score)
@@ -203,6 +221,24 @@ impl FramePipeline {
     /// As [`FramePipeline::push`], for a frame whose last sample was captured at `captured`
     /// (live audio: the device's capture clock, so end-of-speech times exclude input latency).
     pub fn push_at(
+        &mut self,
+        frame: &[f32],
+        captured: Instant,
+        emit: &mut dyn FnMut(PipelineEvent),
+    ) {
+        let Some(guard) = &mut self.echo else {
+            return self.push_heard(frame, captured, emit);
+        };
+        // Zoe's own voice out first: everything downstream hears the cleaned frame.
+        guard.update();
+        let mut cleaned = std::mem::take(&mut self.cleaned);
+        cleaned.clear();
+        cleaned.extend_from_slice(guard.cancel(frame, captured.min(Instant::now())));
+        self.push_heard(&cleaned, captured, emit);
+        self.cleaned = cleaned;
+    }
+
+    fn push_heard(
         &mut self,
         frame: &[f32],
         captured: Instant,
@@ -222,7 +258,18 @@ impl FramePipeline {
             self.clock.pop_front();
         }
         if let Some(d) = self.detect(frame) {
-            self.on_detection(d, emit);
+            match self
+                .echo
+                .as_ref()
+                .and_then(|g| g.own_voice(captured.min(now)))
+            {
+                Some(score) => tracing::info!(
+                    mic_score = d.score,
+                    own_score = score,
+                    "ignored a wake in Zoe's own voice (what she played scored {score:.2} then)"
+                ),
+                None => self.on_detection(d, emit),
+            }
         }
         self.send_due_verification(pos, false, emit);
         if let Some(event) = event {

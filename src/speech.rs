@@ -85,17 +85,85 @@ pub(crate) fn instant_at(nanos: u64) -> Instant {
 
 /// Whether Zoe is audible, for the audio worker (self-wake gating, barge-in, follow-up windows).
 /// The speaker's device thread stamps the time each time it pulls reply audio (one atomic store
-/// every 256 samples); the session marks a turn in progress. Never locks.
-#[derive(Clone, Default, Debug)]
+/// every 256 samples); the session marks a turn in progress. Never locks. Each output stream the
+/// speaker opens also hands the worker a [`Reference`]: what it plays, as it plays it.
+#[derive(Clone, Debug)]
 pub struct Playback {
     last: Arc<AtomicU64>,
     busy: Arc<AtomicBool>,
+    references: (Sender<Reference>, Receiver<Reference>),
+}
+
+impl Default for Playback {
+    fn default() -> Self {
+        Playback {
+            last: Arc::default(),
+            busy: Arc::default(),
+            references: crossbeam_channel::unbounded(),
+        }
+    }
+}
+
+/// What the speaker plays (its mix, mono, at the device rate), pushed by the output callback into
+/// a lock-free ring with the time each sample is heard: the echo reference for the audio worker.
+pub struct Reference {
+    pub ring: ringbuf::HeapCons<f32>,
+    pub rate: u32,
+    /// Clock nanos at which the ring's sample 0 is heard (0 until the first callback): sample i
+    /// is heard at origin + i / rate.
+    origin: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Reference({} Hz)", self.rate)
+    }
+}
+
+impl Reference {
+    /// When the ring's sample `i` (counting from the stream's first) is heard.
+    pub fn heard_at(&self, i: u64) -> Option<Instant> {
+        match self.origin.load(Ordering::Relaxed) {
+            0 => None,
+            o => Some(instant_at(o + i * 1_000_000_000 / self.rate.max(1) as u64)),
+        }
+    }
+}
+
+/// The output callback's end of a [`Reference`].
+struct ReferenceTap {
+    ring: ringbuf::HeapProd<f32>,
+    origin: Arc<AtomicU64>,
+    pushed: u64,
 }
 
 impl Playback {
     pub fn new() -> Self {
         epoch();
         Playback::default()
+    }
+    /// The newest output stream's reference, if one was opened since the last call.
+    pub fn new_reference(&self) -> Option<Reference> {
+        self.references.1.try_iter().last()
+    }
+    /// A reference for an output stream at `rate`, and the callback's end of it (2 s of ring).
+    fn tap(&self, rate: u32) -> ReferenceTap {
+        use ringbuf::traits::Split;
+        let (prod, cons) = ringbuf::HeapRb::<f32>::new(rate as usize * 2).split();
+        let origin = Arc::new(AtomicU64::new(0));
+        // Only the newest stream's reference matters: drop any the worker never took (in a
+        // session without a worker nobody takes them).
+        while self.references.1.try_recv().is_ok() {}
+        let _receiver_alive = self.references.0.send(Reference {
+            ring: cons,
+            rate,
+            origin: origin.clone(),
+        });
+        ReferenceTap {
+            ring: prod,
+            origin,
+            pushed: 0,
+        }
     }
     /// The device pulled audio now.
     pub fn stamp(&self) {
@@ -311,26 +379,44 @@ impl HeardClock {
     }
 }
 
-/// The output callback for one sample type: pulls the mixer frame by frame and keeps the clock.
-/// Nothing else: no allocation, lock or logging here.
+/// The output callback for one sample type: pulls the mixer frame by frame, keeps the clock and
+/// pushes the mono mix into the reference ring. Nothing else: no allocation, lock or logging here.
 fn feed<T>(
     channels: usize,
     rate: u32,
     mut source: rodio::mixer::MixerSource,
     clock: HeardClock,
+    mut tap: Option<ReferenceTap>,
 ) -> impl FnMut(&mut [T], &rodio::cpal::OutputCallbackInfo) + Send + 'static
 where
     T: rodio::cpal::SizedSample + rodio::cpal::FromSample<f32>,
 {
+    use ringbuf::traits::Producer;
     let frame_ns = 1e9 / rate.max(1) as f64;
+    let scale = 1.0 / channels.max(1) as f32;
     move |data: &mut [T], info| {
         let ts = info.timestamp();
         let delay = ts.playback.saturating_duration_since(ts.callback);
         let base = now_nanos() + delay.as_nanos() as u64;
+        if let Some(t) = &tap {
+            let since_zero = (t.pushed as f64 * frame_ns) as u64;
+            t.origin
+                .store(base.saturating_sub(since_zero).max(1), Ordering::Relaxed);
+        }
         for (i, frame) in data.chunks_mut(channels.max(1)).enumerate() {
             clock.set(base + (i as f64 * frame_ns) as u64);
+            let mut mono = 0.0;
             for s in frame {
-                *s = T::from_sample(source.next().unwrap_or(0.0));
+                let x = source.next().unwrap_or(0.0);
+                mono += x;
+                *s = T::from_sample(x);
+            }
+            if let Some(t) = &mut tap {
+                // A full ring (the worker stalled) drops the sample; the next callback's origin
+                // counts only what was pushed.
+                if t.ring.try_push(mono * scale).is_ok() {
+                    t.pushed += 1;
+                }
             }
         }
     }
@@ -348,6 +434,7 @@ impl OutStream {
         device: Option<&str>,
         failed: &Arc<AtomicBool>,
         clock: &HeardClock,
+        playback: Option<&Playback>,
     ) -> Result<OutStream, SpeechError> {
         use rodio::cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
         use rodio::cpal::{self, SampleFormat};
@@ -379,23 +466,34 @@ impl OutStream {
             }
         };
         let (ch, hz, c) = (config.channels as usize, config.sample_rate, clock.clone());
-        let stream = match supported.sample_format() {
+        let format = supported.sample_format();
+        if !matches!(
+            format,
+            SampleFormat::F32
+                | SampleFormat::I16
+                | SampleFormat::I32
+                | SampleFormat::U16
+                | SampleFormat::U8
+        ) {
+            return Err(err(&format!("unsupported sample format {format:?}")));
+        }
+        let tap = playback.map(|p| p.tap(hz));
+        let stream = match format {
             SampleFormat::F32 => {
-                dev.build_output_stream(config, feed::<f32>(ch, hz, source, c), on_error, None)
+                dev.build_output_stream(config, feed::<f32>(ch, hz, source, c, tap), on_error, None)
             }
             SampleFormat::I16 => {
-                dev.build_output_stream(config, feed::<i16>(ch, hz, source, c), on_error, None)
+                dev.build_output_stream(config, feed::<i16>(ch, hz, source, c, tap), on_error, None)
             }
             SampleFormat::I32 => {
-                dev.build_output_stream(config, feed::<i32>(ch, hz, source, c), on_error, None)
+                dev.build_output_stream(config, feed::<i32>(ch, hz, source, c, tap), on_error, None)
             }
             SampleFormat::U16 => {
-                dev.build_output_stream(config, feed::<u16>(ch, hz, source, c), on_error, None)
+                dev.build_output_stream(config, feed::<u16>(ch, hz, source, c, tap), on_error, None)
             }
-            SampleFormat::U8 => {
-                dev.build_output_stream(config, feed::<u8>(ch, hz, source, c), on_error, None)
+            _ => {
+                dev.build_output_stream(config, feed::<u8>(ch, hz, source, c, tap), on_error, None)
             }
-            other => return Err(err(&format!("unsupported sample format {other:?}"))),
         }
         .map_err(|e| err(&e))?;
         stream.play().map_err(|e| err(&e))?;
@@ -449,7 +547,7 @@ impl SpeakerSink {
     pub fn open(device: Option<&str>, playback: Option<Playback>) -> Result<Self, SpeechError> {
         let failed = Arc::new(AtomicBool::new(false));
         let clock = HeardClock::default();
-        let out = OutStream::open(device, &failed, &clock)?;
+        let out = OutStream::open(device, &failed, &clock, playback.as_ref())?;
         Ok(SpeakerSink {
             out: Some(out),
             playback,
@@ -469,7 +567,12 @@ impl SpeakerSink {
         }
         if self.out.is_none() && (now || self.last_try.elapsed() >= REOPEN_EVERY) {
             self.last_try = Instant::now();
-            match OutStream::open(self.device.as_deref(), &self.failed, &self.clock) {
+            match OutStream::open(
+                self.device.as_deref(),
+                &self.failed,
+                &self.clock,
+                self.playback.as_ref(),
+            ) {
                 Ok(out) => {
                     tracing::info!("the output device is open again");
                     self.out = Some(out);

@@ -148,9 +148,10 @@ async fn listen_answers_through_real_devices() {
     assert!(m[0].wake_s.is_some(), "{:?}", m[0]);
 }
 
-/// Barge-in: saying "Hey Zoe" over a long reply that is still being generated stops the speaker
-/// within 200 ms of the end of the phrase, cancels the generation, and the turn's metrics say it
-/// was interrupted.
+/// Barge-in, with Zoe's voice coming back into the microphone as a room's echo: her own reply does
+/// not stop her (it can score as a wake on the microphone; the same detector on what she plays
+/// tells), while the user's "Hey Zoe" said over it stops the speaker within 200 ms of the end of
+/// the phrase, cancels the generation, and the turn's metrics say it was interrupted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wake_word_over_a_reply_stops_it() {
     let Some(pulse) = Pulse::start() else { return };
@@ -169,9 +170,7 @@ async fn wake_word_over_a_reply_stops_it() {
     s.push(Script::reply(long));
     s.push(Script::reply("Yes?"));
     let monitor = pulse.monitor();
-    // No echo here: with Zoe's voice mixed back in, her own reply can score as a wake (see the
-    // README's limits), which this test is not about.
-    let mic = pulse.mic(None);
+    let mic = pulse.mic(Some((&monitor, 0.5)));
     let zoe = listen(&pulse, &s.url(), &model);
     let asked = ask(&mic, "tell me a story");
     let onset = {
@@ -188,7 +187,17 @@ async fn wake_word_over_a_reply_stops_it() {
             std::thread::sleep(Duration::from_millis(20));
         }
     };
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(2500));
+    // She is still speaking when the user starts: nothing of her own stopped her.
+    let began = Instant::now();
+    assert!(
+        monitor
+            .heard
+            .last_loud_after(onset, 0.02)
+            .is_some_and(|t| t + Duration::from_millis(300) >= began),
+        "the reply stopped before the user spoke; stderr:\n{}",
+        zoe.stderr_text()
+    );
     mic.say(&speech("hey zoe"));
     let said = mic.wait_idle();
     std::thread::sleep(Duration::from_secs(3));
@@ -206,6 +215,12 @@ async fn wake_word_over_a_reply_stops_it() {
         stop_ms <= 200.0,
         "the speaker was still loud {stop_ms:.0} ms after \"Hey Zoe\"; stderr:\n{}",
         zoe.stderr_text()
+    );
+    let stderr = zoe.stderr_text();
+    assert_eq!(
+        stderr.matches("wake word heard").count(),
+        2,
+        "the user's two wakes only, none from her own voice:\n{stderr}"
     );
     let m = zoe.metrics();
     assert_eq!(m[0].error.as_deref(), Some("interrupted"), "{m:?}");

@@ -140,6 +140,7 @@ pub fn sigmoid(x: f32) -> f32 {
 /// A loaded head with its per-stream state.
 pub enum Head {
     Onnx {
+        plan: Arc<TypedRunnableModel>,
         state: TypedSimpleState,
         name: String,
     },
@@ -150,6 +151,23 @@ pub enum Head {
 }
 
 impl Head {
+    /// The same head with fresh per-stream state (for a second detector).
+    pub fn fresh(&self) -> Result<Head, WakeError> {
+        Ok(match self {
+            Head::Onnx { plan, name, .. } => Head::Onnx {
+                state: plan
+                    .spawn()
+                    .map_err(|e| WakeError::Inference(format!("{e:#}")))?,
+                plan: plan.clone(),
+                name: name.clone(),
+            },
+            Head::Zoe { mlp, hidden } => Head::Zoe {
+                mlp: mlp.clone(),
+                hidden: vec![0.0; hidden.len()],
+            },
+        })
+    }
+
     /// Loads `path` (`.onnx` or `.zwake`).
     pub fn load(path: &Path) -> Result<Head, WakeError> {
         if !path.exists() {
@@ -164,7 +182,7 @@ impl Head {
             let name = path
                 .file_stem()
                 .map_or("head".into(), |s| s.to_string_lossy().into_owned());
-            return Ok(Head::Onnx { state, name });
+            return Ok(Head::Onnx { plan, state, name });
         }
         let bytes = std::fs::read(path).map_err(|e| WakeError::Model {
             path: path.to_path_buf(),

@@ -7,6 +7,7 @@
 //! for `trigger_chunks` chunks; after a detection it stays quiet for the refractory period.
 
 pub mod commands;
+pub mod echo;
 pub mod features;
 pub mod head;
 pub mod train;
@@ -67,6 +68,8 @@ pub struct WakeConfig {
     pub detector: DetectorConfig,
     pub speaking_threshold: f32,
     pub echo_tail_ms: u32,
+    /// A wake is Zoe's own voice when her played audio scored this much around then.
+    pub own_voice_threshold: f32,
     pub verify: bool,
     pub verify_phrases: Vec<String>,
     pub verify_tail_ms: u32,
@@ -173,6 +176,7 @@ impl Trigger {
 }
 
 pub struct WakeDetector {
+    models: Arc<FeatureModels>,
     features: FeatureStream,
     head: Head,
     cfg: DetectorConfig,
@@ -191,6 +195,7 @@ impl WakeDetector {
         cfg: DetectorConfig,
     ) -> Result<Self, WakeError> {
         Ok(WakeDetector {
+            models: models.clone(),
             features: models.stream()?,
             head,
             threshold: cfg.threshold,
@@ -199,6 +204,11 @@ impl WakeDetector {
             window: Vec::with_capacity(features::HEAD_FRAMES * features::EMB_DIM),
             last_score: 0.0,
         })
+    }
+
+    /// A second detector on the same feature models and head, with its own stream state.
+    pub fn twin(&self) -> Result<WakeDetector, WakeError> {
+        WakeDetector::new(&self.models, self.head.fresh()?, self.cfg.clone())
     }
 
     pub fn head_name(&self) -> &str {

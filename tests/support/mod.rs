@@ -33,6 +33,8 @@ pub struct Zoe {
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     stderr: Receiver<String>,
+    /// What stderr said so far (the receiver's lines, kept).
+    said: std::sync::Mutex<Vec<String>>,
     pub dir: tempfile::TempDir,
 }
 
@@ -112,6 +114,7 @@ impl Zoe {
             stdin,
             lines,
             stderr,
+            said: std::sync::Mutex::new(Vec::new()),
             dir,
         }
     }
@@ -185,8 +188,11 @@ impl Zoe {
         assert!(ok.success());
     }
 
+    /// Everything zoe wrote to stderr so far.
     pub fn stderr_text(&self) -> String {
-        self.stderr.try_iter().collect::<Vec<_>>().join("\n")
+        let mut said = self.said.lock().unwrap();
+        said.extend(self.stderr.try_iter());
+        said.join("\n")
     }
 
     /// Waits until the metrics file has `n` turns (panics after `limit`, naming stderr).

@@ -254,6 +254,9 @@ impl Mic {
     }
 }
 
+/// The echo path's hold (samples at 16 kHz: 40 ms).
+const ECHO_HOLD: usize = 640;
+
 impl Pulse {
     /// Records the speaker's monitor (16 kHz mono) with `parec` at 10 ms latency.
     pub fn monitor(&self) -> Monitor {
@@ -326,6 +329,7 @@ impl Pulse {
             use std::io::Write;
             let start = Instant::now();
             let mut prev = 0.0f32;
+            let mut echoing = false;
             for tick in 0u64.. {
                 if s.load(std::sync::atomic::Ordering::Relaxed) {
                     return;
@@ -339,9 +343,20 @@ impl Pulse {
                     (0..160).map(|_| q.pop_front().unwrap_or(0.0)).collect()
                 };
                 if let Some((e, gain)) = &echo {
+                    // A room's echo comes back after a fixed delay: the speaker's audio is held
+                    // 40 ms before it is mixed in, and held again only after the speaker's
+                    // stream stalls (underrun), so the delay does not creep with jitter.
                     let mut e = e.lock().unwrap();
-                    for x in block.iter_mut() {
-                        *x += e.pop_front().unwrap_or(0.0) * gain;
+                    if !echoing && e.len() >= ECHO_HOLD {
+                        echoing = true;
+                    }
+                    if echoing {
+                        if e.len() < block.len() {
+                            echoing = false;
+                        }
+                        for x in block.iter_mut() {
+                            *x += e.pop_front().unwrap_or(0.0) * gain;
+                        }
                     }
                 }
                 // 16 kHz mono → 48 kHz stereo s16le, linear interpolation.

@@ -1,0 +1,430 @@
+//! Zoe's own voice, removed from the microphone and told from the user's. The output callback
+//! pushes what the speaker plays into a lock-free ring with the time each sample is heard
+//! ([`Reference`]); the audio worker resamples it to 16 kHz and, for each microphone frame, takes
+//! the reference that was heard at the same moment (by the two clocks), so:
+//!
+//! 1. **Echo cancellation.** Speex's adaptive echo canceller (MDF, 256 ms tail) subtracts her
+//!    voice, as the room returns it, from the microphone before the wake detector, the VAD and
+//!    whisper hear it. "Hey Zoe" said over her reply then reaches the detector nearly clean.
+//! 2. **Own-voice check.** What the canceller leaves can still sound like her, and the wake head
+//!    (trained on synthetic voices) can score her espeak voice as "Hey Zoe". So the same detector
+//!    also runs on what she plays: a wake heard on the microphone while her own output scored high
+//!    at about the same moment is her voice, not the user's.
+//!
+//! Runs on the audio worker, inside the frame pipeline; push-style, no threads. Both only run
+//! while she plays something audible (idle after 2 s of silence): nothing between replies; one
+//! more wake detector (~3 % of a core) and the canceller while she speaks.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use ringbuf::traits::{Consumer, Observer};
+
+use super::features::CHUNK;
+use super::WakeDetector;
+use crate::capture::Resample16k;
+use crate::speech::{Playback, Reference, AUDIBLE};
+
+/// Chunks of silence after which the reference detector goes idle (2 s).
+const IDLE_AFTER: usize = 25;
+/// Chunks of silence fed after an idle spell, so the head's 16-embedding window is full of
+/// something (1.6 s).
+const PRIME_CHUNKS: usize = 20;
+/// How far a score on the played audio may precede (or follow) a wake heard on the microphone
+/// and still explain it: chunk boundaries differ by up to 80 ms, thresholds cross a chunk or two
+/// apart, and the room adds its delay.
+const BEFORE: Duration = Duration::from_millis(1000);
+const AFTER: Duration = Duration::from_millis(300);
+/// Scores kept.
+const KEEP: Duration = Duration::from_secs(5);
+/// The reference is taken this much later than the microphone frame: the canceller's filter is
+/// causal (an echo comes after its reference), and through PulseAudio the echo reached the
+/// microphone ~16 ms after the speaker's clock says it was heard; with this margin it sits ~40 ms
+/// into the filter, safe from the clocks' errors. (The speaker pulls audio ~40 ms before it is
+/// heard, so this much of the reference is already there.)
+const AHEAD: Duration = Duration::from_millis(25);
+/// The clocks may disagree with the sample-locked reference by this much (samples: 10 ms) before
+/// it is set again from them.
+const RESYNC: i64 = 160;
+/// The canceller's filter: echo paths up to this long (samples at 16 kHz: 256 ms).
+const TAIL: usize = 4096;
+
+/// The current output stream's reference, resampled to 16 kHz while active.
+struct Feed {
+    reference: Reference,
+    /// Samples popped from the ring so far (device rate).
+    popped: u64,
+    /// Active: the resampler, the ring index of its input sample 0, 16 kHz samples it produced
+    /// that were scored, and those waiting for a whole chunk.
+    active: Option<Active>,
+}
+
+struct Active {
+    resampler: Resample16k,
+    base: u64,
+    scored: u64,
+    pending: Vec<f32>,
+    quiet: usize,
+}
+
+pub struct EchoGuard {
+    playback: Playback,
+    detector: WakeDetector,
+    threshold: f32,
+    feed: Option<Feed>,
+    /// (when it is heard, wake score) for each 80 ms chunk she played, for the last few seconds.
+    scores: VecDeque<(Instant, f32)>,
+    raw: Vec<f32>,
+    /// What she played at 16 kHz, one contiguous stretch from `played_t0` (when its first sample
+    /// is heard); consumed as the microphone catches up.
+    played: VecDeque<f32>,
+    played_t0: Option<Instant>,
+    /// Where in `played` the next frame's reference starts (sample-locked to the microphone).
+    next: Option<i64>,
+    canceller: Option<Canceller>,
+    window: Vec<f32>,
+    cleaned: Vec<f32>,
+    /// Energy heard, left after cancelling and played, and frames, since the last report.
+    stats: [f64; 4],
+}
+
+impl EchoGuard {
+    /// `detector` scores what the speaker plays (a twin of the microphone's); a wake is hers when
+    /// that score reached `threshold` around the same moment.
+    pub fn new(detector: WakeDetector, playback: Playback, threshold: f32) -> Self {
+        EchoGuard {
+            playback,
+            detector,
+            threshold,
+            feed: None,
+            scores: VecDeque::new(),
+            raw: Vec::new(),
+            played: VecDeque::new(),
+            played_t0: None,
+            next: None,
+            canceller: None,
+            window: Vec::new(),
+            cleaned: Vec::new(),
+            stats: [0.0; 4],
+        }
+    }
+
+    /// Takes what the speaker played since the last call and scores it (call once per frame,
+    /// before the microphone's detector: the reference is ahead of the microphone, as the device
+    /// pulls audio before it is heard).
+    pub fn update(&mut self) {
+        if let Some(reference) = self.playback.new_reference() {
+            self.feed = Some(Feed {
+                reference,
+                popped: 0,
+                active: None,
+            });
+        }
+        let Some(feed) = &mut self.feed else { return };
+        self.raw.clear();
+        let n = feed.reference.ring.occupied_len();
+        self.raw.extend(feed.reference.ring.pop_iter().take(n));
+        let start = feed.popped;
+        feed.popped += n as u64;
+        let mut from = 0;
+        if feed.active.is_none() {
+            // Idle: wake up at the first audible sample.
+            let Some(first) = self.raw.iter().position(|x| x.abs() >= AUDIBLE) else {
+                return;
+            };
+            let resampler = match Resample16k::new(feed.reference.rate) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!("echo reference: {e}");
+                    self.feed = None;
+                    return;
+                }
+            };
+            let base = start + first as u64;
+            // Output sample k of the resampler is heard (k - delay) / 16 kHz after device sample
+            // `base`; a new stretch of the played audio starts at k = 0.
+            let delay = Duration::from_secs_f64(resampler.delay() as f64 / 16_000.0);
+            self.played.clear();
+            self.played_t0 = feed.reference.heard_at(base).map(|t| t - delay);
+            self.next = None;
+            feed.active = Some(Active {
+                resampler,
+                base,
+                scored: 0,
+                pending: Vec::with_capacity(2 * CHUNK),
+                quiet: 0,
+            });
+            self.detector.reset();
+            let silence = [0.0f32; CHUNK];
+            for _ in 0..PRIME_CHUNKS {
+                if let Err(e) = self.detector.push(&silence) {
+                    tracing::error!("echo reference: wake detector failed: {e}");
+                }
+            }
+            from = first;
+        }
+        let Some(active) = &mut feed.active else {
+            return;
+        };
+        let before = active.pending.len();
+        active
+            .resampler
+            .push(&self.raw[from..], &mut active.pending);
+        if self.played_t0.is_some() {
+            self.played.extend(&active.pending[before..]);
+        }
+        let rate = feed.reference.rate as u64;
+        let delay = active.resampler.delay() as u64;
+        let mut consumed = 0;
+        while active.pending.len() - consumed >= CHUNK {
+            let chunk = &active.pending[consumed..consumed + CHUNK];
+            consumed += CHUNK;
+            active.scored += CHUNK as u64;
+            // The chunk's last sample left the resampler's filter `delay` samples after the
+            // device sample it came from.
+            let device = active.base + active.scored.saturating_sub(delay) * rate / 16_000;
+            let heard = feed.reference.heard_at(device);
+            if chunk.iter().any(|x| x.abs() >= AUDIBLE) {
+                active.quiet = 0;
+            } else {
+                active.quiet += 1;
+            }
+            let score = match self.detector.push(chunk) {
+                Ok(_) => self.detector.last_score,
+                Err(e) => {
+                    tracing::error!("echo reference: wake detector failed: {e}");
+                    0.0
+                }
+            };
+            if let Some(t) = heard {
+                self.scores.push_back((t, score));
+            }
+            if active.quiet >= IDLE_AFTER {
+                break;
+            }
+        }
+        active.pending.drain(..consumed);
+        if active.quiet >= IDLE_AFTER {
+            feed.active = None;
+        }
+        let now = Instant::now();
+        while self.scores.front().is_some_and(|(t, _)| *t + KEEP < now) {
+            self.scores.pop_front();
+        }
+    }
+
+    /// The microphone frame whose last sample was captured at `captured`, with the echo of what
+    /// she played then removed (the frame itself when she played nothing).
+    pub fn cancel<'a>(&'a mut self, frame: &'a [f32], captured: Instant) -> &'a [f32] {
+        let Some(t0) = self.played_t0 else {
+            return frame;
+        };
+        let n = frame.len();
+        let span = Duration::from_secs_f64(n as f64 / 16_000.0);
+        // Where the reference for this frame starts in `played`, in samples (may be negative:
+        // the frame began before she did).
+        let start = captured - span + AHEAD;
+        let measured = if start >= t0 {
+            (start.duration_since(t0).as_secs_f64() * 16_000.0).round() as i64
+        } else {
+            -((t0.duration_since(start).as_secs_f64() * 16_000.0).round() as i64)
+        };
+        // The two clocks jitter by a few milliseconds from callback to callback, but both streams
+        // are continuous: the reference advances exactly one frame per frame, and is set again
+        // by the clocks only when they disagree by more than RESYNC (a drifting or restarted
+        // device). A reference that jumps about would keep the filter from ever converging.
+        let offset = match self.next {
+            Some(next) if (measured - next).abs() <= RESYNC => next,
+            _ => measured,
+        };
+        self.next = Some(offset + n as i64);
+        let idle = self.feed.as_ref().is_none_or(|f| f.active.is_none());
+        if offset >= self.played.len() as i64 && idle {
+            // Everything she played has been matched and she is quiet: the stretch is over.
+            self.played.clear();
+            self.played_t0 = None;
+            self.next = None;
+            return frame;
+        }
+        if offset <= -(n as i64) {
+            return frame;
+        }
+        self.window.clear();
+        self.window.extend((0..n as i64).map(|i| {
+            let j = offset + i;
+            if j < 0 {
+                0.0
+            } else {
+                self.played.get(j as usize).copied().unwrap_or(0.0)
+            }
+        }));
+        // What is behind this frame is not needed again.
+        if offset > 0 {
+            let drop = (offset as usize).min(self.played.len());
+            self.played.drain(..drop);
+            self.played_t0 = Some(t0 + Duration::from_secs_f64(drop as f64 / 16_000.0));
+            self.next = self.next.map(|x| x - drop as i64);
+        }
+        if self.canceller.as_ref().is_none_or(|c| c.frame != n) {
+            self.canceller = Canceller::new(n, TAIL);
+        }
+        let Some(c) = &mut self.canceller else {
+            return frame;
+        };
+        c.cancel(frame, &self.window, &mut self.cleaned);
+        let energy = |a: &[f32]| a.iter().map(|x| (x * x) as f64).sum::<f64>();
+        self.stats[0] += energy(frame);
+        self.stats[1] += energy(&self.cleaned);
+        self.stats[2] += energy(&self.window);
+        self.stats[3] += 1.0;
+        if self.stats[3] >= 62.0 {
+            let db = |e: f64| 10.0 * (e / (self.stats[3] * n as f64)).max(1e-12).log10();
+            tracing::debug!(
+                heard_db = format!("{:.1}", db(self.stats[0])),
+                cleaned_db = format!("{:.1}", db(self.stats[1])),
+                played_db = format!("{:.1}", db(self.stats[2])),
+                offset,
+                "echo canceller, last second"
+            );
+            self.stats = [0.0; 4];
+        }
+        &self.cleaned
+    }
+
+    /// When a wake heard on the microphone at `at` (capture clock) is Zoe's own voice: the
+    /// highest score her played audio reached around then, if at or above the threshold.
+    pub fn own_voice(&self, at: Instant) -> Option<f32> {
+        let best = self
+            .scores
+            .iter()
+            .filter(|(t, _)| *t + BEFORE >= at && *t <= at + AFTER)
+            .map(|&(_, s)| s)
+            .fold(0.0f32, f32::max);
+        (best >= self.threshold).then_some(best)
+    }
+}
+
+/// Speex's echo canceller (MDF, an adaptive frequency-domain filter), over 16 kHz frames.
+struct Canceller {
+    state: *mut aec_rs_sys::SpeexEchoState,
+    frame: usize,
+    rec: Vec<i16>,
+    play: Vec<i16>,
+    out: Vec<i16>,
+}
+
+// SAFETY: the Speex state is plain heap memory owned by this value, used from one thread at a time
+// (`&mut self`) and freed once in `Drop`; nothing in it is tied to the thread that made it.
+unsafe impl Send for Canceller {}
+
+impl Canceller {
+    fn new(frame: usize, tail: usize) -> Option<Canceller> {
+        // SAFETY: plain constructor; a null result is checked.
+        let state = unsafe { aec_rs_sys::speex_echo_state_init(frame as i32, tail as i32) };
+        if state.is_null() {
+            return None;
+        }
+        let mut rate: i32 = 16_000;
+        // SAFETY: `state` is valid; SET_SAMPLING_RATE reads one i32.
+        unsafe {
+            aec_rs_sys::speex_echo_ctl(
+                state,
+                aec_rs_sys::SPEEX_ECHO_SET_SAMPLING_RATE as i32,
+                (&mut rate as *mut i32).cast(),
+            );
+        }
+        Some(Canceller {
+            state,
+            frame,
+            rec: vec![0; frame],
+            play: vec![0; frame],
+            out: vec![0; frame],
+        })
+    }
+
+    /// Removes the echo of `played` from `heard` (both `frame` samples in [-1, 1]) into `out`.
+    fn cancel(&mut self, heard: &[f32], played: &[f32], out: &mut Vec<f32>) {
+        let to_i16 = |x: f32| (x * 32767.0).clamp(-32768.0, 32767.0) as i16;
+        for (d, &s) in self.rec.iter_mut().zip(heard) {
+            *d = to_i16(s);
+        }
+        for (d, &s) in self.play.iter_mut().zip(played) {
+            *d = to_i16(s);
+        }
+        // SAFETY: `state` is valid and all three buffers hold exactly `frame` samples, the size
+        // the state was made for.
+        unsafe {
+            aec_rs_sys::speex_echo_cancellation(
+                self.state,
+                self.rec.as_ptr(),
+                self.play.as_ptr(),
+                self.out.as_mut_ptr(),
+            );
+        }
+        out.clear();
+        out.extend(self.out.iter().map(|&s| s as f32 / 32768.0));
+    }
+}
+
+impl Drop for Canceller {
+    fn drop(&mut self) {
+        // SAFETY: made by `speex_echo_state_init`, freed once.
+        unsafe { aec_rs_sys::speex_echo_state_destroy(self.state) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Speech-like noise bursts (the canceller needs no real voice to show it converges).
+    fn bursts(n: usize) -> Vec<f32> {
+        let mut x = 987_654_321u32;
+        (0..n)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                let on = (i / 4000) % 3 != 2;
+                if on {
+                    (x as f32 / u32::MAX as f32 - 0.5) * 0.3
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+
+    /// An echo 40 ms late at half the level is removed by at least 15 dB once the filter has
+    /// converged (after two seconds).
+    #[test]
+    fn canceller_removes_a_delayed_echo() {
+        let played = bursts(16_000 * 6);
+        let delay = 640;
+        let heard: Vec<f32> = (0..played.len())
+            .map(|i| {
+                if i >= delay {
+                    played[i - delay] * 0.5
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mut c = Canceller::new(256, TAIL).expect("speex");
+        let (mut before, mut after) = (0.0f64, 0.0f64);
+        let mut out = Vec::new();
+        for (k, (h, p)) in heard
+            .chunks_exact(256)
+            .zip(played.chunks_exact(256))
+            .enumerate()
+        {
+            c.cancel(h, p, &mut out);
+            if k * 256 >= 32_000 {
+                before += h.iter().map(|x| (x * x) as f64).sum::<f64>();
+                after += out.iter().map(|x| (x * x) as f64).sum::<f64>();
+            }
+        }
+        let erle = 10.0 * (before / after.max(1e-12)).log10();
+        assert!(erle >= 15.0, "echo reduced by only {erle:.1} dB");
+    }
+}
