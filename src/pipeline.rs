@@ -117,6 +117,11 @@ struct Take {
 const HISTORY_S: usize = 4;
 /// How much of the wake window precedes the phrase's end.
 const WAKE_WINDOW_S: f64 = 2.0;
+/// A wake detected this soon after Zoe became audible is not taken: the detector's 1.28 s window
+/// then holds the end of the request and the start of her reply together (her "Hello!" after the
+/// user's "hello" scored 0.95), and the echo canceller has not converged yet. Barge-in works from
+/// then on.
+const REPLY_ONSET_MS: usize = 1300;
 /// Utterances said over Zoe longer than this are not checked for "stop".
 const STOP_MAX_S: f64 = 2.5;
 
@@ -143,6 +148,8 @@ pub struct FramePipeline {
     speaking: bool,
     /// Stream position where Zoe last stopped being audible.
     speaking_since: usize,
+    /// Stream position where Zoe last became audible.
+    speaking_from: usize,
 }
 
 impl FramePipeline {
@@ -163,6 +170,7 @@ impl FramePipeline {
             next_wake_id: 0,
             speaking: false,
             speaking_since: 0,
+            speaking_from: 0,
         }
     }
 
@@ -258,11 +266,16 @@ impl FramePipeline {
             self.clock.pop_front();
         }
         if let Some(d) = self.detect(frame) {
+            let onset = self.speaking && pos < self.speaking_from + REPLY_ONSET_MS * 16;
             match self
                 .echo
                 .as_ref()
                 .and_then(|g| g.own_voice(captured.min(now)))
             {
+                _ if onset => tracing::info!(
+                    mic_score = d.score,
+                    "ignored a wake in the first {REPLY_ONSET_MS} ms of Zoe's reply"
+                ),
                 Some(score) => tracing::info!(
                     mic_score = d.score,
                     own_score = score,
@@ -284,6 +297,9 @@ impl FramePipeline {
         let audible = p.audible(Duration::from_millis(tail as u64));
         if self.speaking && !audible {
             self.speaking_since = self.vad.position();
+        }
+        if !self.speaking && audible {
+            self.speaking_from = self.vad.position();
         }
         self.speaking = audible;
         // A conversation's follow-up window runs from when Zoe has finished her reply.

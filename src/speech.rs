@@ -359,6 +359,9 @@ impl<S: rodio::Source> rodio::Source for Probed<S> {
 /// Device buffer for playback, in frames (~21 ms at 48 kHz; rodio's default is 50 ms).
 const OUTPUT_BUFFER: u32 = 1024;
 
+/// An output stream whose callback has not run for this long, after an error, is dead.
+const STALE: Duration = Duration::from_millis(500);
+
 /// How often a failed output device is tried again.
 const REOPEN_EVERY: Duration = Duration::from_secs(1);
 
@@ -562,7 +565,10 @@ impl SpeakerSink {
     /// Closes a failed stream at once (a dead stream's device thread can spin) and opens the
     /// device again, at most once per [`REOPEN_EVERY`] unless `now`. True when a stream is open.
     fn ensure(&mut self, now: bool) -> bool {
-        if self.failed.swap(false, Ordering::Relaxed) && self.out.take().is_some() {
+        // A stream error counts only if the stream stopped playing too (no callback for 500 ms):
+        // through ALSA's pulse plugin a live stream also reports passing backend errors.
+        let silent = now_nanos().saturating_sub(self.clock.get()) > STALE.as_nanos() as u64;
+        if silent && self.failed.swap(false, Ordering::Relaxed) && self.out.take().is_some() {
             tracing::warn!("the output device failed; closed it, opening it again");
         }
         if self.out.is_none() && (now || self.last_try.elapsed() >= REOPEN_EVERY) {

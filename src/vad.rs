@@ -215,9 +215,10 @@ impl Endpointer {
             cfg.min_speech_ms as usize * 16,
             cfg.max_utterance_ms as usize * 16,
         );
+        // Whole frames of silence, as the detector decides per frame.
         let (end_silence, speculate) = (
-            cfg.end_silence_ms as usize * 16,
-            cfg.speculate_ms as usize * 16,
+            frames(cfg.end_silence_ms) * FRAME,
+            frames(cfg.speculate_ms) * FRAME,
         );
         if speech {
             last_speech_end = self.pos;

@@ -47,8 +47,9 @@ async fn replies_play_on_a_real_sound_server() {
     let loud = samples.chunks(160).filter(|c| rms(c) > 0.01).count(); // 10 ms windows with speech
     assert!(
         loud > 150,
-        "{loud} loud 10 ms windows of {} recorded",
-        samples.len() / 160
+        "{loud} loud 10 ms windows of {} recorded; stderr:\n{}",
+        samples.len() / 160,
+        zoe.stderr_text()
     );
     let m = &zoe.metrics()[0];
     let (first_audio, first_sentence) = (
@@ -139,9 +140,11 @@ async fn listen_answers_through_real_devices() {
     // Let the reply play out (its echo goes back into the microphone) and the follow-up window
     // pass: Zoe must not take her own voice for a request.
     std::thread::sleep(Duration::from_secs(9));
+    let loud = monitor.heard.loud_blocks_after(onset, 0.02);
     assert!(
-        monitor.heard.loud_blocks_after(onset, 0.02) > 100,
-        "the reply played"
+        loud > 100,
+        "the reply did not play out: {loud} loud 10 ms blocks; stderr:\n{}",
+        zoe.stderr_text()
     );
     assert_eq!(zoe.metrics().len(), 1, "{:?}", zoe.metrics());
     assert_eq!(s.user_chats().len(), 1);
@@ -249,9 +252,9 @@ async fn listen_survives_a_sound_server_restart() {
     ask(&mic, "hello");
     zoe.wait_for_turns(1, Duration::from_secs(30));
     pulse.restart();
-    // The stall deadline (2 s), then the reopen. Meanwhile Zoe idles: a dead stream left open
-    // kept a device thread busy at a full core.
-    std::thread::sleep(Duration::from_secs(2));
+    // The microphone's stall deadline (2 s) and the reopens; then Zoe idles: a dead output
+    // stream left open kept a device thread busy at a full core until the next reply.
+    std::thread::sleep(Duration::from_millis(4500));
     let busy = cpu_share(zoe.pid(), Duration::from_secs(2));
     assert!(
         busy < 0.5,

@@ -300,6 +300,12 @@ impl EchoGuard {
             .filter(|(t, _)| *t + BEFORE >= at && *t <= at + AFTER)
             .map(|&(_, s)| s)
             .fold(0.0f32, f32::max);
+        if best < self.threshold && self.played_t0.is_some() {
+            tracing::debug!(
+                best,
+                "a wake while she plays, and her own output scored low then"
+            );
+        }
         (best >= self.threshold).then_some(best)
     }
 }
