@@ -24,6 +24,7 @@ use rubato::{FftFixedIn, Resampler};
 use thiserror::Error;
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::audio::close::{close_aside, still_closing};
 use crate::audio::RATE;
 use crate::pipeline::{FramePipeline, FRAME};
 use crate::voice::AudioEvent;
@@ -354,6 +355,12 @@ pub fn run_live(
     let mut mono16 = Vec::with_capacity(4096);
     let mut frame_buf: Vec<f32> = Vec::with_capacity(FRAME * 4);
     'reopen: while !stop.load(Ordering::Relaxed) {
+        if still_closing() > 0 {
+            tracing::warn!(
+                streams = still_closing(),
+                "old audio streams are stuck closing in the sound library; left to it"
+            );
+        }
         let mut cap = match Capture::open(settings.device.as_deref(), settings.ring) {
             Ok(c) => c,
             Err(e) => {
@@ -428,13 +435,14 @@ pub fn run_live(
                     "no audio arrived"
                 };
                 tracing::warn!(device = %cap.device, "microphone lost ({why}); reopening in {backoff:?}");
-                drop(cap);
+                close_aside("microphone", cap);
                 stats.reopens.fetch_add(1, Ordering::Relaxed);
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(settings.reopen_max);
                 continue 'reopen;
             }
         }
+        close_aside("microphone", cap);
     }
     let _ = tx.send(AudioEvent::Finished);
 }

@@ -22,6 +22,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use thiserror::Error;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
+use crate::audio::close::close_aside;
 use crate::config::SpeechConfig;
 use crate::tts::{self, Tts, TtsError};
 
@@ -568,8 +569,11 @@ impl SpeakerSink {
         // A stream error counts only if the stream stopped playing too (no callback for 500 ms):
         // through ALSA's pulse plugin a live stream also reports passing backend errors.
         let silent = now_nanos().saturating_sub(self.clock.get()) > STALE.as_nanos() as u64;
-        if silent && self.failed.swap(false, Ordering::Relaxed) && self.out.take().is_some() {
-            tracing::warn!("the output device failed; closed it, opening it again");
+        if silent && self.failed.swap(false, Ordering::Relaxed) {
+            if let Some(out) = self.out.take() {
+                close_aside("speaker", out);
+                tracing::warn!("the output device failed; closed it, opening it again");
+            }
         }
         if self.out.is_none() && (now || self.last_try.elapsed() >= REOPEN_EVERY) {
             self.last_try = Instant::now();
@@ -632,7 +636,9 @@ impl AudioSink for SpeakerSink {
         self.cut.fetch_add(1, Ordering::Relaxed);
         // What the sound server already holds (PulseAudio keeps ~0.4 s) only goes away with the
         // stream: close it and open a fresh one.
-        self.out = None;
+        if let Some(out) = self.out.take() {
+            close_aside("speaker", out);
+        }
         self.ensure(true);
     }
     fn busy(&self) -> bool {

@@ -77,12 +77,18 @@ fn listen(pulse: &Pulse, url: &str, model: &std::path::Path) -> Zoe {
 }
 
 /// Half a second of quiet, "Hey Zoe", 0.75 s, then `request`; returns when all was spoken.
-fn ask(mic: &crate::support::pulse::Mic, request: &str) -> Instant {
+fn ask(zoe: &Zoe, mic: &crate::support::pulse::Mic, request: &str) -> Instant {
     mic.say(&vec![0.0; 8_000]);
     mic.say(&speech("hey zoe"));
     mic.say(&vec![0.0; 12_000]);
     mic.say(&speech(request));
+    said(zoe, mic)
+}
+
+/// When the microphone has played all it was given (Zoe's stderr if it got stuck).
+fn said(zoe: &Zoe, mic: &crate::support::pulse::Mic) -> Instant {
     mic.wait_idle()
+        .unwrap_or_else(|e| panic!("{e}; stderr:\n{}", zoe.stderr_text()))
 }
 
 /// The arguments every `zoe listen` test uses: a random-weight whisper (so the wake check is off),
@@ -121,7 +127,7 @@ async fn listen_answers_through_real_devices() {
     let monitor = pulse.monitor();
     let mic = pulse.mic(Some((&monitor, 0.5)));
     let zoe = listen(&pulse, &s.url(), &model);
-    let spoken_end = ask(&mic, "hello");
+    let spoken_end = ask(&zoe, &mic, "hello");
     let m = zoe.wait_for_turns(1, Duration::from_secs(30));
     let latency = m[0].latency_ms.expect("the reply reached the speaker");
     // The reply is heard on the monitor.
@@ -175,7 +181,7 @@ async fn wake_word_over_a_reply_stops_it() {
     let monitor = pulse.monitor();
     let mic = pulse.mic(Some((&monitor, 0.5)));
     let zoe = listen(&pulse, &s.url(), &model);
-    let asked = ask(&mic, "tell me a story");
+    let asked = ask(&zoe, &mic, "tell me a story");
     let onset = {
         let until = Instant::now() + Duration::from_secs(20);
         loop {
@@ -202,16 +208,16 @@ async fn wake_word_over_a_reply_stops_it() {
         zoe.stderr_text()
     );
     mic.say(&speech("hey zoe"));
-    let said = mic.wait_idle();
+    let phrase_end = said(&zoe, &mic);
     std::thread::sleep(Duration::from_secs(3));
     let last = monitor
         .heard
         .last_loud_after(onset, 0.02)
         .expect("the reply was heard");
-    let stop_ms = last.saturating_duration_since(said).as_secs_f64() * 1000.0;
+    let stop_ms = last.saturating_duration_since(phrase_end).as_secs_f64() * 1000.0;
     println!(
         "loud 10 ms blocks after the barge-in: {}, after the onset: {}; the last {stop_ms:.0} ms after it",
-        monitor.heard.loud_blocks_after(said, 0.02),
+        monitor.heard.loud_blocks_after(phrase_end, 0.02),
         monitor.heard.loud_blocks_after(onset, 0.02)
     );
     assert!(
@@ -249,7 +255,7 @@ async fn listen_survives_a_sound_server_restart() {
     s.push(Script::reply("Second, and heard."));
     let mic = pulse.mic(None);
     let zoe = listen(&pulse, &s.url(), &model);
-    ask(&mic, "hello");
+    ask(&zoe, &mic, "hello");
     zoe.wait_for_turns(1, Duration::from_secs(30));
     pulse.restart();
     // The microphone's stall deadline (2 s) and the reopens; then Zoe idles: a dead output
@@ -262,7 +268,7 @@ async fn listen_survives_a_sound_server_restart() {
         busy * 100.0
     );
     let monitor = pulse.monitor();
-    let spoken_end = ask(&mic, "hello");
+    let spoken_end = ask(&zoe, &mic, "hello");
     let m = zoe.wait_for_turns(2, Duration::from_secs(40));
     assert_eq!(m.len(), 2);
     let stderr = zoe.stderr_text();
@@ -324,7 +330,7 @@ async fn soak_100_turns() {
     let started = Instant::now();
     let mut rss = Vec::new();
     for turn in 1..=TURNS {
-        ask(&mic, "hello");
+        ask(&zoe, &mic, "hello");
         zoe.wait_for_turns(turn, Duration::from_secs(30));
         // Let the reply play and the room go quiet before the next scene.
         std::thread::sleep(Duration::from_millis(1200));

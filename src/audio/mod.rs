@@ -2,6 +2,7 @@
 //! clear error per file. Runs wherever it is called (the replay and transcribe paths, off the async
 //! runtime); pure apart from reading the file.
 
+pub mod close;
 pub mod resample;
 
 use std::path::{Path, PathBuf};

@@ -59,7 +59,7 @@ impl Zoe {
             "listen",
             url,
             args,
-            &[("RUST_LOG", "warn,zoe=info")],
+            &[("RUST_LOG", "warn,zoe=info,zoe::wake::echo=debug")],
             Some(pulse),
         )
     }

@@ -230,6 +230,8 @@ impl Drop for Monitor {
 pub struct Mic {
     queue: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<f32>>>,
     pub fed: std::sync::Arc<Timeline>,
+    /// What the feeder is doing when it cannot write (for a stuck test's message).
+    state: std::sync::Arc<std::sync::Mutex<&'static str>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -254,14 +256,19 @@ impl Mic {
         self.queue.lock().unwrap().is_empty()
     }
 
-    /// Waits until the queue is written; returns when (panics after 60 s).
-    pub fn wait_idle(&self) -> Instant {
+    /// Waits until the queue is written; returns when, or after 60 s what the feeder is stuck on.
+    pub fn wait_idle(&self) -> Result<Instant, String> {
         let until = Instant::now() + Duration::from_secs(60);
         while !self.idle() {
-            assert!(Instant::now() < until, "the microphone feeder is stuck");
+            if Instant::now() >= until {
+                return Err(format!(
+                    "the microphone feeder is stuck: {}",
+                    self.state.lock().unwrap()
+                ));
+            }
             std::thread::sleep(Duration::from_millis(5));
         }
-        Instant::now()
+        Ok(Instant::now())
     }
 }
 
@@ -334,7 +341,9 @@ impl Pulse {
         let mut pipe = open(&stop).expect("the microphone's FIFO");
         let queue = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
         let fed = Timeline::new();
-        let (q, f, s) = (queue.clone(), fed.clone(), stop.clone());
+        let state = std::sync::Arc::new(std::sync::Mutex::new("writing"));
+        let (q, f, s, st) = (queue.clone(), fed.clone(), stop.clone(), state.clone());
+        let set = move |what: &'static str| *st.lock().unwrap() = what;
         let echo = echo.map(|(m, gain)| (m.echo.clone(), gain));
         let thread = std::thread::spawn(move || {
             use std::io::Write;
@@ -384,8 +393,13 @@ impl Pulse {
                 let mut rest = &bytes[..];
                 while !rest.is_empty() {
                     match pipe.write(rest) {
-                        Ok(n) => rest = &rest[n..],
+                        Ok(n) => {
+                            rest = &rest[n..];
+                            set("writing");
+                        }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            // The pipe source reads only while someone records from it.
+                            set("the FIFO is full: nobody records from the microphone");
                             // Nobody reads the microphone (Zoe gone): give up when told to.
                             if s.load(std::sync::atomic::Ordering::Relaxed) {
                                 return;
@@ -394,6 +408,7 @@ impl Pulse {
                         }
                         Err(_) => {
                             // The server went away (a restart): wait for its new pipe source.
+                            set("reopening the FIFO: no sound server reads it");
                             match open(&s) {
                                 Some(p) => pipe = p,
                                 None => return,
@@ -408,6 +423,7 @@ impl Pulse {
         Mic {
             queue,
             fed,
+            state,
             stop,
             thread: Some(thread),
         }
