@@ -150,6 +150,8 @@ pub struct FramePipeline {
     speaking_since: usize,
     /// Stream position where Zoe last became audible.
     speaking_from: usize,
+    /// The highest wake score held back by the speaking threshold, while it lasts (0: none).
+    held_back: f32,
 }
 
 impl FramePipeline {
@@ -171,6 +173,7 @@ impl FramePipeline {
             speaking: false,
             speaking_since: 0,
             speaking_from: 0,
+            held_back: 0.0,
         }
     }
 
@@ -318,13 +321,28 @@ impl FramePipeline {
             stage.cfg.detector.threshold
         };
         stage.detector.set_threshold(t);
-        match stage.detector.push(frame) {
+        let d = match stage.detector.push(frame) {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!("wake-word detector failed: {e}");
                 None
             }
+        };
+        // A wake-like score while she speaks that the speaking threshold held back: said once per
+        // peak, so a barge-in that did not take (or a threshold to tune) shows in the log. (A
+        // score over the threshold without a detection is the refractory period after one.)
+        let score = stage.detector.last_score;
+        if d.is_none() && self.speaking && (stage.cfg.detector.threshold..t).contains(&score) {
+            self.held_back = self.held_back.max(score);
+        } else if self.held_back > 0.0 {
+            tracing::info!(
+                peak = self.held_back,
+                needs = stage.cfg.speaking_threshold,
+                "a wake-like score while Zoe speaks, under the speaking threshold"
+            );
+            self.held_back = 0.0;
         }
+        d
     }
 
     fn on_detection(&mut self, d: Detection, emit: &mut dyn FnMut(PipelineEvent)) {
