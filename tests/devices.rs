@@ -13,42 +13,33 @@ async fn replies_play_on_a_real_sound_server() {
     let s = standin(Timing::brisk()).await;
     let reply = "Hello! This reply is played through a real sound server.";
     s.push(Script::reply(reply));
-    let recording = pulse.path().join("speaker.raw");
-    let mut parec = pulse.record_speaker(&recording);
+    let monitor = pulse.monitor();
+    let start = Instant::now();
     let mut zoe = Zoe::chat_on(&pulse, &s.url(), &[]);
     zoe.send("hello");
     assert_eq!(zoe.reply(), reply);
     // End of input: Zoe lets the reply finish playing, then exits.
     zoe.finish();
-    // The monitor yields nothing once nothing plays: the recording is complete when it stops
-    // growing.
-    let mut size = 0;
-    let until = Instant::now() + Duration::from_secs(5);
-    loop {
-        std::thread::sleep(Duration::from_millis(300));
-        let now = std::fs::metadata(&recording).map_or(0, |m| m.len());
-        if now == size || Instant::now() > until {
-            break;
-        }
-        size = now;
+    // The monitor yields nothing once nothing plays: the reply is all in when nothing has come
+    // for a second.
+    let until = Instant::now() + Duration::from_secs(10);
+    while monitor
+        .heard
+        .last_block()
+        .is_none_or(|t| t.elapsed() < Duration::from_secs(1))
+        && Instant::now() < until
+    {
+        std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = parec.kill();
-    let _ = parec.wait();
     assert!(
         !zoe.stderr_text().contains("no audio output device"),
         "{}",
         zoe.stderr_text()
     );
-    let bytes = std::fs::read(&recording).unwrap();
-    let samples: Vec<i16> = bytes
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect();
-    let loud = samples.chunks(160).filter(|c| rms(c) > 0.01).count(); // 10 ms windows with speech
+    let loud = monitor.heard.loud_blocks_after(start, 0.01); // 10 ms blocks with speech
     assert!(
         loud > 150,
-        "{loud} loud 10 ms windows of {} recorded; stderr:\n{}",
-        samples.len() / 160,
+        "{loud} loud 10 ms blocks recorded; stderr:\n{}",
         zoe.stderr_text()
     );
     let m = &zoe.metrics()[0];

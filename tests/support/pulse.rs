@@ -136,14 +136,6 @@ impl Pulse {
         cmd
     }
 
-    /// Records the speaker's monitor (raw s16le, 16 kHz mono) until the returned child is killed.
-    pub fn record_speaker(&self, out: &Path) -> Child {
-        self.parec()
-            .stdout(std::fs::File::create(out).expect("recording file"))
-            .spawn()
-            .expect("start parec")
-    }
-
     pub fn path(&self) -> PathBuf {
         self.dir.path().to_path_buf()
     }
@@ -192,6 +184,11 @@ impl Timeline {
             .rev()
             .find(|(t, b)| *t >= from && block_rms(b) >= level)
             .map(|(t, _)| *t)
+    }
+
+    /// When the newest block came.
+    pub fn last_block(&self) -> Option<Instant> {
+        self.blocks.lock().unwrap().last().map(|(t, _)| *t)
     }
 
     /// Loud 10 ms blocks after `from`.
