@@ -363,6 +363,10 @@ const OUTPUT_BUFFER: u32 = 1024;
 /// An output stream whose callback has not run for this long, after an error, is dead.
 const STALE: Duration = Duration::from_millis(500);
 
+/// An output stream whose callback has not run for this long is dead, error or not; a new one
+/// gets this long for its first callback (up to ~1.5 s on a busy machine here).
+const SILENT: Duration = Duration::from_secs(3);
+
 /// How often a failed output device is tried again.
 const REOPEN_EVERY: Duration = Duration::from_secs(1);
 
@@ -383,13 +387,37 @@ impl HeardClock {
     }
 }
 
+/// When an output stream's callbacks and errors last came (clock nanos, 0 for never): one
+/// atomic store each, from the device thread.
+#[derive(Default)]
+struct Health {
+    called: AtomicU64,
+    erred: AtomicU64,
+}
+
+impl Health {
+    /// Dead: an error since the last callback and no callback for [`STALE`] (a dead stream's
+    /// device thread can spin on its errors), or no callback for [`SILENT`] at all. Through ALSA's
+    /// pulse plugin a live stream also reports passing errors, and a new one on a busy machine
+    /// can take over a second to start and report errors meanwhile: neither is dead.
+    fn dead(&self, opened: u64, now: u64) -> bool {
+        let called = self.called.load(Ordering::Relaxed);
+        if called == 0 {
+            return now.saturating_sub(opened) > SILENT.as_nanos() as u64;
+        }
+        let quiet = now.saturating_sub(called);
+        quiet > SILENT.as_nanos() as u64
+            || (self.erred.load(Ordering::Relaxed) > called && quiet > STALE.as_nanos() as u64)
+    }
+}
+
 /// The output callback for one sample type: pulls the mixer frame by frame, keeps the clock and
 /// pushes the mono mix into the reference ring. Nothing else: no allocation, lock or logging here.
 fn feed<T>(
     channels: usize,
     rate: u32,
     mut source: rodio::mixer::MixerSource,
-    clock: HeardClock,
+    (clock, health): (HeardClock, Arc<Health>),
     mut tap: Option<ReferenceTap>,
 ) -> impl FnMut(&mut [T], &rodio::cpal::OutputCallbackInfo) + Send + 'static
 where
@@ -401,7 +429,9 @@ where
     move |data: &mut [T], info| {
         let ts = info.timestamp();
         let delay = ts.playback.saturating_duration_since(ts.callback);
-        let base = now_nanos() + delay.as_nanos() as u64;
+        let now = now_nanos();
+        health.called.store(now, Ordering::Relaxed);
+        let base = now + delay.as_nanos() as u64;
         if let Some(t) = &tap {
             let since_zero = (t.pushed as f64 * frame_ns) as u64;
             t.origin
@@ -431,12 +461,18 @@ struct OutStream {
     // Field order matters: the player goes before the stream it plays on.
     player: rodio::Player,
     _stream: rodio::cpal::Stream,
+    health: Arc<Health>,
+    /// Clock nanos when it was opened.
+    opened: u64,
 }
 
 impl OutStream {
+    fn dead(&self) -> bool {
+        self.health.dead(self.opened, now_nanos())
+    }
+
     fn open(
         device: Option<&str>,
-        failed: &Arc<AtomicBool>,
         clock: &HeardClock,
         playback: Option<&Playback>,
     ) -> Result<OutStream, SpeechError> {
@@ -463,13 +499,11 @@ impl OutStream {
             return Err(err(&"the device reports no channels or no rate"));
         };
         let (mixer, source) = rodio::mixer::mixer(channels, rate);
-        let flag = failed.clone();
-        let on_error = move |e: cpal::Error| {
-            if crate::capture::needs_reopen(&e) {
-                flag.store(true, Ordering::Relaxed)
-            }
-        };
-        let (ch, hz, c) = (config.channels as usize, config.sample_rate, clock.clone());
+        let health = Arc::new(Health::default());
+        let h = health.clone();
+        let on_error = move |_: cpal::Error| h.erred.store(now_nanos(), Ordering::Relaxed);
+        let (ch, hz) = (config.channels as usize, config.sample_rate);
+        let c = (clock.clone(), health.clone());
         let format = supported.sample_format();
         if !matches!(
             format,
@@ -504,6 +538,8 @@ impl OutStream {
         Ok(OutStream {
             player: rodio::Player::connect_new(&mixer),
             _stream: stream,
+            health,
+            opened: now_nanos(),
         })
     }
 }
@@ -514,8 +550,6 @@ pub struct SpeakerSink {
     /// None while the device is gone: tried again every [`REOPEN_EVERY`].
     out: Option<OutStream>,
     playback: Option<Playback>,
-    /// Set by the stream's error callback (device gone, sound server restarted).
-    failed: Arc<AtomicBool>,
     device: Option<String>,
     /// Bumped by `stop`: every queued piece ends at once.
     cut: Arc<AtomicU64>,
@@ -549,13 +583,11 @@ pub fn find_output(name: &str) -> Result<rodio::cpal::Device, SpeechError> {
 
 impl SpeakerSink {
     pub fn open(device: Option<&str>, playback: Option<Playback>) -> Result<Self, SpeechError> {
-        let failed = Arc::new(AtomicBool::new(false));
         let clock = HeardClock::default();
-        let out = OutStream::open(device, &failed, &clock, playback.as_ref())?;
+        let out = OutStream::open(device, &clock, playback.as_ref())?;
         Ok(SpeakerSink {
             out: Some(out),
             playback,
-            failed,
             device: device.map(String::from),
             cut: Arc::new(AtomicU64::new(0)),
             clock,
@@ -563,26 +595,16 @@ impl SpeakerSink {
         })
     }
 
-    /// Closes a failed stream at once (a dead stream's device thread can spin) and opens the
+    /// Closes a dead stream at once (a dead stream's device thread can spin) and opens the
     /// device again, at most once per [`REOPEN_EVERY`] unless `now`. True when a stream is open.
     fn ensure(&mut self, now: bool) -> bool {
-        // A stream error counts only if the stream stopped playing too (no callback for 500 ms):
-        // through ALSA's pulse plugin a live stream also reports passing backend errors.
-        let silent = now_nanos().saturating_sub(self.clock.get()) > STALE.as_nanos() as u64;
-        if silent && self.failed.swap(false, Ordering::Relaxed) {
-            if let Some(out) = self.out.take() {
-                close_aside("speaker", out);
-                tracing::warn!("the output device failed; closed it, opening it again");
-            }
+        if self.out.as_ref().is_some_and(OutStream::dead) {
+            self.close();
+            tracing::warn!("the output device failed; closed it, opening it again");
         }
         if self.out.is_none() && (now || self.last_try.elapsed() >= REOPEN_EVERY) {
             self.last_try = Instant::now();
-            match OutStream::open(
-                self.device.as_deref(),
-                &self.failed,
-                &self.clock,
-                self.playback.as_ref(),
-            ) {
+            match OutStream::open(self.device.as_deref(), &self.clock, self.playback.as_ref()) {
                 Ok(out) => {
                     tracing::info!("the output device is open again");
                     self.out = Some(out);
@@ -591,6 +613,13 @@ impl SpeakerSink {
             }
         }
         self.out.is_some()
+    }
+
+    /// Closes the stream, if one is open, without waiting (see [`close_aside`]).
+    fn close(&mut self) {
+        if let Some(out) = self.out.take() {
+            close_aside("speaker", out);
+        }
     }
 
     fn append(&mut self, samples: &[f32], rate: u32, probe: Option<&Probe>, stamp: bool) {
@@ -636,9 +665,7 @@ impl AudioSink for SpeakerSink {
         self.cut.fetch_add(1, Ordering::Relaxed);
         // What the sound server already holds (PulseAudio keeps ~0.4 s) only goes away with the
         // stream: close it and open a fresh one.
-        if let Some(out) = self.out.take() {
-            close_aside("speaker", out);
-        }
+        self.close();
         self.ensure(true);
     }
     fn busy(&self) -> bool {
@@ -1061,5 +1088,40 @@ impl SpeechThread {
             .latency()
             .min(until.saturating_duration_since(Instant::now()));
         std::thread::sleep(tail);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn health(called: u64, erred: u64) -> Health {
+        Health {
+            called: AtomicU64::new(called),
+            erred: AtomicU64::new(erred),
+        }
+    }
+
+    #[test]
+    fn a_new_stream_gets_time_to_start_even_with_errors() {
+        let opened = 10_000 * MS;
+        let h = health(0, opened + 100 * MS);
+        assert!(!h.dead(opened, opened + 2_000 * MS));
+        assert!(h.dead(opened, opened + 3_100 * MS));
+    }
+
+    #[test]
+    fn an_error_counts_only_once_the_callbacks_stop() {
+        let t = 10_000 * MS;
+        // An error, then callbacks again: a passing backend error on a live stream.
+        assert!(!health(t, t - 5 * MS).dead(0, t + 600 * MS));
+        // An error after the last callback and 600 ms of nothing: dead.
+        assert!(health(t, t + 5 * MS).dead(0, t + 600 * MS));
+        assert!(!health(t, t + 5 * MS).dead(0, t + 400 * MS));
+        // No error, but no callback for over three seconds: dead too.
+        assert!(health(t, 0).dead(0, t + 3_100 * MS));
+        assert!(!health(t, 0).dead(0, t + 2_000 * MS));
     }
 }
