@@ -150,9 +150,13 @@ pub struct FramePipeline {
     speaking_since: usize,
     /// Stream position where Zoe last became audible.
     speaking_from: usize,
-    /// The highest wake score held back by the speaking threshold, while it lasts (0: none).
+    /// The highest wake score of a peak while Zoe speaks that did not make a detection, while
+    /// the peak lasts (0: none).
     held_back: f32,
 }
+
+/// Wake score peaks while Zoe speaks are logged (at debug) from this score up.
+const PEAK_FLOOR: f32 = 0.1;
 
 impl FramePipeline {
     pub fn new(vad: VadConfig, stt: SttHandle, speculate: bool) -> Self {
@@ -328,18 +332,24 @@ impl FramePipeline {
                 None
             }
         };
-        // A wake-like score while she speaks that the speaking threshold held back: said once per
-        // peak, so a barge-in that did not take (or a threshold to tune) shows in the log. (A
-        // score over the threshold without a detection is the refractory period after one.)
+        // A peak of the score while she speaks that made no detection: said once per peak, so a
+        // barge-in that did not take (or a threshold to tune) shows in the log: at info from the
+        // normal threshold up, at debug from `PEAK_FLOOR`. (A score over the threshold without a
+        // detection is the refractory period after one.)
         let score = stage.detector.last_score;
-        if d.is_none() && self.speaking && (stage.cfg.detector.threshold..t).contains(&score) {
+        if d.is_none() && self.speaking && (PEAK_FLOOR..t).contains(&score) {
             self.held_back = self.held_back.max(score);
         } else if self.held_back > 0.0 {
-            tracing::info!(
-                peak = self.held_back,
-                needs = stage.cfg.speaking_threshold,
-                "a wake-like score while Zoe speaks, under the speaking threshold"
-            );
+            let (peak, needs) = (self.held_back, stage.cfg.speaking_threshold);
+            if peak >= stage.cfg.detector.threshold {
+                tracing::info!(
+                    peak,
+                    needs,
+                    "a wake-like score while Zoe speaks, under the speaking threshold"
+                );
+            } else {
+                tracing::debug!(peak, needs, "a wake score peak while Zoe speaks");
+            }
             self.held_back = 0.0;
         }
         d

@@ -217,6 +217,11 @@ async fn wake_word_over_a_reply_stops_it() {
         zoe.stderr_text()
     );
     let stderr = zoe.stderr_text();
+    let scores: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.split_once("wake word heard ")?.1.split(' ').nth(1))
+        .collect();
+    println!("wakes: {scores:?}");
     assert_eq!(
         stderr.matches("wake word heard").count(),
         2,
@@ -252,11 +257,12 @@ async fn listen_survives_a_sound_server_restart() {
     // The microphone's stall deadline (2 s) and the reopens; then Zoe idles: a dead output
     // stream left open kept a device thread busy at a full core until the next reply.
     std::thread::sleep(Duration::from_millis(4500));
-    let busy = cpu_share(zoe.pid(), Duration::from_secs(2));
+    let (busy, threads) = cpu_share(zoe.pid(), Duration::from_secs(2));
     assert!(
         busy < 0.5,
-        "zoe used {:.0} % of a core while idle",
-        busy * 100.0
+        "zoe used {:.0} % of a core while idle ({threads}); stderr:\n{}",
+        busy * 100.0,
+        zoe.stderr_text()
     );
     let monitor = pulse.monitor();
     let spoken_end = ask(&zoe, &mic, "hello");
@@ -272,20 +278,57 @@ async fn listen_survives_a_sound_server_restart() {
     );
 }
 
-/// The share of one core a process used over `span`, from /proc.
-fn cpu_share(pid: u32, span: Duration) -> f64 {
-    let ticks = || -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+/// The share of one core a process used over `span`, from /proc, with the threads that used
+/// more than 5 % of a core named (for the failure message).
+fn cpu_share(pid: u32, span: Duration) -> (f64, String) {
+    // utime + stime of /proc/<pid>[/task/<tid>]/stat, and the thread's name.
+    let ticks = |path: &std::path::Path| -> Option<(String, u64)> {
+        let stat = std::fs::read_to_string(path).ok()?;
+        let (head, rest) = stat.rsplit_once(')')?;
+        let name = head.split_once('(').map_or("?", |(_, n)| n).to_string();
         // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
         let f: Vec<&str> = rest.split_whitespace().collect();
-        f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-            + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        let t = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        Some((name, t))
     };
-    let before = ticks();
+    let threads = || -> std::collections::HashMap<String, (String, u64)> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let t = ticks(&e.path().join("stat"))?;
+                Some((e.file_name().to_string_lossy().into_owned(), t))
+            })
+            .collect()
+    };
+    let whole = std::path::PathBuf::from(format!("/proc/{pid}/stat"));
+    let (before, threads_before) = (ticks(&whole).map_or(0, |t| t.1), threads());
     std::thread::sleep(span);
+    let (after, threads_after) = (ticks(&whole).map_or(0, |t| t.1), threads());
     // Clock ticks are 100 per second on Linux.
-    (ticks() - before) as f64 / 100.0 / span.as_secs_f64()
+    let share = |t: u64| t as f64 / 100.0 / span.as_secs_f64();
+    let mut busy: Vec<(f64, String)> = threads_after
+        .iter()
+        .map(|(tid, (name, t))| {
+            let t0 = threads_before.get(tid).map_or(0, |b| b.1);
+            (share(t - t0.min(*t)), format!("{name} ({tid})"))
+        })
+        .filter(|(s, _)| *s > 0.05)
+        .collect();
+    busy.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let named: Vec<String> = busy
+        .iter()
+        .map(|(s, n)| format!("{n} {:.0} %", s * 100.0))
+        .collect();
+    (
+        share(after.saturating_sub(before)),
+        format!(
+            "{} threads; busy: {}",
+            threads_after.len(),
+            named.join(", ")
+        ),
+    )
 }
 
 /// Resident memory of a process (kB), from /proc.

@@ -59,7 +59,10 @@ impl Zoe {
             "listen",
             url,
             args,
-            &[("RUST_LOG", "warn,zoe=info,zoe::wake::echo=debug")],
+            &[(
+                "RUST_LOG",
+                "warn,zoe=info,zoe::wake::echo=debug,zoe::pipeline=debug",
+            )],
             Some(pulse),
         )
     }
