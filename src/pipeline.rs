@@ -304,9 +304,17 @@ impl FramePipeline {
         let audible = p.audible(Duration::from_millis(tail as u64));
         if self.speaking && !audible {
             self.speaking_since = self.vad.position();
+            tracing::debug!(
+                at_s = self.vad.position() as f64 / RATE as f64,
+                "Zoe is quiet"
+            );
         }
         if !self.speaking && audible {
             self.speaking_from = self.vad.position();
+            tracing::debug!(
+                at_s = self.vad.position() as f64 / RATE as f64,
+                "Zoe is audible"
+            );
         }
         self.speaking = audible;
         // A conversation's follow-up window runs from when Zoe has finished her reply.
@@ -325,6 +333,7 @@ impl FramePipeline {
             stage.cfg.detector.threshold
         };
         stage.detector.set_threshold(t);
+        stage.detector.set_speaking(self.speaking);
         let d = match stage.detector.push(frame) {
             Ok(d) => d,
             Err(e) => {

@@ -146,6 +146,62 @@ fn shipped_head_wakes_on_unseen_voices() {
     );
 }
 
+/// The highest score a detector gives a signal, fed in 16 ms frames.
+fn peak(det: &mut zoe::wake::WakeDetector, audio: &[f32]) -> f32 {
+    det.reset();
+    let mut best = 0.0f32;
+    for f in audio.chunks(256) {
+        det.push(f).expect("detector runs");
+        best = best.max(det.push_peak);
+    }
+    best
+}
+
+/// Scoring two chunk phases: over eight shifts of the same phrase, the two-phase detector's
+/// highest score is exactly the better of the one-phase detector's at that shift and 40 ms later
+/// (its second phase is the same audio on chunks shifted by half of one). A detector with one
+/// phase while listening and two while Zoe speaks scores as one or the other.
+#[test]
+fn two_phases_score_the_best_of_both_shifts() {
+    let detector = |set: &[&str]| config(set).wake.detector().expect("detector");
+    let mut one = detector(&["wake.phases=1", "wake.speaking_phases=1"]);
+    let mut two = detector(&["wake.phases=2"]);
+    let mut switched = detector(&["wake.phases=1", "wake.speaking_phases=2"]);
+    // In this much noise, this voice's score depends on the shift (0.65–0.95 with one phase).
+    let phrase = noisy(say("en+Hugo", "hey zoe"), 0.03);
+    let shifted = |s: usize| {
+        let mut a = vec![0.0; 16_000 + s];
+        a.extend_from_slice(&phrase);
+        a.resize(a.len() + 16_000, 0.0);
+        a
+    };
+    let (mut figures, mut better) = (Vec::new(), 0);
+    for s in (0..1280).step_by(160) {
+        let (a, b) = (
+            peak(&mut one, &shifted(s)),
+            peak(&mut one, &shifted(s + 640)),
+        );
+        let both = peak(&mut two, &shifted(s));
+        figures.push(format!("{s}: {a:.3}/{b:.3} → {both:.3}"));
+        assert!(
+            (both - a.max(b)).abs() < 1e-5,
+            "shift {s}: one phase {a} and {b} 40 ms later, two phases {both}"
+        );
+        better += usize::from(b > a + 0.01);
+        switched.set_speaking(true);
+        assert_eq!(
+            peak(&mut switched, &shifted(s)),
+            both,
+            "shift {s}, speaking"
+        );
+        switched.set_speaking(false);
+        assert_eq!(peak(&mut switched, &shifted(s)), a, "shift {s}, listening");
+    }
+    println!("one phase, at the shift / 40 ms later → two phases: {figures:?}");
+    // Otherwise the check above could not tell the phases apart.
+    assert!(better > 0, "the shift never mattered: {figures:?}");
+}
+
 /// Long real speech without the phrase never wakes Zoe: jfk, silero's 60 s test, Picovoice's
 /// keywords, cheetah, vosk's digits, and other assistants' wake words.
 #[test]

@@ -246,14 +246,15 @@ pub fn record_samples(cfg: &Config, samples: usize, dir: &Path) -> anyhow::Resul
     Ok(out)
 }
 
-/// `zoe wake scores`: each file's highest score and where the detector fires. Returns how many
-/// files could not be read.
+/// `zoe wake scores`: each file's highest score and where the detector fires, with 1 s of
+/// silence before and after it (as [`super::clip_scores`] pads). Both come from the configured
+/// detector (all its chunk phases). Returns how many files could not be read.
 pub fn scores_cmd(cfg: &Config, files: &[PathBuf]) -> anyhow::Result<usize> {
     let models: Arc<FeatureModels> = FeatureModels::load(&cfg.wake.features_dir)?;
     let mut det =
         super::WakeDetector::new(&models, cfg.wake.load_head()?, cfg.wake.detector.clone())?;
-    let mut head = cfg.wake.load_head()?;
     println!("head: {}", cfg.wake.head_source());
+    let pad = vec![0.0; crate::audio::RATE as usize];
     let mut failed = 0;
     for f in files {
         let clip = match crate::audio::load_wav(f) {
@@ -264,14 +265,16 @@ pub fn scores_cmd(cfg: &Config, files: &[PathBuf]) -> anyhow::Result<usize> {
                 continue;
             }
         };
-        let best = super::clip_scores(&models, &mut head, &clip.samples)?
-            .into_iter()
-            .fold(0.0f32, f32::max);
         det.reset();
-        let mut fired = Vec::new();
-        for frame in clip.samples.chunks(crate::vad::FRAME) {
-            if let Some(d) = det.push(frame)? {
-                fired.push(format!("{:.2}s ({:.2})", d.end as f64 / 16_000.0, d.score));
+        let (mut best, mut fired) = (0.0f32, Vec::new());
+        for part in [&pad[..], &clip.samples, &pad[..]] {
+            for frame in part.chunks(crate::vad::FRAME) {
+                let d = det.push(frame)?;
+                best = best.max(det.push_peak);
+                if let Some(d) = d {
+                    let end = d.end as f64 / 16_000.0 - 1.0;
+                    fired.push(format!("{end:.2}s ({:.2})", d.score));
+                }
             }
         }
         println!(

@@ -192,7 +192,7 @@ impl EchoGuard {
                 active.quiet += 1;
             }
             let score = match self.detector.push(chunk) {
-                Ok(_) => self.detector.last_score,
+                Ok(_) => self.detector.push_peak,
                 Err(e) => {
                     tracing::error!("echo reference: wake detector failed: {e}");
                     0.0

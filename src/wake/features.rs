@@ -95,6 +95,7 @@ impl FeatureModels {
             mel: VecDeque::with_capacity(EMB_WINDOW + 8),
             emb: VecDeque::with_capacity(KEEP_EMB + 1),
             chunks: 0,
+            embedding: true,
         };
         s.reset();
         Ok(s)
@@ -116,6 +117,8 @@ pub struct FeatureStream {
     emb: VecDeque<[f32; EMB_DIM]>,
     /// Chunks processed since the reset.
     chunks: usize,
+    /// Whether chunks get embeddings (off: mel frames only).
+    embedding: bool,
 }
 
 impl FeatureStream {
@@ -135,6 +138,25 @@ impl FeatureStream {
     /// Chunks processed since the last reset.
     pub fn chunks(&self) -> usize {
         self.chunks
+    }
+
+    /// Whether chunks get embeddings.
+    pub fn embedding(&self) -> bool {
+        self.embedding
+    }
+
+    /// Turns the embeddings (the costly part) off or on; the mel frames go on either way. Turned
+    /// on again, the stream has no embeddings until new ones come.
+    pub fn set_embedding(&mut self, on: bool) {
+        if on && !self.embedding {
+            self.emb.clear();
+        }
+        self.embedding = on;
+    }
+
+    /// Samples still needed to complete the chunk being collected.
+    pub fn until_chunk(&self) -> usize {
+        CHUNK - self.pending.len()
     }
 
     /// Samples consumed since the last reset (whole chunks and the partial one).
@@ -189,6 +211,10 @@ impl FeatureStream {
         while self.mel.len() > EMB_WINDOW {
             self.mel.pop_front();
         }
+        self.chunks += 1;
+        if !self.embedding {
+            return Ok(());
+        }
         let mut window = Vec::with_capacity(EMB_WINDOW * MEL_BANDS);
         for f in &self.mel {
             window.extend_from_slice(f);
@@ -206,7 +232,6 @@ impl FeatureStream {
         while self.emb.len() > KEEP_EMB {
             self.emb.pop_front();
         }
-        self.chunks += 1;
         Ok(())
     }
 
