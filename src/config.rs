@@ -524,6 +524,15 @@ fn wake_config(w: RawWake, models_dir: &Path) -> Result<WakeConfig, ConfigError>
             )))
         }
     };
+    let phases = |n: usize, name: &str| {
+        if matches!(n, 1 | 2 | 4) {
+            Ok(n)
+        } else {
+            Err(ConfigError::Invalid(format!(
+                "wake.{name} must be 1, 2 or 4, got {n}"
+            )))
+        }
+    };
     let phrase = w.phrase.trim().to_lowercase();
     if phrase.is_empty() {
         return Err(ConfigError::Invalid("wake.phrase is empty".into()));
@@ -549,8 +558,8 @@ fn wake_config(w: RawWake, models_dir: &Path) -> Result<WakeConfig, ConfigError>
             threshold: unit(w.threshold, "threshold")?,
             trigger_chunks: w.trigger_chunks.clamp(1, 25),
             refractory_ms: w.refractory_ms,
-            phases: w.phases.clamp(1, crate::wake::MAX_PHASES),
-            speaking_phases: w.speaking_phases.clamp(1, crate::wake::MAX_PHASES),
+            phases: phases(w.phases, "phases")?,
+            speaking_phases: phases(w.speaking_phases, "speaking_phases")?,
         },
         speaking_threshold: unit(w.speaking_threshold, "speaking_threshold")?,
         echo_tail_ms: w.echo_tail_ms,
@@ -770,6 +779,10 @@ mod tests {
         assert!(e.contains("section.key=value"), "{e}");
         let e = with_set(&["deadlines.stall_ms=0"]).unwrap_err().to_string();
         assert!(e.contains("greater than 0"), "{e}");
+        let e = with_set(&["wake.speaking_phases=3"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("wake.speaking_phases must be 1, 2 or 4"), "{e}");
     }
 
     /// A greeting prompt over 200 characters is refused at load.

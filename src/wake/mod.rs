@@ -389,7 +389,7 @@ impl WakeDetector {
 /// Most chunk phases a detector scores (one per 20 ms).
 pub const MAX_PHASES: usize = 4;
 
-/// A phase count the detector supports (1, 2 or 4), from a configured one.
+/// A phase count the detector supports (1, 2 or 4; config allows only these), from any.
 fn phase_count(n: usize) -> usize {
     match n {
         0 | 1 => 1,
