@@ -198,9 +198,9 @@ async fn wake_word_over_a_reply_stops_it() {
         "the reply stopped before the user spoke; stderr:\n{}",
         zoe.stderr_text()
     );
-    // The user speaks up over her (3 dB over the level of the first "Hey Zoe", ~2 dB above her
-    // echo): at the same level as her echo, a phrase that ended with her sentence came out of
-    // the canceller too damaged to score (0.03–0.59 over eight shifts, in one run in ten).
+    // The user speaks up over her: 3 dB over the level of the first "Hey Zoe", ~2 dB above her
+    // echo (barge-in scored 0.90–0.999 in 25 runs under load; at the first phrase's level,
+    // 0.82–0.999 in 10).
     let louder: Vec<f32> = speech("hey zoe").iter().map(|x| x * 1.41).collect();
     mic.say(&louder);
     let phrase_end = said(&zoe, &mic);

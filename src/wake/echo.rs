@@ -45,9 +45,15 @@ const KEEP: Duration = Duration::from_secs(5);
 /// into the filter, safe from the clocks' errors. (The speaker pulls audio ~40 ms before it is
 /// heard, so this much of the reference is already there.)
 const AHEAD: Duration = Duration::from_millis(25);
-/// The clocks may disagree with the sample-locked reference by this much (samples: 10 ms) before
-/// it is set again from them.
-const RESYNC: i64 = 160;
+/// The clocks may disagree with the sample-locked reference by this much (samples: 30 ms) ...
+const RESYNC: i64 = 480;
+/// ... for this long (samples: 250 ms) before it is set again from them. Under load the capture
+/// clock was seen jumping 10–13 ms and back, for up to 0.9 s; moving the reference with it even
+/// for a moment (or netting one sample) makes a converged filter start over, and a "Hey Zoe" said
+/// then came out of it unrecognisable (scored 0.01–0.94 over chunk alignments; 1.0 at every one
+/// with the reference left where it was). A real change within 30 ms keeps the echo well inside
+/// the filter (it sits ~40–65 ms into 256 ms), which adapts to it.
+const PERSIST: usize = 4000;
 /// The canceller's filter: echo paths up to this long (samples at 16 kHz: 256 ms).
 const TAIL: usize = 4096;
 
@@ -81,8 +87,8 @@ pub struct EchoGuard {
     /// is heard); consumed as the microphone catches up.
     played: VecDeque<f32>,
     played_t0: Option<Instant>,
-    /// Where in `played` the next frame's reference starts (sample-locked to the microphone).
-    next: Option<i64>,
+    /// Where in `played` the next frame's reference starts.
+    lock: Lock,
     canceller: Option<Canceller>,
     window: Vec<f32>,
     cleaned: Vec<f32>,
@@ -103,7 +109,7 @@ impl EchoGuard {
             raw: Vec::new(),
             played: VecDeque::new(),
             played_t0: None,
-            next: None,
+            lock: Lock::default(),
             canceller: None,
             window: Vec::new(),
             cleaned: Vec::new(),
@@ -148,7 +154,7 @@ impl EchoGuard {
             let delay = Duration::from_secs_f64(resampler.delay() as f64 / 16_000.0);
             self.played.clear();
             self.played_t0 = feed.reference.heard_at(base).map(|t| t - delay);
-            self.next = None;
+            self.lock = Lock::default();
             feed.active = Some(Active {
                 resampler,
                 base,
@@ -231,31 +237,13 @@ impl EchoGuard {
         } else {
             -((t0.duration_since(start).as_secs_f64() * 16_000.0).round() as i64)
         };
-        // The two clocks jitter by a few milliseconds from callback to callback, but both streams
-        // are continuous: the reference advances exactly one frame per frame, and is set again
-        // by the clocks only when they disagree by more than RESYNC (a drifting or restarted
-        // device). A reference that jumps about would keep the filter from ever converging.
-        let offset = match self.next {
-            Some(next) if (measured - next).abs() <= RESYNC => next,
-            Some(next) => {
-                tracing::debug!(
-                    by = measured - next,
-                    "echo reference re-set from the clocks"
-                );
-                measured
-            }
-            None => {
-                tracing::debug!(offset = measured, "echo reference set from the clocks");
-                measured
-            }
-        };
-        self.next = Some(offset + n as i64);
+        let offset = self.lock.offset(measured, n);
         let idle = self.feed.as_ref().is_none_or(|f| f.active.is_none());
         if offset >= self.played.len() as i64 && idle {
             // Everything she played has been matched and she is quiet: the stretch is over.
             self.played.clear();
             self.played_t0 = None;
-            self.next = None;
+            self.lock = Lock::default();
             return frame;
         }
         if offset <= -(n as i64) {
@@ -275,7 +263,7 @@ impl EchoGuard {
             let drop = (offset as usize).min(self.played.len());
             self.played.drain(..drop);
             self.played_t0 = Some(t0 + Duration::from_secs_f64(drop as f64 / 16_000.0));
-            self.next = self.next.map(|x| x - drop as i64);
+            self.lock.dropped(drop as i64);
         }
         if self.canceller.as_ref().is_none_or(|c| c.frame != n) {
             self.canceller = Canceller::new(n, TAIL, true);
@@ -327,6 +315,55 @@ impl EchoGuard {
             );
         }
         (best >= self.threshold).then_some(best)
+    }
+}
+
+/// Where each microphone frame's reference starts in what she played. The two clocks jitter from
+/// callback to callback, but both streams are continuous: the reference advances exactly one frame
+/// per frame, and is set from the clocks only at the start of a stretch, or when they have
+/// disagreed by more than [`RESYNC`] for [`PERSIST`] (a restarted or drifting device). A reference
+/// that moves makes the canceller's filter start over.
+#[derive(Debug, Default)]
+struct Lock {
+    next: Option<i64>,
+    /// Samples of frames in a row whose clocks disagreed by more than RESYNC.
+    disagreed: usize,
+}
+
+impl Lock {
+    /// The offset for the next frame of `n` samples, which the clocks put at `measured`.
+    fn offset(&mut self, measured: i64, n: usize) -> i64 {
+        let offset = match self.next {
+            Some(next) if (measured - next).abs() <= RESYNC => {
+                self.disagreed = 0;
+                next
+            }
+            Some(next) if self.disagreed + n < PERSIST => {
+                self.disagreed += n;
+                next
+            }
+            Some(next) => {
+                tracing::debug!(
+                    by = measured - next,
+                    "echo reference re-set from the clocks"
+                );
+                self.disagreed = 0;
+                measured
+            }
+            None => {
+                tracing::debug!(offset = measured, "echo reference set from the clocks");
+                measured
+            }
+        };
+        self.next = Some(offset + n as i64);
+        offset
+    }
+
+    /// `k` samples were dropped from the front of what she played.
+    fn dropped(&mut self, k: i64) {
+        if let Some(next) = &mut self.next {
+            *next -= k;
+        }
     }
 }
 
@@ -491,6 +528,45 @@ mod tests {
             }
         }
         10.0 * (before / after.max(1e-12)).log10()
+    }
+
+    /// The offsets a lock gives for `frames` frames of 256 samples whose clocks say
+    /// `clock(k)` for frame k (in samples).
+    fn offsets(frames: usize, clock: impl Fn(usize) -> i64) -> Vec<i64> {
+        let mut lock = Lock::default();
+        (0..frames).map(|k| lock.offset(clock(k), 256)).collect()
+    }
+
+    /// Clock jitter and the jumps seen under load (12 ms and back, for 150 ms or 0.9 s, netting a
+    /// few samples) leave the reference sample-locked: one frame further each frame.
+    #[test]
+    fn jittery_clocks_leave_the_reference_where_it_is() {
+        let locked = |k: usize| -300 + 256 * k as i64;
+        let got = offsets(400, |k| {
+            let jitter = [0, 8, -8, 4, -4, 2][k % 6];
+            let jump = match k {
+                100..109 => 191,
+                109..200 => -1,
+                250..308 => 200,
+                308.. => 46,
+                _ => 0,
+            };
+            locked(k) + jitter + jump
+        });
+        let want: Vec<i64> = (0..400).map(locked).collect();
+        assert_eq!(got, want);
+    }
+
+    /// A lasting change (a restarted device: 50 ms) moves the reference once it has lasted
+    /// `PERSIST`, and it stays locked from there.
+    #[test]
+    fn a_lasting_change_moves_the_reference() {
+        let got = offsets(100, |k| 256 * k as i64 + if k >= 20 { 800 } else { 0 });
+        let moved = 20 + PERSIST.div_ceil(256) - 1;
+        for (k, &o) in got.iter().enumerate() {
+            let want = 256 * k as i64 + if k >= moved { 800 } else { 0 };
+            assert_eq!(o, want, "frame {k}");
+        }
     }
 
     /// A linear echo is removed by at least 15 dB once the filter has converged.

@@ -347,6 +347,9 @@ impl Pulse {
             let start = Instant::now();
             let mut prev = 0.0f32;
             let mut echoing = false;
+            // Echo samples that were late (mixed as silence) and are dropped when they come, and
+            // ticks in a row that found none.
+            let (mut owed, mut dry) = (0usize, 0u32);
             for tick in 0u64.. {
                 if s.load(std::sync::atomic::Ordering::Relaxed) {
                     return;
@@ -361,18 +364,27 @@ impl Pulse {
                 };
                 if let Some((e, gain)) = &echo {
                     // A room's echo comes back after a fixed delay: the speaker's audio is held
-                    // 40 ms before it is mixed in, and held again only after the speaker's
-                    // stream stalls (underrun), so the delay does not creep with jitter.
+                    // 40 ms before it is mixed in. When `parec` is late (a loaded machine), what
+                    // is missing is mixed as silence and dropped when it comes, so the delay stays
+                    // what it was, as in a room; only after 100 ms with nothing (the speaker's
+                    // stream stopped) is it held again when she next plays.
                     let mut e = e.lock().unwrap();
                     if !echoing && e.len() >= ECHO_HOLD {
                         echoing = true;
                     }
                     if echoing {
-                        if e.len() < block.len() {
-                            echoing = false;
-                        }
+                        let late = owed.min(e.len());
+                        e.drain(..late);
+                        owed -= late;
+                        dry = if e.is_empty() { dry + 1 } else { 0 };
                         for x in block.iter_mut() {
-                            *x += e.pop_front().unwrap_or(0.0) * gain;
+                            match e.pop_front() {
+                                Some(v) => *x += v * gain,
+                                None => owed += 1,
+                            }
+                        }
+                        if dry >= 10 {
+                            (echoing, owed, dry) = (false, 0, 0);
                         }
                     }
                 }
