@@ -202,15 +202,22 @@ pub enum BenchCommand {
         #[arg(long, value_name = "PATH", num_args = 1.., default_value = "../shared/audio")]
         negatives: Vec<PathBuf>,
     },
-    /// Whisper time for 1, 2 and 5 s utterances with tiny.en- and base.en-shaped random models,
-    /// with and without audio_ctx scaling; VAD endpointing; greeting latency at real time.
+    /// Speech recognition on real whisper weights (tiny.en and base from ../shared): WER and
+    /// inference time per decoding setting, wake verification rates, greeting latency at real
+    /// time, and turns given by real speech without the wake phrase.
     Stt {
-        /// Folder holding for-tests-ggml-{tiny,base}.en.bin headers.
-        #[arg(long, default_value = "../shared/models")]
-        headers: PathBuf,
-        /// Runs per cell.
-        #[arg(long, default_value_t = 3)]
-        runs: usize,
+        /// The shared data folder (real weights in models/whisper/, speech/, wake/, audio/).
+        #[arg(long, default_value = "../shared")]
+        shared: PathBuf,
+        /// Sections to run (decode, verify, greeting, quiet); all when none is given.
+        #[arg(long, value_delimiter = ',')]
+        sections: Vec<String>,
+        /// Most clips per labelled set (0: all).
+        #[arg(long, default_value_t = 0)]
+        limit: usize,
+        /// Whisper models, by name in ../shared/models/whisper/ (ggml-NAME-q5_1.bin).
+        #[arg(long, value_delimiter = ',', default_value = "tiny.en,base")]
+        models: Vec<String>,
     },
 }
 

@@ -85,6 +85,8 @@ struct RawStt {
     audio_ctx_floor: i32,
     audio_ctx_pad_ms: u32,
     max_tokens: i32,
+    tokens_per_s: f32,
+    no_repeat_ngram: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -651,8 +653,22 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         audio_ctx_floor: st.audio_ctx_floor.clamp(1, 1500),
         audio_ctx_pad_ms: st.audio_ctx_pad_ms,
         max_tokens: st.max_tokens.max(0),
+        tokens_per_s: st.tokens_per_s,
+        no_repeat_ngram: st.no_repeat_ngram,
         scale_audio_ctx: st.scale_audio_ctx,
     };
+    if !(1.0..=50.0).contains(&st.tokens_per_s) {
+        return Err(ConfigError::Invalid(format!(
+            "stt.tokens_per_s must be 1 to 50, got {}",
+            st.tokens_per_s
+        )));
+    }
+    if st.no_repeat_ngram == 1 || st.no_repeat_ngram > 16 {
+        return Err(ConfigError::Invalid(format!(
+            "stt.no_repeat_ngram must be 0 (off) or 2 to 16, got {}",
+            st.no_repeat_ngram
+        )));
+    }
     let v = raw.vad;
     if !(0.0..=1.0).contains(&v.threshold) || v.end_silence_ms == 0 {
         return Err(ConfigError::Invalid(

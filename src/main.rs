@@ -98,8 +98,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Bench(BenchCommand::Stt { headers, runs }) => {
-            rt.block_on(zoe::bench::stt(cfg, &headers, runs))?;
+        Command::Bench(BenchCommand::Stt {
+            shared,
+            sections,
+            limit,
+            models,
+        }) => {
+            if let Some(bad) = sections
+                .iter()
+                .find(|s| !zoe::bench::stt::SECTIONS.contains(&s.as_str()))
+            {
+                anyhow::bail!(
+                    "unknown section {bad:?}; the sections are {}",
+                    zoe::bench::stt::SECTIONS.join(", ")
+                );
+            }
+            let args = zoe::bench::stt::Args {
+                shared,
+                sections,
+                limit,
+                models,
+            };
+            rt.block_on(zoe::bench::stt::run(cfg, args))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Actions { turns }) => {

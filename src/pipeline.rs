@@ -6,38 +6,44 @@
 //!
 //! **Who is addressed.** With `wake.required`, speech counts only
 //! - under a wake: the detector fired, and the utterance reaches past the wake phrase's end and
-//!   starts within `wake.listen_ms` of it. In one breath ("Hey Zoe, what time is it") the request
-//!   is the same utterance cut at the phrase's end; after "Hey Zoe" alone it is the next one;
-//! - in the follow-up window: within `wake.follow_up_ms` after Zoe last spoke in a conversation.
+//!   starts within `wake.listen_ms` of it;
+//! - in a follow-up window: within `wake.follow_up_ms` after Zoe last spoke in a conversation
+//!   (the utterance is marked [`VoiceUtterance::follow_up`]; the session takes it only when her
+//!   last reply asked the user something);
+//! - over Zoe's voice: short utterances, checked only for "stop".
 //!
-//! **Verification.** When the detector fires, [`PipelineEvent::Wake`] goes out at once (cue,
-//! barge-in); `wake.verify_tail_ms` later the wake window (2 s before the phrase's end plus that
-//! tail) goes to whisper and [`PipelineEvent::Verify`] carries its transcript for the session to
-//! check ([`crate::wake::verify`]). Utterances under that wake name it, and wait for the verdict.
+//! **The wake phrase stays in the audio.** Whisper hears "Hey Zoe" right only with its context
+//! (alone, tiny.en writes "There's Oie" or "So, what?"), so a request is transcribed together with
+//! its wake phrase and the phrase is removed from the text by words (the session's
+//! [`crate::wake::verify::Verifier`]): in one breath ("Hey Zoe, what time is it") the utterance
+//! is sent whole; after "Hey Zoe" alone and a pause, the phrase's audio is put before the request
+//! with a short gap. The same transcript verifies the wake: one whisper run, not two.
+//!
+//! **Barge-in.** A wake while Zoe is audible must stop her quickly: `wake.verify_tail_ms` after it
+//! the wake window (2 s before the phrase's end plus that tail) goes to whisper as an urgent job
+//! and [`PipelineEvent::Verify`] carries its transcript for the session to check.
 //!
 //! **Zoe's own voice.** While she is audible (the speaker's [`Playback`] stamp, plus
 //! `wake.echo_tail_ms`) the detector needs `wake.speaking_threshold`, and utterances that start
 //! then are not requests: short ones are sent as `while_speaking` so the session can hear "stop".
 //!
 //! Speculative transcription: on the VAD's `Pause` the audio so far is sent to whisper at once; if
-//! the endpoint follows with no new speech (and the same cut), that job's result is used; on
-//! `Resume` its receiver is dropped, which cancels it if it has not started.
+//! the endpoint follows with no new speech (and the same decision), that job's result is used; on
+//! `Resume` its receiver is dropped, which aborts it (running or not).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
-
 use crate::audio::RATE;
 use crate::speech::Playback;
-use crate::stt::{SttError, SttHandle, Transcript};
+use crate::stt::{JobKind, SttHandle};
 use crate::vad::{Endpointer, VadConfig, VadEvent};
 use crate::wake::echo::EchoGuard;
 use crate::wake::{Detection, WakeConfig, WakeDetector};
 
 pub use crate::vad::FRAME;
 
-pub type TranscriptRx = oneshot::Receiver<Result<Transcript, SttError>>;
+pub use crate::stt::TranscriptRx;
 
 /// The wake an utterance was heard under.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,8 +69,11 @@ pub struct VoiceUtterance {
     pub endpoint_at: Instant,
     /// Whether the transcript comes from the speculative run.
     pub speculative: bool,
-    /// The wake it follows (none in a follow-up window or without `wake.required`).
+    /// The wake it follows (none in a follow-up window or without `wake.required`); its
+    /// transcript then starts with the wake phrase.
     pub wake: Option<WakeRef>,
+    /// Heard in a follow-up window without a wake: a turn only if Zoe asked something.
+    pub follow_up: bool,
     /// It was said while Zoe was speaking: only a stop command counts.
     pub while_speaking: bool,
 }
@@ -100,17 +109,33 @@ struct Armed {
     cut: usize,
     /// Utterances must start before this.
     until: usize,
-    /// When to send the wake window to whisper (None: sent, or not verifying).
+    /// When to send the wake window to whisper (barge-in; None: sent, or not verifying).
     verify_at: Option<usize>,
+    /// The wake phrase's audio, put before a request said after a pause: the utterance that
+    /// held the phrase, or (until it ends) the two seconds before the detection.
+    phrase: Vec<f32>,
 }
 
 /// How an utterance is taken, decided the same way at `Pause` and at `End`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Take {
-    /// Stream position where the audio to transcribe starts (None: all of it, pre-roll included).
-    cut: Option<usize>,
     wake: Option<WakeRef>,
+    /// Where the wake phrase ended (the request's start, for the metrics).
+    cut: Option<usize>,
+    /// Said after "Hey Zoe" and a pause: the phrase's audio goes first.
+    after_wake: bool,
+    follow_up: bool,
     while_speaking: bool,
+}
+
+impl Take {
+    const NOBODY_BUT_ZOE: Take = Take {
+        wake: None,
+        cut: None,
+        after_wake: false,
+        follow_up: false,
+        while_speaking: false,
+    };
 }
 
 /// Seconds of audio kept for the wake window.
@@ -124,6 +149,8 @@ const WAKE_WINDOW_S: f64 = 2.0;
 const REPLY_ONSET_MS: usize = 1300;
 /// Utterances said over Zoe longer than this are not checked for "stop".
 const STOP_MAX_S: f64 = 2.5;
+/// Silence put between the wake phrase's audio and a request said after a pause.
+const WAKE_GAP_MS: usize = 300;
 
 pub struct FramePipeline {
     vad: Endpointer,
@@ -372,15 +399,17 @@ impl FramePipeline {
             end_s: d.end as f64 / RATE as f64,
             score: d.score,
         };
-        let verify_at = stage
-            .cfg
-            .verify
+        // Over Zoe's reply the wake is checked on its own at once (barge-in must be quick);
+        // otherwise the request's transcript, which starts with the phrase, checks it.
+        let verify_at = (stage.cfg.verify && self.speaking)
             .then(|| d.end + stage.cfg.verify_tail_ms as usize * 16);
+        let phrase = self.window(d.end, d.end);
         self.armed = Some(Armed {
             wake,
             cut: d.end,
             until: d.end + stage.cfg.listen_ms as usize * 16,
             verify_at,
+            phrase,
         });
         // A wake ends any follow-up window and any speculative run begun before it.
         self.follow_until = None;
@@ -409,7 +438,7 @@ impl FramePipeline {
         }
         emit(PipelineEvent::Verify {
             id,
-            transcript: self.stt.submit(audio),
+            transcript: self.stt.submit_kind(JobKind::Verify, audio),
         });
     }
 
@@ -430,19 +459,16 @@ impl FramePipeline {
     /// Who an utterance from `start` to `end` (stream positions) is for; `None`: nobody.
     fn take(&self, start: usize, end: usize) -> Option<Take> {
         if self.wake.is_none() {
-            return Some(Take {
-                cut: None,
-                wake: None,
-                while_speaking: false,
-            });
+            return Some(Take::NOBODY_BUT_ZOE);
         }
         if let Some(a) = &self.armed {
             let min_speech = self.vad.config().min_speech_ms as usize * 16;
             if start < a.until && end >= a.cut + min_speech {
                 return Some(Take {
-                    cut: (start < a.cut).then_some(a.cut),
                     wake: Some(a.wake),
-                    while_speaking: false,
+                    cut: Some(a.cut),
+                    after_wake: start >= a.cut,
+                    ..Take::NOBODY_BUT_ZOE
                 });
             }
         }
@@ -450,25 +476,30 @@ impl FramePipeline {
         if speaking_at_start && self.playback.is_some() {
             let short = (end - start) as f64 / (RATE as f64) <= STOP_MAX_S;
             return short.then_some(Take {
-                cut: None,
-                wake: None,
                 while_speaking: true,
+                ..Take::NOBODY_BUT_ZOE
             });
         }
         if self.follow_until.is_some_and(|until| start < until) {
             return Some(Take {
-                cut: None,
-                wake: None,
-                while_speaking: false,
+                follow_up: true,
+                ..Take::NOBODY_BUT_ZOE
             });
         }
         None
     }
 
-    /// The part of an utterance's audio to transcribe.
-    fn cut_audio(audio: Vec<f32>, audio_start: usize, take: &Take) -> Vec<f32> {
-        match take.cut {
-            Some(c) if c > audio_start => audio[(c - audio_start).min(audio.len())..].to_vec(),
+    /// The audio to transcribe for an utterance taken as `take`: the wake phrase's audio and a
+    /// short gap first when the request came after a pause.
+    fn request_audio(&self, audio: Vec<f32>, take: &Take) -> Vec<f32> {
+        match &self.armed {
+            Some(a) if take.after_wake && !a.phrase.is_empty() => {
+                let mut out = Vec::with_capacity(a.phrase.len() + WAKE_GAP_MS * 16 + audio.len());
+                out.extend_from_slice(&a.phrase);
+                out.resize(out.len() + WAKE_GAP_MS * 16, 0.0);
+                out.extend_from_slice(&audio);
+                out
+            }
             _ => audio,
         }
     }
@@ -483,22 +514,26 @@ impl FramePipeline {
         match event {
             VadEvent::Start { .. } => {}
             VadEvent::Pause {
-                audio,
-                audio_start,
-                start,
-                end,
+                audio, start, end, ..
             } => {
                 if let Some(take) = self.take(start, end).filter(|t| !t.while_speaking) {
                     if self.speculate {
-                        let audio = Self::cut_audio(audio, audio_start, &take);
-                        self.spec = Some((self.stt.submit(audio), take));
+                        let audio = self.request_audio(audio, &take);
+                        self.spec = Some((self.stt.submit_kind(JobKind::Speculative, audio), take));
                     }
                 }
             }
             VadEvent::Resume | VadEvent::Discard => {
-                self.spec = None; // dropping the receiver cancels a job not yet started
+                self.spec = None; // dropping the receiver aborts the job
             }
             VadEvent::End(u) => {
+                let min_speech = self.vad.config().min_speech_ms as usize * 16;
+                if let Some(a) = &mut self.armed {
+                    if u.start < a.cut && u.end < a.cut + min_speech {
+                        // "Hey Zoe" alone: its audio goes before the request that follows.
+                        a.phrase = u.audio.clone();
+                    }
+                }
                 let Some(take) = self.take(u.start, u.end) else {
                     self.spec = None;
                     return;
@@ -510,8 +545,13 @@ impl FramePipeline {
                 let (transcript, speculative) = match spec {
                     Some((rx, t)) if t == take => (rx, true),
                     _ => {
-                        let audio = Self::cut_audio(u.audio, u.audio_start, &take);
-                        (self.stt.submit(audio), false)
+                        let kind = if take.while_speaking {
+                            JobKind::Verify // a possible "stop": as urgent as a barge-in
+                        } else {
+                            JobKind::Final
+                        };
+                        let audio = self.request_audio(u.audio, &take);
+                        (self.stt.submit_kind(kind, audio), false)
                     }
                 };
                 let end_of_speech = self
@@ -538,6 +578,7 @@ impl FramePipeline {
                     endpoint_at: now,
                     speculative,
                     wake: take.wake,
+                    follow_up: take.follow_up,
                     while_speaking: take.while_speaking,
                 }));
             }

@@ -1,13 +1,18 @@
 //! The voice session: the async side of `zoe replay` and `zoe listen`. One task receives the audio
-//! worker's events, keeps the wake verifications, queues utterances and serves them one at a time
-//! through the [`Engine`], while still handling events as a turn runs — so a wake word (or "stop")
-//! said over Zoe's reply interrupts it at once (barge-in, live audio only).
+//! worker's events, queues utterances and serves them one at a time through the [`Engine`], while
+//! still handling events as a turn runs — so a wake word (or "stop") said over Zoe's reply
+//! interrupts it at once (barge-in, live audio only).
+//!
+//! **Who is addressed** is settled here, on whisper's text: an utterance under a wake counts only
+//! when its transcript starts with the wake phrase (which is then removed by words); one heard in
+//! a follow-up window only when Zoe's last reply asked the user something; an empty, looping or
+//! unconfirmed transcript gives no turn and ends the exchange.
 //!
 //! The engine moves into the running turn's future and comes back with its result, so nothing
 //! else touches it meanwhile; barge-in reaches the turn through the engine's interrupt watch and
 //! the speech thread through a [`SpeechControl`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,6 +24,7 @@ use crate::config::Config;
 use crate::metrics::TurnMetrics;
 use crate::pipeline::{PipelineEvent, TranscriptRx, VoiceUtterance};
 use crate::speech::{Cue, Playback, SpeechControl};
+use crate::stt::SttError;
 use crate::turn::{Engine, TurnInput, VoiceInfo};
 use crate::wake::verify::{is_stop_command, Verifier};
 
@@ -32,15 +38,8 @@ pub enum AudioEvent {
     Finished,
 }
 
-/// A wake's verdict: what whisper heard in the wake window, and whether it holds the phrase.
-async fn verdict(
-    rx: Option<TranscriptRx>,
-    verifier: &Verifier,
-    cfg: &Config,
-) -> Result<(), String> {
-    let Some(rx) = rx else {
-        return Ok(()); // not verifying
-    };
+/// A barge-in's verdict: whether whisper heard the wake phrase in the wake window.
+async fn verdict(rx: TranscriptRx, verifier: &Verifier, cfg: &Config) -> Result<(), String> {
     match tokio::time::timeout(cfg.deadlines.stt, rx).await {
         Ok(Ok(Ok(t))) if verifier.heard(&t.text) => Ok(()),
         Ok(Ok(Ok(t))) => Err(format!("whisper heard {:?}", t.text)),
@@ -50,64 +49,104 @@ async fn verdict(
     }
 }
 
-/// Awaits an utterance's transcript (after its wake's verdict) and serves it as a turn; returns
-/// the turn's metrics (none when the wake was not confirmed, nothing intelligible was heard, or
-/// the recognizer has stopped).
+/// Why an utterance gave no turn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NoTurn {
+    /// Whisper did not hear the wake phrase where the detector fired.
+    NotConfirmed(String),
+    /// Nothing intelligible, or only the wake phrase.
+    NoWords,
+    /// The transcript repeats itself: a decoding loop, not what was said.
+    Looping(String),
+    /// The recognizer stopped, or a newer utterance replaced this one.
+    Dropped,
+}
+
+/// Whisper's transcript of an utterance, turned into the request it makes: under a wake the
+/// transcript must start with the wake phrase (with `wake.verify`), which is then removed by words.
+/// `Err(Ok(metrics))`-style refusals (a failed or late transcription) are spoken by the caller.
+pub enum Heard {
+    Request(crate::stt::Transcript),
+    Nothing(NoTurn),
+    Failed(&'static str, &'static str),
+}
+
+/// Awaits an utterance's transcript and reads the request out of it.
+pub async fn hear(cfg: &Config, u: &mut VoiceUtterance, verifier: &Verifier) -> Heard {
+    let rx = &mut u.transcript;
+    let mut transcript = match tokio::time::timeout(cfg.deadlines.stt, rx).await {
+        Ok(Ok(Ok(t))) => t,
+        Ok(Ok(Err(SttError::Superseded | SttError::Stopped))) | Ok(Err(_)) => {
+            return Heard::Nothing(NoTurn::Dropped)
+        }
+        Ok(Ok(Err(e))) => {
+            tracing::error!("transcription failed: {e}");
+            return Heard::Failed("stt_failed", "Sorry, I couldn't make out what you said.");
+        }
+        Err(_) => {
+            tracing::error!(deadline = ?cfg.deadlines.stt, "transcription timed out");
+            return Heard::Failed(
+                "stt_timeout",
+                "Sorry, understanding that took too long. Please say it again.",
+            );
+        }
+    };
+    if crate::stt::looping(&transcript.text) {
+        return Heard::Nothing(NoTurn::Looping(transcript.text));
+    }
+    if u.wake.is_some() {
+        match verifier.request_after_phrase(&transcript.text) {
+            Some(rest) => transcript.text = rest,
+            None if cfg.wake.verify => {
+                return Heard::Nothing(NoTurn::NotConfirmed(transcript.text));
+            }
+            None => {}
+        }
+    }
+    if transcript.text.is_empty() {
+        return Heard::Nothing(NoTurn::NoWords);
+    }
+    Heard::Request(transcript)
+}
+
+/// Awaits an utterance's transcript and serves it as a turn; returns the turn's metrics, or why
+/// there was none.
 pub async fn serve_utterance(
     engine: &mut Engine,
     cfg: &Config,
-    u: VoiceUtterance,
-    verify: Option<TranscriptRx>,
+    mut u: VoiceUtterance,
     verifier: &Verifier,
-) -> Option<TurnMetrics> {
-    if let Some(w) = &u.wake {
-        if let Err(why) = verdict(verify, verifier, cfg).await {
-            tracing::info!(
-                wake_s = w.end_s,
-                score = w.score,
-                "wake word not confirmed ({why}); ignoring what followed"
-            );
-            return None;
+) -> Result<TurnMetrics, NoTurn> {
+    let transcript = match hear(cfg, &mut u, verifier).await {
+        Heard::Request(t) => t,
+        Heard::Nothing(why) => {
+            match &why {
+                NoTurn::NotConfirmed(text) => tracing::info!(
+                    wake_s = u.wake.map(|w| w.end_s),
+                    score = u.wake.map(|w| w.score),
+                    "wake word not confirmed (whisper heard {text:?}); ignoring it"
+                ),
+                NoTurn::Looping(text) => {
+                    tracing::warn!("the transcript repeats itself ({text:?}); ignoring it")
+                }
+                NoTurn::NoWords => tracing::info!(
+                    at_s = u.speech_start_s,
+                    "heard speech but no request; ignoring it"
+                ),
+                NoTurn::Dropped => {}
+            }
+            return Err(why);
         }
-    }
-    let transcript = match tokio::time::timeout(cfg.deadlines.stt, u.transcript).await {
-        Ok(Ok(Ok(t))) => Ok(t),
-        Ok(Ok(Err(e))) => {
-            tracing::error!("transcription failed: {e}");
-            Err(("stt_failed", "Sorry, I couldn't make out what you said."))
-        }
-        Ok(Err(_)) => return None,
-        Err(_) => {
-            tracing::error!(deadline = ?cfg.deadlines.stt, "transcription timed out");
-            Err((
-                "stt_timeout",
-                "Sorry, understanding that took too long. Please say it again.",
-            ))
-        }
-    };
-    let mut transcript = match transcript {
-        Ok(t) => t,
-        Err((code, msg)) => {
+        Heard::Failed(code, msg) => {
             let input = TurnInput {
                 text: String::new(),
                 source: "voice",
                 at: u.end_of_speech,
                 voice: None,
             };
-            return Some(engine.refuse(input, msg, code).await);
+            return Ok(engine.refuse(input, msg, code).await);
         }
     };
-    if u.wake.is_some() {
-        // Said in one breath with the wake phrase, the request may begin with its tail.
-        transcript.text = verifier.strip_leading(&transcript.text);
-    }
-    if transcript.text.is_empty() {
-        tracing::info!(
-            at_s = u.speech_start_s,
-            "heard speech but no words; ignoring it"
-        );
-        return None;
-    }
     engine.note(&format!("> {}", transcript.text));
     let voice = VoiceInfo {
         speech_start_s: u.speech_start_s,
@@ -127,31 +166,12 @@ pub async fn serve_utterance(
         at: u.end_of_speech,
         voice: Some(voice),
     };
-    Some(engine.turn(input).await)
+    Ok(engine.turn(input).await)
 }
 
-/// A verdict already being awaited elsewhere, passed on as a transcript receiver: a confirmed
-/// wake reads as the wake phrase itself (always among the verifier's phrases), a rejected one as
-/// nothing.
-fn verdict_rx(
-    rx: tokio::sync::oneshot::Receiver<Result<(), String>>,
-    phrase: String,
-) -> TranscriptRx {
-    let (tx, out) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let text = match rx.await {
-            Ok(Ok(())) => phrase,
-            _ => String::new(),
-        };
-        let _ = tx.send(Ok(crate::stt::Transcript {
-            text,
-            infer_ms: 0.0,
-            total_ms: 0.0,
-            audio_ctx: 0,
-            tokens: 0,
-        }));
-    });
-    out
+/// Whether a reply waits for the user's answer: its last sentence is a question.
+pub fn asks_user(reply: &str) -> bool {
+    reply.trim_end().ends_with('?')
 }
 
 /// Live-audio parts of a session (absent for replayed files, which never hear Zoe).
@@ -160,7 +180,7 @@ pub struct Live {
     pub playback: Playback,
 }
 
-type Turn = Pin<Box<dyn Future<Output = (Engine, Option<TurnMetrics>)>>>;
+type Turn = Pin<Box<dyn Future<Output = (Engine, Result<TurnMetrics, NoTurn>)>>>;
 
 /// Runs the session until the input is finished (and every queued utterance served) or
 /// `shutdown`. Returns the engine for the caller's shutdown sequence.
@@ -176,13 +196,15 @@ pub async fn run(
     engine.set_interrupt(interrupt_rx);
     let control: Option<SpeechControl> = engine.speech().map(|s| s.control());
     let verifier = Arc::new(Verifier::new(&cfg.wake.verify_phrases));
-    let mut verifications: HashMap<u64, TranscriptRx> = HashMap::new();
     let mut queue: VecDeque<VoiceUtterance> = VecDeque::new();
     let mut idle: Option<Engine> = Some(engine);
     let mut current: Option<Turn> = None;
     let mut finished = false;
     // A wake heard over a reply, waiting for its verification before stopping Zoe.
     let mut barge_pending: Option<u64> = None;
+    // Zoe's last reply asked the user something: the next follow-up needs no wake word. A
+    // follow-up uses it up, so windows chain only while the user answers her questions.
+    let mut answer_expected = false;
     let (ann_tx, mut announcements) = mpsc::unbounded_channel();
     if let Some(store) = idle.as_ref().and_then(|e| e.store()) {
         tokio::spawn(crate::scheduler::run(store, ann_tx, cfg.store.write));
@@ -202,14 +224,21 @@ pub async fn run(
     let ended = loop {
         if current.is_none() {
             if let Some(u) = queue.pop_front() {
+                let expected = std::mem::take(&mut answer_expected);
+                if u.follow_up && !expected {
+                    tracing::info!(
+                        at_s = u.speech_start_s,
+                        "speech after Zoe's reply, which asked nothing: not for her"
+                    );
+                    continue; // dropping it aborts its transcription
+                }
                 let mut engine = idle.take().expect("the engine is idle between turns");
-                let verify = u.wake.and_then(|w| verifications.remove(&w.id));
                 let (cfg, verifier) = (cfg.clone(), verifier.clone());
                 if let Some(l) = &live {
                     l.playback.set_busy(true);
                 }
                 current = Some(Box::pin(async move {
-                    let m = serve_utterance(&mut engine, &cfg, u, verify, &verifier).await;
+                    let m = serve_utterance(&mut engine, &cfg, u, &verifier).await;
                     (engine, m)
                 }));
             } else if finished {
@@ -218,8 +247,10 @@ pub async fn run(
         }
         tokio::select! {
             _ = &mut shutdown => break Ended::Interrupted,
-            (engine, _m) = async { current.as_mut().expect("guarded").await }, if current.is_some() => {
+            (engine, m) = async { current.as_mut().expect("guarded").await }, if current.is_some() => {
                 current = None;
+                // Empty, looping or unconfirmed speech ends the exchange too.
+                answer_expected = m.is_ok_and(|m| m.error.is_none() && asks_user(&m.reply));
                 idle = Some(engine);
                 if let Some(l) = &live {
                     l.playback.set_busy(false);
@@ -252,29 +283,21 @@ pub async fn run(
                                 c.cue(Cue::Listening);
                             }
                         }
-                        verifications.retain(|id, _| *id + 4 > wake.id);
                     }
                     PipelineEvent::Verify { id, transcript } if barge_pending == Some(id) => {
                         barge_pending = None;
                         let (c, verifier, stop) = (cfg.clone(), verifier.clone(), stop_reply.clone());
-                        let (tx, rx) = tokio::sync::oneshot::channel();
                         tokio::spawn(async move {
-                            let confirmed = verdict(Some(transcript), &verifier, &c).await;
-                            match &confirmed {
+                            match verdict(transcript, &verifier, &c).await {
                                 Ok(()) => {
                                     tracing::info!("barge-in: stopping the reply");
                                     stop();
                                 }
                                 Err(why) => tracing::info!("not a barge-in ({why})"),
                             }
-                            // The request that may follow waits for the same verdict.
-                            let _ = tx.send(confirmed);
                         });
-                        verifications.insert(id, verdict_rx(rx, cfg.wake.phrase.clone()));
                     }
-                    PipelineEvent::Verify { id, transcript } => {
-                        verifications.insert(id, transcript);
-                    }
+                    PipelineEvent::Verify { .. } => {} // a barge-in already decided
                     PipelineEvent::Utterance(u) if u.while_speaking => {
                         if barge_in {
                             let (cfg, stop) = (cfg.clone(), stop_reply.clone());

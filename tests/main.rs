@@ -6,5 +6,6 @@ mod actions;
 mod chat;
 mod devices;
 mod models;
+mod recognition;
 mod voice;
 mod wake;

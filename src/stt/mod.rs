@@ -1,30 +1,35 @@
 //! Speech to text with whisper.cpp (whisper-rs), in process. The model is loaded once; inference
-//! runs on one dedicated thread, `zoe-stt`, never on the async runtime (it is compute-bound for
-//! hundreds of milliseconds). Jobs arrive over a crossbeam channel, each with a oneshot for its
-//! answer; a job whose answer is no longer wanted (its receiver dropped: a speculative run overtaken
-//! by new speech) is skipped when its turn comes.
+//! runs on one dedicated thread, `zoe-stt` ([`worker`]), never on the async runtime (it is
+//! compute-bound for hundreds of milliseconds).
 //!
-//! Parameters are tuned for short spoken commands: English, greedy, no timestamps, one segment, no
-//! temperature fallback, and `audio_ctx` scaled to the utterance (whisper's encoder otherwise always
-//! processes a 30 s window). whisper.cpp's logs go to tracing.
+//! Parameters are tuned for short spoken commands and were chosen by measurement on real weights
+//! (`zoe bench stt`, README "Speech recognition"): English, greedy, no timestamps, one segment, no
+//! temperature fallback, `audio_ctx` scaled to the utterance (whisper's encoder otherwise always
+//! processes a 30 s window), a token budget per second of audio, and a no-repeat n-gram rule in
+//! the decoder ([`text::block_repeats`]) so a reduced window cannot make it loop. whisper.cpp's
+//! logs go to tracing.
 //!
-//! Running inference cannot be aborted midway: whisper-rs 0.16's safe abort callback casts its boxed
-//! closure to the wrong type, so we do not use it. A discarded speculative run therefore costs at
-//! most one inference, and its result is dropped.
+//! A run can be aborted: whisper.cpp asks its abort callback between encoder and decoder steps.
+//! whisper-rs 0.16's safe wrapper for it casts its boxed closure to the wrong type, so the raw
+//! callback is used here with a pointer to the job's [`AbortCheck`], which outlives the call.
 
+pub mod eval;
 pub mod model_gen;
+pub mod text;
+pub mod worker;
 
+use std::ffi::{c_int, c_void};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crossbeam_channel::Sender;
 use thiserror::Error;
-use tokio::sync::oneshot;
 use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
 };
 
 use crate::audio::RATE;
+pub use text::{clean_transcript, looping};
+pub use worker::{JobKind, SttHandle, TranscriptRx};
 
 #[derive(Debug, Error)]
 pub enum SttError {
@@ -34,6 +39,10 @@ pub enum SttError {
     Load { path: PathBuf, detail: String },
     #[error("whisper inference failed: {0}")]
     Inference(String),
+    #[error("the transcription was aborted")]
+    Aborted,
+    #[error("a newer request of the same kind replaced this one before it ran")]
+    Superseded,
     #[error("the speech recognizer has stopped")]
     Stopped,
 }
@@ -46,10 +55,30 @@ pub struct SttConfig {
     pub audio_ctx_floor: i32,
     /// Audio added to the utterance length when sizing the window.
     pub audio_ctx_pad_ms: u32,
-    /// Most tokens decoded; 0 sizes it from the audio length.
+    /// Most tokens decoded; 0 sizes it from the audio length with `tokens_per_s`.
     pub max_tokens: i32,
+    /// Token budget per second of audio (plus 8), when `max_tokens` is 0.
+    pub tokens_per_s: f32,
+    /// The no-repeat n-gram size of the decoder (0: off).
+    pub no_repeat_ngram: usize,
     /// Scale `audio_ctx` to the audio (false: whisper's full 30 s window; for comparison).
     pub scale_audio_ctx: bool,
+}
+
+impl SttConfig {
+    /// The shipped settings for `model` (what `config/default.toml` says).
+    pub fn with_model(model: PathBuf, threads: usize) -> Self {
+        SttConfig {
+            model,
+            threads,
+            audio_ctx_floor: 128,
+            audio_ctx_pad_ms: 500,
+            max_tokens: 0,
+            tokens_per_s: 6.0,
+            no_repeat_ngram: 4,
+            scale_audio_ctx: true,
+        }
+    }
 }
 
 /// A transcription and what it cost.
@@ -64,6 +93,19 @@ pub struct Transcript {
     pub tokens: i32,
 }
 
+impl Transcript {
+    /// A transcript that cost nothing (test doubles, passed-on verdicts).
+    pub fn text_only(text: impl Into<String>) -> Self {
+        Transcript {
+            text: text.into(),
+            infer_ms: 0.0,
+            total_ms: 0.0,
+            audio_ctx: 0,
+            tokens: 0,
+        }
+    }
+}
+
 /// Encoder frames for `samples` of 16 kHz audio: its length plus padding, at least `floor`, at most
 /// the model's window.
 pub fn audio_ctx_for(samples: usize, cfg: &SttConfig, model_ctx: i32) -> i32 {
@@ -73,9 +115,34 @@ pub fn audio_ctx_for(samples: usize, cfg: &SttConfig, model_ctx: i32) -> i32 {
         .min(model_ctx)
 }
 
+/// The token budget for `samples` of audio.
+pub fn max_tokens_for(samples: usize, cfg: &SttConfig) -> i32 {
+    if cfg.max_tokens > 0 {
+        cfg.max_tokens
+    } else {
+        (samples as f64 / RATE as f64 * cfg.tokens_per_s as f64).ceil() as i32 + 8
+    }
+}
+
+/// Asked between inference steps: true to give up.
+pub type AbortCheck<'a> = &'a (dyn Fn() -> bool + Sync);
+
 /// Anything that turns 16 kHz mono audio into text (whisper, or a test double).
 pub trait Transcribe: Send {
     fn transcribe(&mut self, pcm: &[f32]) -> Result<Transcript, SttError>;
+
+    /// As [`Transcribe::transcribe`], giving up with [`SttError::Aborted`] once `abort()` says
+    /// so. Engines that cannot stop midway check it before they start.
+    fn transcribe_abortable(
+        &mut self,
+        pcm: &[f32],
+        abort: AbortCheck,
+    ) -> Result<Transcript, SttError> {
+        if abort() {
+            return Err(SttError::Aborted);
+        }
+        self.transcribe(pcm)
+    }
 }
 
 pub struct Whisper {
@@ -84,6 +151,69 @@ pub struct Whisper {
     state: WhisperState,
     ctx: WhisperContext,
     cfg: SttConfig,
+    /// Per token id: its text ends with ".", "?" or "!".
+    ends_sentence: Vec<bool>,
+    /// Per token id: the first id with the same lower-cased text.
+    canon: Vec<i32>,
+}
+
+/// What the logits filter needs: the n-gram size, the vocabulary, the end-of-text token.
+struct RepeatGuard<'a> {
+    n: usize,
+    n_vocab: usize,
+    eot: i32,
+    /// Per token id: whether its text ends a sentence.
+    ends_sentence: &'a [bool],
+    /// Per token id: one id for all tokens with the same lower-cased text.
+    canon: &'a [i32],
+}
+
+/// whisper.cpp's logits filter: applies [`text::block_repeats`] and [`text::stop_at_restart`] to
+/// each decoding step.
+unsafe extern "C" fn repeat_filter(
+    _ctx: *mut whisper_rs_sys::whisper_context,
+    _state: *mut whisper_rs_sys::whisper_state,
+    tokens: *const whisper_rs_sys::whisper_token_data,
+    n_tokens: c_int,
+    logits: *mut f32,
+    user_data: *mut c_void,
+) {
+    if user_data.is_null() || logits.is_null() || (n_tokens > 0 && tokens.is_null()) {
+        return;
+    }
+    // SAFETY: whisper.cpp passes `n_tokens` decoded tokens and `n_vocab` logits, valid for this
+    // call; `user_data` points at the `RepeatGuard` that `Whisper::run` keeps alive across
+    // `whisper_full`.
+    let guard = &*(user_data as *const RepeatGuard);
+    let ids: Vec<i32> = if n_tokens > 0 {
+        std::slice::from_raw_parts(tokens, n_tokens as usize)
+            .iter()
+            .map(|t| t.id)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let logits = std::slice::from_raw_parts_mut(logits, guard.n_vocab);
+    text::block_repeats(&ids, guard.n, logits);
+    if guard.n > 0 {
+        let ends =
+            |t: i32| usize::try_from(t).is_ok_and(|t| guard.ends_sentence.get(t) == Some(&true));
+        let canon = |t: i32| {
+            usize::try_from(t)
+                .ok()
+                .and_then(|i| guard.canon.get(i))
+                .copied()
+                .unwrap_or(t)
+        };
+        text::stop_at_restart(&ids, logits, guard.eot, ends, canon);
+    }
+}
+
+/// whisper.cpp's abort callback: asks the job's [`AbortCheck`].
+unsafe extern "C" fn abort_requested(user_data: *mut c_void) -> bool {
+    // SAFETY: `user_data` points at the `AbortCheck` that `Whisper::run` keeps on its stack for
+    // the whole `whisper_full` call.
+    !user_data.is_null() && (*(user_data as *const AbortCheck))()
 }
 
 impl Whisper {
@@ -101,43 +231,58 @@ impl Whisper {
         let ctx = WhisperContext::new_with_params(&path, WhisperContextParameters::default())
             .map_err(|e| load_err(e.to_string()))?;
         let state = ctx.create_state().map_err(|e| load_err(e.to_string()))?;
+        let eot = ctx.token_eot();
+        let ends_sentence = (0..ctx.n_vocab())
+            .map(|t| {
+                t < eot
+                    && ctx
+                        .token_to_bytes(t)
+                        .is_ok_and(|b| matches!(b.last(), Some(b'.' | b'?' | b'!')))
+            })
+            .collect();
+        let mut first: std::collections::HashMap<Vec<u8>, i32> = std::collections::HashMap::new();
+        let canon = (0..ctx.n_vocab())
+            .map(|t| match ctx.token_to_bytes(t) {
+                Ok(b) if t < eot => *first.entry(b.to_ascii_lowercase()).or_insert(t),
+                _ => t,
+            })
+            .collect();
         tracing::info!(model = %cfg.model.display(), ms = t.elapsed().as_millis() as u64, "whisper model loaded");
         Ok(Whisper {
             state,
             ctx,
             cfg: cfg.clone(),
+            ends_sentence,
+            canon,
         })
     }
 
     pub fn model_path(&self) -> &Path {
         &self.cfg.model
     }
-}
 
-/// Non-speech annotations whisper emits for silence or noise.
-fn clean_transcript(text: &str) -> String {
-    let mut out = String::new();
-    let mut depth = 0;
-    for c in text.chars() {
-        match c {
-            '[' | '(' => depth += 1,
-            ']' | ')' if depth > 0 => depth -= 1,
-            _ if depth == 0 => out.push(c),
-            _ => {}
-        }
+    /// The settings in use.
+    pub fn config(&self) -> &SttConfig {
+        &self.cfg
     }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
-}
 
-impl Transcribe for Whisper {
-    fn transcribe(&mut self, pcm: &[f32]) -> Result<Transcript, SttError> {
+    /// Changes the decoding settings (not the model) for later runs: the bench compares them.
+    pub fn set_config(&mut self, cfg: &SttConfig) {
+        self.cfg = SttConfig {
+            model: self.cfg.model.clone(),
+            ..cfg.clone()
+        };
+    }
+
+    fn run(&mut self, pcm: &[f32], abort: AbortCheck) -> Result<Transcript, SttError> {
         let t = Instant::now();
         // whisper.cpp returns nothing for less than a second of audio: pad short commands.
         let min = RATE as usize * 11 / 10;
-        let mut padded;
+        let padded;
         let audio = if pcm.len() < min {
-            padded = pcm.to_vec();
-            padded.resize(min, 0.0);
+            let mut p = pcm.to_vec();
+            p.resize(min, 0.0);
+            padded = p;
             &padded[..]
         } else {
             pcm
@@ -148,11 +293,12 @@ impl Transcribe for Whisper {
         } else {
             0
         };
-        let max_tokens = if self.cfg.max_tokens > 0 {
-            self.cfg.max_tokens
-        } else {
-            // Fast speech is about 4 words (~6 tokens) a second.
-            (audio.len() as f64 / RATE as f64 * 6.0).ceil() as i32 + 8
+        let guard = RepeatGuard {
+            n: self.cfg.no_repeat_ngram,
+            n_vocab: self.ctx.n_vocab().max(0) as usize,
+            eot: self.ctx.token_eot(),
+            ends_sentence: &self.ends_sentence,
+            canon: &self.canon,
         };
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_language(Some("en"));
@@ -167,11 +313,25 @@ impl Transcribe for Whisper {
         params.set_suppress_blank(true);
         params.set_temperature(0.0);
         params.set_temperature_inc(0.0);
-        params.set_max_tokens(max_tokens);
+        params.set_max_tokens(max_tokens_for(audio.len(), &self.cfg));
         params.set_audio_ctx(audio_ctx);
-        self.state
-            .full(params, audio)
-            .map_err(|e| SttError::Inference(e.to_string()))?;
+        // SAFETY: both callbacks read only their user data, which lives on this stack frame (the
+        // guard) or is borrowed for this call (the flag) until `full` returns.
+        unsafe {
+            if guard.n > 0 {
+                params.set_filter_logits_callback(Some(repeat_filter));
+                params.set_filter_logits_callback_user_data(
+                    &guard as *const RepeatGuard as *mut c_void,
+                );
+            }
+            params.set_abort_callback(Some(abort_requested));
+            params.set_abort_callback_user_data(&abort as *const AbortCheck as *mut c_void);
+        }
+        let result = self.state.full(params, audio);
+        if abort() {
+            return Err(SttError::Aborted);
+        }
+        result.map_err(|e| SttError::Inference(e.to_string()))?;
         let mut text = String::new();
         let mut tokens = 0;
         for segment in self.state.as_iter() {
@@ -183,8 +343,14 @@ impl Transcribe for Whisper {
             );
         }
         let ms = t.elapsed().as_secs_f64() * 1000.0;
+        tracing::trace!(raw = %text, tokens, "whisper wrote");
+        let text = clean_transcript(&text);
         Ok(Transcript {
-            text: clean_transcript(&text),
+            text: if guard.n > 0 {
+                text::trim_restart(&text)
+            } else {
+                text
+            },
             infer_ms: ms,
             total_ms: ms,
             audio_ctx,
@@ -193,58 +359,17 @@ impl Transcribe for Whisper {
     }
 }
 
-struct Job {
-    pcm: Vec<f32>,
-    submitted: Instant,
-    reply: oneshot::Sender<Result<Transcript, SttError>>,
-}
-
-/// The handle to the `zoe-stt` thread. Cloning shares the thread.
-#[derive(Clone)]
-pub struct SttHandle {
-    tx: Sender<Job>,
-}
-
-impl SttHandle {
-    /// Starts the thread around a loaded transcriber.
-    pub fn spawn(mut engine: Box<dyn Transcribe>) -> std::io::Result<SttHandle> {
-        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
-        std::thread::Builder::new()
-            .name("zoe-stt".into())
-            .spawn(move || {
-                for job in rx {
-                    if job.reply.is_closed() {
-                        continue; // cancelled before it started
-                    }
-                    let result = engine.transcribe(&job.pcm).map(|mut t| {
-                        t.total_ms = job.submitted.elapsed().as_secs_f64() * 1000.0;
-                        t
-                    });
-                    let _ = job.reply.send(result);
-                }
-            })?;
-        Ok(SttHandle { tx })
+impl Transcribe for Whisper {
+    fn transcribe(&mut self, pcm: &[f32]) -> Result<Transcript, SttError> {
+        self.run(pcm, &|| false)
     }
 
-    /// Queues audio; drop the receiver to cancel (a queued job is then skipped).
-    pub fn submit(&self, pcm: Vec<f32>) -> oneshot::Receiver<Result<Transcript, SttError>> {
-        let (reply, rx) = oneshot::channel();
-        let job = Job {
-            pcm,
-            submitted: Instant::now(),
-            reply,
-        };
-        if let Err(crossbeam_channel::SendError(job)) = self.tx.send(job) {
-            let _ = job.reply.send(Err(SttError::Stopped));
-        }
-        rx
-    }
-
-    /// Blocking convenience for command-line use.
-    pub fn transcribe_blocking(&self, pcm: Vec<f32>) -> Result<Transcript, SttError> {
-        self.submit(pcm)
-            .blocking_recv()
-            .unwrap_or(Err(SttError::Stopped))
+    fn transcribe_abortable(
+        &mut self,
+        pcm: &[f32],
+        abort: AbortCheck,
+    ) -> Result<Transcript, SttError> {
+        self.run(pcm, abort)
     }
 }
 
@@ -253,14 +378,7 @@ mod tests {
     use super::*;
 
     fn cfg() -> SttConfig {
-        SttConfig {
-            model: PathBuf::new(),
-            threads: 2,
-            audio_ctx_floor: 128,
-            audio_ctx_pad_ms: 500,
-            max_tokens: 0,
-            scale_audio_ctx: true,
-        }
+        SttConfig::with_model(PathBuf::new(), 2)
     }
 
     /// The window grows with the audio, never below the floor nor above the model's.
@@ -272,10 +390,12 @@ mod tests {
         assert_eq!(audio_ctx_for(60 * 16_000, &c, 1500), 1500);
     }
 
-    /// Bracketed non-speech annotations are removed and spaces collapsed.
+    /// The token budget follows the audio's length unless fixed.
     #[test]
-    fn transcript_cleaning() {
-        assert_eq!(clean_transcript(" [BLANK_AUDIO] "), "");
-        assert_eq!(clean_transcript(" Hello (music) there.  "), "Hello there.");
+    fn token_budget_follows_the_audio() {
+        let mut c = cfg();
+        assert_eq!(max_tokens_for(2 * 16_000, &c), 12 + 8);
+        c.max_tokens = 6;
+        assert_eq!(max_tokens_for(2 * 16_000, &c), 6);
     }
 }

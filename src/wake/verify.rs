@@ -1,9 +1,12 @@
-//! The wake word's second stage, as text: whisper's transcript of the wake window must hold one of
-//! the configured phrases ("hey zoe", "hey zoey", "hi zoe"…), compared as words after folding case,
-//! punctuation and accents, with one letter of slack in words of four letters or more ("zoey" ~
-//! "zoie") but none in shorter ones, so "hey joe" and "hey, so we" stay out. Also removes the
-//! phrase from the front of a request heard in the same breath. Pure functions; the audio worker
-//! submits the transcription and the session task calls [`Verifier::heard`].
+//! The wake word's second stage, as text: whisper's transcript must hold one of the configured
+//! phrases ("hey zoe", "hey zoey", "hi zoe"…), compared as whole words after folding case,
+//! punctuation and accents, or written as one word ("heyzoe"). There is no letter of slack: the
+//! list holds what tiny.en and base actually write for "hey zoe" (measured by `zoe bench stt` on
+//! `../shared/wake/positives/`), and one letter would let "hey joey" and "hey zoo" in.
+//!
+//! A request is transcribed together with its wake phrase; [`Verifier::request_after_phrase`]
+//! finds the phrase at its start and returns the words after it, so the request's first word is
+//! never lost to a cut in the audio. Pure functions; the session task calls them.
 
 /// Lower case, accents folded, split into words of letters, digits and apostrophes.
 pub fn words(text: &str) -> Vec<String> {
@@ -37,25 +40,8 @@ fn fold(c: char) -> char {
     }
 }
 
-/// Levenshtein distance, for short words.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-fn same_word(heard: &str, want: &str) -> bool {
-    heard == want || (want.chars().count() >= 4 && distance(heard, want) <= 1)
-}
+/// Words a phrase may be preceded by in a request ("Oh, hey Zoe", "Um, hey Zoe").
+const LEAD_IN: usize = 2;
 
 pub struct Verifier {
     phrases: Vec<Vec<String>>,
@@ -75,11 +61,11 @@ impl Verifier {
     /// Where a phrase starts in `w` at index `i`, and how many words it took.
     fn match_at(&self, w: &[String], i: usize) -> Option<usize> {
         for p in &self.phrases {
-            if w.len() >= i + p.len() && p.iter().zip(&w[i..]).all(|(want, h)| same_word(h, want)) {
+            if w.len() >= i + p.len() && p.iter().zip(&w[i..]).all(|(want, h)| h == want) {
                 return Some(p.len());
             }
             // Written as one word ("heyzoe").
-            if w.get(i).is_some_and(|h| same_word(h, &p.concat())) {
+            if w.get(i).is_some_and(|h| *h == p.concat()) {
                 return Some(1);
             }
         }
@@ -92,24 +78,16 @@ impl Verifier {
         (0..w.len()).any(|i| self.match_at(&w, i).is_some())
     }
 
-    /// A request heard right after the wake phrase, without the phrase (or its last word, the
-    /// name) at its start: "Zoe, what time is it" → "what time is it". Returns it unchanged
-    /// otherwise.
-    pub fn strip_leading(&self, transcript: &str) -> String {
+    /// The request in a transcript that starts with a wake phrase (within its first
+    /// [`LEAD_IN`] words): the text after the phrase, keeping its punctuation and case ("Hey
+    /// Zoe, what time is it?" → "what time is it?"; "Hey Zoe." → ""). `None` when the
+    /// transcript does not start with the phrase.
+    pub fn request_after_phrase(&self, transcript: &str) -> Option<String> {
         let w = words(transcript);
-        let skip = match self.match_at(&w, 0) {
-            Some(n) => n,
-            None if self
-                .phrases
-                .iter()
-                .filter_map(|p| p.last())
-                .any(|name| w.first().is_some_and(|h| same_word(h, name))) =>
-            {
-                1
-            }
-            None => return transcript.trim().to_string(),
-        };
-        // Cut the original text after the skipped words, keeping its punctuation and case.
+        let (at, n) =
+            (0..=LEAD_IN.min(w.len())).find_map(|i| self.match_at(&w, i).map(|n| (i, n)))?;
+        let skip = at + n;
+        // Cut the original text after the skipped words.
         let mut seen = 0;
         let mut in_word = false;
         for (i, c) in transcript.char_indices() {
@@ -117,13 +95,13 @@ impl Verifier {
             let word_char = c.is_alphanumeric() || c == '\'';
             if word_char && !in_word {
                 if seen == skip {
-                    return transcript[i..].trim().to_string();
+                    return Some(transcript[i..].trim().to_string());
                 }
                 seen += 1;
             }
             in_word = word_char;
         }
-        String::new()
+        Some(String::new())
     }
 }
 
@@ -177,7 +155,6 @@ mod tests {
             "Um, hey Zoe, turn on the lights",
             "HEY ZOE",
             "Heyzoe",
-            "hey zoee",
         ] {
             assert!(v.heard(ok), "{ok:?} should verify");
         }
@@ -194,29 +171,40 @@ mod tests {
             "",
             "[BLANK_AUDIO]",
             "hey zo",
+            "hey zoee",
+            "Hey Joey",
+            "Hey zoo",
             "remind me tomorrow",
         ] {
             assert!(!v.heard(bad), "{bad:?} should not verify");
         }
     }
 
-    /// A request said in one breath with the wake phrase loses the phrase, keeping the rest as
-    /// written; other text is untouched.
+    /// A request transcribed with its wake phrase loses the phrase (and what precedes it), keeping
+    /// the rest as written; a transcript that does not start with the phrase is not a request.
     #[test]
-    fn strips_the_phrase_from_a_request() {
+    fn request_after_the_phrase() {
         let v = v();
+        let r = |t: &str| v.request_after_phrase(t);
         assert_eq!(
-            v.strip_leading("Hey Zoe, what time is it?"),
-            "what time is it?"
+            r("Hey Zoe, what time is it?").as_deref(),
+            Some("what time is it?")
         );
         assert_eq!(
-            v.strip_leading("Zoe, what's the weather?"),
-            "what's the weather?"
+            r("Hey Zoe. Add milk to my list.").as_deref(),
+            Some("Add milk to my list.")
         );
-        assert_eq!(v.strip_leading("zoey add milk"), "add milk");
-        assert_eq!(v.strip_leading("Hey Zoe."), "");
-        assert_eq!(v.strip_leading("What time is it?"), "What time is it?");
-        assert_eq!(v.strip_leading("Hey there, Zoe"), "Hey there, Zoe");
+        assert_eq!(r("Oh, hey Zoey, add milk").as_deref(), Some("add milk"));
+        assert_eq!(
+            r("Heyzoe what's the weather?").as_deref(),
+            Some("what's the weather?")
+        );
+        assert_eq!(r("Hey Zoe.").as_deref(), Some(""));
+        assert_eq!(r("What time is it?"), None);
+        assert_eq!(r("Hey Joe, what time is it?"), None);
+        assert_eq!(r("Hey Joey, what time is it?"), None);
+        assert_eq!(r("So tell me about the hey zoe thing"), None);
+        assert_eq!(r("Zoe, what's the weather?"), None);
     }
 
     /// Stop commands, with or without the name and politeness, and nothing longer.

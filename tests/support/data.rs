@@ -34,6 +34,23 @@ fn manifest() -> Vec<Entry> {
 
 /// Path of a manifest file, from ../shared or downloaded. Panics with the reason if neither works.
 pub fn file(name: &str) -> PathBuf {
+    match real(name) {
+        Some(p) => p,
+        None => panic!("{name}: not in ../shared, and the manifest gives no upstream address"),
+    }
+}
+
+/// As [`file`], for data that only ../shared has (real whisper weights, the synthesized corpus):
+/// `None` when it is absent, after printing that the calling test is skipped.
+pub fn shared(name: &str) -> Option<PathBuf> {
+    let p = real(name);
+    if p.is_none() {
+        println!("skipped: {name} is not in ../shared (see fixtures/manifest.toml)");
+    }
+    p
+}
+
+fn real(name: &str) -> Option<PathBuf> {
     static LOCK: Mutex<()> = Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let entry = manifest()
@@ -49,7 +66,10 @@ pub fn file(name: &str) -> PathBuf {
             "{} does not match the manifest",
             shared.display()
         );
-        return shared;
+        return Some(shared);
+    }
+    if entry.url.is_empty() {
+        return None;
     }
     let dest = root().join("target/test-data").join(&entry.name);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -64,7 +84,12 @@ pub fn file(name: &str) -> PathBuf {
         std::time::Duration::from_secs(60),
     ))
     .unwrap_or_else(|e| panic!("{name}: not in ../shared and the download failed: {e}"));
-    dest
+    Some(dest)
+}
+
+/// Real tiny.en (q5_1) from ../shared, or `None` after printing that the test is skipped.
+pub fn tiny_en() -> Option<PathBuf> {
+    shared("ggml-tiny.en-q5_1.bin")
 }
 
 /// A whisper model with the real shapes of `kind` ("tiny.en" or "base.en") and random weights.

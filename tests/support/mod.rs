@@ -339,12 +339,22 @@ pub fn scene_wav(path: &Path, parts: &[Part], noise: f32) -> Vec<(f64, f64)> {
 
 /// Runs the `zoe` binary with `args` to completion, off the async runtime's workers.
 pub async fn run_zoe(args: Vec<String>) -> std::process::Output {
+    run_zoe_env(args, &[("RUST_LOG", "warn")]).await
+}
+
+/// As [`run_zoe`], with environment variables set.
+pub async fn run_zoe_env(args: Vec<String>, env: &[(&str, &str)]) -> std::process::Output {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_zoe"))
-            .args(&args)
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("run zoe")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoe"));
+        cmd.args(&args);
+        for var in ZOE_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.envs(env).output().expect("run zoe")
     })
     .await
     .expect("join")

@@ -15,6 +15,8 @@ use crate::metrics::TurnMetrics;
 use crate::standin::{Script, StandIn, Timing};
 use crate::turn::{Engine, TurnInput};
 
+pub mod stt;
+
 const GREETINGS: &[(&str, &str)] = &[
     ("hi", "Hi there! How can I help you today?"),
     ("good morning zoe", "Good morning! I hope you slept well."),
@@ -46,7 +48,12 @@ struct BenchSession {
 }
 
 impl BenchSession {
-    fn start(mut cfg: Config) -> anyhow::Result<Self> {
+    fn start(cfg: Config) -> anyhow::Result<Self> {
+        Self::start_with_metrics(cfg, false)
+    }
+
+    /// As `start`, writing each turn's metrics to `metrics.jsonl` in the session's folder.
+    fn start_with_metrics(mut cfg: Config, metrics: bool) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         cfg.store.path = dir.path().join("bench.db");
         cfg.ollama.warm_start = false;
@@ -54,7 +61,7 @@ impl BenchSession {
         let opts = SessionOptions {
             no_speak: false,
             wav_out: Some(dir.path().join("bench.wav")),
-            metrics: None,
+            metrics: metrics.then(|| dir.path().join("metrics.jsonl")),
             playback: None,
         };
         let mut engine = chat::engine(cfg.clone(), &opts)?;
@@ -207,222 +214,6 @@ pub async fn actions(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
         if p50 <= 50.0 { "met" } else { "MISSED" }
     );
     Ok(())
-}
-
-/// Speech for the STT table: espeak-ng sentences at 16 kHz, cut to exactly `secs`.
-fn speech(secs: f64) -> anyhow::Result<Vec<f32>> {
-    let mut tts = crate::tts::espeak::Espeak::new("en-us", 175, 50)?;
-    let want = (secs * crate::audio::RATE as f64) as usize;
-    let mut out = Vec::new();
-    while out.len() < want {
-        out.extend(crate::tts::synthesize_16k(
-            &mut tts,
-            "Hey Zoe, what is the weather like in the city today?",
-        )?);
-    }
-    out.truncate(want);
-    Ok(out)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// `zoe bench stt`: see the command's help.
-pub async fn stt(cfg: Arc<Config>, headers: &std::path::Path, runs: usize) -> anyhow::Result<()> {
-    use crate::stt::{model_gen, SttConfig, Transcribe, Whisper};
-    let runs = runs.max(1);
-    let cache = std::env::temp_dir().join("zoe-bench-models");
-    std::fs::create_dir_all(&cache)?;
-    let threads = cfg.stt.threads;
-    println!("zoe bench stt: whisper.cpp on {threads} CPU threads, random-weight models with real shapes, \
-              greedy, at most 6 decoded tokens, median of {runs} runs");
-    println!(
-        "\n{:<8} {:>6} {:>16} {:>16} {:>9}",
-        "model", "audio", "scaled audio_ctx", "30 s window", "speed-up"
-    );
-    let mut tiny_model = None;
-    for kind in ["tiny.en", "base.en"] {
-        let header = headers.join(format!("for-tests-ggml-{kind}.bin"));
-        let model = cache.join(format!("ggml-{kind}-random.bin"));
-        if !model.exists() {
-            model_gen::generate(&header, &model, 42).with_context(|| {
-                format!("cannot generate a {kind} model from {}", header.display())
-            })?;
-        }
-        if kind == "tiny.en" {
-            tiny_model = Some(model.clone());
-        }
-        let base = SttConfig {
-            model: model.clone(),
-            max_tokens: 6,
-            ..cfg.stt.clone()
-        };
-        let mut scaled = Whisper::load(&SttConfig {
-            scale_audio_ctx: true,
-            ..base.clone()
-        })?;
-        let mut full = Whisper::load(&SttConfig {
-            scale_audio_ctx: false,
-            ..base
-        })?;
-        for secs in [1.0, 2.0, 5.0] {
-            let pcm = speech(secs)?;
-            let mut a = Vec::new();
-            let mut b = Vec::new();
-            let mut ctx = 0;
-            for _ in 0..runs {
-                let t = scaled.transcribe(&pcm)?;
-                ctx = t.audio_ctx;
-                a.push(t.infer_ms);
-                b.push(full.transcribe(&pcm)?.infer_ms);
-            }
-            let (a, b) = (median(&mut a), median(&mut b));
-            println!(
-                "{kind:<8} {:>5.0}s {:>9.0} ms ({ctx:>3}) {:>13.0} ms {:>8.1}x",
-                secs,
-                a,
-                b,
-                b / a
-            );
-        }
-    }
-
-    // VAD: earshot (streaming, what Zoe uses) against Silero through whisper.cpp (batch).
-    let audio_dir = headers.join("../audio");
-    let silero = headers.join("ggml-silero-v6.2.0.bin");
-    println!("\nVAD on real speech: utterances found and CPU time (earshot streaming / Silero v6.2 via whisper.cpp)");
-    let mut silero_ctx = silero.exists().then(|| {
-        let mut p = whisper_rs::WhisperVadContextParams::new();
-        p.set_n_threads(threads as i32);
-        whisper_rs::WhisperVadContext::new(&silero.to_string_lossy(), p).ok()
-    });
-    for name in [
-        "jfk.wav",
-        "cheetah_test_en.wav",
-        "vosk_digits.wav",
-        "silero_test.wav",
-    ] {
-        let Ok(clip) = crate::audio::load_wav(&audio_dir.join(name)) else {
-            println!("  {name}: not found in {}", audio_dir.display());
-            continue;
-        };
-        let t = Instant::now();
-        let ours = crate::vad::segments(&clip.samples, &cfg.vad).len();
-        let ours_ms = t.elapsed().as_secs_f64() * 1000.0;
-        let theirs = match silero_ctx.as_mut().and_then(|c| c.as_mut()) {
-            Some(ctx) => {
-                let t = Instant::now();
-                let n = ctx
-                    .segments_from_samples(whisper_rs::WhisperVadParams::new(), &clip.samples)
-                    .map(|s| s.num_segments())
-                    .unwrap_or(-1);
-                format!("{n:>3} in {:>6.1} ms", t.elapsed().as_secs_f64() * 1000.0)
-            }
-            None => "n/a (no Silero model)".into(),
-        };
-        println!(
-            "  {name:<22} {:>5.1} s: earshot {ours:>3} in {ours_ms:>6.1} ms | silero {theirs}",
-            clip.seconds()
-        );
-    }
-
-    // Greeting scenes replayed at real time through the whole pipeline.
-    let Some(model) = tiny_model else {
-        return Ok(());
-    };
-    let standin = StandIn::start(Timing::orin_nx()).await?;
-    println!("\nGreeting scenes at real time (tiny.en shapes, stand-in timed like an Orin NX, espeak-ng into a WAV sink):");
-    for speculate in [true, false] {
-        let mut c = (*cfg).clone();
-        c.ollama.url = standin.url();
-        c.stt = SttConfig {
-            model: model.clone(),
-            max_tokens: 6,
-            ..c.stt.clone()
-        };
-        c.speculate = speculate;
-        let mut session = BenchSession::start(c)?;
-        let c = session.cfg.clone();
-        let mut lat = Vec::new();
-        let mut stt_ms = Vec::new();
-        let mut endpoint = Vec::new();
-        // Real inference at real cost; the random model's words are replaced by what was said,
-        // so the turn is a greeting as it would be with a real model.
-        let cc = c.clone();
-        let whisper = tokio::task::spawn_blocking(move || Whisper::load(&cc.stt)).await??;
-        let stt = crate::stt::SttHandle::spawn(Box::new(KnownText(whisper, "Hello Zoe.")))?;
-        let mut voice = crate::tts::espeak::Espeak::new("en-us", 175, 50)?;
-        for (i, phrase) in ["Hello Zoe.", "Hi there!", "Good morning.", "Thanks, Zoe."]
-            .iter()
-            .cycle()
-            .take(8)
-            .enumerate()
-        {
-            standin.push(Script::reply("Hi! How can I help?"));
-            let mut audio = vec![0.0f32; 8000];
-            audio.extend(crate::tts::synthesize_16k(&mut voice, phrase)?);
-            let wav = session.dir.path().join(format!("scene{i}.wav"));
-            crate::audio::write_wav(&wav, &audio, crate::audio::RATE)?;
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let pipeline =
-                crate::pipeline::FramePipeline::new(c.vad.clone(), stt.clone(), speculate);
-            let verifier = crate::wake::verify::Verifier::new(&c.wake.verify_phrases);
-            let never = std::sync::atomic::AtomicBool::new(false);
-            std::thread::spawn(move || {
-                crate::replay::feed_files(&[wav], true, pipeline, &tx, &never)
-            });
-            while let Some(ev) = rx.recv().await {
-                match ev {
-                    crate::voice::AudioEvent::Pipeline(
-                        crate::pipeline::PipelineEvent::Utterance(u),
-                    ) => {
-                        if let Some(m) = crate::voice::serve_utterance(
-                            &mut session.engine,
-                            &c,
-                            u,
-                            None,
-                            &verifier,
-                        )
-                        .await
-                        {
-                            lat.extend(m.latency_ms);
-                            stt_ms.extend(m.stt_ms);
-                            endpoint.extend(m.endpoint_ms);
-                        }
-                    }
-                    crate::voice::AudioEvent::Pipeline(_) => {}
-                    crate::voice::AudioEvent::FileError(e) => anyhow::bail!(e),
-                    crate::voice::AudioEvent::Finished => break,
-                }
-            }
-        }
-        session.close().await?;
-        println!(
-            "  speculative transcription {}:",
-            if speculate { "on " } else { "off" }
-        );
-        row(
-            "    endpoint_ms (end of speech -> endpoint)",
-            &endpoint,
-            "ms",
-        );
-        row("    stt_ms (submitted -> transcript)", &stt_ms, "ms");
-        row("    latency_ms (end of speech -> first audio)", &lat, "ms");
-    }
-    Ok(())
-}
-
-/// Runs the real transcriber, then reports `text` as what it heard.
-struct KnownText<T>(T, &'static str);
-
-impl<T: crate::stt::Transcribe> crate::stt::Transcribe for KnownText<T> {
-    fn transcribe(&mut self, pcm: &[f32]) -> Result<crate::stt::Transcript, crate::stt::SttError> {
-        let mut t = self.0.transcribe(pcm)?;
-        t.text = self.1.to_string();
-        Ok(t)
-    }
 }
 
 /// `zoe bench wake`: the configured detector (head, threshold, trigger) streamed over

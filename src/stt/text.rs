@@ -1,0 +1,259 @@
+//! What whisper writes, made safe to use: bracketed non-speech annotations removed, and the guards
+//! against decoding loops. With its window scaled to a short clip whisper rarely ends the text by
+//! itself; it starts the clip over ("What time is it? What time is it? What"), and a no-repeat rule
+//! alone only makes it paraphrase ("What time is that? What time?"). So, while decoding (called
+//! from whisper.cpp's logits filter):
+//! - [`stop_at_restart`]: when the next sentence would begin with two tokens said earlier (in
+//!   any case), the text ends there;
+//! - [`block_repeats`]: no n-token sequence is decoded twice;
+//!
+//! and afterwards [`trim_restart`] drops the one token of a restart left at the end, and
+//! [`looping`] tells a transcript that still repeats itself. Pure functions, unit-tested here.
+
+/// Non-speech annotations whisper emits for silence or noise ("[BLANK_AUDIO]", "(music)").
+pub fn clean_transcript(text: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0;
+    for c in text.chars() {
+        match c {
+            '[' | '(' => depth += 1,
+            ']' | ')' if depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The no-repeat n-gram rule (as in Hugging Face's `no_repeat_ngram_size`): a token that would
+/// complete an `n`-token sequence already decoded is forbidden, so the greedy decoder cannot
+/// start saying the same words over again; it ends the text instead. `tokens` are the tokens
+/// decoded so far, `logits` one score per vocabulary entry. `n` = 0 turns it off.
+pub fn block_repeats(tokens: &[i32], n: usize, logits: &mut [f32]) {
+    if n == 0 || tokens.len() < n {
+        return;
+    }
+    let prefix = &tokens[tokens.len() - (n - 1)..];
+    for start in 0..=tokens.len() - n {
+        if &tokens[start..start + n - 1] == prefix {
+            if let Some(l) = usize::try_from(tokens[start + n - 1])
+                .ok()
+                .and_then(|t| logits.get_mut(t))
+            {
+                *l = f32::NEG_INFINITY;
+            }
+        }
+    }
+}
+
+/// Tokens of a new sentence that must match an earlier sentence's start to count as a restart.
+pub const RESTART_TOKENS: usize = 2;
+
+/// Ends the text (all logits but `eot` forbidden) when the token about to be chosen (the best
+/// of `logits`) would make the sentence in progress begin with [`RESTART_TOKENS`] tokens said
+/// earlier in the text — "Hey Zoe, what time is it? What time" — compared without case
+/// (`canon` maps each token id to one id per lower-cased text). `ends_sentence(t)` tells a token
+/// that ends a sentence. The first sentence is never cut.
+pub fn stop_at_restart(
+    tokens: &[i32],
+    logits: &mut [f32],
+    eot: i32,
+    ends_sentence: impl Fn(i32) -> bool,
+    canon: impl Fn(i32) -> i32,
+) {
+    let Some(start) = (1..=tokens.len())
+        .rev()
+        .find(|&i| ends_sentence(tokens[i - 1]))
+    else {
+        return;
+    };
+    if tokens.len() - start + 1 != RESTART_TOKENS {
+        return;
+    }
+    let Some(best) = logits
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i as i32)
+    else {
+        return;
+    };
+    let new: Vec<i32> = tokens[start..]
+        .iter()
+        .copied()
+        .chain(std::iter::once(best))
+        .map(&canon)
+        .collect();
+    let earlier: Vec<i32> = tokens[..start].iter().map(|&t| canon(t)).collect();
+    if earlier.windows(new.len()).any(|w| w == new.as_slice()) {
+        for (i, l) in logits.iter_mut().enumerate() {
+            if i as i32 != eot {
+                *l = f32::NEG_INFINITY;
+            }
+        }
+    }
+}
+
+/// Drops an unfinished last sentence whose words were all said just before, earlier in the text
+/// ("Hey Zoe, what time is it? What" → "Hey Zoe, what time is it?"): the first token of a
+/// restart, decoded before it could be stopped.
+pub fn trim_restart(text: &str) -> String {
+    let cut = text
+        .char_indices()
+        .filter(|(_, c)| matches!(c, '.' | '?' | '!'))
+        .map(|(i, c)| i + c.len_utf8())
+        .last();
+    let Some(cut) = cut else {
+        return text.to_string();
+    };
+    let (done, tail) = text.split_at(cut);
+    let tail_words = plain_words(tail);
+    let earlier = plain_words(done);
+    if !tail_words.is_empty()
+        && tail_words.len() < RESTART_TOKENS
+        && earlier
+            .windows(tail_words.len())
+            .any(|w| w == tail_words.as_slice())
+    {
+        done.trim_end().to_string()
+    } else {
+        text.to_string()
+    }
+}
+
+/// Lower-case words of letters, digits and apostrophes.
+fn plain_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// True when a transcript says the same run of words twice in a row — "what time is it what time
+/// is it", "yes yes yes yes" — the shape of a decoding loop. A run of three words or more
+/// repeated once, or a shorter run repeated so that it covers four words or more, counts; "no
+/// no" or "bye bye" does not.
+pub fn looping(text: &str) -> bool {
+    let w = plain_words(text);
+    for len in 1..=w.len() / 2 {
+        for start in 0..w.len().saturating_sub(2 * len - 1) {
+            let mut reps = 1;
+            while start + (reps + 1) * len <= w.len()
+                && w[start..start + len] == w[start + reps * len..start + (reps + 1) * len]
+            {
+                reps += 1;
+            }
+            if reps >= 2 && (len >= 3 || reps * len >= 4) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bracketed non-speech annotations are removed and spaces collapsed.
+    #[test]
+    fn transcript_cleaning() {
+        assert_eq!(clean_transcript(" [BLANK_AUDIO] "), "");
+        assert_eq!(clean_transcript(" Hello (music) there.  "), "Hello there.");
+    }
+
+    /// The token that would repeat an n-gram is forbidden; others are not.
+    #[test]
+    fn repeats_are_blocked() {
+        let mut logits = vec![0.0f32; 10];
+        // 1 2 3 4 1 2 -> with n = 3, "1 2" was followed by 3: 3 is forbidden.
+        block_repeats(&[1, 2, 3, 4, 1, 2], 3, &mut logits);
+        let blocked: Vec<usize> = (0..10).filter(|&i| logits[i].is_infinite()).collect();
+        assert_eq!(blocked, [3]);
+        // n = 4 needs "4 1 2" seen before: nothing is forbidden.
+        let mut logits = vec![0.0f32; 10];
+        block_repeats(&[1, 2, 3, 4, 1, 2], 4, &mut logits);
+        assert!(logits.iter().all(|l| l.is_finite()));
+        // Off, too short, out-of-range ids: nothing happens.
+        block_repeats(&[1, 1, 1], 0, &mut logits);
+        block_repeats(&[1], 3, &mut logits);
+        block_repeats(&[50, 60, 50, 60], 3, &mut logits);
+        assert!(logits.iter().all(|l| l.is_finite()));
+    }
+
+    /// A sentence that would begin with words said earlier ends the text; other sentences go on.
+    #[test]
+    fn restarts_end_the_text() {
+        // Tokens: 1 = "What", 2 = "time", 3 = "?", 4 = "Hey", 5 = "what" (same text, lower case),
+        // 6 = "is"; 9 = end of text.
+        let ends = |t: i32| t == 3;
+        let canon = |t: i32| if t == 5 { 1 } else { t };
+        let best = |b: usize| {
+            let mut l = vec![0.0f32; 10];
+            l[b] = 1.0;
+            l
+        };
+        let stopped = |l: &[f32]| l[9].is_finite() && (0..9).all(|i| l[i].is_infinite());
+        // "What time ? What" + "time": a restart -> only the end of text is left.
+        let mut l = best(2);
+        stop_at_restart(&[1, 2, 3, 1], &mut l, 9, ends, canon);
+        assert!(stopped(&l));
+        // "Hey what time ? What" + "time": the same words mid-sentence, in another case.
+        let mut l = best(2);
+        stop_at_restart(&[4, 5, 2, 3, 1], &mut l, 9, ends, canon);
+        assert!(stopped(&l));
+        // "What time ? What" + "is": a new sentence that starts alike goes on.
+        let mut l = best(6);
+        stop_at_restart(&[1, 2, 3, 1], &mut l, 9, ends, canon);
+        assert!(l.iter().all(|x| x.is_finite()));
+        // The first sentence is never cut, nor is the first token of a new one.
+        let mut l = best(2);
+        stop_at_restart(&[1, 2, 1], &mut l, 9, ends, canon);
+        stop_at_restart(&[1, 2, 3], &mut l, 9, ends, canon);
+        assert!(l.iter().all(|x| x.is_finite()));
+    }
+
+    /// The first token of a restart left at the end is removed; other endings stay.
+    #[test]
+    fn restart_tails_are_trimmed() {
+        assert_eq!(trim_restart("What time is it? What"), "What time is it?");
+        assert_eq!(
+            trim_restart("Hey Zoe, what time is it? What"),
+            "Hey Zoe, what time is it?"
+        );
+        assert_eq!(
+            trim_restart("What time is it? Tell"),
+            "What time is it? Tell"
+        );
+        assert_eq!(
+            trim_restart("What time is it? What is"),
+            "What time is it? What is"
+        );
+        assert_eq!(trim_restart("Stop. Stop"), "Stop.");
+        assert_eq!(trim_restart("No punctuation here"), "No punctuation here");
+        assert_eq!(trim_restart("Done."), "Done.");
+    }
+
+    /// Loops are recognised; ordinary sentences with repeated words are not.
+    #[test]
+    fn loops_are_recognised() {
+        for l in [
+            "What time is it? What time is it? What time is it? What",
+            "Yes. Yes. Yes. Yes. Yes. Yes.",
+            "Today, only platforms 1 and 3 are used. Today, only platforms 1 and 3 are used.",
+            "add milk add milk add milk",
+        ] {
+            assert!(looping(l), "{l}");
+        }
+        for ok in [
+            "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.",
+            "One zero zero zero one.",
+            "No, no.",
+            "Bye bye!",
+            "Set a timer for five minutes.",
+            "",
+        ] {
+            assert!(!looping(ok), "{ok}");
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! The `zoe-stt` thread and its bounded, prioritised queue. Three kinds of job, served in this
+//! order: a wake verification (barge-in: Zoe must know quickly whether to stop), a final
+//! transcription (a finished utterance), a speculative one (the audio so far at a pause). At most
+//! one job of each kind waits: a newer speculative or final job replaces the waiting one (the older
+//! hears [`SttError::Superseded`]), and verifications keep the newest two. A job is aborted when
+//! its receiver is dropped (a speculative run made stale by new speech), and a running job of a
+//! lower kind is preempted by a new higher one: aborted and put back to run again after it, so a
+//! verification never waits behind a request's transcription.
+//!
+//! One std mutex guards the queue (held for a few pointer moves, never during inference) and a
+//! condvar wakes the thread. The inference polls an abort check between steps: the job's receiver
+//! and the preemption atomic. Dropping the last [`SttHandle`] means no more jobs: the thread
+//! finishes those still wanted (a replayed file's last request) and ends.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+
+use super::{SttError, Transcribe, Transcript};
+
+pub type TranscriptRx = oneshot::Receiver<Result<Transcript, SttError>>;
+
+/// What a job is for; higher kinds run first and preempt lower ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum JobKind {
+    Speculative,
+    Final,
+    Verify,
+}
+
+struct Job {
+    kind: JobKind,
+    pcm: Vec<f32>,
+    submitted: Instant,
+    reply: oneshot::Sender<Result<Transcript, SttError>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    verify: VecDeque<Job>,
+    final_: Option<Job>,
+    spec: Option<Job>,
+    running: Option<JobKind>,
+    closed: bool,
+}
+
+/// Verifications kept waiting at most.
+const VERIFY_WAITING: usize = 2;
+
+impl Queue {
+    fn next(&mut self) -> Option<Job> {
+        self.verify
+            .pop_front()
+            .or_else(|| self.final_.take())
+            .or_else(|| self.spec.take())
+    }
+
+    /// Puts a preempted job back where it waits (unless a newer one of its kind took the place).
+    fn requeue(&mut self, job: Job) {
+        match job.kind {
+            JobKind::Verify => self.verify.push_front(job),
+            JobKind::Final if self.final_.is_none() => self.final_ = Some(job),
+            JobKind::Speculative if self.spec.is_none() => self.spec = Some(job),
+            _ => {
+                let _ = job.reply.send(Err(SttError::Superseded));
+            }
+        }
+    }
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    /// Set to abort the running job: a higher kind arrived, or the thread is stopping.
+    preempt: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // A panic while holding it cannot leave the queue half-changed (single moves only).
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Shared by the handles: the last one's drop tells the thread that no job will come.
+struct Owner {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.ready.notify_all();
+    }
+}
+
+/// The handle to the `zoe-stt` thread. Cloning shares the thread.
+#[derive(Clone)]
+pub struct SttHandle {
+    owner: Arc<Owner>,
+}
+
+impl SttHandle {
+    /// Starts the thread around a loaded transcriber.
+    pub fn spawn(engine: Box<dyn Transcribe>) -> std::io::Result<SttHandle> {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
+            preempt: AtomicBool::new(false),
+        });
+        let s = shared.clone();
+        std::thread::Builder::new()
+            .name("zoe-stt".into())
+            .spawn(move || serve(engine, &s))?;
+        Ok(SttHandle {
+            owner: Arc::new(Owner { shared }),
+        })
+    }
+
+    /// Queues audio as `kind`; drop the receiver to cancel (a running job is then aborted).
+    pub fn submit_kind(&self, kind: JobKind, pcm: Vec<f32>) -> TranscriptRx {
+        let (reply, rx) = oneshot::channel();
+        let job = Job {
+            kind,
+            pcm,
+            submitted: Instant::now(),
+            reply,
+        };
+        let shared = &self.owner.shared;
+        let mut q = shared.lock();
+        if q.closed {
+            let _ = job.reply.send(Err(SttError::Stopped));
+            return rx;
+        }
+        let replaced = match kind {
+            JobKind::Verify => {
+                q.verify.push_back(job);
+                (q.verify.len() > VERIFY_WAITING)
+                    .then(|| q.verify.pop_front())
+                    .flatten()
+            }
+            JobKind::Final => q.final_.replace(job),
+            JobKind::Speculative => q.spec.replace(job),
+        };
+        if q.running.is_some_and(|r| r < kind) {
+            shared.preempt.store(true, Ordering::Relaxed);
+        }
+        drop(q);
+        if let Some(old) = replaced {
+            let _ = old.reply.send(Err(SttError::Superseded));
+        }
+        shared.ready.notify_one();
+        rx
+    }
+
+    /// Queues a final transcription.
+    pub fn submit(&self, pcm: Vec<f32>) -> TranscriptRx {
+        self.submit_kind(JobKind::Final, pcm)
+    }
+
+    /// Blocking convenience for command-line use.
+    pub fn transcribe_blocking(&self, pcm: Vec<f32>) -> Result<Transcript, SttError> {
+        self.submit(pcm)
+            .blocking_recv()
+            .unwrap_or(Err(SttError::Stopped))
+    }
+}
+
+/// The thread's loop: take the most urgent job, run it until it finishes or goes stale (its
+/// receiver dropped, or preempted), answer or requeue.
+fn serve(mut engine: Box<dyn Transcribe>, shared: &Shared) {
+    loop {
+        let job = {
+            let mut q = shared.lock();
+            loop {
+                match q.next() {
+                    Some(j) if j.reply.is_closed() => continue, // cancelled while waiting
+                    Some(j) => {
+                        q.running = Some(j.kind);
+                        shared.preempt.store(false, Ordering::Relaxed);
+                        break j;
+                    }
+                    None if q.closed => return, // no handle left, nothing left to do
+                    None => q = shared.ready.wait(q).unwrap_or_else(|e| e.into_inner()),
+                }
+            }
+        };
+        let stale = || job.reply.is_closed() || shared.preempt.load(Ordering::Relaxed);
+        let result = engine.transcribe_abortable(&job.pcm, &stale);
+        tracing::debug!(
+            kind = ?job.kind,
+            audio_s = job.pcm.len() as f64 / crate::audio::RATE as f64,
+            waited_ms = job.submitted.elapsed().as_secs_f64() * 1000.0,
+            result = ?result.as_ref().map(|t| (&t.text, t.infer_ms, t.tokens)),
+            "transcription job"
+        );
+        let mut q = shared.lock();
+        q.running = None;
+        match result {
+            Err(SttError::Aborted) if !job.reply.is_closed() => q.requeue(job),
+            Err(SttError::Aborted) => {}
+            other => {
+                let _ = job.reply.send(other.map(|mut t| {
+                    t.total_ms = job.submitted.elapsed().as_secs_f64() * 1000.0;
+                    t
+                }));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stt::AbortCheck;
+    use crossbeam_channel::{Receiver, Sender};
+
+    /// What the double saw: a job started (by its length), or ended aborted / finished.
+    #[derive(Debug, Clone, PartialEq)]
+    enum Seen {
+        Started(usize),
+        Aborted(usize),
+        Done(usize),
+    }
+
+    /// A transcriber that runs until it is released (one message per job) or aborted, reporting
+    /// each step; the audio's length names the job.
+    struct Gate {
+        seen: Sender<Seen>,
+        release: Receiver<()>,
+    }
+
+    impl Transcribe for Gate {
+        fn transcribe(&mut self, _pcm: &[f32]) -> Result<Transcript, SttError> {
+            unreachable!("the worker always passes an abort check")
+        }
+
+        fn transcribe_abortable(
+            &mut self,
+            pcm: &[f32],
+            abort: AbortCheck,
+        ) -> Result<Transcript, SttError> {
+            let id = pcm.len();
+            self.seen.send(Seen::Started(id)).unwrap();
+            loop {
+                if abort() {
+                    self.seen.send(Seen::Aborted(id)).unwrap();
+                    return Err(SttError::Aborted);
+                }
+                if self
+                    .release
+                    .recv_timeout(std::time::Duration::from_millis(1))
+                    .is_ok()
+                {
+                    self.seen.send(Seen::Done(id)).unwrap();
+                    return Ok(Transcript::text_only(format!("job {id}")));
+                }
+            }
+        }
+    }
+
+    fn gate() -> (SttHandle, Receiver<Seen>, Sender<()>) {
+        let (seen_tx, seen) = crossbeam_channel::unbounded();
+        let (release, release_rx) = crossbeam_channel::unbounded();
+        let h = SttHandle::spawn(Box::new(Gate {
+            seen: seen_tx,
+            release: release_rx,
+        }))
+        .unwrap();
+        (h, seen, release)
+    }
+
+    fn next(seen: &Receiver<Seen>) -> Seen {
+        seen.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the worker moved on")
+    }
+
+    fn text(rx: TranscriptRx) -> Result<String, String> {
+        rx.blocking_recv()
+            .map_err(|_| "dropped".to_string())?
+            .map(|t| t.text)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Dropping a running job's receiver aborts it, and the next job runs.
+    #[test]
+    fn a_stale_run_is_aborted() {
+        let (h, seen, release) = gate();
+        let spec = h.submit_kind(JobKind::Speculative, vec![0.0; 1]);
+        assert_eq!(next(&seen), Seen::Started(1));
+        drop(spec);
+        assert_eq!(next(&seen), Seen::Aborted(1));
+        let fin = h.submit(vec![0.0; 2]);
+        assert_eq!(next(&seen), Seen::Started(2));
+        release.send(()).unwrap();
+        assert_eq!(text(fin).unwrap(), "job 2");
+    }
+
+    /// A final job preempts a running speculative one, which runs again after it; a verification
+    /// preempts a running final job the same way.
+    #[test]
+    fn higher_kinds_preempt_lower_ones() {
+        let (h, seen, release) = gate();
+        let spec = h.submit_kind(JobKind::Speculative, vec![0.0; 1]);
+        assert_eq!(next(&seen), Seen::Started(1));
+        let fin = h.submit(vec![0.0; 2]);
+        assert_eq!(next(&seen), Seen::Aborted(1));
+        assert_eq!(next(&seen), Seen::Started(2));
+        let verify = h.submit_kind(JobKind::Verify, vec![0.0; 3]);
+        assert_eq!(next(&seen), Seen::Aborted(2));
+        assert_eq!(next(&seen), Seen::Started(3));
+        release.send(()).unwrap();
+        assert_eq!(text(verify).unwrap(), "job 3");
+        assert_eq!(next(&seen), Seen::Done(3));
+        assert_eq!(next(&seen), Seen::Started(2));
+        release.send(()).unwrap();
+        assert_eq!(text(fin).unwrap(), "job 2");
+        assert_eq!(next(&seen), Seen::Done(2));
+        assert_eq!(next(&seen), Seen::Started(1));
+        release.send(()).unwrap();
+        assert_eq!(text(spec).unwrap(), "job 1");
+    }
+
+    /// At most one job of a kind waits: the newer replaces the older, which is told so.
+    #[test]
+    fn waiting_jobs_are_bounded() {
+        let (h, seen, release) = gate();
+        let running = h.submit_kind(JobKind::Verify, vec![0.0; 1]);
+        assert_eq!(next(&seen), Seen::Started(1));
+        let old_final = h.submit(vec![0.0; 2]);
+        let new_final = h.submit(vec![0.0; 3]);
+        let old_spec = h.submit_kind(JobKind::Speculative, vec![0.0; 4]);
+        let new_spec = h.submit_kind(JobKind::Speculative, vec![0.0; 5]);
+        assert!(text(old_final).unwrap_err().contains("replaced"));
+        assert!(text(old_spec).unwrap_err().contains("replaced"));
+        for _ in 0..3 {
+            release.send(()).unwrap();
+        }
+        assert_eq!(text(running).unwrap(), "job 1");
+        assert_eq!(text(new_final).unwrap(), "job 3");
+        assert_eq!(text(new_spec).unwrap(), "job 5");
+    }
+
+    /// Dropping the last handle lets the jobs still wanted finish (a replayed file's last
+    /// request), and the thread then ends; a job nobody waits for is still aborted.
+    #[test]
+    fn dropping_the_handle_finishes_wanted_jobs() {
+        let (h, seen, release) = gate();
+        let wanted = h.submit(vec![0.0; 1]);
+        assert_eq!(next(&seen), Seen::Started(1));
+        let unwanted = h.submit_kind(JobKind::Speculative, vec![0.0; 2]);
+        drop(h);
+        release.send(()).unwrap();
+        assert_eq!(text(wanted).unwrap(), "job 1");
+        assert_eq!(next(&seen), Seen::Done(1));
+        assert_eq!(next(&seen), Seen::Started(2));
+        drop(unwanted);
+        assert_eq!(next(&seen), Seen::Aborted(2));
+        // The thread has ended: the double's channel closes with it.
+        assert!(seen
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .is_err());
+    }
+}

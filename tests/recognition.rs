@@ -1,0 +1,177 @@
+//! Recognition on real whisper weights (tiny.en q5_1 from ../shared): transcripts that do not
+//! loop, a replayed "Hey Zoe, what time is it?" in a real neural voice giving exactly one right
+//! turn, a sound-alike giving none, and long real speech without the phrase giving no turn at
+//! real time. Without ../shared these tests print "skipped".
+
+use std::path::{Path, PathBuf};
+
+use zoe::stt::eval;
+use zoe::stt::{SttConfig, Transcribe, Whisper};
+
+use crate::support::data;
+use crate::support::*;
+
+fn tiny() -> Option<PathBuf> {
+    data::shared("ggml-tiny.en-q5_1.bin")
+}
+
+/// Real speech that looped with the window scaled to the clip (cheetah_test_en.wav came back
+/// three and a half times) is transcribed once, close to its reference, with the shipped
+/// settings; the same clips with the guard off show what it prevents.
+#[test]
+fn transcripts_do_not_loop() {
+    let Some(model) = tiny() else { return };
+    let Some(time) = data::shared("piper-joe__what_time_is_it__001.wav") else {
+        return;
+    };
+    let clips: Vec<(PathBuf, &str)> = vec![
+        (data::file("cheetah_test_en.wav"), "Today only platforms one and three are used."),
+        (data::file("jfk.wav"), "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."),
+        (time, "What time is it?"),
+    ];
+    let mut w = Whisper::load(&SttConfig::with_model(model, 2)).expect("tiny.en loads");
+    for (path, reference) in &clips {
+        let got = w.transcribe(&data::load(path)).unwrap().text;
+        let (r, h) = (eval::normalize(reference), eval::normalize(&got));
+        assert!(
+            h.len() as f64 <= 1.5 * r.len() as f64,
+            "{}: {got:?} is longer than 1.5x its reference",
+            path.display()
+        );
+        assert!(!zoe::stt::looping(&got), "{}: {got:?}", path.display());
+        let wer = eval::edits(&r, &h) as f64 / r.len() as f64;
+        assert!(wer <= 0.25, "{}: WER {wer:.2}: {got:?}", path.display());
+    }
+}
+
+/// A scene: 1.5 s of room (the detector scores once it has heard 1.3 s), then each clip with `gap` seconds between them and one second
+/// after, written as a WAV in `dir`.
+fn scene(dir: &Path, name: &str, clips: &[&Path], gap: f32) -> PathBuf {
+    let mut audio = vec![0.0f32; 24_000];
+    for (i, c) in clips.iter().enumerate() {
+        if i > 0 {
+            audio.resize(audio.len() + (gap * 16_000.0) as usize, 0.0);
+        }
+        audio.extend(data::load(c));
+    }
+    audio.resize(audio.len() + 16_000, 0.0);
+    let out = dir.join(name);
+    zoe::audio::write_wav(&out, &audio, 16_000).unwrap();
+    out
+}
+
+/// `zoe replay` with real tiny.en and the wake word required, info logs on; returns the turns
+/// and what zoe wrote to stderr.
+async fn replay(
+    s: &StandIn,
+    dir: &Path,
+    model: &Path,
+    wav: &Path,
+    extra: &[&str],
+) -> (Vec<TurnMetrics>, String) {
+    let metrics = dir.join(format!(
+        "{}.jsonl",
+        wav.file_stem().unwrap().to_string_lossy()
+    ));
+    let mut args: Vec<String> = vec![
+        "replay".into(),
+        "--no-speak".into(),
+        "--whisper-model".into(),
+        model.display().to_string(),
+        "--ollama-url".into(),
+        s.url(),
+        "--set".into(),
+        "ollama.warm_start=false".into(),
+        "--set".into(),
+        format!(
+            "wake.features_dir=\"{}\"",
+            data::wake_features_dir().display()
+        ),
+        "--set".into(),
+        format!("store.path=\"{}\"", dir.join("z.db").display()),
+        "--metrics".into(),
+        metrics.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args.push(wav.display().to_string());
+    let out = run_zoe_env(args, &[("RUST_LOG", "warn,zoe=info")]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    (read_metrics(&metrics), stderr)
+}
+
+/// Item 7 of the real-recognition issue: Piper's "Hey Zoe, what time is it?" replayed through the
+/// whole pipeline with real tiny.en gives exactly one turn, "what time is it", answered by the
+/// local fast path; "Hey Joe … what time is it?" by the same voice gives none; nor does "Hey
+/// Bowie … what time is it?" with the detector's threshold lowered until it fires on it (0.44
+/// there): whisper's text is what refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hey_zoe_request_in_a_real_voice_is_one_right_turn() {
+    let Some(model) = tiny() else { return };
+    let (Some(request), Some(alone), Some(joe), Some(bowie)) = (
+        data::shared("piper-joe__hey_zoe_what_time_is_it__001.wav"),
+        data::shared("piper-joe__what_time_is_it__001.wav"),
+        data::shared("piper-joe__hey_joe__001.wav"),
+        data::shared("piper-joe__hey_bowie__001.wav"),
+    ) else {
+        return;
+    };
+    let s = standin(Timing::brisk()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let wav = scene(dir.path(), "hey_zoe.wav", &[&request], 0.0);
+    let (m, stderr) = replay(&s, dir.path(), &model, &wav, &[]).await;
+    assert_eq!(m.len(), 1, "{m:?}\n{stderr}");
+    let heard = m[0].transcript.as_deref().unwrap_or_default();
+    assert_eq!(
+        eval::normalize(heard),
+        ["what", "time", "is", "it"],
+        "{heard:?}\n{stderr}"
+    );
+    assert!(m[0].fast_path, "{:?}", m[0]);
+    assert!(s.user_chats().is_empty(), "the fast path needs no model");
+
+    let wav = scene(dir.path(), "hey_joe.wav", &[&joe, &alone], 0.3);
+    let (m, stderr) = replay(&s, dir.path(), &model, &wav, &[]).await;
+    assert!(m.is_empty(), "{m:?}\n{stderr}");
+
+    let wav = scene(dir.path(), "hey_bowie.wav", &[&bowie, &alone], 0.3);
+    let (m, stderr) = replay(
+        &s,
+        dir.path(),
+        &model,
+        &wav,
+        &["--set", "wake.threshold=0.3"],
+    )
+    .await;
+    assert!(
+        stderr.contains("wake word heard"),
+        "the lowered threshold makes the detector fire:\n{stderr}"
+    );
+    assert!(m.is_empty(), "{m:?}\n{stderr}");
+    assert!(stderr.contains("wake word not confirmed"), "{stderr}");
+}
+
+/// Item 5: minutes of real speech by many speakers, none saying "Zoe", replayed at real time
+/// with the defaults, give no turn. The detector fires on some of it (the log shows how often);
+/// each such wake is refused on whisper's text, and no reply opens a window for strangers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_speech_without_the_phrase_gives_no_turn() {
+    let Some(model) = tiny() else { return };
+    let Some(speech) = data::shared("wwb_dev_speakers.wav") else {
+        return;
+    };
+    let s = standin(Timing::brisk()).await;
+    for _ in 0..20 {
+        s.push(Script::reply("Sure! Anything else?"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The first three minutes, at real time (the whole file is in `zoe bench stt`).
+    let audio = data::load(&speech);
+    let slice = dir.path().join("speakers.wav");
+    zoe::audio::write_wav(&slice, &audio[..(180 * 16_000).min(audio.len())], 16_000).unwrap();
+    let (m, stderr) = replay(&s, dir.path(), &model, &slice, &["--realtime"]).await;
+    let wakes = stderr.matches("wake word heard").count();
+    println!("{wakes} wake(s) heard in 3 min of real speech, all refused");
+    assert!(m.is_empty(), "{m:?}\n{stderr}");
+    assert!(s.user_chats().is_empty());
+}
