@@ -218,6 +218,9 @@ pub enum BenchCommand {
         /// Whisper models, by name in ../shared/models/whisper/ (ggml-NAME-q5_1.bin).
         #[arg(long, value_delimiter = ',', default_value = "tiny.en,base")]
         models: Vec<String>,
+        /// Rows of the decode table to run, by index from 0 (all when none is given).
+        #[arg(long, value_delimiter = ',')]
+        settings: Vec<usize>,
     },
 }
 

@@ -87,6 +87,7 @@ struct RawStt {
     max_tokens: i32,
     tokens_per_s: f32,
     no_repeat_ngram: usize,
+    retry_audio_ctx: i32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,7 +128,8 @@ struct RawWake {
     echo_tail_ms: u32,
     own_voice_threshold: f32,
     verify: bool,
-    verify_phrases: Vec<String>,
+    verify_greetings: Vec<String>,
+    verify_names: Vec<String>,
     verify_tail_ms: u32,
     listen_ms: u32,
     follow_up_ms: u32,
@@ -539,17 +541,22 @@ fn wake_config(w: RawWake, models_dir: &Path) -> Result<WakeConfig, ConfigError>
     if phrase.is_empty() {
         return Err(ConfigError::Invalid("wake.phrase is empty".into()));
     }
-    if w.verify && w.verify_phrases.iter().all(|p| p.trim().is_empty()) {
-        return Err(ConfigError::Invalid(
-            "wake.verify is on but wake.verify_phrases is empty".into(),
-        ));
+    for (key, list) in [
+        ("verify_greetings", &w.verify_greetings),
+        ("verify_names", &w.verify_names),
+    ] {
+        if list.iter().any(|p| p.trim().is_empty()) {
+            return Err(ConfigError::Invalid(format!(
+                "wake.{key} holds an empty entry; list words, or leave the list empty"
+            )));
+        }
     }
-    let mut verify_phrases = w.verify_phrases;
-    if !verify_phrases
-        .iter()
-        .any(|p| p.trim().eq_ignore_ascii_case(&phrase))
-    {
-        verify_phrases.push(phrase.clone());
+    // The phrase itself always verifies; greeting x name adds the ways whisper writes it.
+    let mut verify_phrases = vec![phrase.clone()];
+    for g in &w.verify_greetings {
+        for n in &w.verify_names {
+            verify_phrases.push(format!("{} {}", g.trim(), n.trim()).to_lowercase());
+        }
     }
     Ok(WakeConfig {
         required: w.required,
@@ -655,12 +662,19 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         max_tokens: st.max_tokens.max(0),
         tokens_per_s: st.tokens_per_s,
         no_repeat_ngram: st.no_repeat_ngram,
+        retry_audio_ctx: st.retry_audio_ctx,
         scale_audio_ctx: st.scale_audio_ctx,
     };
     if !(1.0..=50.0).contains(&st.tokens_per_s) {
         return Err(ConfigError::Invalid(format!(
             "stt.tokens_per_s must be 1 to 50, got {}",
             st.tokens_per_s
+        )));
+    }
+    if !(0..=1500).contains(&st.retry_audio_ctx) {
+        return Err(ConfigError::Invalid(format!(
+            "stt.retry_audio_ctx must be 0 (no second pass) to 1500 frames, got {}",
+            st.retry_audio_ctx
         )));
     }
     if st.no_repeat_ngram == 1 || st.no_repeat_ngram > 16 {

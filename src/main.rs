@@ -103,6 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sections,
             limit,
             models,
+            settings,
         }) => {
             if let Some(bad) = sections
                 .iter()
@@ -118,6 +119,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 sections,
                 limit,
                 models,
+                settings,
             };
             rt.block_on(zoe::bench::stt::run(cfg, args))?;
             Ok(ExitCode::SUCCESS)

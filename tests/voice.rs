@@ -4,19 +4,20 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
-use zoe::stt::{SttConfig, SttHandle, Transcribe, Transcript, Whisper};
+use zoe::stt::{SttConfig, Transcribe, Whisper};
 use zoe::vad::{segments, VadConfig};
 
 use crate::support::data;
 use crate::support::*;
 
-/// The shipped settings with at most 6 tokens: the random-weight model decodes noise, and only
-/// the cost of running it matters where this is used.
+/// The shipped settings with at most 6 tokens and no loop guards: the random-weight model decodes
+/// noise (which the guards would take for a loop and run again), and only the cost of running it
+/// matters where this is used.
 fn stt_config(model: &Path) -> SttConfig {
     SttConfig {
         max_tokens: 6,
+        no_repeat_ngram: 0,
         ..SttConfig::with_model(model.to_path_buf(), 2)
     }
 }
@@ -131,8 +132,8 @@ fn whisper_runs_with_a_random_tiny_model() {
     let two = &jfk[..32_000];
     let scaled = w.transcribe(two).expect("inference");
     assert_eq!(
-        scaled.audio_ctx, 128,
-        "2 s + 0.5 s pad = 125 frames, floored to 128"
+        scaled.audio_ctx, 384,
+        "2 s + 0.5 s pad = 125 frames, floored to 384"
     );
     assert!(scaled.tokens <= 6 + 1, "{scaled:?}");
     assert!(
@@ -160,35 +161,28 @@ fn whisper_runs_with_a_random_tiny_model() {
     );
 }
 
-/// Counts the inferences a transcriber really runs.
-struct Counting<T: Transcribe>(T, Arc<AtomicUsize>);
-impl<T: Transcribe> Transcribe for Counting<T> {
-    fn transcribe(&mut self, pcm: &[f32]) -> Result<Transcript, zoe::stt::SttError> {
-        self.1.fetch_add(1, Ordering::SeqCst);
-        self.0.transcribe(pcm)
-    }
-}
-
-/// Jobs whose result is no longer wanted are skipped, and the others still complete in order.
+/// whisper.cpp asks the abort check between its steps: a run told to stop gives up with
+/// `Aborted` (the random model's text is not read), and one never told to runs to the end. The
+/// check is asked many times during one run, so a stale speculative run stops within a step.
 #[test]
-fn stt_thread_skips_cancelled_jobs() {
+fn whisper_runs_can_be_aborted() {
     let model = data::random_model("tiny.en");
     let jfk = data::load(&data::file("jfk.wav"));
-    let runs = Arc::new(AtomicUsize::new(0));
-    let w = Whisper::load(&stt_config(&model)).unwrap();
-    let stt = SttHandle::spawn(Box::new(Counting(w, runs.clone()))).unwrap();
-    let first = stt.submit(jfk[..80_000].to_vec());
-    let cancelled = stt.submit(jfk[..32_000].to_vec());
-    drop(cancelled);
-    let last = stt.submit(jfk[..32_000].to_vec());
-    let a = first.blocking_recv().unwrap().unwrap();
-    let c = last.blocking_recv().unwrap().unwrap();
-    assert_eq!(
-        runs.load(Ordering::SeqCst),
-        2,
-        "the cancelled job never ran"
+    let mut w = Whisper::load(&stt_config(&model)).unwrap();
+    let asked = AtomicUsize::new(0);
+    let never = || {
+        asked.fetch_add(1, Ordering::Relaxed);
+        false
+    };
+    w.transcribe_abortable(&jfk[..32_000], &never)
+        .expect("a run nobody stops finishes");
+    assert!(
+        asked.load(Ordering::Relaxed) > 2,
+        "the check is asked during the run, not only at its end"
     );
-    assert!(c.total_ms >= c.infer_ms && a.total_ms >= a.infer_ms);
+    let stop = || true;
+    let err = w.transcribe_abortable(&jfk[..32_000], &stop).unwrap_err();
+    assert!(matches!(err, zoe::stt::SttError::Aborted), "{err}");
 }
 
 /// With real tiny.en and the shipped settings, jfk.wav is transcribed with a word error rate of

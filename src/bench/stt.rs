@@ -38,6 +38,8 @@ pub struct Args {
     pub limit: usize,
     /// Models by name: "tiny.en", "base".
     pub models: Vec<String>,
+    /// Rows of the decode table to run, by index (all when empty).
+    pub settings: Vec<usize>,
 }
 
 /// The real model file for a name, in `shared/models/whisper/`.
@@ -112,41 +114,31 @@ fn labelled_sets(shared: &Path, limit: usize) -> anyhow::Result<Vec<(&'static st
 struct Setting {
     name: &'static str,
     full_window: bool,
-    pad_ms: u32,
+    floor: i32,
     no_repeat: usize,
+    retry: i32,
+}
+
+const fn setting(name: &'static str, floor: i32, no_repeat: usize, retry: i32) -> Setting {
+    Setting {
+        name,
+        full_window: floor == 0,
+        floor,
+        no_repeat,
+        retry,
+    }
 }
 
 const SETTINGS: &[Setting] = &[
-    Setting {
-        name: "full 30 s window",
-        full_window: true,
-        pad_ms: 0,
-        no_repeat: 0,
-    },
-    Setting {
-        name: "scaled, pad 500 ms, no guard",
-        full_window: false,
-        pad_ms: 500,
-        no_repeat: 0,
-    },
-    Setting {
-        name: "scaled, pad 1000 ms, no guard",
-        full_window: false,
-        pad_ms: 1000,
-        no_repeat: 0,
-    },
-    Setting {
-        name: "scaled, pad 500 ms, no-repeat 4",
-        full_window: false,
-        pad_ms: 500,
-        no_repeat: 4,
-    },
-    Setting {
-        name: "scaled, pad 1000 ms, no-repeat 4",
-        full_window: false,
-        pad_ms: 1000,
-        no_repeat: 4,
-    },
+    setting("full 30 s window", 0, 0, 0),
+    setting("floor 128, no guards (the old default)", 128, 0, 0),
+    setting("floor 128, guards, no 2nd pass", 128, 4, 0),
+    setting("floor 128, guards, 2nd pass 768", 128, 4, 768),
+    setting("floor 256, guards, 2nd pass 768", 256, 4, 768),
+    setting("floor 384, guards, no 2nd pass", 384, 4, 0),
+    setting("floor 384, guards, 2nd pass 768", 384, 4, 768),
+    setting("floor 384, guards, 2nd pass 1500", 384, 4, 1500),
+    setting("floor 512, guards, no 2nd pass", 512, 4, 0),
 ];
 
 /// What one setting did on one set.
@@ -157,6 +149,7 @@ struct Score {
     infer: Vec<f64>,
     longest: f64,
     loops: usize,
+    second: usize,
     worst: Option<(String, String)>,
 }
 
@@ -178,6 +171,7 @@ fn score(w: &mut Whisper, clips: &[Clip]) -> anyhow::Result<Score> {
         s.infer.push(t.infer_ms);
         s.longest = s.longest.max(h.len() as f64 / r.len().max(1) as f64);
         s.loops += usize::from(crate::stt::looping(&t.text));
+        s.second += usize::from(t.passes > 1);
         let rate = e as f64 / r.len().max(1) as f64;
         if rate > worst {
             worst = rate;
@@ -206,24 +200,29 @@ fn decode(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         let mut w = Whisper::load(&SttConfig::with_model(path.clone(), cfg.stt.threads))
             .with_context(|| format!("{model}: {}", path.display()))?;
         println!(
-            "\n{model}  {:<34} {:>24} {:>24} {:>24} {:>7} {:>5}",
+            "\n{model}  {:<34} {:>24} {:>24} {:>24} {:>7} {:>5} {:>8}",
             "setting",
             "commands WER p50/p95 ms",
             "hey zoe+cmd WER p50/p95",
             "real speech WER p50/p95",
             "longest",
-            "loops"
+            "loops",
+            "2 passes"
         );
         let mut full_p50 = None;
-        for s in SETTINGS {
+        for (i, s) in SETTINGS.iter().enumerate() {
+            if !args.settings.is_empty() && !args.settings.contains(&i) {
+                continue;
+            }
             w.set_config(&SttConfig {
                 scale_audio_ctx: !s.full_window,
-                audio_ctx_pad_ms: s.pad_ms,
+                audio_ctx_floor: s.floor,
                 no_repeat_ngram: s.no_repeat,
+                retry_audio_ctx: s.retry,
                 ..cfg.stt.clone()
             });
             let mut cells = Vec::new();
-            let (mut longest, mut loops) = (0.0f64, 0);
+            let (mut longest, mut loops, mut second, mut total) = (0.0f64, 0, 0, 0);
             let mut worst = Vec::new();
             for (_, clips) in &sets {
                 let sc = score(&mut w, clips)?;
@@ -238,11 +237,20 @@ fn decode(cfg: &Config, args: &Args) -> anyhow::Result<()> {
                 }
                 longest = longest.max(sc.longest);
                 loops += sc.loops;
+                second += sc.second;
+                total += sc.infer.len();
                 worst.extend(sc.worst);
             }
             println!(
-                "{:<8} {:<34} {:>24} {:>24} {:>24} {:>6.2}x {:>5}",
-                "", s.name, cells[0], cells[1], cells[2], longest, loops
+                "{:<8} {:<34} {:>24} {:>24} {:>24} {:>6.2}x {:>5} {:>8}",
+                "",
+                s.name,
+                cells[0],
+                cells[1],
+                cells[2],
+                longest,
+                loops,
+                format!("{second}/{total}")
             );
             for (clip, text) in worst.iter().take(3) {
                 println!("{:<44} worst: {clip}: {text:?}", "");
@@ -311,8 +319,8 @@ fn verify(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     let sets = labelled_sets(&args.shared, args.limit)?;
     let one_breath = &sets[1].1;
     println!(
-        "\n## verify: the wake phrase found at the start of the transcript (verify_phrases: {})",
-        cfg.wake.verify_phrases.join(", ")
+        "\n## verify: the wake phrase found at the start of the transcript ({} accepted spellings)",
+        cfg.wake.verify_phrases.len()
     );
     println!(
         "{:<8} {:>22} {:>22} {:>22} {:>22} {:>22}",
@@ -361,15 +369,17 @@ fn verify(cfg: &Config, args: &Args) -> anyhow::Result<()> {
             format!("accepted {}", pct(accepted(&v, &breath), breath.len())),
         );
         // What whisper wrote where the phrase was missed or wrongly found: the list to tune.
-        let mut missed: Vec<&String> = pos_req
+        let mut missed: Vec<&String> = pos_alone
             .iter()
+            .chain(&pos_req)
             .chain(&breath)
             .filter(|t| v.request_after_phrase(t).is_none())
             .collect();
         missed.sort();
         missed.dedup();
-        let mut wrong: Vec<&String> = neg_req
+        let mut wrong: Vec<&String> = neg_alone
             .iter()
+            .chain(&neg_req)
             .filter(|t| v.request_after_phrase(t).is_some())
             .collect();
         wrong.sort();
@@ -377,7 +387,7 @@ fn verify(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         println!(
             "         missed ({}): {:?}",
             missed.len(),
-            missed.iter().take(25).collect::<Vec<_>>()
+            missed.iter().take(60).collect::<Vec<_>>()
         );
         println!(
             "         sound-alikes taken ({}): {:?}",
@@ -575,6 +585,7 @@ pub async fn run(cfg: Arc<Config>, args: Args) -> anyhow::Result<()> {
         cfg.stt.threads
     );
     let want = |s: &str| args.sections.is_empty() || args.sections.iter().any(|x| x == s);
+
     if want("decode") {
         let (c, a) = (cfg.clone(), args.clone());
         tokio::task::spawn_blocking(move || decode(&c, &a)).await??;

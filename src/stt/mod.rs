@@ -59,8 +59,11 @@ pub struct SttConfig {
     pub max_tokens: i32,
     /// Token budget per second of audio (plus 8), when `max_tokens` is 0.
     pub tokens_per_s: f32,
-    /// The no-repeat n-gram size of the decoder (0: off).
+    /// The no-repeat n-gram size of the decoder (0: the loop guards are off).
     pub no_repeat_ngram: usize,
+    /// Encoder window of the second pass, run when the first (scaled) pass shows a loop; 0: no
+    /// second pass.
+    pub retry_audio_ctx: i32,
     /// Scale `audio_ctx` to the audio (false: whisper's full 30 s window; for comparison).
     pub scale_audio_ctx: bool,
 }
@@ -71,11 +74,12 @@ impl SttConfig {
         SttConfig {
             model,
             threads,
-            audio_ctx_floor: 128,
+            audio_ctx_floor: 384,
             audio_ctx_pad_ms: 500,
             max_tokens: 0,
             tokens_per_s: 6.0,
             no_repeat_ngram: 4,
+            retry_audio_ctx: 768,
             scale_audio_ctx: true,
         }
     }
@@ -91,6 +95,8 @@ pub struct Transcript {
     pub total_ms: f64,
     pub audio_ctx: i32,
     pub tokens: i32,
+    /// Whisper passes run: 2 when the first showed a loop and a larger window followed.
+    pub passes: u8,
 }
 
 impl Transcript {
@@ -102,6 +108,7 @@ impl Transcript {
             total_ms: 0.0,
             audio_ctx: 0,
             tokens: 0,
+            passes: 0,
         }
     }
 }
@@ -151,25 +158,38 @@ pub struct Whisper {
     state: WhisperState,
     ctx: WhisperContext,
     cfg: SttConfig,
-    /// Per token id: its text ends with ".", "?" or "!".
+    /// Per token id: its text ends with ".", "?" or "!" / also ",".
     ends_sentence: Vec<bool>,
+    ends_clause: Vec<bool>,
     /// Per token id: the first id with the same lower-cased text.
     canon: Vec<i32>,
 }
 
-/// What the logits filter needs: the n-gram size, the vocabulary, the end-of-text token.
+/// How the logits filter treats a sign of a loop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pass {
+    /// First pass, small window: any sign of a loop ends the text at once and is noted, so a
+    /// second pass with a larger window can follow.
+    Detect,
+    /// Last pass: a repeated n-gram is forbidden and a restarted sentence ends the text.
+    Stop,
+}
+
+/// What the logits filter needs: the rules, the vocabulary, and where it notes a loop.
 struct RepeatGuard<'a> {
+    pass: Pass,
     n: usize,
     n_vocab: usize,
     eot: i32,
-    /// Per token id: whether its text ends a sentence.
+    /// Per token id: whether its text ends a sentence / a clause (also ",").
     ends_sentence: &'a [bool],
+    ends_clause: &'a [bool],
     /// Per token id: one id for all tokens with the same lower-cased text.
     canon: &'a [i32],
+    looped: std::cell::Cell<bool>,
 }
 
-/// whisper.cpp's logits filter: applies [`text::block_repeats`] and [`text::stop_at_restart`] to
-/// each decoding step.
+/// whisper.cpp's logits filter: the loop rules of [`text`] on each decoding step.
 unsafe extern "C" fn repeat_filter(
     _ctx: *mut whisper_rs_sys::whisper_context,
     _state: *mut whisper_rs_sys::whisper_state,
@@ -182,30 +202,52 @@ unsafe extern "C" fn repeat_filter(
         return;
     }
     // SAFETY: whisper.cpp passes `n_tokens` decoded tokens and `n_vocab` logits, valid for this
-    // call; `user_data` points at the `RepeatGuard` that `Whisper::run` keeps alive across
-    // `whisper_full`.
+    // call; `user_data` points at the `RepeatGuard` that `Whisper::decode` keeps alive across
+    // `whisper_full` (on this thread: the `Cell` is never shared).
     let guard = &*(user_data as *const RepeatGuard);
     let ids: Vec<i32> = if n_tokens > 0 {
         std::slice::from_raw_parts(tokens, n_tokens as usize)
             .iter()
             .map(|t| t.id)
+            .filter(|&t| t < guard.eot)
             .collect()
     } else {
         Vec::new()
     };
     let logits = std::slice::from_raw_parts_mut(logits, guard.n_vocab);
-    text::block_repeats(&ids, guard.n, logits);
-    if guard.n > 0 {
-        let ends =
-            |t: i32| usize::try_from(t).is_ok_and(|t| guard.ends_sentence.get(t) == Some(&true));
-        let canon = |t: i32| {
-            usize::try_from(t)
-                .ok()
-                .and_then(|i| guard.canon.get(i))
-                .copied()
-                .unwrap_or(t)
-        };
-        text::stop_at_restart(&ids, logits, guard.eot, ends, canon);
+    let flag = |table: &[bool], t: i32| usize::try_from(t).is_ok_and(|t| table.get(t) == Some(&true));
+    let ends_sentence = |t: i32| flag(guard.ends_sentence, t);
+    let ends_clause = |t: i32| flag(guard.ends_clause, t);
+    let canon = |t: i32| {
+        usize::try_from(t)
+            .ok()
+            .and_then(|i| guard.canon.get(i))
+            .copied()
+            .unwrap_or(t)
+    };
+    let Some(next) = text::best_token(logits) else {
+        return;
+    };
+    if next >= guard.eot {
+        return; // the text ends (or a special token) anyway
+    }
+    match guard.pass {
+        Pass::Detect => {
+            if text::repeats_ngram(&ids, guard.n, next, canon)
+                || text::restarts_sentence(&ids, next, ends_sentence, canon)
+                || text::restarts_clause(&ids, next, ends_clause, canon)
+            {
+                guard.looped.set(true);
+                text::force_end(logits, guard.eot);
+            }
+        }
+        Pass::Stop => {
+            if text::restarts_sentence(&ids, next, ends_sentence, canon) {
+                text::force_end(logits, guard.eot);
+            } else {
+                text::block_repeats(&ids, guard.n, logits);
+            }
+        }
     }
 }
 
@@ -232,13 +274,17 @@ impl Whisper {
             .map_err(|e| load_err(e.to_string()))?;
         let state = ctx.create_state().map_err(|e| load_err(e.to_string()))?;
         let eot = ctx.token_eot();
+        let last_byte = |t: i32| {
+            ctx.token_to_bytes(t)
+                .ok()
+                .filter(|_| t < eot)
+                .and_then(|b| b.last().copied())
+        };
         let ends_sentence = (0..ctx.n_vocab())
-            .map(|t| {
-                t < eot
-                    && ctx
-                        .token_to_bytes(t)
-                        .is_ok_and(|b| matches!(b.last(), Some(b'.' | b'?' | b'!')))
-            })
+            .map(|t| matches!(last_byte(t), Some(b'.' | b'?' | b'!')))
+            .collect();
+        let ends_clause = (0..ctx.n_vocab())
+            .map(|t| matches!(last_byte(t), Some(b'.' | b'?' | b'!' | b',')))
             .collect();
         let mut first: std::collections::HashMap<Vec<u8>, i32> = std::collections::HashMap::new();
         let canon = (0..ctx.n_vocab())
@@ -253,6 +299,7 @@ impl Whisper {
             ctx,
             cfg: cfg.clone(),
             ends_sentence,
+            ends_clause,
             canon,
         })
     }
@@ -274,31 +321,24 @@ impl Whisper {
         };
     }
 
-    fn run(&mut self, pcm: &[f32], abort: AbortCheck) -> Result<Transcript, SttError> {
-        let t = Instant::now();
-        // whisper.cpp returns nothing for less than a second of audio: pad short commands.
-        let min = RATE as usize * 11 / 10;
-        let padded;
-        let audio = if pcm.len() < min {
-            let mut p = pcm.to_vec();
-            p.resize(min, 0.0);
-            padded = p;
-            &padded[..]
-        } else {
-            pcm
-        };
-        let model_ctx = self.ctx.model_n_audio_ctx();
-        let audio_ctx = if self.cfg.scale_audio_ctx {
-            audio_ctx_for(audio.len(), &self.cfg, model_ctx)
-        } else {
-            0
-        };
+    /// One whisper pass over `audio` with an encoder window of `audio_ctx` frames (0: the full
+    /// 30 s); returns the raw text, its tokens, and whether the loop rules saw a loop.
+    fn decode(
+        &mut self,
+        audio: &[f32],
+        audio_ctx: i32,
+        pass: Pass,
+        abort: AbortCheck,
+    ) -> Result<(String, i32, bool), SttError> {
         let guard = RepeatGuard {
+            pass,
             n: self.cfg.no_repeat_ngram,
             n_vocab: self.ctx.n_vocab().max(0) as usize,
             eot: self.ctx.token_eot(),
             ends_sentence: &self.ends_sentence,
+            ends_clause: &self.ends_clause,
             canon: &self.canon,
+            looped: std::cell::Cell::new(false),
         };
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_language(Some("en"));
@@ -316,7 +356,7 @@ impl Whisper {
         params.set_max_tokens(max_tokens_for(audio.len(), &self.cfg));
         params.set_audio_ctx(audio_ctx);
         // SAFETY: both callbacks read only their user data, which lives on this stack frame (the
-        // guard) or is borrowed for this call (the flag) until `full` returns.
+        // guard, the abort check) until `full` returns.
         unsafe {
             if guard.n > 0 {
                 params.set_filter_logits_callback(Some(repeat_filter));
@@ -342,11 +382,44 @@ impl Whisper {
                     .map_err(|e| SttError::Inference(e.to_string()))?,
             );
         }
+        tracing::trace!(raw = %text, tokens, audio_ctx, looped = guard.looped.get(), "whisper wrote");
+        Ok((text, tokens, guard.looped.get()))
+    }
+
+    /// Transcribes: a fast pass with the window scaled to the audio; if the decoder showed signs
+    /// of a loop there, a second pass with `retry_audio_ctx` frames.
+    fn run(&mut self, pcm: &[f32], abort: AbortCheck) -> Result<Transcript, SttError> {
+        let t = Instant::now();
+        // whisper.cpp returns nothing for less than a second of audio: pad short commands.
+        let min = RATE as usize * 11 / 10;
+        let padded;
+        let audio = if pcm.len() < min {
+            let mut p = pcm.to_vec();
+            p.resize(min, 0.0);
+            padded = p;
+            &padded[..]
+        } else {
+            pcm
+        };
+        let model_ctx = self.ctx.model_n_audio_ctx();
+        let mut audio_ctx = if self.cfg.scale_audio_ctx {
+            audio_ctx_for(audio.len(), &self.cfg, model_ctx)
+        } else {
+            0
+        };
+        let retry = retry_ctx(audio_ctx, &self.cfg, model_ctx);
+        let first = if retry.is_some() { Pass::Detect } else { Pass::Stop };
+        let (mut text, mut tokens, looped) = self.decode(audio, audio_ctx, first, abort)?;
+        let mut passes = 1;
+        if let (true, Some(larger)) = (looped, retry) {
+            audio_ctx = larger;
+            (text, tokens, _) = self.decode(audio, audio_ctx, Pass::Stop, abort)?;
+            passes = 2;
+        }
         let ms = t.elapsed().as_secs_f64() * 1000.0;
-        tracing::trace!(raw = %text, tokens, "whisper wrote");
         let text = clean_transcript(&text);
         Ok(Transcript {
-            text: if guard.n > 0 {
+            text: if self.cfg.no_repeat_ngram > 0 {
                 text::trim_restart(&text)
             } else {
                 text
@@ -355,8 +428,19 @@ impl Whisper {
             total_ms: ms,
             audio_ctx,
             tokens,
+            passes,
         })
     }
+}
+
+/// The larger window of a second pass, if one would be larger than the first's (0 = the full 30 s
+/// window, which nothing exceeds).
+pub fn retry_ctx(first: i32, cfg: &SttConfig, model_ctx: i32) -> Option<i32> {
+    if cfg.no_repeat_ngram == 0 || cfg.retry_audio_ctx == 0 || first == 0 {
+        return None;
+    }
+    let larger = cfg.retry_audio_ctx.min(model_ctx);
+    (larger > first).then_some(larger)
 }
 
 impl Transcribe for Whisper {
@@ -378,7 +462,10 @@ mod tests {
     use super::*;
 
     fn cfg() -> SttConfig {
-        SttConfig::with_model(PathBuf::new(), 2)
+        SttConfig {
+            audio_ctx_floor: 128,
+            ..SttConfig::with_model(PathBuf::new(), 2)
+        }
     }
 
     /// The window grows with the audio, never below the floor nor above the model's.
@@ -388,6 +475,18 @@ mod tests {
         assert_eq!(audio_ctx_for(16_000, &c, 1500), 128); // 1.5 s -> 75, floored
         assert_eq!(audio_ctx_for(5 * 16_000, &c, 1500), 275); // 5.5 s -> 275
         assert_eq!(audio_ctx_for(60 * 16_000, &c, 1500), 1500);
+    }
+
+    /// A second pass needs the guards and a larger window than the first.
+    #[test]
+    fn second_pass_only_when_larger() {
+        let c = SttConfig::with_model(PathBuf::new(), 2);
+        assert_eq!(retry_ctx(384, &c, 1500), Some(768));
+        assert_eq!(retry_ctx(800, &c, 1500), None);
+        assert_eq!(retry_ctx(0, &c, 1500), None, "the full window is the largest");
+        assert_eq!(retry_ctx(384, &c, 600), Some(600));
+        let off = SttConfig { no_repeat_ngram: 0, ..c.clone() };
+        assert_eq!(retry_ctx(384, &off, 1500), None);
     }
 
     /// The token budget follows the audio's length unless fixed.

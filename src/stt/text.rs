@@ -1,14 +1,16 @@
 //! What whisper writes, made safe to use: bracketed non-speech annotations removed, and the guards
 //! against decoding loops. With its window scaled to a short clip whisper rarely ends the text by
 //! itself; it starts the clip over ("What time is it? What time is it? What"), and a no-repeat rule
-//! alone only makes it paraphrase ("What time is that? What time?"). So, while decoding (called
-//! from whisper.cpp's logits filter):
-//! - [`stop_at_restart`]: when the next sentence would begin with two tokens said earlier (in
-//!   any case), the text ends there;
-//! - [`block_repeats`]: no n-token sequence is decoded twice;
+//! alone only makes it paraphrase ("What time is that? What time?"). What a larger window fixes,
+//! these signs of a loop tell (checked on the token the decoder is about to choose, in whisper.cpp's
+//! logits filter; the caller decides what follows — a second pass with a larger window, or the end
+//! of the text):
+//! - [`restarts_sentence`]: a new sentence would begin with two tokens said earlier (any case);
+//! - [`restarts_clause`]: a clause's two opening tokens would be said again anywhere;
+//! - [`repeats_ngram`]: an n-token sequence would be decoded twice ([`block_repeats`] forbids it).
 //!
-//! and afterwards [`trim_restart`] drops the one token of a restart left at the end, and
-//! [`looping`] tells a transcript that still repeats itself. Pure functions, unit-tested here.
+//! Afterwards [`trim_restart`] drops the one token of a restart left at the end, and [`looping`]
+//! tells a transcript that still repeats itself. Pure functions, unit-tested here.
 
 /// Non-speech annotations whisper emits for silence or noise ("[BLANK_AUDIO]", "(music)").
 pub fn clean_transcript(text: &str) -> String {
@@ -49,49 +51,94 @@ pub fn block_repeats(tokens: &[i32], n: usize, logits: &mut [f32]) {
 /// Tokens of a new sentence that must match an earlier sentence's start to count as a restart.
 pub const RESTART_TOKENS: usize = 2;
 
-/// Ends the text (all logits but `eot` forbidden) when the token about to be chosen (the best
-/// of `logits`) would make the sentence in progress begin with [`RESTART_TOKENS`] tokens said
-/// earlier in the text — "Hey Zoe, what time is it? What time" — compared without case
-/// (`canon` maps each token id to one id per lower-cased text). `ends_sentence(t)` tells a token
-/// that ends a sentence. The first sentence is never cut.
-pub fn stop_at_restart(
-    tokens: &[i32],
-    logits: &mut [f32],
-    eot: i32,
-    ends_sentence: impl Fn(i32) -> bool,
-    canon: impl Fn(i32) -> i32,
-) {
-    let Some(start) = (1..=tokens.len())
-        .rev()
-        .find(|&i| ends_sentence(tokens[i - 1]))
-    else {
-        return;
-    };
-    if tokens.len() - start + 1 != RESTART_TOKENS {
-        return;
-    }
-    let Some(best) = logits
+/// The token a greedy decoder is about to choose: the best of `logits`.
+pub fn best_token(logits: &[f32]) -> Option<i32> {
+    logits
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.total_cmp(b.1))
         .map(|(i, _)| i as i32)
+}
+
+/// Leaves only the end of text possible.
+pub fn force_end(logits: &mut [f32], eot: i32) {
+    for (i, l) in logits.iter_mut().enumerate() {
+        if i as i32 != eot {
+            *l = f32::NEG_INFINITY;
+        }
+    }
+}
+
+/// True when `next` would make the sentence in progress begin with [`RESTART_TOKENS`] tokens
+/// said earlier in the text — "Hey Zoe, what time is it? What time" — compared without case
+/// (`canon` maps each token id to one id per lower-cased text). `ends_sentence(t)` tells a token
+/// that ends a sentence. The first sentence never restarts.
+pub fn restarts_sentence(
+    tokens: &[i32],
+    next: i32,
+    ends_sentence: impl Fn(i32) -> bool,
+    canon: impl Fn(i32) -> i32,
+) -> bool {
+    let Some(start) = (1..=tokens.len())
+        .rev()
+        .find(|&i| ends_sentence(tokens[i - 1]))
     else {
-        return;
+        return false;
     };
+    if tokens.len() - start + 1 != RESTART_TOKENS {
+        return false;
+    }
     let new: Vec<i32> = tokens[start..]
         .iter()
         .copied()
-        .chain(std::iter::once(best))
+        .chain(std::iter::once(next))
         .map(&canon)
         .collect();
     let earlier: Vec<i32> = tokens[..start].iter().map(|&t| canon(t)).collect();
-    if earlier.windows(new.len()).any(|w| w == new.as_slice()) {
-        for (i, l) in logits.iter_mut().enumerate() {
-            if i as i32 != eot {
-                *l = f32::NEG_INFINITY;
-            }
-        }
+    earlier.windows(new.len()).any(|w| w == new.as_slice())
+}
+
+/// True when `next` would repeat the opening [`RESTART_TOKENS`] tokens of an earlier clause (the
+/// text's start, or after ".", "?", "!" or ","), anywhere: "Never mind Never mind", "who wrote
+/// pride and prejudice, who wrote". Legitimate speech does this too ("turn on the lights and turn
+/// on the fan"), so it only ever asks for a second pass with a larger window, never ends a text.
+pub fn restarts_clause(
+    tokens: &[i32],
+    next: i32,
+    ends_clause: impl Fn(i32) -> bool,
+    canon: impl Fn(i32) -> i32,
+) -> bool {
+    let k = RESTART_TOKENS;
+    if tokens.len() + 1 < 2 * k {
+        return false;
     }
+    let new: Vec<i32> = tokens[tokens.len() + 1 - k..]
+        .iter()
+        .copied()
+        .chain(std::iter::once(next))
+        .map(&canon)
+        .collect();
+    let new_start = tokens.len() + 1 - k;
+    std::iter::once(0)
+        .chain((1..tokens.len()).filter(|&i| ends_clause(tokens[i - 1])))
+        .filter(|&c| c + k <= new_start)
+        .any(|c| tokens[c..c + k].iter().map(|&t| canon(t)).eq(new.iter().copied()))
+}
+
+/// True when `next` would complete an `n`-token sequence already decoded, compared without case.
+pub fn repeats_ngram(tokens: &[i32], n: usize, next: i32, canon: impl Fn(i32) -> i32) -> bool {
+    if n == 0 || tokens.len() < n {
+        return false;
+    }
+    let want: Vec<i32> = tokens[tokens.len() + 1 - n..]
+        .iter()
+        .copied()
+        .chain(std::iter::once(next))
+        .map(&canon)
+        .collect();
+    tokens
+        .windows(n)
+        .any(|w| w.iter().map(|&t| canon(t)).eq(want.iter().copied()))
 }
 
 /// Drops an unfinished last sentence whose words were all said just before, earlier in the text
@@ -181,36 +228,41 @@ mod tests {
         assert!(logits.iter().all(|l| l.is_finite()));
     }
 
-    /// A sentence that would begin with words said earlier ends the text; other sentences go on.
+    /// A sentence that would begin with words said earlier is a restart; other sentences are not.
     #[test]
-    fn restarts_end_the_text() {
+    fn sentence_restarts() {
         // Tokens: 1 = "What", 2 = "time", 3 = "?", 4 = "Hey", 5 = "what" (same text, lower case),
-        // 6 = "is"; 9 = end of text.
+        // 6 = "is".
         let ends = |t: i32| t == 3;
         let canon = |t: i32| if t == 5 { 1 } else { t };
-        let best = |b: usize| {
-            let mut l = vec![0.0f32; 10];
-            l[b] = 1.0;
-            l
-        };
-        let stopped = |l: &[f32]| l[9].is_finite() && (0..9).all(|i| l[i].is_infinite());
-        // "What time ? What" + "time": a restart -> only the end of text is left.
-        let mut l = best(2);
-        stop_at_restart(&[1, 2, 3, 1], &mut l, 9, ends, canon);
-        assert!(stopped(&l));
-        // "Hey what time ? What" + "time": the same words mid-sentence, in another case.
-        let mut l = best(2);
-        stop_at_restart(&[4, 5, 2, 3, 1], &mut l, 9, ends, canon);
-        assert!(stopped(&l));
-        // "What time ? What" + "is": a new sentence that starts alike goes on.
-        let mut l = best(6);
-        stop_at_restart(&[1, 2, 3, 1], &mut l, 9, ends, canon);
-        assert!(l.iter().all(|x| x.is_finite()));
-        // The first sentence is never cut, nor is the first token of a new one.
-        let mut l = best(2);
-        stop_at_restart(&[1, 2, 1], &mut l, 9, ends, canon);
-        stop_at_restart(&[1, 2, 3], &mut l, 9, ends, canon);
-        assert!(l.iter().all(|x| x.is_finite()));
+        assert!(restarts_sentence(&[1, 2, 3, 1], 2, ends, canon));
+        // The same words mid-sentence, in another case.
+        assert!(restarts_sentence(&[4, 5, 2, 3, 1], 2, ends, canon));
+        // A new sentence that starts alike, then differs.
+        assert!(!restarts_sentence(&[1, 2, 3, 1], 6, ends, canon));
+        // The first sentence never restarts, nor does the first token of a new one.
+        assert!(!restarts_sentence(&[1, 2, 1], 2, ends, canon));
+        assert!(!restarts_sentence(&[1, 2, 3], 1, ends, canon));
+        let mut l = vec![0.0f32; 10];
+        l[2] = 1.0;
+        assert_eq!(best_token(&l), Some(2));
+        force_end(&mut l, 9);
+        assert!(l[9].is_finite() && (0..9).all(|i| l[i].is_infinite()));
+    }
+
+    /// A clause's opening words said again anywhere are a restart; other repeats are not.
+    #[test]
+    fn clause_restarts() {
+        // 1 = "Never", 2 = "mind", 3 = ",", 4 = "who", 5 = "wrote", 6 = "pride", 7 = "turn".
+        let ends = |t: i32| t == 3;
+        let canon = |t: i32| t;
+        assert!(restarts_clause(&[1, 2, 1], 2, ends, canon)); // never mind never mind
+        assert!(restarts_clause(&[4, 5, 6, 3, 4], 5, ends, canon)); // who wrote pride, who wrote
+        assert!(!restarts_clause(&[1, 2], 1, ends, canon)); // overlapping its own start
+        assert!(!restarts_clause(&[7, 6, 7], 2, ends, canon)); // "turn pride turn mind"
+        assert!(repeats_ngram(&[1, 2, 3, 1, 2], 3, 3, canon));
+        assert!(!repeats_ngram(&[1, 2, 3, 1, 2], 3, 4, canon));
+        assert!(!repeats_ngram(&[1, 2], 3, 3, canon));
     }
 
     /// The first token of a restart left at the end is removed; other endings stay.

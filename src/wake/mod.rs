@@ -78,6 +78,8 @@ pub struct WakeConfig {
     /// A wake is Zoe's own voice when her played audio scored this much around then.
     pub own_voice_threshold: f32,
     pub verify: bool,
+    /// What whisper may write for the wake phrase: `phrase`, and every `wake.verify_greetings`
+    /// word followed by every `wake.verify_names` word.
     pub verify_phrases: Vec<String>,
     pub verify_tail_ms: u32,
     pub listen_ms: u32,
