@@ -67,12 +67,22 @@ fn listen(pulse: &Pulse, url: &str, model: &std::path::Path) -> Zoe {
     zoe
 }
 
-/// Half a second of quiet, "Hey Zoe", 0.75 s, then `request`; returns when all was spoken.
+/// A clip of Piper's joe voice from ../shared (real whisper understands it; espeak-ng's "Zoe" it
+/// hears as "Molly"), cut to where the voice is and at the level `speech` gives, so the end of
+/// what the microphone plays is where the voice stops.
+fn piper(name: &str) -> Vec<f32> {
+    let a = crate::support::data::load(&crate::support::data::file(name));
+    let (s, e) = zoe::wake::train::speech_bounds(&a).expect("audible");
+    a[s..e].iter().map(|x| x * 0.7).collect()
+}
+
+/// Half a second of quiet, "Hey Zoe", 0.75 s, then the request (a Piper command clip, by its
+/// name: "good_morning"); returns when all was spoken.
 fn ask(zoe: &Zoe, mic: &crate::support::pulse::Mic, request: &str) -> Instant {
     mic.say(&vec![0.0; 8_000]);
-    mic.say(&speech("hey zoe"));
+    mic.say(&piper("piper-joe__hey_zoe__005.wav"));
     mic.say(&vec![0.0; 12_000]);
-    mic.say(&speech(request));
+    mic.say(&piper(&format!("piper-joe__{request}__001.wav")));
     said(zoe, mic)
 }
 
@@ -82,9 +92,9 @@ fn said(zoe: &Zoe, mic: &crate::support::pulse::Mic) -> Instant {
         .unwrap_or_else(|e| panic!("{e}; stderr:\n{}", zoe.stderr_text()))
 }
 
-/// The arguments every `zoe listen` test uses: real tiny.en, the wake check off (whisper hears
-/// espeak-ng's "Zoe" as "Molly" or "Murray", so the transcript keeps "Hey Molly" before the
-/// request), the wake word's models from the test data, no cues.
+/// The arguments every `zoe listen` test uses: real tiny.en, the wake check off (the barge-in
+/// phrase is espeak-ng's, whose "Zoe" whisper hears as "Molly"), the wake word's models from the
+/// test data, no cues.
 fn listen_args(model: &std::path::Path) -> Vec<String> {
     vec![
         "--whisper-model".into(),
@@ -121,7 +131,7 @@ async fn listen_answers_through_real_devices() {
     let monitor = pulse.monitor();
     let mic = pulse.mic(Some((&monitor, 0.5)));
     let zoe = listen(&pulse, &s.url(), &model);
-    let spoken_end = ask(&zoe, &mic, "hello");
+    let spoken_end = ask(&zoe, &mic, "good_morning");
     let m = zoe.wait_for_turns(1, Duration::from_secs(30));
     let latency = m[0].latency_ms.expect("the reply reached the speaker");
     // The reply is heard on the monitor.
@@ -177,7 +187,7 @@ async fn wake_word_over_a_reply_stops_it() {
     let monitor = pulse.monitor();
     let mic = pulse.mic(Some((&monitor, 0.5)));
     let zoe = listen(&pulse, &s.url(), &model);
-    let asked = ask(&zoe, &mic, "tell me a story");
+    let asked = ask(&zoe, &mic, "tell_me_something_interesting");
     let onset = {
         let until = Instant::now() + Duration::from_secs(20);
         loop {
@@ -267,7 +277,7 @@ async fn listen_survives_a_sound_server_restart() {
     s.push(Script::reply("Second, and heard."));
     let mic = pulse.mic(None);
     let zoe = listen(&pulse, &s.url(), &model);
-    ask(&zoe, &mic, "hello");
+    ask(&zoe, &mic, "good_morning");
     zoe.wait_for_turns(1, Duration::from_secs(30));
     pulse.restart();
     // The microphone's stall deadline (2 s) and the reopens; then Zoe idles: a dead output
@@ -281,7 +291,7 @@ async fn listen_survives_a_sound_server_restart() {
         zoe.stderr_text()
     );
     let monitor = pulse.monitor();
-    let spoken_end = ask(&zoe, &mic, "hello");
+    let spoken_end = ask(&zoe, &mic, "good_morning");
     let m = zoe.wait_for_turns(2, Duration::from_secs(40));
     assert_eq!(m.len(), 2);
     let stderr = zoe.stderr_text();
@@ -382,7 +392,7 @@ async fn soak_100_turns() {
     let started = Instant::now();
     let mut rss = Vec::new();
     for turn in 1..=TURNS {
-        ask(&zoe, &mic, "hello");
+        ask(&zoe, &mic, "good_morning");
         zoe.wait_for_turns(turn, Duration::from_secs(30));
         // Let the reply play and the room go quiet before the next scene.
         std::thread::sleep(Duration::from_millis(1200));

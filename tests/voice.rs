@@ -300,6 +300,12 @@ fn transcribe_reports_bad_files_and_continues() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_two_requests_gives_two_turns() {
     let Some(model) = data::tiny_en() else { return };
+    let (Some(morning), Some(joke)) = (
+        data::shared("piper-joe__good_morning__001.wav"),
+        data::shared("piper-joe__tell_me_a_joke__001.wav"),
+    ) else {
+        return;
+    };
     let s = standin(Timing::brisk()).await;
     s.push(Script::reply("Hello there!"));
     s.push(Script::reply("Why did the robot cross the road?"));
@@ -309,9 +315,9 @@ async fn replay_two_requests_gives_two_turns() {
         &wav,
         &[
             Part::Silence(0.7),
-            Part::Say("Hello Zoe."),
+            Part::Clip(&morning),
             Part::Silence(1.2),
-            Part::Say("Tell me a joke."),
+            Part::Clip(&joke),
             Part::Silence(0.5),
         ],
         0.002,

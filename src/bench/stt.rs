@@ -426,16 +426,12 @@ async fn replay(
     let BenchSession { engine, cfg, dir } = session;
     let (engine, _) =
         crate::voice::run(engine, cfg.clone(), rx, None, std::future::pending::<()>()).await;
+    // The feeder sent `Finished` before the session could end: it is done.
     let _ = feeder.join();
-    let metrics = dir.path().join("metrics.jsonl");
-    BenchSession {
-        engine,
-        cfg,
-        dir: tempfile::tempdir()?,
-    }
-    .close()
-    .await?;
-    let text = std::fs::read_to_string(&metrics).unwrap_or_default();
+    let session = BenchSession { engine, cfg, dir };
+    let text =
+        std::fs::read_to_string(session.dir.path().join("metrics.jsonl")).unwrap_or_default();
+    session.close().await?;
     Ok(text
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())

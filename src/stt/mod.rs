@@ -215,7 +215,8 @@ unsafe extern "C" fn repeat_filter(
         Vec::new()
     };
     let logits = std::slice::from_raw_parts_mut(logits, guard.n_vocab);
-    let flag = |table: &[bool], t: i32| usize::try_from(t).is_ok_and(|t| table.get(t) == Some(&true));
+    let flag =
+        |table: &[bool], t: i32| usize::try_from(t).is_ok_and(|t| table.get(t) == Some(&true));
     let ends_sentence = |t: i32| flag(guard.ends_sentence, t);
     let ends_clause = |t: i32| flag(guard.ends_clause, t);
     let canon = |t: i32| {
@@ -408,7 +409,11 @@ impl Whisper {
             0
         };
         let retry = retry_ctx(audio_ctx, &self.cfg, model_ctx);
-        let first = if retry.is_some() { Pass::Detect } else { Pass::Stop };
+        let first = if retry.is_some() {
+            Pass::Detect
+        } else {
+            Pass::Stop
+        };
         let (mut text, mut tokens, looped) = self.decode(audio, audio_ctx, first, abort)?;
         let mut passes = 1;
         if let (true, Some(larger)) = (looped, retry) {
@@ -483,9 +488,16 @@ mod tests {
         let c = SttConfig::with_model(PathBuf::new(), 2);
         assert_eq!(retry_ctx(384, &c, 1500), Some(768));
         assert_eq!(retry_ctx(800, &c, 1500), None);
-        assert_eq!(retry_ctx(0, &c, 1500), None, "the full window is the largest");
+        assert_eq!(
+            retry_ctx(0, &c, 1500),
+            None,
+            "the full window is the largest"
+        );
         assert_eq!(retry_ctx(384, &c, 600), Some(600));
-        let off = SttConfig { no_repeat_ngram: 0, ..c.clone() };
+        let off = SttConfig {
+            no_repeat_ngram: 0,
+            ..c.clone()
+        };
         assert_eq!(retry_ctx(384, &off, 1500), None);
     }
 

@@ -122,7 +122,12 @@ pub fn restarts_clause(
     std::iter::once(0)
         .chain((1..tokens.len()).filter(|&i| ends_clause(tokens[i - 1])))
         .filter(|&c| c + k <= new_start)
-        .any(|c| tokens[c..c + k].iter().map(|&t| canon(t)).eq(new.iter().copied()))
+        .any(|c| {
+            tokens[c..c + k]
+                .iter()
+                .map(|&t| canon(t))
+                .eq(new.iter().copied())
+        })
 }
 
 /// True when `next` would complete an `n`-token sequence already decoded, compared without case.
@@ -147,9 +152,8 @@ pub fn repeats_ngram(tokens: &[i32], n: usize, next: i32, canon: impl Fn(i32) ->
 pub fn trim_restart(text: &str) -> String {
     let cut = text
         .char_indices()
-        .filter(|(_, c)| matches!(c, '.' | '?' | '!'))
-        .map(|(i, c)| i + c.len_utf8())
-        .last();
+        .rfind(|(_, c)| matches!(c, '.' | '?' | '!'))
+        .map(|(i, c)| i + c.len_utf8());
     let Some(cut) = cut else {
         return text.to_string();
     };

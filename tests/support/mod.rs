@@ -293,6 +293,8 @@ pub async fn standin(timing: Timing) -> StandIn {
 pub enum Part<'a> {
     Silence(f32),
     Say(&'a str),
+    /// A recorded clip (16 kHz WAV).
+    Clip(&'a Path),
 }
 
 /// Speech synthesized with the real espeak-ng, resampled to 16 kHz, laid out with silences, with
@@ -305,8 +307,12 @@ pub fn scene(parts: &[Part], noise: f32) -> (Vec<f32>, Vec<(f64, f64)>) {
     for p in parts {
         match p {
             Part::Silence(s) => out.resize(out.len() + (s * 16_000.0) as usize, 0.0),
-            Part::Say(text) => {
-                let speech = zoe::tts::synthesize_16k(&mut tts, text).expect("synthesis");
+            Part::Say(_) | Part::Clip(_) => {
+                let speech = match p {
+                    Part::Clip(path) => data::load(path),
+                    Part::Say(text) => zoe::tts::synthesize_16k(&mut tts, text).expect("synthesis"),
+                    Part::Silence(_) => unreachable!(),
+                };
                 let first = speech.iter().position(|x| x.abs() > 0.01).unwrap_or(0);
                 let last = speech
                     .iter()
