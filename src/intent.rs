@@ -180,31 +180,7 @@ fn split_items(raw: &str) -> Vec<String> {
 }
 
 fn number_word(w: &str) -> Option<f64> {
-    const ONES: &[&str] = &[
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-    ];
-    const TENS: &[&str] = &[
-        "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-    ];
+    use crate::numbers::{ONES, TENS};
     if let Ok(n) = w.parse::<f64>() {
         return Some(n);
     }

@@ -24,17 +24,19 @@
 //! - [`vad`]: push-style end-of-speech detection on 16 ms frames.
 //! - [`voice`]: the voice session (replay and listen): wake verification, queue, barge-in.
 //! - [`wake`]: the wake word: streaming detector, heads, verifier, trainer.
-//! - [`stt`]: whisper transcription on its own thread; random-weight model generation for tests.
+//! - [`stt`]: whisper on its own thread (bounded, prioritised, abortable jobs), the decoder's loop
+//!   guards, WER measurement; random-weight model generation for tests.
 //! - [`actions`]: runs intents (fast path and tool calls) against the store; memory for prompts.
 //! - [`scheduler`]: fires timers and reminders from the store.
 //! - [`store`]: the SQLite store (lists, timers, reminders, facts, conversation log).
 //! - [`intent`]: the fast path's deterministic intent matcher (pure).
+//! - [`numbers`]: English number words (the intent matcher, WER normalisation).
 //! - [`history`]: the session's conversation history, trimmed for a stable prompt prefix.
 //! - [`tools`]: tool descriptions for the action tier.
 //! - [`metrics`]: per-turn JSON metrics.
 //! - [`models`]: the model catalogue and the resumable, verified downloader.
 //! - [`standin`]: an Ollama stand-in speaking the `/api/chat` wire format, for tests and `zoe bench`.
-//! - [`bench`]: `zoe bench chat`.
+//! - [`bench`]: `zoe bench chat|actions|wake|stt` (`bench::stt`: recognition on real weights).
 
 pub mod actions;
 pub mod audio;
@@ -50,6 +52,7 @@ pub mod intent;
 pub mod listen;
 pub mod metrics;
 pub mod models;
+pub mod numbers;
 pub mod ollama;
 pub mod pipeline;
 pub mod replay;

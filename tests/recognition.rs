@@ -73,27 +73,10 @@ async fn replay(
         "{}.jsonl",
         wav.file_stem().unwrap().to_string_lossy()
     ));
-    let mut args: Vec<String> = vec![
-        "replay".into(),
-        "--no-speak".into(),
-        "--whisper-model".into(),
-        model.display().to_string(),
-        "--ollama-url".into(),
-        s.url(),
-        "--set".into(),
-        "ollama.warm_start=false".into(),
-        "--set".into(),
-        format!(
-            "wake.features_dir=\"{}\"",
-            data::wake_features_dir().display()
-        ),
-        "--set".into(),
-        format!("store.path=\"{}\"", dir.join("z.db").display()),
-        "--metrics".into(),
-        metrics.display().to_string(),
-    ];
-    args.extend(extra.iter().map(|a| a.to_string()));
-    args.push(wav.display().to_string());
+    let mut flags: Vec<String> = vec!["--no-speak".into()];
+    flags.extend(wake_and_store(dir));
+    flags.extend(extra.iter().map(|a| a.to_string()));
+    let args = replay_args(model, &s.url(), &metrics, &flags, &[wav]);
     let out = run_zoe_env(args, &[("RUST_LOG", "warn,zoe=info")]).await;
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr}");

@@ -324,23 +324,13 @@ async fn replay_two_requests_gives_two_turns() {
     );
     let metrics = dir.path().join("m.jsonl");
     let speech = dir.path().join("speech.wav");
-    let out = run_zoe(vec![
-        "replay".into(),
-        "--whisper-model".into(),
-        model.display().to_string(),
-        "--ollama-url".into(),
-        s.url(),
-        "--set".into(),
-        "ollama.warm_start=false".into(),
+    let flags = vec![
         "--set".into(),
         "wake.required=false".into(),
-        "--metrics".into(),
-        metrics.display().to_string(),
         "--wav-out".into(),
         speech.display().to_string(),
-        wav.display().to_string(),
-    ])
-    .await;
+    ];
+    let out = run_zoe(replay_args(&model, &s.url(), &metrics, &flags, &[&wav])).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -396,23 +386,8 @@ async fn realtime_replay_uses_the_speculative_transcript() {
         0.002,
     );
     let metrics = dir.path().join("m.jsonl");
-    let out = run_zoe(vec![
-        "replay".into(),
-        "--realtime".into(),
-        "--no-speak".into(),
-        "--whisper-model".into(),
-        model.display().to_string(),
-        "--ollama-url".into(),
-        s.url(),
-        "--set".into(),
-        "ollama.warm_start=false".into(),
-        "--set".into(),
-        "wake.required=false".into(),
-        "--metrics".into(),
-        metrics.display().to_string(),
-        wav.display().to_string(),
-    ])
-    .await;
+    let flags = ["--realtime", "--no-speak", "--set", "wake.required=false"].map(String::from);
+    let out = run_zoe(replay_args(&model, &s.url(), &metrics, &flags, &[&wav])).await;
     assert!(
         out.status.success(),
         "{}",

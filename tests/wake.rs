@@ -435,67 +435,59 @@ async fn no_follow_up_after_a_plain_answer() {
     assert_eq!(inputs, ["what time is it?"], "{calls:?}");
 }
 
-/// `zoe replay` with the wake word required (the default; `wake.verify` is off because whisper
-/// hears espeak-ng's "Zoe" as "Molly"): a scene with "Hey Zoe … hello" gives exactly one turn whose
-/// audio starts after the wake phrase, and a recording without the phrase (jfk.wav, four
-/// utterances) gives none.
+/// `zoe replay` with the wake word required (the default) and real tiny.en: Piper's "Hey Zoe",
+/// 0.8 s, "Good morning" gives exactly one turn whose request starts after the wake phrase and
+/// whose transcript lost it; a recording without the phrase (jfk.wav, four utterances) gives none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_requires_the_wake_word() {
     let Some(model) = data::tiny_en() else { return };
+    let (Some(hey), Some(morning)) = (
+        data::shared("piper-joe__hey_zoe__005.wav"),
+        data::shared("piper-joe__good_morning__001.wav"),
+    ) else {
+        return;
+    };
     let s = standin(Timing::brisk()).await;
     s.push(Script::reply("Hello!"));
     let dir = tempfile::tempdir().unwrap();
-    let (woken, wake_end) = wake_scene("en-us+Mike", "hey zoe", 0.8, "hello");
     let with = dir.path().join("with.wav");
-    zoe::audio::write_wav(&with, &woken, 16_000).unwrap();
-    // Without the phrase: real speech (generated sentences by this voice can trip the head, which
-    // only the whisper check, off here, would catch).
+    let spans = scene_wav(
+        &with,
+        &[
+            Part::Silence(1.5),
+            Part::Clip(&hey),
+            Part::Silence(0.8),
+            Part::Clip(&morning),
+            Part::Silence(1.0),
+        ],
+        0.002,
+    );
     let without = data::file("jfk.wav");
     let run = |wav: std::path::PathBuf, metrics: std::path::PathBuf| {
+        let mut flags: Vec<String> = vec!["--no-speak".into()];
+        flags.extend(wake_and_store(dir.path()));
         run_zoe_env(
-            vec![
-                "replay".into(),
-                "--no-speak".into(),
-                "--whisper-model".into(),
-                model.display().to_string(),
-                "--ollama-url".into(),
-                s.url(),
-                "--set".into(),
-                "ollama.warm_start=false".into(),
-                "--set".into(),
-                "wake.verify=false".into(),
-                "--set".into(),
-                format!(
-                    "wake.features_dir=\"{}\"",
-                    data::wake_features_dir().display()
-                ),
-                "--set".into(),
-                format!("store.path=\"{}\"", dir.path().join("z.db").display()),
-                "--metrics".into(),
-                metrics.display().to_string(),
-                wav.display().to_string(),
-            ],
-            &[("RUST_LOG", "warn,zoe=info,zoe::stt=trace")],
+            replay_args(&model, &s.url(), &metrics, &flags, &[&wav]),
+            &[("RUST_LOG", "warn,zoe=info")],
         )
     };
     let m1 = dir.path().join("with.jsonl");
     let out = run(with, m1.clone()).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
     let m = read_metrics(&m1);
-    assert_eq!(
-        m.len(),
-        1,
-        "{m:?}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(m.len(), 1, "{m:?}\n{stderr}");
     let start = m[0].speech_start_s.unwrap();
     assert!(
-        start > wake_end,
-        "turn audio starts at {start}, the wake phrase ended at {wake_end}"
+        start > spans[0].1,
+        "the request starts at {start}, the wake phrase ended at {}",
+        spans[0].1
+    );
+    let heard = m[0].transcript.as_deref().unwrap_or_default();
+    assert_eq!(
+        zoe::stt::eval::normalize(heard),
+        ["good", "morning"],
+        "the phrase is removed by words: {heard:?}"
     );
     assert!(
         m[0].wake_s.is_some() && m[0].wake_score.is_some(),

@@ -5,31 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-const ONES: [&str; 20] = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-];
-const TENS: [&str; 10] = [
-    "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-];
+use crate::numbers::{ONES, TENS};
 
 /// Words for 0..=9999 ("21" → "twenty one").
 fn number_words(n: u32, out: &mut Vec<String>) {
@@ -46,7 +22,7 @@ fn number_words(n: u32, out: &mut Vec<String>) {
             number_words(n % 100, out);
         }
     } else if n >= 20 {
-        out.push(TENS[(n / 10) as usize].into());
+        out.push(TENS[(n / 10 - 2) as usize].into());
         if n % 10 > 0 {
             out.push(ONES[(n % 10) as usize].into());
         }

@@ -112,12 +112,7 @@ pub fn restarts_clause(
     if tokens.len() + 1 < 2 * k {
         return false;
     }
-    let new: Vec<i32> = tokens[tokens.len() + 1 - k..]
-        .iter()
-        .copied()
-        .chain(std::iter::once(next))
-        .map(&canon)
-        .collect();
+    let new = last_with(tokens, k, next, &canon);
     let new_start = tokens.len() + 1 - k;
     std::iter::once(0)
         .chain((1..tokens.len()).filter(|&i| ends_clause(tokens[i - 1])))
@@ -130,17 +125,22 @@ pub fn restarts_clause(
         })
 }
 
+/// The last `k - 1` tokens and `next`, case folded: the sequence `next` would complete.
+fn last_with(tokens: &[i32], k: usize, next: i32, canon: impl Fn(i32) -> i32) -> Vec<i32> {
+    tokens[tokens.len() + 1 - k..]
+        .iter()
+        .copied()
+        .chain(std::iter::once(next))
+        .map(canon)
+        .collect()
+}
+
 /// True when `next` would complete an `n`-token sequence already decoded, compared without case.
 pub fn repeats_ngram(tokens: &[i32], n: usize, next: i32, canon: impl Fn(i32) -> i32) -> bool {
     if n == 0 || tokens.len() < n {
         return false;
     }
-    let want: Vec<i32> = tokens[tokens.len() + 1 - n..]
-        .iter()
-        .copied()
-        .chain(std::iter::once(next))
-        .map(&canon)
-        .collect();
+    let want = last_with(tokens, n, next, &canon);
     tokens
         .windows(n)
         .any(|w| w.iter().map(|&t| canon(t)).eq(want.iter().copied()))

@@ -343,6 +343,44 @@ pub fn scene_wav(path: &Path, parts: &[Part], noise: f32) -> Vec<(f64, f64)> {
     spans
 }
 
+/// `zoe replay` of `wavs` with `model` against the stand-in at `url`, warm start off, metrics to
+/// `metrics`, then `extra` (flags and `--set`s).
+pub fn replay_args(
+    model: &Path,
+    url: &str,
+    metrics: &Path,
+    extra: &[String],
+    wavs: &[&Path],
+) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "replay".into(),
+        "--whisper-model".into(),
+        model.display().to_string(),
+        "--ollama-url".into(),
+        url.into(),
+        "--set".into(),
+        "ollama.warm_start=false".into(),
+        "--metrics".into(),
+        metrics.display().to_string(),
+    ];
+    args.extend(extra.iter().cloned());
+    args.extend(wavs.iter().map(|w| w.display().to_string()));
+    args
+}
+
+/// `--set` pairs for the wake word's feature models from the test data and a store in `dir`.
+pub fn wake_and_store(dir: &Path) -> Vec<String> {
+    vec![
+        "--set".into(),
+        format!(
+            "wake.features_dir=\"{}\"",
+            data::wake_features_dir().display()
+        ),
+        "--set".into(),
+        format!("store.path=\"{}\"", dir.join("z.db").display()),
+    ]
+}
+
 /// Runs the `zoe` binary with `args` to completion, off the async runtime's workers.
 pub async fn run_zoe(args: Vec<String>) -> std::process::Output {
     run_zoe_env(args, &[("RUST_LOG", "warn")]).await
