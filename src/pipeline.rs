@@ -19,7 +19,7 @@
 //! is sent whole; after "Hey Zoe" alone and a pause, the phrase's audio is put before the request
 //! with a short gap. The same transcript verifies the wake: one whisper run, not two.
 //!
-//! **Barge-in.** A wake while Zoe is audible must stop her quickly: `wake.verify_tail_ms` after it
+//! **Barge-in.** A wake while Zoe is audible (or a turn is under way) must stop her quickly: `wake.verify_tail_ms` after it
 //! the wake window (2 s before the phrase's end plus that tail) goes to whisper as an urgent job
 //! and [`PipelineEvent::Verify`] carries its transcript for the session to check.
 //!
@@ -399,9 +399,11 @@ impl FramePipeline {
             end_s: d.end as f64 / RATE as f64,
             score: d.score,
         };
-        // Over Zoe's reply the wake is checked on its own at once (barge-in must be quick);
-        // otherwise the request's transcript, which starts with the phrase, checks it.
-        let verify_at = (stage.cfg.verify && self.speaking)
+        // Over Zoe's reply, or while a turn is under way, the wake is checked on its own at once
+        // (barge-in must be quick); otherwise the request's transcript, which starts with the
+        // phrase, checks it.
+        let busy = self.playback.as_ref().is_some_and(|p| p.busy());
+        let verify_at = (stage.cfg.verify && (self.speaking || busy))
             .then(|| d.end + stage.cfg.verify_tail_ms as usize * 16);
         let phrase = self.window(d.end, d.end);
         self.armed = Some(Armed {

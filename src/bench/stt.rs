@@ -398,6 +398,14 @@ fn verify(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The configuration with real tiny.en and the wake word's feature models from ../shared.
+fn on_shared(cfg: &Config, args: &Args) -> Config {
+    let mut c = cfg.clone();
+    c.stt.model = real_model(&args.shared, "tiny.en");
+    c.wake.features_dir = args.shared.join("models/openwakeword");
+    c
+}
+
 /// Replays `files` through the whole voice pipeline and session (real whisper, the stand-in as
 /// Ollama answering `reply`), at real time or as fast as it goes; returns the turns' metrics.
 async fn replay(
@@ -482,8 +490,7 @@ async fn greeting(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     }
     println!("\n## greeting: replayed at real time, tiny.en, stand-in timed like an Orin NX, espeak-ng into a WAV sink");
     for (wake, files) in scenes {
-        let mut c = cfg.clone();
-        c.stt.model = real_model(&args.shared, "tiny.en");
+        let mut c = on_shared(cfg, args);
         c.wake.required = wake;
         let n = files.len();
         let m = replay(c, files, true, "Hi! How can I help?").await?;
@@ -543,8 +550,7 @@ async fn quiet(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         secs / 60.0
     );
     for realtime in [false, true] {
-        let mut c = cfg.clone();
-        c.stt.model = real_model(&args.shared, "tiny.en");
+        let mut c = on_shared(cfg, args);
         c.wake.required = true;
         let t = Instant::now();
         let m = replay(c, files.clone(), realtime, "Sure.").await?;

@@ -46,7 +46,11 @@ fn canonical(word: &str) -> &str {
 /// Lower-case words with punctuation removed, numbers as words.
 pub fn normalize(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let lower = text.to_lowercase().replace(['’', '‘'], "'");
+    let lower = text
+        .to_lowercase()
+        .replace(['’', '‘'], "'")
+        .replace('+', " plus ")
+        .replace('%', " percent");
     // "3:00" and "3.30" are times: speak the parts.
     let spaced: String = lower
         .chars()
@@ -136,6 +140,7 @@ mod tests {
             0.0
         );
         assert_eq!(wer("What is two plus two?", "What is 2 plus 2?"), 0.0);
+        assert_eq!(wer("What is two plus two?", "What is 2+2?"), 0.0);
         assert_eq!(wer("Goodnight.", "Good night!"), 0.0);
         assert_eq!(
             wer("Remind me in twenty minutes", "remind me in 20 minutes"),
