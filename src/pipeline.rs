@@ -147,6 +147,8 @@ const WAKE_WINDOW_S: f64 = 2.0;
 /// user's "hello" scored 0.95), and the echo canceller has not converged yet. Barge-in works from
 /// then on.
 const REPLY_ONSET_MS: usize = 1300;
+/// How long a detection that was not taken (Zoe's own voice) keeps the detector quiet.
+const IGNORED_QUIET_MS: usize = 500;
 /// Utterances said over Zoe longer than this are not checked for "stop".
 const STOP_MAX_S: f64 = 2.5;
 /// Silence put between the wake phrase's audio and a request said after a pause.
@@ -306,15 +308,21 @@ impl FramePipeline {
                 .as_ref()
                 .and_then(|g| g.own_voice(captured.min(now)))
             {
-                _ if onset => tracing::info!(
-                    mic_score = d.score,
-                    "ignored a wake in the first {REPLY_ONSET_MS} ms of Zoe's reply"
-                ),
-                Some(score) => tracing::info!(
-                    mic_score = d.score,
-                    own_score = score,
-                    "ignored a wake in Zoe's own voice (what she played scored {score:.2} then)"
-                ),
+                _ if onset => {
+                    tracing::info!(
+                        mic_score = d.score,
+                        "ignored a wake in the first {REPLY_ONSET_MS} ms of Zoe's reply"
+                    );
+                    self.release_detector(&d);
+                }
+                Some(score) => {
+                    tracing::info!(
+                        mic_score = d.score,
+                        own_score = score,
+                        "ignored a wake in Zoe's own voice (what she played scored {score:.2} then)"
+                    );
+                    self.release_detector(&d);
+                }
                 None => self.on_detection(d, emit),
             }
         }
@@ -323,6 +331,14 @@ impl FramePipeline {
             self.on_vad(event, pos, now, emit);
         }
         self.expire_windows(pos, emit);
+    }
+
+    /// A detection that was not taken keeps the detector quiet only `IGNORED_QUIET_MS`, not its
+    /// whole refractory period: a user's "Hey Zoe" right after Zoe's voice scored must count.
+    fn release_detector(&mut self, d: &Detection) {
+        if let Some(w) = &mut self.wake {
+            w.detector.shorten_quiet(d.at + IGNORED_QUIET_MS * 16);
+        }
     }
 
     fn update_speaking(&mut self) {

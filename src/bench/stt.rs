@@ -200,14 +200,15 @@ fn decode(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         let mut w = Whisper::load(&SttConfig::with_model(path.clone(), cfg.stt.threads))
             .with_context(|| format!("{model}: {}", path.display()))?;
         println!(
-            "\n{model}  {:<34} {:>24} {:>24} {:>24} {:>7} {:>5} {:>8}",
+            "\n{model}  {:<34} {:>24} {:>24} {:>24} {:>7} {:>5} {:>8} {:>9}",
             "setting",
             "commands WER p50/p95 ms",
             "hey zoe+cmd WER p50/p95",
             "real speech WER p50/p95",
             "longest",
             "loops",
-            "2 passes"
+            "2 passes",
+            "vs 30 s"
         );
         let mut full_p50 = None;
         for (i, s) in SETTINGS.iter().enumerate() {
@@ -224,8 +225,12 @@ fn decode(cfg: &Config, args: &Args) -> anyhow::Result<()> {
             let mut cells = Vec::new();
             let (mut longest, mut loops, mut second, mut total) = (0.0f64, 0, 0, 0);
             let mut worst = Vec::new();
+            let mut commands_p50 = f64::NAN;
             for (_, clips) in &sets {
                 let sc = score(&mut w, clips)?;
+                if cells.is_empty() {
+                    commands_p50 = percentile(&sc.infer, 50.0).unwrap_or(f64::NAN);
+                }
                 cells.push(format!(
                     "{:>5.1} % {:>6.0} {:>6.0}",
                     sc.wer(),
@@ -241,8 +246,11 @@ fn decode(cfg: &Config, args: &Args) -> anyhow::Result<()> {
                 total += sc.infer.len();
                 worst.extend(sc.worst);
             }
+            // The commands' median against the full window's: the speed-up the window buys.
+            let speedup =
+                full_p50.map_or(String::from("-"), |f| format!("{:.1}x", f / commands_p50));
             println!(
-                "{:<8} {:<34} {:>24} {:>24} {:>24} {:>6.2}x {:>5} {:>8}",
+                "{:<8} {:<34} {:>24} {:>24} {:>24} {:>6.2}x {:>5} {:>8} {:>9}",
                 "",
                 s.name,
                 cells[0],
@@ -250,7 +258,8 @@ fn decode(cfg: &Config, args: &Args) -> anyhow::Result<()> {
                 cells[2],
                 longest,
                 loops,
-                format!("{second}/{total}")
+                format!("{second}/{total}"),
+                speedup
             );
             for (clip, text) in worst.iter().take(3) {
                 println!("{:<44} worst: {clip}: {text:?}", "");

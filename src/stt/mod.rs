@@ -252,6 +252,46 @@ unsafe extern "C" fn repeat_filter(
     }
 }
 
+/// whisper.cpp's log lines, into tracing (target `whisper_rs::whisper_logging_hook`, as whisper-rs
+/// names it). "failed to encode/decode" is what whisper.cpp says when our abort check stopped a
+/// run (a stale speculative one, many a minute while someone talks): debug, not error; a real
+/// failure reaches the caller as [`SttError::Inference`] anyway.
+unsafe extern "C" fn whisper_log(
+    level: whisper_rs_sys::ggml_log_level,
+    text: *const std::ffi::c_char,
+    _user_data: *mut c_void,
+) {
+    if text.is_null() {
+        return;
+    }
+    // SAFETY: whisper.cpp passes a NUL-terminated string valid for this call.
+    let line = std::ffi::CStr::from_ptr(text).to_string_lossy();
+    let line = line.trim();
+    if line.is_empty() {
+        return;
+    }
+    use whisper_rs::GGMLLogLevel as L;
+    let aborted = line.contains("failed to encode") || line.contains("failed to decode");
+    match L::from(level) {
+        L::Error if !aborted => {
+            tracing::error!(target: "whisper_rs::whisper_logging_hook", "{line}")
+        }
+        L::Warn => tracing::warn!(target: "whisper_rs::whisper_logging_hook", "{line}"),
+        L::Info => tracing::info!(target: "whisper_rs::whisper_logging_hook", "{line}"),
+        _ => tracing::debug!(target: "whisper_rs::whisper_logging_hook", "{line}"),
+    }
+}
+
+/// Routes whisper.cpp's and ggml's logs into tracing, once (ggml's through whisper-rs).
+fn install_logging() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        whisper_rs::install_logging_hooks();
+        // SAFETY: sets a plain function pointer; whisper.cpp keeps it for the process.
+        unsafe { whisper_rs_sys::whisper_log_set(Some(whisper_log), std::ptr::null_mut()) };
+    });
+}
+
 /// whisper.cpp's abort callback: asks the job's [`AbortCheck`].
 unsafe extern "C" fn abort_requested(user_data: *mut c_void) -> bool {
     // SAFETY: `user_data` points at the `AbortCheck` that `Whisper::run` keeps on its stack for
@@ -264,7 +304,7 @@ impl Whisper {
         if !cfg.model.exists() {
             return Err(SttError::ModelMissing(cfg.model.clone()));
         }
-        whisper_rs::install_logging_hooks();
+        install_logging();
         let t = Instant::now();
         let path = cfg.model.to_string_lossy().to_string();
         let load_err = |detail: String| SttError::Load {
@@ -294,15 +334,26 @@ impl Whisper {
                 _ => t,
             })
             .collect();
-        tracing::info!(model = %cfg.model.display(), ms = t.elapsed().as_millis() as u64, "whisper model loaded");
-        Ok(Whisper {
+        let mut w = Whisper {
             state,
             ctx,
             cfg: cfg.clone(),
             ends_sentence,
             ends_clause,
             canon,
-        })
+        };
+        // One pass over silence with the largest window the settings use (the second pass's):
+        // whisper.cpp's compute buffers are reserved at start but their pages are touched only
+        // when a window that large first runs, which showed as a one-time RSS step of ~24 MB in
+        // the soak and as a slower first second pass.
+        if cfg.scale_audio_ctx {
+            let model_ctx = w.ctx.model_n_audio_ctx();
+            let first = audio_ctx_for(RATE as usize, cfg, model_ctx);
+            let largest = retry_ctx(first, cfg, model_ctx).unwrap_or(first);
+            w.decode(&vec![0.0; RATE as usize * 11 / 10], largest, Pass::Stop, &|| false)?;
+        }
+        tracing::info!(model = %cfg.model.display(), ms = t.elapsed().as_millis() as u64, "whisper model loaded and warmed up");
+        Ok(w)
     }
 
     pub fn model_path(&self) -> &Path {

@@ -183,6 +183,11 @@ impl Trigger {
         Some(d)
     }
 
+    /// The refractory period ends at `until` at the latest (a detection that was not taken).
+    pub fn shorten(&mut self, until: usize) {
+        self.quiet_until = self.quiet_until.min(until);
+    }
+
     /// Nothing counts before sample `until`, and a run in progress is forgotten (another phase
     /// made a detection).
     pub fn hold(&mut self, until: usize) {
@@ -313,6 +318,14 @@ impl WakeDetector {
         self.push_peak = 0.0;
     }
 
+    /// Ends every phase's refractory period at sample `until` at the latest: the caller did not
+    /// take the last detection (Zoe's own voice), so a real wake soon after must not be lost.
+    pub fn shorten_quiet(&mut self, until: usize) {
+        for p in &mut self.phases {
+            p.trigger.shorten(until);
+        }
+    }
+
     /// Feeds samples (any length; 16 ms frames in the pipeline). Returns a detection when one is
     /// decided inside them.
     pub fn push(&mut self, samples: &[f32]) -> Result<Option<Detection>, WakeError> {
@@ -434,5 +447,40 @@ pub fn clip_scores(
     match err {
         Some(e) => Err(e),
         None => Ok(scores),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// After a detection the rule stays quiet for the refractory period, unless it is shortened
+    /// (a detection the caller did not take): then a new run counts once that time has passed.
+    #[test]
+    fn refractory_period_can_be_shortened() {
+        let cfg = DetectorConfig {
+            threshold: 0.5,
+            trigger_chunks: 1,
+            refractory_ms: 2000,
+            ..DetectorConfig::default()
+        };
+        let chunk = 1280;
+        let mut t = Trigger::new(cfg.clone());
+        let first = t.on_score(chunk, 0.9, 0.5).expect("a detection");
+        assert!(
+            t.on_score(first.at + 10 * chunk, 0.9, 0.5).is_none(),
+            "quiet for 2 s"
+        );
+        let mut t = Trigger::new(cfg);
+        let first = t.on_score(chunk, 0.9, 0.5).expect("a detection");
+        t.shorten(first.at + 500 * 16);
+        assert!(
+            t.on_score(first.at + 2 * chunk, 0.9, 0.5).is_none(),
+            "still within 500 ms"
+        );
+        assert!(
+            t.on_score(first.at + 10 * chunk, 0.9, 0.5).is_some(),
+            "a wake 0.8 s later counts"
+        );
     }
 }
