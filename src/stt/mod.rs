@@ -350,7 +350,12 @@ impl Whisper {
             let model_ctx = w.ctx.model_n_audio_ctx();
             let first = audio_ctx_for(RATE as usize, cfg, model_ctx);
             let largest = retry_ctx(first, cfg, model_ctx).unwrap_or(first);
-            w.decode(&vec![0.0; RATE as usize * 11 / 10], largest, Pass::Stop, &|| false)?;
+            w.decode(
+                &vec![0.0; RATE as usize * 11 / 10],
+                largest,
+                Pass::Stop,
+                &|| false,
+            )?;
         }
         tracing::info!(model = %cfg.model.display(), ms = t.elapsed().as_millis() as u64, "whisper model loaded and warmed up");
         Ok(w)
