@@ -62,16 +62,20 @@ pub enum NoTurn {
     Dropped,
 }
 
-/// Whisper's transcript of an utterance, turned into the request it makes: under a wake the
-/// transcript must start with the wake phrase (with `wake.verify`), which is then removed by words.
-/// `Err(Ok(metrics))`-style refusals (a failed or late transcription) are spoken by the caller.
+/// What an utterance's transcript amounts to.
 pub enum Heard {
+    /// The request, without the wake phrase.
     Request(crate::stt::Transcript),
+    /// No turn, and why.
     Nothing(NoTurn),
+    /// The transcription failed or was too late: the metrics' error code and the sentence the
+    /// user hears.
     Failed(&'static str, &'static str),
 }
 
-/// Awaits an utterance's transcript and reads the request out of it.
+/// Awaits an utterance's transcript and reads the request out of it: a looping transcript is no
+/// request; under a wake the transcript must start with the wake phrase (with `wake.verify`),
+/// which is then removed by words.
 pub async fn hear(cfg: &Config, u: &mut VoiceUtterance, verifier: &Verifier) -> Heard {
     let rx = &mut u.transcript;
     let mut transcript = match tokio::time::timeout(cfg.deadlines.stt, rx).await {
