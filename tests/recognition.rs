@@ -152,6 +152,8 @@ async fn real_speech_without_the_phrase_gives_no_turn() {
     let audio = data::load(&speech);
     let slice = dir.path().join("speakers.wav");
     zoe::audio::write_wav(&slice, &audio[..(180 * 16_000).min(audio.len())], 16_000).unwrap();
+    // Real time for three minutes, with whisper at work: not beside the sound-server tests.
+    let _turn = crate::support::pulse::real_time_turn();
     let (m, stderr) = replay(&s, dir.path(), &model, &slice, &["--realtime"]).await;
     let wakes = stderr.matches("wake word heard").count();
     println!("{wakes} wake(s) heard in 3 min of real speech, all refused");

@@ -17,6 +17,20 @@ pub struct Pulse {
 
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// The real-time turn without a sound server: a test that replays minutes of speech at real time
+/// with whisper running holds it, so the sound-server tests do not run starved beside it. (A
+/// blocking lock, like `Pulse`'s: the turn is held by a whole test, never taken on a worker that
+/// something else waits for.)
+pub struct RealTimeTurn {
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+pub fn real_time_turn() -> RealTimeTurn {
+    RealTimeTurn {
+        _turn: ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner()),
+    }
+}
+
 impl Pulse {
     /// Starts the server, or says why it cannot (missing packages) — a failure in CI, where
     /// `.ci/run` installs them.
