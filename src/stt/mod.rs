@@ -334,7 +334,7 @@ impl Whisper {
                 _ => t,
             })
             .collect();
-        let mut w = Whisper {
+        let w = Whisper {
             state,
             ctx,
             cfg: cfg.clone(),
@@ -342,22 +342,7 @@ impl Whisper {
             ends_clause,
             canon,
         };
-        // One pass over silence with the largest window the settings use (the second pass's):
-        // whisper.cpp's compute buffers are reserved at start but their pages are touched only
-        // when a window that large first runs, which showed as a one-time RSS step of ~24 MB in
-        // the soak and as a slower first second pass.
-        if cfg.scale_audio_ctx {
-            let model_ctx = w.ctx.model_n_audio_ctx();
-            let first = audio_ctx_for(RATE as usize, cfg, model_ctx);
-            let largest = retry_ctx(first, cfg, model_ctx).unwrap_or(first);
-            w.decode(
-                &vec![0.0; RATE as usize * 11 / 10],
-                largest,
-                Pass::Stop,
-                &|| false,
-            )?;
-        }
-        tracing::info!(model = %cfg.model.display(), ms = t.elapsed().as_millis() as u64, "whisper model loaded and warmed up");
+        tracing::info!(model = %cfg.model.display(), ms = t.elapsed().as_millis() as u64, "whisper model loaded");
         Ok(w)
     }
 
