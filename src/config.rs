@@ -11,9 +11,9 @@ use serde::Deserialize;
 use thiserror::Error;
 use toml::{Table, Value};
 
+use crate::dialogue::tier::Tier;
+use crate::hearing::vad::VadConfig;
 use crate::stt::SttConfig;
-use crate::tier::Tier;
-use crate::vad::VadConfig;
 use crate::wake::{DetectorConfig, WakeConfig};
 
 /// Whisper model names `zoe models fetch` knows; anything else is a path.
@@ -52,8 +52,34 @@ pub enum ConfigError {
     BadOverride(String),
     #[error("`--set {key}`: {why}")]
     OverridePath { key: String, why: String },
+    /// A value outside what the key allows: names the key, what it got and what it takes.
+    #[error("config key `{key}` {why}")]
+    Invalid { key: String, why: String },
+    /// The merged configuration does not fit its shape (a value of the wrong type in a file).
     #[error("invalid configuration: {0}")]
-    Invalid(String),
+    Shape(String),
+}
+
+/// A [`ConfigError::Invalid`] for `key`.
+fn invalid(key: impl Into<String>, why: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        why: why.into(),
+    }
+}
+
+/// `v` if it lies in `lo..=hi`, else an error naming `key` and the range.
+fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+    key: &str,
+    v: T,
+    lo: T,
+    hi: T,
+) -> Result<T, ConfigError> {
+    if (lo..=hi).contains(&v) {
+        Ok(v)
+    } else {
+        Err(invalid(key, format!("must be {lo} to {hi}, got {v}")))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -371,34 +397,58 @@ impl Config {
 
     /// Defaults, then the file, then flags, then `--set`.
     pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
-        let mut table = parse_table(DEFAULT_TOML, Path::new("<built-in defaults>"))?;
-        if let Some(path) = &o.file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            merge(&mut table, parse_table(&text, path)?);
-        }
-        if let Some(url) = &o.ollama_url {
-            set_path(&mut table, "ollama.url", Value::String(url.clone()))?;
-        }
-        if let Some(model) = &o.model {
-            set_path(&mut table, "ollama.model", Value::String(model.clone()))?;
-        }
-        if let Some(m) = &o.whisper_model {
-            set_path(&mut table, "stt.model", Value::String(m.clone()))?;
-        }
-        for item in &o.set {
-            let (key, value) = item
-                .split_once('=')
-                .ok_or_else(|| ConfigError::BadOverride(item.clone()))?;
-            set_path(&mut table, key.trim(), parse_value(value.trim()))?;
-        }
+        Config::from_table(merged(o)?)
+    }
+
+    fn from_table(table: Table) -> Result<Config, ConfigError> {
         let raw: RawConfig = Value::Table(table)
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
+            .map_err(|e: toml::de::Error| ConfigError::Shape(e.message().to_string()))?;
         validate(raw)
     }
+
+    /// The effective configuration as TOML that `--config` accepts back: every key, with the
+    /// values chosen at load written out (the store's path, the thread count).
+    pub fn effective_toml(o: &Overrides) -> Result<String, ConfigError> {
+        let mut table = merged(o)?;
+        let cfg = Config::from_table(table.clone())?;
+        let path = cfg.store.path.to_string_lossy().into_owned();
+        set_path(&mut table, "store.path", Value::String(path))?;
+        set_path(
+            &mut table,
+            "stt.threads",
+            Value::Integer(cfg.stt.threads as i64),
+        )?;
+        toml::to_string(&Value::Table(table)).map_err(|e| ConfigError::Shape(e.to_string()))
+    }
+}
+
+/// The built-in defaults, the file, the flags and `--set`, merged (not yet validated).
+fn merged(o: &Overrides) -> Result<Table, ConfigError> {
+    let mut table = parse_table(DEFAULT_TOML, Path::new("<built-in defaults>"))?;
+    if let Some(path) = &o.file {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        merge(&mut table, parse_table(&text, path)?);
+    }
+    if let Some(url) = &o.ollama_url {
+        set_path(&mut table, "ollama.url", Value::String(url.clone()))?;
+    }
+    if let Some(model) = &o.model {
+        set_path(&mut table, "ollama.model", Value::String(model.clone()))?;
+    }
+    if let Some(m) = &o.whisper_model {
+        set_path(&mut table, "stt.model", Value::String(m.clone()))?;
+    }
+    for item in &o.set {
+        let (key, value) = item
+            .split_once('=')
+            .ok_or_else(|| ConfigError::BadOverride(item.clone()))?;
+        set_path(&mut table, key.trim(), parse_value(value.trim()))?;
+    }
+    Ok(table)
 }
 
 /// $XDG_DATA_HOME/zoe/zoe.db, else ~/.local/share/zoe/zoe.db, else ./zoe.db.
@@ -476,11 +526,10 @@ fn set_path(table: &mut Table, key: &str, value: Value) -> Result<(), ConfigErro
     Ok(())
 }
 
-fn ms(v: u64, name: &str) -> Result<Duration, ConfigError> {
+/// A duration in milliseconds for `key`, which must be greater than 0.
+fn ms(v: u64, key: &str) -> Result<Duration, ConfigError> {
     if v == 0 {
-        return Err(ConfigError::Invalid(format!(
-            "deadlines.{name} must be greater than 0"
-        )));
+        return Err(invalid(key, "must be greater than 0 (milliseconds)"));
     }
     Ok(Duration::from_millis(v))
 }
@@ -489,20 +538,26 @@ fn tier(raw: RawTier, name: &str, max_prompt: Option<usize>) -> Result<TierConfi
     let chars = raw.system_prompt.chars().count();
     if let Some(max) = max_prompt {
         if chars > max {
-            return Err(ConfigError::Invalid(format!(
-                "tiers.{name}.system_prompt is {chars} characters; the limit is {max}"
-            )));
+            return Err(invalid(
+                format!("tiers.{name}.system_prompt"),
+                format!("is {chars} characters; the limit is {max}"),
+            ));
         }
     }
     if raw.num_ctx < 256 {
-        return Err(ConfigError::Invalid(format!(
-            "tiers.{name}.num_ctx must be at least 256"
-        )));
+        return Err(invalid(
+            format!("tiers.{name}.num_ctx"),
+            format!("must be at least 256, got {}", raw.num_ctx),
+        ));
     }
     if raw.num_predict == 0 || raw.num_predict < -1 {
-        return Err(ConfigError::Invalid(format!(
-            "tiers.{name}.num_predict must be positive (or -1 for no limit)"
-        )));
+        return Err(invalid(
+            format!("tiers.{name}.num_predict"),
+            format!(
+                "must be positive (or -1 for no limit), got {}",
+                raw.num_predict
+            ),
+        ));
     }
     Ok(TierConfig {
         system_prompt: raw.system_prompt.trim().to_string(),
@@ -519,36 +574,30 @@ fn non_empty(s: String) -> Option<String> {
 }
 
 fn wake_config(w: RawWake, models_dir: &Path) -> Result<WakeConfig, ConfigError> {
-    let unit = |v: f32, name: &str| {
-        if (0.0..=1.0).contains(&v) {
-            Ok(v)
-        } else {
-            Err(ConfigError::Invalid(format!(
-                "wake.{name} must be between 0 and 1, got {v}"
-            )))
-        }
-    };
+    let unit = |v: f32, name: &str| in_range(&format!("wake.{name}"), v, 0.0, 1.0);
     let phases = |n: usize, name: &str| {
         if matches!(n, 1 | 2 | 4) {
             Ok(n)
         } else {
-            Err(ConfigError::Invalid(format!(
-                "wake.{name} must be 1, 2 or 4, got {n}"
-            )))
+            Err(invalid(
+                format!("wake.{name}"),
+                format!("must be 1, 2 or 4, got {n}"),
+            ))
         }
     };
     let phrase = w.phrase.trim().to_lowercase();
     if phrase.is_empty() {
-        return Err(ConfigError::Invalid("wake.phrase is empty".into()));
+        return Err(invalid("wake.phrase", "is empty; say what wakes Zoe"));
     }
     for (key, list) in [
         ("verify_greetings", &w.verify_greetings),
         ("verify_names", &w.verify_names),
     ] {
         if list.iter().any(|p| p.trim().is_empty()) {
-            return Err(ConfigError::Invalid(format!(
-                "wake.{key} holds an empty entry; list words, or leave the list empty"
-            )));
+            return Err(invalid(
+                format!("wake.{key}"),
+                "holds an empty entry; list words, or leave the list empty",
+            ));
         }
     }
     // The phrase itself always verifies; greeting x name adds the ways whisper writes it.
@@ -565,7 +614,7 @@ fn wake_config(w: RawWake, models_dir: &Path) -> Result<WakeConfig, ConfigError>
         features_dir: crate::wake::features_dir(&w.features_dir, models_dir),
         detector: DetectorConfig {
             threshold: unit(w.threshold, "threshold")?,
-            trigger_chunks: w.trigger_chunks.clamp(1, 25),
+            trigger_chunks: in_range("wake.trigger_chunks", w.trigger_chunks, 1, 25)?,
             refractory_ms: w.refractory_ms,
             phases: phases(w.phases, "phases")?,
             speaking_phases: phases(w.speaking_phases, "speaking_phases")?,
@@ -575,7 +624,7 @@ fn wake_config(w: RawWake, models_dir: &Path) -> Result<WakeConfig, ConfigError>
         own_voice_threshold: unit(w.own_voice_threshold, "own_voice_threshold")?,
         verify: w.verify,
         verify_phrases,
-        verify_tail_ms: w.verify_tail_ms.min(2000),
+        verify_tail_ms: in_range("wake.verify_tail_ms", w.verify_tail_ms, 0, 2000)?,
         listen_ms: w.listen_ms,
         follow_up_ms: w.follow_up_ms,
         phrase,
@@ -585,47 +634,46 @@ fn wake_config(w: RawWake, models_dir: &Path) -> Result<WakeConfig, ConfigError>
 fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let url = raw.ollama.url.trim().trim_end_matches('/').to_string();
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(ConfigError::Invalid(format!(
-            "ollama.url must start with http:// or https://, got `{url}`"
-        )));
+        return Err(invalid(
+            "ollama.url",
+            format!("must start with http:// or https://, got `{url}`"),
+        ));
     }
     if raw.ollama.model.trim().is_empty() {
-        return Err(ConfigError::Invalid("ollama.model is empty".into()));
+        return Err(invalid("ollama.model", "is empty; name an Ollama model"));
     }
     let d = raw.deadlines;
     let deadlines = Deadlines {
-        connect: ms(d.connect_ms, "connect_ms")?,
-        first_token: ms(d.first_token_ms, "first_token_ms")?,
-        stall: ms(d.stall_ms, "stall_ms")?,
-        turn: ms(d.turn_ms, "turn_ms")?,
-        warm_start: ms(d.warm_start_ms, "warm_start_ms")?,
-        first_audio: ms(d.first_audio_ms, "first_audio_ms")?,
-        stt: ms(d.stt_ms, "stt_ms")?,
+        connect: ms(d.connect_ms, "deadlines.connect_ms")?,
+        first_token: ms(d.first_token_ms, "deadlines.first_token_ms")?,
+        stall: ms(d.stall_ms, "deadlines.stall_ms")?,
+        turn: ms(d.turn_ms, "deadlines.turn_ms")?,
+        warm_start: ms(d.warm_start_ms, "deadlines.warm_start_ms")?,
+        first_audio: ms(d.first_audio_ms, "deadlines.first_audio_ms")?,
+        stt: ms(d.stt_ms, "deadlines.stt_ms")?,
     };
     if raw.chat.max_input_chars == 0 {
-        return Err(ConfigError::Invalid(
-            "chat.max_input_chars must be greater than 0".into(),
-        ));
+        return Err(invalid("chat.max_input_chars", "must be greater than 0"));
     }
     let s = raw.speech;
-    if s.clause_min_chars == 0 || s.max_chunk_chars < s.clause_min_chars {
-        return Err(ConfigError::Invalid(
-            "speech.max_chunk_chars must be at least speech.clause_min_chars (> 0)".into(),
+    if s.clause_min_chars == 0 {
+        return Err(invalid("speech.clause_min_chars", "must be greater than 0"));
+    }
+    if s.max_chunk_chars < s.clause_min_chars {
+        return Err(invalid(
+            "speech.max_chunk_chars",
+            format!(
+                "must be at least speech.clause_min_chars ({}), got {}",
+                s.clause_min_chars, s.max_chunk_chars
+            ),
         ));
     }
-    if !(0.0..=1.0).contains(&s.volume) {
-        return Err(ConfigError::Invalid(
-            "speech.volume must be between 0.0 and 1.0".into(),
-        ));
-    }
+    in_range("speech.volume", s.volume, 0.0, 1.0)?;
     let backend = match s.backend.as_str() {
         "espeak" => {
             let e = raw.tts.espeak;
-            if !(80..=450).contains(&e.rate_wpm) || !(0..=100).contains(&e.pitch) {
-                return Err(ConfigError::Invalid(
-                    "tts.espeak.rate_wpm must be 80..=450 and pitch 0..=100".into(),
-                ));
-            }
+            in_range("tts.espeak.rate_wpm", e.rate_wpm, 80, 450)?;
+            in_range("tts.espeak.pitch", e.pitch, 0, 100)?;
             TtsBackend::Espeak {
                 voice: e.voice,
                 rate_wpm: e.rate_wpm,
@@ -642,9 +690,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             }
         }
         other => {
-            return Err(ConfigError::Invalid(format!(
-                "speech.backend must be \"espeak\" or \"piper\", got \"{other}\""
-            )))
+            return Err(invalid(
+                "speech.backend",
+                format!("must be \"espeak\" or \"piper\", got \"{other}\""),
+            ))
         }
     };
     let models_dir = PathBuf::from(&raw.stt.models_dir);
@@ -657,52 +706,47 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let stt = SttConfig {
         model: resolve_model(&st.model, &models_dir),
         threads,
-        audio_ctx_floor: st.audio_ctx_floor.clamp(1, 1500),
+        audio_ctx_floor: in_range("stt.audio_ctx_floor", st.audio_ctx_floor, 1, 1500)?,
         audio_ctx_pad_ms: st.audio_ctx_pad_ms,
-        max_tokens: st.max_tokens.max(0),
+        max_tokens: in_range("stt.max_tokens", st.max_tokens, 0, 448)?,
         tokens_per_s: st.tokens_per_s,
         no_repeat_ngram: st.no_repeat_ngram,
         retry_audio_ctx: st.retry_audio_ctx,
         scale_audio_ctx: st.scale_audio_ctx,
     };
-    if !(1.0..=50.0).contains(&st.tokens_per_s) {
-        return Err(ConfigError::Invalid(format!(
-            "stt.tokens_per_s must be 1 to 50, got {}",
-            st.tokens_per_s
-        )));
-    }
-    if !(0..=1500).contains(&st.retry_audio_ctx) {
-        return Err(ConfigError::Invalid(format!(
-            "stt.retry_audio_ctx must be 0 (no second pass) to 1500 frames, got {}",
-            st.retry_audio_ctx
-        )));
-    }
+    in_range("stt.tokens_per_s", st.tokens_per_s, 1.0, 50.0)?;
+    in_range("stt.retry_audio_ctx", st.retry_audio_ctx, 0, 1500)?;
     if st.no_repeat_ngram == 1 || st.no_repeat_ngram > 16 {
-        return Err(ConfigError::Invalid(format!(
-            "stt.no_repeat_ngram must be 0 (off) or 2 to 16, got {}",
-            st.no_repeat_ngram
-        )));
+        return Err(invalid(
+            "stt.no_repeat_ngram",
+            format!("must be 0 (off) or 2 to 16, got {}", st.no_repeat_ngram),
+        ));
     }
     let v = raw.vad;
-    if !(0.0..=1.0).contains(&v.threshold) || v.end_silence_ms == 0 {
-        return Err(ConfigError::Invalid(
-            "vad.threshold must be 0..=1 and vad.end_silence_ms greater than 0".into(),
-        ));
+    in_range("vad.threshold", v.threshold, 0.0, 1.0)?;
+    in_range("vad.end_silence_ms", v.end_silence_ms, 16, 10_000)?;
+    if v.speculate_ms != 0 {
+        in_range("vad.speculate_ms", v.speculate_ms, 16, v.end_silence_ms - 1).map_err(|_| {
+            invalid(
+                "vad.speculate_ms",
+                format!(
+                    "must be 0 (off) or 16 to vad.end_silence_ms − 1 ({}), got {}",
+                    v.end_silence_ms - 1,
+                    v.speculate_ms
+                ),
+            )
+        })?;
     }
-    if v.speculate_ms >= v.end_silence_ms {
-        return Err(ConfigError::Invalid(
-            "vad.speculate_ms must be less than vad.end_silence_ms".into(),
-        ));
-    }
+    in_range("vad.max_utterance_ms", v.max_utterance_ms, 1000, 120_000)?;
     let vad = VadConfig {
         threshold: v.threshold,
         start_ms: v.start_ms,
         end_silence_ms: v.end_silence_ms,
-        speculate_ms: v.speculate_ms.max(16),
+        speculate_ms: v.speculate_ms,
         pre_roll_ms: v.pre_roll_ms,
         tail_ms: v.tail_ms,
         min_speech_ms: v.min_speech_ms,
-        max_utterance_ms: v.max_utterance_ms.max(1000),
+        max_utterance_ms: v.max_utterance_ms,
     };
     let store = StoreConfig {
         path: if raw.store.path.trim().is_empty() {
@@ -723,7 +767,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         audio: AudioConfig {
             input_device: non_empty(raw.audio.input_device),
             output_device: non_empty(raw.audio.output_device),
-            ring: ms(raw.audio.ring_ms.max(50) as u64, "audio.ring_ms")?,
+            ring: Duration::from_millis(
+                in_range("audio.ring_ms", raw.audio.ring_ms, 50, 10_000)? as u64
+            ),
             barge_in: raw.audio.barge_in,
             cues: raw.audio.cues,
             stall: ms(raw.audio.stall_ms, "audio.stall_ms")?,
@@ -808,11 +854,75 @@ mod tests {
         let e = with_set(&["nosuch=1"]).unwrap_err().to_string();
         assert!(e.contains("section.key=value"), "{e}");
         let e = with_set(&["deadlines.stall_ms=0"]).unwrap_err().to_string();
-        assert!(e.contains("greater than 0"), "{e}");
+        assert!(
+            e.contains("`deadlines.stall_ms` must be greater than 0"),
+            "{e}"
+        );
         let e = with_set(&["wake.speaking_phases=3"])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("wake.speaking_phases must be 1, 2 or 4"), "{e}");
+        assert!(
+            e.contains("`wake.speaking_phases` must be 1, 2 or 4"),
+            "{e}"
+        );
+    }
+
+    /// `zoe config` prints TOML that `--config` reads back into the same configuration.
+    #[test]
+    fn the_effective_config_reads_back_the_same() {
+        let o = Overrides {
+            set: vec![
+                "ollama.model=llama3.2:1b".into(),
+                "vad.end_silence_ms=400".into(),
+            ],
+            ..Default::default()
+        };
+        let text = Config::effective_toml(&o).unwrap();
+        assert!(text.contains("model = \"llama3.2:1b\""), "{text}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("effective.toml");
+        std::fs::write(&path, &text).unwrap();
+        let back = Config::load(&Overrides {
+            file: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        let want = Config::load(&o).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{want:?}"));
+    }
+
+    /// Out-of-range values are errors naming the key and the range, not silently clamped.
+    #[test]
+    fn out_of_range_values_name_the_key_and_range() {
+        for (set, want) in [
+            (
+                "audio.ring_ms=10",
+                "`audio.ring_ms` must be 50 to 10000, got 10",
+            ),
+            (
+                "vad.speculate_ms=8",
+                "`vad.speculate_ms` must be 0 (off) or 16 to",
+            ),
+            (
+                "vad.max_utterance_ms=500",
+                "`vad.max_utterance_ms` must be 1000 to 120000",
+            ),
+            (
+                "wake.trigger_chunks=40",
+                "`wake.trigger_chunks` must be 1 to 25, got 40",
+            ),
+            (
+                "stt.audio_ctx_floor=0",
+                "`stt.audio_ctx_floor` must be 1 to 1500, got 0",
+            ),
+            (
+                "speech.volume=1.5",
+                "`speech.volume` must be 0 to 1, got 1.5",
+            ),
+        ] {
+            let e = with_set(&[set]).unwrap_err().to_string();
+            assert!(e.contains(want), "{set}: {e}");
+        }
     }
 
     /// A greeting prompt over 200 characters is refused at load.

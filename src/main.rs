@@ -3,31 +3,83 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
-use zoe::cli::{BenchCommand, Cli, Command, ModelsCommand, WakeCommand};
+#[cfg(feature = "doubles")]
+use zoe::app::cli::BenchCommand;
+use zoe::app::cli::{Cli, Command, ModelsCommand, WakeCommand};
 use zoe::config::Config;
+use zoe::dialogue::Ended;
+use zoe::shutdown::Shutdown;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,zoe=info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match run(cli) {
+    init_logging(cli.global.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("zoe: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The one shutdown signal: Ctrl-C or SIGTERM (systemd stopping the service).
+    let shutdown = Shutdown::new();
+    let s = shutdown.clone();
+    rt.spawn(async move {
+        tokio::select! {
+            _ = signal() => s.trigger(),
+            _ = s.wait() => {}
+        }
+    });
+    let code = match run(cli, &rt, &shutdown) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("zoe: error: {e:#}");
             ExitCode::FAILURE
         }
+    };
+    shutdown.trigger();
+    rt.shutdown_timeout(Duration::from_millis(500));
+    zoe::audio::close::wait_closed(Duration::from_millis(500));
+    zoe::app::report_threads_left();
+    code
+}
+
+/// Quiet by default: the user sees replies and one-line problems (warnings and errors, without
+/// timestamps); `-v` adds what each stage does, `-vv` details; RUST_LOG overrides both.
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if let Ok(filter) = EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi)
+            .init();
+        return;
+    }
+    let directives = match verbose {
+        0 => "warn",
+        1 => "warn,zoe=info",
+        _ => "warn,zoe=debug",
+    };
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(directives))
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    if verbose == 0 {
+        fmt.without_time().with_target(false).init();
+    } else {
+        fmt.init();
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli, rt: &tokio::runtime::Runtime, shutdown: &Shutdown) -> anyhow::Result<ExitCode> {
     let mut overrides = cli.global.overrides();
     if let Command::Listen(a) = &cli.command {
         for (key, v) in [
@@ -42,36 +94,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     let cfg = Arc::new(Config::load(&overrides)?);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
     match cli.command {
         Command::Chat(args) => {
-            let ended = rt.block_on(zoe::chat::run(cfg, args.options(), ctrl_c()))?;
+            let ended = rt.block_on(zoe::app::chat::run(cfg, args.options(), shutdown.clone()))?;
             Ok(exit_code(ended))
         }
         Command::Listen(args) => {
-            let ended = rt.block_on(zoe::listen::run(cfg, args.session.options(), shutdown()))?;
+            let ended = rt.block_on(zoe::app::listen::run(
+                cfg,
+                args.session.options(),
+                shutdown.clone(),
+            ))?;
             Ok(exit_code(ended))
         }
         Command::Devices => {
-            zoe::capture::list_devices();
+            zoe::audio::devices::list_devices();
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay(args) => {
-            let ended = rt.block_on(zoe::replay::run(
+            let ended = rt.block_on(zoe::app::replay::run(
                 cfg,
                 args.files,
                 args.realtime,
                 args.session.options(),
-                ctrl_c(),
+                shutdown.clone(),
             ))?;
             Ok(exit_code(ended))
         }
         Command::Transcribe { files } => {
-            rt.block_on(zoe::models::ensure_whisper(&cfg))?;
-            let failed = zoe::replay::transcribe(&cfg, &files)?;
+            rt.block_on(zoe::app::models::ensure_whisper(&cfg))?;
+            let failed = zoe::app::replay::transcribe(&cfg, &files)?;
             Ok(if failed == 0 {
                 ExitCode::SUCCESS
             } else {
@@ -79,7 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Models(ModelsCommand::Fetch { whisper, mirror }) => {
-            rt.block_on(zoe::models::fetch_all(
+            rt.block_on(zoe::app::models::fetch_all(
                 &cfg.models_dir,
                 &whisper,
                 mirror.as_deref(),
@@ -87,54 +139,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Models(ModelsCommand::List) => {
-            zoe::models::list(&cfg.models_dir);
+            zoe::app::models::list(&cfg.models_dir);
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor => {
-            let failures = rt.block_on(zoe::doctor::run(&cfg));
+            let failures = rt.block_on(zoe::app::doctor::run(&cfg));
             Ok(if failures == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
             })
         }
-        Command::Bench(BenchCommand::Stt {
-            shared,
-            sections,
-            limit,
-            models,
-            settings,
-        }) => {
-            if let Some(bad) = sections
-                .iter()
-                .find(|s| !zoe::bench::stt::SECTIONS.contains(&s.as_str()))
-            {
-                anyhow::bail!(
-                    "unknown section {bad:?}; the sections are {}",
-                    zoe::bench::stt::SECTIONS.join(", ")
-                );
-            }
-            let args = zoe::bench::stt::Args {
-                shared,
-                sections,
-                limit,
-                models,
-                settings,
-            };
-            rt.block_on(zoe::bench::stt::run(cfg, args))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench(BenchCommand::Actions { turns }) => {
-            rt.block_on(zoe::bench::actions(cfg, turns))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench(BenchCommand::Chat { turns }) => {
-            rt.block_on(zoe::bench::chat(cfg, turns))?;
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Wake(WakeCommand::Train(args)) => {
-            rt.block_on(zoe::models::ensure_wake(&cfg))?;
-            zoe::wake::commands::train_cmd(&cfg, &args)?;
+            rt.block_on(zoe::app::models::ensure_wake(&cfg))?;
+            zoe::app::wake::train_cmd(&cfg, &args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Wake(WakeCommand::Enroll {
@@ -142,44 +160,90 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             from,
             train,
         }) => {
-            rt.block_on(zoe::models::ensure_wake(&cfg))?;
+            rt.block_on(zoe::app::models::ensure_wake(&cfg))?;
             let tmp = tempfile::tempdir()?;
             let recordings = if from.is_empty() {
-                zoe::wake::commands::record_samples(&cfg, samples, tmp.path())?
+                zoe::app::wake::record_samples(&cfg, samples, tmp.path())?
             } else {
                 from
             };
-            zoe::wake::commands::enroll_with(&cfg, &recordings, &train)?;
+            zoe::app::wake::enroll_with(&cfg, &recordings, &train)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Wake(WakeCommand::Scores { files }) => {
-            rt.block_on(zoe::models::ensure_wake(&cfg))?;
-            let failed = zoe::wake::commands::scores_cmd(&cfg, &files)?;
+            rt.block_on(zoe::app::models::ensure_wake(&cfg))?;
+            let failed = zoe::app::wake::scores_cmd(&cfg, &files)?;
             Ok(if failed == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
             })
         }
-        Command::Bench(BenchCommand::Wake {
-            positives,
-            negatives,
-        }) => {
-            rt.block_on(zoe::models::ensure_wake(&cfg))?;
-            zoe::bench::wake(&cfg, positives, &negatives)?;
-            Ok(ExitCode::SUCCESS)
-        }
+        #[cfg(feature = "doubles")]
+        Command::Bench(cmd) => bench(cmd, cfg, rt),
         Command::Config => {
-            println!("{cfg:#?}");
+            print!("{}", Config::effective_toml(&overrides)?);
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn exit_code(ended: zoe::chat::Ended) -> ExitCode {
+#[cfg(feature = "doubles")]
+fn bench(
+    cmd: BenchCommand,
+    cfg: Arc<Config>,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<ExitCode> {
+    match cmd {
+        BenchCommand::Stt {
+            shared,
+            sections,
+            limit,
+            models,
+            settings,
+        } => {
+            if let Some(bad) = sections
+                .iter()
+                .find(|s| !zoe::app::bench::stt::SECTIONS.contains(&s.as_str()))
+            {
+                anyhow::bail!(
+                    "unknown section {bad:?}; the sections are {}",
+                    zoe::app::bench::stt::SECTIONS.join(", ")
+                );
+            }
+            let args = zoe::app::bench::stt::Args {
+                shared,
+                sections,
+                limit,
+                models,
+                settings,
+            };
+            rt.block_on(zoe::app::bench::stt::run(cfg, args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Actions { turns } => {
+            rt.block_on(zoe::app::bench::actions(cfg, turns))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Chat { turns } => {
+            rt.block_on(zoe::app::bench::chat(cfg, turns))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Wake {
+            positives,
+            negatives,
+        } => {
+            rt.block_on(zoe::app::models::ensure_wake(&cfg))?;
+            zoe::app::bench::wake(&cfg, positives, &negatives)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn exit_code(ended: Ended) -> ExitCode {
     match ended {
-        zoe::chat::Ended::EndOfInput => ExitCode::SUCCESS,
-        zoe::chat::Ended::Interrupted => ExitCode::from(130),
+        Ended::EndOfInput => ExitCode::SUCCESS,
+        Ended::Interrupted => ExitCode::from(130),
     }
 }
 
@@ -188,8 +252,8 @@ fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-/// Ctrl-C, or SIGTERM (systemd stopping the service).
-async fn shutdown() {
+/// Ctrl-C, or SIGTERM (systemd stopping the service); never, if neither can be listened for.
+async fn signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -52,9 +52,9 @@ async fn replies_play_on_a_real_sound_server() {
 
 /// Speech from an espeak voice the wake-word head never trained on, at 16 kHz.
 fn speech(text: &str) -> Vec<f32> {
-    let mut tts = zoe::tts::espeak::Espeak::new("en-us+Mike", 165, 50).expect("voice");
-    let a = zoe::tts::synthesize_16k(&mut tts, text).expect("synthesis");
-    let (s, e) = zoe::wake::train::speech_bounds(&a).expect("audible");
+    let mut tts = zoe::speech::tts::espeak::Espeak::new("en-us+Mike", 165, 50).expect("voice");
+    let a = zoe::speech::tts::synthesize_16k(&mut tts, text).expect("synthesis");
+    let (s, e) = zoe::train::speech_bounds(&a).expect("audible");
     a[s..e].iter().map(|x| x * 0.7).collect()
 }
 
@@ -72,7 +72,7 @@ fn listen(pulse: &Pulse, url: &str, model: &std::path::Path) -> Zoe {
 /// what the microphone plays is where the voice stops.
 fn piper(name: &str) -> Vec<f32> {
     let a = crate::support::data::load(&crate::support::data::file(name));
-    let (s, e) = zoe::wake::train::speech_bounds(&a).expect("audible");
+    let (s, e) = zoe::train::speech_bounds(&a).expect("audible");
     a[s..e].iter().map(|x| x * 0.7).collect()
 }
 
@@ -414,8 +414,8 @@ async fn soak_100_turns() {
     let end = *rss.last().unwrap() as f64;
     let growth = (end - base) / base * 100.0;
     let lat: Vec<f64> = m.iter().filter_map(|t| t.latency_ms).collect();
-    let p50 = zoe::bench::percentile(&lat, 50.0).unwrap_or(f64::NAN);
-    let p95 = zoe::bench::percentile(&lat, 95.0).unwrap_or(f64::NAN);
+    let p50 = zoe::app::bench::percentile(&lat, 50.0).unwrap_or(f64::NAN);
+    let p95 = zoe::app::bench::percentile(&lat, 95.0).unwrap_or(f64::NAN);
     println!(
         "soak: {} turns in {:.0} s; RSS {:.0} kB after 10 turns, {:.0} kB at the end ({growth:+.1} %); \
          lost turns {lost}; overrun reports {overruns}; latency p50 {p50:.0} ms, p95 {p95:.0} ms",
@@ -442,8 +442,8 @@ fn speaker_stop_is_immediate() {
     );
     std::env::set_var("HOME", &d);
     std::env::set_var("XDG_RUNTIME_DIR", &d);
-    use zoe::speech::AudioSink;
-    let mut sink = zoe::speech::SpeakerSink::open(None, None).expect("speaker");
+    use zoe::speech::sink::AudioSink;
+    let mut sink = zoe::speech::sink::SpeakerSink::open(None, None).expect("speaker");
     let piece: Vec<f32> = (0..882).map(|i| (i as f32 * 0.12).sin() * 0.4).collect();
     for _ in 0..125 {
         sink.play(&piece, 22_050, None); // 5 s in 40 ms pieces

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use zoe::models::{fetch, sha256_file, FetchError, Fetched};
+use zoe::app::models::{fetch, sha256_file, FetchError, Fetched};
 
 use crate::support::fileserver::{FileServer, Serve};
 use crate::support::run_zoe;

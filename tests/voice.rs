@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use zoe::hearing::vad::{segments, VadConfig};
 use zoe::stt::{SttConfig, Transcribe, Whisper};
-use zoe::vad::{segments, VadConfig};
 
 use crate::support::data;
 use crate::support::*;

@@ -85,9 +85,9 @@ fn config(extra: &[&str]) -> zoe::config::Config {
 
 /// Speech by one espeak voice at 16 kHz, trimmed to where it is audible.
 fn say(voice: &str, text: &str) -> Vec<f32> {
-    let mut tts = zoe::tts::espeak::Espeak::new(voice, 165, 50).expect("voice");
-    let a = zoe::tts::synthesize_16k(&mut tts, text).expect("synthesis");
-    let (s, e) = zoe::wake::train::speech_bounds(&a).expect("audible");
+    let mut tts = zoe::speech::tts::espeak::Espeak::new(voice, 165, 50).expect("voice");
+    let a = zoe::speech::tts::synthesize_16k(&mut tts, text).expect("synthesis");
+    let (s, e) = zoe::train::speech_bounds(&a).expect("audible");
     a[s..e].to_vec()
 }
 
@@ -260,35 +260,40 @@ async fn session_with(
     cfg.ollama.url = s.url();
     let cfg = std::sync::Arc::new(cfg);
     let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let stt = zoe::stt::SttHandle::spawn(Box::new(Scripted {
+    let (stt, stt_thread) = zoe::stt::SttHandle::spawn(Box::new(Scripted {
         texts: texts.to_vec(),
         calls: calls.clone(),
     }))
     .unwrap();
     let c = cfg.clone();
-    let pipeline = tokio::task::spawn_blocking(move || zoe::replay::build_pipeline(&c, stt))
-        .await
-        .unwrap()
-        .expect("pipeline");
-    let opts = zoe::chat::SessionOptions {
+    let pipeline =
+        tokio::task::spawn_blocking(move || zoe::app::session::build_pipeline(&c, stt, None))
+            .await
+            .unwrap()
+            .expect("pipeline");
+    let opts = zoe::app::session::SessionOptions {
         no_speak: true,
         metrics: Some(metrics.clone()),
         ..Default::default()
     };
-    let mut engine = zoe::chat::engine(cfg.clone(), &opts).unwrap();
+    let mut engine = zoe::app::session::engine(cfg.clone(), &opts).unwrap();
     engine.set_output(Box::new(std::io::sink()));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let never = std::sync::atomic::AtomicBool::new(false);
-    let feeder =
-        std::thread::spawn(move || zoe::replay::feed_files(&[wav], false, pipeline, &tx, &never));
+    let never = zoe::shutdown::Shutdown::new();
+    let n = never.clone();
+    let feeder = std::thread::spawn(move || {
+        zoe::hearing::replay::feed_files(&[wav], false, pipeline, &tx, &n)
+    });
+    let (_no_announcements, announcements) = tokio::sync::mpsc::unbounded_channel();
     let (_engine, ended) = tokio::time::timeout(
         WAIT,
-        zoe::voice::run(engine, cfg, rx, None, std::future::pending::<()>()),
+        zoe::dialogue::session::run(engine, cfg, rx, announcements, None, &never),
     )
     .await
     .expect("the session ends with the input");
-    assert_eq!(ended, zoe::chat::Ended::EndOfInput);
+    assert_eq!(ended, zoe::dialogue::Ended::EndOfInput);
     feeder.join().unwrap();
+    stt_thread.join();
     let calls = calls.lock().unwrap().clone();
     (read_metrics(&metrics), calls)
 }

@@ -34,6 +34,21 @@ pub fn still_closing() -> usize {
     CLOSING.load(Ordering::Relaxed)
 }
 
+/// Waits up to `limit` for every stream handed to [`close_aside`] to finish closing (at exit);
+/// true if they all did. One stuck in its sound library is left to it.
+pub fn wait_closed(limit: std::time::Duration) -> bool {
+    let until = std::time::Instant::now() + limit;
+    while still_closing() > 0 {
+        if std::time::Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    // The closing threads end right after they count themselves out.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

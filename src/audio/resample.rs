@@ -2,19 +2,32 @@
 //! linear interpolation aliases badly from 44.1/48 kHz, which hurts both VAD and whisper).
 
 use rubato::{FftFixedIn, Resampler};
+use thiserror::Error;
 
 use super::RATE;
+
+/// The resampler could not be built for (or failed on) this rate.
+#[derive(Debug, Error)]
+#[error("resampling from {rate} Hz: {detail}")]
+pub struct ResampleError {
+    pub rate: u32,
+    pub detail: String,
+}
 
 const CHUNK: usize = 1024;
 
 /// Converts a whole mono signal from `rate` to 16 kHz, compensating the resampler's delay so the
 /// output lines up with the input.
-pub fn to_16k(input: &[f32], rate: u32) -> Result<Vec<f32>, String> {
+pub fn to_16k(input: &[f32], rate: u32) -> Result<Vec<f32>, ResampleError> {
     if rate == RATE {
         return Ok(input.to_vec());
     }
-    let mut r = FftFixedIn::<f32>::new(rate as usize, RATE as usize, CHUNK, 2, 1)
-        .map_err(|e| e.to_string())?;
+    let mut r = FftFixedIn::<f32>::new(rate as usize, RATE as usize, CHUNK, 2, 1).map_err(|e| {
+        ResampleError {
+            rate,
+            detail: e.to_string(),
+        }
+    })?;
     let delay = r.output_delay();
     let expected = (input.len() as u64 * RATE as u64 / rate as u64) as usize;
     let mut out = Vec::with_capacity(expected + delay + CHUNK);
@@ -23,21 +36,30 @@ pub fn to_16k(input: &[f32], rate: u32) -> Result<Vec<f32>, String> {
         let n = r.input_frames_next();
         let block = r
             .process(&[&input[pos..pos + n]], None)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ResampleError {
+                rate,
+                detail: e.to_string(),
+            })?;
         out.extend_from_slice(&block[0]);
         pos += n;
     }
     if pos < input.len() {
         let block = r
             .process_partial(Some(&[&input[pos..]]), None)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ResampleError {
+                rate,
+                detail: e.to_string(),
+            })?;
         out.extend_from_slice(&block[0]);
     }
     // Flush the filter's tail until the delayed signal is all out.
     while out.len() < expected + delay {
         let block = r
             .process_partial::<&[f32]>(None, None)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ResampleError {
+                rate,
+                detail: e.to_string(),
+            })?;
         if block[0].is_empty() {
             break;
         }
@@ -45,6 +67,62 @@ pub fn to_16k(input: &[f32], rate: u32) -> Result<Vec<f32>, String> {
     }
     let end = (delay + expected).min(out.len());
     Ok(out[delay.min(end)..end].to_vec())
+}
+
+/// Device-rate mono in, 16 kHz out, in any block sizes.
+pub struct Resample16k {
+    inner: Option<FftFixedIn<f32>>,
+    pending: Vec<f32>,
+    /// Output samples produced so far.
+    pub produced: u64,
+}
+
+impl Resample16k {
+    pub fn new(rate: u32) -> Result<Self, ResampleError> {
+        let inner = if rate == RATE {
+            None
+        } else {
+            Some(
+                FftFixedIn::<f32>::new(rate as usize, RATE as usize, rate as usize / 100, 1, 1)
+                    .map_err(|e| ResampleError {
+                        rate,
+                        detail: e.to_string(),
+                    })?,
+            )
+        };
+        Ok(Resample16k {
+            inner,
+            pending: Vec::new(),
+            produced: 0,
+        })
+    }
+
+    /// The filter's delay, in output samples.
+    pub fn delay(&self) -> usize {
+        self.inner.as_ref().map_or(0, |r| r.output_delay())
+    }
+
+    /// Takes device samples; appends 16 kHz samples to `out`.
+    pub fn push(&mut self, input: &[f32], out: &mut Vec<f32>) {
+        let before = out.len();
+        let Some(r) = &mut self.inner else {
+            out.extend_from_slice(input);
+            self.produced += input.len() as u64;
+            return;
+        };
+        self.pending.extend_from_slice(input);
+        let mut pos = 0;
+        while self.pending.len() - pos >= r.input_frames_next() {
+            let n = r.input_frames_next();
+            match r.process(&[&self.pending[pos..pos + n]], None) {
+                Ok(block) => out.extend_from_slice(&block[0]),
+                Err(e) => tracing::error!("resampling failed: {e}"),
+            }
+            pos += n;
+        }
+        self.pending.drain(..pos);
+        self.produced += (out.len() - before) as u64;
+    }
 }
 
 #[cfg(test)]

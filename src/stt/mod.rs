@@ -14,7 +14,7 @@
 //! callback is used here with a pointer to the job's [`AbortCheck`], which outlives the call.
 
 pub mod eval;
-pub mod model_gen;
+pub mod ggml;
 pub mod text;
 pub mod worker;
 
@@ -29,7 +29,7 @@ use whisper_rs::{
 
 use crate::audio::RATE;
 pub use text::{clean_transcript, looping};
-pub use worker::{JobKind, SttHandle, TranscriptRx};
+pub use worker::{JobKind, SttHandle, SttThread, TranscriptRx};
 
 #[derive(Debug, Error)]
 pub enum SttError {

@@ -97,6 +97,24 @@ impl Drop for Owner {
     }
 }
 
+/// The `zoe-stt` thread itself, for joining: it ends once the last [`SttHandle`] is dropped and
+/// no job anyone still waits for is left.
+pub struct SttThread(std::thread::JoinHandle<()>);
+
+impl SttThread {
+    /// Waits for the thread to end (blocking; drop every handle first, or this waits for that).
+    pub fn join(self) {
+        if self.0.join().is_err() {
+            tracing::error!("the transcription thread panicked");
+        }
+    }
+
+    /// The thread's handle (to join it from async code).
+    pub fn into_inner(self) -> std::thread::JoinHandle<()> {
+        self.0
+    }
+}
+
 /// The handle to the `zoe-stt` thread. Cloning shares the thread.
 #[derive(Clone)]
 pub struct SttHandle {
@@ -104,20 +122,22 @@ pub struct SttHandle {
 }
 
 impl SttHandle {
-    /// Starts the thread around a loaded transcriber.
-    pub fn spawn(engine: Box<dyn Transcribe>) -> std::io::Result<SttHandle> {
+    /// Starts the thread around a loaded transcriber; join it with the [`SttThread`] once every
+    /// handle is dropped.
+    pub fn spawn(engine: Box<dyn Transcribe>) -> std::io::Result<(SttHandle, SttThread)> {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
             preempt: AtomicBool::new(false),
         });
         let s = shared.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("zoe-stt".into())
             .spawn(move || serve(engine, &s))?;
-        Ok(SttHandle {
+        let handle = SttHandle {
             owner: Arc::new(Owner { shared }),
-        })
+        };
+        Ok((handle, SttThread(thread)))
     }
 
     /// Queues audio as `kind`; drop the receiver to cancel (a running job is then aborted).
@@ -263,14 +283,19 @@ mod tests {
     }
 
     fn gate() -> (SttHandle, Receiver<Seen>, Sender<()>) {
+        let (h, _thread, seen, release) = gate_thread();
+        (h, seen, release)
+    }
+
+    fn gate_thread() -> (SttHandle, SttThread, Receiver<Seen>, Sender<()>) {
         let (seen_tx, seen) = crossbeam_channel::unbounded();
         let (release, release_rx) = crossbeam_channel::unbounded();
-        let h = SttHandle::spawn(Box::new(Gate {
+        let (h, thread) = SttHandle::spawn(Box::new(Gate {
             seen: seen_tx,
             release: release_rx,
         }))
         .unwrap();
-        (h, seen, release)
+        (h, thread, seen, release)
     }
 
     fn next(seen: &Receiver<Seen>) -> Seen {
@@ -348,7 +373,7 @@ mod tests {
     /// request), and the thread then ends; a job nobody waits for is still aborted.
     #[test]
     fn dropping_the_handle_finishes_wanted_jobs() {
-        let (h, seen, release) = gate();
+        let (h, thread, seen, release) = gate_thread();
         let wanted = h.submit(vec![0.0; 1]);
         assert_eq!(next(&seen), Seen::Started(1));
         let unwanted = h.submit_kind(JobKind::Speculative, vec![0.0; 2]);
@@ -359,7 +384,8 @@ mod tests {
         assert_eq!(next(&seen), Seen::Started(2));
         drop(unwanted);
         assert_eq!(next(&seen), Seen::Aborted(2));
-        // The thread has ended: the double's channel closes with it.
+        // The thread ends and can be joined; the double's channel closes with it.
+        thread.join();
         assert!(seen
             .recv_timeout(std::time::Duration::from_secs(10))
             .is_err());

@@ -34,6 +34,27 @@ pub struct HeadInfo {
     pub trained: serde_json::Value,
 }
 
+/// Why bytes are not a Zoe wake-word head.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum HeadFormatError {
+    #[error("not a Zoe wake-word head (no ZOEWAKE header)")]
+    NotAHead,
+    #[error("truncated header")]
+    Truncated,
+    #[error("bad header: {0}")]
+    Header(String),
+    #[error("unsupported shape {input}→{hidden} (expected input {expected})")]
+    Shape {
+        input: usize,
+        hidden: usize,
+        expected: usize,
+    },
+    #[error("{got} bytes of weights, expected {want}")]
+    Weights { got: usize, want: usize },
+    #[error("weights are not finite")]
+    NotFinite,
+}
+
 /// A two-layer network on the flattened embedding window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mlp {
@@ -88,29 +109,31 @@ impl Mlp {
         out
     }
 
-    pub fn from_bytes(bytes: &[u8]) -> Result<Mlp, String> {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Mlp, HeadFormatError> {
         let rest = bytes
             .strip_prefix(MAGIC.as_bytes())
-            .ok_or("not a Zoe wake-word head (no ZOEWAKE header)")?;
+            .ok_or(HeadFormatError::NotAHead)?;
         let nl = rest
             .iter()
             .position(|&b| b == b'\n')
-            .ok_or("truncated header")?;
-        let info: HeadInfo =
-            serde_json::from_slice(&rest[..nl]).map_err(|e| format!("bad header: {e}"))?;
+            .ok_or(HeadFormatError::Truncated)?;
+        let info: HeadInfo = serde_json::from_slice(&rest[..nl])
+            .map_err(|e| HeadFormatError::Header(e.to_string()))?;
         if info.input != HEAD_FRAMES * EMB_DIM || info.hidden == 0 || info.hidden > 4096 {
-            return Err(format!(
-                "unsupported shape {}→{} (expected input {})",
-                info.input,
-                info.hidden,
-                HEAD_FRAMES * EMB_DIM
-            ));
+            return Err(HeadFormatError::Shape {
+                input: info.input,
+                hidden: info.hidden,
+                expected: HEAD_FRAMES * EMB_DIM,
+            });
         }
         let data = &rest[nl + 1..];
         let (n, h) = (info.input, info.hidden);
         let want = (h * n + h + h + 1) * 4;
         if data.len() != want {
-            return Err(format!("{} bytes of weights, expected {want}", data.len()));
+            return Err(HeadFormatError::Weights {
+                got: data.len(),
+                want,
+            });
         }
         let mut vals = data
             .chunks_exact(4)
@@ -121,7 +144,7 @@ impl Mlp {
         let w2 = take(h);
         let b2 = take(1)[0];
         if w1.iter().chain(&b1).chain(&w2).any(|v| !v.is_finite()) || !b2.is_finite() {
-            return Err("weights are not finite".into());
+            return Err(HeadFormatError::NotFinite);
         }
         Ok(Mlp {
             info,
@@ -188,9 +211,9 @@ impl Head {
             path: path.to_path_buf(),
             detail: e.to_string(),
         })?;
-        let mlp = Mlp::from_bytes(&bytes).map_err(|detail| WakeError::Model {
+        let mlp = Mlp::from_bytes(&bytes).map_err(|e| WakeError::Model {
             path: path.to_path_buf(),
-            detail,
+            detail: e.to_string(),
         })?;
         Ok(Head::zoe(Arc::new(mlp)))
     }
@@ -254,12 +277,11 @@ mod tests {
         };
         let bytes = mlp.to_bytes();
         assert_eq!(Mlp::from_bytes(&bytes).unwrap(), mlp);
-        assert!(Mlp::from_bytes(&bytes[..bytes.len() - 4])
-            .unwrap_err()
-            .contains("bytes of weights"));
-        assert!(Mlp::from_bytes(b"RIFF....")
-            .unwrap_err()
-            .contains("ZOEWAKE"));
+        assert!(matches!(
+            Mlp::from_bytes(&bytes[..bytes.len() - 4]),
+            Err(HeadFormatError::Weights { .. })
+        ));
+        assert_eq!(Mlp::from_bytes(b"RIFF...."), Err(HeadFormatError::NotAHead));
         let x = vec![0.5; n];
         let s = mlp.score(&x);
         assert!((0.0..=1.0).contains(&s));

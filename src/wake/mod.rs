@@ -6,11 +6,8 @@
 //! the VAD gets and receives a [`Detection`] when the score has stayed at or above the threshold
 //! for `trigger_chunks` chunks; after a detection it stays quiet for the refractory period.
 
-pub mod commands;
-pub mod echo;
 pub mod features;
 pub mod head;
-pub mod train;
 pub mod verify;
 
 use std::path::{Path, PathBuf};

@@ -59,7 +59,7 @@ fn real(name: &str) -> Option<PathBuf> {
         .unwrap_or_else(|| panic!("{name} is not in fixtures/manifest.toml"));
     let shared = root().join("../shared").join(&entry.dir).join(&entry.name);
     if shared.exists() {
-        let got = zoe::models::sha256_file(&shared).expect("read shared file");
+        let got = zoe::app::models::sha256_file(&shared).expect("read shared file");
         assert_eq!(
             got,
             entry.sha256,
@@ -76,7 +76,7 @@ fn real(name: &str) -> Option<PathBuf> {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(zoe::models::fetch(
+    rt.block_on(zoe::app::models::fetch(
         &entry.url,
         &dest,
         &entry.sha256,
@@ -105,7 +105,7 @@ pub fn random_model(kind: &str) -> PathBuf {
     if !out.exists() {
         std::fs::create_dir_all(out.parent().unwrap()).unwrap();
         let header = file(&format!("for-tests-ggml-{kind}.bin"));
-        zoe::stt::model_gen::generate(&header, &out, 42).expect("generate model");
+        zoe::doubles::model_gen::generate(&header, &out, 42).expect("generate model");
     }
     out
 }

@@ -14,8 +14,8 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-pub use zoe::metrics::TurnMetrics;
-pub use zoe::standin::{Fault, Script, StandIn, Timing};
+pub use zoe::dialogue::metrics::TurnMetrics;
+pub use zoe::doubles::standin::{Fault, Script, StandIn, Timing};
 
 /// Variables that would make a test depend on the developer's environment.
 pub const ZOE_VARS: &[&str] = &[
@@ -61,7 +61,7 @@ impl Zoe {
             args,
             &[(
                 "RUST_LOG",
-                "warn,zoe=info,zoe::wake::echo=debug,zoe::pipeline=debug",
+                "warn,zoe=info,zoe::hearing::echo=debug,zoe::hearing::pipeline=debug",
             )],
             Some(pulse),
         )
@@ -301,7 +301,7 @@ pub enum Part<'a> {
 /// white noise at `noise` RMS over everything. Returns the samples and the (start, end) in seconds
 /// of each spoken part (measured on the clean speech: first and last sample above -40 dBFS).
 pub fn scene(parts: &[Part], noise: f32) -> (Vec<f32>, Vec<(f64, f64)>) {
-    let mut tts = zoe::tts::espeak::Espeak::new("en-us", 175, 50).expect("espeak");
+    let mut tts = zoe::speech::tts::espeak::Espeak::new("en-us", 175, 50).expect("espeak");
     let mut out: Vec<f32> = Vec::new();
     let mut spans = Vec::new();
     for p in parts {
@@ -310,7 +310,9 @@ pub fn scene(parts: &[Part], noise: f32) -> (Vec<f32>, Vec<(f64, f64)>) {
             Part::Say(_) | Part::Clip(_) => {
                 let speech = match p {
                     Part::Clip(path) => data::load(path),
-                    Part::Say(text) => zoe::tts::synthesize_16k(&mut tts, text).expect("synthesis"),
+                    Part::Say(text) => {
+                        zoe::speech::tts::synthesize_16k(&mut tts, text).expect("synthesis")
+                    }
                     Part::Silence(_) => unreachable!(),
                 };
                 let first = speech.iter().position(|x| x.abs() > 0.01).unwrap_or(0);

@@ -1,0 +1,548 @@
+//! Carrying out actions: an [`Intent`] (from the fast-path matcher or from an LLM tool call) is run
+//! against the [`Store`] and answered with one templated sentence. Tool calls are validated into the
+//! same `Intent`s, so the fast path and the model's tools share one tested executor; an unknown tool
+//! or bad arguments is a [`ToolError`] with a sentence to say, never a crash.
+//!
+//! Synchronous and short (a few SQLite statements); the engine runs it through `spawn_blocking`
+//! under a deadline. Also renders remembered facts for the regular tier's prompt.
+
+use chrono::{Local, NaiveDateTime, TimeZone};
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::actions::intent::{join_words, say_duration, say_time, say_when, Intent};
+use crate::actions::store::{now_ms, Store, StoreError};
+
+#[derive(Debug, Error, PartialEq)]
+pub enum ToolError {
+    #[error("unknown tool `{0}`")]
+    Unknown(String),
+    #[error("bad arguments for `{tool}`: {why}")]
+    BadArguments { tool: String, why: String },
+}
+
+impl ToolError {
+    /// The sentence the user hears.
+    pub fn spoken(&self) -> String {
+        match self {
+            ToolError::Unknown(name) => {
+                format!("Sorry, I can't do that: I have no action called {name}.")
+            }
+            ToolError::BadArguments { tool, why } => {
+                format!("Sorry, I couldn't do that: the request for {tool} was incomplete ({why}).")
+            }
+        }
+    }
+}
+
+fn local_ms(t: NaiveDateTime) -> i64 {
+    Local
+        .from_local_datetime(&t)
+        .earliest()
+        .map_or_else(now_ms, |d| d.timestamp_millis())
+}
+
+fn from_ms(ms: i64) -> NaiveDateTime {
+    Local
+        .timestamp_millis_opt(ms)
+        .earliest()
+        .map_or_else(|| Local::now().naive_local(), |d| d.naive_local())
+}
+
+fn str_arg<'a>(tool: &str, args: &'a Value, key: &str) -> Result<&'a str, ToolError> {
+    args.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ToolError::BadArguments {
+            tool: tool.into(),
+            why: format!("`{key}` is missing"),
+        })
+}
+
+fn items_arg(tool: &str, args: &Value) -> Result<Vec<String>, ToolError> {
+    let items: Vec<String> = match args.get("items") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|s| s.trim().to_lowercase())
+            .collect(),
+        Some(Value::String(s)) => s.split(',').map(|s| s.trim().to_lowercase()).collect(),
+        _ => Vec::new(),
+    };
+    let items: Vec<String> = items.into_iter().filter(|s| !s.is_empty()).collect();
+    if items.is_empty() {
+        return Err(ToolError::BadArguments {
+            tool: tool.into(),
+            why: "`items` is empty".into(),
+        });
+    }
+    Ok(items)
+}
+
+/// Validates a tool call into an intent.
+pub fn intent_from_tool(name: &str, args: &Value, now: NaiveDateTime) -> Result<Intent, ToolError> {
+    let list = || {
+        args.get("list")
+            .and_then(Value::as_str)
+            .map_or("shopping".to_string(), |l| l.trim().to_lowercase())
+    };
+    Ok(match name {
+        "add_to_list" => Intent::AddItems {
+            list: list(),
+            items: items_arg(name, args)?,
+        },
+        "remove_from_list" => Intent::RemoveItems {
+            list: list(),
+            items: items_arg(name, args)?,
+        },
+        "show_list" => Intent::ShowList { list: list() },
+        "clear_list" => Intent::ClearList { list: list() },
+        "set_timer" => {
+            let secs = args
+                .get("seconds")
+                .and_then(|v| {
+                    v.as_u64()
+                        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                })
+                .filter(|s| (1..=24 * 3600).contains(s))
+                .ok_or_else(|| ToolError::BadArguments {
+                    tool: name.into(),
+                    why: "`seconds` must be 1 to 86400".into(),
+                })?;
+            let label = args
+                .get("label")
+                .and_then(Value::as_str)
+                .unwrap_or("timer")
+                .trim()
+                .to_lowercase();
+            Intent::SetTimer {
+                secs,
+                label: if label.is_empty() {
+                    "timer".into()
+                } else {
+                    label
+                },
+            }
+        }
+        "cancel_timer" => Intent::CancelTimer {
+            label: args
+                .get("label")
+                .and_then(Value::as_str)
+                .map(|s| s.to_lowercase()),
+        },
+        "list_timers" => Intent::QueryTimers,
+        "set_reminder" => {
+            let text = str_arg(name, args, "text")?.to_string();
+            let due = match args.get("when").and_then(Value::as_str) {
+                None | Some("") => None,
+                Some(w) => Some(
+                    NaiveDateTime::parse_from_str(w, "%Y-%m-%dT%H:%M:%S")
+                        .or_else(|_| NaiveDateTime::parse_from_str(w, "%Y-%m-%dT%H:%M"))
+                        .or_else(|_| NaiveDateTime::parse_from_str(w, "%Y-%m-%d %H:%M"))
+                        .map_err(|_| ToolError::BadArguments {
+                            tool: name.into(),
+                            why: format!("`when` is not a local ISO time: {w}"),
+                        })?,
+                ),
+            };
+            if due.is_some_and(|d| d < now) {
+                return Err(ToolError::BadArguments {
+                    tool: name.into(),
+                    why: "`when` is in the past".into(),
+                });
+            }
+            Intent::SetReminder { text, due }
+        }
+        "remember_fact" => Intent::Remember {
+            key: str_arg(name, args, "key")?.to_lowercase(),
+            value: str_arg(name, args, "value")?.to_string(),
+        },
+        "recall_fact" => Intent::Recall {
+            key: str_arg(name, args, "key")?.to_lowercase(),
+        },
+        "cancel_reminder" => Intent::CancelReminder {
+            about: args
+                .get("about")
+                .and_then(Value::as_str)
+                .map(str::to_lowercase),
+        },
+        "current_time" => Intent::Time,
+        other => return Err(ToolError::Unknown(other.to_string())),
+    })
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or(String::new(), |f| {
+        f.to_uppercase().collect::<String>() + c.as_str()
+    })
+}
+
+fn list_phrase(list: &str) -> String {
+    if list == "todo" {
+        "to-do list".into()
+    } else {
+        format!("{list} list")
+    }
+}
+
+/// The answer to an intent that needs no store (the clock, a clarifying question).
+pub fn answer_without_store(intent: &Intent, now: NaiveDateTime) -> Option<String> {
+    match intent {
+        Intent::Time => Some(format!("It's {}.", say_time(now))),
+        Intent::Date => Some(format!("Today is {}.", now.format("%A, %B %-d"))),
+        Intent::Clarify(q) => Some(q.clone()),
+        _ => None,
+    }
+}
+
+/// Runs an intent and returns the sentence to say.
+pub fn execute(
+    store: &mut Store,
+    intent: &Intent,
+    now: NaiveDateTime,
+) -> Result<String, StoreError> {
+    Ok(match intent {
+        Intent::Time | Intent::Date | Intent::Clarify(_) => {
+            answer_without_store(intent, now).unwrap_or_default()
+        }
+        Intent::AddItems { list, items } => {
+            let added = store.add_items(list, items)?;
+            let already: Vec<String> = items
+                .iter()
+                .filter(|i| !added.contains(i))
+                .cloned()
+                .collect();
+            let l = list_phrase(list);
+            match (added.is_empty(), already.is_empty()) {
+                (false, true) => format!("Added {} to your {l}.", join_words(&added)),
+                (false, false) => format!(
+                    "Added {} to your {l}; {} {} already there.",
+                    join_words(&added),
+                    join_words(&already),
+                    if already.len() == 1 { "was" } else { "were" }
+                ),
+                _ => format!(
+                    "{} {} already on your {l}.",
+                    capitalise(&join_words(&already)),
+                    if already.len() == 1 { "was" } else { "were" }
+                ),
+            }
+        }
+        Intent::RemoveItems { list, items } => {
+            let (removed, missing) = store.remove_items(list, items)?;
+            let l = list_phrase(list);
+            let mut parts = Vec::new();
+            if !removed.is_empty() {
+                parts.push(format!("Crossed {} off your {l}.", join_words(&removed)));
+            }
+            if !missing.is_empty() {
+                parts.push(format!(
+                    "{} {} on your {l}.",
+                    capitalise(&join_words(&missing)),
+                    if missing.len() == 1 {
+                        "wasn't"
+                    } else {
+                        "weren't"
+                    }
+                ));
+            }
+            parts.join(" ")
+        }
+        Intent::ShowList { list } => {
+            let items = store.items(list)?;
+            let l = list_phrase(list);
+            match items.len() {
+                0 => format!("Your {l} is empty."),
+                1 => format!("Your {l} has one item: {}.", items[0]),
+                n => format!("Your {l} has {n} items: {}.", join_words(&items)),
+            }
+        }
+        Intent::ClearList { list } => match store.clear(list)? {
+            0 => format!("Your {} was already empty.", list_phrase(list)),
+            1 => format!("Cleared your {}: 1 item removed.", list_phrase(list)),
+            n => format!("Cleared your {}: {n} items removed.", list_phrase(list)),
+        },
+        Intent::SetTimer { secs, label } => {
+            store.add_timer(label, now_ms() + *secs as i64 * 1000)?;
+            let name = if label == "timer" {
+                "Timer".to_string()
+            } else {
+                format!("{} timer", capitalise(label))
+            };
+            format!("{name} set for {}.", say_duration(*secs))
+        }
+        Intent::CancelTimer { label } => {
+            let cancelled = store.cancel_timers(label.as_deref())?;
+            match (cancelled.len(), label) {
+                (0, Some(l)) => format!("There's no {l} timer running."),
+                (0, None) => "There's no timer running.".into(),
+                (1, _) if cancelled[0].label == "timer" => "Cancelled your timer.".into(),
+                (1, _) => format!("Cancelled your {} timer.", cancelled[0].label),
+                (n, _) => format!("Cancelled {n} timers."),
+            }
+        }
+        Intent::QueryTimers => {
+            let timers = store.timers()?;
+            if timers.is_empty() {
+                "No timers are running.".into()
+            } else {
+                let now = now_ms();
+                let parts: Vec<String> = timers
+                    .iter()
+                    .map(|t| {
+                        let left = say_duration(((t.due_ms - now).max(0) as u64).div_ceil(1000));
+                        if t.label == "timer" {
+                            format!("your timer has {left} left")
+                        } else {
+                            format!("your {} timer has {left} left", t.label)
+                        }
+                    })
+                    .collect();
+                capitalise(&join_words(&parts)) + "."
+            }
+        }
+        Intent::SetReminder { text, due } => {
+            store.add_reminder(text, due.map(local_ms))?;
+            match due {
+                Some(d) => format!("Okay, I'll remind you to {text} {}.", say_when(*d, now)),
+                None => format!("Okay, I've noted a reminder to {text}."),
+            }
+        }
+        Intent::QueryReminders => {
+            let rs = store.reminders()?;
+            if rs.is_empty() {
+                "You have no reminders.".into()
+            } else {
+                let parts: Vec<String> = rs
+                    .iter()
+                    .map(|r| match r.due_ms {
+                        Some(ms) => format!("{} {}", r.text, say_when(from_ms(ms), now)),
+                        None => r.text.clone(),
+                    })
+                    .collect();
+                format!("Your reminders: {}.", join_words(&parts))
+            }
+        }
+        Intent::CancelReminder { about } => {
+            let chosen: Vec<_> = store
+                .reminders()?
+                .into_iter()
+                .filter(|r| {
+                    about
+                        .as_ref()
+                        .is_none_or(|a| r.text.to_lowercase().contains(&a.to_lowercase()))
+                })
+                .collect();
+            for r in &chosen {
+                store.cancel_reminder(r.id)?;
+            }
+            match (chosen.len(), about) {
+                (0, Some(a)) => format!("You have no reminder about {a}."),
+                (0, None) => "You have no reminders.".into(),
+                (1, _) => format!("Cancelled your reminder to {}.", chosen[0].text),
+                (n, _) => format!("Cancelled {n} reminders."),
+            }
+        }
+        Intent::Remember { key, value } => {
+            store.set_fact(key, value)?;
+            match key.as_str() {
+                "likes" => format!("Got it: you like {value}."),
+                "dislikes" => format!("Got it: you don't like {value}."),
+                "note" => "Got it, I'll remember that.".into(),
+                k => format!("Got it: your {k} is {value}."),
+            }
+        }
+        Intent::Recall { key } => {
+            let values = store.facts_for(key)?;
+            match (key.as_str(), values.is_empty()) {
+                ("likes", false) => format!("You like {}.", join_words(&values)),
+                ("likes", true) => "You haven't told me what you like yet.".into(),
+                (k, true) => format!("I don't know your {k} yet. Tell me by saying: remember that my {k} is, and then what it is."),
+                (k, false) => format!("Your {k} is {}.", join_words(&values)),
+            }
+        }
+    })
+}
+
+/// Remembered facts as one line for the regular tier's system prompt, at most `max_chars`.
+pub fn memory_line(store: &Store, max_chars: usize) -> Result<Option<String>, StoreError> {
+    let facts = store.facts()?;
+    if facts.is_empty() {
+        return Ok(None);
+    }
+    let mut line = String::from("What you know about the user:");
+    for (k, v) in facts.iter().rev() {
+        let part = match k.as_str() {
+            "likes" => format!(" likes {v};"),
+            "dislikes" => format!(" dislikes {v};"),
+            "note" => format!(" {v};"),
+            k => format!(" {k}: {v};"),
+        };
+        if line.len() + part.len() > max_chars {
+            break;
+        }
+        line.push_str(&part);
+    }
+    Ok(Some(line.trim_end_matches(';').to_string() + "."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+    use serde_json::json;
+
+    fn now() -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 11, 26)
+            .unwrap()
+            .and_hms_opt(14, 30, 0)
+            .unwrap()
+    }
+
+    fn run(st: &mut Store, text: &str) -> String {
+        let intent = crate::actions::intent::parse(text, now())
+            .unwrap_or_else(|| panic!("no intent for {text:?}"));
+        execute(st, &intent, now()).unwrap()
+    }
+
+    /// A conversation through the fast path: the spoken sentences and the store agree.
+    #[test]
+    fn fast_path_conversation() {
+        let mut st = Store::in_memory().unwrap();
+        assert_eq!(
+            run(&mut st, "add eggs, milk and bread to the shopping list"),
+            "Added eggs, milk and bread to your shopping list."
+        );
+        assert_eq!(
+            run(&mut st, "add milk and butter to my shopping list"),
+            "Added butter to your shopping list; milk was already there."
+        );
+        assert_eq!(
+            run(&mut st, "I got the bread, cross it off"),
+            "Crossed bread off your shopping list."
+        );
+        assert_eq!(
+            run(&mut st, "what do I need to buy?"),
+            "Your shopping list has 3 items: eggs, milk and butter."
+        );
+        assert_eq!(st.items("shopping").unwrap(), ["eggs", "milk", "butter"]);
+        assert_eq!(
+            run(&mut st, "clear my shopping list"),
+            "Cleared your shopping list: 3 items removed."
+        );
+        assert_eq!(
+            run(&mut st, "what's on my shopping list"),
+            "Your shopping list is empty."
+        );
+        assert_eq!(
+            run(&mut st, "set a pasta timer for 10 minutes"),
+            "Pasta timer set for 10 minutes."
+        );
+        let left = run(&mut st, "how much time is left");
+        // 10 minutes, rounded up, unless this machine paused for over a second.
+        assert!(
+            left == "Your pasta timer has 10 minutes left."
+                || left.starts_with("Your pasta timer has 9 minutes and 5"),
+            "{left}"
+        );
+        assert_eq!(
+            run(&mut st, "cancel the pasta timer"),
+            "Cancelled your pasta timer."
+        );
+        assert_eq!(
+            run(&mut st, "cancel the timer"),
+            "There's no timer running."
+        );
+        assert_eq!(
+            run(&mut st, "remind me to call John tomorrow at 9"),
+            "Okay, I'll remind you to call john tomorrow at 9 AM."
+        );
+        assert_eq!(
+            run(&mut st, "create a reminder: pick up dry cleaning"),
+            "Okay, I've noted a reminder to pick up dry cleaning."
+        );
+        assert_eq!(st.reminders().unwrap().len(), 2);
+        assert_eq!(
+            run(&mut st, "cancel the reminder to call John"),
+            "Cancelled your reminder to call john."
+        );
+        assert_eq!(
+            run(&mut st, "cancel the reminder to call John"),
+            "You have no reminder about call john."
+        );
+        assert_eq!(st.reminders().unwrap().len(), 1);
+        assert_eq!(
+            run(&mut st, "remember that I like coffee"),
+            "Got it: you like coffee."
+        );
+        assert_eq!(
+            run(&mut st, "remember my favourite colour is blue"),
+            "Got it: your favourite colour is blue."
+        );
+        assert_eq!(
+            run(&mut st, "what's my favorite color?"),
+            "Your favourite colour is blue."
+        );
+        assert!(run(&mut st, "what's my shoe size").starts_with("I don't know your shoe size yet."));
+        assert_eq!(run(&mut st, "what time is it"), "It's 2:30 PM.");
+        assert_eq!(
+            run(&mut st, "add add add add"),
+            "What should I add, and to which list?"
+        );
+        assert_eq!(
+            memory_line(&st, 400).unwrap().unwrap(),
+            "What you know about the user: favourite colour: blue; likes coffee."
+        );
+    }
+
+    /// Tool calls become the same intents; unknown tools and bad arguments are refused clearly.
+    #[test]
+    fn tool_calls_validate() {
+        let i = intent_from_tool(
+            "add_to_list",
+            &json!({"list": "Shopping", "items": ["Milk", " eggs "]}),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            i,
+            Intent::AddItems {
+                list: "shopping".into(),
+                items: vec!["milk".into(), "eggs".into()]
+            }
+        );
+        let i = intent_from_tool("set_timer", &json!({"seconds": "300"}), now()).unwrap();
+        assert_eq!(
+            i,
+            Intent::SetTimer {
+                secs: 300,
+                label: "timer".into()
+            }
+        );
+        let i = intent_from_tool(
+            "set_reminder",
+            &json!({"text": "call mum", "when": "2026-11-27T09:00:00"}),
+            now(),
+        )
+        .unwrap();
+        assert!(matches!(i, Intent::SetReminder { due: Some(_), .. }));
+        let e = intent_from_tool("launch_rocket", &json!({}), now()).unwrap_err();
+        assert_eq!(
+            e.spoken(),
+            "Sorry, I can't do that: I have no action called launch_rocket."
+        );
+        let e = intent_from_tool("add_to_list", &json!({"list": "shopping"}), now()).unwrap_err();
+        assert!(e.spoken().contains("`items` is empty"), "{}", e.spoken());
+        let e = intent_from_tool("set_timer", &json!({"seconds": -5}), now()).unwrap_err();
+        assert!(matches!(e, ToolError::BadArguments { .. }));
+        let e = intent_from_tool(
+            "set_reminder",
+            &json!({"text": "x", "when": "yesterday"}),
+            now(),
+        )
+        .unwrap_err();
+        assert!(e.spoken().contains("not a local ISO time"));
+    }
+}

@@ -1,0 +1,16 @@
+//! Actions: what Zoe does rather than says. Synchronous, short, and tested directly; the engine
+//! runs store work through `spawn_blocking` under a deadline.
+//!
+//! - [`intent`]: the fast path's deterministic intent matcher (pure).
+//! - [`execute`]: runs an intent (fast path or tool call) against the store; memory for prompts.
+//! - [`tools`]: tool descriptions for the action tier, and the filter for JSON tool calls in text.
+//! - [`store`]: the SQLite store (lists, timers, reminders, facts, conversation log): the only SQL.
+//! - [`scheduler`]: the task that fires timers and reminders from the store.
+
+pub mod execute;
+pub mod intent;
+pub mod scheduler;
+pub mod store;
+pub mod tools;
+
+pub use execute::{answer_without_store, execute, intent_from_tool, memory_line, ToolError};

@@ -1,0 +1,348 @@
+//! `zoe bench chat`: greeting and regular turns through the real text path — classifier, request,
+//! HTTP streaming, splitter, espeak-ng synthesis, WAV sink — against the in-process Ollama stand-in
+//! timed like an Orin NX running gemma3n. Prints p50/p95 of `first_audio_ms` and of Zoe's own
+//! overhead (first audio minus the arrival of the first sentence's last token), and the client-side
+//! token rate against the stand-in's.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::app::session::{self, SessionOptions};
+use crate::config::Config;
+use crate::dialogue::metrics::TurnMetrics;
+use crate::dialogue::turn::{Engine, TurnInput};
+use crate::doubles::standin::{Script, StandIn, Timing};
+
+pub mod stt;
+
+const GREETINGS: &[(&str, &str)] = &[
+    ("hi", "Hi there! How can I help you today?"),
+    ("good morning zoe", "Good morning! I hope you slept well."),
+    ("thanks", "You're welcome! Happy to help."),
+    ("hello", "Hello! What can I do for you?"),
+];
+
+const QUESTIONS: &[(&str, &str)] = &[
+    (
+        "why is the sky blue?",
+        "The sky looks blue because air scatters blue light more than red light. That scattered light reaches your eyes from every direction.",
+    ),
+    (
+        "how far away is the moon?",
+        "The moon is about three hundred eighty four thousand kilometres away. Light covers that distance in just over a second.",
+    ),
+    (
+        "what is a good way to learn to cook?",
+        "Start with a few simple dishes you like and cook them until they feel easy. Then change one thing at a time, like a spice or a vegetable.",
+    ),
+];
+
+/// A benchmark's session: the engine with its store and its speech (espeak-ng into a WAV sink) in a
+/// private folder, no warm start, and replies not printed (a bench prints only its tables).
+struct BenchSession {
+    engine: Engine,
+    cfg: Arc<Config>,
+    dir: tempfile::TempDir,
+}
+
+impl BenchSession {
+    fn start(cfg: Config) -> anyhow::Result<Self> {
+        Self::start_with_metrics(cfg, false)
+    }
+
+    /// As `start`, writing each turn's metrics to `metrics.jsonl` in the session's folder.
+    fn start_with_metrics(mut cfg: Config, metrics: bool) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        cfg.store.path = dir.path().join("bench.db");
+        cfg.ollama.warm_start = false;
+        let cfg = Arc::new(cfg);
+        let opts = SessionOptions {
+            no_speak: false,
+            wav_out: Some(dir.path().join("bench.wav")),
+            metrics: metrics.then(|| dir.path().join("metrics.jsonl")),
+            playback: None,
+        };
+        let mut engine = session::engine(cfg.clone(), &opts)?;
+        engine.set_output(Box::new(std::io::sink()));
+        Ok(BenchSession { engine, cfg, dir })
+    }
+
+    /// Joins the speech thread (which finalizes the WAV).
+    async fn close(mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.engine.take_speech() {
+            tokio::task::spawn_blocking(move || s.shutdown()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Percentile by nearest rank.
+pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
+    Some(v[rank.min(v.len()) - 1])
+}
+
+fn row(name: &str, values: &[f64], unit: &str) {
+    match (percentile(values, 50.0), percentile(values, 95.0)) {
+        (Some(p50), Some(p95)) => {
+            println!(
+                "{name:<34} p50 {p50:>8.1} {unit:<6} p95 {p95:>8.1} {unit:<6} (n={})",
+                values.len()
+            )
+        }
+        _ => println!("{name:<46} no samples"),
+    }
+}
+
+pub async fn chat(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
+    let timing = Timing::orin_nx();
+    let standin = StandIn::start(timing)
+        .await
+        .context("cannot start the Ollama stand-in")?;
+    let mut cfg = (*cfg).clone();
+    cfg.ollama.url = standin.url();
+    let mut session = BenchSession::start(cfg)?;
+
+    println!(
+        "zoe bench chat: {turns} greeting + {turns} regular turns against the stand-in \
+         (first token after {} ms + prompt/{} tok/s, then {} tok/s), espeak-ng into a WAV sink",
+        timing.base_ms, timing.prompt_tok_per_s, timing.tok_per_s
+    );
+    let mut results: Vec<(&str, TurnMetrics)> = Vec::new();
+    for (kind, table) in [("greeting", GREETINGS), ("regular", QUESTIONS)] {
+        for i in 0..turns {
+            let (input, reply) = table[i % table.len()];
+            standin.push(Script::reply(reply));
+            let m = session
+                .engine
+                .turn(TurnInput::text(input, Instant::now()))
+                .await;
+            if let Some(e) = &m.error {
+                anyhow::bail!("bench turn {input:?} failed: {e}");
+            }
+            results.push((kind, m));
+        }
+    }
+    session.close().await?;
+    for kind in ["greeting", "regular"] {
+        let ms: Vec<&TurnMetrics> = results
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, m)| m)
+            .collect();
+        let get = |f: fn(&TurnMetrics) -> Option<f64>| {
+            ms.iter().filter_map(|m| f(m)).collect::<Vec<f64>>()
+        };
+        println!(
+            "\n{kind} turns (prompt {} chars):",
+            ms.first().map_or(0, |m| m.prompt_chars)
+        );
+        row("  ttft_ms", &get(|m| m.ttft_ms), "ms");
+        row("  first_sentence_ms", &get(|m| m.first_sentence_ms), "ms");
+        row("  first_audio_ms", &get(|m| m.first_audio_ms), "ms");
+        row(
+            "  overhead (audio - sentence)",
+            &get(|m| Some(m.first_audio_ms? - m.first_sentence_ms?)),
+            "ms",
+        );
+        row("  client tokens/s", &get(|m| m.client_tok_per_s), "tok/s");
+    }
+    let all: Vec<f64> = results
+        .iter()
+        .filter_map(|(_, m)| Some(m.first_audio_ms? - m.first_sentence_ms?))
+        .collect();
+    let rates: Vec<f64> = results
+        .iter()
+        .filter_map(|(_, m)| m.client_tok_per_s)
+        .collect();
+    let p50 = percentile(&all, 50.0).unwrap_or(f64::NAN);
+    let rate = percentile(&rates, 50.0).unwrap_or(f64::NAN);
+    println!("\ntargets:");
+    println!(
+        "  overhead p50 {p50:.1} ms (target <= 15 ms): {}",
+        if p50 <= 15.0 { "met" } else { "MISSED" }
+    );
+    let pct = 100.0 * rate / timing.tok_per_s;
+    println!(
+        "  client tokens/s p50 {rate:.2} = {pct:.1} % of the stand-in's {} (target >= 98 %): {}",
+        timing.tok_per_s,
+        if pct >= 98.0 { "met" } else { "MISSED" }
+    );
+    Ok(())
+}
+
+const ACTIONS: &[&str] = &[
+    "add eggs and milk to the shopping list",
+    "what's on my shopping list",
+    "set a timer for 5 minutes",
+    "what time is it",
+    "I got the milk, cross it off",
+    "remember that I like coffee",
+];
+
+/// `zoe bench actions`: fast-path turns (no LLM) with espeak-ng into a WAV sink.
+pub async fn actions(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
+    let mut session = BenchSession::start((*cfg).clone())?;
+    let mut first_audio = Vec::new();
+    let mut total = Vec::new();
+    for i in 0..turns.max(1) * ACTIONS.len() {
+        let m = session
+            .engine
+            .turn(TurnInput::text(ACTIONS[i % ACTIONS.len()], Instant::now()))
+            .await;
+        anyhow::ensure!(
+            m.fast_path && m.error.is_none(),
+            "not a fast-path turn: {m:?}"
+        );
+        first_audio.extend(m.first_audio_ms);
+        total.push(m.total_ms);
+    }
+    session.close().await?;
+    println!("zoe bench actions: {} fast-path turns (store in SQLite, espeak-ng into a WAV sink, no LLM)", total.len());
+    row("  reply ready (total_ms)", &total, "ms");
+    row("  first_audio_ms (synthesis included)", &first_audio, "ms");
+    let p50 = percentile(&first_audio, 50.0).unwrap_or(f64::NAN);
+    println!(
+        "target: first audio <= 50 ms: {}",
+        if p50 <= 50.0 { "met" } else { "MISSED" }
+    );
+    Ok(())
+}
+
+/// `zoe bench wake`: the configured detector (head, threshold, trigger) streamed over
+/// - "hey zoe" said by synthetic voices that never trained the shipped head (held-out espeak
+///   variants and flite voice), in rooms and noise, among sound-alikes and sentences by the same
+///   voices: false rejects (%) and false accepts per hour;
+/// - real speech without the phrase (whole files): false accepts per hour;
+/// - the CPU time per 80 ms chunk (features + head) as a share of one core.
+pub fn wake(
+    cfg: &Config,
+    positives: usize,
+    negatives: &[std::path::PathBuf],
+) -> anyhow::Result<()> {
+    use crate::train::{self, Rng, Speaker, Stream};
+    let mut det = cfg.wake.detector()?;
+    println!(
+        "zoe bench wake: head {}, threshold {}, trigger {} chunk(s)",
+        cfg.wake.head_source(),
+        cfg.wake.detector.threshold,
+        cfg.wake.detector.trigger_chunks
+    );
+    let mut rng = Rng::new(2026);
+    let mut speaker = Speaker::new(None)?;
+    let mut log = |l: &str| eprintln!("zoe: {l}");
+    // espeak-ng and flite voices are measured apart: they fail differently.
+    let mut groups = vec![(
+        "unseen espeak-ng variants",
+        train::voices(&mut rng, positives, true, false, false),
+    )];
+    if train::flite_available() {
+        let flite: Vec<train::VoiceSpec> = (0..(positives / 4).max(10))
+            .map(|_| train::VoiceSpec::Flite {
+                voice: rng.pick(train::HELD_OUT_FLITE).to_string(),
+                stretch: rng.range(0.8, 1.35),
+                f0: 80 + rng.below(140) as u32,
+            })
+            .collect();
+        groups.push(("unseen flite voice (awb)", flite));
+    }
+    let mut syn = train::Evaluation::default();
+    let mut cpu_syn = std::time::Duration::ZERO;
+    let mut per_group = Vec::new();
+    for (name, voices) in &groups {
+        let streams = train::synthetic_streams(
+            &mut speaker,
+            &mut rng,
+            &cfg.wake.phrase,
+            voices,
+            voices.len(),
+            voices.len() / 2,
+            train::EVAL_GAPS,
+            &mut log,
+        )?;
+        let (ev, cpu) = train::evaluate_detector(&mut det, &streams)?;
+        cpu_syn = cpu_syn.max(cpu);
+        syn.add(&ev);
+        per_group.push((name, ev));
+    }
+    let files = crate::app::wake::expand_wavs(negatives)?;
+    let mut real = Vec::new();
+    for f in &files {
+        let clip = crate::audio::load_wav(f)?;
+        real.push(Stream {
+            audio: clip.samples,
+            marks: Vec::new(),
+            real: true,
+        });
+    }
+    let mut real_total = train::Evaluation::default();
+    let mut cpu_real = std::time::Duration::ZERO;
+    println!("\nreal speech without the wake phrase:");
+    for (f, s) in files.iter().zip(&real) {
+        let (ev, cpu) = train::evaluate_detector(&mut det, std::slice::from_ref(s))?;
+        println!(
+            "  {:<36} {:>6.1} s  {} false accept(s)",
+            f.file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+            ev.seconds,
+            ev.false_accepts
+        );
+        cpu_real = cpu_real.max(cpu);
+        real_total.add(&ev);
+    }
+    let chunk_ms = cpu_syn.max(cpu_real).as_secs_f64() * 1000.0;
+    println!("\n{:<58} {:>10}", "figure", "value");
+    println!(
+        "{:<58} {:>9.1} %   ({} of {} missed; target <= 5 %)",
+        "false rejects, unseen synthetic voices",
+        syn.false_reject_pct(),
+        syn.phrases - syn.detected,
+        syn.phrases
+    );
+    for (name, ev) in &per_group {
+        println!(
+            "{:<58} {:>9.1} %   ({} of {} missed)",
+            format!("  of which {name}"),
+            ev.false_reject_pct(),
+            ev.phrases - ev.detected,
+            ev.phrases
+        );
+    }
+    println!(
+        "{:<58} {:>9.2} /h  ({} in {:.1} min; target <= 0.5/h)",
+        "false accepts, real negative speech",
+        real_total.false_accepts_per_hour(),
+        real_total.false_accepts,
+        real_total.seconds / 60.0
+    );
+    println!(
+        "{:<58} {:>9.2} /h  ({} in {:.1} min)",
+        "false accepts, unseen synthetic sound-alikes and sentences",
+        syn.false_accepts_per_hour(),
+        syn.false_accepts,
+        syn.seconds / 60.0
+    );
+    println!(
+        "{:<58} {:>9.2} ms  ({:.1} % of one core; target <= 5 %)",
+        "CPU per 80 ms chunk (features + head)",
+        chunk_ms,
+        chunk_ms / 80.0 * 100.0
+    );
+    if real_total.false_accepts == 0 {
+        // With no event seen, the one-sided 95 % upper bound on the rate is about 3 events.
+        println!(
+            "(no false accept in {:.1} min of real speech: the 95 % upper bound is {:.0}/h; more \
+             hours of real negative speech would tighten it)",
+            real_total.seconds / 60.0,
+            3.0 * 3600.0 / real_total.seconds.max(1.0)
+        );
+    }
+    Ok(())
+}

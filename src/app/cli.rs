@@ -1,0 +1,253 @@
+//! Command line: clap definitions (the raw form) and their conversion into config overrides and
+//! session options (the validated form). Runs on the main thread before anything starts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::session::SessionOptions;
+use crate::config::Overrides;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "zoe",
+    version,
+    about = "Zoe: a voice assistant for Jetson and Ollama"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file merged over the built-in defaults (see config/default.toml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Ollama base URL.
+    #[arg(long, global = true, env = "ZOE_OLLAMA_URL", value_name = "URL")]
+    pub ollama_url: Option<String>,
+    /// Ollama model name.
+    #[arg(long, global = true, env = "ZOE_MODEL", value_name = "NAME")]
+    pub model: Option<String>,
+    /// Whisper model: a name (tiny.en, base.en, small.en) or a ggml file.
+    #[arg(long, global = true, env = "ZOE_WHISPER_MODEL", value_name = "PATH")]
+    pub whisper_model: Option<String>,
+    /// Override any config key, e.g. --set deadlines.stall_ms=3000 (repeatable).
+    #[arg(long = "set", global = true, value_name = "SECTION.KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Log more: -v what each stage does (info), -vv details (debug). RUST_LOG overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Chat by typing: each line on stdin is one turn; replies stream to stdout and are spoken.
+    Chat(SessionArgs),
+    /// Run the assistant on the microphone and speaker: "Hey Zoe, …".
+    Listen(ListenArgs),
+    /// List audio input and output devices with their formats.
+    Devices,
+    /// Feed WAV files through the voice pipeline (VAD → whisper → chat → speech), as if spoken.
+    Replay(ReplayArgs),
+    /// Print the transcript of each WAV file.
+    Transcribe {
+        /// WAV files (8–48 kHz, mono or stereo, PCM or float).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Download models (whisper, Silero VAD) with checksums.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Check config, model files, audio devices and Ollama, and say how to fix what is missing.
+    Doctor,
+    /// Measure Zoe against an Ollama stand-in timed like a Jetson Orin NX.
+    #[command(subcommand)]
+    #[cfg(feature = "doubles")]
+    Bench(BenchCommand),
+    /// Print the effective configuration after files, flags and --set.
+    Config,
+    /// The wake word: train Zoe's head, enroll your own voice, score recordings.
+    #[command(subcommand)]
+    Wake(WakeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WakeCommand {
+    /// Build a wake-word head from synthetic speech (espeak-ng, flite, Piper) and real negatives.
+    Train(TrainArgs),
+    /// Record the phrase a few times in your own voice and retrain with it.
+    Enroll {
+        /// How many recordings to make.
+        #[arg(long, default_value_t = 5)]
+        samples: usize,
+        /// Use these WAV recordings instead of the microphone.
+        #[arg(long = "from", value_name = "WAV", num_args = 1..)]
+        from: Vec<PathBuf>,
+        #[command(flatten)]
+        train: TrainArgs,
+    },
+    /// Print each file's highest wake score and where the detector fires.
+    Scores {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TrainArgs {
+    /// Where to write the head (default: <models_dir>/wake/PHRASE-trained.zwake).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Synthetic utterances of the phrase (as many sound-alikes, half as many sentences).
+    #[arg(long, default_value_t = 1500)]
+    pub positives: usize,
+    /// Real speech without the phrase: WAV files or folders of them (their first halves train,
+    /// the second halves measure false accepts).
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub negatives: Vec<PathBuf>,
+    /// Seed for every random choice (same seed, same head).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Hidden units of the network.
+    #[arg(long, default_value_t = 32)]
+    pub hidden: usize,
+    /// Training passes over the data.
+    #[arg(long, default_value_t = 16)]
+    pub epochs: usize,
+    /// L2 weight decay.
+    #[arg(long, default_value_t = 1e-4)]
+    pub weight_decay: f32,
+    /// Train on the whole of each real recording instead of its first half (nothing real is then
+    /// held out for measuring false accepts).
+    #[arg(long)]
+    pub all_real: bool,
+    /// Noise added to the (standardised) inputs while training.
+    #[arg(long, default_value_t = 0.0)]
+    pub input_noise: f32,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SessionArgs {
+    /// Do not speak; text only.
+    #[arg(long)]
+    pub no_speak: bool,
+    /// Write all speech of the session to this 16-bit WAV file instead of the speaker.
+    #[arg(long, value_name = "PATH", conflicts_with = "no_speak")]
+    pub wav_out: Option<PathBuf>,
+    /// Append one JSON object per turn to this file.
+    #[arg(long, value_name = "PATH")]
+    pub metrics: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Input device (as `zoe devices` names it); default: the system's.
+    #[arg(long, value_name = "NAME")]
+    pub input_device: Option<String>,
+    /// Output device (as `zoe devices` names it); default: the system's.
+    #[arg(long, value_name = "NAME")]
+    pub output_device: Option<String>,
+    #[command(flatten)]
+    pub session: SessionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// WAV files, replayed in order.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Feed audio at real time (1x), so latencies mean what they mean live.
+    #[arg(long)]
+    pub realtime: bool,
+    #[command(flatten)]
+    pub session: SessionArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Download the whisper model and the Silero VAD model into the models folder.
+    Fetch {
+        /// Which whisper model.
+        #[arg(long, default_value = "base.en", value_parser = ["tiny.en", "base.en", "small.en"])]
+        whisper: String,
+        /// Fetch from this base URL instead of the upstream addresses (a local mirror).
+        #[arg(long, env = "ZOE_MODELS_MIRROR", value_name = "URL", hide = true)]
+        mirror: Option<String>,
+    },
+    /// List the known models and whether they are present.
+    List,
+}
+
+#[cfg(feature = "doubles")]
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Greeting and regular turns through the whole text path (speech synthesis included).
+    Chat {
+        /// Turns of each kind.
+        #[arg(long, default_value_t = 20)]
+        turns: usize,
+    },
+    /// Fast-path action turns: time to first audio with speech synthesis included.
+    Actions {
+        /// Rounds of the six sample actions.
+        #[arg(long, default_value_t = 5)]
+        turns: usize,
+    },
+    /// Wake word: false rejects on unseen synthetic voices, false accepts per hour of real speech,
+    /// CPU per 80 ms chunk.
+    Wake {
+        /// Synthetic "hey zoe" utterances from held-out voices.
+        #[arg(long, default_value_t = 200)]
+        positives: usize,
+        /// Real speech without the wake phrase (WAV files or folders).
+        #[arg(long, value_name = "PATH", num_args = 1.., default_value = "../shared/audio")]
+        negatives: Vec<PathBuf>,
+    },
+    /// Speech recognition on real whisper weights (tiny.en and base from ../shared): WER and
+    /// inference time per decoding setting, wake verification rates, greeting latency at real
+    /// time, and turns given by real speech without the wake phrase.
+    Stt {
+        /// The shared data folder (real weights in models/whisper/, speech/, wake/, audio/).
+        #[arg(long, default_value = "../shared")]
+        shared: PathBuf,
+        /// Sections to run (decode, verify, greeting, quiet); all when none is given.
+        #[arg(long, value_delimiter = ',')]
+        sections: Vec<String>,
+        /// Most clips per labelled set (0: all).
+        #[arg(long, default_value_t = 0)]
+        limit: usize,
+        /// Whisper models, by name in ../shared/models/whisper/ (ggml-NAME-q5_1.bin).
+        #[arg(long, value_delimiter = ',', default_value = "tiny.en,base")]
+        models: Vec<String>,
+        /// Rows of the decode table to run, by index from 0 (all when none is given).
+        #[arg(long, value_delimiter = ',')]
+        settings: Vec<usize>,
+    },
+}
+
+impl GlobalArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            file: self.config.clone(),
+            ollama_url: self.ollama_url.clone(),
+            model: self.model.clone(),
+            whisper_model: self.whisper_model.clone(),
+            set: self.set.clone(),
+        }
+    }
+}
+
+impl SessionArgs {
+    pub fn options(&self) -> SessionOptions {
+        SessionOptions {
+            no_speak: self.no_speak,
+            wav_out: self.wav_out.clone(),
+            metrics: self.metrics.clone(),
+            playback: None,
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! `zoe doctor`: checks each piece Zoe needs and, for each missing one, prints the command that
+//! fixes it. Read-only; runs on the main task with short timeouts.
+
+use std::time::Duration;
+
+use rodio::cpal::traits::HostTrait;
+
+use crate::config::{Config, TtsBackend};
+use crate::stt::ggml::parse_header;
+
+struct Report {
+    failures: usize,
+}
+
+impl Report {
+    fn ok(&self, what: &str, detail: &str) {
+        println!("ok    {what}: {detail}");
+    }
+    fn fail(&mut self, what: &str, detail: &str, fix: &str) {
+        self.failures += 1;
+        println!("FAIL  {what}: {detail}\n      fix: {fix}");
+    }
+}
+
+/// Returns the number of failed checks.
+pub async fn run(cfg: &Config) -> usize {
+    let mut r = Report { failures: 0 };
+    r.ok(
+        "config",
+        &format!("Ollama {} with model {}", cfg.ollama.url, cfg.ollama.model),
+    );
+
+    // Whisper model.
+    let model = &cfg.stt.model;
+    match std::fs::read(model) {
+        Ok(bytes) => match parse_header(&bytes) {
+            Ok((hp, _)) => r.ok(
+                "whisper model",
+                &format!(
+                    "{} ({} MB, {} audio layers)",
+                    model.display(),
+                    bytes.len() / 1_000_000,
+                    hp.n_audio_layer
+                ),
+            ),
+            Err(e) => r.fail(
+                "whisper model",
+                &format!("{}: {e}", model.display()),
+                "zoe models fetch",
+            ),
+        },
+        Err(_) => r.fail(
+            "whisper model",
+            &format!("{} is missing", model.display()),
+            "zoe models fetch   (or --whisper-model PATH)",
+        ),
+    }
+
+    // Wake word.
+    let missing: Vec<String> = crate::wake::features::FeatureModels::files(&cfg.wake.features_dir)
+        .iter()
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !missing.is_empty() {
+        r.fail(
+            "wake word",
+            &format!("missing {}", missing.join(", ")),
+            "zoe models fetch",
+        );
+    } else {
+        match cfg.wake.detector() {
+            Ok(_) => r.ok(
+                "wake word",
+                &format!(
+                    "\"{}\" with the {}{}",
+                    cfg.wake.phrase,
+                    cfg.wake.head_source(),
+                    if cfg.wake.required { "" } else { " (wake.required is off)" }
+                ),
+            ),
+            Err(e) => r.fail(
+                "wake word",
+                &e.to_string(),
+                "set wake.model to a .zwake or openWakeWord .onnx head, or \"\" for the built-in one",
+            ),
+        }
+    }
+
+    // Store.
+    match crate::actions::store::Store::open(&cfg.store.path) {
+        Ok(st) => r.ok(
+            "store",
+            &format!(
+                "{} (schema {})",
+                cfg.store.path.display(),
+                st.schema_version().unwrap_or(0)
+            ),
+        ),
+        Err(e) => r.fail(
+            "store",
+            &e.to_string(),
+            "set store.path to a writable file, e.g. --set store.path=\"/var/lib/zoe/zoe.db\"",
+        ),
+    }
+
+    // Voice.
+    match &cfg.speech.backend {
+        TtsBackend::Espeak {
+            voice,
+            rate_wpm,
+            pitch,
+        } => match crate::speech::tts::espeak::Espeak::new(voice, *rate_wpm, *pitch) {
+            Ok(_) => r.ok("voice", &format!("espeak-ng voice {voice}")),
+            Err(e) => r.fail(
+                "voice",
+                &e.to_string(),
+                "sudo apt-get install espeak-ng-data libespeak-ng1",
+            ),
+        },
+        TtsBackend::Piper { command, model, .. } => {
+            if model.exists() {
+                r.ok(
+                    "voice",
+                    &format!("piper ({command}) with {}", model.display()),
+                );
+            } else {
+                r.fail(
+                    "voice",
+                    &format!("piper voice {} is missing", model.display()),
+                    "download a Piper voice (.onnx + .onnx.json) and set tts.piper.model",
+                );
+            }
+        }
+    }
+
+    // Audio devices.
+    let host = rodio::cpal::default_host();
+    match host.default_output_device() {
+        Some(d) => r.ok("speaker", &d.to_string()),
+        None => r.fail(
+            "speaker",
+            "no output device",
+            "connect a speaker (check `aplay -l`), or use --wav-out PATH",
+        ),
+    }
+    match host.default_input_device() {
+        Some(d) => r.ok("microphone", &d.to_string()),
+        None => r.fail(
+            "microphone",
+            "no input device",
+            "connect a microphone (check `arecord -l`)",
+        ),
+    }
+
+    // Ollama.
+    let url = format!("{}/api/tags", cfg.ollama.url);
+    let client = reqwest::Client::builder()
+        .connect_timeout(cfg.deadlines.connect)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("static client");
+    match client.get(&url).send().await {
+        Err(e) => r.fail(
+            "ollama",
+            &format!("cannot reach {}: {e}", cfg.ollama.url),
+            "ollama serve   (or set --ollama-url)",
+        ),
+        Ok(resp) => {
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            r.ok("ollama", &format!("reachable at {}", cfg.ollama.url));
+            let want = &cfg.ollama.model;
+            let pulled = body["models"].as_array().into_iter().flatten().any(|m| {
+                let name = m["name"].as_str().unwrap_or("");
+                name == want || name == format!("{want}:latest")
+            });
+            if pulled {
+                r.ok("model", &format!("{want} is pulled"));
+            } else {
+                r.fail(
+                    "model",
+                    &format!("{want} is not pulled"),
+                    &format!("ollama pull {want}"),
+                );
+            }
+        }
+    }
+    println!(
+        "{}",
+        if r.failures == 0 {
+            "all checks passed".to_string()
+        } else {
+            format!("{} check(s) failed", r.failures)
+        }
+    );
+    r.failures
+}

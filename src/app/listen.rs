@@ -1,0 +1,86 @@
+//! `zoe listen`: the assistant on live audio. The microphone is captured on the `zoe-audio` thread
+//! ([`crate::hearing::live::run_live`]) through the same frame pipeline `zoe replay` uses; replies
+//! play on the speaker, which stamps a [`Playback`] so the pipeline knows when Zoe is audible (her
+//! own voice must neither wake her nor be taken for a request). The voice session
+//! ([`crate::dialogue::session::run`]) serves turns, verifies wakes and handles barge-in.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+
+use crate::app::session::{build_pipeline, join_thread, start_stt, Session, SessionOptions};
+use crate::audio::playback::Playback;
+use crate::config::Config;
+use crate::dialogue::session::Live;
+use crate::dialogue::Ended;
+use crate::hearing::live::{self, LiveSettings, LiveStats};
+use crate::shutdown::Shutdown;
+
+/// Runs `zoe listen` until `shutdown` (Ctrl-C, or SIGTERM under systemd).
+pub async fn run(
+    cfg: Arc<Config>,
+    opts: SessionOptions,
+    shutdown: Shutdown,
+) -> anyhow::Result<Ended> {
+    let settings = LiveSettings {
+        device: cfg.audio.input_device.clone(),
+        ring: cfg.audio.ring,
+        stall: cfg.audio.stall,
+        reopen_max: cfg.audio.reopen_max,
+    };
+    // A missing device is a start-up error that names the devices there are.
+    let s = settings.clone();
+    tokio::task::spawn_blocking(move || live::probe(&s)).await??;
+    crate::app::models::ensure_whisper(&cfg).await?;
+    if cfg.wake.required {
+        crate::app::models::ensure_wake(&cfg).await?;
+    }
+    let playback = Playback::new();
+    let (c, p) = (cfg.clone(), playback.clone());
+    let (pipeline, stt) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let (handle, thread) = start_stt(&c)?;
+        Ok((build_pipeline(&c, handle, Some(p))?, thread))
+    })
+    .await??;
+    let opts = SessionOptions {
+        playback: Some(playback.clone()),
+        ..opts
+    };
+    let (session, engine, announcements) = Session::start(cfg.clone(), &opts, &shutdown)?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let stats = Arc::new(LiveStats::default());
+    let worker = {
+        let (s, stats) = (shutdown.clone(), stats.clone());
+        std::thread::Builder::new()
+            .name("zoe-audio".into())
+            .spawn(move || live::run_live(settings, pipeline, tx, &s, stats))
+            .context("cannot start the audio thread")?
+    };
+    if cfg.wake.required {
+        eprintln!("zoe: listening; say \"{}\"", cfg.wake.phrase);
+    } else {
+        eprintln!("zoe: listening");
+    }
+    let live = Live { playback };
+    let (engine, ended) = crate::dialogue::session::run(
+        engine,
+        cfg.clone(),
+        rx,
+        announcements,
+        Some(live),
+        &shutdown,
+    )
+    .await;
+    session.finish(engine, ended).await;
+    join_thread("audio", worker).await;
+    join_thread("transcription", stt.into_inner()).await;
+    tracing::info!(
+        frames = stats.frames.load(Ordering::Relaxed),
+        overrun_samples = stats.overruns.load(Ordering::Relaxed),
+        reopens = stats.reopens.load(Ordering::Relaxed),
+        "audio input closed"
+    );
+    Ok(ended)
+}

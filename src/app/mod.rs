@@ -1,0 +1,57 @@
+//! The commands: everything a user starts, and the only place that prints to the terminal
+//! (replies go to stdout through the engine; one-line problems to stderr). Each command builds a
+//! session with [`session`] and runs until its input ends or the shutdown signal.
+//!
+//! - [`cli`]: clap definitions → config overrides and session options.
+//! - [`session`]: the one session setup (engine, speech, store, warm start, scheduler, STT,
+//!   pipeline) and its ordered end.
+//! - [`chat`], [`listen`], [`replay`]: the three ways in (typed text, the microphone, WAV files).
+//! - [`input`]: bounded line reading from stdin (the `zoe-stdin` thread).
+//! - [`doctor`]: `zoe doctor`, the set-up checks.
+//! - [`models`]: the model catalogue and the resumable, verified downloader.
+//! - [`wake`]: `zoe wake train|enroll|scores`.
+//! - [`bench`]: `zoe bench chat|actions|wake|stt`.
+
+#[cfg(feature = "doubles")]
+pub mod bench;
+pub mod chat;
+pub mod cli;
+pub mod doctor;
+pub mod input;
+pub mod listen;
+pub mod models;
+pub mod replay;
+pub mod session;
+pub mod wake;
+
+/// Names of the threads still running besides the calling one (Linux: `/proc/self/task`; empty
+/// elsewhere).
+pub fn threads_left() -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let me = std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default();
+    let mut me_seen = false;
+    let mut names = Vec::new();
+    for t in tasks.flatten() {
+        let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if !me_seen && name == me {
+            me_seen = true;
+            continue;
+        }
+        names.push(name.trim().to_string());
+    }
+    names.sort();
+    names
+}
+
+/// At exit, after the runtime is shut down: says at debug that every thread was joined, or warns
+/// naming the ones still running.
+pub fn report_threads_left() {
+    let left = threads_left();
+    if left.is_empty() {
+        tracing::debug!("every thread joined");
+    } else {
+        tracing::warn!("threads still running at exit: {}", left.join(", "));
+    }
+}

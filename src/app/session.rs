@@ -1,0 +1,271 @@
+//! One session setup, used by `zoe chat`, `zoe listen` and `zoe replay` (and the benches): the
+//! engine (speech thread, store, metrics file), the warm-start task, the scheduler task (once),
+//! and for voice the transcription thread and the frame pipeline. [`Session::finish`] ends it in
+//! one order: speech drained or stopped and its thread joined, the shutdown signal triggered,
+//! every task awaited. Voice commands then join their audio worker and the `zoe-stt` thread.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::actions::scheduler::{self, Announcement};
+use crate::actions::store::{SharedStore, Store};
+use crate::audio::playback::Playback;
+use crate::config::Config;
+use crate::dialogue::metrics::MetricsWriter;
+use crate::dialogue::turn::Engine;
+use crate::dialogue::Ended;
+use crate::hearing::echo::EchoGuard;
+use crate::hearing::pipeline::{FramePipeline, WakeStage};
+use crate::ollama::{ChatError, ChatRequest, Message, OllamaClient, Options, StreamEvent};
+use crate::shutdown::Shutdown;
+use crate::speech::sink::Output;
+use crate::speech::SpeechHandle;
+use crate::stt::{SttHandle, SttThread, Whisper};
+
+/// How the session speaks and records.
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// `--no-speak`: no speech at all.
+    pub no_speak: bool,
+    /// `--wav-out PATH`: all speech to one WAV file instead of the speaker.
+    pub wav_out: Option<PathBuf>,
+    /// `--metrics PATH`: one JSON object per turn, appended.
+    pub metrics: Option<PathBuf>,
+    /// Live audio: the speaker reports here when Zoe is audible.
+    pub playback: Option<Playback>,
+}
+
+/// Starts speech as the options ask. A missing sound card is not fatal for the speaker: Zoe says so
+/// on stderr and goes on in text.
+pub fn start_speech(cfg: &Config, opts: &SessionOptions) -> anyhow::Result<Option<SpeechHandle>> {
+    if opts.no_speak || !cfg.speech.enabled {
+        return Ok(None);
+    }
+    match &opts.wav_out {
+        Some(path) => SpeechHandle::start(&cfg.speech, Output::Wav(path.clone()))
+            .map(Some)
+            .with_context(|| format!("cannot start speech to {}", path.display())),
+        None => match SpeechHandle::start(
+            &cfg.speech,
+            Output::Speaker {
+                device: cfg.audio.output_device.clone(),
+                playback: opts.playback.clone(),
+            },
+        ) {
+            Ok(h) => Ok(Some(h)),
+            Err(e) => {
+                eprintln!("zoe: {e}; replies will be text only");
+                Ok(None)
+            }
+        },
+    }
+}
+
+/// Opens the store; without it Zoe still chats, and actions go to the model.
+pub fn open_store(cfg: &Config) -> Option<SharedStore> {
+    match Store::open(&cfg.store.path) {
+        Ok(s) => Some(SharedStore::new(s)),
+        Err(e) => {
+            eprintln!("zoe: {e}; lists, timers and reminders are unavailable (set store.path)");
+            None
+        }
+    }
+}
+
+/// Builds the engine for a session (speech, metrics file, stdout, store); starts no task.
+pub fn engine(cfg: Arc<Config>, opts: &SessionOptions) -> anyhow::Result<Engine> {
+    let speech = start_speech(&cfg, opts)?;
+    let metrics = match &opts.metrics {
+        Some(p) => Some(
+            MetricsWriter::open(p)
+                .with_context(|| format!("cannot open metrics file {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let store = open_store(&cfg);
+    let mut engine = Engine::new(cfg, speech, Box::new(std::io::stdout()), metrics);
+    if let Some(store) = store {
+        engine.set_store(store);
+    }
+    Ok(engine)
+}
+
+/// Loads the model and prefills the greeting system prompt, so the first greeting is warm.
+/// Failures are only logged (the first turn will report them to the user).
+pub async fn warm_start(client: OllamaClient, cfg: Arc<Config>) {
+    let t = Instant::now();
+    let g = &cfg.tiers.greeting;
+    let req = ChatRequest {
+        model: cfg.ollama.model.clone(),
+        messages: vec![Message::new("system", g.system_prompt.clone())],
+        stream: true,
+        keep_alive: cfg.ollama.keep_alive.clone(),
+        options: Options {
+            num_predict: 1,
+            num_ctx: g.num_ctx,
+            temperature: g.temperature,
+        },
+        tools: None,
+    };
+    let run = async {
+        let mut stream = client.chat(&req).await?;
+        loop {
+            match stream.next().await? {
+                Some(StreamEvent::Done(stats)) => return Ok::<_, ChatError>(stats),
+                Some(_) => {}
+                None => return Ok(Default::default()),
+            }
+        }
+    };
+    match tokio::time::timeout(cfg.deadlines.warm_start, run).await {
+        Ok(Ok(stats)) => tracing::info!(
+            elapsed_ms = t.elapsed().as_millis() as u64,
+            load_ms = stats.load_duration.map(|n| n / 1_000_000),
+            model = %cfg.ollama.model,
+            "warm start done"
+        ),
+        Ok(Err(e)) => tracing::warn!(
+            elapsed_ms = t.elapsed().as_millis() as u64,
+            "warm start failed: {e}"
+        ),
+        Err(_) => tracing::warn!(deadline = ?cfg.deadlines.warm_start, "warm start timed out"),
+    }
+}
+
+/// A running session's shutdown signal and the tasks it started. [`Session::start`] also hands
+/// out the engine and the scheduler's announcements, which the command's loop owns.
+pub struct Session {
+    shutdown: Shutdown,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// What a command's loop gets from [`Session::start`].
+pub type Started = (Session, Engine, mpsc::UnboundedReceiver<Announcement>);
+
+impl Session {
+    /// Builds the engine and starts the warm-start and scheduler tasks, each ending on `shutdown`.
+    /// Call inside the runtime.
+    pub fn start(
+        cfg: Arc<Config>,
+        opts: &SessionOptions,
+        shutdown: &Shutdown,
+    ) -> anyhow::Result<Started> {
+        let engine = engine(cfg.clone(), opts)?;
+        let mut tasks = Vec::new();
+        if cfg.ollama.warm_start {
+            let (client, cfg, s) = (engine.client().clone(), cfg.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                tokio::select! {
+                    _ = s.wait() => {}
+                    _ = warm_start(client, cfg) => {}
+                }
+            }));
+        }
+        let (tx, announcements) = mpsc::unbounded_channel();
+        if let Some(store) = engine.store() {
+            let (limit, s) = (cfg.store.write, shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                tokio::select! {
+                    _ = s.wait() => {}
+                    _ = scheduler::run(store, tx, limit) => {}
+                }
+            }));
+        }
+        let session = Session {
+            shutdown: shutdown.clone(),
+            tasks,
+        };
+        Ok((session, engine, announcements))
+    }
+
+    /// Ends the session: after end of input the last reply finishes playing (unless shutdown
+    /// comes meanwhile); after an interruption speech stops at once. The speech thread is joined
+    /// (which finalizes a WAV sink), then the shutdown signal is triggered for everything else and
+    /// every task is awaited.
+    pub async fn finish(self, engine: Engine, ended: Ended) {
+        finish_speech(engine, ended, &self.shutdown).await;
+        self.shutdown.trigger();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+async fn finish_speech(mut engine: Engine, ended: Ended, shutdown: &Shutdown) {
+    let Some(speech) = engine.take_speech() else {
+        if ended == Ended::Interrupted {
+            eprintln!("\nzoe: interrupted");
+        }
+        return;
+    };
+    let speech = Arc::new(speech);
+    match ended {
+        Ended::Interrupted => {
+            speech.stop();
+            eprintln!("\nzoe: interrupted");
+        }
+        Ended::EndOfInput => {
+            let h = speech.clone();
+            let drain = tokio::task::spawn_blocking(move || h.drain(Duration::from_secs(120)));
+            tokio::select! {
+                _ = shutdown.wait() => speech.stop(),
+                _ = drain => {}
+            }
+        }
+    }
+    match Arc::try_unwrap(speech) {
+        Ok(s) => {
+            let _ = tokio::task::spawn_blocking(move || s.shutdown()).await;
+        }
+        Err(_) => tracing::warn!("speech thread still busy at exit"),
+    }
+}
+
+/// Loads whisper and starts its thread (blocking: call from `spawn_blocking` or a plain thread).
+pub fn start_stt(cfg: &Config) -> anyhow::Result<(SttHandle, SttThread)> {
+    let whisper = Whisper::load(&cfg.stt)?;
+    SttHandle::spawn(Box::new(whisper)).context("cannot start the transcription thread")
+}
+
+/// Builds the frame pipeline the config asks for: with the wake-word detector when
+/// `wake.required`, and for live audio (`playback`) the echo guard (blocking: the models are
+/// loaded and optimised here).
+pub fn build_pipeline(
+    cfg: &Config,
+    stt: SttHandle,
+    playback: Option<Playback>,
+) -> anyhow::Result<FramePipeline> {
+    let mut pipeline = FramePipeline::new(cfg.vad.clone(), stt, cfg.speculate);
+    if cfg.wake.required {
+        let detector = cfg.wake.detector()?;
+        tracing::info!(head = %cfg.wake.head_source(), "wake word required");
+        pipeline = pipeline.with_wake(WakeStage {
+            detector,
+            cfg: cfg.wake.clone(),
+        });
+    }
+    let Some(p) = playback else {
+        return Ok(pipeline);
+    };
+    pipeline = pipeline.with_playback(p.clone());
+    // Her own voice must not wake her: the same detector scores what the speaker plays.
+    Ok(match pipeline.wake_detector() {
+        Some(d) if cfg.wake.own_voice_threshold < 1.0 => {
+            let guard = EchoGuard::new(d.twin()?, p, cfg.wake.own_voice_threshold);
+            pipeline.with_echo_guard(guard)
+        }
+        _ => pipeline,
+    })
+}
+
+/// Joins a plain thread from async code (the audio worker, `zoe-stt`), logging a panic.
+pub async fn join_thread<T: Send + 'static>(name: &str, thread: std::thread::JoinHandle<T>) {
+    if let Ok(Err(_)) = tokio::task::spawn_blocking(move || thread.join()).await {
+        tracing::error!("the {name} thread panicked");
+    }
+}

@@ -1,0 +1,291 @@
+//! `zoe wake train | enroll | scores`: the command-line side of the wake word. Runs on the main
+//! thread (training spreads feature extraction over scoped threads of its own).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::app::cli::TrainArgs;
+use crate::config::{Config, TtsBackend};
+use crate::train::{self, NetOptions, TrainOptions};
+use crate::wake::features::FeatureModels;
+
+/// WAV files named directly or found (sorted) in the folders named.
+pub fn expand_wavs(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("cannot read folder {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x.eq_ignore_ascii_case("wav")))
+                .collect();
+            found.sort();
+            out.extend(found);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            anyhow::bail!("{} does not exist", p.display());
+        }
+    }
+    Ok(out)
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Runs the trainer as `args` ask, with `enrolled` recordings among the positives; writes the head
+/// to `out` and prints what it measured. Returns the held-out report.
+pub fn train_to(
+    cfg: &Config,
+    args: &TrainArgs,
+    enrolled: Vec<PathBuf>,
+    out: &Path,
+) -> anyhow::Result<train::TrainReport> {
+    let models = FeatureModels::load(&cfg.wake.features_dir)?;
+    let negatives = expand_wavs(&args.negatives)?;
+    if negatives.is_empty() {
+        eprintln!(
+            "zoe: no real negative speech given (--negatives DIR): false accepts are measured on \
+             synthetic speech only"
+        );
+    }
+    // Piper joins the voices when it is the configured backend.
+    let configured = match &cfg.speech.backend {
+        TtsBackend::Piper { .. } => match crate::speech::tts::from_config(&cfg.speech) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("zoe: Piper is configured but cannot start ({e}); training without it");
+                None
+            }
+        },
+        TtsBackend::Espeak { .. } => None,
+    };
+    let opts = TrainOptions {
+        phrase: cfg.wake.phrase.clone(),
+        positives: args.positives.max(10),
+        negatives,
+        all_real: args.all_real,
+        enrolled,
+        seed: args.seed,
+        net: NetOptions {
+            hidden: args.hidden.clamp(1, 512),
+            epochs: args.epochs.max(1),
+            weight_decay: args.weight_decay.max(0.0),
+            input_noise: args.input_noise.max(0.0),
+            ..NetOptions::default()
+        },
+        detector: cfg.wake.detector.clone(),
+        threads: threads(),
+    };
+    let (mut mlp, report) = train::train(&models, configured, &opts, &mut |line| {
+        eprintln!("zoe: {line}")
+    })?;
+    if let serde_json::Value::Object(m) = &mut mlp.info.trained {
+        m.insert(
+            "command".into(),
+            serde_json::Value::String(reproduce_command(args)),
+        );
+    }
+    train::save(&mlp, out)?;
+    print_report(&report, &cfg.wake.detector);
+    println!("wrote {}", out.display());
+    Ok(report)
+}
+
+/// The command line that rebuilds a head, stored in its header.
+fn reproduce_command(a: &TrainArgs) -> String {
+    let negatives: Vec<String> = a
+        .negatives
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut c = format!(
+        "zoe wake train --positives {} --seed {} --hidden {} --epochs {} --weight-decay {} --input-noise {}",
+        a.positives, a.seed, a.hidden, a.epochs, a.weight_decay, a.input_noise
+    );
+    if !negatives.is_empty() {
+        c.push_str(&format!(" --negatives {}", negatives.join(" ")));
+    }
+    if a.all_real {
+        c.push_str(" --all-real");
+    }
+    c
+}
+
+pub fn print_report(r: &train::TrainReport, det: &crate::wake::DetectorConfig) {
+    println!(
+        "held-out synthetic voices: {} of {} phrases detected, false rejects {:.1} % (threshold {})",
+        r.synthetic.detected,
+        r.synthetic.phrases,
+        r.synthetic.false_reject_pct(),
+        det.threshold
+    );
+    println!(
+        "false accepts: {} in {:.0} s of held-out synthetic speech ({:.2}/h), {} in {:.0} s of \
+         held-out real speech ({:.2}/h)",
+        r.synthetic.false_accepts,
+        r.synthetic.seconds,
+        r.synthetic.false_accepts_per_hour(),
+        r.real.false_accepts,
+        r.real.seconds,
+        r.real.false_accepts_per_hour()
+    );
+    println!(
+        "trained on {:.0} min of audio with {} wake phrases in {:.0} s",
+        r.train_seconds / 60.0,
+        r.positives,
+        r.elapsed_s
+    );
+}
+
+/// `zoe wake train`.
+pub fn train_cmd(cfg: &Config, args: &TrainArgs) -> anyhow::Result<()> {
+    let out = args.out.clone().unwrap_or_else(|| {
+        cfg.models_dir.join("wake").join(format!(
+            "{}-trained.zwake",
+            cfg.wake.phrase.replace(|c: char| !c.is_alphanumeric(), "_")
+        ))
+    });
+    train_to(cfg, args, Vec::new(), &out)?;
+    if args.out.is_none() {
+        println!("use it with: --set wake.model=\"{}\"", out.display());
+    }
+    Ok(())
+}
+
+/// `zoe wake enroll`: recordings (from files here; the microphone path is in `listen`), copied
+/// into `<models_dir>/wake/enroll/`, then a head trained with them written where Zoe looks first.
+pub fn enroll_with(
+    cfg: &Config,
+    recordings: &[PathBuf],
+    args: &TrainArgs,
+) -> anyhow::Result<PathBuf> {
+    let dir = cfg.models_dir.join("wake").join("enroll");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut kept = Vec::new();
+    for (i, src) in recordings.iter().enumerate() {
+        let clip = crate::audio::load_wav(src)?;
+        let Some((s, e)) = train::speech_bounds(&clip.samples) else {
+            anyhow::bail!("{}: the recording is silent", src.display());
+        };
+        let secs = (e - s) as f64 / crate::audio::RATE as f64;
+        if !(0.3..=4.0).contains(&secs) {
+            anyhow::bail!(
+                "{}: {secs:.1} s of sound; say just \"{}\" (0.3 to 4 s)",
+                src.display(),
+                cfg.wake.phrase
+            );
+        }
+        let dest = dir.join(format!("sample-{:02}.wav", i + 1));
+        crate::audio::write_wav(&dest, &clip.samples, crate::audio::RATE)
+            .with_context(|| format!("cannot write {}", dest.display()))?;
+        kept.push(dest);
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| cfg.wake.enrolled.clone());
+    eprintln!(
+        "zoe: training with {} recordings of your voice (this takes a few minutes)",
+        kept.len()
+    );
+    train_to(cfg, args, kept, &out)?;
+    if cfg.wake.model.is_some() && args.out.is_none() {
+        println!(
+            "note: wake.model is set, so the enrolled head is used only once you clear it (wake.model = \"\")"
+        );
+    }
+    Ok(out)
+}
+
+/// `zoe wake enroll` without files: records `samples` utterances of the phrase from the
+/// microphone into a temporary folder and returns their paths.
+pub fn record_samples(cfg: &Config, samples: usize, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let settings = crate::hearing::live::LiveSettings {
+        device: cfg.audio.input_device.clone(),
+        ring: cfg.audio.ring,
+        stall: cfg.audio.stall,
+        reopen_max: cfg.audio.reopen_max,
+    };
+    let mut out = Vec::new();
+    let mut tries = 0;
+    while out.len() < samples.max(1) {
+        tries += 1;
+        if tries > samples * 3 + 3 {
+            anyhow::bail!(
+                "heard too few clear recordings; check the microphone with `zoe devices`"
+            );
+        }
+        eprintln!(
+            "zoe: ({}/{}) say \"{}\" now",
+            out.len() + 1,
+            samples,
+            cfg.wake.phrase
+        );
+        match crate::hearing::live::record_utterance(
+            &settings,
+            &cfg.vad,
+            std::time::Duration::from_secs(6),
+        )? {
+            None => eprintln!("zoe: heard nothing; again"),
+            Some(audio) => {
+                let secs = audio.len() as f64 / crate::audio::RATE as f64;
+                if !(0.4..=3.0).contains(&secs) {
+                    eprintln!("zoe: that was {secs:.1} s; just the phrase, please");
+                    continue;
+                }
+                let p = dir.join(format!("take-{:02}.wav", out.len() + 1));
+                crate::audio::write_wav(&p, &audio, crate::audio::RATE)?;
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `zoe wake scores`: each file's highest score and where the detector fires, with 1 s of
+/// silence before and after it (as [`crate::wake::clip_scores`] pads). Both come from the configured
+/// detector (all its chunk phases). Returns how many files could not be read.
+pub fn scores_cmd(cfg: &Config, files: &[PathBuf]) -> anyhow::Result<usize> {
+    let models: Arc<FeatureModels> = FeatureModels::load(&cfg.wake.features_dir)?;
+    let mut det =
+        crate::wake::WakeDetector::new(&models, cfg.wake.load_head()?, cfg.wake.detector.clone())?;
+    println!("head: {}", cfg.wake.head_source());
+    let pad = vec![0.0; crate::audio::RATE as usize];
+    let mut failed = 0;
+    for f in files {
+        let clip = match crate::audio::load_wav(f) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("zoe: {e}");
+                failed += 1;
+                continue;
+            }
+        };
+        det.reset();
+        let (mut best, mut fired) = (0.0f32, Vec::new());
+        for part in [&pad[..], &clip.samples, &pad[..]] {
+            for frame in part.chunks(crate::hearing::vad::FRAME) {
+                let d = det.push(frame)?;
+                best = best.max(det.push_peak);
+                if let Some(d) = d {
+                    let end = d.end as f64 / 16_000.0 - 1.0;
+                    fired.push(format!("{end:.2}s ({:.2})", d.score));
+                }
+            }
+        }
+        println!(
+            "{}: max {best:.3}; detections: {}",
+            f.display(),
+            if fired.is_empty() {
+                "none".to_string()
+            } else {
+                fired.join(", ")
+            }
+        );
+    }
+    Ok(failed)
+}

@@ -1,0 +1,22 @@
+//! Dialogue: from text (typed, or transcribed) to a spoken reply. Runs on the async runtime.
+//!
+//! - [`turn`]: the turn engine shared by every input source: the fast path, then model rounds.
+//! - [`session`]: the voice session (replay and listen): wake verification, queue, barge-in.
+//! - [`tier`]: greeting / regular / action classifier (pure).
+//! - [`sentence`]: push-style sentence splitter and speech text cleaner (pure).
+//! - [`history`]: the conversation history, trimmed for a stable prompt prefix.
+//! - [`metrics`]: per-turn JSON metrics.
+
+pub mod history;
+pub mod metrics;
+pub mod sentence;
+pub mod session;
+pub mod tier;
+pub mod turn;
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    EndOfInput,
+    Interrupted,
+}

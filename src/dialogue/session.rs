@@ -1,0 +1,344 @@
+//! The voice session: the async side of `zoe replay` and `zoe listen`. One task receives the audio
+//! worker's events, queues utterances and serves them one at a time through the [`Engine`], while
+//! still handling events as a turn runs — so a wake word (or "stop") said over Zoe's reply
+//! interrupts it at once (barge-in, live audio only).
+//!
+//! **Who is addressed** is settled here, on whisper's text: an utterance under a wake counts only
+//! when its transcript starts with the wake phrase (which is then removed by words); one heard in
+//! a follow-up window only when Zoe's last reply asked the user something; an empty, looping or
+//! unconfirmed transcript gives no turn and ends the exchange.
+//!
+//! The engine moves into the running turn's future and comes back with its result, so nothing
+//! else touches it meanwhile; barge-in reaches the turn through the engine's interrupt watch and
+//! the speech thread through a [`SpeechControl`].
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::actions::scheduler::Announcement;
+use crate::audio::playback::Playback;
+use crate::config::Config;
+use crate::dialogue::metrics::TurnMetrics;
+use crate::dialogue::turn::{Engine, TurnInput, VoiceInfo};
+use crate::dialogue::Ended;
+use crate::hearing::pipeline::{PipelineEvent, TranscriptRx, VoiceUtterance};
+use crate::hearing::AudioEvent;
+use crate::shutdown::Shutdown;
+use crate::speech::cues::Cue;
+use crate::speech::SpeechControl;
+use crate::stt::SttError;
+use crate::wake::verify::{is_stop_command, Verifier};
+
+/// Why a wake heard over Zoe was not a barge-in.
+#[derive(Debug, thiserror::Error)]
+enum NotBargeIn {
+    #[error("whisper heard {0:?}")]
+    Heard(String),
+    #[error("the check failed: {0}")]
+    Failed(SttError),
+    #[error("the recognizer stopped")]
+    Stopped,
+    #[error("the check timed out")]
+    TimedOut,
+}
+
+/// A barge-in's verdict: whether whisper heard the wake phrase in the wake window.
+async fn verdict(rx: TranscriptRx, verifier: &Verifier, cfg: &Config) -> Result<(), NotBargeIn> {
+    match tokio::time::timeout(cfg.deadlines.stt, rx).await {
+        Ok(Ok(Ok(t))) if verifier.heard(&t.text) => Ok(()),
+        Ok(Ok(Ok(t))) => Err(NotBargeIn::Heard(t.text)),
+        Ok(Ok(Err(e))) => Err(NotBargeIn::Failed(e)),
+        Ok(Err(_)) => Err(NotBargeIn::Stopped),
+        Err(_) => Err(NotBargeIn::TimedOut),
+    }
+}
+
+/// Why an utterance gave no turn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NoTurn {
+    /// Whisper did not hear the wake phrase where the detector fired.
+    NotConfirmed(String),
+    /// Nothing intelligible, or only the wake phrase.
+    NoWords,
+    /// The transcript repeats itself: a decoding loop, not what was said.
+    Looping(String),
+    /// The recognizer stopped, or a newer utterance replaced this one.
+    Dropped,
+}
+
+/// What an utterance's transcript amounts to.
+pub enum Heard {
+    /// The request, without the wake phrase.
+    Request(crate::stt::Transcript),
+    /// No turn, and why.
+    Nothing(NoTurn),
+    /// The transcription failed or was too late: the metrics' error code and the sentence the
+    /// user hears.
+    Failed(&'static str, &'static str),
+}
+
+/// Awaits an utterance's transcript and reads the request out of it: a looping transcript is no
+/// request; under a wake the transcript must start with the wake phrase (with `wake.verify`),
+/// which is then removed by words.
+pub async fn hear(cfg: &Config, u: &mut VoiceUtterance, verifier: &Verifier) -> Heard {
+    let rx = &mut u.transcript;
+    let mut transcript = match tokio::time::timeout(cfg.deadlines.stt, rx).await {
+        Ok(Ok(Ok(t))) => t,
+        Ok(Ok(Err(SttError::Superseded | SttError::Stopped))) | Ok(Err(_)) => {
+            return Heard::Nothing(NoTurn::Dropped)
+        }
+        Ok(Ok(Err(e))) => {
+            tracing::error!("transcription failed: {e}");
+            return Heard::Failed("stt_failed", "Sorry, I couldn't make out what you said.");
+        }
+        Err(_) => {
+            tracing::error!(deadline = ?cfg.deadlines.stt, "transcription timed out");
+            return Heard::Failed(
+                "stt_timeout",
+                "Sorry, understanding that took too long. Please say it again.",
+            );
+        }
+    };
+    if crate::stt::looping(&transcript.text) {
+        return Heard::Nothing(NoTurn::Looping(transcript.text));
+    }
+    if u.wake.is_some() {
+        match verifier.request_after_phrase(&transcript.text) {
+            Some(rest) => transcript.text = rest,
+            None if cfg.wake.verify => {
+                return Heard::Nothing(NoTurn::NotConfirmed(transcript.text));
+            }
+            None => {}
+        }
+    }
+    if transcript.text.is_empty() {
+        return Heard::Nothing(NoTurn::NoWords);
+    }
+    Heard::Request(transcript)
+}
+
+/// Awaits an utterance's transcript and serves it as a turn; returns the turn's metrics, or why
+/// there was none.
+pub async fn serve_utterance(
+    engine: &mut Engine,
+    cfg: &Config,
+    mut u: VoiceUtterance,
+    verifier: &Verifier,
+) -> Result<TurnMetrics, NoTurn> {
+    let transcript = match hear(cfg, &mut u, verifier).await {
+        Heard::Request(t) => t,
+        Heard::Nothing(why) => {
+            match &why {
+                NoTurn::NotConfirmed(text) => tracing::info!(
+                    wake_s = u.wake.map(|w| w.end_s),
+                    score = u.wake.map(|w| w.score),
+                    "wake word not confirmed (whisper heard {text:?}); ignoring it"
+                ),
+                NoTurn::Looping(text) => {
+                    tracing::warn!("the transcript repeats itself ({text:?}); ignoring it")
+                }
+                NoTurn::NoWords => tracing::info!(
+                    at_s = u.speech_start_s,
+                    "heard speech but no request; ignoring it"
+                ),
+                NoTurn::Dropped => {}
+            }
+            return Err(why);
+        }
+        Heard::Failed(code, msg) => {
+            let input = TurnInput {
+                text: String::new(),
+                source: "voice",
+                at: u.end_of_speech,
+                voice: None,
+            };
+            return Ok(engine.refuse(input, msg, code).await);
+        }
+    };
+    engine.note(&format!("> {}", transcript.text));
+    let voice = VoiceInfo {
+        speech_start_s: u.speech_start_s,
+        speech_end_s: u.speech_end_s,
+        endpoint_ms: u
+            .endpoint_at
+            .saturating_duration_since(u.end_of_speech)
+            .as_secs_f64()
+            * 1000.0,
+        stt_ms: transcript.total_ms,
+        speculative: u.speculative,
+        wake: u.wake.map(|w| (w.end_s, w.score)),
+    };
+    let input = TurnInput {
+        text: transcript.text,
+        source: "voice",
+        at: u.end_of_speech,
+        voice: Some(voice),
+    };
+    Ok(engine.turn(input).await)
+}
+
+/// Whether a reply waits for the user's answer: its last sentence is a question.
+pub fn asks_user(reply: &str) -> bool {
+    reply.trim_end().ends_with('?')
+}
+
+/// Live-audio parts of a session (absent for replayed files, which never hear Zoe).
+#[derive(Clone)]
+pub struct Live {
+    pub playback: Playback,
+}
+
+type Turn = Pin<Box<dyn Future<Output = (Engine, Result<TurnMetrics, NoTurn>)>>>;
+
+/// Runs the session until the input is finished (and every queued utterance served) or
+/// `shutdown`. Returns the engine for the caller's shutdown sequence.
+pub async fn run(
+    mut engine: Engine,
+    cfg: Arc<Config>,
+    mut rx: mpsc::UnboundedReceiver<AudioEvent>,
+    mut announcements: mpsc::UnboundedReceiver<Announcement>,
+    live: Option<Live>,
+    shutdown: &Shutdown,
+) -> (Engine, Ended) {
+    let (interrupt, interrupt_rx) = watch::channel(0u64);
+    let interrupt = Arc::new(interrupt);
+    engine.set_interrupt(interrupt_rx);
+    let control: Option<SpeechControl> = engine.speech().map(|s| s.control());
+    let verifier = Arc::new(Verifier::new(&cfg.wake.verify_phrases));
+    let mut queue: VecDeque<VoiceUtterance> = VecDeque::new();
+    let mut idle: Option<Engine> = Some(engine);
+    let mut current: Option<Turn> = None;
+    let mut finished = false;
+    // A wake heard over a reply, waiting for its verification before stopping Zoe.
+    let mut barge_pending: Option<u64> = None;
+    // Zoe's last reply asked the user something: the next follow-up needs no wake word. A
+    // follow-up uses it up, so windows chain only while the user answers her questions.
+    let mut answer_expected = false;
+    let cues = live.is_some() && cfg.audio.cues;
+    let barge_in = live.is_some() && cfg.audio.barge_in;
+    let stop_reply = {
+        let (control, interrupt) = (control.clone(), interrupt.clone());
+        move || {
+            if let Some(c) = &control {
+                c.stop();
+            }
+            interrupt.send_modify(|v| *v += 1);
+        }
+    };
+    let ended = loop {
+        if current.is_none() {
+            if let Some(u) = queue.pop_front() {
+                let expected = std::mem::take(&mut answer_expected);
+                if u.follow_up && !expected {
+                    tracing::info!(
+                        at_s = u.speech_start_s,
+                        "speech after Zoe's reply, which asked nothing: not for her"
+                    );
+                    continue; // dropping it aborts its transcription
+                }
+                let mut engine = idle.take().expect("the engine is idle between turns");
+                let (cfg, verifier) = (cfg.clone(), verifier.clone());
+                if let Some(l) = &live {
+                    l.playback.set_busy(true);
+                }
+                current = Some(Box::pin(async move {
+                    let m = serve_utterance(&mut engine, &cfg, u, &verifier).await;
+                    (engine, m)
+                }));
+            } else if finished {
+                break Ended::EndOfInput;
+            }
+        }
+        tokio::select! {
+            _ = shutdown.wait() => break Ended::Interrupted,
+            (engine, m) = async { current.as_mut().expect("guarded").await }, if current.is_some() => {
+                current = None;
+                // Empty, looping or unconfirmed speech ends the exchange too.
+                answer_expected = m.is_ok_and(|m| m.error.is_none() && asks_user(&m.reply));
+                idle = Some(engine);
+                if let Some(l) = &live {
+                    l.playback.set_busy(false);
+                }
+            }
+            Some(a) = announcements.recv(), if idle.is_some() => {
+                if let Some(e) = idle.as_mut() {
+                    e.announce(&a.text);
+                }
+            }
+            ev = rx.recv(), if !finished => match ev {
+                None | Some(AudioEvent::Finished) => finished = true,
+                Some(AudioEvent::FileError(msg)) => tracing::error!("{msg}"),
+                Some(AudioEvent::Pipeline(ev)) => match ev {
+                    PipelineEvent::Wake { wake, barge_in: over_reply } => {
+                        tracing::info!(at_s = wake.end_s, score = wake.score, over_reply, "wake word heard");
+                        if barge_in && (over_reply || current.is_some()) {
+                            queue.clear();
+                            if cfg.wake.verify {
+                                // Zoe's own voice can score as a wake: over a reply, stop only
+                                // once whisper heard the phrase in the wake window.
+                                barge_pending = Some(wake.id);
+                            } else {
+                                tracing::info!("barge-in: stopping the reply");
+                                stop_reply();
+                            }
+                        }
+                        if cues {
+                            if let Some(c) = &control {
+                                c.cue(Cue::Listening);
+                            }
+                        }
+                    }
+                    PipelineEvent::Verify { id, transcript } if barge_pending == Some(id) => {
+                        barge_pending = None;
+                        let (c, verifier, stop) = (cfg.clone(), verifier.clone(), stop_reply.clone());
+                        tokio::spawn(async move {
+                            match verdict(transcript, &verifier, &c).await {
+                                Ok(()) => {
+                                    tracing::info!("barge-in: stopping the reply");
+                                    stop();
+                                }
+                                Err(why) => tracing::info!("not a barge-in ({why})"),
+                            }
+                        });
+                    }
+                    PipelineEvent::Verify { .. } => {} // a barge-in already decided
+                    PipelineEvent::Utterance(u) if u.while_speaking => {
+                        if barge_in {
+                            let (cfg, stop) = (cfg.clone(), stop_reply.clone());
+                            tokio::spawn(async move {
+                                if let Ok(Ok(Ok(t))) =
+                                    tokio::time::timeout(cfg.deadlines.stt, u.transcript).await
+                                {
+                                    if is_stop_command(&t.text) {
+                                        tracing::info!("heard {:?}: stopping the reply", t.text);
+                                        stop();
+                                    }
+                                }
+                            });
+                        }
+                    }
+                    PipelineEvent::Utterance(u) => queue.push_back(u),
+                    PipelineEvent::ListenEnded => {
+                        tracing::debug!("stopped listening");
+                        if cues {
+                            if let Some(c) = &control {
+                                c.cue(Cue::Done);
+                            }
+                        }
+                    }
+                },
+            },
+        }
+    };
+    if let Some(t) = current.take() {
+        // Interrupted mid-turn: stop the reply; the turn's own future ends at once.
+        stop_reply();
+        let (engine, _) = t.await;
+        idle = Some(engine);
+    }
+    (idle.expect("the engine came back"), ended)
+}

@@ -1,0 +1,747 @@
+//! The turn engine: text in → tier → Ollama streaming chat → sentences → speech out, with metrics.
+//! Every input source (typed lines now, transcribed voice later) calls [`Engine::turn`] with a
+//! [`TurnInput`]; nothing upstream knows about Ollama or speech.
+//!
+//! Runs as one task on the tokio runtime and owns the session's history. Text goes to `out` as it
+//! streams (one line per reply); chunks go to the speech thread as soon as the splitter cuts them.
+//! The whole turn runs under the turn deadline and the client enforces the others; any failure
+//! becomes one printed and spoken sentence, with the details on stderr.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::actions;
+use crate::actions::intent::Intent;
+use crate::actions::store::{SharedStore, StoreCallError};
+use crate::actions::tools::{self, Filtered, ToolTextFilter};
+use crate::config::Config;
+use crate::dialogue::history::History;
+use crate::dialogue::metrics::{MetricsWriter, TurnMetrics};
+use crate::dialogue::sentence::SentenceSplitter;
+use crate::dialogue::tier::{classify, Tier};
+use crate::ollama::{ChatError, ChatRequest, Message, OllamaClient, Options, StreamEvent};
+use crate::speech::{SpeechEvent, SpeechHandle};
+use tracing::Instrument;
+
+/// One input to serve.
+#[derive(Debug, Clone)]
+pub struct TurnInput {
+    pub text: String,
+    /// "text" or "voice".
+    pub source: &'static str,
+    /// When the input was complete (line read, end of speech detected); all turn times count from here.
+    pub at: Instant,
+    /// For voice input: where it came from and what recognising it cost.
+    pub voice: Option<VoiceInfo>,
+}
+
+impl TurnInput {
+    pub fn text(text: impl Into<String>, at: Instant) -> Self {
+        TurnInput {
+            text: text.into(),
+            source: "text",
+            at,
+            voice: None,
+        }
+    }
+}
+
+/// What the voice pipeline knows about an utterance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoiceInfo {
+    pub speech_start_s: f64,
+    pub speech_end_s: f64,
+    pub endpoint_ms: f64,
+    pub stt_ms: f64,
+    pub speculative: bool,
+    /// The wake it followed: where the phrase ended (s) and its score.
+    pub wake: Option<(f64, f32)>,
+}
+
+pub struct Engine {
+    cfg: Arc<Config>,
+    client: OllamaClient,
+    history: History,
+    speech: Option<SpeechHandle>,
+    out: Box<dyn Write + Send>,
+    metrics: Option<MetricsWriter>,
+    turns: u64,
+    /// Cleared when the model rejects `tools`; action turns then describe the tools in text.
+    native_tools: bool,
+    /// When the current turn's input was complete.
+    turn_t0: Instant,
+    /// Lists, timers, reminders, facts and the conversation log (absent: actions go to the model).
+    store: Option<SharedStore>,
+    /// This session's id in the conversation log.
+    session: String,
+    /// Barge-in: a change of this value interrupts the reply being generated.
+    interrupt: Option<tokio::sync::watch::Receiver<u64>>,
+}
+
+/// Most model rounds in one turn (each tool result goes back to the model once).
+const MAX_TOOL_ROUNDS: usize = 3;
+
+/// Tool calls one model round asked for, and whether they came natively or as text.
+#[derive(Default)]
+struct Requested {
+    calls: Vec<(String, serde_json::Value)>,
+    native: bool,
+}
+
+/// Prompt sizes go into the metrics before sending, so failed turns report them too.
+fn record_prompt(m: &mut TurnMetrics, req: &ChatRequest) {
+    m.system_prompt_chars = req.messages[0].content.chars().count();
+    m.prompt_chars = req.prompt_chars();
+    m.history_messages = req.messages.len().saturating_sub(2);
+}
+
+fn ms_since(t0: Instant, t: Instant) -> f64 {
+    t.saturating_duration_since(t0).as_secs_f64() * 1000.0
+}
+
+/// One turn as it goes through its stages (the fast path, or the model rounds), then its end.
+struct TurnState {
+    turn: u64,
+    tier: Tier,
+    input: TurnInput,
+    m: TurnMetrics,
+    got: Streamed,
+    splitter: SentenceSplitter,
+    /// Remembered facts for the regular tier's prompt.
+    memory: Option<String>,
+}
+
+impl TurnState {
+    fn new(input: TurnInput, turn: u64, tier: Tier, cfg: &Config) -> Self {
+        let mut m = TurnMetrics {
+            turn,
+            source: input.source.to_string(),
+            tier: tier.as_str().to_string(),
+            input: input.text.clone(),
+            ..Default::default()
+        };
+        if let Some(v) = &input.voice {
+            m.transcript = Some(input.text.clone());
+            m.speech_start_s = Some(v.speech_start_s);
+            m.speech_end_s = Some(v.speech_end_s);
+            m.endpoint_ms = Some(v.endpoint_ms);
+            m.stt_ms = Some(v.stt_ms);
+            m.stt_speculative = Some(v.speculative);
+            if let Some((at, score)) = v.wake {
+                m.wake_s = Some(at);
+                m.wake_score = Some(score as f64);
+            }
+        }
+        TurnState {
+            turn,
+            tier,
+            input,
+            m,
+            got: Streamed::default(),
+            splitter: SentenceSplitter::new(
+                cfg.speech.clause_min_chars,
+                cfg.speech.max_chunk_chars,
+            ),
+            memory: None,
+        }
+    }
+}
+
+/// What a streamed reply produced before it ended or failed.
+#[derive(Default)]
+struct Streamed {
+    text: String,
+    first_token: Option<Instant>,
+    last_token: Option<Instant>,
+    tokens: usize,
+}
+
+impl Engine {
+    pub fn new(
+        cfg: Arc<Config>,
+        speech: Option<SpeechHandle>,
+        out: Box<dyn Write + Send>,
+        metrics: Option<MetricsWriter>,
+    ) -> Self {
+        let client = OllamaClient::new(cfg.ollama.clone(), cfg.deadlines);
+        let history = History::new(cfg.chat.history_max_chars, cfg.chat.history_max_messages);
+        let session = crate::actions::store::now_ms().to_string();
+        Engine {
+            store: None,
+            session,
+            cfg,
+            client,
+            history,
+            speech,
+            out,
+            metrics,
+            turns: 0,
+            native_tools: true,
+            turn_t0: Instant::now(),
+            interrupt: None,
+        }
+    }
+
+    pub fn client(&self) -> &OllamaClient {
+        &self.client
+    }
+
+    pub fn speech(&self) -> Option<&SpeechHandle> {
+        self.speech.as_ref()
+    }
+
+    pub fn store(&self) -> Option<SharedStore> {
+        self.store.clone()
+    }
+
+    /// Gives the engine its store: actions then run locally, facts feed the regular prompt, and the
+    /// conversation is logged.
+    pub fn set_store(&mut self, store: SharedStore) {
+        self.store = Some(store);
+    }
+
+    /// Says a timer or reminder announcement (after a chime when configured). Not a turn: no
+    /// model, no metrics line.
+    pub fn announce(&mut self, text: &str) {
+        self.turns += 1;
+        let turn = self.turns;
+        self.print(text);
+        self.print("\n");
+        if let Some(s) = &self.speech {
+            if self.cfg.speech.earcons {
+                s.chime(turn);
+            }
+            s.say(turn, text.to_string());
+            s.end_turn(turn);
+        }
+    }
+
+    /// Lets the session interrupt replies (barge-in): when the value changes, the reply being
+    /// generated stops, nothing more of it is spoken, and its metrics say `interrupted`.
+    pub fn set_interrupt(&mut self, rx: tokio::sync::watch::Receiver<u64>) {
+        self.interrupt = Some(rx);
+    }
+
+    /// Resolves when the session asks to interrupt the current turn (never without a session).
+    fn interrupted(&self) -> impl std::future::Future<Output = ()> + use<> {
+        let rx = self.interrupt.clone();
+        async move {
+            let Some(mut rx) = rx else {
+                return std::future::pending().await;
+            };
+            let start = *rx.borrow_and_update();
+            if rx.wait_for(|v| *v != start).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Prints a line of context (e.g. what was heard) where replies go.
+    pub fn note(&mut self, line: &str) {
+        self.print(line);
+        self.print("\n");
+    }
+
+    /// Replaces where reply text is printed (stdout by default).
+    pub fn set_output(&mut self, out: Box<dyn Write + Send>) {
+        self.out = out;
+    }
+
+    /// Takes the speech handle (for shutdown).
+    pub fn take_speech(&mut self) -> Option<SpeechHandle> {
+        self.speech.take()
+    }
+
+    /// Builds the `/api/chat` body for a tier: its system prompt, history if the tier wants it,
+    /// the user's text, the tier's options, and tools on the action tier.
+    pub fn build_request(&self, tier: Tier, text: &str, memory: Option<&str>) -> ChatRequest {
+        let tc = self.cfg.tiers.get(tier);
+        let mut system = tc.system_prompt.clone();
+        if let Some(line) = memory {
+            system.push('\n');
+            system.push_str(line);
+        }
+        let tools = match tier {
+            Tier::Action if self.native_tools => Some(tools::definitions()),
+            Tier::Action => {
+                system.push_str(&tools::as_text());
+                None
+            }
+            _ => None,
+        };
+        let mut messages = vec![Message::new("system", system)];
+        if tc.history {
+            messages.extend_from_slice(self.history.messages());
+        }
+        messages.push(Message::new("user", text));
+        ChatRequest {
+            model: self.cfg.ollama.model.clone(),
+            messages,
+            stream: true,
+            keep_alive: self.cfg.ollama.keep_alive.clone(),
+            options: Options {
+                num_predict: tc.num_predict,
+                num_ctx: tc.num_ctx,
+                temperature: tc.temperature,
+            },
+            tools,
+        }
+    }
+
+    /// Serves one input completely: the reply is printed and queued for speech, the metrics line is
+    /// written, and the returned metrics describe the turn.
+    pub async fn turn(&mut self, input: TurnInput) -> TurnMetrics {
+        self.turns += 1;
+        let turn = self.turns;
+        let tier = classify(&input.text);
+        let span = tracing::info_span!("turn", turn, tier = tier.as_str());
+        self.turn_inner(input, turn, tier).instrument(span).await
+    }
+
+    async fn turn_inner(&mut self, input: TurnInput, turn: u64, tier: Tier) -> TurnMetrics {
+        self.turn_t0 = input.at;
+        let mut st = TurnState::new(input, turn, tier, &self.cfg);
+        if !self.fast_path_turn(&mut st).await {
+            self.model_turn(&mut st).await;
+        }
+        st.m.total_ms = ms_since(st.input.at, Instant::now());
+        self.finish_turn(st).await
+    }
+
+    /// The fast path as the whole turn: a recognised intent is answered without the model. False
+    /// when the input is not one (nothing was said or printed).
+    async fn fast_path_turn(&mut self, st: &mut TurnState) -> bool {
+        let Some(reply) = self.fast_path(&st.input.text, &mut st.m).await else {
+            return false;
+        };
+        self.print(&reply);
+        self.print("\n");
+        self.say_chunk(st.turn, reply.clone(), &mut st.m);
+        self.remember_exchange(&st.input.text, &reply).await;
+        st.m.reply = reply;
+        true
+    }
+
+    /// The model rounds as the whole turn, under the turn's deadline and the interrupt watch: the
+    /// reply streams to stdout and speech; a failure is said as one sentence.
+    async fn model_turn(&mut self, st: &mut TurnState) {
+        let t0 = st.input.at;
+        if st.tier == Tier::Regular {
+            st.memory = self.memory().await;
+        }
+        let deadline = tokio::time::Instant::from_std(t0 + self.cfg.deadlines.turn);
+        let turn_limit = self.cfg.deadlines.turn;
+        let interrupted = self.interrupted();
+        let result = tokio::select! {
+            r = tokio::time::timeout_at(deadline, self.converse(st)) => match r {
+                Ok(r) => r,
+                Err(_) => Err(ChatError::TurnTimeout(turn_limit)),
+            },
+            _ = interrupted => {
+                // Barge-in: the stream is dropped (Ollama stops generating when the connection
+                // closes) and what was said so far is what the user heard.
+                self.print(" …\n");
+                st.m.tokens_received = st.got.tokens;
+                st.m.ttft_ms = st.got.first_token.map(|t| ms_since(t0, t));
+                st.m.reply = st.got.text.trim().to_string();
+                st.m.error = Some("interrupted".into());
+                return;
+            }
+        };
+        let (m, got) = (&mut st.m, &mut st.got);
+        m.tokens_received = got.tokens;
+        m.ttft_ms = got.first_token.map(|t| ms_since(t0, t));
+        if let (Some(a), Some(b)) = (got.first_token, got.last_token) {
+            let secs = b.saturating_duration_since(a).as_secs_f64();
+            if got.tokens > 1 && secs > 0.0 {
+                m.client_tok_per_s = Some((got.tokens - 1) as f64 / secs);
+            }
+        }
+        match result {
+            Ok(()) => {
+                for chunk in st.splitter.finish() {
+                    self.say_chunk(st.turn, chunk, &mut st.m);
+                }
+                if st.got.text.trim().is_empty() {
+                    let msg = "Sorry, I have no answer to that.".to_string();
+                    self.print(&msg);
+                    self.say_chunk(st.turn, msg.clone(), &mut st.m);
+                    st.got.text = msg;
+                } else {
+                    let reply = st.got.text.trim().to_string();
+                    self.remember_exchange(&st.input.text, &reply).await;
+                }
+                self.print("\n");
+                st.m.reply = st.got.text.trim().to_string();
+            }
+            Err(e) => {
+                tracing::error!("turn failed: {e}");
+                let msg = e.spoken(&self.cfg.ollama);
+                if !st.got.text.is_empty() {
+                    self.print(" … ");
+                }
+                self.print(&msg);
+                self.print("\n");
+                self.say_chunk(st.turn, msg.clone(), &mut st.m);
+                st.m.reply = msg;
+                st.m.error = Some(e.code().to_string());
+            }
+        }
+    }
+
+    /// Waits for the reply's first audio, completes and writes the metrics.
+    async fn finish_turn(&mut self, mut st: TurnState) -> TurnMetrics {
+        self.finish_audio(st.turn, st.input.at, &mut st.m).await;
+        if st.input.voice.is_some() {
+            st.m.latency_ms = st.m.first_audio_ms;
+        }
+        self.write_metrics(&st.m);
+        st.m
+    }
+
+    /// The local fast path: a recognised action runs against the store with no LLM call and is
+    /// answered with a templated sentence. `None` sends the input on to the model.
+    async fn fast_path(&mut self, text: &str, m: &mut TurnMetrics) -> Option<String> {
+        let now = chrono::Local::now().naive_local();
+        let intent = crate::actions::intent::parse(text, now)?;
+        let reply = match (actions::answer_without_store(&intent, now), &self.store) {
+            (Some(reply), _) => reply,
+            (None, None) => return None,
+            (None, Some(store)) => self.run_action(store.clone(), intent.clone(), now, m).await,
+        };
+        m.fast_path = true;
+        m.actions.push(intent.name().to_string());
+        Some(reply)
+    }
+
+    /// Runs one action under the store's write deadline; failures become a sentence and an error code.
+    async fn run_action(
+        &self,
+        store: SharedStore,
+        intent: Intent,
+        now: chrono::NaiveDateTime,
+        m: &mut TurnMetrics,
+    ) -> String {
+        let wakes_scheduler = matches!(
+            intent,
+            Intent::SetTimer { .. } | Intent::CancelTimer { .. } | Intent::SetReminder { .. }
+        );
+        let changed = store.changed.clone();
+        match store
+            .with(self.cfg.store.write, move |st| {
+                actions::execute(st, &intent, now)
+            })
+            .await
+        {
+            Ok(reply) => {
+                if wakes_scheduler {
+                    changed.notify_one();
+                }
+                reply
+            }
+            Err(e) => {
+                tracing::error!("action failed: {e}");
+                m.error = Some(
+                    match e {
+                        StoreCallError::Timeout(_) => "store_timeout",
+                        StoreCallError::Store(_) => "store_error",
+                    }
+                    .to_string(),
+                );
+                "Sorry, I couldn't do that: my memory isn't working right now.".to_string()
+            }
+        }
+    }
+
+    /// Remembered facts for the regular prompt, under the lookup deadline (a slow store never
+    /// delays the reply by more than that).
+    async fn memory(&self) -> Option<String> {
+        let store = self.store.as_ref()?;
+        let max = self.cfg.store.memory_max_chars;
+        match store
+            .with(self.cfg.store.lookup, move |st| {
+                actions::memory_line(st, max)
+            })
+            .await
+        {
+            Ok(line) => line,
+            Err(e) => {
+                tracing::warn!("answering without remembered facts: {e}");
+                None
+            }
+        }
+    }
+
+    /// Adds an exchange to the history and to the conversation log (under the write deadline;
+    /// the reply is already printed and queued for speech, so this costs the user nothing).
+    async fn remember_exchange(&mut self, user: &str, reply: &str) {
+        self.history.push_exchange(user, reply);
+        if let Some(store) = self.store.clone() {
+            let (session, user, reply) =
+                (self.session.clone(), user.to_string(), reply.to_string());
+            let logged = store
+                .with(self.cfg.store.write, move |st| {
+                    st.log(&session, "user", &user)?;
+                    st.log(&session, "assistant", &reply)
+                })
+                .await;
+            if let Err(e) = logged {
+                tracing::warn!("conversation log: {e}");
+            }
+        }
+    }
+
+    /// Model rounds: stream a reply; if it asks for tools, run them and send the results back for
+    /// the model to phrase, up to [`MAX_TOOL_ROUNDS`]. A rejected tool call is refused aloud.
+    async fn converse(&mut self, st: &mut TurnState) -> Result<(), ChatError> {
+        let mut req = self.build_request(st.tier, &st.input.text, st.memory.as_deref());
+        for round in 0..MAX_TOOL_ROUNDS {
+            let requested = self.stream_reply(st, &mut req).await?;
+            let (turn, m, got) = (st.turn, &mut st.m, &mut st.got);
+            if requested.calls.is_empty() {
+                return Ok(());
+            }
+            let now = chrono::Local::now().naive_local();
+            let mut results = Vec::new();
+            for (name, args) in &requested.calls {
+                m.tool_calls.push(name.clone());
+                let intent = match actions::intent_from_tool(name, args, now) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        tracing::warn!("refusing a tool call: {e}");
+                        let msg = e.spoken();
+                        self.print(&msg);
+                        self.say_chunk(turn, msg.clone(), m);
+                        got.text.push_str(&msg);
+                        return Ok(());
+                    }
+                };
+                let result = match (actions::answer_without_store(&intent, now), &self.store) {
+                    (Some(answer), _) => answer,
+                    (None, Some(store)) => {
+                        self.run_action(store.clone(), intent.clone(), now, m).await
+                    }
+                    // Never confirm what could not be saved.
+                    (None, None) => {
+                        "Failed: the store is not available, so nothing was saved.".to_string()
+                    }
+                };
+                m.actions.push(intent.name().to_string());
+                results.push((name.clone(), args.clone(), result));
+            }
+            if round + 1 == MAX_TOOL_ROUNDS {
+                // The model keeps asking: say the results ourselves.
+                let msg = results
+                    .iter()
+                    .map(|r| r.2.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                self.print(&msg);
+                self.say_chunk(turn, msg.clone(), m);
+                got.text.push_str(&msg);
+                return Ok(());
+            }
+            if requested.native {
+                let mut call_msg = Message::new("assistant", "");
+                call_msg.tool_calls = results
+                    .iter()
+                    .map(|(name, args, _)| crate::ollama::ToolCall {
+                        function: crate::ollama::wire::FunctionCall {
+                            name: name.clone(),
+                            arguments: args.clone(),
+                        },
+                    })
+                    .collect();
+                req.messages.push(call_msg);
+                for (name, _, result) in &results {
+                    let mut msg = Message::new("tool", result.clone());
+                    msg.tool_name = Some(name.clone());
+                    req.messages.push(msg);
+                }
+            } else {
+                let summary: Vec<String> = results
+                    .iter()
+                    .map(|(n, _, r)| format!("{n}: {r}"))
+                    .collect();
+                req.messages.push(Message::new(
+                    "user",
+                    format!("Tool results: {}\nNow answer me in one short spoken sentence, without JSON.", summary.join(" ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers an input locally without the model (e.g. one too long to serve).
+    pub async fn refuse(&mut self, input: TurnInput, message: &str, code: &str) -> TurnMetrics {
+        self.turns += 1;
+        let turn = self.turns;
+        self.turn_t0 = input.at;
+        let mut m = TurnMetrics {
+            turn,
+            source: input.source.to_string(),
+            tier: "none".into(),
+            input: input.text.chars().take(200).collect(),
+            reply: message.to_string(),
+            error: Some(code.to_string()),
+            ..Default::default()
+        };
+        self.print(message);
+        self.print("\n");
+        self.say_chunk(turn, message.to_string(), &mut m);
+        m.total_ms = ms_since(input.at, Instant::now());
+        self.finish_audio(turn, input.at, &mut m).await;
+        self.write_metrics(&m);
+        m
+    }
+
+    /// Streams one model round: text is printed and cut into sentences as it arrives, tool calls
+    /// (native, or JSON in the text) are collected and returned.
+    async fn stream_reply(
+        &mut self,
+        st: &mut TurnState,
+        req: &mut ChatRequest,
+    ) -> Result<Requested, ChatError> {
+        let (turn, tier) = (st.turn, st.tier);
+        let (m, got, splitter) = (&mut st.m, &mut st.got, &mut st.splitter);
+        record_prompt(m, req);
+        let mut stream = match self.client.chat(req).await {
+            Err(ChatError::ToolsUnsupported { message, .. }) if req.tools.is_some() => {
+                tracing::warn!(%message, "model rejects native tools; describing them in the prompt from now on");
+                tracing::warn!(
+                    "{} does not support tools; using the text tool protocol",
+                    req.model
+                );
+                self.native_tools = false;
+                let extra: Vec<Message> = req
+                    .messages
+                    .drain(..)
+                    .skip_while(|m| m.role != "user")
+                    .skip(1)
+                    .collect();
+                *req = self.build_request(tier, &st.input.text, st.memory.as_deref());
+                req.messages.extend(extra);
+                record_prompt(m, req);
+                self.client.chat(req).await?
+            }
+            r => r?,
+        };
+        let mut requested = Requested::default();
+        let mut filter = ToolTextFilter::default();
+        loop {
+            let (pieces, done) = match stream.next().await? {
+                None => (filter.finish(), true),
+                Some(StreamEvent::Token(t)) => {
+                    let now = Instant::now();
+                    got.first_token.get_or_insert(now);
+                    got.last_token = Some(now);
+                    got.tokens += 1;
+                    (filter.push(&t), false)
+                }
+                Some(StreamEvent::ToolCalls(calls)) => {
+                    got.first_token.get_or_insert_with(Instant::now);
+                    requested.native = true;
+                    requested.calls.extend(
+                        calls
+                            .into_iter()
+                            .map(|c| (c.function.name, c.function.arguments)),
+                    );
+                    continue;
+                }
+                Some(StreamEvent::Done(stats)) => {
+                    m.eval_count = stats.eval_count;
+                    m.prompt_eval_count = stats.prompt_eval_count;
+                    m.load_duration_ms = stats.load_duration.map(|ns| ns as f64 / 1e6);
+                    m.server_tok_per_s = stats.server_tok_per_s();
+                    (filter.finish(), false)
+                }
+            };
+            for piece in pieces {
+                match piece {
+                    Filtered::Text(t) => {
+                        got.text.push_str(&t);
+                        self.print(&t.replace(['\n', '\r'], " "));
+                        for chunk in splitter.push(&t) {
+                            self.say_chunk(turn, chunk, m);
+                        }
+                    }
+                    Filtered::Call { name, arguments } => requested.calls.push((name, arguments)),
+                }
+            }
+            if done {
+                return Ok(requested);
+            }
+        }
+    }
+
+    fn print(&mut self, s: &str) {
+        // A closed stdout (e.g. `| head`) must not stop the assistant.
+        let _ = self
+            .out
+            .write_all(s.as_bytes())
+            .and_then(|_| self.out.flush());
+    }
+
+    fn say_chunk(&mut self, turn: u64, chunk: String, m: &mut TurnMetrics) {
+        if m.first_sentence_ms.is_none() {
+            m.first_sentence_ms = Some(ms_since(self.turn_t0, Instant::now()));
+        }
+        m.chunks_spoken += 1;
+        if let Some(s) = &self.speech {
+            s.say(turn, chunk);
+        }
+    }
+
+    /// Tells speech the reply is complete, then waits (bounded) for its first audio sample.
+    async fn finish_audio(&mut self, turn: u64, t0: Instant, m: &mut TurnMetrics) {
+        let Some(speech) = self.speech.as_mut() else {
+            return;
+        };
+        speech.end_turn(turn);
+        let wait = self.cfg.deadlines.first_audio;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, speech.events.recv()).await {
+                Ok(Some(SpeechEvent::FirstAudio { turn: t, at })) if t == turn => {
+                    m.first_audio_ms = Some(ms_since(t0, at));
+                    return;
+                }
+                Ok(Some(SpeechEvent::TurnQueued {
+                    turn: t,
+                    samples: 0,
+                    ..
+                })) if t == turn => return,
+                Ok(Some(SpeechEvent::Failed { turn: t, error })) if t == turn => {
+                    tracing::error!("speech failed: {error}");
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => return,
+                Err(_) => {
+                    tracing::warn!(?wait, "no audio reached the output in time");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn write_metrics(&mut self, m: &TurnMetrics) {
+        let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+        tracing::info!(
+            "turn done: tier {} ttft {} ms, first audio {} ms, total {:.0} ms{}",
+            m.tier,
+            ms(m.ttft_ms),
+            ms(m.first_audio_ms),
+            m.total_ms,
+            m.error
+                .as_deref()
+                .map(|e| format!(", error {e}"))
+                .unwrap_or_default()
+        );
+        if let Some(w) = &mut self.metrics {
+            if let Err(e) = w.write(m) {
+                tracing::error!("cannot write metrics: {e}");
+            }
+        }
+    }
+}

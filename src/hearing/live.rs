@@ -1,0 +1,184 @@
+//! The live audio worker, `zoe-audio`: drains the microphone's ring ([`Capture`]), resamples
+//! whatever the device gives (PulseAudio here: 48 kHz stereo) to 16 kHz mono with rubato, cuts
+//! 16 ms frames stamped with when they were captured and runs exactly the [`FramePipeline`]
+//! `zoe replay` runs. It reports overruns, notices a failed or silent stream (device unplugged,
+//! sound server restarted) and reopens it with a doubling backoff, while the session goes on.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::pipeline::{FramePipeline, FRAME};
+use super::vad::{Endpointer, VadConfig, VadEvent};
+use super::AudioEvent;
+use crate::audio::capture::{Capture, CaptureError};
+use crate::audio::close::{close_aside, still_closing};
+use crate::audio::resample::Resample16k;
+use crate::audio::RATE;
+use crate::shutdown::Shutdown;
+
+/// How the live worker runs.
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    pub device: Option<String>,
+    pub ring: Duration,
+    pub stall: Duration,
+    pub reopen_max: Duration,
+}
+
+/// Opens the microphone and checks it can be opened at all (start-up: a missing device is an
+/// error naming the ones that exist).
+pub fn probe(settings: &LiveSettings) -> Result<(), CaptureError> {
+    Capture::open(settings.device.as_deref(), settings.ring).map(drop)
+}
+
+/// What the live worker measured (for `zoe listen`'s end-of-session line and the soak bench).
+#[derive(Debug, Default)]
+pub struct LiveStats {
+    pub frames: AtomicU64,
+    pub overruns: AtomicU64,
+    pub reopens: AtomicU64,
+}
+
+/// The `zoe-audio` thread for live input: capture → resample → frames → pipeline, reopening the
+/// device after faults, until `shutdown`.
+pub fn run_live(
+    settings: LiveSettings,
+    mut pipeline: FramePipeline,
+    tx: UnboundedSender<AudioEvent>,
+    shutdown: &Shutdown,
+    stats: Arc<LiveStats>,
+) {
+    let mut emit = |e| {
+        let _ = tx.send(AudioEvent::Pipeline(e));
+    };
+    let mut backoff = Duration::from_millis(100);
+    let mut raw = Vec::with_capacity(8192);
+    let mut mono16 = Vec::with_capacity(4096);
+    let mut frame_buf: Vec<f32> = Vec::with_capacity(FRAME * 4);
+    'reopen: while !shutdown.is_triggered() {
+        if still_closing() > 0 {
+            tracing::warn!(
+                streams = still_closing(),
+                "old audio streams are stuck closing in the sound library; left to it"
+            );
+        }
+        let mut cap = match Capture::open(settings.device.as_deref(), settings.ring) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("microphone: {e}; retrying in {backoff:?}");
+                shutdown.sleep(backoff);
+                backoff = (backoff * 2).min(settings.reopen_max);
+                continue;
+            }
+        };
+        // A new stream starts its positions afresh: nothing of the old one carries over.
+        frame_buf.clear();
+        let mut resampler = match Resample16k::new(cap.rate) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.send(AudioEvent::FileError(e.to_string()));
+                return;
+            }
+        };
+        tracing::info!(
+            device = %cap.device,
+            rate = cap.rate,
+            channels = cap.channels,
+            "listening"
+        );
+        let mut last_data = Instant::now();
+        let mut reported_overruns = 0;
+        let mut last_report = Instant::now();
+        while !shutdown.is_triggered() {
+            raw.clear();
+            let got = cap.drain(&mut raw);
+            if got > 0 {
+                last_data = Instant::now();
+                backoff = Duration::from_millis(100);
+                mono16.clear();
+                resampler.push(&raw, &mut mono16);
+                frame_buf.extend_from_slice(&mono16);
+                let whole = frame_buf.len() / FRAME * FRAME;
+                // Output sample j (16 kHz, counting from the stream's start) left the resampler's
+                // filter `delay` samples after device time j / 16000: stamp each frame with when
+                // its last sample was captured, so latencies count from the speaker's mouth.
+                let first_out = resampler.produced.saturating_sub(frame_buf.len() as u64);
+                let delay = resampler.delay() as u64;
+                for (k, frame) in frame_buf[..whole].chunks_exact(FRAME).enumerate() {
+                    let end_out = first_out + ((k + 1) * FRAME) as u64;
+                    let device_index =
+                        end_out.saturating_sub(delay) * cap.rate as u64 / RATE as u64;
+                    let at = cap.captured_at(device_index).unwrap_or_else(Instant::now);
+                    pipeline.push_at(frame, at, &mut emit);
+                    stats.frames.fetch_add(1, Ordering::Relaxed);
+                }
+                frame_buf.drain(..whole);
+            } else {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let overruns = cap.overruns();
+            if overruns != reported_overruns && last_report.elapsed() >= Duration::from_secs(1) {
+                tracing::warn!(
+                    samples = overruns - reported_overruns,
+                    "capture overrun: the audio worker fell behind and samples were dropped"
+                );
+                stats
+                    .overruns
+                    .fetch_add(overruns - reported_overruns, Ordering::Relaxed);
+                reported_overruns = overruns;
+                last_report = Instant::now();
+            }
+            let silent = last_data.elapsed() >= settings.stall;
+            if cap.failed() || silent {
+                let why = if cap.failed() {
+                    "the stream reported an error"
+                } else {
+                    "no audio arrived"
+                };
+                tracing::warn!(device = %cap.device, "microphone lost ({why}); reopening in {backoff:?}");
+                close_aside("microphone", cap);
+                stats.reopens.fetch_add(1, Ordering::Relaxed);
+                shutdown.sleep(backoff);
+                backoff = (backoff * 2).min(settings.reopen_max);
+                continue 'reopen;
+            }
+        }
+        close_aside("microphone", cap);
+    }
+    let _ = tx.send(AudioEvent::Finished);
+}
+
+/// Records one utterance from the microphone (for `zoe wake enroll`): waits up to `wait` for
+/// speech and returns it (16 kHz mono) once the VAD hears its end.
+pub fn record_utterance(
+    settings: &LiveSettings,
+    vad: &VadConfig,
+    wait: Duration,
+) -> Result<Option<Vec<f32>>, CaptureError> {
+    let mut cap = Capture::open(settings.device.as_deref(), settings.ring)?;
+    let mut resampler = Resample16k::new(cap.rate)?;
+    let mut ep = Endpointer::new(vad.clone());
+    let (mut raw, mut mono, mut frames) = (Vec::new(), Vec::new(), Vec::new());
+    let until = Instant::now() + wait;
+    while Instant::now() < until || ep.in_speech() {
+        raw.clear();
+        if cap.drain(&mut raw) == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        mono.clear();
+        resampler.push(&raw, &mut mono);
+        frames.extend_from_slice(&mono);
+        let whole = frames.len() / FRAME * FRAME;
+        for f in frames[..whole].chunks_exact(FRAME) {
+            if let Some(VadEvent::End(u)) = ep.push(f) {
+                return Ok(Some(u.audio));
+            }
+        }
+        frames.drain(..whole);
+    }
+    Ok(None)
+}

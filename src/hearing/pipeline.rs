@@ -1,0 +1,741 @@
+//! The frame pipeline: 16 kHz frames of 256 samples → wake word → VAD → utterances →
+//! transcription jobs. The same [`FramePipeline`] serves `zoe replay` (frames from a file) and
+//! `zoe listen` (frames from the capture ring). It runs on the audio worker thread: synchronous, no
+//! waiting on whisper — jobs go to the `zoe-stt` thread and events carry the receivers of their
+//! transcripts.
+//!
+//! **Who is addressed** is [`super::addressee`]'s call (wake / follow-up window / said over Zoe /
+//! nobody); the pipeline tells it what it knows when an utterance is found.
+//!
+//! **The wake phrase stays in the audio.** Whisper hears "Hey Zoe" right only with its context
+//! (alone, tiny.en writes "There's Oie" or "So, what?"), so a request is transcribed together with
+//! its wake phrase and the phrase is removed from the text by words (the session's
+//! [`crate::wake::verify::Verifier`]): in one breath ("Hey Zoe, what time is it") the utterance
+//! is sent whole; after "Hey Zoe" alone and a pause, the phrase's audio is put before the request
+//! with a short gap. The same transcript verifies the wake: one whisper run, not two.
+//!
+//! **Barge-in.** A wake while Zoe is audible (or a turn is under way) must stop her quickly: `wake.verify_tail_ms` after it
+//! the wake window (2 s before the phrase's end plus that tail) goes to whisper as an urgent job
+//! and [`PipelineEvent::Verify`] carries its transcript for the session to check.
+//!
+//! **Zoe's own voice.** While she is audible (the speaker's [`Playback`] stamp, plus
+//! `wake.echo_tail_ms`) the detector needs `wake.speaking_threshold`, and utterances that start
+//! then are not requests: short ones are sent as `while_speaking` so the session can hear "stop".
+//!
+//! Speculative transcription: on the VAD's `Pause` the audio so far is sent to whisper at once; if
+//! the endpoint follows with no new speech (and the same decision), that job's result is used; on
+//! `Resume` its receiver is dropped, which aborts it (running or not).
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::addressee::{Situation, Take, Window};
+use super::echo::EchoGuard;
+use super::vad::{Endpointer, VadConfig, VadEvent};
+use crate::audio::playback::Playback;
+use crate::audio::RATE;
+use crate::stt::{JobKind, SttHandle};
+use crate::wake::{Detection, WakeConfig, WakeDetector};
+
+pub use super::vad::FRAME;
+
+pub use crate::stt::TranscriptRx;
+
+/// The wake an utterance was heard under.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WakeRef {
+    pub id: u64,
+    /// Where the phrase ended in the stream (seconds).
+    pub end_s: f64,
+    pub score: f32,
+}
+
+/// An utterance on its way to becoming a turn.
+#[derive(Debug)]
+pub struct VoiceUtterance {
+    pub transcript: TranscriptRx,
+    /// Position of the speech in the stream (seconds since the stream or file began); after a wake
+    /// in the same breath, the start is where the wake phrase ended.
+    pub speech_start_s: f64,
+    pub speech_end_s: f64,
+    /// Wall-clock time of the end of speech: when the frame holding it was captured (live) or
+    /// processed (replay).
+    pub end_of_speech: Instant,
+    /// Wall-clock time of the endpoint decision.
+    pub endpoint_at: Instant,
+    /// Whether the transcript comes from the speculative run.
+    pub speculative: bool,
+    /// The wake it follows (none in a follow-up window or without `wake.required`); its
+    /// transcript then starts with the wake phrase.
+    pub wake: Option<WakeRef>,
+    /// Heard in a follow-up window without a wake: a turn only if Zoe asked something.
+    pub follow_up: bool,
+    /// It was said while Zoe was speaking: only a stop command counts.
+    pub while_speaking: bool,
+}
+
+/// What the pipeline reports.
+#[derive(Debug)]
+pub enum PipelineEvent {
+    /// The detector fired. `barge_in`: Zoe was speaking.
+    Wake {
+        wake: WakeRef,
+        barge_in: bool,
+    },
+    /// Whisper's transcript of the wake window, to verify.
+    Verify {
+        id: u64,
+        transcript: TranscriptRx,
+    },
+    Utterance(VoiceUtterance),
+    /// A wake or follow-up window closed with no request.
+    ListenEnded,
+}
+
+/// The wake-word stage and its settings.
+pub struct WakeStage {
+    pub detector: WakeDetector,
+    pub cfg: WakeConfig,
+}
+
+/// A wake whose window is open.
+struct Armed {
+    wake: WakeRef,
+    /// The phrase's end (samples): the request starts here.
+    cut: usize,
+    /// Utterances must start before this.
+    until: usize,
+    /// When to send the wake window to whisper (barge-in; None: sent, or not verifying).
+    verify_at: Option<usize>,
+    /// The wake phrase's audio, put before a request said after a pause: the utterance that
+    /// held the phrase, or (until it ends) the two seconds before the detection.
+    phrase: Vec<f32>,
+}
+
+/// Seconds of audio kept for the wake window.
+const HISTORY_S: usize = 4;
+/// How much of the wake window precedes the phrase's end.
+const WAKE_WINDOW_S: f64 = 2.0;
+/// A wake detected this soon after Zoe became audible is not taken: the detector's 1.28 s window
+/// then holds the end of the request and the start of her reply together (her "Hello!" after the
+/// user's "hello" scored 0.95), and the echo canceller has not converged yet. Barge-in works from
+/// then on.
+const REPLY_ONSET_MS: usize = 1300;
+/// How long a detection that was not taken (Zoe's own voice) keeps the detector quiet.
+const IGNORED_QUIET_MS: usize = 500;
+/// Silence put between the wake phrase's audio and a request said after a pause.
+const WAKE_GAP_MS: usize = 300;
+
+pub struct FramePipeline {
+    vad: Endpointer,
+    stt: SttHandle,
+    speculate: bool,
+    spec: Option<(TranscriptRx, Take)>,
+    /// (stream position after a frame, when it was processed), for the last few seconds.
+    clock: VecDeque<(usize, Instant)>,
+    wake: Option<WakeStage>,
+    playback: Option<Playback>,
+    /// Scores what the speaker plays, so a wake in Zoe's own voice is ignored (live audio).
+    echo: Option<EchoGuard>,
+    /// The last frame with the echo removed.
+    cleaned: Vec<f32>,
+    armed: Option<Armed>,
+    /// Follow-up window: utterances starting before this position need no wake.
+    follow_until: Option<usize>,
+    /// The last few seconds of audio, for the wake window.
+    history: VecDeque<f32>,
+    next_wake_id: u64,
+    /// Whether Zoe was audible at the last frame.
+    speaking: bool,
+    /// Stream position where Zoe last stopped being audible.
+    speaking_since: usize,
+    /// Stream position where Zoe last became audible.
+    speaking_from: usize,
+    /// The highest wake score of a peak while Zoe speaks that did not make a detection, while
+    /// the peak lasts (0: none).
+    held_back: f32,
+}
+
+/// Wake score peaks while Zoe speaks are logged (at debug) from this score up.
+const PEAK_FLOOR: f32 = 0.1;
+
+impl FramePipeline {
+    pub fn new(vad: VadConfig, stt: SttHandle, speculate: bool) -> Self {
+        FramePipeline {
+            vad: Endpointer::new(vad),
+            stt,
+            speculate,
+            spec: None,
+            clock: VecDeque::new(),
+            wake: None,
+            playback: None,
+            echo: None,
+            cleaned: Vec::with_capacity(FRAME),
+            armed: None,
+            follow_until: None,
+            history: VecDeque::with_capacity(HISTORY_S * RATE as usize + FRAME),
+            next_wake_id: 0,
+            speaking: false,
+            speaking_since: 0,
+            speaking_from: 0,
+            held_back: 0.0,
+        }
+    }
+
+    /// Requires the wake word (`wake.required`).
+    pub fn with_wake(mut self, stage: WakeStage) -> Self {
+        self.wake = Some(stage);
+        self
+    }
+
+    /// Tells the pipeline when Zoe is audible (live audio; replayed files never hear her).
+    pub fn with_playback(mut self, playback: Playback) -> Self {
+        self.playback = Some(playback);
+        self
+    }
+
+    /// Ignores wakes in Zoe's own voice: `guard` scores what her speaker plays.
+    pub fn with_echo_guard(mut self, guard: EchoGuard) -> Self {
+        self.echo = Some(guard);
+        self
+    }
+
+    /// Starts a new stream (a new file): positions count from zero again.
+    pub fn reset(&mut self) {
+        self.vad.reset();
+        self.spec = None;
+        self.clock.clear();
+        self.history.clear();
+        self.armed = None;
+        self.follow_until = None;
+        self.speaking = false;
+        if let Some(w) = &mut self.wake {
+            w.detector.reset();
+        }
+    }
+
+    /// Samples fed since the stream began.
+    pub fn position(&self) -> usize {
+        self.vad.position()
+    }
+
+    /// The wake-word detector, when the wake word is required.
+    pub fn wake_detector(&self) -> Option<&WakeDetector> {
+        self.wake.as_ref().map(|w| &w.detector)
+    }
+
+    /// The last wake score (0 without a detector).
+    pub fn wake_score(&self) -> f32 {
+        self.wake.as_ref().map_or(0.0, |w| w.detector.last_score)
+    }
+
+    /// Feeds one frame of [`FRAME`] samples; events go to `emit` in the order they happen.
+    pub fn push(&mut self, frame: &[f32], emit: &mut dyn FnMut(PipelineEvent)) {
+        self.push_at(frame, Instant::now(), emit);
+    }
+
+    /// As [`FramePipeline::push`], for a frame whose last sample was captured at `captured`
+    /// (live audio: the device's capture clock, so end-of-speech times exclude input latency).
+    pub fn push_at(
+        &mut self,
+        frame: &[f32],
+        captured: Instant,
+        emit: &mut dyn FnMut(PipelineEvent),
+    ) {
+        let Some(guard) = &mut self.echo else {
+            return self.push_heard(frame, captured, emit);
+        };
+        // Zoe's own voice out first: everything downstream hears the cleaned frame.
+        guard.update();
+        let mut cleaned = std::mem::take(&mut self.cleaned);
+        cleaned.clear();
+        cleaned.extend_from_slice(guard.cancel(frame, captured.min(Instant::now())));
+        self.push_heard(&cleaned, captured, emit);
+        self.cleaned = cleaned;
+    }
+
+    fn push_heard(
+        &mut self,
+        frame: &[f32],
+        captured: Instant,
+        emit: &mut dyn FnMut(PipelineEvent),
+    ) {
+        let now = Instant::now();
+        self.history.extend(frame.iter().copied());
+        while self.history.len() > HISTORY_S * RATE as usize {
+            self.history.pop_front();
+        }
+        self.update_speaking();
+        let event = self.vad.push(frame);
+        let pos = self.vad.position();
+        self.clock.push_back((pos, captured.min(now)));
+        let keep = (self.vad.config().end_silence_ms as usize / 16 + 64).max(128);
+        while self.clock.len() > keep {
+            self.clock.pop_front();
+        }
+        if let Some(d) = self.detect(frame) {
+            let onset = self.speaking && pos < self.speaking_from + REPLY_ONSET_MS * 16;
+            match self
+                .echo
+                .as_ref()
+                .and_then(|g| g.own_voice(captured.min(now)))
+            {
+                _ if onset => {
+                    tracing::info!(
+                        mic_score = d.score,
+                        "ignored a wake in the first {REPLY_ONSET_MS} ms of Zoe's reply"
+                    );
+                    self.release_detector(&d);
+                }
+                Some(score) => {
+                    tracing::info!(
+                        mic_score = d.score,
+                        own_score = score,
+                        "ignored a wake in Zoe's own voice (what she played scored {score:.2} then)"
+                    );
+                    self.release_detector(&d);
+                }
+                None => self.on_detection(d, emit),
+            }
+        }
+        self.send_due_verification(pos, false, emit);
+        if let Some(event) = event {
+            self.on_vad(event, pos, now, emit);
+        }
+        self.expire_windows(pos, emit);
+    }
+
+    /// A detection that was not taken keeps the detector quiet only `IGNORED_QUIET_MS`, not its
+    /// whole refractory period: a user's "Hey Zoe" right after Zoe's voice scored must count.
+    fn release_detector(&mut self, d: &Detection) {
+        if let Some(w) = &mut self.wake {
+            w.detector.shorten_quiet(d.at + IGNORED_QUIET_MS * 16);
+        }
+    }
+
+    fn update_speaking(&mut self) {
+        let Some(p) = &self.playback else { return };
+        let tail = self.wake.as_ref().map_or(500, |w| w.cfg.echo_tail_ms);
+        let audible = p.audible(Duration::from_millis(tail as u64));
+        if self.speaking && !audible {
+            self.speaking_since = self.vad.position();
+            tracing::debug!(
+                at_s = self.vad.position() as f64 / RATE as f64,
+                "Zoe is quiet"
+            );
+        }
+        if !self.speaking && audible {
+            self.speaking_from = self.vad.position();
+            tracing::debug!(
+                at_s = self.vad.position() as f64 / RATE as f64,
+                "Zoe is audible"
+            );
+        }
+        self.speaking = audible;
+        // A conversation's follow-up window runs from when Zoe has finished her reply.
+        if audible || p.busy() {
+            if let (Some(until), Some(w)) = (&mut self.follow_until, &self.wake) {
+                *until = (*until).max(self.vad.position() + w.cfg.follow_up_ms as usize * 16);
+            }
+        }
+    }
+
+    fn detect(&mut self, frame: &[f32]) -> Option<Detection> {
+        let stage = self.wake.as_mut()?;
+        let t = if self.speaking {
+            stage.cfg.speaking_threshold
+        } else {
+            stage.cfg.detector.threshold
+        };
+        stage.detector.set_threshold(t);
+        stage.detector.set_speaking(self.speaking);
+        let d = match stage.detector.push(frame) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!("wake-word detector failed: {e}");
+                None
+            }
+        };
+        // A peak of the score while she speaks that made no detection: said once per peak, so a
+        // barge-in that did not take (or a threshold to tune) shows in the log: at info from the
+        // normal threshold up, at debug from `PEAK_FLOOR`. (A score over the threshold without a
+        // detection is the refractory period after one.)
+        let score = stage.detector.last_score;
+        if d.is_none() && self.speaking && (PEAK_FLOOR..t).contains(&score) {
+            self.held_back = self.held_back.max(score);
+        } else if self.held_back > 0.0 {
+            let (peak, needs) = (self.held_back, stage.cfg.speaking_threshold);
+            if peak >= stage.cfg.detector.threshold {
+                tracing::info!(
+                    peak,
+                    needs,
+                    "a wake-like score while Zoe speaks, under the speaking threshold"
+                );
+            } else {
+                tracing::debug!(peak, needs, "a wake score peak while Zoe speaks");
+            }
+            self.held_back = 0.0;
+        }
+        d
+    }
+
+    fn on_detection(&mut self, d: Detection, emit: &mut dyn FnMut(PipelineEvent)) {
+        let Some(stage) = &self.wake else { return };
+        self.next_wake_id += 1;
+        let wake = WakeRef {
+            id: self.next_wake_id,
+            end_s: d.end as f64 / RATE as f64,
+            score: d.score,
+        };
+        // Over Zoe's reply, or while a turn is under way, the wake is checked on its own at once
+        // (barge-in must be quick); otherwise the request's transcript, which starts with the
+        // phrase, checks it.
+        let busy = self.playback.as_ref().is_some_and(|p| p.busy());
+        let verify_at = (stage.cfg.verify && (self.speaking || busy))
+            .then(|| d.end + stage.cfg.verify_tail_ms as usize * 16);
+        let phrase = self.window(d.end, d.end);
+        self.armed = Some(Armed {
+            wake,
+            cut: d.end,
+            until: d.end + stage.cfg.listen_ms as usize * 16,
+            verify_at,
+            phrase,
+        });
+        // A wake ends any follow-up window and any speculative run begun before it.
+        self.follow_until = None;
+        self.spec = None;
+        emit(PipelineEvent::Wake {
+            wake,
+            barge_in: self.speaking,
+        });
+    }
+
+    /// Sends the wake window to whisper once the verify tail has been heard (or at once when
+    /// `now` is set: an utterance under the wake is about to be served and must find it sent).
+    fn send_due_verification(
+        &mut self,
+        pos: usize,
+        now: bool,
+        emit: &mut dyn FnMut(PipelineEvent),
+    ) {
+        let Some(a) = &self.armed else { return };
+        let Some(at) = a.verify_at.filter(|&at| now || pos >= at) else {
+            return;
+        };
+        let (id, audio) = (a.wake.id, self.window(a.cut, at));
+        if let Some(a) = &mut self.armed {
+            a.verify_at = None;
+        }
+        emit(PipelineEvent::Verify {
+            id,
+            transcript: self.stt.submit_kind(JobKind::Verify, audio),
+        });
+    }
+
+    /// History audio from `WAKE_WINDOW_S` before `end` up to `stop` (stream positions).
+    fn window(&self, end: usize, stop: usize) -> Vec<f32> {
+        let pos = self.vad.position();
+        let oldest = pos.saturating_sub(self.history.len());
+        let from = end
+            .saturating_sub((WAKE_WINDOW_S * RATE as f64) as usize)
+            .max(oldest);
+        let to = stop.min(pos);
+        self.history
+            .range(from - oldest..to.max(from) - oldest)
+            .copied()
+            .collect()
+    }
+
+    /// Who an utterance from `start` to `end` (stream positions) is for; `None`: nobody.
+    fn take(&self, start: usize, end: usize) -> Option<Take> {
+        let situation = Situation {
+            wake_required: self.wake.is_some(),
+            armed: self.armed.as_ref().map(|a| Window {
+                wake: a.wake,
+                cut: a.cut,
+                until: a.until,
+            }),
+            min_speech: self.vad.config().min_speech_ms as usize * 16,
+            hears_zoe: self.playback.is_some(),
+            speaking: self.speaking,
+            speaking_since: self.speaking_since,
+            follow_until: self.follow_until,
+        };
+        situation.take(start, end)
+    }
+
+    /// The audio to transcribe for an utterance taken as `take`: the wake phrase's audio and a
+    /// short gap first when the request came after a pause.
+    fn request_audio(&self, audio: Vec<f32>, take: &Take) -> Vec<f32> {
+        match &self.armed {
+            Some(a) if take.after_wake && !a.phrase.is_empty() => {
+                let mut out = Vec::with_capacity(a.phrase.len() + WAKE_GAP_MS * 16 + audio.len());
+                out.extend_from_slice(&a.phrase);
+                out.resize(out.len() + WAKE_GAP_MS * 16, 0.0);
+                out.extend_from_slice(&audio);
+                out
+            }
+            _ => audio,
+        }
+    }
+
+    fn on_vad(
+        &mut self,
+        event: VadEvent,
+        pos: usize,
+        now: Instant,
+        emit: &mut dyn FnMut(PipelineEvent),
+    ) {
+        match event {
+            VadEvent::Start { .. } => {}
+            VadEvent::Pause {
+                audio, start, end, ..
+            } => {
+                if let Some(take) = self.take(start, end).filter(|t| !t.while_speaking) {
+                    if self.speculate {
+                        let audio = self.request_audio(audio, &take);
+                        self.spec = Some((self.stt.submit_kind(JobKind::Speculative, audio), take));
+                    }
+                }
+            }
+            VadEvent::Resume | VadEvent::Discard => {
+                self.spec = None; // dropping the receiver aborts the job
+            }
+            VadEvent::End(u) => {
+                let min_speech = self.vad.config().min_speech_ms as usize * 16;
+                if let Some(a) = &mut self.armed {
+                    if u.start < a.cut && u.end < a.cut + min_speech {
+                        // "Hey Zoe" alone: its audio goes before the request that follows.
+                        a.phrase = u.audio.clone();
+                    }
+                }
+                let Some(take) = self.take(u.start, u.end) else {
+                    self.spec = None;
+                    return;
+                };
+                if take.wake.is_some() {
+                    self.send_due_verification(pos, true, emit);
+                }
+                let spec = self.spec.take();
+                let (transcript, speculative) = match spec {
+                    Some((rx, t)) if t == take => (rx, true),
+                    _ => {
+                        let kind = if take.while_speaking {
+                            JobKind::Verify // a possible "stop": as urgent as a barge-in
+                        } else {
+                            JobKind::Final
+                        };
+                        let audio = self.request_audio(u.audio, &take);
+                        (self.stt.submit_kind(kind, audio), false)
+                    }
+                };
+                let end_of_speech = self
+                    .clock
+                    .iter()
+                    .find(|(p, _)| *p >= u.end)
+                    // The frame's last sample was captured at `t`; the speech ended earlier in it.
+                    .map_or(now, |&(p, t)| {
+                        t - Duration::from_secs_f64((p - u.end) as f64 / RATE as f64)
+                    });
+                let start = take.cut.map_or(u.start, |c| c.max(u.start));
+                if !take.while_speaking {
+                    // Served: the wake is used up, and a conversation's follow-up window opens.
+                    self.armed = None;
+                    if let Some(w) = &self.wake {
+                        self.follow_until = Some(pos + w.cfg.follow_up_ms as usize * 16);
+                    }
+                }
+                emit(PipelineEvent::Utterance(VoiceUtterance {
+                    transcript,
+                    speech_start_s: start as f64 / RATE as f64,
+                    speech_end_s: u.end as f64 / RATE as f64,
+                    end_of_speech,
+                    endpoint_at: now,
+                    speculative,
+                    wake: take.wake,
+                    follow_up: take.follow_up,
+                    while_speaking: take.while_speaking,
+                }));
+            }
+        }
+    }
+
+    /// Closes a wake or follow-up window that passed with nobody speaking.
+    fn expire_windows(&mut self, pos: usize, emit: &mut dyn FnMut(PipelineEvent)) {
+        if self.vad.in_speech() || self.speaking {
+            return;
+        }
+        let mut ended = false;
+        if self
+            .armed
+            .as_ref()
+            .is_some_and(|a| a.verify_at.is_none() && pos >= a.until)
+        {
+            self.armed = None;
+            ended = true;
+        }
+        if self.follow_until.is_some_and(|u| pos >= u) {
+            self.follow_until = None;
+            ended = true;
+        }
+        if ended {
+            emit(PipelineEvent::ListenEnded);
+        }
+    }
+
+    /// Frames of silence that let an open utterance end as it would in a quiet room.
+    pub fn trailing_silence_frames(&self) -> usize {
+        self.vad.closing_frames()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::speech::tts::{espeak::Espeak, synthesize_16k};
+    use crate::stt::{SttError, Transcribe, Transcript};
+
+    /// Whisper's stand-in: answers "job N" and records the length of each job's audio.
+    struct Scripted(Arc<Mutex<Vec<usize>>>);
+
+    impl Transcribe for Scripted {
+        fn transcribe(&mut self, pcm: &[f32]) -> Result<Transcript, SttError> {
+            let mut calls = self.0.lock().unwrap();
+            calls.push(pcm.len());
+            Ok(Transcript::text_only(format!("job {}", calls.len())))
+        }
+    }
+
+    /// Real espeak-ng speech at 16 kHz, without its leading and trailing silence.
+    fn speech(text: &str) -> Vec<f32> {
+        let mut tts = Espeak::new("en-us", 175, 50).expect("espeak-ng");
+        let a = synthesize_16k(&mut tts, text).expect("synthesis");
+        let loud = |x: &f32| x.abs() >= 0.01;
+        let (s, e) = (a.iter().position(loud), a.iter().rposition(loud));
+        a[s.expect("audible")..=e.expect("audible")].to_vec()
+    }
+
+    fn silence(ms: usize) -> Vec<f32> {
+        vec![0.0; ms * 16]
+    }
+
+    /// Feeds `audio` (plus the pipeline's closing silence) frame by frame; returns the events,
+    /// the transcripts (in order) and the transcriber's job lengths.
+    fn run(audio: Vec<f32>, speculate: bool) -> (Vec<PipelineEvent>, Vec<String>, Vec<usize>) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let (stt, thread) = SttHandle::spawn(Box::new(Scripted(calls.clone()))).unwrap();
+        let mut p = FramePipeline::new(VadConfig::default(), stt, speculate);
+        let mut audio = audio;
+        audio.resize(audio.len().div_ceil(FRAME) * FRAME, 0.0);
+        audio.resize(audio.len() + p.trailing_silence_frames() * FRAME, 0.0);
+        let mut events = Vec::new();
+        for frame in audio.chunks_exact(FRAME) {
+            p.push(frame, &mut |e| events.push(e));
+        }
+        drop(p);
+        let mut texts = Vec::new();
+        for e in &mut events {
+            if let PipelineEvent::Utterance(u) = e {
+                let (_, rx) = tokio::sync::oneshot::channel();
+                let rx = std::mem::replace(&mut u.transcript, rx);
+                texts.push(rx.blocking_recv().expect("answered").expect("text").text);
+            }
+        }
+        thread.join();
+        let calls = calls.lock().unwrap().clone();
+        (events, texts, calls)
+    }
+
+    fn utterances(events: &[PipelineEvent]) -> Vec<&VoiceUtterance> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                PipelineEvent::Utterance(u) => Some(u),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Without the wake word, one request in a quiet room is one utterance, transcribed once,
+    /// placed where it was said and for nobody in particular but Zoe.
+    #[test]
+    fn one_request_is_one_utterance_transcribed_once() {
+        let words = speech("What time is it?");
+        let len_s = words.len() as f64 / 16_000.0;
+        let mut audio = silence(600);
+        audio.extend_from_slice(&words);
+        let (events, texts, calls) = run(audio, false);
+        let us = utterances(&events);
+        assert_eq!(us.len(), 1, "{events:?}");
+        let u = us[0];
+        assert!(u.wake.is_none() && !u.follow_up && !u.while_speaking && !u.speculative);
+        assert!(
+            (0.3..0.9).contains(&u.speech_start_s),
+            "starts at {:.2} s",
+            u.speech_start_s
+        );
+        assert!(
+            (u.speech_end_s - (0.6 + len_s)).abs() < 0.4,
+            "ends at {:.2} s of {:.2}",
+            u.speech_end_s,
+            0.6 + len_s
+        );
+        assert_eq!(texts, ["job 1"]);
+        assert_eq!(calls.len(), 1);
+        // The job holds the speech (with the VAD's pre-roll and tail), not the whole stream.
+        let job_s = calls[0] as f64 / 16_000.0;
+        assert!(
+            job_s >= len_s * 0.7 && job_s <= len_s + 1.0,
+            "job {job_s:.2} s"
+        );
+    }
+
+    /// With speculation, the transcript started at the pause is the one used when no speech
+    /// follows: one whisper run, marked speculative.
+    #[test]
+    fn the_speculative_transcript_is_used_when_nothing_follows() {
+        let mut audio = silence(500);
+        audio.extend_from_slice(&speech("Good morning."));
+        let (events, texts, calls) = run(audio, true);
+        let us = utterances(&events);
+        assert_eq!(us.len(), 1);
+        assert!(us[0].speculative);
+        assert_eq!(texts, ["job 1"]);
+        assert_eq!(calls.len(), 1);
+    }
+
+    /// Speech that resumes after a short pause ends one utterance, not two: the speculative job
+    /// of the first part is dropped, and the transcript used is of a job holding both parts.
+    #[test]
+    fn a_short_pause_does_not_split_the_request() {
+        let (first, second) = (speech("Add milk"), speech("and eggs to my list."));
+        let mut audio = silence(500);
+        audio.extend_from_slice(&first);
+        audio.extend_from_slice(&silence(200));
+        audio.extend_from_slice(&second);
+        let (events, texts, calls) = run(audio, true);
+        let us = utterances(&events);
+        assert_eq!(us.len(), 1, "{events:?}");
+        let both = (first.len() + second.len()) as f64 / 16_000.0;
+        let used: usize = texts[0]["job ".len()..].parse().expect("job n");
+        let used_s = calls[used - 1] as f64 / 16_000.0;
+        assert!(
+            used_s >= both,
+            "the job used holds {used_s:.2} s, the speech {both:.2} s"
+        );
+        // The first part's speculative job (if it ran before it was dropped) was shorter.
+        assert!(calls[..used - 1]
+            .iter()
+            .all(|&n| (n as f64 / 16_000.0) < both));
+    }
+
+    /// Silence and a reset give nothing; a second file's positions start again from zero.
+    #[test]
+    fn silence_gives_nothing() {
+        let (events, texts, calls) = run(silence(3000), true);
+        assert!(events.is_empty(), "{events:?}");
+        assert!(texts.is_empty() && calls.is_empty());
+    }
+}

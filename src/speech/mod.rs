@@ -1,0 +1,409 @@
+//! Speech out: one plain thread, `zoe-speech`, owns the TTS engine and the audio sink. The turn task
+//! sends it text chunks over a crossbeam channel ([`SpeechCmd`]); the thread synthesizes each chunk
+//! and hands the audio to the sink piece by piece as the engine produces it. Sinks queue without
+//! blocking (the speaker's mixer runs on its own thread, `zoe-mixer`), so synthesis of chunk n+1
+//! overlaps playback of chunk n. Events ([`SpeechEvent`]) go back to the async side on a tokio
+//! unbounded channel, whose `send` never blocks the thread.
+//!
+//! Synthesis is compute-bound and espeak's C library keeps global state, which is why this is a
+//! dedicated thread rather than a task. [`SpeechHandle::stop`] bumps an atomic epoch before sending
+//! `Stop`, so a sentence being synthesized aborts within one 40 ms piece.
+//!
+//! Layout: [`sink`] (speaker, WAV, null), [`cues`] (tones), [`tts`] (the engines).
+
+pub mod cues;
+pub mod sink;
+pub mod tts;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use thiserror::Error;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+use crate::audio::output::OutputError;
+use crate::audio::playback::Probe;
+use crate::config::SpeechConfig;
+use cues::{chime, cue_tone, Cue};
+use sink::{AudioSink, NullSink, Output, SpeakerSink, WavSink};
+use tts::{Tts, TtsError};
+
+#[derive(Debug, Error)]
+pub enum SpeechError {
+    #[error(transparent)]
+    Tts(#[from] TtsError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("cannot create WAV file {path}: {detail}")]
+    Wav { path: PathBuf, detail: String },
+    #[error("the speech thread could not start: {0}")]
+    Thread(String),
+}
+
+pub enum SpeechCmd {
+    /// Speak a chunk of reply `turn`.
+    Say {
+        turn: u64,
+        text: String,
+    },
+    /// All chunks of `turn` have been sent.
+    EndTurn {
+        turn: u64,
+    },
+    /// Play a short two-note chime (before an announcement).
+    Chime {
+        turn: u64,
+    },
+    /// A listening cue (not part of any reply).
+    Cue(Cue),
+    /// Drop queued text and audio now (barge-in, Ctrl-C).
+    Stop,
+    /// Reply on the channel once all queued audio has played, or after the timeout.
+    Drain {
+        timeout: Duration,
+        done: Sender<()>,
+    },
+    Shutdown,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SpeechEvent {
+    /// The first sample of reply `turn` reached the output at `at`.
+    FirstAudio { turn: u64, at: Instant },
+    /// Every chunk of `turn` was synthesized and queued; `samples` is its audio length.
+    TurnQueued {
+        turn: u64,
+        samples: usize,
+        rate: u32,
+    },
+    /// A chunk could not be synthesized.
+    Failed { turn: u64, error: String },
+}
+
+/// The async side's end of the speech thread.
+pub struct SpeechHandle {
+    tx: Sender<SpeechCmd>,
+    pub events: UnboundedReceiver<SpeechEvent>,
+    epoch: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SpeechHandle {
+    /// Starts the thread: builds the TTS engine and opens the output, returning their errors.
+    pub fn start(cfg: &SpeechConfig, output: Output) -> Result<SpeechHandle, SpeechError> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (ev_tx, events) = tokio::sync::mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+        let epoch = Arc::new(AtomicU64::new(0));
+        let cfg = cfg.clone();
+        let thread_epoch = epoch.clone();
+        let thread = std::thread::Builder::new()
+            .name("zoe-speech".into())
+            .spawn(move || {
+                let opened = tts::from_config(&cfg)
+                    .map_err(SpeechError::from)
+                    .and_then(|tts| {
+                        let sink: Box<dyn AudioSink> = match &output {
+                            Output::Speaker { device, playback } => {
+                                Box::new(SpeakerSink::open(device.as_deref(), playback.clone())?)
+                            }
+                            Output::Wav(path) => {
+                                Box::new(WavSink::create(path, tts.sample_rate())?)
+                            }
+                            Output::Null => Box::new(NullSink),
+                        };
+                        Ok((tts, sink))
+                    });
+                match opened {
+                    Ok((tts, sink)) => {
+                        let _ = ready_tx.send(Ok(()));
+                        SpeechThread {
+                            tts,
+                            sink,
+                            rx,
+                            events: ev_tx,
+                            epoch: thread_epoch,
+                            volume: cfg.volume,
+                        }
+                        .run();
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(|e| SpeechError::Thread(e.to_string()))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(SpeechHandle {
+                tx,
+                events,
+                epoch,
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => Err(SpeechError::Thread("exited during start-up".into())),
+        }
+    }
+
+    /// A clonable handle that can stop speech and play cues from anywhere (barge-in).
+    pub fn control(&self) -> SpeechControl {
+        SpeechControl {
+            tx: self.tx.clone(),
+            epoch: self.epoch.clone(),
+        }
+    }
+
+    pub fn say(&self, turn: u64, text: String) {
+        let _ = self.tx.send(SpeechCmd::Say { turn, text });
+    }
+
+    pub fn chime(&self, turn: u64) {
+        let _ = self.tx.send(SpeechCmd::Chime { turn });
+    }
+
+    pub fn end_turn(&self, turn: u64) {
+        let _ = self.tx.send(SpeechCmd::EndTurn { turn });
+    }
+
+    /// Silences Zoe now: the sentence being synthesized aborts, queued text and audio are dropped.
+    pub fn stop(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        let _ = self.tx.send(SpeechCmd::Stop);
+    }
+
+    /// Waits (blocking, so call it from `spawn_blocking` or at exit) until queued audio has played.
+    pub fn drain(&self, timeout: Duration) {
+        let (done, wait) = crossbeam_channel::bounded(1);
+        if self.tx.send(SpeechCmd::Drain { timeout, done }).is_ok() {
+            let _ = wait.recv_timeout(timeout + Duration::from_secs(1));
+        }
+    }
+
+    /// Flushes the sink and joins the thread.
+    pub fn shutdown(mut self) {
+        let _ = self.tx.send(SpeechCmd::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Stops speech and plays cues without the engine (the session's barge-in path).
+#[derive(Clone)]
+pub struct SpeechControl {
+    tx: Sender<SpeechCmd>,
+    epoch: Arc<AtomicU64>,
+}
+
+impl SpeechControl {
+    /// As [`SpeechHandle::stop`].
+    pub fn stop(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        let _ = self.tx.send(SpeechCmd::Stop);
+    }
+    pub fn cue(&self, cue: Cue) {
+        let _ = self.tx.send(SpeechCmd::Cue(cue));
+    }
+}
+
+struct SpeechThread {
+    tts: Box<dyn Tts>,
+    sink: Box<dyn AudioSink>,
+    rx: Receiver<SpeechCmd>,
+    events: UnboundedSender<SpeechEvent>,
+    epoch: Arc<AtomicU64>,
+    volume: f32,
+}
+
+/// Per-turn bookkeeping on the speech thread.
+struct TurnAudio {
+    turn: u64,
+    probe: Option<Probe>,
+    reported: bool,
+    samples: usize,
+}
+
+impl TurnAudio {
+    /// The bookkeeping of `turn`, started afresh when a new turn begins.
+    fn for_turn(current: &mut Option<TurnAudio>, turn: u64) -> &mut TurnAudio {
+        if current.as_ref().is_none_or(|c| c.turn != turn) {
+            *current = Some(TurnAudio {
+                turn,
+                probe: None,
+                reported: false,
+                samples: 0,
+            });
+        }
+        current.as_mut().expect("set above")
+    }
+}
+
+impl SpeechThread {
+    fn run(mut self) {
+        let mut current: Option<TurnAudio> = None;
+        // Turns whose first-audio probe the device thread has yet to mark.
+        let mut pending: Vec<(u64, Probe)> = Vec::new();
+        loop {
+            // Woken at least every 500 ms so the sink can reopen a failed device.
+            let wait = if pending.is_empty() {
+                Duration::from_millis(500)
+            } else {
+                Duration::from_millis(1)
+            };
+            let cmd = match self.rx.recv_timeout(wait) {
+                Ok(cmd) => Some(cmd),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            match cmd {
+                Some(SpeechCmd::Say { turn, text }) => {
+                    let cur = TurnAudio::for_turn(&mut current, turn);
+                    self.speak(cur, &text);
+                    if let Some(p) = cur.probe.as_ref().filter(|_| !cur.reported) {
+                        pending.push((turn, p.clone()));
+                        cur.reported = true;
+                    }
+                }
+                Some(SpeechCmd::Chime { turn }) => {
+                    let rate = self.tts.sample_rate();
+                    let samples = chime(rate, self.volume);
+                    TurnAudio::for_turn(&mut current, turn).samples += samples.len();
+                    self.sink.play(&samples, rate, None);
+                }
+                Some(SpeechCmd::Cue(cue)) => {
+                    let rate = self.tts.sample_rate();
+                    self.sink.play_cue(&cue_tone(cue, rate, self.volume), rate);
+                }
+                Some(SpeechCmd::EndTurn { turn }) => {
+                    self.sink.flush();
+                    let samples = current
+                        .as_ref()
+                        .filter(|c| c.turn == turn)
+                        .map_or(0, |c| c.samples);
+                    let _ = self.events.send(SpeechEvent::TurnQueued {
+                        turn,
+                        samples,
+                        rate: self.tts.sample_rate(),
+                    });
+                    current = None;
+                }
+                Some(SpeechCmd::Stop) => {
+                    self.sink.stop();
+                    current = None;
+                    pending.clear();
+                    // Text queued before the stop is dropped too.
+                    let mut requeue = Vec::new();
+                    while let Ok(cmd) = self.rx.try_recv() {
+                        match cmd {
+                            SpeechCmd::Say { .. } | SpeechCmd::Chime { .. } => {}
+                            other => requeue.push(other),
+                        }
+                    }
+                    if self.handle_control(requeue) {
+                        break;
+                    }
+                }
+                Some(SpeechCmd::Drain { timeout, done }) => {
+                    self.drain(timeout);
+                    let _ = done.send(());
+                }
+                Some(SpeechCmd::Shutdown) => {
+                    self.sink.flush();
+                    break;
+                }
+                None => {}
+            }
+            self.sink.maintain();
+            pending.retain(|(turn, probe)| match probe.get() {
+                Some(at) => {
+                    tracing::debug!(
+                        turn,
+                        ahead_ms = at.saturating_duration_since(Instant::now()).as_millis() as u64,
+                        "the reply's first sound is on its way to the speaker"
+                    );
+                    let _ = self
+                        .events
+                        .send(SpeechEvent::FirstAudio { turn: *turn, at });
+                    false
+                }
+                None => true,
+            });
+        }
+    }
+
+    /// Handles the non-text commands that arrived behind a Stop; true means shut down.
+    fn handle_control(&mut self, cmds: Vec<SpeechCmd>) -> bool {
+        for cmd in cmds {
+            match cmd {
+                SpeechCmd::EndTurn { turn } => {
+                    let _ = self.events.send(SpeechEvent::TurnQueued {
+                        turn,
+                        samples: 0,
+                        rate: self.tts.sample_rate(),
+                    });
+                }
+                SpeechCmd::Drain { done, .. } => {
+                    let _ = done.send(());
+                }
+                SpeechCmd::Shutdown => {
+                    self.sink.flush();
+                    return true;
+                }
+                SpeechCmd::Cue(cue) => {
+                    let rate = self.tts.sample_rate();
+                    self.sink.play_cue(&cue_tone(cue, rate, self.volume), rate);
+                }
+                SpeechCmd::Say { .. } | SpeechCmd::Chime { .. } | SpeechCmd::Stop => {}
+            }
+        }
+        false
+    }
+
+    fn speak(&mut self, cur: &mut TurnAudio, text: &str) {
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let rate = self.tts.sample_rate();
+        let volume = self.volume;
+        let sink = &mut self.sink;
+        let stop_epoch = &self.epoch;
+        let mut scaled = Vec::with_capacity(2048);
+        let result = self.tts.synthesize(text, &mut |piece| {
+            if stop_epoch.load(Ordering::SeqCst) != epoch {
+                return false;
+            }
+            scaled.clear();
+            scaled.extend(piece.iter().map(|s| s * volume));
+            // Every piece carries the turn's probe until it marks the first audible sample.
+            let probe = cur.probe.get_or_insert_with(Probe::new);
+            let probe = probe.get().is_none().then_some(&*probe);
+            sink.play(&scaled, rate, probe);
+            cur.samples += piece.len();
+            true
+        });
+        if let Err(e) = result {
+            tracing::error!(turn = cur.turn, "speech synthesis failed: {e}");
+            let _ = self.events.send(SpeechEvent::Failed {
+                turn: cur.turn,
+                error: e.to_string(),
+            });
+        }
+    }
+
+    fn drain(&mut self, timeout: Duration) {
+        let until = Instant::now() + timeout;
+        while self.sink.busy() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The last samples are still in the device and the sound server: let them be heard.
+        let tail = self
+            .sink
+            .latency()
+            .min(until.saturating_duration_since(Instant::now()));
+        std::thread::sleep(tail);
+    }
+}

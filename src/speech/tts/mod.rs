@@ -1,0 +1,72 @@
+//! Speech synthesis behind the [`Tts`] trait: espeak-ng in process ([`espeak`]) or a long-running
+//! Piper process ([`piper`]). Synthesis runs on the speech thread only (see `speech.rs`); audio is
+//! handed out in pieces as it is produced so playback can start before a sentence is finished.
+
+pub mod espeak;
+pub mod piper;
+
+use thiserror::Error;
+
+use crate::config::{SpeechConfig, TtsBackend};
+
+#[derive(Debug, Error)]
+pub enum TtsError {
+    #[error(
+        "espeak-ng failed to initialise (status {0:#x}); is the espeak-ng-data package installed?"
+    )]
+    EspeakInit(u32),
+    #[error("espeak-ng has no voice named `{0}` (try `espeak-ng --voices=en`)")]
+    EspeakVoice(String),
+    #[error("espeak-ng synthesis failed (status {0:#x})")]
+    EspeakSynth(u32),
+    #[error("cannot start piper (`{command}`): {source}")]
+    PiperSpawn {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("piper voice model {0} does not exist")]
+    PiperModel(std::path::PathBuf),
+    #[error("piper failed: {0}")]
+    Piper(String),
+    #[error(transparent)]
+    Resample(#[from] crate::audio::resample::ResampleError),
+}
+
+/// A text-to-speech engine. `synthesize` calls `emit` with mono samples in [-1, 1] at
+/// [`Tts::sample_rate`] as they are produced; `emit` returns `false` to abort the sentence.
+pub trait Tts: Send {
+    fn sample_rate(&self) -> u32;
+    fn synthesize(
+        &mut self,
+        text: &str,
+        emit: &mut dyn FnMut(&[f32]) -> bool,
+    ) -> Result<(), TtsError>;
+}
+
+/// Builds the backend named in config.
+pub fn from_config(cfg: &SpeechConfig) -> Result<Box<dyn Tts>, TtsError> {
+    Ok(match &cfg.backend {
+        TtsBackend::Espeak {
+            voice,
+            rate_wpm,
+            pitch,
+        } => Box::new(espeak::Espeak::new(voice, *rate_wpm, *pitch)?),
+        TtsBackend::Piper {
+            command,
+            model,
+            args,
+            timeout,
+        } => Box::new(piper::Piper::spawn(command, model, args, *timeout)?),
+    })
+}
+
+/// Synthesizes `text` completely and returns it at 16 kHz (the pipeline's rate): scenes for tests
+/// and benchmarks.
+pub fn synthesize_16k(tts: &mut dyn Tts, text: &str) -> Result<Vec<f32>, TtsError> {
+    let mut raw = Vec::new();
+    tts.synthesize(text, &mut |s| {
+        raw.extend_from_slice(s);
+        true
+    })?;
+    Ok(crate::audio::resample::to_16k(&raw, tts.sample_rate())?)
+}
