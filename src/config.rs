@@ -11,7 +11,6 @@ use serde::Deserialize;
 use thiserror::Error;
 use toml::{Table, Value};
 
-use crate::dialogue::tier::Tier;
 use crate::hearing::vad::VadConfig;
 use crate::stt::SttConfig;
 use crate::wake::{DetectorConfig, WakeConfig};
@@ -324,16 +323,6 @@ pub struct Tiers {
     pub greeting: TierConfig,
     pub regular: TierConfig,
     pub action: TierConfig,
-}
-
-impl Tiers {
-    pub fn get(&self, tier: Tier) -> &TierConfig {
-        match tier {
-            Tier::Greeting => &self.greeting,
-            Tier::Regular => &self.regular,
-            Tier::Action => &self.action,
-        }
-    }
 }
 
 #[derive(Debug, Clone)]

@@ -46,6 +46,7 @@ fn main() -> ExitCode {
     shutdown.trigger();
     rt.shutdown_timeout(Duration::from_millis(500));
     zoe::audio::close::wait_closed(Duration::from_millis(500));
+    zoe::speech::tts::espeak::terminate();
     zoe::app::report_threads_left();
     code
 }

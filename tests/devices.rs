@@ -494,3 +494,84 @@ fn missing_device_is_named() {
         "{stdout}"
     );
 }
+
+/// Ctrl-C in `zoe listen` (microphone open, whisper loaded, the speaker's stream and mixer
+/// running) ends it within a second with status 130, and every thread is joined first: the audio
+/// worker, `zoe-stt`, the speech thread and its mixer, the runtime's workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_ends_listen_within_a_second_with_every_thread_joined() {
+    let Some(pulse) = Pulse::start() else { return };
+    let Some(model) = crate::support::data::tiny_en() else {
+        return;
+    };
+    let s = standin(Timing::brisk()).await;
+    let mut zoe = listen(&pulse, &s.url(), &model);
+    let until = Instant::now() + WAIT;
+    while !zoe.stderr_text().contains("zoe: listening") {
+        assert!(Instant::now() < until, "not listening: {}", zoe.stderr_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let t = Instant::now();
+    zoe.interrupt();
+    let status = zoe.wait();
+    let took = t.elapsed();
+    let stderr = zoe.stderr_text();
+    println!("exited {took:?} after SIGINT");
+    assert_eq!(status.code(), Some(130), "stderr:\n{stderr}");
+    assert!(took < Duration::from_secs(1), "took {took:?}; stderr:\n{stderr}");
+    assert!(stderr.contains("every thread joined"), "stderr:\n{stderr}");
+    assert!(!stderr.contains("threads still running"), "stderr:\n{stderr}");
+}
+
+/// The speaker's clock through a real sound server: a tone handed to the speaker sink is heard on
+/// the server's monitor when its probe says (within 30 ms; the monitor is read in 10 ms blocks),
+/// and the output path's latency (play → heard) is printed.
+#[test]
+fn the_speakers_clock_says_when_a_sound_is_heard() {
+    let Some(pulse) = Pulse::start() else { return };
+    let d = pulse.path();
+    let monitor = pulse.monitor();
+    std::env::set_var(
+        "PULSE_SERVER",
+        format!("unix:{}", d.join("native").display()),
+    );
+    std::env::set_var("HOME", &d);
+    std::env::set_var("XDG_RUNTIME_DIR", &d);
+    use zoe::speech::sink::AudioSink;
+    let mut sink = zoe::speech::sink::SpeakerSink::open(None, None).expect("speaker");
+    // A new stream takes a moment to start.
+    sink.play(&[0.0; 2205], 22_050, None);
+    std::thread::sleep(Duration::from_millis(1500));
+    let tone: Vec<f32> = (0..2205)
+        .map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / 22_050.0).sin() * 0.4)
+        .collect();
+    let (mut latency, mut error) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let probe = zoe::audio::playback::Probe::new();
+        let t = Instant::now();
+        sink.play(&tone, 22_050, Some(&probe));
+        // Long enough for a slow first tone (~0.5 s on a new stream) to end before the next.
+        std::thread::sleep(Duration::from_millis(1000));
+        let onset = monitor.heard.onset_after(t, 0.02).expect("the tone is heard");
+        let said = probe.get().expect("the probe is marked");
+        latency.push(onset.duration_since(t).as_secs_f64() * 1000.0);
+        let e = if onset >= said {
+            onset.duration_since(said).as_secs_f64()
+        } else {
+            -said.duration_since(onset).as_secs_f64()
+        };
+        error.push(e * 1000.0);
+    }
+    latency.sort_by(f64::total_cmp);
+    println!(
+        "play → heard: median {:.0} ms (min {:.0}, max {:.0}); heard − clock: {:?} ms",
+        latency[latency.len() / 2],
+        latency[0],
+        latency[latency.len() - 1],
+        error.iter().map(|e| e.round() as i64).collect::<Vec<_>>()
+    );
+    assert!(
+        error.iter().all(|e| e.abs() <= 30.0),
+        "the clock was off by {error:?} ms"
+    );
+}

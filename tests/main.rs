@@ -5,6 +5,7 @@ mod support;
 mod actions;
 mod chat;
 mod devices;
+mod layout;
 mod models;
 mod recognition;
 mod voice;

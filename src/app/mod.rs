@@ -45,12 +45,16 @@ pub fn threads_left() -> Vec<String> {
     names
 }
 
-/// At exit, after the runtime is shut down: says at debug that every thread was joined, or warns
-/// naming the ones still running.
+/// At exit, after the runtime is shut down: says (at info) that every thread was joined, or warns
+/// naming the ones still running. `zoe-stdin`, blocked in a `read` nothing can wake, is the one
+/// thread left on purpose (`zoe chat`).
 pub fn report_threads_left() {
-    let left = threads_left();
+    let left: Vec<String> = threads_left()
+        .into_iter()
+        .filter(|n| n != "zoe-stdin")
+        .collect();
     if left.is_empty() {
-        tracing::debug!("every thread joined");
+        tracing::info!("every thread joined");
     } else {
         tracing::warn!("threads still running at exit: {}", left.join(", "));
     }

@@ -225,6 +225,18 @@ pub fn classify(text: &str) -> Tier {
     Tier::Regular
 }
 
+impl crate::config::Tiers {
+    /// The settings of `tier` (an inherent impl kept here so the configuration need not know the
+    /// classifier).
+    pub fn get(&self, tier: Tier) -> &crate::config::TierConfig {
+        match tier {
+            Tier::Greeting => &self.greeting,
+            Tier::Regular => &self.regular,
+            Tier::Action => &self.action,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,7 @@ type SynthCallback = unsafe extern "C" fn(*mut c_short, c_int, *mut c_void) -> c
 extern "C" {
     fn espeak_ng_InitializePath(path: *const c_char);
     fn espeak_ng_Initialize(context: *mut c_void) -> c_uint;
+    fn espeak_ng_Terminate() -> c_uint;
     fn espeak_ng_InitializeOutput(
         mode: c_int,
         buffer_length: c_int,
@@ -65,6 +66,22 @@ static LIBRARY: Mutex<Library> = Mutex::new(Library {
 struct Library {
     initialised: bool,
     applied: Option<Settings>,
+}
+
+/// Ends libespeak-ng at exit: it starts threads of its own at initialisation (its queue and
+/// event threads, named after the thread that initialised it), which only its terminate call
+/// stops and joins. Safe to call when it was never used; a later use initialises it again.
+pub fn terminate() {
+    let mut lib = LIBRARY.lock().unwrap_or_else(|e| e.into_inner());
+    if lib.initialised {
+        // SAFETY: initialised under this lock, and no synthesis runs while it is held.
+        let status = unsafe { espeak_ng_Terminate() };
+        if status != 0 {
+            tracing::debug!(status, "espeak-ng terminate reported an error");
+        }
+        lib.initialised = false;
+        lib.applied = None;
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
