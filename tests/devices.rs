@@ -4,6 +4,7 @@
 use crate::support::pulse::Pulse;
 use crate::support::*;
 use std::time::{Duration, Instant};
+use zoe::speech::sink::AudioSink;
 
 /// A reply plays through rodio → ALSA → PulseAudio: the speaker's monitor records it, and the
 /// metrics' first-audio time is set when the device pulled the reply's first sample.
@@ -429,21 +430,25 @@ async fn soak_100_turns() {
     assert!(growth <= 5.0, "RSS grew {growth:.1} %");
 }
 
-/// `SpeakerSink::stop` silences the device within 200 ms, with seconds of audio still queued.
-#[test]
-fn speaker_stop_is_immediate() {
-    let Some(pulse) = Pulse::start() else { return };
+/// Zoe's speaker sink opened in this process on the private server (ALSA is pointed at it
+/// first; the sound-server tests run one at a time).
+fn speaker_in_this_process(pulse: &Pulse) -> zoe::speech::sink::SpeakerSink {
     let d = pulse.path();
-    let monitor = pulse.monitor();
-    // The sink opens in this process: point ALSA at the private server first.
     std::env::set_var(
         "PULSE_SERVER",
         format!("unix:{}", d.join("native").display()),
     );
     std::env::set_var("HOME", &d);
     std::env::set_var("XDG_RUNTIME_DIR", &d);
-    use zoe::speech::sink::AudioSink;
-    let mut sink = zoe::speech::sink::SpeakerSink::open(None, None).expect("speaker");
+    zoe::speech::sink::SpeakerSink::open(None, None).expect("speaker")
+}
+
+/// `SpeakerSink::stop` silences the device within 200 ms, with seconds of audio still queued.
+#[test]
+fn speaker_stop_is_immediate() {
+    let Some(pulse) = Pulse::start() else { return };
+    let monitor = pulse.monitor();
+    let mut sink = speaker_in_this_process(&pulse);
     let piece: Vec<f32> = (0..882).map(|i| (i as f32 * 0.12).sin() * 0.4).collect();
     for _ in 0..125 {
         sink.play(&piece, 22_050, None); // 5 s in 40 ms pieces
@@ -508,7 +513,11 @@ async fn ctrl_c_ends_listen_within_a_second_with_every_thread_joined() {
     let mut zoe = listen(&pulse, &s.url(), &model);
     let until = Instant::now() + WAIT;
     while !zoe.stderr_text().contains("zoe: listening") {
-        assert!(Instant::now() < until, "not listening: {}", zoe.stderr_text());
+        assert!(
+            Instant::now() < until,
+            "not listening: {}",
+            zoe.stderr_text()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let t = Instant::now();
@@ -518,9 +527,15 @@ async fn ctrl_c_ends_listen_within_a_second_with_every_thread_joined() {
     let stderr = zoe.stderr_text();
     println!("exited {took:?} after SIGINT");
     assert_eq!(status.code(), Some(130), "stderr:\n{stderr}");
-    assert!(took < Duration::from_secs(1), "took {took:?}; stderr:\n{stderr}");
+    assert!(
+        took < Duration::from_secs(1),
+        "took {took:?}; stderr:\n{stderr}"
+    );
     assert!(stderr.contains("every thread joined"), "stderr:\n{stderr}");
-    assert!(!stderr.contains("threads still running"), "stderr:\n{stderr}");
+    assert!(
+        !stderr.contains("threads still running"),
+        "stderr:\n{stderr}"
+    );
 }
 
 /// The speaker's clock through a real sound server: a tone handed to the speaker sink is heard on
@@ -529,16 +544,8 @@ async fn ctrl_c_ends_listen_within_a_second_with_every_thread_joined() {
 #[test]
 fn the_speakers_clock_says_when_a_sound_is_heard() {
     let Some(pulse) = Pulse::start() else { return };
-    let d = pulse.path();
     let monitor = pulse.monitor();
-    std::env::set_var(
-        "PULSE_SERVER",
-        format!("unix:{}", d.join("native").display()),
-    );
-    std::env::set_var("HOME", &d);
-    std::env::set_var("XDG_RUNTIME_DIR", &d);
-    use zoe::speech::sink::AudioSink;
-    let mut sink = zoe::speech::sink::SpeakerSink::open(None, None).expect("speaker");
+    let mut sink = speaker_in_this_process(&pulse);
     // A new stream takes a moment to start.
     sink.play(&[0.0; 2205], 22_050, None);
     std::thread::sleep(Duration::from_millis(1500));
@@ -552,7 +559,10 @@ fn the_speakers_clock_says_when_a_sound_is_heard() {
         sink.play(&tone, 22_050, Some(&probe));
         // Long enough for a slow first tone (~0.5 s on a new stream) to end before the next.
         std::thread::sleep(Duration::from_millis(1000));
-        let onset = monitor.heard.onset_after(t, 0.02).expect("the tone is heard");
+        let onset = monitor
+            .heard
+            .onset_after(t, 0.02)
+            .expect("the tone is heard");
         let said = probe.get().expect("the probe is marked");
         latency.push(onset.duration_since(t).as_secs_f64() * 1000.0);
         let e = if onset >= said {

@@ -74,7 +74,10 @@ fn path(edges: &BTreeMap<String, BTreeSet<String>>, from: &str, to: &str) -> Opt
 #[test]
 fn there_is_no_import_circle() {
     let edges = graph();
-    assert!(edges.contains_key("audio") && edges.contains_key("app"), "{edges:?}");
+    assert!(
+        edges.contains_key("audio") && edges.contains_key("app"),
+        "{edges:?}"
+    );
     for (a, uses) in &edges {
         for b in uses {
             if let Some(p) = path(&edges, b, a) {
@@ -84,7 +87,9 @@ fn there_is_no_import_circle() {
     }
     // The bottom layer knows nothing about words or the runtime.
     let audio = &edges["audio"];
-    for upper in ["hearing", "dialogue", "speech", "app", "stt", "wake", "config"] {
+    for upper in [
+        "hearing", "dialogue", "speech", "app", "stt", "wake", "config",
+    ] {
         assert!(!audio.contains(upper), "audio uses {upper}");
     }
 }

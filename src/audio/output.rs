@@ -7,10 +7,14 @@
 //! is counted in an atomic; the error callback only stores a time.
 //!
 //! rodio keeps its job (sources, mixing, queueing) on `zoe-mixer`, a plain thread this stream
-//! owns: it pulls the mixer and keeps the ring [`AHEAD`] full, waking every [`PUMP_EVERY`]. Not
-//! the speech thread, because one synthesis call (a whole sentence, for a neural voice) would let
-//! a 20 ms ring run dry. rodio 0.23's queue locks mutexes, allocates an empty source while idle
-//! and frees buffers as sources end: all of that now happens there, never on the device thread.
+//! owns, waking every [`PUMP_EVERY`]. It fills the ring just in time: when the next callback is
+//! due within its lead (8 ms to start with), it tops the ring up to what that callback takes, so
+//! a sample waits in the ring only about the lead, not a whole device period (measured: play →
+//! heard through PulseAudio as before this ring, where a ring kept 30 ms full added 30 ms). An
+//! underrun lengthens the lead by 2 ms (up to 20 ms); ten quiet seconds shorten it again. Not the
+//! speech thread, because one synthesis call (a whole sentence, for a neural voice) would let the
+//! ring run dry. rodio 0.23's queue locks mutexes, allocates an empty source while idle and frees
+//! buffers as sources end: all of that now happens there, never on the device thread.
 //!
 //! A stop ([`OutStream::flush`]) empties the ring at the next callback. The speaker's clock
 //! ([`HeardClock`]) says when the frame the mixer is producing now will be heard: the ring's
@@ -25,7 +29,7 @@ use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use rodio::cpal;
 use thiserror::Error;
 
-use super::clock::{now_nanos, SampleClock};
+use super::clock::{now_nanos, span_nanos, SampleClock};
 use super::playback::{Playback, ReferenceTap};
 
 #[derive(Debug, Error)]
@@ -36,12 +40,17 @@ pub enum OutputError {
     Thread(String),
 }
 
-/// Device buffer for playback, in frames (10 ms at 48 kHz): small, because the ring ahead of it
-/// holds the rest.
-const OUTPUT_BUFFER: u32 = 480;
+/// Device period for playback, in frames (~21 ms at 48 kHz; cpal asks ALSA for two periods of
+/// buffer). A 10 ms period was tried with the ring: through PulseAudio's ALSA plugin the 20 ms
+/// buffer it gives played with glitches the echo canceller could not follow (16 dB of Zoe's voice
+/// removed became 8, and barge-in failed under load).
+const OUTPUT_BUFFER: u32 = 1024;
 
-/// How far ahead of the device the mixer thread keeps the ring.
-pub const AHEAD: Duration = Duration::from_millis(20);
+/// The mixer thread's first lead: it fills the ring for the next callback this long before the
+/// callback is due.
+const LEAD: Duration = Duration::from_millis(8);
+/// The most lead an underrun can bring it to.
+const MAX_LEAD: Duration = Duration::from_millis(20);
 
 /// How often the mixer thread tops the ring up.
 pub const PUMP_EVERY: Duration = Duration::from_millis(2);
@@ -113,6 +122,8 @@ struct Shared {
     flush: AtomicU64,
     /// Frames of silence played because the ring was empty (after the first sound).
     underruns: AtomicU64,
+    /// Frames the last callback took (what the next one will want).
+    period: AtomicU64,
 }
 
 /// The callback's state: the ring's consumer end, the clocks and the reference's producer end.
@@ -144,6 +155,9 @@ impl Drain {
             t.clock.set(t.pushed, heard);
         }
         let scale = 1.0 / ch as f32;
+        self.shared
+            .period
+            .store((data.len() / ch) as u64, Ordering::Relaxed);
         let mut missing = 0u64;
         for frame in data.chunks_mut(ch) {
             let whole = self.ring.occupied_len() >= ch;
@@ -206,34 +220,83 @@ where
     }
 }
 
-/// `zoe-mixer`: pulls rodio's mixer and keeps the ring [`AHEAD`] full until `stop`.
-fn pump(
-    mut source: rodio::mixer::MixerSource,
-    mut ring: ringbuf::HeapProd<f32>,
-    channels: usize,
-    ahead: usize,
+/// `zoe-mixer`: pulls rodio's mixer into the ring just before each callback needs it, until
+/// `stop`.
+struct Pump {
+    source: rodio::mixer::MixerSource,
+    ring: ringbuf::HeapProd<f32>,
+    ch: usize,
+    rate: u32,
+    shared: Arc<Shared>,
     written: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-) {
-    let ch = channels.max(1);
-    let mut buf = vec![0.0f32; ahead * ch];
-    let mut w = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let want = ahead.saturating_sub(ring.occupied_len() / ch);
-        if want > 0 {
-            for (i, frame) in buf[..want * ch].chunks_exact_mut(ch).enumerate() {
-                // The sources pulled for this frame read the speaker's clock at its index.
-                written.store(w + i as u64, Ordering::Relaxed);
-                for s in frame {
-                    *s = source.next().unwrap_or(0.0);
-                }
+    buf: Vec<f32>,
+    /// Frames written so far.
+    w: u64,
+    lead: Duration,
+    underruns_seen: u64,
+    quiet_since: u64,
+}
+
+impl Pump {
+    fn run(mut self, stop: &AtomicBool) {
+        while !stop.load(Ordering::Relaxed) {
+            self.adapt();
+            let want = self.due();
+            if want > 0 {
+                self.fill(want);
             }
-            // Whole frames in one step: the callback never sees half of one.
-            let pushed = ring.push_slice(&buf[..want * ch]);
-            w += (pushed / ch) as u64;
-            written.store(w, Ordering::Relaxed);
+            std::thread::sleep(PUMP_EVERY);
         }
-        std::thread::sleep(PUMP_EVERY);
+    }
+
+    /// Frames to add now: what the next callback takes, minus what the ring holds, once that
+    /// callback is due within the lead (before the first callbacks: the two periods ALSA fills).
+    fn due(&self) -> usize {
+        let held = self.ring.occupied_len() / self.ch;
+        let period = self.shared.period.load(Ordering::Relaxed) as usize;
+        let last = self.shared.health.called.load(Ordering::Relaxed);
+        if period == 0 || last == 0 {
+            return (2 * OUTPUT_BUFFER as usize).saturating_sub(held);
+        }
+        let next = last + span_nanos(period as u64, self.rate);
+        let now = now_nanos();
+        if now + self.lead.as_nanos() as u64 >= next {
+            period.saturating_sub(held)
+        } else {
+            0
+        }
+    }
+
+    /// A new underrun lengthens the lead; ten seconds without one shorten it.
+    fn adapt(&mut self) {
+        let underruns = self.shared.underruns.load(Ordering::Relaxed);
+        let now = now_nanos();
+        if underruns > self.underruns_seen {
+            self.underruns_seen = underruns;
+            self.lead = (self.lead + Duration::from_millis(2)).min(MAX_LEAD);
+            self.quiet_since = now;
+        } else if now.saturating_sub(self.quiet_since) > 10_000_000_000 && self.lead > LEAD {
+            self.lead -= Duration::from_millis(1);
+            self.quiet_since = now;
+        }
+    }
+
+    fn fill(&mut self, frames: usize) {
+        let n = (frames * self.ch).min(self.ring.vacant_len() / self.ch * self.ch);
+        if self.buf.len() < n {
+            self.buf.resize(n, 0.0);
+        }
+        for (i, frame) in self.buf[..n].chunks_exact_mut(self.ch).enumerate() {
+            // The sources pulled for this frame read the speaker's clock at its index.
+            self.written.store(self.w + i as u64, Ordering::Relaxed);
+            for s in frame {
+                *s = self.source.next().unwrap_or(0.0);
+            }
+        }
+        // Whole frames in one step: the callback never sees half of one.
+        let pushed = self.ring.push_slice(&self.buf[..n]);
+        self.w += (pushed / self.ch) as u64;
+        self.written.store(self.w, Ordering::Relaxed);
     }
 }
 
@@ -321,9 +384,8 @@ impl OutStream {
         }
         let ch = usize::from(config.channels);
         let hz = config.sample_rate;
-        let ahead = (hz as usize * AHEAD.as_millis() as usize / 1000).max(1);
-        // Room for a little more than `ahead`: the mixer never waits on a full ring.
-        let (prod, cons) = ringbuf::HeapRb::<f32>::new(2 * ahead * ch).split();
+        // Room for two device periods: the mixer never waits on a full ring.
+        let (prod, cons) = ringbuf::HeapRb::<f32>::new(4 * OUTPUT_BUFFER as usize * ch).split();
         let shared = Arc::new(Shared::default());
         let clock = HeardClock::new(hz);
         let h = shared.clone();
@@ -348,10 +410,23 @@ impl OutStream {
         .map_err(|e| err(&e))?;
         let (mixer, source) = rodio::mixer::mixer(channels, rate);
         let stop = Arc::new(AtomicBool::new(false));
-        let (st, written) = (stop.clone(), clock.written.clone());
+        let pump = Pump {
+            source,
+            ring: prod,
+            ch,
+            rate: hz,
+            shared: shared.clone(),
+            written: clock.written.clone(),
+            buf: Vec::new(),
+            w: 0,
+            lead: LEAD,
+            underruns_seen: 0,
+            quiet_since: now_nanos(),
+        };
+        let st = stop.clone();
         let mixer_thread = std::thread::Builder::new()
             .name("zoe-mixer".into())
-            .spawn(move || pump(source, prod, ch, ahead, written, st))
+            .spawn(move || pump.run(&st))
             .map_err(|e| OutputError::Thread(e.to_string()))?;
         let out = OutStream {
             player: rodio::Player::connect_new(&mixer),

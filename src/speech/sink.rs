@@ -279,7 +279,7 @@ impl AudioSink for SpeakerSink {
         if let Some(out) = &self.out {
             let underruns = out.underruns();
             if underruns > self.underruns_seen {
-                tracing::info!(
+                tracing::debug!(
                     frames = underruns - self.underruns_seen,
                     "output underrun: the mixer thread fell behind the device"
                 );
