@@ -109,7 +109,7 @@ fn run(cli: Cli, rt: &tokio::runtime::Runtime, shutdown: &Shutdown) -> anyhow::R
             Ok(exit_code(ended))
         }
         Command::Devices => {
-            zoe::audio::devices::list_devices();
+            zoe::app::print_devices();
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay(args) => {

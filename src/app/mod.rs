@@ -24,6 +24,24 @@ pub mod replay;
 pub mod session;
 pub mod wake;
 
+/// `zoe devices`: input and output devices with their default formats, on stdout.
+pub fn print_devices() {
+    let (inputs, outputs) = crate::audio::devices::list();
+    for (kind, devices) in [("input", inputs), ("output", outputs)] {
+        println!("{kind} devices:");
+        match devices {
+            Err(e) => println!("  (cannot list: {e})"),
+            Ok(list) if list.is_empty() => println!("  (none)"),
+            Ok(list) => {
+                for d in list {
+                    let mark = if d.is_default { " (default)" } else { "" };
+                    println!("  {}{mark}: {}", d.name, d.format);
+                }
+            }
+        }
+    }
+}
+
 /// Names of the threads still running besides the calling one (Linux: `/proc/self/task`; empty
 /// elsewhere).
 pub fn threads_left() -> Vec<String> {

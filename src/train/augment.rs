@@ -1,6 +1,5 @@
 //! Augmentation: gain, synthetic rooms (FFT convolution) and coloured noise.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// Convolves `x` with `h` by FFT; the result has x.len() + h.len() - 1 samples.

@@ -1,6 +1,5 @@
 //! Evaluation: false rejects and false accepts per hour through the streaming detector.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// What the streaming detector did on a set of streams.

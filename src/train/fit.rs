@@ -1,6 +1,5 @@
 //! The network: a two-layer head trained with Adam on class-weighted cross-entropy, hard negatives mined.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// Training settings.

@@ -1,6 +1,5 @@
 //! Features and labels: the streams through the detector's own feature stream, each window labelled.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// Audio the 16 embeddings of a window see: 15 chunks plus the embedding model's 76 mel frames.

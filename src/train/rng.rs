@@ -1,8 +1,5 @@
 //! Randomness: a seeded SplitMix64, the same stream forever (the same command rebuilds the same head).
 
-#[allow(unused_imports)]
-use super::*;
-
 /// SplitMix64: small, fast, and the same sequence forever.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);

@@ -1,6 +1,5 @@
 //! Streams of utterances: clips laid into long streams with noise between them, and where each wake phrase ends.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// Where a wake phrase lies in a stream (samples).

@@ -1,6 +1,5 @@
 //! Texts and voices: what the positives and negatives say, and the synthesizers that say it.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// Said in the same breath after a third of the positives.
