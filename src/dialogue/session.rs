@@ -33,6 +33,18 @@ use crate::speech::SpeechControl;
 use crate::stt::SttError;
 use crate::wake::verify::{is_stop_command, Verifier};
 
+/// Spawns a small check (a barge-in verdict, a "stop" check) that ends with its deadline or with
+/// `shutdown`, whichever comes first.
+fn spawn_until(shutdown: &Shutdown, check: impl Future<Output = ()> + Send + 'static) {
+    let s = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = s.wait() => {}
+            _ = check => {}
+        }
+    });
+}
+
 /// Why a wake heard over Zoe was not a barge-in.
 #[derive(Debug, thiserror::Error)]
 enum NotBargeIn {
@@ -295,7 +307,7 @@ pub async fn run(
                     PipelineEvent::Verify { id, transcript } if barge_pending == Some(id) => {
                         barge_pending = None;
                         let (c, verifier, stop) = (cfg.clone(), verifier.clone(), stop_reply.clone());
-                        tokio::spawn(async move {
+                        spawn_until(shutdown, async move {
                             match verdict(transcript, &verifier, &c).await {
                                 Ok(()) => {
                                     tracing::info!("barge-in: stopping the reply");
@@ -309,7 +321,7 @@ pub async fn run(
                     PipelineEvent::Utterance(u) if u.while_speaking => {
                         if barge_in {
                             let (cfg, stop) = (cfg.clone(), stop_reply.clone());
-                            tokio::spawn(async move {
+                            spawn_until(shutdown, async move {
                                 if let Ok(Ok(Ok(t))) =
                                     tokio::time::timeout(cfg.deadlines.stt, u.transcript).await
                                 {
