@@ -248,10 +248,8 @@ struct RawEspeak {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPiper {
-    command: String,
-    model: String,
-    args: Vec<String>,
-    timeout_ms: u64,
+    voice: String,
+    speaker: i64,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,12 +340,33 @@ pub enum TtsBackend {
         rate_wpm: i32,
         pitch: i32,
     },
-    Piper {
-        command: String,
-        model: PathBuf,
-        args: Vec<String>,
-        timeout: Duration,
-    },
+    /// A Piper voice in process: its `.onnx` (the `.onnx.json` beside it) and, for a
+    /// multi-speaker voice, the speaker.
+    Piper { model: PathBuf, speaker: Option<i64> },
+}
+
+impl TtsBackend {
+    /// What speaks, for people ("Piper voice en_US-joe-medium", "espeak-ng voice en-us").
+    pub fn describe(&self) -> String {
+        match self {
+            TtsBackend::Espeak { voice, .. } => format!("espeak-ng voice {voice}"),
+            TtsBackend::Piper { model, .. } => format!(
+                "Piper voice {}",
+                model
+                    .file_stem()
+                    .map_or_else(|| model.display().to_string(), |s| s.to_string_lossy().into())
+            ),
+        }
+    }
+}
+
+/// Where the Piper voice `voice` (a name or a path to its .onnx) lives.
+pub fn piper_voice_path(voice: &str, models_dir: &Path) -> PathBuf {
+    if voice.ends_with(".onnx") || voice.contains('/') {
+        PathBuf::from(voice)
+    } else {
+        models_dir.join("piper").join(format!("{voice}.onnx"))
+    }
 }
 
 /// Live audio devices and behaviour (`[audio]`).
@@ -658,34 +677,43 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         ));
     }
     in_range("speech.volume", s.volume, 0.0, 1.0)?;
+    let models_dir = PathBuf::from(&raw.stt.models_dir);
+    let e = raw.tts.espeak;
+    in_range("tts.espeak.rate_wpm", e.rate_wpm, 80, 450)?;
+    in_range("tts.espeak.pitch", e.pitch, 0, 100)?;
+    let espeak = TtsBackend::Espeak {
+        voice: e.voice,
+        rate_wpm: e.rate_wpm,
+        pitch: e.pitch,
+    };
+    let p = raw.tts.piper;
+    if p.voice.trim().is_empty() {
+        return Err(invalid("tts.piper.voice", "is empty; name a Piper voice"));
+    }
+    if p.speaker < -1 {
+        return Err(invalid(
+            "tts.piper.speaker",
+            format!("must be -1 (the first) or a speaker's number, got {}", p.speaker),
+        ));
+    }
+    let piper = TtsBackend::Piper {
+        model: piper_voice_path(p.voice.trim(), &models_dir),
+        speaker: (p.speaker >= 0).then_some(p.speaker),
+    };
     let backend = match s.backend.as_str() {
-        "espeak" => {
-            let e = raw.tts.espeak;
-            in_range("tts.espeak.rate_wpm", e.rate_wpm, 80, 450)?;
-            in_range("tts.espeak.pitch", e.pitch, 0, 100)?;
-            TtsBackend::Espeak {
-                voice: e.voice,
-                rate_wpm: e.rate_wpm,
-                pitch: e.pitch,
-            }
-        }
-        "piper" => {
-            let p = raw.tts.piper;
-            TtsBackend::Piper {
-                command: p.command,
-                model: PathBuf::from(p.model),
-                args: p.args,
-                timeout: ms(p.timeout_ms, "tts.piper.timeout_ms")?,
-            }
-        }
+        "espeak" => espeak,
+        "piper" => piper,
+        "auto" => match &piper {
+            TtsBackend::Piper { model, .. } if model.exists() => piper,
+            _ => espeak,
+        },
         other => {
             return Err(invalid(
                 "speech.backend",
-                format!("must be \"espeak\" or \"piper\", got \"{other}\""),
+                format!("must be \"auto\", \"piper\" or \"espeak\", got \"{other}\""),
             ))
         }
     };
-    let models_dir = PathBuf::from(&raw.stt.models_dir);
     let st = raw.stt;
     let threads = if st.threads == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())

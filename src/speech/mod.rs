@@ -249,12 +249,16 @@ impl SpeechThread {
         let mut current: Option<TurnAudio> = None;
         // Turns whose first-audio probe the device thread has yet to mark.
         let mut pending: Vec<(u64, Probe)> = Vec::new();
+        let mut preparing = true;
         loop {
-            // Woken at least every 500 ms so the sink can reopen a failed device.
-            let wait = if pending.is_empty() {
-                Duration::from_millis(500)
-            } else {
+            // Woken at least every 500 ms so the sink can reopen a failed device; at once while
+            // the engine has start-up work to do between commands.
+            let wait = if !pending.is_empty() {
                 Duration::from_millis(1)
+            } else if preparing {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(500)
             };
             let cmd = match self.rx.recv_timeout(wait) {
                 Ok(cmd) => Some(cmd),
@@ -317,6 +321,7 @@ impl SpeechThread {
                     self.sink.flush();
                     break;
                 }
+                None if preparing => preparing = self.tts.prepare(),
                 None => {}
             }
             self.sink.maintain();

@@ -55,7 +55,15 @@ extern "C" {
         user_data: *mut c_void,
     ) -> c_uint;
     fn espeak_ng_Synchronize() -> c_uint;
+    fn espeak_TextToPhonemes(
+        textptr: *mut *const c_void,
+        textmode: c_int,
+        phonememode: c_int,
+    ) -> *const c_char;
 }
+
+/// `espeak_TextToPhonemes`'s phoneme mode for IPA names.
+const IPA: c_int = 0x02;
 
 /// Serialises every use of the library; knows whether it is initialised and what was applied.
 static LIBRARY: Mutex<Library> = Mutex::new(Library {
@@ -135,27 +143,7 @@ impl Espeak {
             pitch,
         };
         let mut lib = LIBRARY.lock().unwrap_or_else(|e| e.into_inner());
-        if !lib.initialised {
-            // SAFETY: plain C calls with valid (null = default) arguments, made once per process
-            // under the lock.
-            unsafe {
-                espeak_ng_InitializePath(std::ptr::null());
-                let status = espeak_ng_Initialize(std::ptr::null_mut());
-                if status != 0 {
-                    return Err(TtsError::EspeakInit(status));
-                }
-                let status = espeak_ng_InitializeOutput(
-                    ENOUTPUT_MODE_SYNCHRONOUS,
-                    BUFFER_MS,
-                    std::ptr::null(),
-                );
-                if status != 0 {
-                    return Err(TtsError::EspeakInit(status));
-                }
-                espeak_SetSynthCallback(on_audio);
-            }
-            lib.initialised = true;
-        }
+        initialise(&mut lib)?;
         apply(&mut lib.applied, &settings)?;
         // SAFETY: no arguments; the library is initialised.
         let rate = unsafe { espeak_ng_GetSampleRate() };
@@ -163,6 +151,98 @@ impl Espeak {
             settings,
             sample_rate: rate.max(1) as u32,
         })
+    }
+}
+
+/// Initialises the library once (called with the lock held).
+fn initialise(lib: &mut Library) -> Result<(), TtsError> {
+    if !lib.initialised {
+        // SAFETY: plain C calls with valid (null = default) arguments, made once per process
+        // under the lock.
+        unsafe {
+            espeak_ng_InitializePath(std::ptr::null());
+            let status = espeak_ng_Initialize(std::ptr::null_mut());
+            if status != 0 {
+                return Err(TtsError::EspeakInit(status));
+            }
+            let status = espeak_ng_InitializeOutput(
+                ENOUTPUT_MODE_SYNCHRONOUS,
+                BUFFER_MS,
+                std::ptr::null(),
+            );
+            if status != 0 {
+                return Err(TtsError::EspeakInit(status));
+            }
+            espeak_SetSynthCallback(on_audio);
+        }
+        lib.initialised = true;
+    }
+    Ok(())
+}
+
+/// The IPA phonemes of `text` in `voice` (a language, e.g. "en-us"), clause by clause, each with
+/// the punctuation that ended it ("." when none did): what Piper voices are trained on. One
+/// `espeak_TextToPhonemes` call per clause (~0.06 ms a sentence); it consumes the text a clause at
+/// a time and reads one character ahead, so each clause's ending is taken from the text it
+/// consumed. Shares the library (and its lock) with speech.
+pub fn phonemes(voice: &str, text: &str) -> Result<Vec<(String, char)>, TtsError> {
+    let mut lib = LIBRARY.lock().unwrap_or_else(|e| e.into_inner());
+    initialise(&mut lib)?;
+    let name = CString::new(voice).map_err(|_| TtsError::EspeakVoice(voice.to_string()))?;
+    // SAFETY: a valid C string; the library is initialised and locked.
+    if unsafe { espeak_ng_SetVoiceByName(name.as_ptr()) } != 0 {
+        lib.applied = None;
+        return Err(TtsError::EspeakVoice(voice.to_string()));
+    }
+    // The next speech call re-applies its own voice.
+    lib.applied = None;
+    let c = CString::new(text.replace('\0', " ")).expect("NULs removed");
+    let start = c.as_ptr();
+    let end = c.as_bytes().len();
+    let mut ptr: *const c_void = start.cast();
+    let mut out = Vec::new();
+    while !ptr.is_null() {
+        let before = ptr as usize - start as usize;
+        // SAFETY: `ptr` points into `c` (NUL-terminated, alive here); espeak advances it past the
+        // clause it translated, or sets it to null at the end, and returns its own buffer, copied
+        // at once.
+        let ph = unsafe { espeak_TextToPhonemes(&mut ptr, ESPEAK_CHARS_UTF8 as c_int, IPA) };
+        let after = if ptr.is_null() {
+            end
+        } else {
+            (ptr as usize - start as usize).min(end)
+        };
+        let phonemes = if ph.is_null() {
+            String::new()
+        } else {
+            // SAFETY: a NUL-terminated string owned by espeak, valid until the next call.
+            unsafe { std::ffi::CStr::from_ptr(ph) }
+                .to_string_lossy()
+                .trim()
+                .to_string()
+        };
+        let consumed = String::from_utf8_lossy(&c.as_bytes()[before..after]);
+        let ending = clause_ending(&consumed, !ptr.is_null());
+        if !phonemes.is_empty() {
+            out.push((phonemes, ending));
+        }
+        if after <= before && !ptr.is_null() {
+            break; // no progress: never loop forever
+        }
+    }
+    Ok(out)
+}
+
+/// The punctuation that ended a clause, from the text espeak consumed for it (it reads one
+/// character past the clause when more follows: that character is not this clause's).
+fn clause_ending(consumed: &str, more: bool) -> char {
+    let mut chars: Vec<char> = consumed.trim_end().chars().collect();
+    if more && !chars.is_empty() && !consumed.ends_with(char::is_whitespace) {
+        chars.pop();
+    }
+    match chars.iter().rev().find(|c| !c.is_whitespace()) {
+        Some(&c) if ".,;:!?".contains(c) => c,
+        _ => '.',
     }
 }
 

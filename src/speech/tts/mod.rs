@@ -1,9 +1,10 @@
-//! Speech synthesis behind the [`Tts`] trait: espeak-ng in process ([`espeak`]) or a long-running
-//! Piper process ([`piper`]). Synthesis runs on the speech thread only (see `speech.rs`); audio is
-//! handed out in pieces as it is produced so playback can start before a sentence is finished.
+//! Speech synthesis behind the [`Tts`] trait, in process: espeak-ng ([`espeak`], robotic, instant)
+//! or a Piper VITS voice through tract ([`vits`], natural). Synthesis runs on the speech thread only
+//! (see `speech/mod.rs`); audio is handed out in pieces as it is produced so playback can start
+//! before a sentence is finished.
 
 pub mod espeak;
-pub mod piper;
+pub mod vits;
 
 use thiserror::Error;
 
@@ -19,14 +20,9 @@ pub enum TtsError {
     EspeakVoice(String),
     #[error("espeak-ng synthesis failed (status {0:#x})")]
     EspeakSynth(u32),
-    #[error("cannot start piper (`{command}`): {source}")]
-    PiperSpawn {
-        command: String,
-        source: std::io::Error,
-    },
-    #[error("piper voice model {0} does not exist")]
+    #[error("Piper voice {0} is not installed (`zoe models fetch --voice NAME`, or set tts.piper.voice)")]
     PiperModel(std::path::PathBuf),
-    #[error("piper failed: {0}")]
+    #[error("Piper voice: {0}")]
     Piper(String),
     #[error(transparent)]
     Resample(#[from] crate::audio::resample::ResampleError),
@@ -36,6 +32,11 @@ pub enum TtsError {
 /// [`Tts::sample_rate`] as they are produced; `emit` returns `false` to abort the sentence.
 pub trait Tts: Send {
     fn sample_rate(&self) -> u32;
+    /// Does one piece of start-up work (a Piper plan for a common length) and says whether more
+    /// is left; the speech thread calls it while idle, so no reply waits for it.
+    fn prepare(&mut self) -> bool {
+        false
+    }
     fn synthesize(
         &mut self,
         text: &str,
@@ -51,12 +52,7 @@ pub fn from_config(cfg: &SpeechConfig) -> Result<Box<dyn Tts>, TtsError> {
             rate_wpm,
             pitch,
         } => Box::new(espeak::Espeak::new(voice, *rate_wpm, *pitch)?),
-        TtsBackend::Piper {
-            command,
-            model,
-            args,
-            timeout,
-        } => Box::new(piper::Piper::spawn(command, model, args, *timeout)?),
+        TtsBackend::Piper { model, speaker } => Box::new(vits::Vits::load(model, *speaker)?),
     })
 }
 
