@@ -342,7 +342,10 @@ pub enum TtsBackend {
     },
     /// A Piper voice in process: its `.onnx` (the `.onnx.json` beside it) and, for a
     /// multi-speaker voice, the speaker.
-    Piper { model: PathBuf, speaker: Option<i64> },
+    Piper {
+        model: PathBuf,
+        speaker: Option<i64>,
+    },
 }
 
 impl TtsBackend {
@@ -352,9 +355,10 @@ impl TtsBackend {
             TtsBackend::Espeak { voice, .. } => format!("espeak-ng voice {voice}"),
             TtsBackend::Piper { model, .. } => format!(
                 "Piper voice {}",
-                model
-                    .file_stem()
-                    .map_or_else(|| model.display().to_string(), |s| s.to_string_lossy().into())
+                model.file_stem().map_or_else(
+                    || model.display().to_string(),
+                    |s| s.to_string_lossy().into()
+                )
             ),
         }
     }
@@ -693,7 +697,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     if p.speaker < -1 {
         return Err(invalid(
             "tts.piper.speaker",
-            format!("must be -1 (the first) or a speaker's number, got {}", p.speaker),
+            format!(
+                "must be -1 (the first) or a speaker's number, got {}",
+                p.speaker
+            ),
         ));
     }
     let piper = TtsBackend::Piper {

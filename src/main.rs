@@ -227,6 +227,19 @@ fn bench(
             rt.block_on(zoe::app::bench::stt::run(cfg, args))?;
             Ok(ExitCode::SUCCESS)
         }
+        BenchCommand::Tts {
+            shared,
+            voice,
+            runs,
+        } => {
+            let args = zoe::app::bench::tts::Args {
+                shared,
+                voice,
+                runs,
+            };
+            rt.block_on(zoe::app::bench::tts::run(cfg, args))?;
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Actions { turns } => {
             rt.block_on(zoe::app::bench::actions(cfg, turns))?;
             Ok(ExitCode::SUCCESS)

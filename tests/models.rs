@@ -231,7 +231,10 @@ async fn a_fetched_voice_is_the_one_that_speaks() {
     };
     let json = crate::support::data::shared("en_US-joe-medium.onnx.json").expect("beside it");
     let server = FileServer::start().await;
-    for (name, path) in [("en_US-joe-medium.onnx", &onnx), ("en_US-joe-medium.onnx.json", &json)] {
+    for (name, path) in [
+        ("en_US-joe-medium.onnx", &onnx),
+        ("en_US-joe-medium.onnx.json", &json),
+    ] {
         server.put(
             &format!("piper/{name}"),
             Serve::Full(std::fs::read(path).unwrap()),

@@ -176,6 +176,9 @@ fn piper_in_process_is_understood_by_whisper() {
     let mut w = Whisper::load(&SttConfig::with_model(model, 2)).expect("tiny.en loads");
     let got = w.transcribe(&audio).unwrap().text;
     let wer = eval::wer(reference, &got);
-    println!("Piper said {reference:?}; tiny.en heard {got:?} (WER {:.0} %)", wer * 100.0);
+    println!(
+        "Piper said {reference:?}; tiny.en heard {got:?} (WER {:.0} %)",
+        wer * 100.0
+    );
     assert!(wer <= 0.15, "tiny.en heard {got:?}");
 }

@@ -210,6 +210,19 @@ pub enum BenchCommand {
         #[arg(long, value_name = "PATH", num_args = 1.., default_value = "../shared/audio")]
         negatives: Vec<PathBuf>,
     },
+    /// Speech synthesis per engine (espeak-ng, the Piper voice in process): first audio, real-time
+    /// factor, memory, greeting latency end to end, and the round trip through real whisper.
+    Tts {
+        /// The shared data folder (whisper weights, the Piper voice).
+        #[arg(long, default_value = "../shared")]
+        shared: PathBuf,
+        /// The Piper voice's .onnx (default: the joe voice in the shared folder).
+        #[arg(long, value_name = "PATH")]
+        voice: Option<PathBuf>,
+        /// Runs of each first-audio measurement.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
     /// Speech recognition on real whisper weights (tiny.en and base from ../shared): WER and
     /// inference time per decoding setting, wake verification rates, greeting latency at real
     /// time, and turns given by real speech without the wake phrase.

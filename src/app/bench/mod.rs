@@ -16,6 +16,7 @@ use crate::dialogue::turn::{Engine, TurnInput};
 use crate::doubles::standin::{Script, StandIn, Timing};
 
 pub mod stt;
+pub mod tts;
 
 const GREETINGS: &[(&str, &str)] = &[
     ("hi", "Hi there! How can I help you today?"),

@@ -165,11 +165,8 @@ fn initialise(lib: &mut Library) -> Result<(), TtsError> {
             if status != 0 {
                 return Err(TtsError::EspeakInit(status));
             }
-            let status = espeak_ng_InitializeOutput(
-                ENOUTPUT_MODE_SYNCHRONOUS,
-                BUFFER_MS,
-                std::ptr::null(),
-            );
+            let status =
+                espeak_ng_InitializeOutput(ENOUTPUT_MODE_SYNCHRONOUS, BUFFER_MS, std::ptr::null());
             if status != 0 {
                 return Err(TtsError::EspeakInit(status));
             }

@@ -24,7 +24,7 @@ use super::{Tts, TtsError};
 /// Ids are padded to a multiple of this, so a few plans serve every sentence.
 pub const BUCKET: usize = 32;
 
-/// Longest id sequence one run takes; longer text is split by clause before.
+/// Longest id sequence one run takes (one clause; a longer one is cut).
 const MAX_IDS: usize = 512;
 
 /// The plans built while the speech thread is idle after start-up: ids of up to 128 cover a
@@ -168,7 +168,8 @@ impl Vits {
         let t = std::time::Instant::now();
         let mut m = self.model.clone();
         let e = err(&self.path);
-        m.set_input_fact(0, i64::fact([1, len]).into()).map_err(&e)?;
+        m.set_input_fact(0, i64::fact([1, len]).into())
+            .map_err(&e)?;
         m.set_input_fact(1, i64::fact([1]).into()).map_err(&e)?;
         m.set_input_fact(2, f32::fact([3]).into()).map_err(&e)?;
         if self.speaker.is_some() {
@@ -187,9 +188,8 @@ impl Vits {
         Ok(plan)
     }
 
-
-    /// Piper's ids for one clause's phonemes and ending: `^`, `_`, each phoneme (NFD code
-    /// points) followed by `_`, the ending and `_`, then `$`. Unknown phonemes are skipped.
+    /// Piper's ids for clauses' phonemes and endings: `^`, `_`, each phoneme (NFD code points)
+    /// followed by `_`, each clause's ending and `_`, then `$`. Unknown phonemes are skipped.
     fn ids(&self, clauses: &[(String, char)]) -> Vec<i64> {
         use unicode_normalization::UnicodeNormalization;
         let map = &self.voice.phoneme_id_map;
@@ -271,21 +271,10 @@ impl Tts for Vits {
         emit: &mut dyn FnMut(&[f32]) -> bool,
     ) -> Result<(), TtsError> {
         let clauses = super::espeak::phonemes(&self.voice.espeak.voice, text)?;
-        // Runs of clauses that fit one run, spoken in turn.
-        let mut group: Vec<(String, char)> = Vec::new();
-        let mut groups = Vec::new();
-        for c in clauses {
-            group.push(c);
-            if self.ids(&group).len() > MAX_IDS && group.len() > 1 {
-                let last = group.pop().expect("two or more");
-                groups.push(std::mem::replace(&mut group, vec![last]));
-            }
-        }
-        if !group.is_empty() {
-            groups.push(group);
-        }
-        for g in groups {
-            let mut ids = self.ids(&g);
+        // Clause by clause: the first clause's audio goes out while the next is synthesized, and
+        // a stop is heard within one clause.
+        for clause in clauses {
+            let mut ids = self.ids(std::slice::from_ref(&clause));
             ids.truncate(MAX_IDS);
             let audio = self.run(&ids)?;
             for piece in audio.chunks(2048) {

@@ -1,0 +1,223 @@
+//! `zoe bench tts`: each engine (espeak-ng, a Piper voice in process) measured on one synthesis
+//! thread: first audio after a sentence's last token for a short and a long first sentence
+//! (p50/p95), real-time factor, resident memory the engine added, the greeting's first audio end
+//! to end (the text path against the stand-in timed like an Orin NX, speech into a WAV sink), and
+//! the round trip: what the engine said, transcribed back by real whisper (tiny.en and base from
+//! `../shared`), as WER over twenty varied sentences.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{row, BenchSession, GREETINGS};
+use crate::config::{Config, TtsBackend};
+use crate::dialogue::turn::TurnInput;
+use crate::doubles::standin::{Script, StandIn, Timing};
+use crate::speech::tts::{self, Tts};
+use crate::stt::{eval, SttConfig, Transcribe, Whisper};
+
+/// How `zoe bench tts` runs.
+#[derive(Debug, Clone)]
+pub struct Args {
+    /// The shared data folder (whisper weights in models/whisper/, the Piper voice in models/piper/).
+    pub shared: PathBuf,
+    /// The Piper voice (.onnx); default: the joe voice in `shared`.
+    pub voice: Option<PathBuf>,
+    /// Runs of each first-audio measurement.
+    pub runs: usize,
+}
+
+const SHORT: &str = "Hi there!";
+const LONG: &str = "The weather tomorrow looks mostly sunny, with a high of twenty two degrees \
+                    and a light breeze from the west.";
+
+/// Twenty sentences with numbers, times, names and questions, for the round trip.
+const SENTENCES: &[&str] = &[
+    "Good morning! I hope you slept well.",
+    "It's seven thirty in the morning.",
+    "Your timer for ten minutes is done.",
+    "I added milk and eggs to your shopping list.",
+    "Reminder: call your mother at six tonight.",
+    "The meeting with Sarah starts at three o'clock.",
+    "Would you like me to turn on the lights?",
+    "There are four items on your list.",
+    "Paris is the capital of France.",
+    "Water boils at one hundred degrees Celsius.",
+    "What would you like for dinner tonight?",
+    "I set an alarm for six fifteen tomorrow.",
+    "The train to Boston leaves at nine forty five.",
+    "You have two new messages from David.",
+    "It will rain on Thursday and Friday.",
+    "Is there anything else I can help you with?",
+    "The package should arrive on Monday.",
+    "Twelve plus fifteen is twenty seven.",
+    "Your flight to London is on gate twenty one.",
+    "Thank you, have a wonderful evening!",
+];
+
+/// Resident memory of this process, in MB (Linux; 0 elsewhere).
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Milliseconds from the call to the first piece of audio.
+fn first_audio_ms(engine: &mut dyn Tts, text: &str) -> anyhow::Result<f64> {
+    let t = Instant::now();
+    let mut first = None;
+    engine.synthesize(text, &mut |_| {
+        first.get_or_insert_with(|| t.elapsed().as_secs_f64() * 1000.0);
+        true
+    })?;
+    first.ok_or_else(|| anyhow::anyhow!("{text:?} gave no audio"))
+}
+
+pub async fn run(cfg: Arc<Config>, args: Args) -> anyhow::Result<()> {
+    let voice = args
+        .voice
+        .clone()
+        .unwrap_or_else(|| args.shared.join("models/piper/en_US-joe-medium.onnx"));
+    let engines = [
+        (
+            "espeak-ng",
+            TtsBackend::Espeak {
+                voice: "en-us".into(),
+                rate_wpm: 175,
+                pitch: 50,
+            },
+        ),
+        (
+            "Piper (joe, in process)",
+            TtsBackend::Piper {
+                model: voice,
+                speaker: None,
+            },
+        ),
+    ];
+    let whispers: Vec<(&str, PathBuf)> = ["tiny.en", "base"]
+        .iter()
+        .map(|m| {
+            (
+                *m,
+                args.shared
+                    .join(format!("models/whisper/ggml-{m}-q5_1.bin")),
+            )
+        })
+        .filter(|(_, p)| p.exists())
+        .collect();
+    println!(
+        "zoe bench tts: one synthesis thread; first audio over {} runs; round trip through {}",
+        args.runs,
+        if whispers.is_empty() {
+            "no whisper model (none in ../shared)".to_string()
+        } else {
+            whispers
+                .iter()
+                .map(|(m, _)| *m)
+                .collect::<Vec<_>>()
+                .join(" and ")
+        }
+    );
+    for (name, backend) in engines {
+        let mut speech = cfg.speech.clone();
+        speech.backend = backend.clone();
+        let before = rss_mb();
+        let t = Instant::now();
+        let mut engine = match tts::from_config(&speech) {
+            Ok(e) => e,
+            Err(e) => {
+                println!("\n{name}: skipped ({e})");
+                continue;
+            }
+        };
+        let mut prepared = 0;
+        while engine.prepare() {
+            prepared += 1;
+        }
+        let startup = t.elapsed().as_secs_f64() * 1000.0;
+        println!(
+            "\n{name}: start-up {startup:.0} ms ({} plans prepared)",
+            prepared + usize::from(matches!(backend, TtsBackend::Piper { .. }))
+        );
+        for (label, text) in [("short", SHORT), ("long", LONG)] {
+            first_audio_ms(engine.as_mut(), text)?; // warm
+            let mut v = Vec::new();
+            for _ in 0..args.runs {
+                v.push(first_audio_ms(engine.as_mut(), text)?);
+            }
+            row(&format!("  first audio, {label} sentence"), &v, "ms");
+        }
+        let (mut secs, mut audio_s) = (0.0, 0.0);
+        let mut spoken = Vec::new();
+        for s in SENTENCES {
+            let t = Instant::now();
+            let a = tts::synthesize_16k(engine.as_mut(), s)?;
+            secs += t.elapsed().as_secs_f64();
+            audio_s += a.len() as f64 / 16_000.0;
+            spoken.push(a);
+        }
+        println!(
+            "  real-time factor {:.3} ({:.1} s to say {:.1} s)",
+            secs / audio_s.max(1e-9),
+            secs,
+            audio_s
+        );
+        println!("  memory added {:.0} MB", (rss_mb() - before).max(0.0));
+        for (model, path) in &whispers {
+            let mut w = Whisper::load(&SttConfig::with_model(path.clone(), 2))?;
+            let (mut edits, mut words) = (0.0, 0.0);
+            for (s, a) in SENTENCES.iter().zip(&spoken) {
+                let got = w.transcribe(a)?.text;
+                let n = eval::normalize(s).len() as f64;
+                edits += eval::wer(s, &got) * n;
+                words += n;
+            }
+            println!(
+                "  round trip through {model}: WER {:.1} % over {} sentences",
+                100.0 * edits / words.max(1.0),
+                SENTENCES.len()
+            );
+        }
+        drop(engine);
+        greeting(&cfg, &speech, args.runs).await?;
+    }
+    Ok(())
+}
+
+/// First audio of greeting turns through the text path (stand-in timed like an Orin NX).
+async fn greeting(
+    cfg: &Config,
+    speech: &crate::config::SpeechConfig,
+    turns: usize,
+) -> anyhow::Result<()> {
+    let standin = StandIn::start(Timing::orin_nx()).await?;
+    let mut c = cfg.clone();
+    c.ollama.url = standin.url();
+    c.speech = speech.clone();
+    let mut session = BenchSession::start(c)?;
+    let mut v = Vec::new();
+    // Two turns first: the speech thread prepares the voice while idle.
+    for i in 0..turns + 2 {
+        let (input, reply) = GREETINGS[i % GREETINGS.len()];
+        standin.push(Script::reply(reply));
+        let m = session
+            .engine
+            .turn(TurnInput::text(input, Instant::now()))
+            .await;
+        if let Some(e) = &m.error {
+            anyhow::bail!("bench turn {input:?} failed: {e}");
+        }
+        if i >= 2 {
+            v.extend(m.first_audio_ms);
+        }
+    }
+    session.close().await?;
+    row("  greeting first audio, end to end", &v, "ms");
+    Ok(())
+}
