@@ -342,4 +342,15 @@ mod tests {
             "{got} samples after abort"
         );
     }
+
+    /// Phonemes come back clause by clause in IPA, each with the punctuation that ended it.
+    #[test]
+    fn phonemes_by_clause_with_their_endings() {
+        let p = phonemes("en-us", "Hello there, how are you? Fine.").unwrap();
+        let endings: Vec<char> = p.iter().map(|(_, e)| *e).collect();
+        assert_eq!(endings, [',', '?', '.'], "{p:?}");
+        assert!(p[0].0.contains('h') && p[0].0.contains('ð'), "{p:?}");
+        assert_eq!(clause_ending("no stop", false), '.');
+        assert_eq!(clause_ending("Really! N", true), '!');
+    }
 }
