@@ -79,6 +79,24 @@ impl BenchSession {
     }
 }
 
+/// One text turn answered by the stand-in with `reply`; a turn that failed fails the bench.
+async fn scripted_turn(
+    standin: &StandIn,
+    session: &mut BenchSession,
+    input: &str,
+    reply: &str,
+) -> anyhow::Result<TurnMetrics> {
+    standin.push(Script::reply(reply));
+    let m = session
+        .engine
+        .turn(TurnInput::text(input, Instant::now()))
+        .await;
+    match &m.error {
+        Some(e) => anyhow::bail!("bench turn {input:?} failed: {e}"),
+        None => Ok(m),
+    }
+}
+
 /// Percentile by nearest rank.
 pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
     if values.is_empty() {
@@ -120,15 +138,10 @@ pub async fn chat(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
     for (kind, table) in [("greeting", GREETINGS), ("regular", QUESTIONS)] {
         for i in 0..turns {
             let (input, reply) = table[i % table.len()];
-            standin.push(Script::reply(reply));
-            let m = session
-                .engine
-                .turn(TurnInput::text(input, Instant::now()))
-                .await;
-            if let Some(e) = &m.error {
-                anyhow::bail!("bench turn {input:?} failed: {e}");
-            }
-            results.push((kind, m));
+            results.push((
+                kind,
+                scripted_turn(&standin, &mut session, input, reply).await?,
+            ));
         }
     }
     session.close().await?;

@@ -9,10 +9,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{row, BenchSession, GREETINGS};
+use super::{row, scripted_turn, BenchSession, GREETINGS};
 use crate::config::{Config, TtsBackend};
-use crate::dialogue::turn::TurnInput;
-use crate::doubles::standin::{Script, StandIn, Timing};
+use crate::doubles::standin::{StandIn, Timing};
 use crate::speech::tts::{self, Tts};
 use crate::stt::{eval, SttConfig, Transcribe, Whisper};
 
@@ -205,14 +204,7 @@ async fn greeting(
     // Two turns first: the speech thread prepares the voice while idle.
     for i in 0..turns + 2 {
         let (input, reply) = GREETINGS[i % GREETINGS.len()];
-        standin.push(Script::reply(reply));
-        let m = session
-            .engine
-            .turn(TurnInput::text(input, Instant::now()))
-            .await;
-        if let Some(e) = &m.error {
-            anyhow::bail!("bench turn {input:?} failed: {e}");
-        }
+        let m = scripted_turn(&standin, &mut session, input, reply).await?;
         if i >= 2 {
             v.extend(m.first_audio_ms);
         }
