@@ -327,6 +327,9 @@ pub struct Tiers {
 pub struct SpeechConfig {
     pub enabled: bool,
     pub backend: TtsBackend,
+    /// What speaks if `backend` cannot start: espeak-ng when `speech.backend = "auto"` chose a
+    /// Piper voice (a damaged download must not silence Zoe).
+    pub fallback: Option<TtsBackend>,
     pub clause_min_chars: usize,
     pub max_chunk_chars: usize,
     pub volume: f32,
@@ -707,12 +710,12 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         model: piper_voice_path(p.voice.trim(), &models_dir),
         speaker: (p.speaker >= 0).then_some(p.speaker),
     };
-    let backend = match s.backend.as_str() {
-        "espeak" => espeak,
-        "piper" => piper,
+    let (backend, fallback) = match s.backend.as_str() {
+        "espeak" => (espeak, None),
+        "piper" => (piper, None),
         "auto" => match &piper {
-            TtsBackend::Piper { model, .. } if model.exists() => piper,
-            _ => espeak,
+            TtsBackend::Piper { model, .. } if model.exists() => (piper, Some(espeak)),
+            _ => (espeak, None),
         },
         other => {
             return Err(invalid(
@@ -820,6 +823,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         speech: SpeechConfig {
             enabled: s.enabled,
             backend,
+            fallback,
             clause_min_chars: s.clause_min_chars,
             max_chunk_chars: s.max_chunk_chars,
             volume: s.volume,

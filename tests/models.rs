@@ -294,3 +294,36 @@ async fn a_fetched_voice_is_the_one_that_speaks() {
     let rms = crate::support::rms(&samples);
     assert!(rms > 0.03, "too quiet: rms {rms:.3} over {secs:.2} s");
 }
+
+/// A damaged voice (a broken download) does not silence Zoe: with `speech.backend = "auto"` she
+/// says why on stderr and speaks with espeak-ng instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_voice_falls_back_to_espeak() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("piper")).unwrap();
+    std::fs::write(
+        dir.path().join("piper/en_US-joe-medium.onnx"),
+        b"not a model",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("piper/en_US-joe-medium.onnx.json"), b"{}").unwrap();
+    let models_dir = format!("stt.models_dir=\"{}\"", dir.path().display());
+    let s = crate::support::standin(crate::support::Timing::instant()).await;
+    s.push(crate::support::Script::reply("Hello there."));
+    let wav = dir.path().join("out.wav");
+    let mut zoe = crate::support::Zoe::chat(
+        &s.url(),
+        &["--wav-out", wav.to_str().unwrap(), "--set", &models_dir],
+    );
+    zoe.send("hello");
+    assert_eq!(zoe.reply(), "Hello there.");
+    zoe.finish();
+    let stderr = zoe.stderr_text();
+    assert!(
+        stderr.contains("the Piper voice en_US-joe-medium cannot speak")
+            && stderr.contains("speaking with the espeak-ng voice en-us instead"),
+        "{stderr}"
+    );
+    let (samples, _) = crate::support::read_wav(&wav);
+    assert!(crate::support::rms(&samples) > 0.03, "espeak-ng spoke");
+}

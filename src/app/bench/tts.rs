@@ -126,6 +126,7 @@ pub async fn run(cfg: Arc<Config>, args: Args) -> anyhow::Result<()> {
     for (name, backend) in engines {
         let mut speech = cfg.speech.clone();
         speech.backend = backend.clone();
+        speech.fallback = None;
         let before = rss_mb();
         let t = Instant::now();
         let mut engine = match tts::from_config(&speech) {

@@ -44,9 +44,23 @@ pub trait Tts: Send {
     ) -> Result<(), TtsError>;
 }
 
-/// Builds the backend named in config.
+/// Builds the backend named in config, or its fallback (with a warning) if it cannot start.
 pub fn from_config(cfg: &SpeechConfig) -> Result<Box<dyn Tts>, TtsError> {
-    Ok(match &cfg.backend {
+    match (build(&cfg.backend), &cfg.fallback) {
+        (Err(e), Some(fallback)) => {
+            tracing::warn!(
+                "the {} cannot speak ({e}); speaking with the {} instead",
+                cfg.backend.describe(),
+                fallback.describe()
+            );
+            build(fallback)
+        }
+        (r, _) => r,
+    }
+}
+
+fn build(backend: &TtsBackend) -> Result<Box<dyn Tts>, TtsError> {
+    Ok(match backend {
         TtsBackend::Espeak {
             voice,
             rate_wpm,
