@@ -752,17 +752,15 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let v = raw.vad;
     in_range("vad.threshold", v.threshold, 0.0, 1.0)?;
     in_range("vad.end_silence_ms", v.end_silence_ms, 16, 10_000)?;
-    if v.speculate_ms != 0 {
-        in_range("vad.speculate_ms", v.speculate_ms, 16, v.end_silence_ms - 1).map_err(|_| {
-            invalid(
-                "vad.speculate_ms",
-                format!(
-                    "must be 0 (off) or 16 to vad.end_silence_ms − 1 ({}), got {}",
-                    v.end_silence_ms - 1,
-                    v.speculate_ms
-                ),
-            )
-        })?;
+    if v.speculate_ms != 0 && !(16..v.end_silence_ms).contains(&v.speculate_ms) {
+        return Err(invalid(
+            "vad.speculate_ms",
+            format!(
+                "must be 0 (off) or 16 to vad.end_silence_ms − 1 ({}), got {}",
+                v.end_silence_ms - 1,
+                v.speculate_ms
+            ),
+        ));
     }
     in_range("vad.max_utterance_ms", v.max_utterance_ms, 1000, 120_000)?;
     let vad = VadConfig {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::sync::mpsc;
 
-use crate::app::session::{build_pipeline, join_thread, start_stt, Session, SessionOptions};
+use crate::app::session::{join_voice, voice_pipeline, Session, SessionOptions};
 use crate::audio::playback::Playback;
 use crate::config::Config;
 use crate::dialogue::session::Live;
@@ -38,12 +38,7 @@ pub async fn run(
         crate::app::models::ensure_wake(&cfg).await?;
     }
     let playback = Playback::new();
-    let (c, p) = (cfg.clone(), playback.clone());
-    let (pipeline, stt) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let (handle, thread) = start_stt(&c)?;
-        Ok((build_pipeline(&c, handle, Some(p))?, thread))
-    })
-    .await??;
+    let (pipeline, stt) = voice_pipeline(cfg.clone(), Some(playback.clone())).await?;
     let opts = SessionOptions {
         playback: Some(playback.clone()),
         ..opts
@@ -74,8 +69,7 @@ pub async fn run(
     )
     .await;
     session.finish(engine, ended).await;
-    join_thread("audio", worker).await;
-    join_thread("transcription", stt.into_inner()).await;
+    join_voice(worker, stt).await;
     tracing::info!(
         frames = stats.frames.load(Ordering::Relaxed),
         overrun_samples = stats.overruns.load(Ordering::Relaxed),

@@ -48,15 +48,16 @@ pub fn threads_left() -> Vec<String> {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return Vec::new();
     };
-    let me = std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default();
-    let mut me_seen = false;
+    // /proc/thread-self links to "PID/task/TID": the calling thread's own entry.
+    let me = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_owned()));
     let mut names = Vec::new();
     for t in tasks.flatten() {
-        let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-        if !me_seen && name == me {
-            me_seen = true;
+        if Some(t.file_name()) == me {
             continue;
         }
+        let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
         names.push(name.trim().to_string());
     }
     names.sort();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::sync::mpsc;
 
-use crate::app::session::{build_pipeline, join_thread, start_stt, Session, SessionOptions};
+use crate::app::session::{join_voice, start_stt, voice_pipeline, Session, SessionOptions};
 use crate::audio::load_wav;
 use crate::config::Config;
 use crate::dialogue::Ended;
@@ -27,12 +27,7 @@ pub async fn run(
     if cfg.wake.required {
         crate::app::models::ensure_wake(&cfg).await?;
     }
-    let c = cfg.clone();
-    let (pipeline, stt) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let (handle, thread) = start_stt(&c)?;
-        Ok((build_pipeline(&c, handle, None)?, thread))
-    })
-    .await??;
+    let (pipeline, stt) = voice_pipeline(cfg.clone(), None).await?;
     let (session, engine, announcements) = Session::start(cfg.clone(), &opts, &shutdown)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let s = shutdown.clone();
@@ -44,8 +39,7 @@ pub async fn run(
         crate::dialogue::session::run(engine, cfg.clone(), rx, announcements, None, &shutdown)
             .await;
     session.finish(engine, ended).await;
-    join_thread("audio", worker).await;
-    join_thread("transcription", stt.into_inner()).await;
+    join_voice(worker, stt).await;
     Ok(ended)
 }
 

@@ -264,9 +264,30 @@ pub fn build_pipeline(
     })
 }
 
-/// Joins a plain thread from async code (the audio worker, `zoe-stt`), logging a panic.
-pub async fn join_thread<T: Send + 'static>(name: &str, thread: std::thread::JoinHandle<T>) {
-    if let Ok(Err(_)) = tokio::task::spawn_blocking(move || thread.join()).await {
-        tracing::error!("the {name} thread panicked");
+/// The voice side of a session, off the runtime: whisper loaded and its thread started, and the
+/// frame pipeline built on it (see [`build_pipeline`]).
+pub async fn voice_pipeline(
+    cfg: Arc<Config>,
+    playback: Option<Playback>,
+) -> anyhow::Result<(FramePipeline, SttThread)> {
+    tokio::task::spawn_blocking(move || {
+        let (handle, thread) = start_stt(&cfg)?;
+        Ok((build_pipeline(&cfg, handle, playback)?, thread))
+    })
+    .await?
+}
+
+/// Ends the voice side: joins the audio worker (which drops the pipeline, the last STT handle),
+/// then `zoe-stt`.
+pub async fn join_voice(worker: std::thread::JoinHandle<()>, stt: SttThread) {
+    let joined = tokio::task::spawn_blocking(move || {
+        if worker.join().is_err() {
+            tracing::error!("the audio thread panicked");
+        }
+        stt.join();
+    })
+    .await;
+    if joined.is_err() {
+        tracing::error!("joining the audio and transcription threads failed");
     }
 }

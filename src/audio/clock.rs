@@ -45,12 +45,6 @@ pub fn span_nanos(samples: u64, rate: u32) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
-/// How many whole samples at `rate` Hz fit in `nanos`.
-pub fn samples_in(nanos: u64, rate: u32) -> u64 {
-    let n = u128::from(nanos) * u128::from(rate) / 1_000_000_000;
-    u64::try_from(n).unwrap_or(u64::MAX)
-}
-
 /// Sample index ↔ instant for one stream: the device callback says when one of its samples was
 /// captured or is heard, which fixes when sample 0 was (the origin, one atomic); every other
 /// sample follows at `rate`. Set again each callback, so it follows the device's drift. Clones
@@ -71,10 +65,6 @@ impl SampleClock {
         }
     }
 
-    pub fn rate(&self) -> u32 {
-        self.rate
-    }
-
     /// Sample `index` is captured or heard at clock nanos `at`. One atomic store: the callbacks
     /// call it.
     pub fn set(&self, index: u64, at: u64) {
@@ -93,14 +83,6 @@ impl SampleClock {
     /// When sample `index` is captured or heard (None before the first `set`).
     pub fn at(&self, index: u64) -> Option<Instant> {
         self.nanos_at(index).map(instant_at)
-    }
-
-    /// The sample captured or heard at `t` (rounded down; 0 for a time before sample 0).
-    pub fn index_at(&self, t: Instant) -> Option<u64> {
-        match self.origin.load(Ordering::Relaxed) {
-            0 => None,
-            o => Some(samples_in(nanos_of(t).saturating_sub(o), self.rate)),
-        }
     }
 }
 
@@ -127,7 +109,6 @@ mod tests {
         assert_eq!(clock.nanos_at(index + u64::from(RATE)), Some(at + SECOND));
         assert_eq!(clock.nanos_at(index + 480), Some(at + 10_000_000));
         let t = clock.at(index + 4_800).expect("set");
-        assert_eq!(clock.index_at(t), Some(index + 4_800));
         assert_eq!(nanos_of(t) - at, 100_000_000);
     }
 
@@ -157,7 +138,5 @@ mod tests {
     fn spans_saturate_instead_of_wrapping() {
         assert_eq!(span_nanos(u64::MAX, 1), u64::MAX);
         assert_eq!(span_nanos(48_000, RATE), SECOND);
-        assert_eq!(samples_in(SECOND, RATE), 48_000);
-        assert_eq!(samples_in(u64::MAX, u32::MAX), u64::MAX);
     }
 }

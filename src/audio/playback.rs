@@ -123,10 +123,6 @@ impl Playback {
             pushed: 0,
         }
     }
-    /// Audio handed over now is heard now.
-    pub fn stamp(&self) {
-        self.stamp_at(clock::now_nanos());
-    }
     /// Audio handed over now will be heard at clock time `nanos`.
     pub fn stamp_at(&self, nanos: u64) {
         self.last.store(nanos, Ordering::Relaxed);

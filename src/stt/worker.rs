@@ -108,11 +108,6 @@ impl SttThread {
             tracing::error!("the transcription thread panicked");
         }
     }
-
-    /// The thread's handle (to join it from async code).
-    pub fn into_inner(self) -> std::thread::JoinHandle<()> {
-        self.0
-    }
 }
 
 /// The handle to the `zoe-stt` thread. Cloning shares the thread.

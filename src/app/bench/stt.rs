@@ -19,7 +19,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use super::{percentile, row, BenchSession};
-use crate::app::session::{build_pipeline, join_thread, start_stt};
+use crate::app::session::{join_voice, voice_pipeline};
 use crate::config::Config;
 use crate::dialogue::metrics::TurnMetrics;
 use crate::doubles::standin::{Script, StandIn, Timing};
@@ -433,12 +433,7 @@ async fn replay(
     let mut cfg = cfg;
     cfg.ollama.url = standin.url();
     let session = BenchSession::start_with_metrics(cfg, true)?;
-    let c = session.cfg.clone();
-    let (pipeline, stt) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let (handle, thread) = start_stt(&c)?;
-        Ok((build_pipeline(&c, handle, None)?, thread))
-    })
-    .await??;
+    let (pipeline, stt) = voice_pipeline(session.cfg.clone(), None).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let never = Shutdown::new();
     let n = never.clone();
@@ -448,8 +443,7 @@ async fn replay(
     let (engine, _) =
         crate::dialogue::session::run(engine, cfg.clone(), rx, announcements, None, &never).await;
     // The feeder sent `Finished` before the session could end: it is done.
-    join_thread("audio", feeder).await;
-    join_thread("transcription", stt.into_inner()).await;
+    join_voice(feeder, stt).await;
     let session = BenchSession { engine, cfg, dir };
     let text =
         std::fs::read_to_string(session.dir.path().join("metrics.jsonl")).unwrap_or_default();

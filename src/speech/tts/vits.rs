@@ -188,9 +188,9 @@ impl Vits {
         Ok(plan)
     }
 
-    /// Piper's ids for clauses' phonemes and endings: `^`, `_`, each phoneme (NFD code points)
-    /// followed by `_`, each clause's ending and `_`, then `$`. Unknown phonemes are skipped.
-    fn ids(&self, clauses: &[(String, char)]) -> Vec<i64> {
+    /// Piper's ids for one clause: `^`, `_`, each phoneme (NFD code points) followed by `_`, the
+    /// clause's ending and `_`, then `$`. Unknown phonemes are skipped.
+    fn ids(&self, (phonemes, ending): &(String, char)) -> Vec<i64> {
         use unicode_normalization::UnicodeNormalization;
         let map = &self.voice.phoneme_id_map;
         let id = |c: char| map.get(c.encode_utf8(&mut [0; 4]) as &str);
@@ -198,19 +198,10 @@ impl Vits {
         let mut out = Vec::new();
         out.extend(id('^').cloned().unwrap_or_else(|| vec![1]));
         out.extend(&pad);
-        for (i, (phonemes, ending)) in clauses.iter().enumerate() {
-            if i > 0 {
-                // Between clauses: the space espeak would have put there.
-                if let Some(space) = id(' ') {
-                    out.extend(space);
-                    out.extend(&pad);
-                }
-            }
-            for c in phonemes.nfd().chain(std::iter::once(*ending)) {
-                if let Some(ids) = id(c) {
-                    out.extend(ids);
-                    out.extend(&pad);
-                }
+        for c in phonemes.nfd().chain(std::iter::once(*ending)) {
+            if let Some(ids) = id(c) {
+                out.extend(ids);
+                out.extend(&pad);
             }
         }
         out.extend(id('$').cloned().unwrap_or_else(|| vec![2]));
@@ -274,7 +265,7 @@ impl Tts for Vits {
         // Clause by clause: the first clause's audio goes out while the next is synthesized, and
         // a stop is heard within one clause.
         for clause in clauses {
-            let mut ids = self.ids(std::slice::from_ref(&clause));
+            let mut ids = self.ids(&clause);
             ids.truncate(MAX_IDS);
             let audio = self.run(&ids)?;
             for piece in audio.chunks(2048) {
@@ -308,7 +299,9 @@ mod tests {
         let Some(path) = voice() else { return };
         let mut v = Vits::load(&path, None).expect("load");
         assert_eq!(v.sample_rate(), 22_050);
-        let ids = v.ids(&super::super::espeak::phonemes("en-us", "Hi there!").unwrap());
+        let clauses = super::super::espeak::phonemes("en-us", "Hi there!").unwrap();
+        assert_eq!(clauses.len(), 1, "{clauses:?}");
+        let ids = v.ids(&clauses[0]);
         assert_eq!(ids.first(), Some(&1));
         assert_eq!(ids.last(), Some(&2));
         let mut audio = Vec::new();
