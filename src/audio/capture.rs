@@ -5,7 +5,7 @@
 //! single-producer/single-consumer ring (ringbuf) sized in milliseconds, and keeps the capture
 //! clock (one atomic store). It does not allocate, lock, log or send on a channel: a full ring is
 //! counted in an atomic (`_dropped_if_worker_behind`), and the error callback only sets an atomic
-//! flag. The audio worker (`hearing::live`) owns the [`Capture`] and drains it.
+//! flag or counts an xrun. The audio worker (`hearing::live`) owns the [`Capture`] and drains it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -88,6 +88,8 @@ pub struct Capture {
     pub device: String,
     /// Samples the callback could not push because the ring was full.
     overruns: Arc<AtomicU64>,
+    /// Overruns the device reported (xruns), each recovered by cpal.
+    xruns: Arc<AtomicU64>,
     /// Set by the error callback.
     failed: Arc<AtomicBool>,
     /// When each sample was captured, kept by the callback.
@@ -150,15 +152,16 @@ impl Capture {
         let len = ((rate as f64 * ring.as_secs_f64()) as usize).max(1024);
         let (producer, consumer) = HeapRb::<f32>::new(len).split();
         let overruns = Arc::new(AtomicU64::new(0));
+        let xruns = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicBool::new(false));
         let clock = SampleClock::new(rate);
         let flag = failed.clone();
-        let xruns = overruns.clone();
+        let x = xruns.clone();
         let on_error = move |e: cpal::Error| {
             if needs_reopen(&e) {
                 flag.store(true, Ordering::Relaxed);
             } else if e.kind() == cpal::ErrorKind::Xrun {
-                let _counted_as_overrun = xruns.fetch_add(1, Ordering::Relaxed);
+                let _counted = x.fetch_add(1, Ordering::Relaxed);
             }
         };
         let ch = channels as usize;
@@ -206,6 +209,7 @@ impl Capture {
             channels,
             device: label,
             overruns,
+            xruns,
             failed,
             clock,
             drained: 0,
@@ -234,7 +238,13 @@ impl Capture {
         self.failed.load(Ordering::Relaxed)
     }
 
+    /// Samples lost because the worker fell behind.
     pub fn overruns(&self) -> u64 {
         self.overruns.load(Ordering::Relaxed)
+    }
+
+    /// Overruns the device itself reported (each one a gap in the audio).
+    pub fn xruns(&self) -> u64 {
+        self.xruns.load(Ordering::Relaxed)
     }
 }

@@ -42,6 +42,48 @@ pub struct LiveStats {
     pub reopens: AtomicU64,
 }
 
+/// What a stream lost since the last report.
+#[derive(Debug, PartialEq, Eq)]
+struct Faults {
+    /// Samples dropped because the worker fell behind.
+    samples: u64,
+    /// Overruns the device reported.
+    xruns: u64,
+}
+
+/// Reports a stream's losses at most once a second, so a bad stretch is one log line a second.
+struct Watch {
+    since: Instant,
+    samples: u64,
+    xruns: u64,
+}
+
+impl Watch {
+    fn new(now: Instant) -> Watch {
+        Watch {
+            since: now,
+            samples: 0,
+            xruns: 0,
+        }
+    }
+
+    /// Given the stream's running totals: what it lost since the last report, once a second has
+    /// passed and something was lost.
+    fn check(&mut self, now: Instant, samples: u64, xruns: u64) -> Option<Faults> {
+        if now.duration_since(self.since) < Duration::from_secs(1)
+            || (samples == self.samples && xruns == self.xruns)
+        {
+            return None;
+        }
+        let faults = Faults {
+            samples: samples - self.samples,
+            xruns: xruns - self.xruns,
+        };
+        (self.since, self.samples, self.xruns) = (now, samples, xruns);
+        Some(faults)
+    }
+}
+
 /// The `zoe-audio` thread for live input: capture → resample → frames → pipeline, reopening the
 /// device after faults, until `shutdown`.
 pub fn run_live(
@@ -90,8 +132,7 @@ pub fn run_live(
             "listening"
         );
         let mut last_data = Instant::now();
-        let mut reported_overruns = 0;
-        let mut last_report = Instant::now();
+        let mut watch = Watch::new(Instant::now());
         while !shutdown.is_triggered() {
             raw.clear();
             let got = cap.drain(&mut raw);
@@ -119,17 +160,19 @@ pub fn run_live(
             } else {
                 std::thread::sleep(Duration::from_millis(5));
             }
-            let overruns = cap.overruns();
-            if overruns != reported_overruns && last_report.elapsed() >= Duration::from_secs(1) {
-                tracing::warn!(
-                    samples = overruns - reported_overruns,
-                    "capture overrun: the audio worker fell behind and samples were dropped"
-                );
-                stats
-                    .overruns
-                    .fetch_add(overruns - reported_overruns, Ordering::Relaxed);
-                reported_overruns = overruns;
-                last_report = Instant::now();
+            if let Some(Faults { samples, xruns }) =
+                watch.check(Instant::now(), cap.overruns(), cap.xruns())
+            {
+                if samples > 0 {
+                    tracing::warn!(
+                        samples,
+                        "capture overrun: the audio worker fell behind and samples were dropped"
+                    );
+                    stats.overruns.fetch_add(samples, Ordering::Relaxed);
+                }
+                if xruns > 0 {
+                    tracing::warn!(xruns, "the microphone overran (gaps in the audio)");
+                }
             }
             let silent = last_data.elapsed() >= settings.stall;
             if cap.failed() || silent {
@@ -181,4 +224,37 @@ pub fn record_utterance(
         frames.drain(..whole);
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn losses_are_reported_once_a_second() {
+        let t0 = Instant::now();
+        let s = |ms| t0 + Duration::from_millis(ms);
+        let mut w = Watch::new(t0);
+        // Within the first second nothing is reported, however much is lost.
+        assert_eq!(w.check(s(500), 300, 2), None);
+        // After it, everything since the start, once.
+        assert_eq!(
+            w.check(s(1000), 300, 2),
+            Some(Faults {
+                samples: 300,
+                xruns: 2
+            })
+        );
+        assert_eq!(w.check(s(1500), 300, 2), None);
+        // A second with no loss says nothing.
+        assert_eq!(w.check(s(2500), 300, 2), None);
+        // Device overruns and dropped samples are told apart.
+        assert_eq!(
+            w.check(s(3600), 300, 5),
+            Some(Faults {
+                samples: 0,
+                xruns: 3
+            })
+        );
+    }
 }

@@ -364,11 +364,21 @@ impl Pulse {
             // Echo samples that were late (mixed as silence) and are dropped when they come, and
             // ticks in a row that found none.
             let (mut owed, mut dry) = (0usize, 0u32);
+            let mut skipped = 0u64;
             for tick in 0u64.. {
                 if s.load(std::sync::atomic::Ordering::Relaxed) {
                     return;
                 }
-                let due = start + Duration::from_millis(10 * tick);
+                let mut due = start + Duration::from_millis(10 * (tick + skipped));
+                // Behind by more than a few blocks (the FIFO was gone or full while the server
+                // restarted): a microphone records nothing while nobody listens, so the missed
+                // blocks are skipped, not sent in a burst; the queued speech waits.
+                let now = Instant::now();
+                if now > due + Duration::from_millis(50) {
+                    let behind = (now - due).as_millis() as u64 / 10;
+                    skipped += behind;
+                    due += Duration::from_millis(10 * behind);
+                }
                 if let Some(wait) = due.checked_duration_since(Instant::now()) {
                     std::thread::sleep(wait);
                 }
@@ -413,7 +423,9 @@ impl Pulse {
                     }
                     prev = x;
                 }
+                // One block (1,920 bytes, under PIPE_BUF) is written whole or not at all.
                 let mut rest = &bytes[..];
+                let mut heard = true;
                 while !rest.is_empty() {
                     match pipe.write(rest) {
                         Ok(n) => {
@@ -421,17 +433,16 @@ impl Pulse {
                             set("writing");
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            // The pipe source reads only while someone records from it.
+                            // The pipe source reads only while someone records from it; what a
+                            // microphone hears while nobody records is lost, so is this block.
                             set("the FIFO is full: nobody records from the microphone");
-                            // Nobody reads the microphone (Zoe gone): give up when told to.
-                            if s.load(std::sync::atomic::Ordering::Relaxed) {
-                                return;
-                            }
-                            std::thread::sleep(Duration::from_millis(2))
+                            heard = false;
+                            break;
                         }
                         Err(_) => {
                             // The server went away (a restart): wait for its new pipe source.
                             set("reopening the FIFO: no sound server reads it");
+                            heard = false;
                             match open(&s) {
                                 Some(p) => pipe = p,
                                 None => return,
@@ -440,7 +451,9 @@ impl Pulse {
                         }
                     }
                 }
-                f.push(Instant::now(), block);
+                if heard {
+                    f.push(Instant::now(), block);
+                }
             }
         });
         Mic {
