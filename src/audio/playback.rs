@@ -35,6 +35,10 @@ impl Probe {
             self.0
                 .compare_exchange(0, nanos.max(1), Ordering::Release, Ordering::Relaxed);
     }
+    /// Whether `other` is this probe (a clone of it).
+    pub fn is(&self, other: &Probe) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
     pub fn get(&self) -> Option<Instant> {
         match self.0.load(Ordering::Acquire) {
             0 => None,

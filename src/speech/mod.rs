@@ -16,7 +16,7 @@ pub mod sink;
 pub mod tts;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -88,6 +88,8 @@ pub struct SpeechHandle {
     tx: Sender<SpeechCmd>,
     pub events: UnboundedReceiver<SpeechEvent>,
     epoch: Arc<AtomicU64>,
+    /// Set once the engine's start-up work (`Tts::prepare`) is done.
+    prepared: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -98,8 +100,10 @@ impl SpeechHandle {
         let (ev_tx, events) = tokio::sync::mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let epoch = Arc::new(AtomicU64::new(0));
+        let prepared = Arc::new(AtomicBool::new(false));
         let cfg = cfg.clone();
         let thread_epoch = epoch.clone();
+        let thread_prepared = prepared.clone();
         let thread = std::thread::Builder::new()
             .name("zoe-speech".into())
             .spawn(move || {
@@ -126,6 +130,7 @@ impl SpeechHandle {
                             rx,
                             events: ev_tx,
                             epoch: thread_epoch,
+                            prepared: thread_prepared,
                             volume: cfg.volume,
                         }
                         .run();
@@ -141,6 +146,7 @@ impl SpeechHandle {
                 tx,
                 events,
                 epoch,
+                prepared,
                 thread: Some(thread),
             }),
             Ok(Err(e)) => {
@@ -149,6 +155,12 @@ impl SpeechHandle {
             }
             Err(_) => Err(SpeechError::Thread("exited during start-up".into())),
         }
+    }
+
+    /// Whether the engine's start-up work is done (a Piper voice's plans: until then a reply may
+    /// wait for the one being built).
+    pub fn prepared(&self) -> bool {
+        self.prepared.load(Ordering::Acquire)
     }
 
     /// A clonable handle that can stop speech and play cues from anywhere (barge-in).
@@ -218,6 +230,7 @@ struct SpeechThread {
     rx: Receiver<SpeechCmd>,
     events: UnboundedSender<SpeechEvent>,
     epoch: Arc<AtomicU64>,
+    prepared: Arc<AtomicBool>,
     volume: f32,
 }
 
@@ -321,7 +334,10 @@ impl SpeechThread {
                     self.sink.flush();
                     break;
                 }
-                None if preparing => preparing = self.tts.prepare(),
+                None if preparing => {
+                    preparing = self.tts.prepare();
+                    self.prepared.store(!preparing, Ordering::Release);
+                }
                 None => {}
             }
             self.sink.maintain();

@@ -61,6 +61,10 @@ pub struct WavSink {
     writer: hound::WavWriter<std::io::BufWriter<std::fs::File>>,
     rate: u32,
     mismatch_logged: bool,
+    /// The probe being marked, when its turn's first sample was written (clock nanos) and the
+    /// samples written since: the file "plays" from its first sample on, as a speaker fed without
+    /// a gap would, so a silent lead-in counts as waiting.
+    turn: Option<(Probe, u64, u64)>,
 }
 
 impl WavSink {
@@ -79,6 +83,7 @@ impl WavSink {
             writer,
             rate,
             mismatch_logged: false,
+            turn: None,
         })
     }
 }
@@ -93,16 +98,22 @@ impl AudioSink for WavSink {
             );
             self.mismatch_logged = true;
         }
+        if let Some(p) = probe {
+            if !self.turn.as_ref().is_some_and(|(q, _, _)| q.is(p)) {
+                self.turn = Some((p.clone(), crate::audio::clock::now_nanos(), 0));
+            }
+        }
         for &s in samples {
             let v = (s.clamp(-1.0, 1.0) * 32767.0).round() as i16;
             if let Err(e) = self.writer.write_sample(v) {
                 tracing::error!("writing WAV output failed: {e}");
                 return;
             }
-            if s.abs() >= AUDIBLE {
-                if let Some(p) = probe {
-                    p.mark();
+            if let (Some(p), Some((_, start, written))) = (probe, self.turn.as_mut()) {
+                if s.abs() >= AUDIBLE {
+                    p.mark_at(*start + *written * 1_000_000_000 / self.rate.max(1) as u64);
                 }
+                *written += 1;
             }
         }
     }

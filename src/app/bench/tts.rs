@@ -1,6 +1,6 @@
 //! `zoe bench tts`: each engine (espeak-ng, a Piper voice in process) measured on one synthesis
 //! thread: first audio after a sentence's last token for a short and a long first sentence
-//! (p50/p95), real-time factor, resident memory the engine added, the greeting's first audio end
+//! (p50/p95) and whether every later piece is ready before it is due, real-time factor, resident memory the engine added, the greeting's first audio end
 //! to end (the text path against the stand-in timed like an Orin NX, speech into a WAV sink), and
 //! the round trip: what the engine said, transcribed back by real whisper (tiny.en and base from
 //! `../shared`), as WER over twenty varied sentences.
@@ -66,15 +66,25 @@ fn rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Milliseconds from the call to the first piece of audio.
-fn first_audio_ms(engine: &mut dyn Tts, text: &str) -> anyhow::Result<f64> {
+/// Milliseconds from the call to the first piece of audio, and the playback slack: how long
+/// before it would be played (from the first audio on, without a pause) each later piece was
+/// ready, at the worst; below zero, playback would have stalled.
+fn first_audio_ms(engine: &mut dyn Tts, text: &str) -> anyhow::Result<(f64, f64)> {
+    let rate = engine.sample_rate() as f64;
     let t = Instant::now();
     let mut first = None;
-    engine.synthesize(text, &mut |_| {
-        first.get_or_insert_with(|| t.elapsed().as_secs_f64() * 1000.0);
+    let (mut played, mut slack) = (0.0, f64::INFINITY);
+    engine.synthesize(text, &mut |piece| {
+        let now = t.elapsed().as_secs_f64() * 1000.0;
+        match first {
+            Some(start) => slack = slack.min(start + played - now),
+            None => first = Some(now),
+        }
+        played += piece.len() as f64 * 1000.0 / rate;
         true
     })?;
-    first.ok_or_else(|| anyhow::anyhow!("{text:?} gave no audio"))
+    let first = first.ok_or_else(|| anyhow::anyhow!("{text:?} gave no audio"))?;
+    Ok((first, slack))
 }
 
 pub async fn run(cfg: Arc<Config>, args: Args) -> anyhow::Result<()> {
@@ -141,11 +151,21 @@ pub async fn run(cfg: Arc<Config>, args: Args) -> anyhow::Result<()> {
         println!("\n{name}: start-up {startup:.0} ms (loaded, common plans built)");
         for (label, text) in [("short", SHORT), ("long", LONG)] {
             first_audio_ms(engine.as_mut(), text)?; // warm
-            let mut v = Vec::new();
+            let (mut v, mut slack) = (Vec::new(), f64::INFINITY);
             for _ in 0..args.runs {
-                v.push(first_audio_ms(engine.as_mut(), text)?);
+                let (first, s) = first_audio_ms(engine.as_mut(), text)?;
+                v.push(first);
+                slack = slack.min(s);
             }
             row(&format!("  first audio, {label} sentence"), &v, "ms");
+            println!(
+                "    playback slack, worst later piece: {slack:.0} ms ({})",
+                if slack >= 0.0 {
+                    "never late"
+                } else {
+                    "late: playback would stall"
+                }
+            );
         }
         let (mut secs, mut audio_s) = (0.0, 0.0);
         let mut spoken = Vec::new();
@@ -196,7 +216,16 @@ async fn greeting(
     c.speech = speech.clone();
     let mut session = BenchSession::start(c)?;
     let mut v = Vec::new();
-    // Two turns first: the speech thread prepares the voice while idle.
+    // The speech thread prepares the voice while idle (Piper: seconds of plans); measured after.
+    let until = Instant::now() + std::time::Duration::from_secs(120);
+    while !session.engine.speech().is_none_or(|s| s.prepared()) {
+        anyhow::ensure!(
+            Instant::now() < until,
+            "the voice was not prepared in 120 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Two turns first, to warm the rest.
     for i in 0..turns + 2 {
         let (input, reply) = GREETINGS[i % GREETINGS.len()];
         let m = scripted_turn(&standin, &mut session, input, reply).await?;

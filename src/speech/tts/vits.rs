@@ -11,6 +11,15 @@
 //! A symbolic input length does not type-check in tract 0.23, so there is one optimised plan per
 //! length bucket (ids padded with 0 to a multiple of [`BUCKET`]; `input_lengths` holds the real
 //! length, so the output is unchanged), built on first use and kept.
+//!
+//! **Streaming decoder.** Nine tenths of a sentence's time is the HiFi-GAN decoder (`/dec/…`),
+//! which turns the latent frames (256 samples each) into audio; it is a stack of convolutions, so
+//! each output sample depends only on frames within [`CONTEXT`] of its own. The graph is cut in
+//! two at the decoder's input: the front (text encoder, durations, flow) runs once per clause, the
+//! decoder runs over windows of frames, each with [`CONTEXT`] frames of overlap on both sides that
+//! are decoded and thrown away. The first window is short ([`FIRST`]), so the first audio comes
+//! after a fraction of the sentence's work, and a stop is heard within one window. Inside each
+//! window the samples equal the whole decode's (a unit test holds them to it).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +39,19 @@ const MAX_IDS: usize = 512;
 /// The plans built while the speech thread is idle after start-up: ids of up to 128 cover a
 /// greeting and most first clauses.
 const COMMON: [usize; 4] = [32, 64, 96, 128];
+
+/// Decoder frames on each side of a window that are decoded for their influence only: the
+/// decoder's receptive field is ±10.7 frames (conv_pre ±3, the first upsampling ±1, the first
+/// multi-receptive-field block ±45 samples at 8 per frame, the rest under a frame).
+pub const CONTEXT: usize = 11;
+
+/// Frames each window keeps (a frame is 256 samples, 11.6 ms at 22,050 Hz), the last size
+/// repeating: the first window is short, so the first audio waits for little; the second is
+/// decoded while the first plays (62 frames decoded in less time than 20 frames play), the later
+/// ones while those before play. Measured here: 96-frame windows cost more per frame than 64
+/// (0.36 against 0.34 real-time factor on a long sentence: the decoder's scratch outgrows the
+/// cache), so the size stays 64.
+pub const KEEP: [usize; 3] = [20, 40, 64];
 
 type Plan = Arc<TypedRunnableModel>;
 
@@ -64,10 +86,16 @@ struct InferenceJson {
 /// A loaded Piper voice.
 pub struct Vits {
     path: PathBuf,
-    model: InferenceModel,
+    /// Ids → the decoder's input (`[1, channels, frames]`), one plan per id bucket.
+    front: InferenceModel,
+    plans: HashMap<usize, Plan>,
+    /// The decoder's input → audio: plans for the two window sizes and (`None`) for any number
+    /// of frames, built on first use.
+    decoder: InferenceModel,
+    decoders: HashMap<Option<usize>, Plan>,
+    channels: usize,
     voice: VoiceJson,
     speaker: Option<i64>,
-    plans: HashMap<usize, Plan>,
 }
 
 fn err(path: &Path) -> impl Fn(TractError) -> TtsError + '_ {
@@ -110,6 +138,68 @@ fn patch(proto: &mut pb::ModelProto) -> Result<(), String> {
         ..Default::default()
     }];
     // What fed only the old /Range_1 (the shape it read) is dropped.
+    prune(graph);
+    Ok(())
+}
+
+/// Cuts the patched graph in two at the decoder's input: (front, decoder, the decoder's input
+/// channels). The front's output and the decoder's first input are that tensor; the decoder keeps
+/// `sid` if the voice has speakers (its conditioning).
+fn split(proto: &pb::ModelProto) -> Result<(pb::ModelProto, pb::ModelProto, usize), String> {
+    let graph = proto.graph.as_ref().ok_or("the model has no graph")?;
+    let conv_pre = graph
+        .node
+        .iter()
+        .find(|n| n.name == "/dec/conv_pre/Conv")
+        .ok_or("no /dec/conv_pre/Conv node (not a Piper VITS graph?)")?;
+    let z = conv_pre
+        .input
+        .first()
+        .cloned()
+        .ok_or("conv_pre has no input")?;
+    let weight = conv_pre.input.get(1).ok_or("conv_pre has no weight")?;
+    let channels = graph
+        .initializer
+        .iter()
+        .find(|t| &t.name == weight)
+        .and_then(|t| t.dims.get(1).copied())
+        .ok_or("conv_pre's weight is not a constant")? as usize;
+    let value = |name: &str| pb::ValueInfoProto {
+        name: name.to_string(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: 1, // FLOAT
+                shape: None,
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut front = proto.clone();
+    let g = front.graph.as_mut().expect("checked");
+    g.output = vec![value(&z)];
+    prune(g);
+    let mut decoder = proto.clone();
+    let g = decoder.graph.as_mut().expect("checked");
+    g.node.retain(|n| !n.output.contains(&z));
+    g.input.insert(0, value(&z));
+    prune(g);
+    if let Some(extra) = g.input.iter().skip(1).find(|i| i.name != "sid") {
+        return Err(format!(
+            "the decoder needs {} besides its frames (not a Piper VITS graph?)",
+            extra.name
+        ));
+    }
+    Ok((front, decoder, channels))
+}
+
+/// A model with its input facts set, optimised and made runnable.
+fn optimise(m: InferenceModel) -> TractResult<Plan> {
+    m.into_optimized().and_then(|m| m.into_runnable())
+}
+
+/// Drops the nodes nothing uses (transitively) and the inputs no node reads.
+fn prune(graph: &mut pb::GraphProto) {
     loop {
         let used: std::collections::HashSet<String> = graph
             .node
@@ -122,10 +212,10 @@ fn patch(proto: &mut pb::ModelProto) -> Result<(), String> {
             .node
             .retain(|n| n.output.iter().any(|o| used.contains(o)));
         if graph.node.len() == before {
-            break;
+            graph.input.retain(|i| used.contains(&i.name));
+            return;
         }
     }
-    Ok(())
 }
 
 impl Vits {
@@ -144,8 +234,11 @@ impl Vits {
             .with_ignore_output_shapes(true)
             .with_ignore_value_info(true);
         let mut proto = onnx.proto_model_for_path(path).map_err(err(path))?;
-        patch(&mut proto).map_err(|e| TtsError::Piper(format!("{}: {e}", path.display())))?;
-        let model = onnx.model_for_proto_model(&proto).map_err(err(path))?;
+        let bad = |e: String| TtsError::Piper(format!("{}: {e}", path.display()));
+        patch(&mut proto).map_err(bad)?;
+        let (front, decoder, channels) = split(&proto).map_err(bad)?;
+        let front = onnx.model_for_proto_model(&front).map_err(err(path))?;
+        let decoder = onnx.model_for_proto_model(&decoder).map_err(err(path))?;
         let speaker = if voice.num_speakers > 1 {
             Some(speaker.unwrap_or(0))
         } else {
@@ -153,20 +246,23 @@ impl Vits {
         };
         Ok(Vits {
             path: path.to_path_buf(),
-            model,
+            front,
+            plans: HashMap::new(),
+            decoder,
+            decoders: HashMap::new(),
+            channels,
             voice,
             speaker,
-            plans: HashMap::new(),
         })
     }
 
-    /// The optimised plan for ids padded to `len` (built once).
+    /// The optimised front plan for ids padded to `len` (built once).
     fn plan(&mut self, len: usize) -> Result<Plan, TtsError> {
         if let Some(p) = self.plans.get(&len) {
             return Ok(p.clone());
         }
         let t = std::time::Instant::now();
-        let mut m = self.model.clone();
+        let mut m = self.front.clone();
         let e = err(&self.path);
         m.set_input_fact(0, i64::fact([1, len]).into())
             .map_err(&e)?;
@@ -175,16 +271,43 @@ impl Vits {
         if self.speaker.is_some() {
             m.set_input_fact(3, i64::fact([1]).into()).map_err(&e)?;
         }
-        let plan = m
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .map_err(&e)?;
+        let plan = optimise(m).map_err(&e)?;
         tracing::debug!(
             len,
             ms = t.elapsed().as_millis() as u64,
             "built a Piper plan"
         );
         self.plans.insert(len, plan.clone());
+        Ok(plan)
+    }
+
+    /// The decoder's plan for windows of `frames` frames, or of any number (`None`; tract runs a
+    /// fixed size about a third faster), built once.
+    fn decoder_plan(&mut self, frames: Option<usize>) -> Result<Plan, TtsError> {
+        if let Some(p) = self.decoders.get(&frames) {
+            return Ok(p.clone());
+        }
+        let t = std::time::Instant::now();
+        let mut m = self.decoder.clone();
+        let e = err(&self.path);
+        let fact = match frames {
+            Some(n) => f32::fact([1, self.channels, n]),
+            None => {
+                let any = m.sym("frames");
+                f32::fact([1.to_dim(), self.channels.to_dim(), any.to_dim()])
+            }
+        };
+        m.set_input_fact(0, fact.into()).map_err(&e)?;
+        if self.speaker.is_some() {
+            m.set_input_fact(1, i64::fact([1]).into()).map_err(&e)?;
+        }
+        let plan = optimise(m).map_err(&e)?;
+        tracing::debug!(
+            ?frames,
+            ms = t.elapsed().as_millis() as u64,
+            "built a Piper decoder plan"
+        );
+        self.decoders.insert(frames, plan.clone());
         Ok(plan)
     }
 
@@ -208,8 +331,8 @@ impl Vits {
         out
     }
 
-    /// Runs the model on `ids`; returns the audio peak-normalised (as Piper does).
-    fn run(&mut self, ids: &[i64]) -> Result<Vec<f32>, TtsError> {
+    /// Runs the front on `ids`: the decoder's input, `[1, channels, frames]`.
+    fn front(&mut self, ids: &[i64]) -> Result<Tensor, TtsError> {
         let len = ids.len().div_ceil(BUCKET).max(1) * BUCKET;
         let plan = self.plan(len)?;
         let e = err(&self.path);
@@ -228,15 +351,142 @@ impl Vits {
         if let Some(s) = self.speaker {
             inputs.push(Tensor::from_shape(&[1], &[s]).map_err(&e)?.into());
         }
+        let mut out = plan.run(inputs).map_err(&e)?;
+        let z = out.remove(0).into_tensor();
+        if z.rank() != 3 || z.shape()[1] != self.channels {
+            return Err(TtsError::Piper(format!(
+                "{}: the decoder's input has shape {:?}",
+                self.path.display(),
+                z.shape()
+            )));
+        }
+        Ok(z)
+    }
+
+    /// Decodes frames `a..b` of `z` (the window, overlap included): its audio.
+    fn decode(&mut self, z: &Tensor, a: usize, b: usize) -> Result<Vec<f32>, TtsError> {
+        let fixed = Some(b - a).filter(|&n| (0..KEEP.len()).any(|i| size(i) == n));
+        let plan = self.decoder_plan(fixed)?;
+        let e = err(&self.path);
+        let mut inputs = tvec![z.slice(2, a, b).map_err(&e)?.into()];
+        if let Some(s) = self.speaker {
+            inputs.push(Tensor::from_shape(&[1], &[s]).map_err(&e)?.into());
+        }
         let out = plan.run(inputs).map_err(&e)?;
         let view = out[0].try_as_plain_ram().map_err(&e)?;
-        let mut audio = view.as_slice::<f32>().map_err(&e)?.to_vec();
-        let peak = audio.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-        if peak > 1e-6 {
-            let g = 0.95 / peak;
-            audio.iter_mut().for_each(|x| *x *= g);
+        Ok(view.as_slice::<f32>().map_err(&e)?.to_vec())
+    }
+
+    /// Decodes one clause's ids window by window, handing each window's kept audio (raw, as the
+    /// decoder gave it) to `each` until it returns false; says whether it got to the end.
+    fn stream(
+        &mut self,
+        ids: &[i64],
+        each: &mut dyn FnMut(Vec<f32>) -> bool,
+    ) -> Result<bool, TtsError> {
+        let z = self.front(ids)?;
+        for Window { a, b, start, end } in windows(z.shape()[2]) {
+            let audio = self.decode(&z, a, b)?;
+            let hop = audio.len() / (b - a);
+            if !each(audio[(start - a) * hop..(end - a) * hop].to_vec()) {
+                return Ok(false);
+            }
         }
-        Ok(audio)
+        Ok(true)
+    }
+
+    /// Synthesizes one clause's ids, handing audio to `emit` as each window is decoded (false:
+    /// stop); says whether it got to the end. The clause's level is set by [`Level`].
+    fn speak_ids(
+        &mut self,
+        ids: &[i64],
+        emit: &mut dyn FnMut(&[f32]) -> bool,
+    ) -> Result<bool, TtsError> {
+        let mut level = Level::default();
+        self.stream(ids, &mut |mut piece| {
+            level.apply(&mut piece);
+            piece.chunks(2048).all(&mut *emit)
+        })
+    }
+}
+
+/// One decoder run: frames `a..b` are decoded, the audio of `start..end` is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    a: usize,
+    b: usize,
+    start: usize,
+    end: usize,
+}
+
+/// Frames decoded by window `i` when the clause is long enough: what it keeps, with [`CONTEXT`]
+/// on each side (the first starts at the clause's start, so it has none before it). Each size
+/// has a plan of its own.
+fn size(i: usize) -> usize {
+    let keep = KEEP[i.min(KEEP.len() - 1)];
+    if i == 0 {
+        keep + CONTEXT
+    } else {
+        keep + 2 * CONTEXT
+    }
+}
+
+/// The windows a clause of `frames` frames is decoded in: window `i` keeps `KEEP[i]` frames (the
+/// last size repeating); a rest shorter than [`CONTEXT`] joins the window before. Every kept frame
+/// has [`CONTEXT`] decoded frames on each side, or the clause's edge. A window is of its planned
+/// [`size`] (the last one reaching further back to stay so) unless the clause is too short.
+fn windows(frames: usize) -> Vec<Window> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < frames {
+        let i = out.len();
+        let mut end = (start + KEEP[i.min(KEEP.len() - 1)]).min(frames);
+        if frames - end < CONTEXT {
+            end = frames;
+        }
+        let a = start.saturating_sub(CONTEXT);
+        let (a, b) = if a + size(i) <= frames {
+            (a, a + size(i))
+        } else if frames >= size(i) {
+            (frames - size(i), frames)
+        } else {
+            (a, frames)
+        };
+        out.push(Window { a, b, start, end });
+        start = end;
+    }
+    out
+}
+
+/// A clause's loudness. Piper scales each sentence so its peak is 0.95; a streamed clause's peak
+/// is not known when its first window plays, so the gain comes from the first window's peak, at
+/// most [`Level::MAX_GAIN`] (the joe voice's raw peaks are 0.5–0.7, so a quiet onset is not
+/// blown up), and later samples past [`Level::KNEE`] are bent softly under [`Level::CEILING`]
+/// instead of clipping.
+#[derive(Default)]
+struct Level {
+    gain: Option<f32>,
+}
+
+impl Level {
+    const MAX_GAIN: f32 = 1.6;
+    const KNEE: f32 = 0.8;
+    const CEILING: f32 = 0.99;
+
+    fn apply(&mut self, audio: &mut [f32]) {
+        let gain = *self.gain.get_or_insert_with(|| {
+            let peak = audio.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            (0.95 / peak.max(1e-6)).min(Self::MAX_GAIN)
+        });
+        let room = Self::CEILING - Self::KNEE;
+        for x in audio.iter_mut() {
+            let y = *x * gain;
+            *x = if y.abs() <= Self::KNEE {
+                y
+            } else {
+                y.signum() * (Self::KNEE + room * ((y.abs() - Self::KNEE) / room).tanh())
+            };
+        }
     }
 }
 
@@ -246,6 +496,17 @@ impl Tts for Vits {
     }
 
     fn prepare(&mut self) -> bool {
+        let decoders = (0..KEEP.len()).map(|i| Some(size(i))).chain([None]);
+        if let Some(frames) = decoders
+            .into_iter()
+            .find(|f| !self.decoders.contains_key(f))
+        {
+            if let Err(e) = self.decoder_plan(frames) {
+                tracing::warn!("preparing the Piper voice: {e}");
+                return false;
+            }
+            return true;
+        }
         let Some(&len) = COMMON.iter().find(|l| !self.plans.contains_key(l)) else {
             return false;
         };
@@ -262,16 +523,13 @@ impl Tts for Vits {
         emit: &mut dyn FnMut(&[f32]) -> bool,
     ) -> Result<(), TtsError> {
         let clauses = super::espeak::phonemes(&self.voice.espeak.voice, text)?;
-        // Clause by clause: the first clause's audio goes out while the next is synthesized, and
-        // a stop is heard within one clause.
+        // Clause by clause, window by window: the first window's audio goes out while the rest
+        // is decoded, and a stop is heard within one window.
         for clause in clauses {
             let mut ids = self.ids(&clause);
             ids.truncate(MAX_IDS);
-            let audio = self.run(&ids)?;
-            for piece in audio.chunks(2048) {
-                if !emit(piece) {
-                    return Ok(());
-                }
+            if !self.speak_ids(&ids, emit)? {
+                return Ok(());
             }
         }
         Ok(())
@@ -291,6 +549,88 @@ mod tests {
             println!("skipped: {} is absent", p.display());
             None
         }
+    }
+
+    #[test]
+    fn windows_cover_the_clause_with_context_on_both_sides() {
+        for frames in 1..400 {
+            let w = windows(frames);
+            assert_eq!(w[0].start, 0, "{frames}");
+            assert_eq!(w.last().unwrap().end, frames, "{frames}");
+            for (i, x) in w.iter().enumerate() {
+                assert!(x.a <= x.start && x.start < x.end && x.end <= x.b && x.b <= frames);
+                // Context on both sides, or the clause's edge.
+                assert!(x.start - x.a >= CONTEXT || x.a == 0, "{frames}: {x:?}");
+                assert!(x.b - x.end >= CONTEXT || x.b == frames, "{frames}: {x:?}");
+                // Planned sizes whenever the clause is long enough for them.
+                if frames >= size(i) {
+                    assert_eq!(x.b - x.a, size(i), "{frames}: {x:?}");
+                }
+                if i > 0 {
+                    assert_eq!(x.start, w[i - 1].end, "{frames}: contiguous");
+                }
+            }
+        }
+        // The first window keeps a short piece of a long clause.
+        assert_eq!(windows(300)[0].end, KEEP[0]);
+    }
+
+    #[test]
+    fn the_level_is_set_by_the_first_window_and_never_clips() {
+        let mut l = Level::default();
+        let mut first = vec![0.7, -0.35];
+        l.apply(&mut first);
+        // The first window's peak goes to 0.95 (bent a little above the knee).
+        assert!((0.9..0.95).contains(&first[0]), "{first:?}");
+        assert!((first[1] + 0.475).abs() < 1e-6, "{first:?}");
+        // A louder later window keeps the gain and stays under full scale, in order.
+        let mut later = vec![0.6, 0.8, 3.0];
+        l.apply(&mut later);
+        assert!(
+            later.windows(2).all(|w| w[0] < w[1]) && later[2] <= Level::CEILING,
+            "{later:?}"
+        );
+        // A quiet onset is not blown up.
+        let mut quiet = Level::default();
+        let mut onset = vec![0.01];
+        quiet.apply(&mut onset);
+        assert!((onset[0] - 0.01 * Level::MAX_GAIN).abs() < 1e-6);
+    }
+
+    /// Window by window, the decoder gives the samples one whole decode gives (up to rounding):
+    /// the context covers its receptive field.
+    #[test]
+    fn the_streamed_decode_matches_the_whole_one() {
+        let Some(path) = voice() else { return };
+        let mut v = Vits::load(&path, None).expect("load");
+        let text = "The weather tomorrow looks mostly sunny and warm";
+        let clauses = super::super::espeak::phonemes("en-us", text).unwrap();
+        let ids = v.ids(&clauses[0]);
+        let z = v.front(&ids).expect("front");
+        let frames = z.shape()[2];
+        assert!(
+            windows(frames).len() >= 3,
+            "{frames} frames: too short a test"
+        );
+        let whole = v.decode(&z, 0, frames).expect("whole");
+        let mut streamed = Vec::new();
+        let windows_z = windows(frames);
+        for w in &windows_z {
+            let audio = v.decode(&z, w.a, w.b).expect("window");
+            let hop = audio.len() / (w.b - w.a);
+            streamed.extend_from_slice(&audio[(w.start - w.a) * hop..(w.end - w.a) * hop]);
+        }
+        assert_eq!(streamed.len(), whole.len());
+        let worst = streamed
+            .iter()
+            .zip(&whole)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        let peak = whole.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        assert!(
+            worst < 1e-3 * peak.max(1e-3),
+            "worst difference {worst} (peak {peak})"
+        );
     }
 
     /// The real joe voice runs in process and says "Hi there!" in about the time it takes to say.
