@@ -91,6 +91,12 @@ async fn scripted_turn(
         .engine
         .turn(TurnInput::text(input, Instant::now()))
         .await;
+    // A person speaks again once the reply is over: the next turn does not queue behind this
+    // one's synthesis (a slow voice is still making its later sentences). Benches run on the
+    // CLI's multi-threaded runtime, so this wait may block one of its workers.
+    if let Some(speech) = session.engine.speech() {
+        tokio::task::block_in_place(|| speech.drain(std::time::Duration::from_secs(30)));
+    }
     match &m.error {
         Some(e) => anyhow::bail!("bench turn {input:?} failed: {e}"),
         None => Ok(m),
