@@ -17,7 +17,7 @@
 //! each output sample depends only on frames within [`CONTEXT`] of its own. The graph is cut in
 //! two at the decoder's input: the front (text encoder, durations, flow) runs once per clause, the
 //! decoder runs over windows of frames, each with [`CONTEXT`] frames of overlap on both sides that
-//! are decoded and thrown away. The first window is short ([`FIRST`]), so the first audio comes
+//! are decoded and thrown away. The first window is short ([`KEEP`]), so the first audio comes
 //! after a fraction of the sentence's work, and a stop is heard within one window. Inside each
 //! window the samples equal the whole decode's (a unit test holds them to it). Windows come in a
 //! few fixed sizes, each with its own plan: tract then gathers the convolutions' inputs lazily
@@ -91,8 +91,8 @@ pub struct Vits {
     /// Ids → the decoder's input (`[1, channels, frames]`), one plan per id bucket.
     front: InferenceModel,
     plans: HashMap<usize, Plan>,
-    /// The decoder's input → audio: plans for the two window sizes and (`None`) for any number
-    /// of frames, built on first use.
+    /// The decoder's input → audio: a plan for each window [`size`] and (`None`) one for any
+    /// number of frames (short clauses), built on first use.
     decoder: InferenceModel,
     decoders: HashMap<Option<usize>, Plan>,
     channels: usize,
@@ -462,8 +462,8 @@ fn windows(frames: usize) -> Vec<Window> {
 
 /// A clause's loudness. Piper scales each sentence so its peak is 0.95; a streamed clause's peak
 /// is not known when its first window plays, so the gain comes from the first window's peak, at
-/// most [`Level::MAX_GAIN`] (the joe voice's raw peaks are 0.5–0.7, so a quiet onset is not
-/// blown up), and later samples past [`Level::KNEE`] are bent softly under [`Level::CEILING`]
+/// most [`Level::MAX_GAIN`] (the joe voice's raw peaks seen here are about 0.6, so a quiet onset
+/// is not blown up), and later samples past [`Level::KNEE`] are bent softly under [`Level::CEILING`]
 /// instead of clipping.
 #[derive(Default)]
 struct Level {
