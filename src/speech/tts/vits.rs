@@ -200,7 +200,8 @@ fn optimise(m: InferenceModel) -> TractResult<Plan> {
     m.into_optimized().and_then(|m| m.into_runnable())
 }
 
-/// Drops the nodes nothing uses (transitively) and the inputs no node reads.
+/// Drops the nodes nothing uses (transitively), and the inputs and weights no node reads (each
+/// half of the cut graph keeps only its own weights).
 fn prune(graph: &mut pb::GraphProto) {
     loop {
         let used: std::collections::HashSet<String> = graph
@@ -215,6 +216,7 @@ fn prune(graph: &mut pb::GraphProto) {
             .retain(|n| n.output.iter().any(|o| used.contains(o)));
         if graph.node.len() == before {
             graph.input.retain(|i| used.contains(&i.name));
+            graph.initializer.retain(|t| used.contains(&t.name));
             return;
         }
     }
