@@ -27,6 +27,7 @@ pub async fn run(
     spawn_stdin(cfg.chat.max_input_chars, tx);
     let ended = loop {
         let next = tokio::select! {
+            biased;
             _ = shutdown.wait() => break Ended::Interrupted,
             Some(a) = announcements.recv() => {
                 engine.announce(&a.text);

@@ -262,10 +262,18 @@ pub async fn run(
                     (engine, m)
                 }));
             } else if finished {
-                break Ended::EndOfInput;
+                // The audio worker also finishes when the shutdown stops it: that is Ctrl-C.
+                break if shutdown.is_triggered() {
+                    Ended::Interrupted
+                } else {
+                    Ended::EndOfInput
+                };
             }
         }
         tokio::select! {
+            // Shutdown first: the audio worker's `Finished`, which the same shutdown causes,
+            // must not be taken for the end of the input (exit status 0 instead of 130).
+            biased;
             _ = shutdown.wait() => break Ended::Interrupted,
             (engine, m) = async { current.as_mut().expect("guarded").await }, if current.is_some() => {
                 current = None;
