@@ -358,30 +358,28 @@ impl Pulse {
         let echo = echo.map(|(m, gain)| (m.echo.clone(), gain));
         let thread = std::thread::spawn(move || {
             use std::io::Write;
-            let start = Instant::now();
             let mut prev = 0.0f32;
             let mut echoing = false;
             // Echo samples that were late (mixed as silence) and are dropped when they come, and
             // ticks in a row that found none.
             let (mut owed, mut dry) = (0usize, 0u32);
-            let mut skipped = 0u64;
-            for tick in 0u64.. {
+            // When the next 10 ms block is due.
+            let mut due = Instant::now();
+            loop {
                 if s.load(std::sync::atomic::Ordering::Relaxed) {
                     return;
                 }
-                let mut due = start + Duration::from_millis(10 * (tick + skipped));
                 // Behind by more than a few blocks (the FIFO was gone or full while the server
                 // restarted): a microphone records nothing while nobody listens, so the missed
                 // blocks are skipped, not sent in a burst; the queued speech waits.
                 let now = Instant::now();
                 if now > due + Duration::from_millis(50) {
-                    let behind = (now - due).as_millis() as u64 / 10;
-                    skipped += behind;
-                    due += Duration::from_millis(10 * behind);
+                    due = now;
                 }
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                if let Some(wait) = due.checked_duration_since(now) {
                     std::thread::sleep(wait);
                 }
+                due += Duration::from_millis(10);
                 let mut block: Vec<f32> = {
                     let mut q = q.lock().unwrap();
                     (0..160).map(|_| q.pop_front().unwrap_or(0.0)).collect()

@@ -1,7 +1,8 @@
 //! `zoe bench tts`: each engine (espeak-ng, a Piper voice in process) measured on one synthesis
 //! thread: first audio after a sentence's last token for a short and a long first sentence
-//! (p50/p95) and whether every later piece is ready before it is due, real-time factor, resident memory the engine added, the greeting's first audio end
-//! to end (the text path against the stand-in timed like an Orin NX, speech into a WAV sink), and
+//! (p50/p95) and whether every later piece is ready before it is due, real-time factor, resident
+//! memory the engine added, the greeting's first audio end to end (the text path against the
+//! stand-in timed like an Orin NX, speech into a WAV sink), and
 //! the round trip: what the engine said, transcribed back by real whisper (tiny.en and base from
 //! `../shared`), as WER over twenty varied sentences.
 
