@@ -93,6 +93,7 @@ struct RawConfig {
     tiers: RawTiers,
     stt: RawStt,
     vad: RawVad,
+    turn: RawTurn,
     store: RawStore,
     wake: RawWake,
     audio: RawAudio,
@@ -121,11 +122,22 @@ struct RawVad {
     threshold: f32,
     start_ms: u32,
     end_silence_ms: u32,
-    speculate_ms: u32,
+    turn_probe_ms: u32,
+    speculate: bool,
     pre_roll_ms: u32,
     tail_ms: u32,
     min_speech_ms: u32,
     max_utterance_ms: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTurn {
+    model: String,
+    threshold: f32,
+    probes: u32,
+    end_silence_ms: u32,
+    replay_latency_ms: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -263,8 +275,9 @@ pub struct Config {
     pub tiers: Tiers,
     pub stt: SttConfig,
     pub vad: VadConfig,
-    /// Speculative transcription on the first pause (vad.speculate_ms > 0).
+    /// Speculative transcription at each turn probe (`vad.speculate`).
     pub speculate: bool,
+    pub turn: TurnConfig,
     pub wake: WakeConfig,
     pub audio: AudioConfig,
     pub models_dir: PathBuf,
@@ -278,6 +291,29 @@ pub struct StoreConfig {
     pub lookup: Duration,
     pub write: Duration,
     pub memory_max_chars: usize,
+}
+
+/// The end-of-turn model (`[turn]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnConfig {
+    /// The Smart Turn model file; `None`: off (`turn.model = "off"`), the silence rule alone.
+    pub model: Option<PathBuf>,
+    /// P(complete) at or above which a probe ends the turn.
+    pub threshold: f32,
+    /// Probes in one pause at most (the k-th after k × `vad.turn_probe_ms` of silence).
+    pub probes: u32,
+    /// A file replayed unpaced: an answer is used this long after its probe.
+    pub replay_latency_ms: u32,
+    /// The silence that ends a turn the model called unfinished (replaces `vad.end_silence_ms`
+    /// while the model is in use).
+    pub end_silence_ms: u32,
+}
+
+/// Where `turn.model = "auto"` looks for Smart Turn.
+pub fn smart_turn_path(models_dir: &Path) -> PathBuf {
+    models_dir
+        .join("smart-turn")
+        .join("smart-turn-v3.2-cpu.onnx")
 }
 
 #[derive(Debug, Clone)]
@@ -588,6 +624,33 @@ fn non_empty(s: String) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
+fn turn_config(t: RawTurn, vad: &VadConfig, models_dir: &Path) -> Result<TurnConfig, ConfigError> {
+    in_range("turn.threshold", t.threshold, 0.0, 1.0)?;
+    in_range("turn.probes", t.probes, 1, 20)?;
+    if !(vad.end_silence_ms..=10_000).contains(&t.end_silence_ms) {
+        return Err(invalid(
+            "turn.end_silence_ms",
+            format!(
+                "must be vad.end_silence_ms ({}) to 10000, got {}",
+                vad.end_silence_ms, t.end_silence_ms
+            ),
+        ));
+    }
+    let model = match t.model.trim() {
+        "off" => None,
+        "auto" => Some(smart_turn_path(models_dir)),
+        "" => return Err(invalid("turn.model", "must be \"auto\", \"off\" or a path")),
+        path => Some(PathBuf::from(path)),
+    };
+    Ok(TurnConfig {
+        model,
+        threshold: t.threshold,
+        probes: t.probes,
+        end_silence_ms: t.end_silence_ms,
+        replay_latency_ms: in_range("turn.replay_latency_ms", t.replay_latency_ms, 0, 2000)?,
+    })
+}
+
 fn wake_config(w: RawWake, models_dir: &Path) -> Result<WakeConfig, ConfigError> {
     let unit = |v: f32, name: &str| in_range(&format!("wake.{name}"), v, 0.0, 1.0);
     let phases = |n: usize, name: &str| {
@@ -752,13 +815,14 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let v = raw.vad;
     in_range("vad.threshold", v.threshold, 0.0, 1.0)?;
     in_range("vad.end_silence_ms", v.end_silence_ms, 16, 10_000)?;
-    if v.speculate_ms != 0 && !(16..v.end_silence_ms).contains(&v.speculate_ms) {
+    if !(v.tail_ms..v.end_silence_ms).contains(&v.turn_probe_ms) {
         return Err(invalid(
-            "vad.speculate_ms",
+            "vad.turn_probe_ms",
             format!(
-                "must be 0 (off) or 16 to vad.end_silence_ms − 1 ({}), got {}",
+                "must be vad.tail_ms ({}) to vad.end_silence_ms − 1 ({}), got {}",
+                v.tail_ms,
                 v.end_silence_ms - 1,
-                v.speculate_ms
+                v.turn_probe_ms
             ),
         ));
     }
@@ -767,12 +831,13 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         threshold: v.threshold,
         start_ms: v.start_ms,
         end_silence_ms: v.end_silence_ms,
-        speculate_ms: v.speculate_ms,
+        turn_probe_ms: v.turn_probe_ms,
         pre_roll_ms: v.pre_roll_ms,
         tail_ms: v.tail_ms,
         min_speech_ms: v.min_speech_ms,
         max_utterance_ms: v.max_utterance_ms,
     };
+    let turn = turn_config(raw.turn, &vad, &models_dir)?;
     let store = StoreConfig {
         path: if raw.store.path.trim().is_empty() {
             default_store_path()
@@ -787,7 +852,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         store,
         stt,
         vad,
-        speculate: v.speculate_ms > 0,
+        speculate: v.speculate,
+        turn,
         wake: wake_config(raw.wake, &models_dir)?,
         audio: AudioConfig {
             input_device: non_empty(raw.audio.input_device),
@@ -926,8 +992,12 @@ mod tests {
                 "`audio.ring_ms` must be 50 to 10000, got 10",
             ),
             (
-                "vad.speculate_ms=8",
-                "`vad.speculate_ms` must be 0 (off) or 16 to",
+                "vad.turn_probe_ms=8",
+                "`vad.turn_probe_ms` must be vad.tail_ms (96) to",
+            ),
+            (
+                "turn.end_silence_ms=100",
+                "`turn.end_silence_ms` must be vad.end_silence_ms (300) to 10000, got 100",
             ),
             (
                 "vad.max_utterance_ms=500",

@@ -12,7 +12,9 @@
 //! - [`wake`]: the wake word: streaming detector, features, heads, verifier (pure).
 //! - [`stt`]: whisper on its own thread (bounded, prioritised, abortable jobs), the decoder's
 //!   loop guards, WER measurement.
-//! - [`hearing`]: the audio worker: frames → echo guard → wake → VAD → who is it for → STT jobs.
+//! - [`turn`]: end of turn: the Smart Turn model (log-mel, tract) on its own thread.
+//! - [`hearing`]: the audio worker: frames → echo guard → wake → VAD → who is it for → turn
+//!   probes and STT jobs.
 //! - [`ollama`]: `/api/chat` client, NDJSON framing, wire types, typed errors.
 //! - [`actions`]: intents, their execution, tools, the SQLite store, the scheduler.
 //! - [`speech`]: the speech thread, sinks (speaker, WAV, null), cues and TTS engines.
@@ -38,4 +40,5 @@ pub mod shutdown;
 pub mod speech;
 pub mod stt;
 pub mod train;
+pub mod turn;
 pub mod wake;

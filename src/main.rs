@@ -240,6 +240,19 @@ fn bench(
             rt.block_on(zoe::app::bench::tts::run(cfg, args))?;
             Ok(ExitCode::SUCCESS)
         }
+        BenchCommand::Turn {
+            shared,
+            limit,
+            list_early,
+        } => {
+            let args = zoe::app::bench::turn::Args {
+                shared,
+                limit,
+                list_early,
+            };
+            zoe::app::bench::turn::run(&cfg, &args)?;
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Actions { turns } => {
             rt.block_on(zoe::app::bench::actions(cfg, turns))?;
             Ok(ExitCode::SUCCESS)

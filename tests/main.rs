@@ -8,5 +8,6 @@ mod devices;
 mod layout;
 mod models;
 mod recognition;
+mod turn;
 mod voice;
 mod wake;

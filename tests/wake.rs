@@ -256,7 +256,7 @@ async fn session_with(
     zoe::audio::write_wav(&wav, &audio, 16_000).unwrap();
     let metrics = dir.path().join("m.jsonl");
     let store = format!("store.path=\"{}\"", dir.path().join("z.db").display());
-    let mut cfg = config(&["vad.speculate_ms=0", &store]);
+    let mut cfg = config(&["vad.speculate=false", "turn.model=\"off\"", &store]);
     cfg.ollama.url = s.url();
     let cfg = std::sync::Arc::new(cfg);
     let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -266,7 +266,7 @@ async fn session_with(
     }))
     .unwrap();
     let c = cfg.clone();
-    let pipeline =
+    let (pipeline, turn_thread) =
         tokio::task::spawn_blocking(move || zoe::app::session::build_pipeline(&c, stt, None))
             .await
             .unwrap()
@@ -294,6 +294,9 @@ async fn session_with(
     assert_eq!(ended, zoe::dialogue::Ended::EndOfInput);
     feeder.join().unwrap();
     stt_thread.join();
+    if let Some(t) = turn_thread {
+        t.join();
+    }
     let calls = calls.lock().unwrap().clone();
     (read_metrics(&metrics), calls)
 }

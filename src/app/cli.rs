@@ -223,6 +223,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// End of turn: early cuts and the wait after the true end, by the silence rule and by
+    /// Smart Turn, on real and neural-voice speech with pauses (replayed through the pipeline).
+    Turn {
+        /// The shared data folder (the model in models/smart-turn/, wake/commands, speech/,
+        /// audio/jfk.wav).
+        #[arg(long, default_value = "../shared")]
+        shared: PathBuf,
+        /// Most command clips (0: all).
+        #[arg(long, default_value_t = 0)]
+        limit: usize,
+        /// Lists the cases the default Smart Turn setting cuts early.
+        #[arg(long)]
+        list_early: bool,
+    },
     /// Speech recognition on real whisper weights (tiny.en and base from ../shared): WER and
     /// inference time per decoding setting, wake verification rates, greeting latency at real
     /// time, and turns given by real speech without the wake phrase.

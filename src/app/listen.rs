@@ -37,6 +37,7 @@ pub async fn run(
     if cfg.wake.required {
         crate::app::models::ensure_wake(&cfg).await?;
     }
+    crate::app::models::ensure_turn(&cfg).await;
     let playback = Playback::new();
     let (pipeline, stt) = voice_pipeline(cfg.clone(), Some(playback.clone())).await?;
     let opts = SessionOptions {

@@ -65,6 +65,13 @@ pub const CATALOGUE: &[ModelFile] = &[
         size: 1_326_578,
         what: "openWakeWord 0.5.1 speech embedding (wake word features)",
     },
+    ModelFile {
+        name: "smart-turn/smart-turn-v3.2-cpu.onnx",
+        url: "https://huggingface.co/pipecat-ai/smart-turn-v3/resolve/main/smart-turn-v3.2-cpu.onnx",
+        sha256: "2bb026316b14a660486a75b1733cd3fbab8c2fd0314dc9af7be49f8cca967e4f",
+        size: 8_679_182,
+        what: "Smart Turn v3.2 end-of-turn model (pipecat-ai, BSD-2)",
+    },
 ];
 
 /// Piper voices (rhasspy/piper-voices on Hugging Face, v1.0.0), each an `.onnx` and its
@@ -107,6 +114,13 @@ pub fn whisper_file(name: &str) -> Option<&'static ModelFile> {
     CATALOGUE
         .iter()
         .find(|m| m.name == format!("ggml-{name}.bin"))
+}
+
+pub fn turn_file() -> &'static ModelFile {
+    CATALOGUE
+        .iter()
+        .find(|m| m.name.starts_with("smart-turn/"))
+        .expect("in the catalogue")
 }
 
 pub fn silero_file() -> &'static ModelFile {
@@ -335,6 +349,7 @@ pub async fn fetch_all(
                 whisper_file(whisper)
                     .ok_or_else(|| anyhow::anyhow!("unknown whisper model {whisper}"))?,
                 silero_file(),
+                turn_file(),
             ];
             w.extend(wake_files());
             w
@@ -392,6 +407,17 @@ pub fn list(dir: &Path) {
     }
 }
 
+/// Fetches `m` into `path` on first use, saying so.
+async fn first_use(m: &ModelFile, path: &Path, dir: &Path) -> Result<Fetched, FetchError> {
+    eprintln!(
+        "zoe: first use: fetching {} ({:.1} MB) into {}",
+        m.name,
+        m.size as f64 / 1e6,
+        dir.display()
+    );
+    fetch(m.url, path, m.sha256, true, Duration::from_secs(60)).await
+}
+
 /// Makes sure the wake word's feature models exist when they are expected in the models folder:
 /// missing ones are downloaded on first use (a folder set in `wake.features_dir` is left alone).
 pub async fn ensure_wake(cfg: &crate::config::Config) -> anyhow::Result<()> {
@@ -400,17 +426,26 @@ pub async fn ensure_wake(cfg: &crate::config::Config) -> anyhow::Result<()> {
         if path.parent() != Some(cfg.wake.features_dir.as_path()) || path.exists() {
             continue;
         }
-        eprintln!(
-            "zoe: first use: fetching {} ({:.1} MB) into {}",
-            m.name,
-            m.size as f64 / 1e6,
-            cfg.models_dir.display()
-        );
-        fetch(m.url, &path, m.sha256, true, Duration::from_secs(60))
+        first_use(m, &path, &cfg.models_dir)
             .await
             .map_err(|e| anyhow::anyhow!("{e}\n(or fetch it later with `zoe models fetch`)"))?;
     }
     Ok(())
+}
+
+/// With `turn.model = "auto"`, fetches the end-of-turn model on first use. Unlike whisper it is
+/// not needed to hear: a failed download is said, and the silence rule decides turns.
+pub async fn ensure_turn(cfg: &crate::config::Config) {
+    let m = turn_file();
+    let path = cfg.models_dir.join(m.name);
+    if cfg.turn.model.as_deref() != Some(path.as_path()) || path.exists() {
+        return;
+    }
+    if let Err(e) = first_use(m, &path, &cfg.models_dir).await {
+        eprintln!(
+            "zoe: {e}\nzoe: turns end by silence alone until `zoe models fetch` gets the model"
+        );
+    }
 }
 
 /// Makes sure the configured whisper model exists: a catalogue model missing from the models folder
@@ -427,18 +462,10 @@ pub async fn ensure_whisper(cfg: &crate::config::Config) -> anyhow::Result<()> {
     else {
         return Ok(());
     };
-    eprintln!(
-        "zoe: first use: fetching {} ({:.0} MB) into {}",
-        m.name,
-        m.size as f64 / 1e6,
-        cfg.models_dir.display()
-    );
-    fetch(m.url, path, m.sha256, true, Duration::from_secs(60))
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{e}\n(or fetch it later with `zoe models fetch`, or pass --whisper-model PATH)"
-            )
-        })?;
+    first_use(m, path, &cfg.models_dir).await.map_err(|e| {
+        anyhow::anyhow!(
+            "{e}\n(or fetch it later with `zoe models fetch`, or pass --whisper-model PATH)"
+        )
+    })?;
     Ok(())
 }

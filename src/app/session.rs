@@ -1,8 +1,9 @@
 //! One session setup, used by `zoe chat`, `zoe listen` and `zoe replay` (and the benches): the
 //! engine (speech thread, store, metrics file), the warm-start task, the scheduler task (once),
-//! and for voice the transcription thread and the frame pipeline. [`Session::finish`] ends it in
-//! one order: speech drained or stopped and its thread joined, the shutdown signal triggered,
-//! every task awaited. Voice commands then join their audio worker and the `zoe-stt` thread.
+//! and for voice the transcription thread, the end-of-turn thread and the frame pipeline.
+//! [`Session::finish`] ends it in one order: speech drained or stopped and its thread joined, the
+//! shutdown signal triggered, every task awaited. Voice commands then join their audio worker,
+//! `zoe-stt` and `zoe-turn`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,12 +21,14 @@ use crate::dialogue::metrics::MetricsWriter;
 use crate::dialogue::turn::Engine;
 use crate::dialogue::Ended;
 use crate::hearing::echo::EchoGuard;
-use crate::hearing::pipeline::{FramePipeline, WakeStage};
+use crate::hearing::pipeline::{FramePipeline, TurnStage, WakeStage};
 use crate::ollama::{ChatError, ChatRequest, Message, OllamaClient, Options, StreamEvent};
 use crate::shutdown::Shutdown;
 use crate::speech::sink::Output;
 use crate::speech::SpeechHandle;
 use crate::stt::{SttHandle, SttThread, Whisper};
+use crate::turn::model::SmartTurn;
+use crate::turn::worker::{TurnHandle, TurnThread};
 
 /// How the session speaks and records.
 #[derive(Debug, Clone, Default)]
@@ -233,15 +236,56 @@ pub fn start_stt(cfg: &Config) -> anyhow::Result<(SttHandle, SttThread)> {
     SttHandle::spawn(Box::new(whisper)).context("cannot start the transcription thread")
 }
 
-/// Builds the frame pipeline the config asks for: with the wake-word detector when
+/// Loads the end-of-turn model the config asks for and starts its thread (blocking). `None`: the
+/// silence rule decides (`turn.model = "off"`, or "auto" with no model installed, said once; a
+/// model that fails to load is a warning, not a failure: the assistant still hears).
+pub fn start_turn(cfg: &Config) -> anyhow::Result<Option<(TurnStage, TurnThread)>> {
+    let Some(path) = &cfg.turn.model else {
+        return Ok(None);
+    };
+    let auto = *path == crate::config::smart_turn_path(&cfg.models_dir);
+    let model = match SmartTurn::load(path) {
+        Ok(m) => m,
+        Err(e) if auto => {
+            tracing::warn!("{e}; the silence rule decides where turns end");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (handle, thread) =
+        TurnHandle::spawn(Box::new(model)).context("cannot start the end-of-turn thread")?;
+    tracing::info!(model = %path.display(), "end of turn: Smart Turn at each probe");
+    let stage = TurnStage {
+        handle,
+        threshold: cfg.turn.threshold,
+        probes: cfg.turn.probes,
+        replay_latency: Some(Duration::from_millis(cfg.turn.replay_latency_ms as u64)),
+    };
+    Ok(Some((stage, thread)))
+}
+
+/// Builds the frame pipeline the config asks for: with the end-of-turn model when there is one
+/// (then `turn.end_silence_ms` is the longest wait), with the wake-word detector when
 /// `wake.required`, and for live audio (`playback`) the echo guard (blocking: the models are
-/// loaded and optimised here).
+/// loaded and optimised here). Returns the end-of-turn thread to join.
 pub fn build_pipeline(
     cfg: &Config,
     stt: SttHandle,
     playback: Option<Playback>,
-) -> anyhow::Result<FramePipeline> {
-    let mut pipeline = FramePipeline::new(cfg.vad.clone(), stt, cfg.speculate);
+) -> anyhow::Result<(FramePipeline, Option<TurnThread>)> {
+    let turn = start_turn(cfg)?;
+    let mut vad = cfg.vad.clone();
+    if turn.is_some() {
+        vad.end_silence_ms = cfg.turn.end_silence_ms;
+    }
+    let mut pipeline = FramePipeline::new(vad, stt, cfg.speculate);
+    let turn = match turn {
+        Some((stage, thread)) => {
+            pipeline = pipeline.with_turn(stage);
+            Some(thread)
+        }
+        None => None,
+    };
     if cfg.wake.required {
         let detector = cfg.wake.detector()?;
         tracing::info!(head = %cfg.wake.head_source(), "wake word required");
@@ -251,40 +295,51 @@ pub fn build_pipeline(
         });
     }
     let Some(p) = playback else {
-        return Ok(pipeline);
+        return Ok((pipeline, turn));
     };
     pipeline = pipeline.with_playback(p.clone());
     // Her own voice must not wake her: the same detector scores what the speaker plays.
-    Ok(match pipeline.wake_detector() {
+    let pipeline = match pipeline.wake_detector() {
         Some(d) if cfg.wake.own_voice_threshold < 1.0 => {
             let guard = EchoGuard::new(d.twin()?, p, cfg.wake.own_voice_threshold);
             pipeline.with_echo_guard(guard)
         }
         _ => pipeline,
-    })
+    };
+    Ok((pipeline, turn))
 }
 
-/// The voice side of a session, off the runtime: whisper loaded and its thread started, and the
-/// frame pipeline built on it (see [`build_pipeline`]).
+/// The threads behind a voice pipeline, joined after its audio worker.
+pub struct VoiceThreads {
+    stt: SttThread,
+    turn: Option<TurnThread>,
+}
+
+/// The voice side of a session, off the runtime: whisper loaded and its thread started, the
+/// end-of-turn model likewise, and the frame pipeline built on them (see [`build_pipeline`]).
 pub async fn voice_pipeline(
     cfg: Arc<Config>,
     playback: Option<Playback>,
-) -> anyhow::Result<(FramePipeline, SttThread)> {
+) -> anyhow::Result<(FramePipeline, VoiceThreads)> {
     tokio::task::spawn_blocking(move || {
-        let (handle, thread) = start_stt(&cfg)?;
-        Ok((build_pipeline(&cfg, handle, playback)?, thread))
+        let (handle, stt) = start_stt(&cfg)?;
+        let (pipeline, turn) = build_pipeline(&cfg, handle, playback)?;
+        Ok((pipeline, VoiceThreads { stt, turn }))
     })
     .await?
 }
 
-/// Ends the voice side: joins the audio worker (which drops the pipeline, the last STT handle),
-/// then `zoe-stt`.
-pub async fn join_voice(worker: std::thread::JoinHandle<()>, stt: SttThread) {
+/// Ends the voice side: joins the audio worker (which drops the pipeline, holding the last STT
+/// and end-of-turn handles), then `zoe-stt` and `zoe-turn`.
+pub async fn join_voice(worker: std::thread::JoinHandle<()>, threads: VoiceThreads) {
     let joined = tokio::task::spawn_blocking(move || {
         if worker.join().is_err() {
             tracing::error!("the audio thread panicked");
         }
-        stt.join();
+        threads.stt.join();
+        if let Some(t) = threads.turn {
+            t.join();
+        }
     })
     .await;
     if joined.is_err() {

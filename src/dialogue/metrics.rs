@@ -58,6 +58,13 @@ pub struct TurnMetrics {
     pub stt_ms: Option<f64>,
     /// Whether the speculative transcription (started at the first pause) was used.
     pub stt_speculative: Option<bool>,
+    /// The end-of-turn model's last P(finished) for the utterance (null without the model).
+    pub turn_prob: Option<f64>,
+    /// End of speech → the end of the turn decided: on the wall clock when paced, else the
+    /// silence heard plus the model's time (see `hearing::pipeline::TurnNote`).
+    pub turn_wait_ms: Option<f64>,
+    /// The model ended the turn at a probe (false: the silence rule or the length cap).
+    pub turn_by_model: Option<bool>,
     /// End of speech → first reply sample at the output.
     pub latency_ms: Option<f64>,
     /// Where the wake phrase ended in the file or stream (seconds), for a turn after a wake.

@@ -183,6 +183,7 @@ pub async fn serve_utterance(
         stt_ms: transcript.total_ms,
         speculative: u.speculative,
         wake: u.wake.map(|w| (w.end_s, w.score)),
+        turn: u.turn,
     };
     let input = TurnInput {
         text: transcript.text,

@@ -57,6 +57,8 @@ pub struct VoiceInfo {
     pub speculative: bool,
     /// The wake it followed: where the phrase ended (s) and its score.
     pub wake: Option<(f64, f32)>,
+    /// How the end of the turn was decided (the end-of-turn model's answer, its wait).
+    pub turn: crate::hearing::pipeline::TurnNote,
 }
 
 pub struct Engine {
@@ -128,6 +130,9 @@ impl TurnState {
             m.endpoint_ms = Some(v.endpoint_ms);
             m.stt_ms = Some(v.stt_ms);
             m.stt_speculative = Some(v.speculative);
+            m.turn_prob = v.turn.prob.map(f64::from);
+            m.turn_wait_ms = Some(v.turn.wait_ms);
+            m.turn_by_model = Some(v.turn.by_model);
             if let Some((at, score)) = v.wake {
                 m.wake_s = Some(at);
                 m.wake_score = Some(score as f64);

@@ -22,8 +22,15 @@
 //! `wake.echo_tail_ms`) the detector needs `wake.speaking_threshold`, and utterances that start
 //! then are not requests: short ones are sent as `while_speaking` so the session can hear "stop".
 //!
-//! Speculative transcription: on the VAD's `Pause` the audio so far is sent to whisper at once; if
-//! the endpoint follows with no new speech (and the same decision), that job's result is used; on
+//! **End of turn.** The VAD's `Pause` is the turn probe (`vad.turn_probe_ms` after the voice
+//! stops). With the end-of-turn model ([`TurnStage`]) the utterance so far goes to the `zoe-turn`
+//! thread; later frames poll the answer (an unpaced replay waits for it: a file has no clock).
+//! "Finished" ends the turn at once ([`Endpointer::end_now`]); "not yet" leaves it to the next
+//! probe or the longer silence (`turn.end_silence_ms`). Without the model the silence rule alone
+//! decides.
+//!
+//! Speculative transcription: at the probe the audio so far is also sent to whisper; if the
+//! endpoint follows with no new speech (and the same decision), that job's result is used; on
 //! `Resume` its receiver is dropped, which aborts it (running or not).
 
 use std::collections::VecDeque;
@@ -35,6 +42,7 @@ use super::vad::{Endpointer, VadConfig, VadEvent};
 use crate::audio::playback::Playback;
 use crate::audio::RATE;
 use crate::stt::{JobKind, SttHandle};
+use crate::turn::worker::{Poll, Scored, TurnHandle, TurnRx};
 use crate::wake::{Detection, WakeConfig, WakeDetector};
 
 pub use super::vad::FRAME;
@@ -72,6 +80,21 @@ pub struct VoiceUtterance {
     pub follow_up: bool,
     /// It was said while Zoe was speaking: only a stop command counts.
     pub while_speaking: bool,
+    /// How the end of the turn was decided.
+    pub turn: TurnNote,
+}
+
+/// How an utterance's end was decided.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TurnNote {
+    /// The end-of-turn model's last answer for this utterance (None: no model, or no answer yet).
+    pub prob: Option<f32>,
+    /// The model ended it at a probe (else the silence rule, or the length cap).
+    pub by_model: bool,
+    /// From the end of speech to the decision (ms): the wall clock when paced (live, or replay
+    /// at 1×); unpaced, on the stream (the model's answers are used as late as they would come
+    /// live).
+    pub wait_ms: f64,
 }
 
 /// What the pipeline reports.
@@ -90,6 +113,35 @@ pub enum PipelineEvent {
     Utterance(VoiceUtterance),
     /// A wake or follow-up window closed with no request.
     ListenEnded,
+}
+
+/// The end-of-turn stage: the `zoe-turn` thread and the threshold of its answers.
+pub struct TurnStage {
+    pub handle: TurnHandle,
+    pub threshold: f32,
+    /// Probes in one pause at most: the k-th once the voice has been silent k ×
+    /// `vad.turn_probe_ms` (and the one before has been answered "not yet").
+    pub probes: u32,
+    /// Unpaced, how long after its probe an answer is used (the stream has no clock; live,
+    /// the answer takes the model's time to come). `None`: the model's measured time.
+    pub replay_latency: Option<Duration>,
+}
+
+/// A probe sent to the end-of-turn model, not answered yet.
+struct Probe {
+    rx: TurnRx,
+    /// Stream position when it was sent.
+    sent_at: usize,
+    /// Unpaced: the answer, taken at once, held until the stream has gone on as long as the
+    /// model took (as the answer would reach a live pipeline).
+    held: Option<Scored>,
+}
+
+/// The pause being probed: where the voice stopped, and probes sent in it so far.
+#[derive(Clone, Copy)]
+struct Pausing {
+    voice_end: usize,
+    sent: u32,
 }
 
 /// The wake-word stage and its settings.
@@ -154,6 +206,15 @@ pub struct FramePipeline {
     /// The highest wake score of a peak while Zoe speaks that did not make a detection, while
     /// the peak lasts (0: none).
     held_back: f32,
+    turn: Option<TurnStage>,
+    probe: Option<Probe>,
+    pausing: Option<Pausing>,
+    /// The model's last answer for the utterance under way.
+    scored: Option<Scored>,
+    /// The `End` being handled was the model's decision.
+    ending: bool,
+    /// Frames come faster than real time (replaying a file without `--realtime`).
+    unpaced: bool,
 }
 
 /// Wake score peaks while Zoe speaks are logged (at debug) from this score up.
@@ -179,7 +240,26 @@ impl FramePipeline {
             speaking_since: 0,
             speaking_from: 0,
             held_back: 0.0,
+            turn: None,
+            probe: None,
+            pausing: None,
+            scored: None,
+            ending: false,
+            unpaced: false,
         }
+    }
+
+    /// Decides the end of each turn with the end-of-turn model at the probes.
+    pub fn with_turn(mut self, stage: TurnStage) -> Self {
+        self.turn = Some(stage);
+        self
+    }
+
+    /// Frames come faster than real time (a replayed file): probes are waited for, and waits are
+    /// counted on the stream, not the wall clock.
+    pub fn unpaced(mut self) -> Self {
+        self.unpaced = true;
+        self
     }
 
     /// Requires the wake word (`wake.required`).
@@ -209,6 +289,9 @@ impl FramePipeline {
         self.armed = None;
         self.follow_until = None;
         self.speaking = false;
+        self.probe = None;
+        self.pausing = None;
+        self.scored = None;
         if let Some(w) = &mut self.wake {
             w.detector.reset();
         }
@@ -302,6 +385,7 @@ impl FramePipeline {
         if let Some(event) = event {
             self.on_vad(event, pos, now, emit);
         }
+        self.poll_turn(pos, now, emit);
         self.expire_windows(pos, emit);
     }
 
@@ -487,11 +571,19 @@ impl FramePipeline {
         emit: &mut dyn FnMut(PipelineEvent),
     ) {
         match event {
-            VadEvent::Start { .. } => {}
+            VadEvent::Start { .. } => self.scored = None,
             VadEvent::Pause {
                 audio, start, end, ..
             } => {
-                if let Some(take) = self.take(start, end).filter(|t| !t.while_speaking) {
+                let take = self.take(start, end);
+                if self.turn.is_some() && take.is_some() {
+                    self.pausing = Some(Pausing {
+                        voice_end: end,
+                        sent: 0,
+                    });
+                    self.send_probe(pos);
+                }
+                if let Some(take) = take.filter(|t| !t.while_speaking) {
                     if self.speculate {
                         let audio = self.request_audio(audio, &take);
                         self.spec = Some((self.stt.submit_kind(JobKind::Speculative, audio), take));
@@ -500,8 +592,14 @@ impl FramePipeline {
             }
             VadEvent::Resume | VadEvent::Discard => {
                 self.spec = None; // dropping the receiver aborts the job
+                self.probe = None;
+                self.pausing = None;
+                self.scored = None;
             }
             VadEvent::End(u) => {
+                let by_model = std::mem::take(&mut self.ending);
+                self.probe = None;
+                self.pausing = None;
                 let min_speech = self.vad.config().min_speech_ms as usize * 16;
                 if let Some(a) = &mut self.armed {
                     if u.start < a.cut && u.end < a.cut + min_speech {
@@ -545,6 +643,13 @@ impl FramePipeline {
                         self.follow_until = Some(pos + w.cfg.follow_up_ms as usize * 16);
                     }
                 }
+                let scored = self.scored.take();
+                let wait_ms = if self.unpaced {
+                    // The model's time is in the stream already (see `poll_turn`).
+                    (u.decided - u.end) as f64 / RATE as f64 * 1000.0
+                } else {
+                    now.saturating_duration_since(end_of_speech).as_secs_f64() * 1000.0
+                };
                 emit(PipelineEvent::Utterance(VoiceUtterance {
                     transcript,
                     speech_start_s: start as f64 / RATE as f64,
@@ -555,7 +660,94 @@ impl FramePipeline {
                     wake: take.wake,
                     follow_up: take.follow_up,
                     while_speaking: take.while_speaking,
+                    turn: TurnNote {
+                        prob: scored.map(|s| s.prob),
+                        by_model,
+                        wait_ms,
+                    },
                 }));
+            }
+        }
+    }
+
+    /// Sends the pause's next probe when it is due (the k-th at k × `turn_probe_ms` of silence,
+    /// none while one is unanswered): the utterance as heard so far, its silence included (the
+    /// model is surer of an ending with more silence after it).
+    fn send_probe(&mut self, pos: usize) {
+        let (Some(stage), Some(p)) = (&self.turn, &mut self.pausing) else {
+            return;
+        };
+        let due =
+            p.voice_end + (p.sent as usize + 1) * self.vad.config().turn_probe_ms as usize * 16;
+        if self.probe.is_some() || p.sent >= stage.probes || pos < due {
+            return;
+        }
+        p.sent += 1;
+        let Some(heard) = self.vad.heard() else {
+            return;
+        };
+        self.probe = Some(Probe {
+            rx: stage.handle.score(heard.to_vec()),
+            sent_at: pos,
+            held: None,
+        });
+    }
+
+    /// Takes the end-of-turn model's answer to the open probe, if it has come: "finished" ends
+    /// the turn now; "not yet" lets the next probe go when it is due. Unpaced (a file replayed
+    /// as fast as it goes) the answer is waited for, then used once the stream has gone on as
+    /// long as the model takes (`TurnStage::replay_latency`): a voice that resumes sooner cancels
+    /// it, as it would live.
+    fn poll_turn(&mut self, pos: usize, now: Instant, emit: &mut dyn FnMut(PipelineEvent)) {
+        self.send_probe(pos);
+        let (Some(stage), Some(probe)) = (&mut self.turn, &mut self.probe) else {
+            return;
+        };
+        let answer = if !self.unpaced {
+            probe.rx.poll()
+        } else {
+            let answer = match probe.held {
+                Some(s) => Poll::Done(Ok(s)),
+                None => probe.rx.wait(),
+            };
+            match answer {
+                Poll::Done(Ok(s)) => {
+                    probe.held = Some(s);
+                    let latency = stage.replay_latency.unwrap_or(s.took);
+                    let took = (latency.as_secs_f64() * RATE as f64) as usize;
+                    if pos < probe.sent_at + took {
+                        return;
+                    }
+                    Poll::Done(Ok(s))
+                }
+                other => other,
+            }
+        };
+        let scored = match answer {
+            Poll::Pending => return,
+            Poll::Dropped => {
+                self.probe = None;
+                return;
+            }
+            Poll::Done(Err(e)) => {
+                tracing::warn!("{e}; the silence rule decides this turn");
+                self.probe = None;
+                return;
+            }
+            Poll::Done(Ok(s)) => s,
+        };
+        let threshold = stage.threshold;
+        self.probe = None;
+        self.scored = Some(scored);
+        tracing::debug!(
+            prob = scored.prob,
+            took_ms = scored.took.as_millis() as u64,
+            "end-of-turn probe"
+        );
+        if scored.prob >= threshold {
+            if let Some(end) = self.vad.end_now() {
+                self.ending = true;
+                self.on_vad(end, pos, now, emit);
             }
         }
     }
@@ -596,6 +788,27 @@ mod tests {
     use super::*;
     use crate::speech::tts::{espeak::Espeak, synthesize_16k};
     use crate::stt::{SttError, Transcribe, Transcript};
+    use crate::turn::worker::EndOfTurn;
+    use crate::turn::TurnError;
+
+    /// The end-of-turn model's stand-in: answers each probe by the length of its audio, and
+    /// records the lengths.
+    struct ScriptedTurn(Box<dyn Fn(usize) -> f32 + Send>, Arc<Mutex<Vec<usize>>>);
+
+    impl EndOfTurn for ScriptedTurn {
+        fn score(&mut self, audio: &[f32]) -> Result<f32, TurnError> {
+            self.1.lock().unwrap().push(audio.len());
+            Ok((self.0)(audio.len()))
+        }
+    }
+
+    /// The VAD as the session sets it when the model is in use: the longer silence.
+    fn with_model() -> VadConfig {
+        VadConfig {
+            end_silence_ms: 700,
+            ..VadConfig::default()
+        }
+    }
 
     /// Whisper's stand-in: answers "job N" and records the length of each job's audio.
     struct Scripted(Arc<Mutex<Vec<usize>>>);
@@ -624,9 +837,30 @@ mod tests {
     /// Feeds `audio` (plus the pipeline's closing silence) frame by frame; returns the events,
     /// the transcripts (in order) and the transcriber's job lengths.
     fn run(audio: Vec<f32>, speculate: bool) -> (Vec<PipelineEvent>, Vec<String>, Vec<usize>) {
+        run_with(audio, speculate, VadConfig::default(), None)
+    }
+
+    /// As [`run`], with a VAD setting and an end-of-turn model (unpaced, as a replayed file).
+    fn run_with(
+        audio: Vec<f32>,
+        speculate: bool,
+        vad: VadConfig,
+        turn: Option<Box<dyn EndOfTurn>>,
+    ) -> (Vec<PipelineEvent>, Vec<String>, Vec<usize>) {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let (stt, thread) = SttHandle::spawn(Box::new(Scripted(calls.clone()))).unwrap();
-        let mut p = FramePipeline::new(VadConfig::default(), stt, speculate);
+        let mut p = FramePipeline::new(vad, stt, speculate).unpaced();
+        let mut turn_thread = None;
+        if let Some(model) = turn {
+            let (handle, t) = TurnHandle::spawn(model).unwrap();
+            p = p.with_turn(TurnStage {
+                handle,
+                threshold: 0.5,
+                probes: 3,
+                replay_latency: Some(Duration::from_millis(85)),
+            });
+            turn_thread = Some(t);
+        }
         let mut audio = audio;
         audio.resize(audio.len().div_ceil(FRAME) * FRAME, 0.0);
         audio.resize(audio.len() + p.trailing_silence_frames() * FRAME, 0.0);
@@ -635,6 +869,9 @@ mod tests {
             p.push(frame, &mut |e| events.push(e));
         }
         drop(p);
+        if let Some(t) = turn_thread {
+            t.join();
+        }
         let mut texts = Vec::new();
         for e in &mut events {
             if let PipelineEvent::Utterance(u) = e {
@@ -737,5 +974,85 @@ mod tests {
         let (events, texts, calls) = run(silence(3000), true);
         assert!(events.is_empty(), "{events:?}");
         assert!(texts.is_empty() && calls.is_empty());
+    }
+
+    /// "Finished" at the probe ends the turn there, well before the long silence: the decision
+    /// comes `turn_probe_ms` after the voice stops and the model's time later, and the
+    /// speculative transcript started at the same probe is the one used.
+    #[test]
+    fn a_finished_probe_ends_the_turn_at_once() {
+        let mut audio = silence(500);
+        audio.extend_from_slice(&speech("What time is it?"));
+        let probes = Arc::new(Mutex::new(Vec::new()));
+        let model = ScriptedTurn(Box::new(|_| 0.9), probes.clone());
+        let (events, texts, calls) = run_with(audio, true, with_model(), Some(Box::new(model)));
+        let us = utterances(&events);
+        assert_eq!(us.len(), 1, "{events:?}");
+        let t = us[0].turn;
+        assert!(t.by_model && t.prob == Some(0.9), "{t:?}");
+        // The probe, then the model's time (as a live answer would come).
+        let due = VadConfig::default().turn_probe_ms as f64 + 85.0;
+        assert!(
+            t.wait_ms >= due && t.wait_ms < due + 50.0,
+            "decided {:.0} ms after the voice stopped",
+            t.wait_ms
+        );
+        assert!(us[0].speculative);
+        assert_eq!(
+            (texts.len(), calls.len(), probes.lock().unwrap().len()),
+            (1, 1, 1)
+        );
+    }
+
+    /// "Not yet" leaves the turn open: with no more speech it ends at the long silence, by the
+    /// silence rule, and says what the model answered.
+    #[test]
+    fn an_unfinished_probe_waits_for_the_long_silence() {
+        let mut audio = silence(500);
+        audio.extend_from_slice(&speech("What time is it?"));
+        let probes = Arc::new(Mutex::new(Vec::new()));
+        let model = ScriptedTurn(Box::new(|_| 0.2), probes.clone());
+        let (events, _, _) = run_with(audio, true, with_model(), Some(Box::new(model)));
+        let us = utterances(&events);
+        assert_eq!(us.len(), 1, "{events:?}");
+        let t = us[0].turn;
+        assert!(!t.by_model && t.prob == Some(0.2), "{t:?}");
+        assert!(t.wait_ms >= 700.0, "ended after {:.0} ms", t.wait_ms);
+        // Three probes, each with more of the silence after the voice.
+        let probes = probes.lock().unwrap();
+        assert_eq!(probes.len(), 3, "{probes:?}");
+        assert!(probes.windows(2).all(|w| w[1] > w[0]), "{probes:?}");
+    }
+
+    /// A 450 ms pause inside "add milk ... and eggs" splits the request under the silence rule
+    /// (300 ms), and does not when the model calls the first part unfinished: one utterance
+    /// holding both parts, ended by the model at the final probe.
+    #[test]
+    fn an_unfinished_pause_does_not_split_the_request() {
+        let (first, second) = (speech("Add milk"), speech("and eggs to my shopping list."));
+        let mut audio = silence(500);
+        audio.extend_from_slice(&first);
+        audio.extend_from_slice(&silence(450));
+        audio.extend_from_slice(&second);
+        let (events, _, _) = run_with(audio.clone(), false, VadConfig::default(), None);
+        assert_eq!(utterances(&events).len(), 2, "the silence rule splits it");
+        let probes = Arc::new(Mutex::new(Vec::new()));
+        // Unfinished until the second part has been heard.
+        let first_part = (500 + 450 + 200) * 16 + first.len();
+        let model = ScriptedTurn(
+            Box::new(move |n| if n < first_part { 0.1 } else { 0.9 }),
+            probes.clone(),
+        );
+        let (events, _, calls) = run_with(audio, false, with_model(), Some(Box::new(model)));
+        let us = utterances(&events);
+        assert_eq!(us.len(), 1, "{events:?}");
+        assert!(us[0].turn.by_model);
+        let both = (first.len() + second.len()) as f64 / 16_000.0;
+        assert!(
+            calls[0] as f64 / 16_000.0 >= both,
+            "the job holds both parts"
+        );
+        let probes = probes.lock().unwrap();
+        assert!(probes.len() >= 2 && probes[0] < probes[probes.len() - 1]);
     }
 }

@@ -16,10 +16,15 @@ use crate::shutdown::Shutdown;
 pub fn feed_files(
     files: &[PathBuf],
     realtime: bool,
-    mut pipeline: FramePipeline,
+    pipeline: FramePipeline,
     tx: &mpsc::UnboundedSender<AudioEvent>,
     shutdown: &Shutdown,
 ) {
+    let mut pipeline = if realtime {
+        pipeline
+    } else {
+        pipeline.unpaced()
+    };
     let mut emit = |e| {
         let _ = tx.send(AudioEvent::Pipeline(e));
     };

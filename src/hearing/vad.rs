@@ -4,11 +4,12 @@
 //! an utterance starts and ends. No threads, no I/O: the audio worker (replay now, the microphone
 //! later) feeds it with [`Endpointer::push`].
 //!
-//! Events: `Start` once speech has lasted `start_ms`; `Pause` after `speculate_ms` of silence inside
-//! an utterance (the audio so far, for a speculative transcription); `Resume` if speech comes back
-//! after a `Pause`; `End` after `end_silence_ms` of silence (or at `max_utterance_ms`). The audio of
-//! `Pause` and of the `End` that follows it without new speech are identical, so the speculative
-//! result can be used as is.
+//! Events: `Start` once speech has lasted `start_ms`; `Pause` (the turn probe) once the voice has
+//! been silent `turn_probe_ms` and the detector agrees (the audio so far, for the end-of-turn
+//! model and a speculative transcription); `Resume` if speech comes back after a `Pause`; `End`
+//! after `end_silence_ms` of silence (or at `max_utterance_ms`), or when the pipeline ends the
+//! turn at a probe ([`Endpointer::end_now`]). The audio of `Pause` and of the `End` that follows
+//! it without new speech are identical, so the speculative result can be used as is.
 //!
 //! The detector keeps calling frames speech for 76–91 ms after a voice ends, so an utterance's end
 //! is moved back to the last audible 4 ms (see `Endpointer::voice_end`): utterance ends, and every
@@ -30,8 +31,10 @@ pub struct VadConfig {
     pub start_ms: u32,
     /// Silence that ends an utterance.
     pub end_silence_ms: u32,
-    /// Silence after which a speculative transcription starts.
-    pub speculate_ms: u32,
+    /// Silence after the voice stops (not after the detector lets go) at which the turn is
+    /// probed: the end-of-turn model scores it and a speculative transcription starts. At least
+    /// `tail_ms`, so the probe's audio is the utterance's.
+    pub turn_probe_ms: u32,
     /// Audio kept from before the detected start.
     pub pre_roll_ms: u32,
     /// Silence kept after the last speech frame.
@@ -48,7 +51,7 @@ impl Default for VadConfig {
             threshold: 0.5,
             start_ms: 48,
             end_silence_ms: 300,
-            speculate_ms: 112,
+            turn_probe_ms: 112,
             pre_roll_ms: 240,
             tail_ms: 96,
             min_speech_ms: 200,
@@ -216,9 +219,9 @@ impl Endpointer {
             cfg.max_utterance_ms as usize * 16,
         );
         // Whole frames of silence, as the detector decides per frame.
-        let (end_silence, speculate) = (
+        let (end_silence, probe) = (
             frames(cfg.end_silence_ms) * FRAME,
-            frames(cfg.speculate_ms) * FRAME,
+            cfg.turn_probe_ms as usize * 16,
         );
         if speech {
             last_speech_end = self.pos;
@@ -242,23 +245,13 @@ impl Endpointer {
                 Some(v) if !too_long => v,
                 _ => self.pos,
             };
-            let event = if last_speech_end.min(end) - start < min_speech {
-                VadEvent::Discard
-            } else {
-                VadEvent::End(Utterance {
-                    audio: self.cut(end),
-                    audio_start: self.buf_start,
-                    start,
-                    end,
-                    decided: self.pos,
-                })
-            };
-            self.state = State::Idle { run: 0 };
-            self.recent.clear();
-            self.buf.clear();
-            return Some(event);
+            if last_speech_end.min(end) - start < min_speech {
+                self.close();
+                return Some(VadEvent::Discard);
+            }
+            return Some(self.end_at(start, end));
         }
-        if let Some(end) = voice_end.filter(|_| quiet >= speculate && !paused) {
+        if let Some(end) = voice_end.filter(|&v| self.pos - v >= probe && !paused) {
             if last_speech_end - start >= min_speech {
                 paused = true;
                 self.state = State::Speaking {
@@ -276,6 +269,46 @@ impl Endpointer {
             }
         }
         None
+    }
+
+    /// The utterance heard so far (from its pre-roll to now), while inside one.
+    pub fn heard(&self) -> Option<&[f32]> {
+        self.in_speech().then_some(&self.buf[..])
+    }
+
+    /// Ends the utterance at its probe, when the end-of-turn model says the speaker has finished:
+    /// the `End` the silence would have given, as it stands now. `None` unless a `Pause` came
+    /// and no speech since.
+    pub fn end_now(&mut self) -> Option<VadEvent> {
+        let State::Speaking {
+            start,
+            voice_end: Some(end),
+            paused: true,
+            ..
+        } = self.state
+        else {
+            return None;
+        };
+        Some(self.end_at(start, end))
+    }
+
+    /// The utterance from `start` ends at `end` (decided now); back to idle.
+    fn end_at(&mut self, start: usize, end: usize) -> VadEvent {
+        let u = Utterance {
+            audio: self.cut(end),
+            audio_start: self.buf_start,
+            start,
+            end,
+            decided: self.pos,
+        };
+        self.close();
+        VadEvent::End(u)
+    }
+
+    fn close(&mut self) {
+        self.state = State::Idle { run: 0 };
+        self.recent.clear();
+        self.buf.clear();
     }
 
     /// Where the voice stopped, given `end`, the end of the last frame the detector called speech.

@@ -94,6 +94,8 @@ impl Zoe {
             .arg("--metrics")
             .arg(&metrics)
             .args(["--set", "ollama.warm_start=false"])
+            // Not whatever the developer has installed; a test that wants the model names it.
+            .args(["--set", "turn.model=\"off\""])
             .args(args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
@@ -362,6 +364,9 @@ pub fn replay_args(
         url.into(),
         "--set".into(),
         "ollama.warm_start=false".into(),
+        // Not whatever the developer has installed; a test that wants the model names it.
+        "--set".into(),
+        "turn.model=\"off\"".into(),
         "--metrics".into(),
         metrics.display().to_string(),
     ];

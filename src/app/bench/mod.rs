@@ -17,6 +17,7 @@ use crate::doubles::standin::{Script, StandIn, Timing};
 
 pub mod stt;
 pub mod tts;
+pub mod turn;
 
 const GREETINGS: &[(&str, &str)] = &[
     ("hi", "Hi there! How can I help you today?"),

@@ -410,11 +410,16 @@ fn verify(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The configuration with real tiny.en and the wake word's feature models from ../shared.
+/// The configuration with real tiny.en, the wake word's feature models and the end-of-turn
+/// model (as `turn.model = "auto"` finds it installed) from ../shared.
 fn on_shared(cfg: &Config, args: &Args) -> Config {
     let mut c = cfg.clone();
     c.stt.model = real_model(&args.shared, "tiny.en");
     c.wake.features_dir = args.shared.join("models/openwakeword");
+    let turn = args
+        .shared
+        .join("models/smart-turn/smart-turn-v3.2-cpu.onnx");
+    c.turn.model = turn.exists().then_some(turn);
     c
 }
 
@@ -497,14 +502,28 @@ async fn greeting(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         scenes.push((wake, files));
     }
     println!("\n## greeting: replayed at real time, tiny.en, stand-in timed like an Orin NX, espeak-ng into a WAV sink");
-    for (wake, files) in scenes {
+    let smart_turn = args
+        .shared
+        .join("models/smart-turn/smart-turn-v3.2-cpu.onnx");
+    for ((wake, files), turn) in scenes
+        .iter()
+        .flat_map(|s| [(s.clone(), None), (s.clone(), Some(smart_turn.clone()))])
+    {
         let mut c = on_shared(cfg, args);
         c.wake.required = wake;
+        let rule = match &turn {
+            Some(_) => format!(
+                "Smart Turn at the probe, else {} ms of silence",
+                c.turn.end_silence_ms
+            ),
+            None => format!("the silence rule, {} ms", c.vad.end_silence_ms),
+        };
+        c.turn.model = turn;
         let n = files.len();
         let m = replay(c, files, true, "Hi! How can I help?").await?;
         let pick = |f: fn(&TurnMetrics) -> Option<f64>| m.iter().filter_map(f).collect::<Vec<_>>();
         println!(
-            "  {} ({} turns from {n} scenes; transcripts: {:?})",
+            "  {}; end of turn by {rule} ({} turns from {n} scenes; transcripts: {:?})",
             if wake {
                 "\"Hey Zoe, <greeting>\", wake word on"
             } else {
@@ -519,6 +538,11 @@ async fn greeting(cfg: &Config, args: &Args) -> anyhow::Result<()> {
             "    endpoint_ms (end of speech -> endpoint)",
             &pick(|t| t.endpoint_ms),
             "ms",
+        );
+        println!(
+            "    ended by the model: {} of {}",
+            m.iter().filter(|t| t.turn_by_model == Some(true)).count(),
+            m.len()
         );
         row(
             "    stt_ms (submitted -> transcript)",
