@@ -700,7 +700,7 @@ impl FramePipeline {
     /// it, as it would live.
     fn poll_turn(&mut self, pos: usize, now: Instant, emit: &mut dyn FnMut(PipelineEvent)) {
         self.send_probe(pos);
-        let (Some(stage), Some(probe)) = (&mut self.turn, &mut self.probe) else {
+        let (Some(stage), Some(probe)) = (&self.turn, &mut self.probe) else {
             return;
         };
         let answer = if !self.unpaced {

@@ -254,6 +254,14 @@ impl Eq for FakeQuant {}
 /// vectorises where `round_ties_even` would be a call per element on baseline x86-64.
 const ROUND: f32 = 12_582_912.0; // 1.5 · 2²³
 
+/// `x / scale` rounded to a whole number in `lo..=hi` (the integer range less the zero point),
+/// ties to even, as QuantizeLinear rounds; never NaN (`max`/`min` keep the other operand).
+#[inline(always)]
+fn quantized(x: f32, scale: f32, lo: f32, hi: f32) -> f32 {
+    let v = (x / scale).max(lo).min(hi);
+    (v + ROUND) - ROUND
+}
+
 fn fake_quant(xs: &mut [f32], scale: f32, lo: f32, hi: f32) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
@@ -275,8 +283,7 @@ unsafe fn fake_quant_avx2(xs: &mut [f32], scale: f32, lo: f32, hi: f32) {
 #[inline(always)]
 fn fake_quant_any(xs: &mut [f32], scale: f32, lo: f32, hi: f32) {
     for x in xs {
-        let v = (*x / scale).max(lo).min(hi);
-        *x = ((v + ROUND) - ROUND) * scale;
+        *x = quantized(*x, scale, lo, hi) * scale;
     }
 }
 
@@ -327,8 +334,7 @@ unsafe fn quant_u8_avx2(xs: &[f32], ys: &mut [u8], scale: f32, zp: u8) {
 fn quant_u8_any(xs: &[f32], ys: &mut [u8], scale: f32, zp: u8) {
     let (lo, hi) = (-(zp as f32), 255.0 - zp as f32);
     for (x, y) in xs.iter().zip(ys) {
-        let v = (*x / scale).max(lo).min(hi);
-        let q = ((v + ROUND) - ROUND) + zp as f32;
+        let q = quantized(*x, scale, lo, hi) + zp as f32;
         // SAFETY: `max`/`min` keep the non-NaN operand, so q is a whole number in 0..=255.
         *y = unsafe { q.to_int_unchecked::<i32>() } as u8;
     }
@@ -376,14 +382,26 @@ fn vectorise_quantize(model: &mut TypedModel) -> TractResult<usize> {
             zero_point: q.zero_point,
         };
         let (name, input) = (format!("{}.vectorised", node.name), node.inputs[0]);
-        let mut patch = TypedModelPatch::default();
-        let x = patch.tap_model(model, input)?;
-        let y = patch.wire_node(name, ElementWiseOp(Box::new(op), None), &[x])?;
-        patch.shunt_outside(model, OutletId::new(id, 0), y[0])?;
-        patch.apply(model)?;
+        replace_node(model, id, input, name, op)?;
         replaced += 1;
     }
     Ok(replaced)
+}
+
+/// Makes node `id`'s output `op` applied to `input` (what the node fed is rewired; the node
+/// itself is left for decluttering to drop).
+fn replace_node(
+    model: &mut TypedModel,
+    id: usize,
+    input: OutletId,
+    name: String,
+    op: impl ElementWiseMiniOp,
+) -> TractResult<()> {
+    let mut patch = TypedModelPatch::default();
+    let x = patch.tap_model(model, input)?;
+    let y = patch.wire_node(name, ElementWiseOp(Box::new(op), None), &[x])?;
+    patch.shunt_outside(model, OutletId::new(id, 0), y[0])?;
+    patch.apply(model)
 }
 
 /// Replaces every QuantizeLinear → DequantizeLinear pair on activations by a [`FakeQuant`];
@@ -416,11 +434,7 @@ fn fold_fake_quant(model: &mut TypedModel) -> TractResult<usize> {
             hi: (hi - zp) as f32,
         };
         let (name, input) = (format!("{}.fake_quant", node.name), q_node.inputs[0]);
-        let mut patch = TypedModelPatch::default();
-        let x = patch.tap_model(model, input)?;
-        let y = patch.wire_node(name, ElementWiseOp(Box::new(op), None), &[x])?;
-        patch.shunt_outside(model, OutletId::new(id, 0), y[0])?;
-        patch.apply(model)?;
+        replace_node(model, id, input, name, op)?;
         folded += 1;
     }
     Ok(folded)
