@@ -262,11 +262,12 @@ fn bench(
             Ok(ExitCode::SUCCESS)
         }
         BenchCommand::Wake {
-            positives,
-            negatives,
+            shared,
+            train,
+            verify_model,
         } => {
             rt.block_on(zoe::app::models::ensure_wake(&cfg))?;
-            zoe::app::bench::wake(&cfg, positives, &negatives)?;
+            zoe::app::bench::wake::run(&cfg, &shared, &train, &verify_model)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -547,7 +547,7 @@ async fn enroll_trains_a_personal_head() {
         [
             "wake",
             "enroll",
-            "--positives",
+            "--synthetic",
             "30",
             "--epochs",
             "2",

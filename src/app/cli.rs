@@ -102,13 +102,22 @@ pub struct TrainArgs {
     /// Where to write the head (default: <models_dir>/wake/PHRASE-trained.zwake).
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
-    /// Synthetic utterances of the phrase (as many sound-alikes, half as many sentences).
-    #[arg(long, default_value_t = 1500)]
-    pub positives: usize,
-    /// Real speech without the phrase: WAV files or folders of them (their first halves train,
-    /// the second halves measure false accepts).
+    /// Clips of the phrase by other voices: folders with a manifest.tsv (as ../shared/wake/positives
+    /// and ../shared/wake/commands; the family is the engine) or folders of recordings.
+    #[arg(long, value_name = "DIR", num_args = 1..)]
+    pub positives: Vec<PathBuf>,
+    /// Sound-alikes (a folder with a manifest.tsv) and real speech without the phrase (WAV files
+    /// or folders; a speaker per file-name prefix, folder, or clip index). NAME=PATH names the
+    /// family (speaker) outright.
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub negatives: Vec<PathBuf>,
+    /// Recorded room impulse responses (WAV files or folders) for augmentation.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub rooms: Vec<PathBuf>,
+    /// Positives synthesized here by espeak-ng and flite (as many sound-alikes, half as many
+    /// sentences).
+    #[arg(long, default_value_t = 600)]
+    pub synthetic: usize,
     /// Seed for every random choice (same seed, same head).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -121,10 +130,6 @@ pub struct TrainArgs {
     /// L2 weight decay.
     #[arg(long, default_value_t = 1e-4)]
     pub weight_decay: f32,
-    /// Train on the whole of each real recording instead of its first half (nothing real is then
-    /// held out for measuring false accepts).
-    #[arg(long)]
-    pub all_real: bool,
     /// Noise added to the (standardised) inputs while training.
     #[arg(long, default_value_t = 0.0)]
     pub input_noise: f32,
@@ -200,15 +205,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         turns: usize,
     },
-    /// Wake word: false rejects on unseen synthetic voices, false accepts per hour of real speech,
-    /// CPU per 80 ms chunk.
+    /// Wake word, every figure held out by family (synthesizer or speaker): the leave-one-family-
+    /// out table, threshold → false rejects and false accepts per hour before and after the whisper
+    /// check (real tiny.en), robustness to level, noise and rooms, enrolment, CPU per chunk.
     Wake {
-        /// Synthetic "hey zoe" utterances from held-out voices.
-        #[arg(long, default_value_t = 200)]
-        positives: usize,
-        /// Real speech without the wake phrase (WAV files or folders).
-        #[arg(long, value_name = "PATH", num_args = 1.., default_value = "../shared/audio")]
-        negatives: Vec<PathBuf>,
+        /// The shared data folder (wake/, speech/, models/whisper/).
+        #[arg(long, default_value = "../shared")]
+        shared: PathBuf,
+        /// Training and held-out data (default: the corpus in the shared folder); see `zoe wake
+        /// train`.
+        #[command(flatten)]
+        train: TrainArgs,
+        /// Whisper model (real weights in the shared folder) for the second stage.
+        #[arg(long, default_value = "tiny.en")]
+        verify_model: String,
     },
     /// Speech synthesis per engine (espeak-ng, the Piper voice in process): first audio, real-time
     /// factor, memory, greeting latency end to end, and the round trip through real whisper.

@@ -45,29 +45,30 @@ pub fn train_to(
     out: &Path,
 ) -> anyhow::Result<train::TrainReport> {
     let models = FeatureModels::load(&cfg.wake.features_dir)?;
-    let negatives = expand_wavs(&args.negatives)?;
-    if negatives.is_empty() {
+    if args.positives.is_empty() && args.negatives.is_empty() {
         eprintln!(
-            "zoe: no real negative speech given (--negatives DIR): false accepts are measured on \
-             synthetic speech only"
+            "zoe: no corpus given (--positives DIR, --negatives DIR): training on speech \
+             synthesized here only, with nothing held out to measure"
         );
     }
-    // Piper joins the voices when it is the configured backend.
-    let configured = match &cfg.speech.backend {
-        TtsBackend::Piper { .. } => match crate::speech::tts::from_config(&cfg.speech) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                eprintln!("zoe: Piper is configured but cannot start ({e}); training without it");
-                None
-            }
-        },
-        TtsBackend::Espeak { .. } => None,
-    };
-    let opts = TrainOptions {
+    let opts = options(cfg, args, enrolled);
+    let (mlp, report) = train::train(&models, configured_voice(cfg), &opts, &mut |line| {
+        eprintln!("zoe: {line}")
+    })?;
+    save_head(mlp, args, out)?;
+    print_report(&report, &cfg.wake.detector);
+    println!("wrote {}", out.display());
+    Ok(report)
+}
+
+/// The trainer's options from the command line.
+pub fn options(cfg: &Config, args: &TrainArgs, enrolled: Vec<PathBuf>) -> TrainOptions {
+    TrainOptions {
         phrase: cfg.wake.phrase.clone(),
-        positives: args.positives.max(10),
-        negatives,
-        all_real: args.all_real,
+        positives: args.positives.clone(),
+        negatives: args.negatives.clone(),
+        rooms: args.rooms.clone(),
+        synthetic: args.synthetic,
         enrolled,
         seed: args.seed,
         net: NetOptions {
@@ -79,10 +80,29 @@ pub fn train_to(
         },
         detector: cfg.wake.detector.clone(),
         threads: threads(),
-    };
-    let (mut mlp, report) = train::train(&models, configured, &opts, &mut |line| {
-        eprintln!("zoe: {line}")
-    })?;
+    }
+}
+
+/// Piper joins the synthesized voices when it is the configured backend.
+pub fn configured_voice(cfg: &Config) -> Option<Box<dyn crate::speech::tts::Tts>> {
+    match &cfg.speech.backend {
+        TtsBackend::Piper { .. } => match crate::speech::tts::from_config(&cfg.speech) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("zoe: Piper is configured but cannot start ({e}); training without it");
+                None
+            }
+        },
+        TtsBackend::Espeak { .. } => None,
+    }
+}
+
+/// Writes a head with the command that rebuilds it in its header.
+pub fn save_head(
+    mut mlp: crate::wake::head::Mlp,
+    args: &TrainArgs,
+    out: &Path,
+) -> anyhow::Result<()> {
     if let serde_json::Value::Object(m) = &mut mlp.info.trained {
         m.insert(
             "command".into(),
@@ -90,49 +110,97 @@ pub fn train_to(
         );
     }
     train::save(&mlp, out)?;
-    print_report(&report, &cfg.wake.detector);
-    println!("wrote {}", out.display());
-    Ok(report)
+    Ok(())
 }
 
 /// The command line that rebuilds a head, stored in its header.
 fn reproduce_command(a: &TrainArgs) -> String {
-    let negatives: Vec<String> = a
-        .negatives
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    let mut c = format!(
-        "zoe wake train --positives {} --seed {} --hidden {} --epochs {} --weight-decay {} --input-noise {}",
-        a.positives, a.seed, a.hidden, a.epochs, a.weight_decay, a.input_noise
+    let list = |flag: &str, v: &[PathBuf]| {
+        if v.is_empty() {
+            String::new()
+        } else {
+            let p: Vec<String> = v.iter().map(|p| p.display().to_string()).collect();
+            format!(" {flag} {}", p.join(" "))
+        }
+    };
+    format!(
+        "zoe wake train --synthetic {} --seed {} --hidden {} --epochs {} --weight-decay {} --input-noise {}{}{}{}",
+        a.synthetic,
+        a.seed,
+        a.hidden,
+        a.epochs,
+        a.weight_decay,
+        a.input_noise,
+        list("--positives", &a.positives),
+        list("--negatives", &a.negatives),
+        list("--rooms", &a.rooms)
+    )
+}
+
+/// The leave-one-family-out table: each family scored by a head that never heard it.
+pub fn print_families(rows: &[(String, bool, train::Counts)], threshold: f32) {
+    if rows.is_empty() {
+        return;
+    }
+    println!(
+        "
+held out by family (threshold {threshold}; each row by a head trained without it):"
     );
-    if !negatives.is_empty() {
-        c.push_str(&format!(" --negatives {}", negatives.join(" ")));
+    println!(
+        "{:<22} {:>9} {:>16} {:>18} {:>20}",
+        "family", "minutes", "false rejects", "sound-alikes acc.", "false accepts"
+    );
+    for (f, real, c) in rows {
+        let fr = if c.phrases > 0 {
+            format!(
+                "{:.1} % ({}/{})",
+                c.false_reject_pct(),
+                c.phrases - c.detected,
+                c.phrases
+            )
+        } else {
+            "-".into()
+        };
+        let alikes = if c.alikes > 0 {
+            format!(
+                "{:.1} % ({}/{})",
+                c.alike_accept_pct(),
+                c.alikes_accepted,
+                c.alikes
+            )
+        } else {
+            "-".into()
+        };
+        let fa = if *real {
+            format!("{} ({:.2}/h real)", c.false_accepts, c.per_hour())
+        } else {
+            format!("{}", c.false_accepts)
+        };
+        println!(
+            "{:<22} {:>9.1} {:>16} {:>18} {:>20}",
+            f,
+            c.seconds / 60.0,
+            fr,
+            alikes,
+            fa
+        );
     }
-    if a.all_real {
-        c.push_str(" --all-real");
-    }
-    c
+    let s = train::summarize(rows);
+    println!(
+        "false rejects: mean {:.1} % over synthesizers, worst {:.1} % ({}); sound-alikes accepted {:.1} %; \
+         real speech: {} false accepts in {:.1} min ({:.2}/h)",
+        s.mean_fr,
+        s.worst_fr,
+        s.worst_family,
+        s.synthetic.alike_accept_pct(),
+        s.real.false_accepts,
+        s.real.seconds / 60.0,
+        s.real.per_hour()
+    );
 }
 
 pub fn print_report(r: &train::TrainReport, det: &crate::wake::DetectorConfig) {
-    println!(
-        "held-out synthetic voices: {} of {} phrases detected, false rejects {:.1} % (threshold {})",
-        r.synthetic.detected,
-        r.synthetic.phrases,
-        r.synthetic.false_reject_pct(),
-        det.threshold
-    );
-    println!(
-        "false accepts: {} in {:.0} s of held-out synthetic speech ({:.2}/h), {} in {:.0} s of \
-         held-out real speech ({:.2}/h)",
-        r.synthetic.false_accepts,
-        r.synthetic.seconds,
-        r.synthetic.false_accepts_per_hour(),
-        r.real.false_accepts,
-        r.real.seconds,
-        r.real.false_accepts_per_hour()
-    );
+    print_families(&r.families, det.threshold);
     println!(
         "trained on {:.0} min of audio with {} wake phrases in {:.0} s",
         r.train_seconds / 60.0,

@@ -61,15 +61,76 @@ pub(super) fn rms(x: &[f32]) -> f32 {
 
 /// Random level and room for one utterance (noise is added over the whole stream).
 pub fn augment(rng: &mut Rng, clip: &[f32]) -> Vec<f32> {
-    let mut x = if rng.f32() < 0.6 {
-        let (rt60, wet) = (rng.range(0.15, 0.7), rng.range(0.3, 1.0));
-        let h = room(rng, rt60, wet);
-        convolve(clip, &h)
+    augment_in(rng, clip, &[])
+}
+
+/// As [`augment`], with half of the rooms taken from recorded impulse responses (`rooms`) when
+/// there are any.
+pub fn augment_in(rng: &mut Rng, clip: &[f32], rooms: &[Vec<f32>]) -> Vec<f32> {
+    let x = if rng.f32() < 0.6 {
+        if !rooms.is_empty() && rng.f32() < 0.5 {
+            convolve(clip, &rooms[rng.below(rooms.len())])
+        } else {
+            let (rt60, wet) = (rng.range(0.15, 0.7), rng.range(0.3, 1.0));
+            let h = room(rng, rt60, wet);
+            convolve(clip, &h)
+        }
     } else {
         clip.to_vec()
     };
+    at_level(x, rng.range(-24.0, -1.0))
+}
+
+/// `x` scaled so that its peak is at `db` dBFS.
+pub fn at_level(mut x: Vec<f32>, db: f32) -> Vec<f32> {
     let peak = x.iter().fold(0.0f32, |m, s| m.max(s.abs())).max(1e-6);
-    let level = 10f32.powf(rng.range(-24.0, -1.0) / 20.0);
+    let level = 10f32.powf(db / 20.0);
     x.iter_mut().for_each(|s| *s *= level / peak);
     x
+}
+
+/// Pink noise (−3 dB per octave) with unit RMS: Paul Kellet's filter over white noise.
+pub fn pink_noise(rng: &mut Rng, n: usize) -> Vec<f32> {
+    let mut b = [0.0f32; 7];
+    let mut v: Vec<f32> = (0..n)
+        .map(|_| {
+            let w = rng.normal();
+            b[0] = 0.99886 * b[0] + w * 0.0555179;
+            b[1] = 0.99332 * b[1] + w * 0.0750759;
+            b[2] = 0.96900 * b[2] + w * 0.153_852;
+            b[3] = 0.86650 * b[3] + w * 0.3104856;
+            b[4] = 0.55000 * b[4] + w * 0.5329522;
+            b[5] = -0.7616 * b[5] - w * 0.0168980;
+            let out = b.iter().sum::<f32>() + w * 0.5362;
+            b[6] = w * 0.115926;
+            out
+        })
+        .collect();
+    let r = rms(&v).max(1e-9);
+    v.iter_mut().for_each(|s| *s /= r);
+    v
+}
+
+/// Recorded room impulse responses (WAV files in `dirs`), at 16 kHz, each peak-normalised.
+pub fn load_rooms(dirs: &[std::path::PathBuf]) -> Result<Vec<Vec<f32>>, WakeError> {
+    let mut out = Vec::new();
+    for d in dirs {
+        let files = if d.is_dir() {
+            let mut f: Vec<_> = std::fs::read_dir(d)
+                .map_err(|e| WakeError::Train(format!("{}: {e}", d.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("wav")))
+                .collect();
+            f.sort();
+            f
+        } else {
+            vec![d.clone()]
+        };
+        for f in files {
+            let clip = crate::audio::load_wav(&f)
+                .map_err(|e| WakeError::Train(format!("{}: {e}", f.display())))?;
+            out.push(at_level(clip.samples, 0.0));
+        }
+    }
+    Ok(out)
 }

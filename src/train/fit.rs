@@ -67,7 +67,7 @@ pub(super) struct Example {
 }
 
 /// Per-dimension mean and spread of the embeddings (shared by the 16 frames).
-pub(super) fn input_scaling(data: &[Embedded]) -> (Vec<f32>, Vec<f32>) {
+pub(super) fn input_scaling(data: &[&Embedded]) -> (Vec<f32>, Vec<f32>) {
     let mut sum = vec![0.0f64; EMB_DIM];
     let mut sq = vec![0.0f64; EMB_DIM];
     let mut n = 0f64;
@@ -92,7 +92,7 @@ pub(super) fn input_scaling(data: &[Embedded]) -> (Vec<f32>, Vec<f32>) {
 
 /// Trains the network on the labelled windows of `data`.
 pub fn train_net(
-    data: &[Embedded],
+    data: &[&Embedded],
     phrase: &str,
     opts: &NetOptions,
     rng: &mut Rng,

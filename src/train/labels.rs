@@ -34,6 +34,7 @@ pub fn label(end: usize, marks: &[Mark]) -> Label {
 }
 
 /// A stream's embeddings, one per chunk.
+#[derive(Clone)]
 pub struct Embedded {
     pub emb: Vec<[f32; EMB_DIM]>,
     pub marks: Vec<Mark>,

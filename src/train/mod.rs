@@ -1,23 +1,26 @@
 //! `zoe wake train`: builds Zoe's own wake-word head with no Python and no downloads.
 //!
-//! 1. **Speech.** Positives ("hey zoe") are synthesized by the TTS engines on this machine:
-//!    espeak-ng accents × voice variants × speeds × pitches, flite's voices at several speeds and
-//!    pitches, and Piper when it is configured; a third of them run straight into a request in
-//!    one breath. Negatives are sound-alikes ("hey joe", "hey, so we", "hazy", "A to Z"…),
-//!    ordinary sentences, and real speech recordings (`--negatives`, e.g. `../shared/audio`).
-//!    Recordings of the user's own voice (`zoe wake enroll`) join the positives.
-//! 2. **Augmentation.** Each utterance gets a random gain, a synthetic room (exponentially
-//!    decaying noise as the impulse response, RT60 0.15–0.7 s, convolved by FFT) and coloured
-//!    noise at 5–30 dB SNR, and is laid into long streams with noise between utterances.
+//! 1. **Speech.** Clips from folders (`--positives`, `--negatives`; see [`corpus`]): the phrase
+//!    and sound-alikes by other synthesizers (Piper, Kokoro, Pico, flite, espeak-ng in
+//!    `../shared/wake`) and real speech, each tagged with its family (synthesizer, or speaker).
+//!    Besides them, positives synthesized here (`--synthetic`): espeak-ng accents × voice
+//!    variants × speeds × pitches, flite's voices, and Piper when it is configured; a third run
+//!    straight into a request in one breath; with sound-alikes ("hey joe", "hazy", "A to Z"…)
+//!    and ordinary sentences. Recordings of the user's own voice (`zoe wake enroll`) join the
+//!    positives.
+//! 2. **Augmentation.** Each utterance gets a random gain, a room (a recorded impulse response
+//!    from `--rooms`, or exponentially decaying noise, RT60 0.15–0.7 s, convolved by FFT) and
+//!    coloured noise at 5–30 dB SNR, and is laid into long streams with noise between utterances.
 //! 3. **Features.** The streams go through the same [`FeatureStream`] the detector uses (two
 //!    threads). A window (16 embeddings) is positive when it ends 0–320 ms after a wake phrase
 //!    ended, ignored when it holds only part of one, negative otherwise.
-//! 4. **Training.** A two-layer network (1536 → hidden → 1), Adam, class-weighted cross-entropy
-//!    with negatives weighted up and hard negatives mined every few epochs; the input scaling is
-//!    folded into the first layer, so the file holds just the network.
-//! 5. **Held-out check.** Voices never used in training (some espeak variants and a flite voice)
-//!    and the second half of each real recording are run through the streaming detector:
-//!    false rejects (%) and false accepts per hour are reported and stored in the head's header.
+//! 4. **Held out by family** ([`crossval`]): one head per fold, trained without the fold's
+//!    synthesizer and speakers, scores them (each clip once, at a random level, in a quiet room):
+//!    false rejects per family, sound-alikes accepted, false accepts per hour of real speech.
+//! 5. **Training.** The shipped head trains on everything: a two-layer network (1536 → hidden → 1),
+//!    Adam, class-weighted cross-entropy with negatives weighted up and hard negatives mined every
+//!    few epochs; the input scaling is folded into the first layer, so the file holds just the
+//!    network and, in its header, what the folds measured.
 //!
 //! Randomness comes from a seeded SplitMix64 here rather than the `rand` crate, whose generators
 //! do not promise the same stream across versions: the same command must rebuild the same head.
@@ -35,6 +38,8 @@ use crate::wake::head::{sigmoid, HeadInfo, Mlp};
 use crate::wake::{Detection, DetectorConfig, Trigger, WakeDetector, WakeError};
 
 mod augment;
+pub mod corpus;
+mod crossval;
 mod eval;
 mod fit;
 mod labels;
@@ -43,6 +48,8 @@ mod streams;
 mod voices;
 
 pub use augment::*;
+pub use corpus::{Clip, ClipKind};
+pub use crossval::*;
 pub use eval::*;
 pub use fit::*;
 pub use labels::*;
@@ -57,12 +64,16 @@ pub use voices::*;
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
     pub phrase: String,
-    /// Synthetic positives (and as many sound-alikes); negatives of ordinary speech are half that.
-    pub positives: usize,
-    /// Real speech recordings used as negatives (first half trains, second half is held out).
+    /// Clips of the phrase by other voices (folders, see [`corpus`]); their sentences join the
+    /// negatives.
+    pub positives: Vec<PathBuf>,
+    /// Sound-alikes by synthetic voices and real speech without the phrase.
     pub negatives: Vec<PathBuf>,
-    /// Train on the whole recordings (nothing real held out).
-    pub all_real: bool,
+    /// Recorded room impulse responses for augmentation (WAV files or folders).
+    pub rooms: Vec<PathBuf>,
+    /// Positives synthesized here (espeak-ng, flite, the configured Piper voice); as many
+    /// sound-alikes and half as many sentences.
+    pub synthetic: usize,
     /// Recordings of the user saying the phrase (`zoe wake enroll`).
     pub enrolled: Vec<PathBuf>,
     pub seed: u64,
@@ -71,15 +82,25 @@ pub struct TrainOptions {
     pub threads: usize,
 }
 
-/// What training measured on held-out data.
+/// What training measured, family by family, with heads that never heard the family.
 #[derive(Debug, Clone, Default)]
 pub struct TrainReport {
-    pub synthetic: Evaluation,
-    pub real: Evaluation,
+    /// Held-out family, real speech or not, what the detector did on it.
+    pub families: Vec<(String, bool, Counts)>,
+    pub summary: Summary,
     pub train_seconds: f64,
     pub positives: usize,
     pub negatives: usize,
     pub elapsed_s: f64,
+}
+
+/// Everything a head is trained and measured on, embedded once.
+pub struct Prepared {
+    pub clips: Vec<Clip>,
+    pub rooms: Vec<Vec<f32>>,
+    pub train: Vec<(String, Embedded)>,
+    pub held: Vec<(FamilyStream, Embedded)>,
+    pub folds: Vec<Vec<String>>,
 }
 
 /// Positives (with a third said in one breath with a request) and negatives for a set of voices.
@@ -159,79 +180,174 @@ fn phrase_variants(phrase: &str) -> Vec<String> {
     v
 }
 
-/// Which part of each real recording.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
-    FirstHalf,
-    SecondHalf,
-    Whole,
-}
-
-/// Real recordings as negative streams: a part of each, a few times over with different levels,
-/// rooms and noise.
-pub fn real_streams(
-    files: &[PathBuf],
-    part: Part,
-    copies: usize,
-    rng: &mut Rng,
-) -> Result<Vec<Stream>, WakeError> {
-    let mut out = Vec::new();
-    for f in files {
-        let clip = crate::audio::load_wav(f).map_err(|e| WakeError::Train(e.to_string()))?;
-        let half = clip.samples.len() / 2;
-        let part = match part {
-            Part::FirstHalf => &clip.samples[..half],
-            Part::SecondHalf => &clip.samples[half..],
-            Part::Whole => &clip.samples[..],
-        };
-        for c in 0..copies.max(1) {
-            let mut audio = if c == 0 {
-                part.to_vec()
-            } else {
-                augment(rng, part)
-            };
-            if c > 0 {
-                add_noise(rng, &mut audio);
-            }
-            let mut padded = vec![0.0; RATE as usize / 2];
-            padded.extend_from_slice(&audio);
-            padded.resize(padded.len() + RATE as usize / 2, 0.0);
-            out.push(Stream {
-                audio: padded,
-                marks: Vec::new(),
-                real: true,
-            });
-        }
-    }
-    Ok(out)
-}
-
 /// Recordings of the user's own voice as positives, each several times with augmentation.
 fn enrolled_streams(
     files: &[PathBuf],
     copies: usize,
     rng: &mut Rng,
 ) -> Result<Vec<Stream>, WakeError> {
-    let mut b = StreamBuilder::new(60.0, TRAIN_GAPS);
+    let mut takes = Vec::new();
     for f in files {
         let clip = crate::audio::load_wav(f).map_err(|e| WakeError::Train(e.to_string()))?;
-        let Some((s, e)) = speech_bounds(&clip.samples) else {
+        if speech_bounds(&clip.samples).is_none() {
             return Err(WakeError::Train(format!(
                 "{}: silent recording",
                 f.display()
             )));
+        }
+        takes.push(clip.samples);
+    }
+    Ok(enrolled_audio_streams(&takes, copies, rng))
+}
+
+/// Takes of the phrase (audible) as positives, each `copies` times with augmentation.
+pub fn enrolled_audio_streams(takes: &[Vec<f32>], copies: usize, rng: &mut Rng) -> Vec<Stream> {
+    let mut b = StreamBuilder::new(60.0, TRAIN_GAPS);
+    for t in takes {
+        let Some((s, e)) = speech_bounds(t) else {
+            continue;
         };
-        let speech = &clip.samples[s..e];
+        let speech = &t[s..e];
         for _ in 0..copies {
             let aug = augment(rng, speech);
             b.add(rng, &aug, Some((0, speech.len())));
         }
     }
-    Ok(b.finish(rng))
+    b.finish(rng)
 }
 
-/// The whole recipe: data, features, network, held-out check. Returns the head (with its report
-/// in the header) and the report.
+/// Reads the corpus, synthesizes, augments and embeds: training streams by family, held-out
+/// streams by family, and the folds.
+pub fn prepare(
+    models: &Arc<FeatureModels>,
+    configured_tts: Option<Box<dyn Tts>>,
+    opts: &TrainOptions,
+    rng: &mut Rng,
+    log: &mut dyn FnMut(&str),
+) -> Result<Prepared, WakeError> {
+    let t0 = Instant::now();
+    let mut clips = corpus::load_clips(&opts.positives, &opts.phrase, true)?;
+    clips.extend(corpus::load_clips(&opts.negatives, &opts.phrase, false)?);
+    let rooms = load_rooms(&opts.rooms)?;
+    let fams = corpus::families(&clips);
+    log(&format!(
+        "corpus: {} clips in {} families ({:.0} min; {:.0} min of it real speech), {} recorded rooms",
+        clips.len(),
+        fams.len(),
+        fams.iter().map(|f| f.2).sum::<f64>() / 60.0,
+        fams.iter().filter(|f| f.1).map(|f| f.2).sum::<f64>() / 60.0,
+        rooms.len()
+    ));
+    let fams_wake: Vec<String> = fams
+        .iter()
+        .filter(|(f, _, _)| {
+            clips
+                .iter()
+                .any(|c| &c.family == f && c.kind == ClipKind::Wake)
+        })
+        .map(|f| f.0.clone())
+        .collect();
+    let folds = plan_folds(&fams, &fams_wake);
+    let cross = folds.len() > 1;
+    let mut train = corpus_train_streams(&clips, &rooms, cross, rng);
+    if opts.synthetic > 0 {
+        let flite = flite_available();
+        if !flite {
+            log("flite is not installed: synthesizing with espeak-ng voices only");
+        }
+        let configured = configured_tts.is_some();
+        let mut speaker = Speaker::new(configured_tts)?;
+        log(&format!(
+            "synthesizing {} positives, {} sound-alikes and {} sentences",
+            opts.synthetic,
+            opts.synthetic * 2,
+            opts.synthetic / 2
+        ));
+        let all = voices(rng, opts.synthetic, false, flite, configured);
+        // One family per engine, so a fold holding an engine out holds out this synthesis too.
+        for family in ["espeak", "flite", "piper"] {
+            let vs: Vec<VoiceSpec> = all
+                .iter()
+                .filter(|v| v.family() == family)
+                .cloned()
+                .collect();
+            if vs.is_empty() {
+                continue;
+            }
+            let streams = synthetic_streams(
+                &mut speaker,
+                rng,
+                &opts.phrase,
+                &vs,
+                vs.len() * 2,
+                vs.len() / 2,
+                TRAIN_GAPS,
+                log,
+            )?;
+            train.extend(streams.into_iter().map(|stream| FamilyStream {
+                family: family.to_string(),
+                stream,
+            }));
+        }
+    }
+    train.extend(
+        enrolled_streams(&opts.enrolled, 20, rng)?
+            .into_iter()
+            .map(|stream| FamilyStream {
+                family: "enrolled".into(),
+                stream,
+            }),
+    );
+    let held = if cross {
+        held_streams(&clips, Condition::Plain, &rooms, rng)
+    } else {
+        Vec::new()
+    };
+    let audio_s: f64 = train
+        .iter()
+        .chain(&held)
+        .map(|s| s.stream.audio.len() as f64 / RATE as f64)
+        .sum();
+    log(&format!(
+        "computing features for {:.0} minutes of audio ({:.0} s so far)",
+        audio_s / 60.0,
+        t0.elapsed().as_secs_f64()
+    ));
+    let mut train = embed_family_streams(models, train, opts.threads)?;
+    let held_copy: Vec<FamilyStream> = held
+        .iter()
+        .map(|f| FamilyStream {
+            family: f.family.clone(),
+            stream: f.stream.clone(),
+        })
+        .collect();
+    let held_emb = embed_family_streams(models, held_copy, opts.threads)?;
+    let held: Vec<(FamilyStream, Embedded)> = held
+        .into_iter()
+        .zip(held_emb)
+        .map(|(f, (_, e))| (f, e))
+        .collect();
+    // Real speech trains as it is measured (every fold but its own).
+    train.extend(
+        held.iter()
+            .filter(|(f, _)| f.stream.real)
+            .map(|(f, e)| (f.family.clone(), e.clone())),
+    );
+    log(&format!(
+        "features done ({:.0} s)",
+        t0.elapsed().as_secs_f64()
+    ));
+    Ok(Prepared {
+        clips,
+        rooms,
+        train,
+        held,
+        folds,
+    })
+}
+
+/// The whole recipe: data, features, one head per fold measured on the family it never heard,
+/// then the head on everything. Returns the head (with its report in the header) and the report.
 pub fn train(
     models: &Arc<FeatureModels>,
     configured_tts: Option<Box<dyn Tts>>,
@@ -240,97 +356,76 @@ pub fn train(
 ) -> Result<(Mlp, TrainReport), WakeError> {
     let t0 = Instant::now();
     let mut rng = Rng::new(opts.seed);
-    let flite = flite_available();
-    if !flite {
-        log("flite is not installed: training with espeak-ng voices only");
+    let p = prepare(models, configured_tts, opts, &mut rng, log)?;
+    let mut families = Vec::new();
+    if p.folds.len() > 1 {
+        log(&format!(
+            "leave-one-family-out: {} folds ({})",
+            p.folds.len(),
+            p.folds
+                .iter()
+                .map(|f| f.join("+"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ));
+        let cv = cross_validate(
+            &p.train,
+            p.held,
+            p.folds,
+            &opts.phrase,
+            &opts.net,
+            opts.seed,
+            opts.threads,
+            log,
+        )?;
+        families = cv.by_family(&opts.detector, opts.detector.threshold);
     }
-    let configured = configured_tts.is_some();
-    let mut speaker = Speaker::new(configured_tts)?;
-    log(&format!(
-        "synthesizing {} positives, {} sound-alikes and {} ordinary sentences",
-        opts.positives,
-        opts.positives * 2,
-        opts.positives / 2
-    ));
-    let train_voices = voices(&mut rng, opts.positives, false, flite, configured);
-    let mut streams = synthetic_streams(
-        &mut speaker,
-        &mut rng,
-        &opts.phrase,
-        &train_voices,
-        opts.positives * 2,
-        opts.positives / 2,
-        TRAIN_GAPS,
-        log,
-    )?;
-    let (train_part, held_files) = if opts.all_real {
-        (Part::Whole, &[][..])
-    } else {
-        (Part::FirstHalf, &opts.negatives[..])
-    };
-    streams.extend(real_streams(&opts.negatives, train_part, 8, &mut rng)?);
-    streams.extend(enrolled_streams(&opts.enrolled, 20, &mut rng)?);
-    let held_n = (opts.positives / 5).max(20);
-    let held_voices = voices(&mut rng, held_n, true, flite, false);
-    let held = synthetic_streams(
-        &mut speaker,
-        &mut rng,
-        &opts.phrase,
-        &held_voices,
-        held_n,
-        held_n / 2,
-        EVAL_GAPS,
-        log,
-    )?;
-    let held_real = real_streams(held_files, Part::SecondHalf, 1, &mut rng)?;
-    let audio_s: f64 = streams
-        .iter()
-        .chain(&held)
-        .chain(&held_real)
-        .map(|s| s.audio.len() as f64 / RATE as f64)
-        .sum();
-    log(&format!(
-        "computing features for {:.0} minutes of audio ({:.0} s so far)",
-        audio_s / 60.0,
-        t0.elapsed().as_secs_f64()
-    ));
-    let train_data = embed_streams(models, streams, opts.threads)?;
-    let held_data = embed_streams(models, held, opts.threads)?;
-    let held_real_data = embed_streams(models, held_real, opts.threads)?;
-    log(&format!(
-        "features done ({:.0} s)",
-        t0.elapsed().as_secs_f64()
-    ));
-    let mut mlp = train_net(&train_data, &opts.phrase, &opts.net, &mut rng, log)?;
-    let synthetic = evaluate(&mlp, &held_data, &opts.detector);
-    let real = evaluate(&mlp, &held_real_data, &opts.detector);
-    let positives = train_data.iter().map(|d| d.marks.len()).sum();
+    finish(&p.train, families, opts, &mut rng, t0, log)
+}
+
+/// The head on all the training data, with `families` (what the folds measured) in its report
+/// and header. `zoe wake train` and `zoe bench wake --out` both end here, so the same seed and
+/// data give the same head.
+pub fn finish(
+    train: &[(String, Embedded)],
+    families: Vec<(String, bool, Counts)>,
+    opts: &TrainOptions,
+    rng: &mut Rng,
+    t0: Instant,
+    log: &mut dyn FnMut(&str),
+) -> Result<(Mlp, TrainReport), WakeError> {
+    let data: Vec<&Embedded> = train.iter().map(|(_, e)| e).collect();
+    let mut mlp = train_net(&data, &opts.phrase, &opts.net, rng, log)?;
+    let summary = summarize(&families);
+    let positives = data.iter().map(|d| d.marks.len()).sum();
     let report = TrainReport {
-        synthetic,
-        real,
-        train_seconds: train_data.iter().map(Embedded::seconds).sum(),
+        summary,
+        train_seconds: data.iter().map(|d| d.seconds()).sum(),
         positives,
-        negatives: train_data.iter().filter(|d| d.marks.is_empty()).count(),
+        negatives: data.iter().filter(|d| d.marks.is_empty()).count(),
         elapsed_s: t0.elapsed().as_secs_f64(),
+        families,
     };
+    let s = &report.summary;
     mlp.info.trained = serde_json::json!({
         "seed": opts.seed,
-        "positives": opts.positives,
+        "synthetic": opts.synthetic,
+        "positives": opts.positives.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "negatives": opts.negatives.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "rooms": opts.rooms.len(),
         "wake_phrases_in_training": positives,
         "training_audio_s": report.train_seconds.round(),
-        "real_negatives_whole": opts.all_real,
-        "real_negative_files": opts.negatives.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).collect::<Vec<_>>(),
         "enrolled": opts.enrolled.len(),
         "hidden": opts.net.hidden,
         "epochs": opts.net.epochs,
-        "held_out": {
+        "held_out_by_family": {
             "threshold": opts.detector.threshold,
-            "false_reject_pct": round2(report.synthetic.false_reject_pct()),
-            "phrases": report.synthetic.phrases,
-            "synthetic_false_accepts_per_hour": round2(report.synthetic.false_accepts_per_hour()),
-            "synthetic_negative_s": report.synthetic.seconds.round(),
-            "real_false_accepts": report.real.false_accepts,
-            "real_negative_s": report.real.seconds.round(),
+            "mean_false_reject_pct": round2(s.mean_fr),
+            "worst_false_reject_pct": round2(s.worst_fr),
+            "worst_family": s.worst_family,
+            "sound_alikes_accepted_pct": round2(s.synthetic.alike_accept_pct()),
+            "real_false_accepts": s.real.false_accepts,
+            "real_speech_s": s.real.seconds.round(),
         },
     });
     Ok((mlp, report))
@@ -436,7 +531,8 @@ mod tests {
             learning_rate: 3e-3,
             ..NetOptions::default()
         };
-        let mlp = train_net(&data, "test", &opts, &mut rng, &mut |_| {}).unwrap();
+        let refs: Vec<&Embedded> = data.iter().collect();
+        let mlp = train_net(&refs, "test", &opts, &mut rng, &mut |_| {}).unwrap();
         let ev = evaluate(&mlp, &data, &DetectorConfig::default());
         assert_eq!(
             (ev.phrases, ev.detected, ev.false_accepts),

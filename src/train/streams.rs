@@ -14,6 +14,8 @@ pub struct Mark {
 pub struct Stream {
     pub audio: Vec<f32>,
     pub marks: Vec<Mark>,
+    /// Sound-alikes in the stream (measured, never positive).
+    pub alikes: Vec<Mark>,
     /// Real recordings (not synthetic).
     pub real: bool,
 }
@@ -25,6 +27,7 @@ pub struct StreamBuilder {
     cur: Stream,
     max_len: usize,
     gaps: (f32, f32),
+    snr: (f32, f32),
 }
 
 /// Pauses between utterances for training: short, so windows see speech next to speech.
@@ -40,11 +43,27 @@ impl StreamBuilder {
             cur: Stream::default(),
             max_len: (max_seconds * RATE as f32) as usize,
             gaps,
+            snr: TRAIN_SNR,
         }
+    }
+
+    /// Noise under the streams at this range of SNR (dB) instead of [`TRAIN_SNR`].
+    pub fn with_snr(mut self, snr: (f32, f32)) -> Self {
+        self.snr = snr;
+        self
     }
 
     /// Adds an utterance after a pause; `wake` is the span of the wake phrase inside `clip`.
     pub fn add(&mut self, rng: &mut Rng, clip: &[f32], wake: Option<(usize, usize)>) {
+        self.push(rng, clip, wake, false);
+    }
+
+    /// Adds a sound-alike after a pause (marked for measuring; a negative in training).
+    pub fn add_alike(&mut self, rng: &mut Rng, clip: &[f32]) {
+        self.push(rng, clip, None, true);
+    }
+
+    fn push(&mut self, rng: &mut Rng, clip: &[f32], wake: Option<(usize, usize)>, alike: bool) {
         let gap = (rng.range(self.gaps.0, self.gaps.1) * RATE as f32) as usize;
         self.cur.audio.resize(self.cur.audio.len() + gap, 0.0);
         let at = self.cur.audio.len();
@@ -52,6 +71,12 @@ impl StreamBuilder {
             self.cur.marks.push(Mark {
                 start: at + s,
                 end: at + e,
+            });
+        }
+        if alike {
+            self.cur.alikes.push(Mark {
+                start: at,
+                end: at + clip.len(),
             });
         }
         self.cur.audio.extend_from_slice(clip);
@@ -66,7 +91,7 @@ impl StreamBuilder {
         }
         let mut s = std::mem::take(&mut self.cur);
         s.audio.resize(s.audio.len() + RATE as usize, 0.0);
-        add_noise(rng, &mut s.audio);
+        add_noise_at(rng, &mut s.audio, self.snr);
         self.streams.push(s);
     }
 
@@ -76,11 +101,19 @@ impl StreamBuilder {
     }
 }
 
+/// Noise under training streams: 5–30 dB below the speech.
+pub const TRAIN_SNR: (f32, f32) = (5.0, 30.0);
+
 /// Noise under a whole stream at 5–30 dB below its speech level (or faint, if silent).
 pub fn add_noise(rng: &mut Rng, audio: &mut [f32]) {
+    add_noise_at(rng, audio, TRAIN_SNR);
+}
+
+/// Noise under a whole stream at `snr` (a range, dB) below its speech level.
+pub fn add_noise_at(rng: &mut Rng, audio: &mut [f32], snr: (f32, f32)) {
     let loud: Vec<f32> = audio.iter().copied().filter(|s| s.abs() > 1e-4).collect();
     let speech = rms(&loud).max(0.003);
-    let snr = rng.range(5.0, 30.0);
+    let snr = rng.range(snr.0, snr.1);
     let level = speech / 10f32.powf(snr / 20.0);
     let colour = *rng.pick(&[0.0, 0.5, 0.9, 0.98]);
     let noise = noise(rng, audio.len(), colour);

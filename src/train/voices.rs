@@ -147,6 +147,15 @@ pub enum VoiceSpec {
 }
 
 impl VoiceSpec {
+    /// The engine, as families are named for cross-validation.
+    pub fn family(&self) -> &'static str {
+        match self {
+            VoiceSpec::Espeak { .. } => "espeak",
+            VoiceSpec::Flite { .. } => "flite",
+            VoiceSpec::Configured => "piper",
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             VoiceSpec::Espeak { voice, rate, pitch } => {
