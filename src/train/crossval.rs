@@ -28,6 +28,21 @@ pub struct FamilyStream {
     pub stream: Stream,
 }
 
+/// Streams of one family, marked real or not.
+fn tagged<'a>(
+    family: &'a str,
+    real: bool,
+    streams: Vec<Stream>,
+) -> impl Iterator<Item = FamilyStream> + 'a {
+    streams.into_iter().map(move |mut stream| {
+        stream.real = real;
+        FamilyStream {
+            family: family.to_string(),
+            stream,
+        }
+    })
+}
+
 /// Where the speech is in a clip (the whole clip when it is silent).
 fn span(audio: &[f32]) -> (usize, usize) {
     speech_bounds(audio).unwrap_or((0, audio.len()))
@@ -61,13 +76,7 @@ pub fn corpus_train_streams(
                 b.add(rng, &a, wake.then(|| span(&c.audio)));
             }
         }
-        out.extend(b.finish(rng).into_iter().map(|mut stream| {
-            stream.real = real;
-            FamilyStream {
-                family: family.clone(),
-                stream,
-            }
-        }));
+        out.extend(tagged(&family, real, b.finish(rng)));
     }
     out
 }
@@ -138,13 +147,7 @@ pub fn held_streams(
                 ClipKind::Sentence | ClipKind::Speech => b.add(rng, &a, None),
             }
         }
-        out.extend(b.finish(rng).into_iter().map(|mut stream| {
-            stream.real = real;
-            FamilyStream {
-                family: family.clone(),
-                stream,
-            }
-        }));
+        out.extend(tagged(&family, real, b.finish(rng)));
     }
     out
 }
@@ -160,6 +163,27 @@ pub fn embed_family_streams(
     Ok(families
         .into_iter()
         .zip(embed_streams(models, streams, threads)?)
+        .collect())
+}
+
+/// Embeds family streams and keeps each stream (its audio and marks) beside its embedding.
+pub fn embed_keeping(
+    models: &Arc<FeatureModels>,
+    streams: Vec<FamilyStream>,
+    threads: usize,
+) -> Result<Vec<(FamilyStream, Embedded)>, WakeError> {
+    let copy: Vec<FamilyStream> = streams
+        .iter()
+        .map(|f| FamilyStream {
+            family: f.family.clone(),
+            stream: f.stream.clone(),
+        })
+        .collect();
+    let emb = embed_family_streams(models, copy, threads)?;
+    Ok(streams
+        .into_iter()
+        .zip(emb)
+        .map(|(f, (_, e))| (f, e))
         .collect())
 }
 
@@ -216,23 +240,28 @@ impl Scored {
             .collect()
     }
 
+    /// Whether a detection falls within reach of one of the stream's wake phrases.
+    pub fn on_wake(&self, d: &Detection) -> bool {
+        self.marks
+            .iter()
+            .any(|m| d.end >= m.start && d.end <= m.end + RECEPTIVE)
+    }
+
     /// Counts for `dets`; `accepted` says which detections survive (a second stage).
     pub fn count(&self, dets: &[Detection], accepted: &dyn Fn(&Detection) -> bool) -> Counts {
         let hits = |m: &Mark| {
             dets.iter()
                 .any(|d| d.end >= m.start && d.end <= m.end + RECEPTIVE && accepted(d))
         };
-        let on_wake = |d: &Detection| {
-            self.marks
-                .iter()
-                .any(|m| d.end >= m.start && d.end <= m.end + RECEPTIVE)
-        };
         Counts {
             phrases: self.marks.len(),
             detected: self.marks.iter().filter(|m| hits(m)).count(),
             alikes: self.alikes.len(),
             alikes_accepted: self.alikes.iter().filter(|m| hits(m)).count(),
-            false_accepts: dets.iter().filter(|d| !on_wake(d) && accepted(d)).count(),
+            false_accepts: dets
+                .iter()
+                .filter(|d| !self.on_wake(d) && accepted(d))
+                .count(),
             seconds: self.seconds(),
         }
     }
@@ -286,17 +315,23 @@ pub struct CrossValidation {
 
 /// Trains one head per fold (on everything outside it; `threads` folds at a time) and scores the
 /// fold's held-out streams with it.
-#[allow(clippy::too_many_arguments)]
 pub fn cross_validate(
     train: &[(String, Embedded)],
     held: Vec<(FamilyStream, Embedded)>,
     folds: Vec<Vec<String>>,
-    phrase: &str,
-    net: &NetOptions,
-    seed: u64,
-    threads: usize,
+    opts: &TrainOptions,
     log: &mut dyn FnMut(&str),
 ) -> Result<CrossValidation, WakeError> {
+    log(&format!(
+        "leave-one-family-out: {} folds ({})",
+        folds.len(),
+        folds
+            .iter()
+            .map(|f| f.join("+"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    ));
+    let (phrase, net, seed, threads) = (&opts.phrase, &opts.net, opts.seed, opts.threads);
     let fit = |k: usize| fit_without(train, &folds[k], &[], phrase, net, fold_seed(seed, k));
     let mut heads: Vec<Option<Result<Mlp, WakeError>>> = (0..folds.len()).map(|_| None).collect();
     for group in (0..folds.len()).collect::<Vec<_>>().chunks(threads.max(1)) {

@@ -314,19 +314,7 @@ pub fn prepare(
         t0.elapsed().as_secs_f64()
     ));
     let mut train = embed_family_streams(models, train, opts.threads)?;
-    let held_copy: Vec<FamilyStream> = held
-        .iter()
-        .map(|f| FamilyStream {
-            family: f.family.clone(),
-            stream: f.stream.clone(),
-        })
-        .collect();
-    let held_emb = embed_family_streams(models, held_copy, opts.threads)?;
-    let held: Vec<(FamilyStream, Embedded)> = held
-        .into_iter()
-        .zip(held_emb)
-        .map(|(f, (_, e))| (f, e))
-        .collect();
+    let held = embed_keeping(models, held, opts.threads)?;
     // Real speech trains as it is measured (every fold but its own).
     train.extend(
         held.iter()
@@ -359,25 +347,7 @@ pub fn train(
     let p = prepare(models, configured_tts, opts, &mut rng, log)?;
     let mut families = Vec::new();
     if p.folds.len() > 1 {
-        log(&format!(
-            "leave-one-family-out: {} folds ({})",
-            p.folds.len(),
-            p.folds
-                .iter()
-                .map(|f| f.join("+"))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        ));
-        let cv = cross_validate(
-            &p.train,
-            p.held,
-            p.folds,
-            &opts.phrase,
-            &opts.net,
-            opts.seed,
-            opts.threads,
-            log,
-        )?;
+        let cv = cross_validate(&p.train, p.held, p.folds, opts, log)?;
         families = cv.by_family(&opts.detector, opts.detector.threshold);
     }
     finish(&p.train, families, opts, &mut rng, t0, log)

@@ -98,16 +98,7 @@ pub fn run(
     }
     let clips = p.clips;
     let rooms = p.rooms;
-    let cv = train::cross_validate(
-        &p.train,
-        p.held,
-        p.folds,
-        &opts.phrase,
-        &opts.net,
-        opts.seed,
-        opts.threads,
-        &mut log,
-    )?;
+    let cv = train::cross_validate(&p.train, p.held, p.folds, &opts, &mut log)?;
     let families = cv.by_family(det, det.threshold);
     crate::app::wake::print_families(&families, det.threshold);
     if let Some(out) = &args.out {
@@ -247,7 +238,7 @@ pub fn run(
     for cond in conds {
         let mut r = Rng::new(opts.seed ^ 0x5EED);
         let streams = train::held_streams(&wake_clips, cond, &rooms, &mut r);
-        let scored = cv.score(embed_held(&models, streams, opts.threads)?);
+        let scored = cv.score(train::embed_keeping(&models, streams, opts.threads)?);
         let mut c = Counts::default();
         for h in &scored {
             c.add(&h.count(&h.detections(det, pick), &|_| true));
@@ -285,26 +276,6 @@ pub fn run(
         ms / 80.0 * 100.0
     );
     Ok(())
-}
-
-fn embed_held(
-    models: &Arc<FeatureModels>,
-    streams: Vec<train::FamilyStream>,
-    threads: usize,
-) -> anyhow::Result<Vec<(train::FamilyStream, Embedded)>> {
-    let copy: Vec<train::FamilyStream> = streams
-        .iter()
-        .map(|f| train::FamilyStream {
-            family: f.family.clone(),
-            stream: f.stream.clone(),
-        })
-        .collect();
-    let emb = train::embed_family_streams(models, copy, threads)?;
-    Ok(streams
-        .into_iter()
-        .zip(emb)
-        .map(|(f, (_, e))| (f, e))
-        .collect())
 }
 
 /// The second stage on held-out detections, each window transcribed once.
@@ -351,13 +322,8 @@ impl Check {
         let (mut alikes, mut real) = (Counts::default(), Counts::default());
         for (i, h) in cv.held.iter().enumerate() {
             let dets = h.detections(det, t);
-            let on_wake = |d: &Detection| {
-                h.marks
-                    .iter()
-                    .any(|m| d.end >= m.start && d.end <= m.end + train::RECEPTIVE)
-            };
             let mut ok = HashMap::new();
-            for d in dets.iter().filter(|d| !on_wake(d)) {
+            for d in dets.iter().filter(|d| !h.on_wake(d)) {
                 ok.insert(d.end, self.accepts(i, h, d)?);
             }
             let c = h.count(&dets, &|d| ok.get(&d.end).copied().unwrap_or(true));
@@ -397,7 +363,7 @@ fn enrolment(
     let measure = |head: &crate::wake::head::Mlp, voice_clips: &[train::Clip], seed: u64| {
         let mut r = Rng::new(seed);
         let streams = train::held_streams(voice_clips, Condition::Plain, &[], &mut r);
-        let held = embed_held(models, streams, opts.threads)?;
+        let held = train::embed_keeping(models, streams, opts.threads)?;
         let mut c = Counts::default();
         for (fs, emb) in &held {
             let s = Scored {
