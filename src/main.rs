@@ -265,9 +265,10 @@ fn bench(
             shared,
             train,
             verify_model,
+            compare,
         } => {
             rt.block_on(zoe::app::models::ensure_wake(&cfg))?;
-            zoe::app::bench::wake::run(&cfg, &shared, &train, &verify_model)?;
+            zoe::app::bench::wake::run(&cfg, &shared, &train, &verify_model, &compare)?;
             Ok(ExitCode::SUCCESS)
         }
     }

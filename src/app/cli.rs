@@ -118,6 +118,10 @@ pub struct TrainArgs {
     /// sentences).
     #[arg(long, default_value_t = 600)]
     pub synthetic: usize,
+    /// Speed perturbation: half of the training copies of the clips given are played up to this
+    /// much faster or slower (0.1: ±10 %, the most; 0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub speed: f32,
     /// Seed for every random choice (same seed, same head).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -219,6 +223,10 @@ pub enum BenchCommand {
         /// Whisper model (real weights in the shared folder) for the second stage.
         #[arg(long, default_value = "tiny.en")]
         verify_model: String,
+        /// Other heads cross-validated on the same data, to choose the shape: HIDDEN units,
+        /// optionally :INPUT_NOISE (e.g. 64 32:0.5); stage one only.
+        #[arg(long, value_name = "HIDDEN[:NOISE]", num_args = 1..)]
+        compare: Vec<String>,
     },
     /// Speech synthesis per engine (espeak-ng, the Piper voice in process): first audio, real-time
     /// factor, memory, greeting latency end to end, and the round trip through real whisper.

@@ -70,6 +70,7 @@ pub fn options(cfg: &Config, args: &TrainArgs, enrolled: Vec<PathBuf>) -> TrainO
         rooms: args.rooms.clone(),
         synthetic: args.synthetic,
         enrolled,
+        speed: args.speed.clamp(0.0, 0.1),
         seed: args.seed,
         net: NetOptions {
             hidden: args.hidden.clamp(1, 512),
@@ -124,9 +125,10 @@ fn reproduce_command(a: &TrainArgs) -> String {
         }
     };
     format!(
-        "zoe wake train --synthetic {} --seed {} --hidden {} --epochs {} --weight-decay {} --input-noise {}{}{}{}",
+        "zoe wake train --synthetic {} --seed {} --speed {} --hidden {} --epochs {} --weight-decay {} --input-noise {}{}{}{}",
         a.synthetic,
         a.seed,
+        a.speed,
         a.hidden,
         a.epochs,
         a.weight_decay,

@@ -1,8 +1,9 @@
 //! The `zoe-stt` thread and its bounded, prioritised queue. Three kinds of job, served in this
 //! order: a wake verification (barge-in: Zoe must know quickly whether to stop), a final
 //! transcription (a finished utterance), a speculative one (the audio so far at a pause). At most
-//! one job of each kind waits: a newer speculative or final job replaces the waiting one (the older
-//! hears [`SttError::Superseded`]), and verifications keep the newest two. A job is aborted when
+//! one speculative job waits (a newer one replaces it: the older hears [`SttError::Superseded`]);
+//! final ones wait in order, four at most (each is a user's request: replayed files unpaced, or
+//! a slow device, can finish several before whisper is free), and verifications keep the newest two. A job is aborted when
 //! its receiver is dropped (a speculative run made stale by new speech), and a running job of a
 //! lower kind is preempted by a new higher one: aborted and put back to run again after it, so a
 //! verification never waits behind a request's transcription.
@@ -41,7 +42,7 @@ struct Job {
 #[derive(Default)]
 struct Queue {
     verify: VecDeque<Job>,
-    final_: Option<Job>,
+    final_: VecDeque<Job>,
     spec: Option<Job>,
     running: Option<JobKind>,
     closed: bool,
@@ -49,12 +50,14 @@ struct Queue {
 
 /// Verifications kept waiting at most.
 const VERIFY_WAITING: usize = 2;
+/// Final transcriptions kept waiting at most (the oldest beyond is superseded).
+const FINAL_WAITING: usize = 4;
 
 impl Queue {
     fn next(&mut self) -> Option<Job> {
         self.verify
             .pop_front()
-            .or_else(|| self.final_.take())
+            .or_else(|| self.final_.pop_front())
             .or_else(|| self.spec.take())
     }
 
@@ -62,7 +65,7 @@ impl Queue {
     fn requeue(&mut self, job: Job) {
         match job.kind {
             JobKind::Verify => self.verify.push_front(job),
-            JobKind::Final if self.final_.is_none() => self.final_ = Some(job),
+            JobKind::Final => self.final_.push_front(job),
             JobKind::Speculative if self.spec.is_none() => self.spec = Some(job),
             _ => {
                 let _ = job.reply.send(Err(SttError::Superseded));
@@ -157,7 +160,12 @@ impl SttHandle {
                     .then(|| q.verify.pop_front())
                     .flatten()
             }
-            JobKind::Final => q.final_.replace(job),
+            JobKind::Final => {
+                q.final_.push_back(job);
+                (q.final_.len() > FINAL_WAITING)
+                    .then(|| q.final_.pop_front())
+                    .flatten()
+            }
             JobKind::Speculative => q.spec.replace(job),
         };
         if q.running.is_some_and(|r| r < kind) {
@@ -344,24 +352,29 @@ mod tests {
         assert_eq!(text(spec).unwrap(), "job 1");
     }
 
-    /// At most one job of a kind waits: the newer replaces the older, which is told so.
+    /// One speculative job waits (the newer replaces the older, which is told so); final ones
+    /// wait in order up to four, and only the oldest beyond that is told it was replaced.
     #[test]
     fn waiting_jobs_are_bounded() {
         let (h, seen, release) = gate();
         let running = h.submit_kind(JobKind::Verify, vec![0.0; 1]);
         assert_eq!(next(&seen), Seen::Started(1));
-        let old_final = h.submit(vec![0.0; 2]);
-        let new_final = h.submit(vec![0.0; 3]);
-        let old_spec = h.submit_kind(JobKind::Speculative, vec![0.0; 4]);
-        let new_spec = h.submit_kind(JobKind::Speculative, vec![0.0; 5]);
-        assert!(text(old_final).unwrap_err().contains("replaced"));
+        let finals: Vec<_> = (2..=6).map(|n| h.submit(vec![0.0; n])).collect();
+        let old_spec = h.submit_kind(JobKind::Speculative, vec![0.0; 7]);
+        let new_spec = h.submit_kind(JobKind::Speculative, vec![0.0; 8]);
         assert!(text(old_spec).unwrap_err().contains("replaced"));
-        for _ in 0..3 {
+        for _ in 0..6 {
             release.send(()).unwrap();
         }
         assert_eq!(text(running).unwrap(), "job 1");
-        assert_eq!(text(new_final).unwrap(), "job 3");
-        assert_eq!(text(new_spec).unwrap(), "job 5");
+        let mut finals = finals.into_iter();
+        assert!(text(finals.next().unwrap())
+            .unwrap_err()
+            .contains("replaced"));
+        for (n, rx) in (3..=6).zip(finals) {
+            assert_eq!(text(rx).unwrap(), format!("job {n}"));
+        }
+        assert_eq!(text(new_spec).unwrap(), "job 8");
     }
 
     /// Dropping the last handle lets the jobs still wanted finish (a replayed file's last

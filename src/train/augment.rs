@@ -81,6 +81,27 @@ pub fn augment_in(rng: &mut Rng, clip: &[f32], rooms: &[Vec<f32>]) -> Vec<f32> {
     at_level(x, rng.range(-24.0, -1.0))
 }
 
+/// Speed perturbation (Ko et al., 2015): `clip` played up to `spread` faster or slower (0.1: ±10 %),
+/// which moves pitch and formants with the tempo, as a different speaker would. The factor is one
+/// of a few steps whose rates keep the resampler's FFTs small.
+pub fn speed_perturb(rng: &mut Rng, clip: &[f32], spread: f32) -> Vec<f32> {
+    const STEPS: [u32; 8] = [
+        14_400, 14_800, 15_200, 15_600, 16_400, 16_800, 17_200, 17_600,
+    ];
+    let lo = (RATE as f32 * (1.0 - spread)) as u32;
+    let hi = (RATE as f32 * (1.0 + spread)) as u32;
+    let choices: Vec<u32> = STEPS
+        .into_iter()
+        .filter(|r| (lo..=hi).contains(r))
+        .collect();
+    if choices.is_empty() {
+        return clip.to_vec();
+    }
+    // Read at `rate` and written at 16 kHz: faster (and higher) when `rate` is above 16 kHz.
+    let rate = choices[rng.below(choices.len())];
+    crate::audio::resample::to_16k(clip, rate).unwrap_or_else(|_| clip.to_vec())
+}
+
 /// `x` scaled so that its peak is at `db` dBFS.
 pub fn at_level(mut x: Vec<f32>, db: f32) -> Vec<f32> {
     let peak = x.iter().fold(0.0f32, |m, s| m.max(s.abs())).max(1e-6);
@@ -133,4 +154,41 @@ pub fn load_rooms(dirs: &[std::path::PathBuf]) -> Result<Vec<Vec<f32>>, WakeErro
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 200 Hz tone comes back shorter and higher, or longer and lower, by one of the steps;
+    /// no spread leaves it as it was.
+    #[test]
+    fn speed_perturbation_moves_tempo_and_pitch_together() {
+        let n = RATE as usize;
+        let tone: Vec<f32> = (0..n)
+            .map(|i| (2.0 * std::f32::consts::PI * 200.0 * i as f32 / RATE as f32).sin())
+            .collect();
+        let mut rng = Rng::new(7);
+        assert_eq!(speed_perturb(&mut rng, &tone, 0.0), tone);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..40 {
+            let out = speed_perturb(&mut rng, &tone, 0.1);
+            let factor = n as f32 / out.len() as f32;
+            assert!((0.89..=1.11).contains(&factor), "factor {factor}");
+            assert!(
+                (factor - 1.0).abs() > 0.02,
+                "factor {factor}: not perturbed"
+            );
+            // Zero crossings in the middle: the pitch moved by the same factor.
+            let mid = &out[out.len() / 4..out.len() * 3 / 4];
+            let crossings = mid.windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
+            let hz = crossings as f32 / (mid.len() as f32 / RATE as f32);
+            assert!(
+                (hz / 200.0 - factor).abs() < 0.02,
+                "{hz} Hz at factor {factor}"
+            );
+            seen.insert(out.len());
+        }
+        assert!(seen.len() >= 4, "only {} different speeds", seen.len());
+    }
 }

@@ -23,6 +23,7 @@ const REAL_GAPS: (f32, f32) = (0.2, 0.5);
 pub const EVAL_SNR: (f32, f32) = (20.0, 30.0);
 
 /// A stream and the family it belongs to.
+#[derive(Clone)]
 pub struct FamilyStream {
     pub family: String,
     pub stream: Stream,
@@ -51,10 +52,12 @@ fn span(audio: &[f32]) -> (usize, usize) {
 /// Training streams, one family to a stream: each clip several times in rooms (`rooms`: recorded
 /// impulse responses besides synthetic ones), at random levels, in noise. Real speech is left
 /// out when `real_held` (its held-out streams then train the other folds' heads as they are).
+/// With `speed` above 0, half of the copies are also played faster or slower (up to ±`speed`).
 pub fn corpus_train_streams(
     clips: &[Clip],
     rooms: &[Vec<f32>],
     real_held: bool,
+    speed: f32,
     rng: &mut Rng,
 ) -> Vec<FamilyStream> {
     let mut out = Vec::new();
@@ -72,7 +75,12 @@ pub fn corpus_train_streams(
                 ClipKind::Sentence | ClipKind::Speech => (OTHER_COPIES, false),
             };
             for _ in 0..copies {
-                let a = augment_in(rng, &c.audio, rooms);
+                let a = if speed > 0.0 && rng.f32() < 0.5 {
+                    let faster_or_slower = speed_perturb(rng, &c.audio, speed);
+                    augment_in(rng, &faster_or_slower, rooms)
+                } else {
+                    augment_in(rng, &c.audio, rooms)
+                };
                 b.add(rng, &a, wake.then(|| span(&c.audio)));
             }
         }

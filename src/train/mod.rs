@@ -76,6 +76,8 @@ pub struct TrainOptions {
     pub synthetic: usize,
     /// Recordings of the user saying the phrase (`zoe wake enroll`).
     pub enrolled: Vec<PathBuf>,
+    /// Speed perturbation of the corpus's training copies (0.1: up to ±10 %; 0: none).
+    pub speed: f32,
     pub seed: u64,
     pub net: NetOptions,
     pub detector: DetectorConfig,
@@ -249,7 +251,7 @@ pub fn prepare(
         .collect();
     let folds = plan_folds(&fams, &fams_wake);
     let cross = folds.len() > 1;
-    let mut train = corpus_train_streams(&clips, &rooms, cross, rng);
+    let mut train = corpus_train_streams(&clips, &rooms, cross, opts.speed, rng);
     if opts.synthetic > 0 {
         let flite = flite_available();
         if !flite {
@@ -383,6 +385,7 @@ pub fn finish(
         "positives": opts.positives.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "negatives": opts.negatives.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "rooms": opts.rooms.len(),
+        "speed": opts.speed,
         "wake_phrases_in_training": positives,
         "training_audio_s": report.train_seconds.round(),
         "enrolled": opts.enrolled.len(),
