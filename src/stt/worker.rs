@@ -3,10 +3,10 @@
 //! transcription (a finished utterance), a speculative one (the audio so far at a pause). At most
 //! one speculative job waits (a newer one replaces it: the older hears [`SttError::Superseded`]);
 //! final ones wait in order, four at most (each is a user's request: replayed files unpaced, or
-//! a slow device, can finish several before whisper is free), and verifications keep the newest two. A job is aborted when
-//! its receiver is dropped (a speculative run made stale by new speech), and a running job of a
-//! lower kind is preempted by a new higher one: aborted and put back to run again after it, so a
-//! verification never waits behind a request's transcription.
+//! a slow device, can finish several before whisper is free), and verifications keep the newest
+//! two. A job is aborted when its receiver is dropped (a speculative run made stale by new
+//! speech), and a running job of a lower kind is preempted by a new higher one: aborted and put
+//! back to run again after it, so a verification never waits behind a request's transcription.
 //!
 //! One std mutex guards the queue (held for a few pointer moves, never during inference) and a
 //! condvar wakes the thread. The inference polls an abort check between steps: the job's receiver
