@@ -179,27 +179,25 @@ pub fn run(
             }
             None => (None, None),
         };
-        let meets = s.mean_fr <= MEAN_FR
-            && s.worst_fr <= WORST_FR
-            && s.real.per_hour() <= REAL_FA_STAGE1
-            && real_v
-                .as_ref()
-                .is_some_and(|r| r.per_hour() <= REAL_FA_VERIFIED)
-            && alikes_v
-                .as_ref()
-                .is_some_and(|a| a.alike_accept_pct() <= ALIKES_VERIFIED);
-        if meets && chosen.is_none_or(|(_, fr)| s.mean_fr < fr) {
-            chosen = Some((t, s.mean_fr));
-        }
-        // The two stages together: whisper's check holds false accepts where the head does not.
+        // The second stage's targets: false accepts after whisper, sound-alikes.
         let verified_ok = real_v
             .as_ref()
             .is_some_and(|r| r.per_hour() <= REAL_FA_VERIFIED)
             && alikes_v
                 .as_ref()
-                .is_some_and(|a| a.alike_accept_pct() <= ALIKES_VERIFIED)
-            && s.real.per_hour() <= STAGE1_FA_CEILING;
-        if verified_ok && together.is_none_or(|(_, fr)| s.mean_fr < fr) {
+                .is_some_and(|a| a.alike_accept_pct() <= ALIKES_VERIFIED);
+        let meets = s.mean_fr <= MEAN_FR
+            && s.worst_fr <= WORST_FR
+            && s.real.per_hour() <= REAL_FA_STAGE1
+            && verified_ok;
+        if meets && chosen.is_none_or(|(_, fr)| s.mean_fr < fr) {
+            chosen = Some((t, s.mean_fr));
+        }
+        // The two stages together: whisper's check holds false accepts where the head does not.
+        if verified_ok
+            && s.real.per_hour() <= STAGE1_FA_CEILING
+            && together.is_none_or(|(_, fr)| s.mean_fr < fr)
+        {
             together = Some((t, s.mean_fr));
         }
         let opt = |c: &Option<Counts>, f: &dyn Fn(&Counts) -> String| {
