@@ -138,6 +138,7 @@ struct RawTurn {
     probes: u32,
     end_silence_ms: u32,
     replay_latency_ms: u32,
+    speculative_reply: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -307,6 +308,9 @@ pub struct TurnConfig {
     /// The silence that ends a turn the model called unfinished (replaces `vad.end_silence_ms`
     /// while the model is in use).
     pub end_silence_ms: u32,
+    /// Start the reply at the turn probe, held until the end of the turn is confirmed (with
+    /// `vad.speculate`).
+    pub speculative_reply: bool,
 }
 
 /// Where `turn.model = "auto"` looks for Smart Turn.
@@ -648,6 +652,7 @@ fn turn_config(t: RawTurn, vad: &VadConfig, models_dir: &Path) -> Result<TurnCon
         probes: t.probes,
         end_silence_ms: t.end_silence_ms,
         replay_latency_ms: in_range("turn.replay_latency_ms", t.replay_latency_ms, 0, 2000)?,
+        speculative_reply: t.speculative_reply,
     })
 }
 

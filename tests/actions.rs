@@ -7,17 +7,6 @@ use serde_json::json;
 
 use crate::support::*;
 
-fn items(db: &std::path::Path, list: &str) -> Vec<String> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT i.text FROM items i JOIN lists l ON l.id = i.list_id WHERE l.name = ?1 ORDER BY i.id")
-        .unwrap();
-    stmt.query_map([list], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
 fn count(db: &std::path::Path, sql: &str) -> i64 {
     rusqlite::Connection::open(db)
         .unwrap()

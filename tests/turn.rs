@@ -110,7 +110,8 @@ fn smart_turn_agrees_with_onnxruntime() {
 /// Piper's "Add eggs and bread to the shopping list." with 600 ms of silence put in after "Add
 /// eggs" (at the word gap 0.74 s into the clip), replayed through `zoe replay`. The silence rule
 /// (300 ms) makes two turns of it; with Smart Turn, "add eggs" is unfinished and the request is
-/// one turn, ended by the model at its final probe.
+/// one turn, ended by the model at its final probe. The speculative reply started at the pause
+/// (to "Add eggs", an action) is withdrawn unheard and undone: the eggs go on the list once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pause_inside_a_request_is_one_turn_with_smart_turn() {
     let (Some(tiny), Some(model), Some(clip)) = (
@@ -156,7 +157,12 @@ async fn a_pause_inside_a_request_is_one_turn_with_smart_turn() {
     );
 
     let model = format!("turn.model=\"{}\"", model.display());
-    let (args, metrics) = run(vec!["--set".into(), model], "smart.jsonl");
+    let db = dir.path().join("smart.db");
+    let store = format!("store.path=\"{}\"", db.display());
+    let (args, metrics) = run(
+        vec!["--set".into(), model, "--set".into(), store],
+        "smart.jsonl",
+    );
     let out = run_zoe(args).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -174,4 +180,19 @@ async fn a_pause_inside_a_request_is_one_turn_with_smart_turn() {
     );
     assert_eq!(m[0].turn_by_model, Some(true), "{:?}", m[0]);
     assert!(m[0].turn_prob.is_some_and(|p| p >= 0.5), "{:?}", m[0]);
+    // The reply was started at the last pause and confirmed there (speculative reply).
+    assert_eq!(
+        m[0].speculative_reply.as_deref(),
+        Some("used"),
+        "{:?}",
+        m[0]
+    );
+    // The pause after "Add eggs" started a speculative reply too: an action, held, then
+    // withdrawn when the voice went on, so the eggs went on the list once, with the bread.
+    let list = items(&db, "shopping");
+    let eggs = list.iter().filter(|i| i.contains("egg")).count();
+    assert!(
+        eggs == 1 && list.iter().any(|i| i.contains("bread")),
+        "{list:?}"
+    );
 }

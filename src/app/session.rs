@@ -279,6 +279,9 @@ pub fn build_pipeline(
         vad.end_silence_ms = cfg.turn.end_silence_ms;
     }
     let mut pipeline = FramePipeline::new(vad, stt, cfg.speculate);
+    if cfg.speculate && cfg.turn.speculative_reply {
+        pipeline = pipeline.with_speculative_reply();
+    }
     let turn = match turn {
         Some((stage, thread)) => {
             pipeline = pipeline.with_turn(stage);

@@ -65,6 +65,12 @@ pub struct TurnMetrics {
     pub turn_wait_ms: Option<f64>,
     /// The model ended the turn at a probe (false: the silence rule or the length cap).
     pub turn_by_model: Option<bool>,
+    /// "used": the reply was started at the turn probe and confirmed; "none": started at the end
+    /// of the turn.
+    pub speculative_reply: Option<String>,
+    /// Speculative replies started and dropped (the user went on speaking) since the last voice
+    /// turn: the wasted chat requests.
+    pub speculative_dropped: Option<u32>,
     /// End of speech → first reply sample at the output.
     pub latency_ms: Option<f64>,
     /// Where the wake phrase ended in the file or stream (seconds), for a turn after a wake.

@@ -2,11 +2,13 @@
 //!
 //! - [`turn`]: the turn engine shared by every input source: the fast path, then model rounds.
 //! - [`session`]: the voice session (replay and listen): wake verification, queue, barge-in.
+//! - [`gate`]: a held turn's gate (the speculative reply: confirmed or withdrawn).
 //! - [`tier`]: greeting / regular / action classifier (pure).
 //! - [`sentence`]: push-style sentence splitter and speech text cleaner (pure).
 //! - [`history`]: the conversation history, trimmed for a stable prompt prefix.
 //! - [`metrics`]: per-turn JSON metrics.
 
+pub mod gate;
 pub mod history;
 pub mod metrics;
 pub mod sentence;

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, watch};
 use crate::actions::scheduler::Announcement;
 use crate::audio::playback::Playback;
 use crate::config::Config;
+use crate::dialogue::gate::{gate, Confirmation, Gate, GateTx};
 use crate::dialogue::metrics::TurnMetrics;
 use crate::dialogue::turn::{Engine, TurnInput, VoiceInfo};
 use crate::dialogue::Ended;
@@ -80,6 +81,8 @@ pub enum NoTurn {
     Looping(String),
     /// The recognizer stopped, or a newer utterance replaced this one.
     Dropped,
+    /// A speculative reply's utterance: the user went on speaking.
+    Withdrawn,
 }
 
 /// What an utterance's transcript amounts to.
@@ -134,14 +137,36 @@ pub async fn hear(cfg: &Config, u: &mut VoiceUtterance, verifier: &Verifier) -> 
 }
 
 /// Awaits an utterance's transcript and serves it as a turn; returns the turn's metrics, or why
-/// there was none.
+/// there was none. With a `gate` the utterance is tentative (a speculative reply): the turn is
+/// held until the gate's verdict, and so is what a transcript that is no request comes to.
 pub async fn serve_utterance(
     engine: &mut Engine,
     cfg: &Config,
     mut u: VoiceUtterance,
     verifier: &Verifier,
+    gate: Option<Gate>,
 ) -> Result<TurnMetrics, NoTurn> {
-    let transcript = match hear(cfg, &mut u, verifier).await {
+    let heard = match gate.clone() {
+        None => hear(cfg, &mut u, verifier).await,
+        // Withdrawn while whisper works: dropping the utterance aborts its transcription.
+        Some(mut g) => tokio::select! {
+            h = hear(cfg, &mut u, verifier) => h,
+            _ = g.withdrawn() => return Err(NoTurn::Withdrawn),
+        },
+    };
+    let gate = match (&heard, gate) {
+        (Heard::Request(_), gate) => gate,
+        (_, Some(mut gate)) => match gate.outcome().await {
+            Some(c) => {
+                u.endpoint_at = c.endpoint_at;
+                u.turn = c.turn;
+                None
+            }
+            None => return Err(NoTurn::Withdrawn),
+        },
+        (_, None) => None,
+    };
+    let transcript = match heard {
         Heard::Request(t) => t,
         Heard::Nothing(why) => {
             match &why {
@@ -157,7 +182,7 @@ pub async fn serve_utterance(
                     at_s = u.speech_start_s,
                     "heard speech but no request; ignoring it"
                 ),
-                NoTurn::Dropped => {}
+                NoTurn::Dropped | NoTurn::Withdrawn => {}
             }
             return Err(why);
         }
@@ -171,7 +196,7 @@ pub async fn serve_utterance(
             return Ok(engine.refuse(input, msg, code).await);
         }
     };
-    engine.note(&format!("> {}", transcript.text));
+    let heard_line = format!("> {}\n", transcript.text);
     let voice = VoiceInfo {
         speech_start_s: u.speech_start_s,
         speech_end_s: u.speech_end_s,
@@ -191,7 +216,16 @@ pub async fn serve_utterance(
         at: u.end_of_speech,
         voice: Some(voice),
     };
-    Ok(engine.turn(input).await)
+    match gate {
+        Some(gate) => engine
+            .held_turn(input, gate, heard_line)
+            .await
+            .ok_or(NoTurn::Withdrawn),
+        None => {
+            engine.note(heard_line.trim_end());
+            Ok(engine.turn(input).await)
+        }
+    }
 }
 
 /// Whether a reply waits for the user's answer: its last sentence is a question.
@@ -206,6 +240,29 @@ pub struct Live {
 }
 
 type Turn = Pin<Box<dyn Future<Output = (Engine, Result<TurnMetrics, NoTurn>)>>>;
+
+/// Serves `u` on the idle engine (held on `gate` for a speculative reply).
+fn start_turn(
+    idle: &mut Option<Engine>,
+    cfg: &Arc<Config>,
+    verifier: &Arc<Verifier>,
+    u: VoiceUtterance,
+    gate: Option<Gate>,
+) -> Turn {
+    let mut engine = idle.take().expect("the engine is idle between turns");
+    let (cfg, verifier) = (cfg.clone(), verifier.clone());
+    Box::pin(async move {
+        let m = serve_utterance(&mut engine, &cfg, u, &verifier, gate).await;
+        (engine, m)
+    })
+}
+
+/// The running turn is a speculative reply to tentative utterance `id`.
+struct Held {
+    id: u64,
+    gate: GateTx,
+    confirmed: bool,
+}
 
 /// Runs the session until the input is finished (and every queued utterance served) or
 /// `shutdown`. Returns the engine for the caller's shutdown sequence.
@@ -225,6 +282,10 @@ pub async fn run(
     let mut queue: VecDeque<VoiceUtterance> = VecDeque::new();
     let mut idle: Option<Engine> = Some(engine);
     let mut current: Option<Turn> = None;
+    // The running turn's gate when it is a speculative reply.
+    let mut held: Option<Held> = None;
+    // A tentative utterance (the user paused) not started yet; confirmed, it joins the queue.
+    let mut tentative: Option<(u64, VoiceUtterance)> = None;
     let mut finished = false;
     // A wake heard over a reply, waiting for its verification before stopping Zoe.
     let mut barge_pending: Option<u64> = None;
@@ -253,15 +314,24 @@ pub async fn run(
                     );
                     continue; // dropping it aborts its transcription
                 }
-                let mut engine = idle.take().expect("the engine is idle between turns");
-                let (cfg, verifier) = (cfg.clone(), verifier.clone());
                 if let Some(l) = &live {
                     l.playback.set_busy(true);
                 }
-                current = Some(Box::pin(async move {
-                    let m = serve_utterance(&mut engine, &cfg, u, &verifier).await;
-                    (engine, m)
-                }));
+                current = Some(start_turn(&mut idle, &cfg, &verifier, u, None));
+            } else if tentative
+                .as_ref()
+                .is_some_and(|(_, u)| !u.follow_up || answer_expected)
+            {
+                // Zoe is free and the user paused: the reply starts now, held until the pipeline
+                // confirms the end of the turn (Zoe stays quiet and "not busy" until then).
+                let (id, u) = tentative.take().expect("checked");
+                let (tx, g) = gate();
+                held = Some(Held {
+                    id,
+                    gate: tx,
+                    confirmed: false,
+                });
+                current = Some(start_turn(&mut idle, &cfg, &verifier, u, Some(g)));
             } else if finished {
                 // The audio worker also finishes when the shutdown stops it: that is Ctrl-C.
                 break if shutdown.is_triggered() {
@@ -278,8 +348,12 @@ pub async fn run(
             _ = shutdown.wait() => break Ended::Interrupted,
             (engine, m) = async { current.as_mut().expect("guarded").await }, if current.is_some() => {
                 current = None;
-                // Empty, looping or unconfirmed speech ends the exchange too.
-                answer_expected = m.is_ok_and(|m| m.error.is_none() && asks_user(&m.reply));
+                held = None;
+                // Empty, looping or unconfirmed speech ends the exchange too; a withdrawn
+                // speculative reply changes nothing.
+                if !matches!(m, Err(NoTurn::Withdrawn)) {
+                    answer_expected = m.is_ok_and(|m| m.error.is_none() && asks_user(&m.reply));
+                }
                 idle = Some(engine);
                 if let Some(l) = &live {
                     l.playback.set_busy(false);
@@ -291,12 +365,22 @@ pub async fn run(
                 }
             }
             ev = rx.recv(), if !finished => match ev {
-                None | Some(AudioEvent::Finished) => finished = true,
+                None | Some(AudioEvent::Finished) => {
+                    finished = true;
+                    // No verdict can come any more.
+                    tentative = None;
+                    if let Some(h) = &held {
+                        h.gate.withdraw();
+                    }
+                }
                 Some(AudioEvent::FileError(msg)) => tracing::error!("{msg}"),
                 Some(AudioEvent::Pipeline(ev)) => match ev {
                     PipelineEvent::Wake { wake, barge_in: over_reply } => {
                         tracing::info!(at_s = wake.end_s, score = wake.score, over_reply, "wake word heard");
-                        if barge_in && (over_reply || current.is_some()) {
+                        // A speculative reply not yet confirmed is no reply (the pipeline has
+                        // withdrawn it for this wake).
+                        let replying = current.is_some() && held.as_ref().is_none_or(|h| h.confirmed);
+                        if barge_in && (over_reply || replying) {
                             queue.clear();
                             if cfg.wake.verify {
                                 // Zoe's own voice can score as a wake: over a reply, stop only
@@ -343,6 +427,33 @@ pub async fn run(
                         }
                     }
                     PipelineEvent::Utterance(u) => queue.push_back(u),
+                    PipelineEvent::Tentative { id, utterance } => tentative = Some((id, utterance)),
+                    PipelineEvent::Confirmed { id, endpoint_at, turn } => {
+                        let c = Confirmation { endpoint_at, turn };
+                        match held.as_mut().filter(|h| h.id == id) {
+                            Some(h) => {
+                                h.confirmed = true;
+                                h.gate.confirm(c);
+                                answer_expected = false; // a follow-up uses it up
+                                if let Some(l) = &live {
+                                    l.playback.set_busy(true);
+                                }
+                            }
+                            None => {
+                                if let Some((_, mut u)) = tentative.take_if(|(t, _)| *t == id) {
+                                    u.endpoint_at = endpoint_at;
+                                    u.turn = turn;
+                                    queue.push_back(u);
+                                }
+                            }
+                        }
+                    }
+                    PipelineEvent::Withdrawn { id } => {
+                        if let Some(h) = held.as_ref().filter(|h| h.id == id) {
+                            h.gate.withdraw();
+                        }
+                        tentative.take_if(|(t, _)| *t == id);
+                    }
                     PipelineEvent::ListenEnded => {
                         tracing::debug!("stopped listening");
                         if cues {
@@ -356,7 +467,11 @@ pub async fn run(
         }
     };
     if let Some(t) = current.take() {
-        // Interrupted mid-turn: stop the reply; the turn's own future ends at once.
+        // Interrupted mid-turn: stop the reply; the turn's own future ends at once (a held one
+        // is withdrawn).
+        if let Some(h) = held.take() {
+            h.gate.withdraw();
+        }
         stop_reply();
         let (engine, _) = t.await;
         idle = Some(engine);

@@ -16,6 +16,7 @@ use crate::actions::intent::Intent;
 use crate::actions::store::{SharedStore, StoreCallError};
 use crate::actions::tools::{self, Filtered, ToolTextFilter};
 use crate::config::Config;
+use crate::dialogue::gate::Gate;
 use crate::dialogue::history::History;
 use crate::dialogue::metrics::{MetricsWriter, TurnMetrics};
 use crate::dialogue::sentence::SentenceSplitter;
@@ -79,6 +80,12 @@ pub struct Engine {
     session: String,
     /// Barge-in: a change of this value interrupts the reply being generated.
     interrupt: Option<tokio::sync::watch::Receiver<u64>>,
+    /// The running turn is held (a speculative reply) until this gate's verdict.
+    gate: Option<Gate>,
+    /// What a held turn printed, shown once it is confirmed.
+    held_print: Option<String>,
+    /// Speculative replies dropped since the last voice turn's metrics.
+    dropped: u32,
 }
 
 /// Most model rounds in one turn (each tool result goes back to the model once).
@@ -185,6 +192,9 @@ impl Engine {
             native_tools: true,
             turn_t0: Instant::now(),
             interrupt: None,
+            gate: None,
+            held_print: None,
+            dropped: 0,
         }
     }
 
@@ -304,6 +314,81 @@ impl Engine {
         self.turn_inner(input, turn, tier).instrument(span).await
     }
 
+    /// Serves one input as a held turn (a speculative reply, begun before the end of the turn is
+    /// certain): it streams and synthesizes at once, but prints, plays, runs actions and keeps
+    /// history only once `gate` confirms it. Withdrawn, it ends at once (the stream dropped,
+    /// its audio discarded, no metrics line) and gives `None`.
+    /// `preface` is printed first (what was heard).
+    pub async fn held_turn(
+        &mut self,
+        input: TurnInput,
+        gate: Gate,
+        preface: String,
+    ) -> Option<TurnMetrics> {
+        self.turns += 1;
+        let turn = self.turns;
+        let tier = classify(&input.text);
+        if let Some(s) = &self.speech {
+            s.hold(turn);
+        }
+        self.gate = Some(gate.clone());
+        self.held_print = Some(preface);
+        let control = self.speech.as_ref().map(SpeechHandle::control);
+        let mut verdict = gate;
+        let span = tracing::info_span!("turn", turn, tier = tier.as_str(), held = true);
+        let served = {
+            let inner = self.turn_inner(input, turn, tier).instrument(span);
+            tokio::pin!(inner);
+            let mut waiting = true;
+            loop {
+                tokio::select! {
+                    m = &mut inner => break Some(m),
+                    // Confirmed: the reply is heard at once, wherever its stream is.
+                    outcome = verdict.outcome(), if waiting => match outcome {
+                        Some(_) => {
+                            waiting = false;
+                            if let Some(c) = &control {
+                                c.release(turn);
+                            }
+                        }
+                        None => break None,
+                    },
+                }
+            }
+        };
+        if served.is_none() {
+            self.gate = None;
+            self.held_print = None;
+            if let Some(s) = &self.speech {
+                s.discard(turn);
+            }
+            self.dropped = self.dropped.saturating_add(1);
+            tracing::info!(turn, "speculative reply dropped: the user went on speaking");
+        }
+        served
+    }
+
+    /// Where a held turn waits before anything is kept or done (an action, the history, the end
+    /// of the turn); at once for any other turn. Confirmed, the turn's metrics take the
+    /// endpoint's figures and its text is shown (its audio was let out by `held_turn` at the
+    /// verdict); withdrawn, this never returns (`held_turn` drops the turn at the same verdict).
+    async fn confirmed(&mut self, m: &mut TurnMetrics) {
+        let Some(mut gate) = self.gate.take() else {
+            return;
+        };
+        let Some(c) = gate.outcome().await else {
+            return std::future::pending().await;
+        };
+        m.speculative_reply = Some("used".into());
+        m.endpoint_ms = Some(ms_since(self.turn_t0, c.endpoint_at));
+        m.turn_prob = c.turn.prob.map(f64::from);
+        m.turn_wait_ms = Some(c.turn.wait_ms);
+        m.turn_by_model = Some(c.turn.by_model);
+        if let Some(text) = self.held_print.take() {
+            self.print(&text);
+        }
+    }
+
     async fn turn_inner(&mut self, input: TurnInput, turn: u64, tier: Tier) -> TurnMetrics {
         self.turn_t0 = input.at;
         let mut st = TurnState::new(input, turn, tier, &self.cfg);
@@ -323,6 +408,7 @@ impl Engine {
         self.print(&reply);
         self.print("\n");
         self.say_chunk(st.turn, reply.clone(), &mut st.m);
+        self.confirmed(&mut st.m).await;
         self.remember_exchange(&st.input.text, &reply).await;
         st.m.reply = reply;
         true
@@ -375,6 +461,7 @@ impl Engine {
                     st.got.text = msg;
                 } else {
                     let reply = st.got.text.trim().to_string();
+                    self.confirmed(&mut st.m).await;
                     self.remember_exchange(&st.input.text, &reply).await;
                 }
                 self.print("\n");
@@ -397,6 +484,11 @@ impl Engine {
 
     /// Waits for the reply's first audio, completes and writes the metrics.
     async fn finish_turn(&mut self, mut st: TurnState) -> TurnMetrics {
+        self.confirmed(&mut st.m).await;
+        if st.input.voice.is_some() {
+            st.m.speculative_reply.get_or_insert_with(|| "none".into());
+            st.m.speculative_dropped = Some(std::mem::take(&mut self.dropped));
+        }
         self.finish_audio(st.turn, st.input.at, &mut st.m).await;
         if st.input.voice.is_some() {
             st.m.latency_ms = st.m.first_audio_ms;
@@ -410,10 +502,16 @@ impl Engine {
     async fn fast_path(&mut self, text: &str, m: &mut TurnMetrics) -> Option<String> {
         let now = chrono::Local::now().naive_local();
         let intent = crate::actions::intent::parse(text, now)?;
-        let reply = match (actions::answer_without_store(&intent, now), &self.store) {
+        let reply = match (
+            actions::answer_without_store(&intent, now),
+            self.store.clone(),
+        ) {
             (Some(reply), _) => reply,
             (None, None) => return None,
-            (None, Some(store)) => self.run_action(store.clone(), intent.clone(), now, m).await,
+            (None, Some(store)) => {
+                self.confirmed(m).await; // no action before the turn is certain
+                self.run_action(store, intent.clone(), now, m).await
+            }
         };
         m.fast_path = true;
         m.actions.push(intent.name().to_string());
@@ -507,6 +605,7 @@ impl Engine {
             if requested.calls.is_empty() {
                 return Ok(());
             }
+            self.confirmed(m).await; // no action before the turn is certain
             let now = chrono::Local::now().naive_local();
             let mut results = Vec::new();
             for (name, args) in &requested.calls {
@@ -681,6 +780,16 @@ impl Engine {
     }
 
     fn print(&mut self, s: &str) {
+        if let Some(held) = &mut self.held_print {
+            if !self.gate.as_ref().is_some_and(Gate::is_confirmed) {
+                held.push_str(s);
+                return;
+            }
+            // Confirmed while the reply streams: what was held first, then the rest as it comes.
+            let earlier = std::mem::take(held);
+            self.held_print = None;
+            self.print(&earlier);
+        }
         // A closed stdout (e.g. `| head`) must not stop the assistant.
         let _ = self
             .out
@@ -748,5 +857,123 @@ impl Engine {
                 tracing::error!("cannot write metrics: {e}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::actions::store::Store;
+    use crate::dialogue::gate::{gate, Confirmation};
+    use crate::hearing::pipeline::TurnNote;
+
+    /// Where the engine prints, readable by the test.
+    #[derive(Clone, Default)]
+    struct Printed(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Printed {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Printed {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    /// The fast path answers actions with no model: no Ollama is needed here.
+    fn engine(db: &std::path::Path) -> (Engine, SharedStore, Printed) {
+        let cfg = Arc::new(Config::defaults().expect("defaults"));
+        let out = Printed::default();
+        let mut e = Engine::new(cfg, None, Box::new(out.clone()), None);
+        let store = SharedStore::new(Store::open(db).expect("store"));
+        e.set_store(store.clone());
+        (e, store, out)
+    }
+
+    /// Polls a held turn once (first): it must be waiting for its verdict.
+    async fn waiting<F: std::future::Future>(turn: std::pin::Pin<&mut F>) {
+        tokio::select! {
+            biased;
+            _ = turn => panic!("a held turn finished before its verdict"),
+            _ = std::future::ready(()) => {}
+        }
+    }
+
+    async fn shopping(store: &SharedStore) -> Vec<String> {
+        store
+            .with(std::time::Duration::from_secs(5), |s| s.items("shopping"))
+            .await
+            .expect("items")
+    }
+
+    /// A held turn (a speculative reply) does nothing the user could notice before its verdict:
+    /// the action waits, nothing is printed. Withdrawn, it never happens; confirmed, it does,
+    /// once, and its metrics say the reply was speculative.
+    #[tokio::test]
+    async fn a_held_action_runs_only_once_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, store, out) = engine(&dir.path().join("z.db"));
+
+        let (tx, g) = gate();
+        let input = TurnInput::text("add bread to my shopping list", Instant::now());
+        {
+            let held = e.held_turn(input, g, "> add bread\n".into());
+            tokio::pin!(held);
+            // Its first poll runs the fast path up to the gate (no other wait comes before it).
+            waiting(held.as_mut()).await;
+            assert!(
+                shopping(&store).await.is_empty(),
+                "acted before the verdict"
+            );
+            assert_eq!(out.text(), "", "printed before the verdict");
+            tx.withdraw();
+            assert!(held.await.is_none(), "a withdrawn turn gives no metrics");
+        }
+        assert!(shopping(&store).await.is_empty(), "a withdrawn turn acted");
+        assert_eq!(out.text(), "");
+
+        let (tx, g) = gate();
+        let at = Instant::now();
+        let input = TurnInput::text("add eggs to my shopping list", at);
+        let held = e.held_turn(input, g, "> add eggs\n".into());
+        tokio::pin!(held);
+        waiting(held.as_mut()).await;
+        assert!(shopping(&store).await.is_empty());
+        let turn = TurnNote {
+            prob: Some(0.8),
+            by_model: true,
+            wait_ms: 190.0,
+        };
+        tx.confirm(Confirmation {
+            endpoint_at: at + std::time::Duration::from_millis(190),
+            turn,
+        });
+        let m = held.await.expect("a confirmed turn is served");
+        assert_eq!(shopping(&store).await, ["eggs"]);
+        assert!(m.fast_path && m.error.is_none(), "{m:?}");
+        assert_eq!(m.speculative_reply.as_deref(), Some("used"));
+        assert_eq!(
+            (m.turn_prob, m.turn_by_model),
+            (Some(0.8f32 as f64), Some(true))
+        );
+        assert!(
+            m.endpoint_ms.is_some_and(|ms| (ms - 190.0).abs() < 1.0),
+            "{m:?}"
+        );
+        let printed = out.text();
+        assert!(printed.starts_with("> add eggs\n"), "{printed:?}");
+        assert!(
+            printed.len() > "> add eggs\n".len(),
+            "the reply: {printed:?}"
+        );
     }
 }

@@ -31,7 +31,11 @@
 //!
 //! Speculative transcription: at the probe the audio so far is also sent to whisper; if the
 //! endpoint follows with no new speech (and the same decision), that job's result is used; on
-//! `Resume` its receiver is dropped, which aborts it (running or not).
+//! `Resume` its receiver is dropped, which aborts it (running or not). With a speculative reply
+//! ([`FramePipeline::with_speculative_reply`]) the receiver goes to the session at once in a
+//! [`PipelineEvent::Tentative`], so the reply can start before the end of the turn is certain;
+//! exactly one `Confirmed` (the endpoint came with no new speech: that utterance is the turn) or
+//! `Withdrawn` (the voice went on, a wake came, or a new stream began) follows.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -111,8 +115,33 @@ pub enum PipelineEvent {
         transcript: TranscriptRx,
     },
     Utterance(VoiceUtterance),
+    /// With a speculative reply: at the turn probe, the utterance as if the turn ended here, with
+    /// the speculative transcript. One `Confirmed` or `Withdrawn` with its `id` follows.
+    Tentative {
+        id: u64,
+        utterance: VoiceUtterance,
+    },
+    /// The turn ended where tentative utterance `id` ended: it is the utterance (instead of an
+    /// `Utterance` event), decided as `turn` at `endpoint_at`.
+    Confirmed {
+        id: u64,
+        endpoint_at: Instant,
+        turn: TurnNote,
+    },
+    /// Tentative utterance `id` is no turn: the voice went on (or a wake, or a new stream, came
+    /// first). Dropping it aborts its transcription.
+    Withdrawn {
+        id: u64,
+    },
     /// A wake or follow-up window closed with no request.
     ListenEnded,
+}
+
+/// The speculative transcription of the utterance so far: kept here until the endpoint, or
+/// lent to the session with a speculative reply.
+enum Spec {
+    Kept(TranscriptRx),
+    Lent(u64),
 }
 
 /// The end-of-turn stage: the `zoe-turn` thread and the threshold of its answers.
@@ -182,7 +211,10 @@ pub struct FramePipeline {
     vad: Endpointer,
     stt: SttHandle,
     speculate: bool,
-    spec: Option<(TranscriptRx, Take)>,
+    /// Lend each speculative transcript to the session at once (`Tentative`), for a reply.
+    speculative_reply: bool,
+    spec: Option<(Spec, Take)>,
+    next_spec_id: u64,
     /// (stream position after a frame, when it was processed), for the last few seconds.
     clock: VecDeque<(usize, Instant)>,
     wake: Option<WakeStage>,
@@ -226,7 +258,9 @@ impl FramePipeline {
             vad: Endpointer::new(vad),
             stt,
             speculate,
+            speculative_reply: false,
             spec: None,
+            next_spec_id: 0,
             clock: VecDeque::new(),
             wake: None,
             playback: None,
@@ -255,6 +289,13 @@ impl FramePipeline {
         self
     }
 
+    /// Starts the reply at the turn probe: each speculative transcript goes to the session in a
+    /// `Tentative` event, then `Confirmed` or `Withdrawn` (needs `speculate`).
+    pub fn with_speculative_reply(mut self) -> Self {
+        self.speculative_reply = true;
+        self
+    }
+
     /// Frames come faster than real time (a replayed file): probes are waited for, and waits are
     /// counted on the stream, not the wall clock.
     pub fn unpaced(mut self) -> Self {
@@ -280,10 +321,11 @@ impl FramePipeline {
         self
     }
 
-    /// Starts a new stream (a new file): positions count from zero again.
-    pub fn reset(&mut self) {
+    /// Starts a new stream (a new file): positions count from zero again; a tentative utterance
+    /// of the last one is withdrawn.
+    pub fn reset(&mut self, emit: &mut dyn FnMut(PipelineEvent)) {
         self.vad.reset();
-        self.spec = None;
+        self.drop_spec(emit);
         self.clock.clear();
         self.history.clear();
         self.armed = None;
@@ -487,7 +529,7 @@ impl FramePipeline {
         });
         // A wake ends any follow-up window and any speculative run begun before it.
         self.follow_until = None;
-        self.spec = None;
+        self.drop_spec(emit);
         emit(PipelineEvent::Wake {
             wake,
             barge_in: self.speaking,
@@ -585,13 +627,28 @@ impl FramePipeline {
                 }
                 if let Some(take) = take.filter(|t| !t.while_speaking) {
                     if self.speculate {
+                        self.drop_spec(emit);
                         let audio = self.request_audio(audio, &take);
-                        self.spec = Some((self.stt.submit_kind(JobKind::Speculative, audio), take));
+                        let rx = self.stt.submit_kind(JobKind::Speculative, audio);
+                        if self.speculative_reply {
+                            self.next_spec_id += 1;
+                            let id = self.next_spec_id;
+                            let note = TurnNote {
+                                prob: None,
+                                by_model: false,
+                                wait_ms: self.waited_ms(end, pos, now),
+                            };
+                            let utterance = self.utterance(rx, start, end, &take, now, true, note);
+                            emit(PipelineEvent::Tentative { id, utterance });
+                            self.spec = Some((Spec::Lent(id), take));
+                        } else {
+                            self.spec = Some((Spec::Kept(rx), take));
+                        }
                     }
                 }
             }
             VadEvent::Resume | VadEvent::Discard => {
-                self.spec = None; // dropping the receiver aborts the job
+                self.drop_spec(emit); // dropping the receiver aborts the job
                 self.probe = None;
                 self.pausing = None;
                 self.scored = None;
@@ -608,34 +665,32 @@ impl FramePipeline {
                     }
                 }
                 let Some(take) = self.take(u.start, u.end) else {
-                    self.spec = None;
+                    self.drop_spec(emit);
                     return;
                 };
                 if take.wake.is_some() {
                     self.send_due_verification(pos, true, emit);
                 }
-                let spec = self.spec.take();
-                let (transcript, speculative) = match spec {
-                    Some((rx, t)) if t == take => (rx, true),
-                    _ => {
+                // The speculative run is the utterance's when nothing changed since the probe.
+                let (served, speculative) = match self.spec.take() {
+                    Some((spec, t)) if t == take => {
+                        // A request now: the next pause's speculative job must not replace it.
+                        self.stt.adopt_speculative();
+                        (spec, true)
+                    }
+                    other => {
+                        if let Some((Spec::Lent(id), _)) = other {
+                            emit(PipelineEvent::Withdrawn { id });
+                        }
                         let kind = if take.while_speaking {
                             JobKind::Verify // a possible "stop": as urgent as a barge-in
                         } else {
                             JobKind::Final
                         };
                         let audio = self.request_audio(u.audio, &take);
-                        (self.stt.submit_kind(kind, audio), false)
+                        (Spec::Kept(self.stt.submit_kind(kind, audio)), false)
                     }
                 };
-                let end_of_speech = self
-                    .clock
-                    .iter()
-                    .find(|(p, _)| *p >= u.end)
-                    // The frame's last sample was captured at `t`; the speech ended earlier in it.
-                    .map_or(now, |&(p, t)| {
-                        t - Duration::from_secs_f64((p - u.end) as f64 / RATE as f64)
-                    });
-                let start = take.cut.map_or(u.start, |c| c.max(u.start));
                 if !take.while_speaking {
                     // Served: the wake is used up, and a conversation's follow-up window opens.
                     self.armed = None;
@@ -643,30 +698,83 @@ impl FramePipeline {
                         self.follow_until = Some(pos + w.cfg.follow_up_ms as usize * 16);
                     }
                 }
-                let scored = self.scored.take();
-                let wait_ms = if self.unpaced {
-                    // The model's time is in the stream already (see `poll_turn`).
-                    (u.decided - u.end) as f64 / RATE as f64 * 1000.0
-                } else {
-                    now.saturating_duration_since(end_of_speech).as_secs_f64() * 1000.0
+                let note = TurnNote {
+                    prob: self.scored.take().map(|s| s.prob),
+                    by_model,
+                    // Unpaced, the model's time is in the stream already (see `poll_turn`).
+                    wait_ms: self.waited_ms(u.end, u.decided, now),
                 };
-                emit(PipelineEvent::Utterance(VoiceUtterance {
-                    transcript,
-                    speech_start_s: start as f64 / RATE as f64,
-                    speech_end_s: u.end as f64 / RATE as f64,
-                    end_of_speech,
-                    endpoint_at: now,
-                    speculative,
-                    wake: take.wake,
-                    follow_up: take.follow_up,
-                    while_speaking: take.while_speaking,
-                    turn: TurnNote {
-                        prob: scored.map(|s| s.prob),
-                        by_model,
-                        wait_ms,
-                    },
-                }));
+                match served {
+                    Spec::Lent(id) => emit(PipelineEvent::Confirmed {
+                        id,
+                        endpoint_at: now,
+                        turn: note,
+                    }),
+                    Spec::Kept(rx) => {
+                        let utterance =
+                            self.utterance(rx, u.start, u.end, &take, now, speculative, note);
+                        emit(PipelineEvent::Utterance(utterance));
+                    }
+                }
             }
+        }
+    }
+
+    /// Withdraws the speculative run: dropping a kept receiver aborts its job; a lent one is
+    /// the session's to drop.
+    fn drop_spec(&mut self, emit: &mut dyn FnMut(PipelineEvent)) {
+        if let Some((Spec::Lent(id), _)) = self.spec.take() {
+            emit(PipelineEvent::Withdrawn { id });
+        }
+    }
+
+    /// When the frame holding stream position `end` was captured (live) or processed (replay).
+    fn end_of_speech(&self, end: usize, now: Instant) -> Instant {
+        self.clock
+            .iter()
+            .find(|(p, _)| *p >= end)
+            // The frame's last sample was captured at `t`; the speech ended earlier in it.
+            .map_or(now, |&(p, t)| {
+                t - Duration::from_secs_f64((p - end) as f64 / RATE as f64)
+            })
+    }
+
+    /// From the end of speech (`end`) to a decision at stream position `at`, made at `now` (ms):
+    /// the wall clock when paced; unpaced, on the stream.
+    fn waited_ms(&self, end: usize, at: usize, now: Instant) -> f64 {
+        if self.unpaced {
+            at.saturating_sub(end) as f64 / RATE as f64 * 1000.0
+        } else {
+            now.saturating_duration_since(self.end_of_speech(end, now))
+                .as_secs_f64()
+                * 1000.0
+        }
+    }
+
+    /// The utterance from `start` to `end` (stream positions) taken as `take`, decided `now`.
+    #[allow(clippy::too_many_arguments)]
+    fn utterance(
+        &self,
+        transcript: TranscriptRx,
+        start: usize,
+        end: usize,
+        take: &Take,
+        now: Instant,
+        speculative: bool,
+        turn: TurnNote,
+    ) -> VoiceUtterance {
+        let start = take.cut.map_or(start, |c| c.max(start));
+        VoiceUtterance {
+            transcript,
+            speech_start_s: start as f64 / RATE as f64,
+            speech_end_s: end as f64 / RATE as f64,
+            end_of_speech: self.end_of_speech(end, now),
+            endpoint_at: now,
+            speculative,
+            wake: take.wake,
+            follow_up: take.follow_up,
+            while_speaking: take.while_speaking,
+            turn,
         }
     }
 
@@ -861,14 +969,7 @@ mod tests {
             });
             turn_thread = Some(t);
         }
-        let mut audio = audio;
-        audio.resize(audio.len().div_ceil(FRAME) * FRAME, 0.0);
-        audio.resize(audio.len() + p.trailing_silence_frames() * FRAME, 0.0);
-        let mut events = Vec::new();
-        for frame in audio.chunks_exact(FRAME) {
-            p.push(frame, &mut |e| events.push(e));
-        }
-        drop(p);
+        let mut events = feed(p, audio);
         if let Some(t) = turn_thread {
             t.join();
         }
@@ -883,6 +984,17 @@ mod tests {
         thread.join();
         let calls = calls.lock().unwrap().clone();
         (events, texts, calls)
+    }
+
+    /// Feeds `audio` and the pipeline's closing silence, frame by frame; returns the events.
+    fn feed(mut p: FramePipeline, mut audio: Vec<f32>) -> Vec<PipelineEvent> {
+        audio.resize(audio.len().div_ceil(FRAME) * FRAME, 0.0);
+        audio.resize(audio.len() + p.trailing_silence_frames() * FRAME, 0.0);
+        let mut events = Vec::new();
+        for frame in audio.chunks_exact(FRAME) {
+            p.push(frame, &mut |e| events.push(e));
+        }
+        events
     }
 
     fn utterances(events: &[PipelineEvent]) -> Vec<&VoiceUtterance> {
@@ -943,19 +1055,25 @@ mod tests {
         assert_eq!(calls.len(), 1);
     }
 
+    /// Half a second of room, "Add milk", a pause of `gap_ms`, "and eggs to my list."; with the
+    /// length of the speech alone (seconds).
+    fn add_milk_pause_and_eggs(gap_ms: usize) -> (Vec<f32>, f64) {
+        let (first, second) = (speech("Add milk"), speech("and eggs to my list."));
+        let mut audio = silence(500);
+        audio.extend_from_slice(&first);
+        audio.extend_from_slice(&silence(gap_ms));
+        audio.extend_from_slice(&second);
+        (audio, (first.len() + second.len()) as f64 / 16_000.0)
+    }
+
     /// Speech that resumes after a short pause ends one utterance, not two: the speculative job
     /// of the first part is dropped, and the transcript used is of a job holding both parts.
     #[test]
     fn a_short_pause_does_not_split_the_request() {
-        let (first, second) = (speech("Add milk"), speech("and eggs to my list."));
-        let mut audio = silence(500);
-        audio.extend_from_slice(&first);
-        audio.extend_from_slice(&silence(200));
-        audio.extend_from_slice(&second);
+        let (audio, both) = add_milk_pause_and_eggs(200);
         let (events, texts, calls) = run(audio, true);
         let us = utterances(&events);
         assert_eq!(us.len(), 1, "{events:?}");
-        let both = (first.len() + second.len()) as f64 / 16_000.0;
         let used: usize = texts[0]["job ".len()..].parse().expect("job n");
         let used_s = calls[used - 1] as f64 / 16_000.0;
         assert!(
@@ -966,6 +1084,52 @@ mod tests {
         assert!(calls[..used - 1]
             .iter()
             .all(|&n| (n as f64 / 16_000.0) < both));
+    }
+
+    /// With a speculative reply, each pause lends its transcript at once (`Tentative`), and each
+    /// tentative utterance gets one verdict: the voice going on withdraws it, the end of the turn
+    /// confirms the last, which then holds the whole request. No `Utterance` besides.
+    #[test]
+    fn a_speculative_reply_is_withdrawn_when_the_voice_goes_on_and_confirmed_at_the_end() {
+        let (audio, both) = add_milk_pause_and_eggs(250);
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let (stt, thread) = SttHandle::spawn(Box::new(Scripted(calls.clone()))).unwrap();
+        let p = FramePipeline::new(VadConfig::default(), stt, true)
+            .with_speculative_reply()
+            .unpaced();
+        let mut events = feed(p, audio);
+        let verdicts: Vec<String> = events
+            .iter()
+            .filter_map(|e| match e {
+                PipelineEvent::Tentative { id, .. } => Some(format!("tentative {id}")),
+                PipelineEvent::Withdrawn { id } => Some(format!("withdrawn {id}")),
+                PipelineEvent::Confirmed { id, turn, .. } => {
+                    assert!(turn.prob.is_none() && !turn.by_model, "{turn:?}");
+                    Some(format!("confirmed {id}"))
+                }
+                PipelineEvent::Utterance(_) => Some("utterance".into()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            verdicts,
+            ["tentative 1", "withdrawn 1", "tentative 2", "confirmed 2"]
+        );
+        // The confirmed utterance's lent transcript is of a job holding both parts.
+        let last = events.iter_mut().rev().find_map(|e| match e {
+            PipelineEvent::Tentative { utterance, .. } => Some(utterance),
+            _ => None,
+        });
+        let u = last.expect("a tentative utterance");
+        assert!(u.speculative && u.wake.is_none());
+        let (_, rx) = tokio::sync::oneshot::channel();
+        let rx = std::mem::replace(&mut u.transcript, rx);
+        let text = rx.blocking_recv().expect("answered").expect("text").text;
+        drop(events);
+        thread.join();
+        let calls = calls.lock().unwrap().clone();
+        let used: usize = text["job ".len()..].parse().expect("job n");
+        assert!(calls[used - 1] as f64 / 16_000.0 >= both, "{calls:?}");
     }
 
     /// Silence and a reset give nothing; a second file's positions start again from zero.

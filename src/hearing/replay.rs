@@ -36,7 +36,7 @@ pub fn feed_files(
                 continue;
             }
         };
-        pipeline.reset();
+        pipeline.reset(&mut emit);
         let mut samples = clip.samples;
         let rem = samples.len() % FRAME;
         if rem != 0 {

@@ -57,6 +57,19 @@ pub enum SpeechCmd {
     Chime {
         turn: u64,
     },
+    /// Reply `turn` is held (a speculative reply): its chunks are synthesized but kept until
+    /// `Release`, or dropped by `Discard`.
+    Hold {
+        turn: u64,
+    },
+    /// Held reply `turn` may be heard: what was synthesized plays now, the rest as it comes.
+    Release {
+        turn: u64,
+    },
+    /// Held reply `turn` is dropped unheard, with any of its chunks still to come.
+    Discard {
+        turn: u64,
+    },
     /// A listening cue (not part of any reply).
     Cue(Cue),
     /// Drop queued text and audio now (barge-in, Ctrl-C).
@@ -183,6 +196,21 @@ impl SpeechHandle {
         let _ = self.tx.send(SpeechCmd::EndTurn { turn });
     }
 
+    /// Holds reply `turn` (send before its first chunk): synthesized, not played.
+    pub fn hold(&self, turn: u64) {
+        let _ = self.tx.send(SpeechCmd::Hold { turn });
+    }
+
+    /// Plays held reply `turn`.
+    pub fn release(&self, turn: u64) {
+        let _ = self.tx.send(SpeechCmd::Release { turn });
+    }
+
+    /// Drops held reply `turn` unheard.
+    pub fn discard(&self, turn: u64) {
+        let _ = self.tx.send(SpeechCmd::Discard { turn });
+    }
+
     /// Silences Zoe now: the sentence being synthesized aborts, queued text and audio are dropped.
     pub fn stop(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
@@ -222,6 +250,10 @@ impl SpeechControl {
     pub fn cue(&self, cue: Cue) {
         let _ = self.tx.send(SpeechCmd::Cue(cue));
     }
+    /// As [`SpeechHandle::release`].
+    pub fn release(&self, turn: u64) {
+        let _ = self.tx.send(SpeechCmd::Release { turn });
+    }
 }
 
 struct SpeechThread {
@@ -240,6 +272,8 @@ struct TurnAudio {
     probe: Option<Probe>,
     reported: bool,
     samples: usize,
+    /// A held reply's audio (volume applied), played on release.
+    held: Option<Vec<f32>>,
 }
 
 impl TurnAudio {
@@ -251,9 +285,20 @@ impl TurnAudio {
                 probe: None,
                 reported: false,
                 samples: 0,
+                held: None,
             });
         }
         current.as_mut().expect("set above")
+    }
+}
+
+impl TurnAudio {
+    /// Once the turn's audio carries a probe, hands it to `pending` to watch (once).
+    fn report_probe(&mut self, pending: &mut Vec<(u64, Probe)>) {
+        if let Some(p) = self.probe.as_ref().filter(|_| !self.reported) {
+            pending.push((self.turn, p.clone()));
+            self.reported = true;
+        }
     }
 }
 
@@ -262,6 +307,8 @@ impl SpeechThread {
         let mut current: Option<TurnAudio> = None;
         // Turns whose first-audio probe the device thread has yet to mark.
         let mut pending: Vec<(u64, Probe)> = Vec::new();
+        // The last held reply dropped: its chunks still queued are not spoken.
+        let mut discarded = 0u64;
         let mut preparing = true;
         loop {
             // Woken at least every 500 ms so the sink can reopen a failed device; at once while
@@ -279,14 +326,30 @@ impl SpeechThread {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             match cmd {
+                Some(SpeechCmd::Say { turn, .. }) if turn <= discarded => {}
                 Some(SpeechCmd::Say { turn, text }) => {
                     let cur = TurnAudio::for_turn(&mut current, turn);
                     self.speak(cur, &text);
-                    if let Some(p) = cur.probe.as_ref().filter(|_| !cur.reported) {
-                        pending.push((turn, p.clone()));
-                        cur.reported = true;
+                    cur.report_probe(&mut pending);
+                }
+                Some(SpeechCmd::Hold { turn }) => {
+                    TurnAudio::for_turn(&mut current, turn).held = Some(Vec::new());
+                }
+                Some(SpeechCmd::Release { turn }) => {
+                    if let Some(cur) = current.as_mut().filter(|c| c.turn == turn) {
+                        if let Some(audio) = cur.held.take().filter(|a| !a.is_empty()) {
+                            let probe = cur.probe.get_or_insert_with(Probe::new);
+                            self.sink
+                                .play(&audio, self.tts.sample_rate(), Some(&*probe));
+                            cur.report_probe(&mut pending);
+                        }
                     }
                 }
+                Some(SpeechCmd::Discard { turn }) => {
+                    discarded = discarded.max(turn);
+                    current = current.filter(|c| c.turn != turn);
+                }
+                Some(SpeechCmd::EndTurn { turn }) if turn <= discarded => {}
                 Some(SpeechCmd::Chime { turn }) => {
                     let rate = self.tts.sample_rate();
                     let samples = chime(rate, self.volume);
@@ -318,7 +381,17 @@ impl SpeechThread {
                     let mut requeue = Vec::new();
                     while let Ok(cmd) = self.rx.try_recv() {
                         match cmd {
-                            SpeechCmd::Say { .. } | SpeechCmd::Chime { .. } => {}
+                            SpeechCmd::Say { .. }
+                            | SpeechCmd::Chime { .. }
+                            | SpeechCmd::Release { .. } => {}
+                            // A reply held after the stop stays held (or dropped).
+                            SpeechCmd::Hold { turn } => {
+                                TurnAudio::for_turn(&mut current, turn).held = Some(Vec::new());
+                            }
+                            SpeechCmd::Discard { turn } => {
+                                discarded = discarded.max(turn);
+                                current = current.filter(|c| c.turn != turn);
+                            }
                             other => requeue.push(other),
                         }
                     }
@@ -380,7 +453,12 @@ impl SpeechThread {
                     let rate = self.tts.sample_rate();
                     self.sink.play_cue(&cue_tone(cue, rate, self.volume), rate);
                 }
-                SpeechCmd::Say { .. } | SpeechCmd::Chime { .. } | SpeechCmd::Stop => {}
+                SpeechCmd::Say { .. }
+                | SpeechCmd::Chime { .. }
+                | SpeechCmd::Stop
+                | SpeechCmd::Hold { .. }
+                | SpeechCmd::Release { .. }
+                | SpeechCmd::Discard { .. } => {}
             }
         }
         false
@@ -397,13 +475,17 @@ impl SpeechThread {
             if stop_epoch.load(Ordering::SeqCst) != epoch {
                 return false;
             }
+            cur.samples += piece.len();
+            if let Some(held) = &mut cur.held {
+                held.extend(piece.iter().map(|s| s * volume));
+                return true;
+            }
             scaled.clear();
             scaled.extend(piece.iter().map(|s| s * volume));
             // Every piece carries the turn's probe until it marks the first audible sample.
             let probe = cur.probe.get_or_insert_with(Probe::new);
             let probe = probe.get().is_none().then_some(&*probe);
             sink.play(&scaled, rate, probe);
-            cur.samples += piece.len();
             true
         });
         if let Err(e) = result {
@@ -426,5 +508,81 @@ impl SpeechThread {
             .latency()
             .min(until.saturating_duration_since(Instant::now()));
         std::thread::sleep(tail);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, TtsBackend};
+
+    fn espeak_to_null() -> SpeechHandle {
+        let mut cfg = Config::defaults().expect("defaults").speech;
+        cfg.backend = TtsBackend::Espeak {
+            voice: "en-us".into(),
+            rate_wpm: 175,
+            pitch: 50,
+        };
+        cfg.fallback = None;
+        SpeechHandle::start(&cfg, Output::Null).expect("espeak-ng starts")
+    }
+
+    /// The events so far, once every command sent before has been handled (a drain is answered
+    /// in order; the null sink is never busy).
+    fn events_now(s: &mut SpeechHandle) -> Vec<SpeechEvent> {
+        s.drain(Duration::from_secs(5));
+        let mut out = Vec::new();
+        while let Ok(e) = s.events.try_recv() {
+            out.push(e);
+        }
+        out
+    }
+
+    fn first_audio(events: &[SpeechEvent], turn: u64) -> bool {
+        events
+            .iter()
+            .any(|e| matches!(e, SpeechEvent::FirstAudio { turn: t, .. } if *t == turn))
+    }
+
+    /// A held reply is synthesized but reaches the output only when released; a discarded one
+    /// never does, not even the chunks sent after the discard.
+    #[test]
+    fn held_replies_play_on_release_and_never_when_discarded() {
+        let mut s = espeak_to_null();
+        s.hold(1);
+        s.say(1, "Hello there.".into());
+        assert!(!first_audio(&events_now(&mut s), 1), "played while held");
+        s.release(1);
+        s.say(1, "How are you?".into());
+        s.end_turn(1);
+        let ev = events_now(&mut s);
+        assert!(first_audio(&ev, 1), "released reply not played: {ev:?}");
+        let queued = ev.iter().find_map(|e| match e {
+            SpeechEvent::TurnQueued {
+                turn: 1, samples, ..
+            } => Some(*samples),
+            _ => None,
+        });
+        assert!(queued.is_some_and(|n| n > 0), "both chunks counted: {ev:?}");
+
+        s.hold(2);
+        s.say(2, "This is never heard.".into());
+        s.discard(2);
+        s.say(2, "Nor this.".into());
+        s.end_turn(2);
+        let ev = events_now(&mut s);
+        assert!(
+            !ev.iter().any(|e| match e {
+                SpeechEvent::FirstAudio { turn, .. } | SpeechEvent::TurnQueued { turn, .. } =>
+                    *turn == 2,
+                SpeechEvent::Failed { .. } => false,
+            }),
+            "a discarded reply reached the output: {ev:?}"
+        );
+        // The next reply plays as usual.
+        s.say(3, "Next.".into());
+        s.end_turn(3);
+        assert!(first_audio(&events_now(&mut s), 3));
+        s.shutdown();
     }
 }

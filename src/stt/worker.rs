@@ -4,7 +4,9 @@
 //! one speculative job waits (a newer one replaces it: the older hears [`SttError::Superseded`]);
 //! final ones wait in order, four at most (each is a user's request: replayed files unpaced, or
 //! a slow device, can finish several before whisper is free), and verifications keep the newest
-//! two. A job is aborted when its receiver is dropped (a speculative run made stale by new
+//! two. A speculative job that an utterance takes as its transcript (nothing changed since the
+//! pause) is adopted ([`SttHandle::adopt_speculative`]): it becomes final and can no longer be
+//! replaced by the next pause's. A job is aborted when its receiver is dropped (a speculative run made stale by new
 //! speech), and a running job of a lower kind is preempted by a new higher one: aborted and put
 //! back to run again after it, so a verification never waits behind a request's transcription.
 //!
@@ -45,6 +47,8 @@ struct Queue {
     final_: VecDeque<Job>,
     spec: Option<Job>,
     running: Option<JobKind>,
+    /// The running job, speculative when it started, was adopted: final if it is requeued.
+    running_adopted: bool,
     closed: bool,
 }
 
@@ -54,6 +58,14 @@ const VERIFY_WAITING: usize = 2;
 const FINAL_WAITING: usize = 4;
 
 impl Queue {
+    /// Queues a final job; the oldest waiting beyond the bound is returned, superseded.
+    fn push_final(&mut self, job: Job) -> Option<Job> {
+        self.final_.push_back(job);
+        (self.final_.len() > FINAL_WAITING)
+            .then(|| self.final_.pop_front())
+            .flatten()
+    }
+
     fn next(&mut self) -> Option<Job> {
         self.verify
             .pop_front()
@@ -160,12 +172,7 @@ impl SttHandle {
                     .then(|| q.verify.pop_front())
                     .flatten()
             }
-            JobKind::Final => {
-                q.final_.push_back(job);
-                (q.final_.len() > FINAL_WAITING)
-                    .then(|| q.final_.pop_front())
-                    .flatten()
-            }
+            JobKind::Final => q.push_final(job),
             JobKind::Speculative => q.spec.replace(job),
         };
         if q.running.is_some_and(|r| r < kind) {
@@ -177,6 +184,28 @@ impl SttHandle {
         }
         shared.ready.notify_one();
         rx
+    }
+
+    /// The speculative job (waiting or running) is an utterance's transcript now: it becomes
+    /// final, so the next pause's speculative job cannot replace it.
+    pub fn adopt_speculative(&self) {
+        let mut q = self.owner.shared.lock();
+        let replaced = match q.spec.take() {
+            Some(mut job) => {
+                job.kind = JobKind::Final;
+                q.push_final(job)
+            }
+            None if q.running == Some(JobKind::Speculative) => {
+                q.running = Some(JobKind::Final);
+                q.running_adopted = true;
+                None
+            }
+            None => None,
+        };
+        drop(q);
+        if let Some(old) = replaced {
+            let _ = old.reply.send(Err(SttError::Superseded));
+        }
     }
 
     /// Queues a final transcription.
@@ -196,13 +225,14 @@ impl SttHandle {
 /// receiver dropped, or preempted), answer or requeue.
 fn serve(mut engine: Box<dyn Transcribe>, shared: &Shared) {
     loop {
-        let job = {
+        let mut job = {
             let mut q = shared.lock();
             loop {
                 match q.next() {
                     Some(j) if j.reply.is_closed() => continue, // cancelled while waiting
                     Some(j) => {
                         q.running = Some(j.kind);
+                        q.running_adopted = false;
                         shared.preempt.store(false, Ordering::Relaxed);
                         break j;
                     }
@@ -222,6 +252,9 @@ fn serve(mut engine: Box<dyn Transcribe>, shared: &Shared) {
         );
         let mut q = shared.lock();
         q.running = None;
+        if std::mem::take(&mut q.running_adopted) {
+            job.kind = JobKind::Final;
+        }
         match result {
             Err(SttError::Aborted) if !job.reply.is_closed() => q.requeue(job),
             Err(SttError::Aborted) => {}
@@ -375,6 +408,40 @@ mod tests {
             assert_eq!(text(rx).unwrap(), format!("job {n}"));
         }
         assert_eq!(text(new_spec).unwrap(), "job 8");
+    }
+
+    /// A speculative job adopted as an utterance's transcript is final: the next speculative job
+    /// does not replace it, waiting or preempted while running; it runs after the finals before
+    /// it and before the newer speculative one.
+    #[test]
+    fn an_adopted_speculative_job_is_never_replaced() {
+        let (h, seen, release) = gate();
+        let running = h.submit(vec![0.0; 1]);
+        assert_eq!(next(&seen), Seen::Started(1));
+        let adopted = h.submit_kind(JobKind::Speculative, vec![0.0; 2]);
+        h.adopt_speculative();
+        let newer = h.submit_kind(JobKind::Speculative, vec![0.0; 3]);
+        for _ in 0..3 {
+            release.send(()).unwrap();
+        }
+        assert_eq!(text(running).unwrap(), "job 1");
+        assert_eq!(text(adopted).unwrap(), "job 2");
+        assert_eq!(text(newer).unwrap(), "job 3");
+        // Adopted while running: preempted by a final job, it comes back (final) and a
+        // speculative job submitted meanwhile does not take its place.
+        let adopted = h.submit_kind(JobKind::Speculative, vec![0.0; 4]);
+        while next(&seen) != Seen::Started(4) {}
+        h.adopt_speculative();
+        let verify = h.submit_kind(JobKind::Verify, vec![0.0; 5]);
+        assert_eq!(next(&seen), Seen::Aborted(4));
+        assert_eq!(next(&seen), Seen::Started(5));
+        let newer = h.submit_kind(JobKind::Speculative, vec![0.0; 6]);
+        for _ in 0..3 {
+            release.send(()).unwrap();
+        }
+        assert_eq!(text(verify).unwrap(), "job 5");
+        assert_eq!(text(adopted).unwrap(), "job 4");
+        assert_eq!(text(newer).unwrap(), "job 6");
     }
 
     /// Dropping the last handle lets the jobs still wanted finish (a replayed file's last

@@ -7,6 +7,8 @@
 //! Zoe's own synthesis of the same engine included — and scores fold k's held-out streams. The
 //! scores are kept, so any threshold can be judged afterwards without training again.
 
+use std::borrow::Cow;
+
 use super::corpus::{self, Clip, ClipKind};
 use super::*;
 
@@ -49,6 +51,23 @@ fn span(audio: &[f32]) -> (usize, usize) {
     speech_bounds(audio).unwrap_or((0, audio.len()))
 }
 
+/// One training copy of `clip` (half of them played faster or slower when `speed` is above 0, then
+/// in a room at a random level) and where its speech is: marked in the audio played, since a
+/// faster copy ends sooner.
+fn training_copy(
+    rng: &mut Rng,
+    clip: &[f32],
+    speed: f32,
+    rooms: &[Vec<f32>],
+) -> (Vec<f32>, (usize, usize)) {
+    let played: Cow<[f32]> = if speed > 0.0 && rng.f32() < 0.5 {
+        Cow::Owned(speed_perturb(rng, clip, speed))
+    } else {
+        Cow::Borrowed(clip)
+    };
+    (augment_in(rng, &played, rooms), span(&played))
+}
+
 /// Training streams, one family to a stream: each clip several times in rooms (`rooms`: recorded
 /// impulse responses besides synthetic ones), at random levels, in noise. Real speech is left
 /// out when `real_held` (its held-out streams then train the other folds' heads as they are).
@@ -75,13 +94,8 @@ pub fn corpus_train_streams(
                 ClipKind::Sentence | ClipKind::Speech => (OTHER_COPIES, false),
             };
             for _ in 0..copies {
-                let a = if speed > 0.0 && rng.f32() < 0.5 {
-                    let faster_or_slower = speed_perturb(rng, &c.audio, speed);
-                    augment_in(rng, &faster_or_slower, rooms)
-                } else {
-                    augment_in(rng, &c.audio, rooms)
-                };
-                b.add(rng, &a, wake.then(|| span(&c.audio)));
+                let (a, speech) = training_copy(rng, &c.audio, speed, rooms);
+                b.add(rng, &a, wake.then_some(speech));
             }
         }
         out.extend(tagged(&family, real, b.finish(rng)));
@@ -492,6 +506,31 @@ pub fn summarize(rows: &[(String, bool, Counts)]) -> Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A copy played faster or slower has its speech marked where it now is, not where it was.
+    #[test]
+    fn speed_perturbed_copies_mark_speech_where_it_is_played() {
+        let sr = RATE as usize;
+        let mut clip = vec![0.0f32; sr / 2];
+        clip.extend((0..sr).map(|i| 0.5 * (i as f32 * 0.07).sin()));
+        clip.extend(vec![0.0f32; sr / 2]);
+        let (start, end) = span(&clip);
+        let mut rng = Rng::new(7);
+        let mut moved = 0;
+        for _ in 0..40 {
+            let (_, (s, e)) = training_copy(&mut rng, &clip, 0.1, &[]);
+            let ratio = e as f32 / end as f32;
+            assert!((0.85..=1.15).contains(&ratio), "end {e} vs {end}");
+            assert!(e - s < end - start + sr / 5 && e - s > (end - start) * 4 / 5);
+            if e.abs_diff(end) > sr / 50 {
+                moved += 1;
+            }
+        }
+        // About half the copies are perturbed, by 2.5 % or more (at least 25 ms on one second).
+        assert!((8..=32).contains(&moved), "{moved} of 40 copies moved");
+        // Without speed perturbation the mark is the clip's own.
+        assert_eq!(training_copy(&mut rng, &clip, 0.0, &[]).1, (start, end));
+    }
 
     /// Synthesizers make one fold each; speakers go whole, longest first, to the emptiest fold.
     #[test]

@@ -259,6 +259,18 @@ pub fn read_metrics(path: &Path) -> Vec<TurnMetrics> {
         .collect()
 }
 
+/// The items of a list in the SQLite store at `db`, read as another process would.
+pub fn items(db: &Path, list: &str) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT i.text FROM items i JOIN lists l ON l.id = i.list_id WHERE l.name = ?1 ORDER BY i.id")
+        .unwrap();
+    stmt.query_map([list], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 /// Samples of a 16-bit mono WAV file, with its sample rate.
 pub fn read_wav(path: &Path) -> (Vec<i16>, u32) {
     let reader = hound::WavReader::open(path).expect("valid WAV");

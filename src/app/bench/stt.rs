@@ -8,7 +8,8 @@
 //!   zoe" clips (positives) and sound-alikes (hard negatives), alone and followed by a request as
 //!   the pipeline sends them, and for the one-breath "Hey Zoe, …" commands; the spellings seen;
 //! - **greeting**: greeting scenes replayed at real time through the whole voice pipeline (real
-//!   tiny.en, stand-in timed like an Orin NX, espeak-ng into a WAV sink): latency p50/p95;
+//!   tiny.en, stand-in timed like an Orin NX, espeak-ng into a WAV sink), by the silence rule
+//!   and by Smart Turn, each with the speculative reply off and on: latency p50/p95;
 //! - **quiet**: real speech without the wake phrase replayed through the whole pipeline with the
 //!   wake word required, as fast as it goes and at real time: the turns it gave (should be none).
 
@@ -505,12 +506,15 @@ async fn greeting(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     let smart_turn = args
         .shared
         .join("models/smart-turn/smart-turn-v3.2-cpu.onnx");
-    for ((wake, files), turn) in scenes
-        .iter()
-        .flat_map(|s| [(s.clone(), None), (s.clone(), Some(smart_turn.clone()))])
-    {
+    let settings = scenes.iter().flat_map(|s| {
+        [None, Some(smart_turn.clone())]
+            .into_iter()
+            .flat_map(move |t| [(s.clone(), t.clone(), false), (s.clone(), t, true)])
+    });
+    for ((wake, files), turn, speculative_reply) in settings {
         let mut c = on_shared(cfg, args);
         c.wake.required = wake;
+        c.turn.speculative_reply = speculative_reply;
         let rule = match &turn {
             Some(_) => format!(
                 "Smart Turn at the probe, else {} ms of silence",
@@ -523,12 +527,14 @@ async fn greeting(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         let m = replay(c, files, true, "Hi! How can I help?").await?;
         let pick = |f: fn(&TurnMetrics) -> Option<f64>| m.iter().filter_map(f).collect::<Vec<_>>();
         println!(
-            "  {}; end of turn by {rule} ({} turns from {n} scenes; transcripts: {:?})",
+            "  {}; end of turn by {rule}; speculative reply {} ({} turns from {n} scenes; \
+             transcripts: {:?})",
             if wake {
                 "\"Hey Zoe, <greeting>\", wake word on"
             } else {
                 "greeting alone, wake word off"
             },
+            if speculative_reply { "on" } else { "off" },
             m.len(),
             m.iter()
                 .filter_map(|t| t.transcript.clone())
@@ -540,9 +546,14 @@ async fn greeting(cfg: &Config, args: &Args) -> anyhow::Result<()> {
             "ms",
         );
         println!(
-            "    ended by the model: {} of {}",
+            "    ended by the model: {} of {}; replies started at the probe and used: {}, \
+             dropped: {}",
             m.iter().filter(|t| t.turn_by_model == Some(true)).count(),
-            m.len()
+            m.len(),
+            m.iter()
+                .filter(|t| t.speculative_reply.as_deref() == Some("used"))
+                .count(),
+            m.iter().filter_map(|t| t.speculative_dropped).sum::<u32>()
         );
         row(
             "    stt_ms (submitted -> transcript)",

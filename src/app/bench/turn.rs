@@ -290,8 +290,11 @@ struct Tally {
     early: [usize; 3],
     /// Wait after the true end of complete requests (ms).
     waits: Vec<f64>,
-    /// Model calls (probes answered), each also a speculative start.
+    /// Model calls (probes answered).
     probes: usize,
+    /// Speculative replies started at a pause and withdrawn (the voice went on): wasted chat
+    /// requests.
+    dropped: usize,
 }
 
 fn run_setting(
@@ -303,7 +306,10 @@ fn run_setting(
 ) -> anyhow::Result<Tally> {
     let before = calls.load(Ordering::Relaxed);
     let (stt, stt_thread) = SttHandle::spawn(Box::new(Deaf))?;
-    let mut p = FramePipeline::new(vad.clone(), stt, false).unpaced();
+    // Speculative replies on, as `zoe listen` runs: the withdrawn ones are counted.
+    let mut p = FramePipeline::new(vad.clone(), stt, true)
+        .with_speculative_reply()
+        .unpaced();
     if let Some((handle, threshold, probes)) = turn {
         p = p.with_turn(TurnStage {
             handle: handle.clone(),
@@ -315,8 +321,9 @@ fn run_setting(
     }
     let mut t = Tally::default();
     for c in cases {
-        p.reset();
         let mut events = Vec::new();
+        p.reset(&mut |e| events.push(e));
+        events.clear(); // the last case's utterances were all decided
         let mut audio = c.audio.clone();
         audio.resize(audio.len().div_ceil(FRAME) * FRAME, 0.0);
         for frame in audio.chunks_exact(FRAME) {
@@ -324,13 +331,27 @@ fn run_setting(
         }
         let g = c.group as usize;
         t.cases[g] += 1;
-        let us: Vec<_> = events
-            .iter()
-            .filter_map(|e| match e {
-                PipelineEvent::Utterance(u) => Some(u),
-                _ => None,
-            })
-            .collect();
+        // The turns: utterances, and tentative ones once confirmed (with the confirmed note).
+        let mut lent = Vec::new();
+        let mut us = Vec::new();
+        for e in events {
+            match e {
+                PipelineEvent::Utterance(u) => us.push(u),
+                PipelineEvent::Tentative { id, utterance } => lent.push((id, utterance)),
+                PipelineEvent::Withdrawn { id } => {
+                    lent.retain(|(i, _)| *i != id);
+                    t.dropped += 1;
+                }
+                PipelineEvent::Confirmed { id, turn, .. } => {
+                    if let Some(k) = lent.iter().position(|(i, _)| *i == id) {
+                        let (_, mut u) = lent.swap_remove(k);
+                        u.turn = turn;
+                        us.push(u);
+                    }
+                }
+                _ => {}
+            }
+        }
         let end_s = c.end as f64 / RATE as f64;
         let early_s = EARLY_MS as f64 / 1000.0;
         let at_sentence_end = |s: f64| {
@@ -398,7 +419,7 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     let calls = Arc::new(AtomicUsize::new(0));
     let (handle, thread) = TurnHandle::spawn(Box::new(Counted(model, calls.clone())))?;
     println!(
-        "\n{:<44} {:>13} {:>13} {:>13} {:>9} {:>9} {:>9} {:>8}",
+        "\n{:<44} {:>13} {:>13} {:>13} {:>9} {:>9} {:>9} {:>8} {:>8}",
         "setting",
         "early: cmds",
         "early: real",
@@ -406,7 +427,8 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         "wait mean",
         "wait p50",
         "wait p95",
-        "probes"
+        "probes",
+        "dropped"
     );
     let base = cfg.vad.clone();
     // (name, VAD, Smart Turn's (threshold, probes) or the silence rule alone)
@@ -464,7 +486,7 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         };
         let mean = t.waits.iter().sum::<f64>() / t.waits.len().max(1) as f64;
         println!(
-            "{name:<44} {:>13} {:>13} {:>13} {:>7.0}ms {:>7.0}ms {:>7.0}ms {:>8.2}",
+            "{name:<44} {:>13} {:>13} {:>13} {:>7.0}ms {:>7.0}ms {:>7.0}ms {:>8.2} {:>8.2}",
             pct(0),
             pct(1),
             pct(2),
@@ -472,6 +494,7 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
             percentile(&t.waits, 50.0).unwrap_or(0.0),
             percentile(&t.waits, 95.0).unwrap_or(0.0),
             t.probes as f64 / cases.len() as f64,
+            t.dropped as f64 / cases.len() as f64,
         );
     }
     drop(handle);
@@ -479,8 +502,9 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     println!(
         "\nearly: turns ended inside a sentence ({EARLY_MS} ms or more before the true end, not at a \
          sentence end), by case; wait: true end -> decision over complete requests (each answer \
-         of the model used as late as this machine gives it); probes: model answers per case \
-         (the first of a pause also starts a speculative transcription)."
+         of the model used as late as this machine gives it); probes: model answers per case; \
+         dropped: speculative replies (each pause starts one, with its transcription) withdrawn \
+         per case because the voice went on: the chat requests wasted."
     );
     Ok(())
 }
