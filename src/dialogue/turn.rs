@@ -356,6 +356,9 @@ impl Engine {
                 }
             }
         };
+        if let (Some(_), Some(c)) = (&served, &control) {
+            c.release(turn); // already, unless the turn ended as the verdict came (no harm twice)
+        }
         if served.is_none() {
             self.gate = None;
             self.held_print = None;
