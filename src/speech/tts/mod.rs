@@ -4,6 +4,7 @@
 //! before a sentence is finished.
 
 pub mod espeak;
+pub mod hifigan;
 pub mod vits;
 
 use thiserror::Error;

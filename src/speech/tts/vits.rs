@@ -12,16 +12,18 @@
 //! length bucket (ids padded with 0 to a multiple of [`BUCKET`]; `input_lengths` holds the real
 //! length, so the output is unchanged), built on first use and kept.
 //!
-//! **Streaming decoder.** Nine tenths of a sentence's time is the HiFi-GAN decoder (`/dec/…`),
+//! **Streaming decoder.** Most of a sentence's time is the HiFi-GAN decoder (`/dec/…`),
 //! which turns the latent frames (256 samples each) into audio; it is a stack of convolutions, so
 //! each output sample depends only on frames within [`CONTEXT`] of its own. The graph is cut in
 //! two at the decoder's input: the front (text encoder, durations, flow) runs once per clause, the
 //! decoder runs over windows of frames, each with [`CONTEXT`] frames of overlap on both sides that
 //! are decoded and thrown away. The first window is short ([`KEEP`]), so the first audio comes
 //! after a fraction of the sentence's work, and a stop is heard within one window. Inside each
-//! window the samples equal the whole decode's (a unit test holds them to it). Windows come in a
-//! few fixed sizes, each with its own plan: tract then gathers the convolutions' inputs lazily
-//! instead of through an eager im2col (a third faster than a plan of symbolic length).
+//! window the samples equal the whole decode's (a unit test holds them to it). The decoder runs
+//! natively ([`super::hifigan`]: its nodes read from the graph, convolutions as sgemm), about
+//! three times faster than tract ran it; a voice whose decoder has an operator it does not know
+//! (a multi-speaker voice's conditioning) is decoded by tract, with a plan per window size (tract
+//! runs a fixed size a third faster than a symbolic length).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,7 +32,7 @@ use std::sync::Arc;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
-use super::{Tts, TtsError};
+use super::{hifigan, Tts, TtsError};
 
 /// Ids are padded to a multiple of this, so a few plans serve every sentence.
 pub const BUCKET: usize = 32;
@@ -50,10 +52,12 @@ pub const CONTEXT: usize = 11;
 /// Frames each window keeps (a frame is 256 samples, 11.6 ms at 22,050 Hz), the last size
 /// repeating: the first window is short, so the first audio waits for little; the second is
 /// decoded while the first plays (62 frames decoded in less time than 20 frames play), the later
-/// ones while those before play. Measured here: 96-frame windows cost more per frame than 64
-/// (0.36 against 0.34 real-time factor on a long sentence: the decoder's scratch outgrows the
-/// cache), so the size stays 64.
-pub const KEEP: [usize; 3] = [20, 40, 64];
+/// ones while those before play. The later windows are long, so less of the work is overlap:
+/// measured here with the native decoder, 128 frames (150 decoded per 128 kept) gave a real-time
+/// factor of 0.135 against 0.148 for 64 (86 per 64); a stop still waits for at most one window's
+/// decoding (about 0.2 s). (With tract, 96 frames had cost more than 64: its scratch outgrew the
+/// cache.)
+pub const KEEP: [usize; 3] = [20, 40, 128];
 
 type Plan = Arc<TypedRunnableModel>;
 
@@ -91,10 +95,15 @@ pub struct Vits {
     /// Ids → the decoder's input (`[1, channels, frames]`), one plan per id bucket.
     front: InferenceModel,
     plans: HashMap<usize, Plan>,
-    /// The decoder's input → audio: a plan for each window [`size`] and (`None`) one for any
-    /// number of frames (short clauses), built on first use.
+    /// The decoder's input → audio through tract, when [`Vits::native`] cannot run it: a plan for
+    /// each window [`size`] and (`None`) one for any number of frames (short clauses), built on
+    /// first use.
     decoder: InferenceModel,
     decoders: HashMap<Option<usize>, Plan>,
+    /// The same decoder run natively ([`super::hifigan`], three times faster than tract here);
+    /// an error (why not) when its graph has an operator that only tract runs (a speaker's
+    /// conditioning).
+    native: Result<hifigan::Decoder, String>,
     channels: usize,
     voice: VoiceJson,
     speaker: Option<i64>,
@@ -241,6 +250,12 @@ impl Vits {
         let bad = |e: String| TtsError::Piper(format!("{}: {e}", path.display()));
         patch(&mut proto).map_err(bad)?;
         let (front, decoder, channels) = split(&proto).map_err(bad)?;
+        let native = decoder
+            .graph
+            .as_ref()
+            .ok_or_else(|| "no graph".to_string())
+            .and_then(hifigan::Decoder::from_graph)
+            .inspect_err(|e| tracing::info!("the Piper decoder runs in tract: {e}"));
         let front = onnx.model_for_proto_model(&front).map_err(err(path))?;
         let decoder = onnx.model_for_proto_model(&decoder).map_err(err(path))?;
         let speaker = if voice.num_speakers > 1 {
@@ -254,6 +269,7 @@ impl Vits {
             plans: HashMap::new(),
             decoder,
             decoders: HashMap::new(),
+            native,
             channels,
             voice,
             speaker,
@@ -369,6 +385,19 @@ impl Vits {
 
     /// Decodes frames `a..b` of `z` (the window, overlap included): its audio.
     fn decode(&mut self, z: &Tensor, a: usize, b: usize) -> Result<Vec<f32>, TtsError> {
+        let Ok(native) = &self.native else {
+            return self.decode_tract(z, a, b);
+        };
+        let e = err(&self.path);
+        let window = z.slice(2, a, b).map_err(&e)?;
+        let view = window.try_as_plain_ram().map_err(&e)?;
+        native
+            .run(view.as_slice::<f32>().map_err(&e)?, b - a)
+            .map_err(|m| TtsError::Piper(format!("{}: {m}", self.path.display())))
+    }
+
+    /// [`Vits::decode`] through tract.
+    fn decode_tract(&mut self, z: &Tensor, a: usize, b: usize) -> Result<Vec<f32>, TtsError> {
         let fixed = Some(b - a).filter(|&n| (0..KEEP.len()).any(|i| size(i) == n));
         let plan = self.decoder_plan(fixed)?;
         let e = err(&self.path);
@@ -502,6 +531,7 @@ impl Tts for Vits {
     fn prepare(&mut self) -> bool {
         let decoders = (0..KEEP.len()).map(|i| Some(size(i))).chain([None]);
         if let Some(frames) = decoders
+            .filter(|_| self.native.is_err())
             .into_iter()
             .find(|f| !self.decoders.contains_key(f))
         {
@@ -635,6 +665,39 @@ mod tests {
             worst < 1e-3 * peak.max(1e-3),
             "worst difference {worst} (peak {peak})"
         );
+    }
+
+    /// The native decoder reads the joe voice's graph and gives tract's samples (up to float
+    /// rounding), over a whole clause and over a window cut out of it.
+    #[test]
+    fn the_native_decoder_matches_tract() {
+        let Some(path) = voice() else { return };
+        let mut v = Vits::load(&path, None).expect("load");
+        if let Err(e) = &v.native {
+            panic!("the joe voice's decoder does not run natively: {e}");
+        }
+        let clauses =
+            super::super::espeak::phonemes("en-us", "Set a timer for ten minutes").unwrap();
+        let ids = v.ids(&clauses[0]);
+        let z = v.front(&ids).expect("front");
+        let frames = z.shape()[2];
+        for (a, b) in [(0, frames), (7, 7 + size(1).min(frames - 7))] {
+            let native = v.decode(&z, a, b).expect("native");
+            let tract = v.decode_tract(&z, a, b).expect("tract");
+            assert_eq!(native.len(), tract.len());
+            assert_eq!(native.len(), (b - a) * 256);
+            let worst = native
+                .iter()
+                .zip(&tract)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
+            let peak = tract.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            assert!(peak > 0.05, "silence is no test (peak {peak})");
+            assert!(
+                worst < 1e-4,
+                "{a}..{b}: worst difference {worst} (peak {peak})"
+            );
+        }
     }
 
     /// The real joe voice runs in process and says "Hi there!" in about the time it takes to say.
