@@ -55,6 +55,11 @@ impl GateTx {
         self.decide(Verdict::Withdrawn);
     }
 
+    /// Whether the turn was confirmed (it may be heard).
+    pub fn is_confirmed(&self) -> bool {
+        matches!(*self.0.borrow(), Verdict::Go(_))
+    }
+
     /// Whether a verdict was given.
     pub fn decided(&self) -> bool {
         *self.0.borrow() != Verdict::Pending
@@ -120,11 +125,11 @@ mod tests {
     async fn a_verdict_is_final_and_reaches_every_waiter() {
         let (tx, mut a) = gate();
         let mut b = a.clone();
-        assert!(!tx.decided());
+        assert!(!tx.decided() && !tx.is_confirmed());
         let c = note();
         tx.confirm(c);
         tx.withdraw(); // too late: the turn was confirmed
-        assert!(tx.decided());
+        assert!(tx.decided() && tx.is_confirmed());
         assert_eq!(a.outcome().await, Some(c));
         assert_eq!(b.outcome().await, Some(c));
         // Confirmed stays confirmed after the session lets go of its end.
@@ -136,6 +141,8 @@ mod tests {
     async fn withdrawn_or_abandoned_turns_end() {
         let (tx, mut g) = gate();
         tx.withdraw();
+        tx.confirm(note()); // too late: the turn was withdrawn
+        assert!(tx.decided() && !tx.is_confirmed());
         g.withdrawn().await;
         assert_eq!(g.outcome().await, None);
         let (tx, mut g) = gate();

@@ -261,7 +261,6 @@ fn start_turn(
 struct Held {
     id: u64,
     gate: GateTx,
-    confirmed: bool,
 }
 
 /// Runs the session until the input is finished (and every queued utterance served) or
@@ -326,11 +325,7 @@ pub async fn run(
                 // confirms the end of the turn (Zoe stays quiet and "not busy" until then).
                 let (id, u) = tentative.take().expect("checked");
                 let (tx, g) = gate();
-                held = Some(Held {
-                    id,
-                    gate: tx,
-                    confirmed: false,
-                });
+                held = Some(Held { id, gate: tx });
                 current = Some(start_turn(&mut idle, &cfg, &verifier, u, Some(g)));
             } else if finished {
                 // The audio worker also finishes when the shutdown stops it: that is Ctrl-C.
@@ -379,7 +374,7 @@ pub async fn run(
                         tracing::info!(at_s = wake.end_s, score = wake.score, over_reply, "wake word heard");
                         // A speculative reply not yet confirmed is no reply (the pipeline has
                         // withdrawn it for this wake).
-                        let replying = current.is_some() && held.as_ref().is_none_or(|h| h.confirmed);
+                        let replying = current.is_some() && held.as_ref().is_none_or(|h| h.gate.is_confirmed());
                         if barge_in && (over_reply || replying) {
                             queue.clear();
                             if cfg.wake.verify {
@@ -432,7 +427,6 @@ pub async fn run(
                         let c = Confirmation { endpoint_at, turn };
                         match held.as_mut().filter(|h| h.id == id) {
                             Some(h) => {
-                                h.confirmed = true;
                                 h.gate.confirm(c);
                                 answer_expected = false; // a follow-up uses it up
                                 if let Some(l) = &live {

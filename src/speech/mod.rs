@@ -201,12 +201,7 @@ impl SpeechHandle {
         let _ = self.tx.send(SpeechCmd::Hold { turn });
     }
 
-    /// Plays held reply `turn`.
-    pub fn release(&self, turn: u64) {
-        let _ = self.tx.send(SpeechCmd::Release { turn });
-    }
-
-    /// Drops held reply `turn` unheard.
+    /// Drops held reply `turn` unheard (it is played by [`SpeechControl::release`]).
     pub fn discard(&self, turn: u64) {
         let _ = self.tx.send(SpeechCmd::Discard { turn });
     }
@@ -250,7 +245,7 @@ impl SpeechControl {
     pub fn cue(&self, cue: Cue) {
         let _ = self.tx.send(SpeechCmd::Cue(cue));
     }
-    /// As [`SpeechHandle::release`].
+    /// Plays held reply `turn` (see [`SpeechHandle::hold`]).
     pub fn release(&self, turn: u64) {
         let _ = self.tx.send(SpeechCmd::Release { turn });
     }
@@ -293,6 +288,20 @@ impl TurnAudio {
 }
 
 impl TurnAudio {
+    /// Holds `turn`'s audio from now on (a speculative reply), until released or discarded.
+    fn hold(current: &mut Option<TurnAudio>, turn: u64) {
+        Self::for_turn(current, turn).held = Some(Vec::new());
+    }
+
+    /// Drops `turn` unheard, with what it held; its chunks still queued (`turn <= discarded`)
+    /// are skipped.
+    fn discard(current: &mut Option<TurnAudio>, discarded: &mut u64, turn: u64) {
+        *discarded = (*discarded).max(turn);
+        if current.as_ref().is_some_and(|c| c.turn == turn) {
+            *current = None;
+        }
+    }
+
     /// Once the turn's audio carries a probe, hands it to `pending` to watch (once).
     fn report_probe(&mut self, pending: &mut Vec<(u64, Probe)>) {
         if let Some(p) = self.probe.as_ref().filter(|_| !self.reported) {
@@ -332,9 +341,7 @@ impl SpeechThread {
                     self.speak(cur, &text);
                     cur.report_probe(&mut pending);
                 }
-                Some(SpeechCmd::Hold { turn }) => {
-                    TurnAudio::for_turn(&mut current, turn).held = Some(Vec::new());
-                }
+                Some(SpeechCmd::Hold { turn }) => TurnAudio::hold(&mut current, turn),
                 Some(SpeechCmd::Release { turn }) => {
                     if let Some(cur) = current.as_mut().filter(|c| c.turn == turn) {
                         if let Some(audio) = cur.held.take().filter(|a| !a.is_empty()) {
@@ -346,8 +353,7 @@ impl SpeechThread {
                     }
                 }
                 Some(SpeechCmd::Discard { turn }) => {
-                    discarded = discarded.max(turn);
-                    current = current.filter(|c| c.turn != turn);
+                    TurnAudio::discard(&mut current, &mut discarded, turn)
                 }
                 Some(SpeechCmd::EndTurn { turn }) if turn <= discarded => {}
                 Some(SpeechCmd::Chime { turn }) => {
@@ -385,12 +391,9 @@ impl SpeechThread {
                             | SpeechCmd::Chime { .. }
                             | SpeechCmd::Release { .. } => {}
                             // A reply held after the stop stays held (or dropped).
-                            SpeechCmd::Hold { turn } => {
-                                TurnAudio::for_turn(&mut current, turn).held = Some(Vec::new());
-                            }
+                            SpeechCmd::Hold { turn } => TurnAudio::hold(&mut current, turn),
                             SpeechCmd::Discard { turn } => {
-                                discarded = discarded.max(turn);
-                                current = current.filter(|c| c.turn != turn);
+                                TurnAudio::discard(&mut current, &mut discarded, turn)
                             }
                             other => requeue.push(other),
                         }
@@ -552,7 +555,7 @@ mod tests {
         s.hold(1);
         s.say(1, "Hello there.".into());
         assert!(!first_audio(&events_now(&mut s), 1), "played while held");
-        s.release(1);
+        s.control().release(1);
         s.say(1, "How are you?".into());
         s.end_turn(1);
         let ev = events_now(&mut s);
