@@ -585,6 +585,16 @@ mod tests {
         }
     }
 
+    /// The largest difference between `got` and `want`, and `want`'s peak.
+    fn difference(got: &[f32], want: &[f32]) -> (f32, f32) {
+        let worst = got
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        (worst, want.iter().fold(0.0f32, |m, x| m.max(x.abs())))
+    }
+
     #[test]
     fn windows_cover_the_clause_with_context_on_both_sides() {
         for frames in 1..400 {
@@ -655,12 +665,7 @@ mod tests {
             streamed.extend_from_slice(&audio[(w.start - w.a) * hop..(w.end - w.a) * hop]);
         }
         assert_eq!(streamed.len(), whole.len());
-        let worst = streamed
-            .iter()
-            .zip(&whole)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
-        let peak = whole.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let (worst, peak) = difference(&streamed, &whole);
         assert!(
             worst < 1e-3 * peak.max(1e-3),
             "worst difference {worst} (peak {peak})"
@@ -686,12 +691,7 @@ mod tests {
             let tract = v.decode_tract(&z, a, b).expect("tract");
             assert_eq!(native.len(), tract.len());
             assert_eq!(native.len(), (b - a) * 256);
-            let worst = native
-                .iter()
-                .zip(&tract)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0.0f32, f32::max);
-            let peak = tract.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            let (worst, peak) = difference(&native, &tract);
             assert!(peak > 0.05, "silence is no test (peak {peak})");
             assert!(
                 worst < 1e-4,
