@@ -9,8 +9,11 @@
 //! `generate_path`) is computed from a shape that exists only after the duration predictor ran,
 //! which tract evaluates too early, so it becomes a Cast to f32 of `/Range` (the same sequence).
 //! A symbolic input length does not type-check in tract 0.23, so there is one optimised plan per
-//! length bucket (ids padded with 0 to a multiple of [`BUCKET`]; `input_lengths` holds the real
-//! length, so the output is unchanged), built on first use and kept.
+//! length bucket (ids padded with 0 up to one of [`BUCKETS`]; `input_lengths` holds the real
+//! length, so the output is unchanged), built on first use and kept. Each plan holds its own copy
+//! of the front's weights (about 70 MB for a medium voice), so the buckets are few and a clause
+//! longer than the largest is said in pieces split between words ([`Vits::pieces`]): the memory
+//! is bounded however long Zoe runs.
 //!
 //! **Streaming decoder.** Most of a sentence's time is the HiFi-GAN decoder (`/dec/…`),
 //! which turns the latent frames (256 samples each) into audio; it is a stack of convolutions, so
@@ -34,11 +37,13 @@ use tract_onnx::prelude::*;
 
 use super::{hifigan, Tts, TtsError};
 
-/// Ids are padded to a multiple of this, so a few plans serve every sentence.
-pub const BUCKET: usize = 32;
+/// The id lengths with a plan: ids are padded up to the first that holds them, so six plans at
+/// most serve every sentence. Measured here with the joe voice: a plan adds ~70 MB and takes
+/// ~1 s to build; one per multiple of 32 up to 512 had grown the voice to 1.2 GB.
+pub const BUCKETS: [usize; 6] = [32, 64, 96, 128, 192, 256];
 
-/// Longest id sequence one run takes (one clause; a longer one is cut).
-const MAX_IDS: usize = 512;
+/// Longest id sequence one run takes: a longer clause is said in pieces.
+const MAX_IDS: usize = BUCKETS[BUCKETS.len() - 1];
 
 /// The plans built while the speech thread is idle after start-up: ids of up to 128 cover a
 /// greeting and most first clauses.
@@ -351,9 +356,50 @@ impl Vits {
         out
     }
 
+    /// A clause's ids, in pieces of at most [`MAX_IDS`] split between words (each piece but the
+    /// last ends with a comma's pause); one piece for all but very long clauses.
+    fn pieces(&self, (phonemes, ending): &(String, char)) -> Vec<Vec<i64>> {
+        let whole = self.ids(&(phonemes.clone(), *ending));
+        if whole.len() <= MAX_IDS {
+            return vec![whole];
+        }
+        let fits = |text: &str| self.ids(&(text.to_string(), ',')).len() <= MAX_IDS;
+        let mut out = Vec::new();
+        let mut piece = String::new();
+        for word in phonemes.split(' ').filter(|w| !w.is_empty()) {
+            let longer = if piece.is_empty() {
+                word.to_string()
+            } else {
+                format!("{piece} {word}")
+            };
+            if fits(&longer) {
+                piece = longer;
+                continue;
+            }
+            if !piece.is_empty() {
+                out.push(self.ids(&(std::mem::take(&mut piece), ',')));
+            }
+            // A word too long for one run (never in speech) is cut between its letters.
+            let mut rest: Vec<char> = word.chars().collect();
+            while !fits(&rest.iter().collect::<String>()) {
+                let n = (1..rest.len())
+                    .rev()
+                    .find(|&n| fits(&rest[..n].iter().collect::<String>()))
+                    .unwrap_or(1);
+                out.push(self.ids(&(rest.drain(..n).collect(), ',')));
+            }
+            piece = rest.into_iter().collect();
+        }
+        out.push(self.ids(&(piece, *ending)));
+        out
+    }
+
     /// Runs the front on `ids`: the decoder's input, `[1, channels, frames]`.
     fn front(&mut self, ids: &[i64]) -> Result<Tensor, TtsError> {
-        let len = ids.len().div_ceil(BUCKET).max(1) * BUCKET;
+        let len = *BUCKETS
+            .iter()
+            .find(|&&b| b >= ids.len())
+            .ok_or_else(|| TtsError::Piper(format!("{} ids in one run", ids.len())))?;
         let plan = self.plan(len)?;
         let e = err(&self.path);
         let mut padded = ids.to_vec();
@@ -559,9 +605,8 @@ impl Tts for Vits {
         let clauses = super::espeak::phonemes(&self.voice.espeak.voice, text)?;
         // Clause by clause, window by window: the first window's audio goes out while the rest
         // is decoded, and a stop is heard within one window.
-        for clause in clauses {
-            let mut ids = self.ids(&clause);
-            ids.truncate(MAX_IDS);
+        let runs: Vec<Vec<i64>> = clauses.iter().flat_map(|c| self.pieces(c)).collect();
+        for ids in runs {
             if !self.speak_ids(&ids, emit)? {
                 return Ok(());
             }
@@ -698,6 +743,47 @@ mod tests {
                 "{a}..{b}: worst difference {worst} (peak {peak})"
             );
         }
+    }
+
+    /// A clause too long for one run is said in pieces of at most `MAX_IDS` ids, split between
+    /// words, none of its phonemes lost; a short one is one piece, as `ids` gives it.
+    #[test]
+    fn a_long_clause_is_said_in_pieces_between_words() {
+        let Some(path) = voice() else { return };
+        let v = Vits::load(&path, None).expect("load");
+        let short = super::super::espeak::phonemes("en-us", "Hi there!").unwrap();
+        assert_eq!(v.pieces(&short[0]), vec![v.ids(&short[0])]);
+        let words = "one two three four five six seven eight nine ten eleven twelve ".repeat(6);
+        let long = super::super::espeak::phonemes("en-us", &words).unwrap();
+        assert_eq!(long.len(), 1, "one clause: {long:?}");
+        assert!(v.ids(&long[0]).len() > MAX_IDS, "too short a test");
+        let pieces = v.pieces(&long[0]);
+        assert!(pieces.len() >= 2, "{} pieces", pieces.len());
+        assert!(
+            pieces.iter().all(|p| p.len() <= MAX_IDS),
+            "a piece is too long"
+        );
+        // The same phonemes in the same order: ids without framing, pads, pieces' endings and
+        // word spaces.
+        let space = v.voice.phoneme_id_map[" "][0];
+        let comma = v.voice.phoneme_id_map[","][0];
+        let core = |ids: &[i64]| -> Vec<i64> {
+            ids[2..ids.len() - 1]
+                .iter()
+                .copied()
+                .step_by(2)
+                .filter(|&i| i != space && i != comma)
+                .collect()
+        };
+        let joined: Vec<i64> = pieces.iter().flat_map(|p| core(p)).collect();
+        let whole = v.ids(&long[0]);
+        assert_eq!(joined, core(&whole));
+        // Each piece but the last ends with a comma (a short pause), the last as the clause.
+        for p in &pieces[..pieces.len() - 1] {
+            assert_eq!(p[p.len() - 3], comma);
+        }
+        let last = pieces.last().unwrap();
+        assert_eq!(last[last.len() - 3], whole[whole.len() - 3]);
     }
 
     /// The real joe voice runs in process and says "Hi there!" in about the time it takes to say.
