@@ -30,9 +30,25 @@ fn main() -> ExitCode {
     // The one shutdown signal: Ctrl-C or SIGTERM (systemd stopping the service).
     let shutdown = Shutdown::new();
     let s = shutdown.clone();
+    // Only the sessions watch the signal (they stop their threads and exit 130); any other
+    // command (a bench, training, a download: resumable) ends at once with the same status.
+    let watched = matches!(
+        cli.command,
+        Command::Chat(_) | Command::Listen(_) | Command::Replay(_)
+    );
+    let signalled = {
+        let _in = rt.enter();
+        signal()
+    };
     rt.spawn(async move {
         tokio::select! {
-            _ = signal() => s.trigger(),
+            _ = signalled => {
+                if !watched {
+                    eprintln!("zoe: interrupted");
+                    std::process::exit(130);
+                }
+                s.trigger()
+            }
             _ = s.wait() => {}
         }
     });
@@ -286,24 +302,34 @@ fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-/// Ctrl-C, or SIGTERM (systemd stopping the service); never, if neither can be listened for.
-async fn signal() {
+/// Ctrl-C, or SIGTERM (systemd stopping the service), listened for from the moment this returns
+/// (the handlers are installed here, not when the future is first polled); never, if neither can
+/// be listened for. Call inside the runtime.
+fn signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = ctrl_c() => {}
-                _ = term.recv() => {}
+        let int = signal(SignalKind::interrupt());
+        let term = signal(SignalKind::terminate());
+        async move {
+            match (int, term) {
+                (Ok(mut int), Ok(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                (Ok(mut one), Err(_)) | (Err(_), Ok(mut one)) => {
+                    one.recv().await;
+                }
+                (Err(_), Err(_)) => std::future::pending::<()>().await,
             }
-            return;
         }
     }
-    ctrl_c().await
-}
-
-async fn ctrl_c() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
+    #[cfg(not(unix))]
+    async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }

@@ -585,3 +585,60 @@ async fn enroll_trains_a_personal_head() {
         "{stderr}"
     );
 }
+
+/// Ctrl-C or SIGTERM ends a long command that is not a session (here training, which would run
+/// for minutes) at once with status 130; only the sessions stop their threads first.
+#[test]
+fn a_signal_ends_training_at_once() {
+    use std::io::{BufRead, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zoe"))
+        .arg("--set")
+        .arg(format!(
+            "wake.features_dir=\"{}\"",
+            data::wake_features_dir().display()
+        ))
+        .args([
+            "wake",
+            "train",
+            "--synthetic",
+            "400",
+            "--epochs",
+            "50",
+            "--out",
+        ])
+        .arg(dir.path().join("head.zwake"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its first line says it is at work (the handlers are installed before the command runs).
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(!first.is_empty(), "no output");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let asked = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if asked.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("still training 10 s after SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert_eq!(status.code(), Some(130), "{first}{rest}");
+    assert!(rest.contains("zoe: interrupted"), "{first}{rest}");
+    assert!(
+        !dir.path().join("head.zwake").exists(),
+        "a head was written"
+    );
+}
