@@ -3,13 +3,14 @@
 //! convolutions and element-wise steps, and run with `matrixmultiply`'s sgemm (runtime-chosen
 //! AVX-512 / AVX2+FMA / NEON kernels, already in the build through tract).
 //!
-//! Why not tract here: the decoder was nine tenths of a sentence's work in tract (real-time factor
-//! 0.35 for the joe voice on one core), its time in small matrix products and padding. A convolution here is one matrix product per kernel tap on a view of
-//! the zero-padded input (no im2col copy), in time tiles whose output stays in the cache; a
-//! transposed convolution is one product into columns and a scatter-add. The graph is read, not
-//! assumed: any voice whose decoder uses only these operators runs here (Piper's low, medium and
-//! high voices differ in channels, kernels and upsampling rates, not in operators); one that uses
-//! others (a multi-speaker voice's speaker conditioning) is refused with the operator's name, and
+//! Why not tract here: the decoder was nine tenths of a sentence's work in tract (real-time
+//! factor 0.35 for the joe voice on one core), its time in small matrix products and padding. A
+//! convolution here is one matrix product per kernel tap on a view of the zero-padded input (no
+//! im2col copy), in time tiles whose output stays in the cache; a transposed convolution is one
+//! product into columns and a scatter-add. The graph is read, not assumed: any voice whose
+//! decoder uses only these operators runs here (Piper's low, medium and high voices differ in
+//! channels, kernels and upsampling rates, not in operators); one that uses others (a
+//! multi-speaker voice's speaker conditioning) is refused with the operator's name, and
 //! [`super::vits`] keeps tract for it. A unit test holds the samples to tract's.
 
 use std::collections::HashMap;
