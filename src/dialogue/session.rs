@@ -425,7 +425,7 @@ pub async fn run(
                     PipelineEvent::Tentative { id, utterance } => tentative = Some((id, utterance)),
                     PipelineEvent::Confirmed { id, endpoint_at, turn } => {
                         let c = Confirmation { endpoint_at, turn };
-                        match held.as_mut().filter(|h| h.id == id) {
+                        match held.as_ref().filter(|h| h.id == id) {
                             Some(h) => {
                                 h.gate.confirm(c);
                                 answer_expected = false; // a follow-up uses it up

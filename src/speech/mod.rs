@@ -285,9 +285,7 @@ impl TurnAudio {
         }
         current.as_mut().expect("set above")
     }
-}
 
-impl TurnAudio {
     /// Holds `turn`'s audio from now on (a speculative reply), until released or discarded.
     fn hold(current: &mut Option<TurnAudio>, turn: u64) {
         Self::for_turn(current, turn).held = Some(Vec::new());

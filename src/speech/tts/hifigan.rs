@@ -70,11 +70,13 @@ struct Op {
     output: usize,
 }
 
+/// The value slot of the decoder's input (the latent frames).
+const INPUT: usize = 0;
+
 /// The decoder, read from its ONNX graph: latent frames `[channels, frames]` → audio.
 #[derive(Debug)]
 pub struct Decoder {
     ops: Vec<Op>,
-    input: usize,
     output: usize,
     channels: usize,
     /// For each value, the last op that reads it (`usize::MAX`: the output).
@@ -122,7 +124,7 @@ impl Decoder {
             .collect();
         let mut slots: HashMap<&str, usize> = HashMap::new();
         let input = graph.input.first().ok_or("the decoder has no input")?;
-        slots.insert(&input.name, 0);
+        slots.insert(&input.name, INPUT);
         let mut ops = Vec::new();
         let mut channels = None;
         for node in &graph.node {
@@ -254,7 +256,6 @@ impl Decoder {
         last_use[output] = usize::MAX;
         Ok(Decoder {
             ops,
-            input: 0,
             output,
             channels: channels.ok_or("the decoder has no convolution")?,
             last_use,
@@ -271,7 +272,7 @@ impl Decoder {
             ));
         }
         let mut values: Vec<Option<Signal>> = vec![None; self.last_use.len()];
-        values[self.input] = Some(Signal {
+        values[INPUT] = Some(Signal {
             channels: self.channels,
             len: frames,
             data: z.to_vec(),
