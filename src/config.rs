@@ -139,6 +139,7 @@ struct RawTurn {
     end_silence_ms: u32,
     replay_latency_ms: u32,
     speculative_reply: bool,
+    threads: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -311,6 +312,9 @@ pub struct TurnConfig {
     /// Start the reply at the turn probe, held until the end of the turn is confirmed (with
     /// `vad.speculate`).
     pub speculative_reply: bool,
+    /// Threads the model's matrix products run on (`turn.threads`; 0 in the file: 2 on a machine
+    /// with 4 cores or more, else 1).
+    pub threads: usize,
 }
 
 /// Where `turn.model = "auto"` looks for Smart Turn.
@@ -463,7 +467,7 @@ impl Config {
     }
 
     /// The effective configuration as TOML that `--config` accepts back: every key, with the
-    /// values chosen at load written out (the store's path, the thread count).
+    /// values chosen at load written out (the store's path, the thread counts).
     pub fn effective_toml(o: &Overrides) -> Result<String, ConfigError> {
         let mut table = merged(o)?;
         let cfg = Config::from_table(table.clone())?;
@@ -473,6 +477,11 @@ impl Config {
             &mut table,
             "stt.threads",
             Value::Integer(cfg.stt.threads as i64),
+        )?;
+        set_path(
+            &mut table,
+            "turn.threads",
+            Value::Integer(cfg.turn.threads as i64),
         )?;
         toml::to_string(&Value::Table(table)).map_err(|e| ConfigError::Shape(e.to_string()))
     }
@@ -628,6 +637,11 @@ fn non_empty(s: String) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
+/// The machine's cores, as the thread defaults count them.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 fn turn_config(t: RawTurn, vad: &VadConfig, models_dir: &Path) -> Result<TurnConfig, ConfigError> {
     in_range("turn.threshold", t.threshold, 0.0, 1.0)?;
     in_range("turn.probes", t.probes, 1, 20)?;
@@ -653,6 +667,11 @@ fn turn_config(t: RawTurn, vad: &VadConfig, models_dir: &Path) -> Result<TurnCon
         end_silence_ms: t.end_silence_ms,
         replay_latency_ms: in_range("turn.replay_latency_ms", t.replay_latency_ms, 0, 2000)?,
         speculative_reply: t.speculative_reply,
+        threads: match in_range("turn.threads", t.threads, 0, 16)? {
+            0 if cores() >= 4 => 2,
+            0 => 1,
+            n => n,
+        },
     })
 }
 
@@ -793,11 +812,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         }
     };
     let st = raw.stt;
-    let threads = if st.threads == 0 {
-        std::thread::available_parallelism().map_or(2, |n| n.get())
-    } else {
-        st.threads
-    };
+    let threads = if st.threads == 0 { cores() } else { st.threads };
     let stt = SttConfig {
         model: resolve_model(&st.model, &models_dir),
         threads,
@@ -1020,6 +1035,7 @@ mod tests {
                 "speech.volume=1.5",
                 "`speech.volume` must be 0 to 1, got 1.5",
             ),
+            ("turn.threads=64", "`turn.threads` must be 0 to 16, got 64"),
         ] {
             let e = with_set(&[set]).unwrap_err().to_string();
             assert!(e.contains(want), "{set}: {e}");

@@ -29,7 +29,7 @@ struct Case {
 
 pub fn model() -> Option<SmartTurn> {
     let path = data::shared("smart-turn-v3.2-cpu.onnx")?;
-    Some(SmartTurn::load(&path).expect("the end-of-turn model loads"))
+    Some(SmartTurn::load(&path, 1).expect("the end-of-turn model loads"))
 }
 
 /// Features to 1e-3 of pipecat's, and the same decisions as onnxruntime. An int8 graph cannot
@@ -104,6 +104,30 @@ fn smart_turn_agrees_with_onnxruntime() {
         worst <= 0.15 && median < 0.03,
         "tract differs from onnxruntime: {diffs:?}"
     );
+}
+
+/// `turn.threads = 2`: the products split over a pool give the same answers as one thread, on
+/// real speech cut mid-phrase and at its end (each output is still summed by one thread, in
+/// the same order).
+#[test]
+fn two_threads_score_as_one() {
+    let (Some(one), Some(path), Some(jfk)) = (
+        model(),
+        data::shared("smart-turn-v3.2-cpu.onnx"),
+        data::shared("jfk.wav"),
+    ) else {
+        return;
+    };
+    let two = SmartTurn::load(&path, 2).expect("the model loads on two threads");
+    let audio = data::load(&jfk);
+    for cut_s in [4.3, 7.5, 11.0] {
+        let clip = &audio[..((cut_s * 16_000.0) as usize).min(audio.len())];
+        let (a, b) = (one.score(clip).unwrap(), two.score(clip).unwrap());
+        assert!(
+            (a - b).abs() < 1e-5,
+            "cut at {cut_s} s: {a} on one thread, {b} on two"
+        );
+    }
 }
 
 /// The end-of-turn issue's proof, on a real neural voice with the real model and real tiny.en:

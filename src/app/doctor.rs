@@ -145,7 +145,7 @@ pub async fn run(cfg: &Config) -> usize {
                 cfg.vad.end_silence_ms
             ),
         ),
-        Some(path) => match crate::turn::model::SmartTurn::load(path) {
+        Some(path) => match crate::turn::model::SmartTurn::load(path, cfg.turn.threads) {
             Ok(_) => r.ok(
                 "end of turn",
                 &format!("Smart Turn v3.2 ({})", path.display()),

@@ -244,7 +244,7 @@ pub fn start_turn(cfg: &Config) -> anyhow::Result<Option<(TurnStage, TurnThread)
         return Ok(None);
     };
     let auto = *path == crate::config::smart_turn_path(&cfg.models_dir);
-    let model = match SmartTurn::load(path) {
+    let model = match SmartTurn::load(path, cfg.turn.threads) {
         Ok(m) => m,
         Err(e) if auto => {
             tracing::warn!("{e}; the silence rule decides where turns end");

@@ -21,6 +21,7 @@
 
 use std::path::Path;
 
+use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::{ElementWiseMiniOp, TypedModelPatch};
@@ -32,14 +33,17 @@ use super::TurnError;
 
 type Plan = std::sync::Arc<TypedRunnableModel>;
 
-/// The loaded model and its feature extractor.
+/// The loaded model, its feature extractor and the threads its matrix products run on.
 pub struct SmartTurn {
     plan: Plan,
     mel: Mel,
+    executor: Executor,
 }
 
 impl SmartTurn {
-    pub fn load(path: &Path) -> Result<SmartTurn, TurnError> {
+    /// Loads and optimises the model; its matrix products run on `threads` threads (1: the
+    /// caller's own, no pool).
+    pub fn load(path: &Path, threads: usize) -> Result<SmartTurn, TurnError> {
         if !path.is_file() {
             return Err(TurnError::Missing(path.to_path_buf()));
         }
@@ -65,9 +69,19 @@ impl SmartTurn {
         );
         let optimized = typed.into_optimized().map_err(bad)?;
         let plan = optimized.into_runnable().map_err(bad)?;
+        let executor = match threads {
+            0 | 1 => Executor::SingleThread,
+            n => rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .thread_name(|i| format!("zoe-turn-{i}"))
+                .build()
+                .map(|pool| Executor::MultiThread(std::sync::Arc::new(pool)))
+                .map_err(|e| TurnError::Model(format!("cannot start {n} threads: {e}")))?,
+        };
         Ok(SmartTurn {
             plan,
             mel: Mel::new(),
+            executor,
         })
     }
 
@@ -84,7 +98,8 @@ impl SmartTurn {
             let p = out[0].try_as_plain_ram()?.as_slice::<f32>()?[0];
             Ok(p)
         };
-        run().map_err(|e| TurnError::Model(format!("{e:#}")))
+        multithread_tract_scope(self.executor.clone(), run)
+            .map_err(|e| TurnError::Model(format!("{e:#}")))
     }
 
     pub fn mel(&self) -> &Mel {
