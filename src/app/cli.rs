@@ -122,6 +122,11 @@ pub struct TrainArgs {
     /// much faster or slower (0.1: ±10 %, the most; 0: off).
     #[arg(long, default_value_t = 0.0)]
     pub speed: f32,
+    /// Channel augmentation: this share of the training copies of the clips given is heard
+    /// through a random band (low cut 100–400 Hz, high cut 3–7 kHz: a telephone line, an 8 kHz
+    /// recording, a small microphone); 0: off.
+    #[arg(long, default_value_t = 0.0)]
+    pub channel: f32,
     /// Seed for every random choice (same seed, same head).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

@@ -71,6 +71,7 @@ pub fn options(cfg: &Config, args: &TrainArgs, enrolled: Vec<PathBuf>) -> TrainO
         synthetic: args.synthetic,
         enrolled,
         speed: args.speed.clamp(0.0, 0.1),
+        channel: args.channel.clamp(0.0, 1.0),
         seed: args.seed,
         net: NetOptions {
             hidden: args.hidden.clamp(1, 512),
@@ -125,10 +126,11 @@ fn reproduce_command(a: &TrainArgs) -> String {
         }
     };
     format!(
-        "zoe wake train --synthetic {} --seed {} --speed {} --hidden {} --epochs {} --weight-decay {} --input-noise {}{}{}{}",
+        "zoe wake train --synthetic {} --seed {} --speed {} --channel {} --hidden {} --epochs {} --weight-decay {} --input-noise {}{}{}{}",
         a.synthetic,
         a.seed,
         a.speed,
+        a.channel,
         a.hidden,
         a.epochs,
         a.weight_decay,

@@ -51,32 +51,42 @@ fn span(audio: &[f32]) -> (usize, usize) {
     speech_bounds(audio).unwrap_or((0, audio.len()))
 }
 
+/// How the corpus's training copies vary beyond level, room and noise.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Variation {
+    /// Half of the copies played up to this much faster or slower (0.1: ±10 %; 0: none).
+    pub speed: f32,
+    /// This share of the copies heard through another band ([`channel`]; 0: none).
+    pub channel: f32,
+}
+
 /// One training copy of `clip` (half of them played faster or slower when `speed` is above 0, then
-/// in a room at a random level) and where its speech is: marked in the audio played, since a
-/// faster copy ends sooner.
+/// through another channel for some, in a room at a random level) and where its speech is: marked in
+/// the audio played, since a faster copy ends sooner.
 fn training_copy(
     rng: &mut Rng,
     clip: &[f32],
-    speed: f32,
+    vary: Variation,
     rooms: &[Vec<f32>],
 ) -> (Vec<f32>, (usize, usize)) {
-    let played: Cow<[f32]> = if speed > 0.0 && rng.f32() < 0.5 {
-        Cow::Owned(speed_perturb(rng, clip, speed))
+    let played: Cow<[f32]> = if vary.speed > 0.0 && rng.f32() < 0.5 {
+        Cow::Owned(speed_perturb(rng, clip, vary.speed))
     } else {
         Cow::Borrowed(clip)
     };
-    (augment_in(rng, &played, rooms), span(&played))
+    let heard = channel(rng, played.to_vec(), vary.channel);
+    (augment_in(rng, &heard, rooms), span(&played))
 }
 
 /// Training streams, one family to a stream: each clip several times in rooms (`rooms`: recorded
 /// impulse responses besides synthetic ones), at random levels, in noise. Real speech is left
 /// out when `real_held` (its held-out streams then train the other folds' heads as they are).
-/// With `speed` above 0, half of the copies are also played faster or slower (up to ±`speed`).
+/// `vary` plays some copies faster or slower and some through another channel.
 pub fn corpus_train_streams(
     clips: &[Clip],
     rooms: &[Vec<f32>],
     real_held: bool,
-    speed: f32,
+    vary: Variation,
     rng: &mut Rng,
 ) -> Vec<FamilyStream> {
     let mut out = Vec::new();
@@ -94,7 +104,7 @@ pub fn corpus_train_streams(
                 ClipKind::Sentence | ClipKind::Speech => (OTHER_COPIES, false),
             };
             for _ in 0..copies {
-                let (a, speech) = training_copy(rng, &c.audio, speed, rooms);
+                let (a, speech) = training_copy(rng, &c.audio, vary, rooms);
                 b.add(rng, &a, wake.then_some(speech));
             }
         }
@@ -518,7 +528,15 @@ mod tests {
         let mut rng = Rng::new(7);
         let mut moved = 0;
         for _ in 0..40 {
-            let (_, (s, e)) = training_copy(&mut rng, &clip, 0.1, &[]);
+            let (_, (s, e)) = training_copy(
+                &mut rng,
+                &clip,
+                Variation {
+                    speed: 0.1,
+                    channel: 0.0,
+                },
+                &[],
+            );
             let ratio = e as f32 / end as f32;
             assert!((0.85..=1.15).contains(&ratio), "end {e} vs {end}");
             assert!(e - s < end - start + sr / 5 && e - s > (end - start) * 4 / 5);
@@ -529,7 +547,10 @@ mod tests {
         // About half the copies are perturbed, by 2.5 % or more (at least 25 ms on one second).
         assert!((8..=32).contains(&moved), "{moved} of 40 copies moved");
         // Without speed perturbation the mark is the clip's own.
-        assert_eq!(training_copy(&mut rng, &clip, 0.0, &[]).1, (start, end));
+        assert_eq!(
+            training_copy(&mut rng, &clip, Variation::default(), &[]).1,
+            (start, end)
+        );
     }
 
     /// Synthesizers make one fold each; speakers go whole, longest first, to the emptiest fold.

@@ -78,6 +78,8 @@ pub struct TrainOptions {
     pub enrolled: Vec<PathBuf>,
     /// Speed perturbation of the corpus's training copies (0.1: up to ±10 %; 0: none).
     pub speed: f32,
+    /// Share of the corpus's training copies heard through another band (0: none).
+    pub channel: f32,
     pub seed: u64,
     pub net: NetOptions,
     pub detector: DetectorConfig,
@@ -251,7 +253,16 @@ pub fn prepare(
         .collect();
     let folds = plan_folds(&fams, &fams_wake);
     let cross = folds.len() > 1;
-    let mut train = corpus_train_streams(&clips, &rooms, cross, opts.speed, rng);
+    let mut train = corpus_train_streams(
+        &clips,
+        &rooms,
+        cross,
+        Variation {
+            speed: opts.speed,
+            channel: opts.channel,
+        },
+        rng,
+    );
     if opts.synthetic > 0 {
         let flite = flite_available();
         if !flite {
@@ -386,6 +397,7 @@ pub fn finish(
         "negatives": opts.negatives.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "rooms": opts.rooms.len(),
         "speed": opts.speed,
+        "channel": opts.channel,
         "wake_phrases_in_training": positives,
         "training_audio_s": report.train_seconds.round(),
         "enrolled": opts.enrolled.len(),

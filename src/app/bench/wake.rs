@@ -260,8 +260,15 @@ pub fn run(
     };
 
     // 3. Robustness.
+    // At the pick and the table's thresholds around it: what a step costs in each condition.
+    let near: Vec<f32> = THRESHOLDS
+        .into_iter()
+        .filter(|t| (pick - 0.15..pick + 0.25).contains(t))
+        .collect();
+    let at: Vec<String> = near.iter().map(|t| format!("at {t:.1}")).collect();
     println!(
-        "\n## robustness: held-out phrases (threshold {pick}), each family by its fold's head"
+        "\n## robustness: held-out phrases, each family by its fold's head; false rejects {}",
+        at.join(" / ")
     );
     let wake_clips: Vec<train::Clip> = clips
         .iter()
@@ -283,17 +290,22 @@ pub fn run(
         let mut r = Rng::new(opts.seed ^ 0x5EED);
         let streams = train::held_streams(&wake_clips, cond, &rooms, &mut r);
         let scored = cv.score(train::embed_keeping(&models, streams, opts.threads)?);
-        let mut c = Counts::default();
-        for h in &scored {
-            c.add(&h.count(&h.detections(det, pick), &|_| true));
-        }
-        println!(
-            "{:<28} false rejects {:>5.1} % ({}/{})",
-            cond.describe(),
-            c.false_reject_pct(),
-            c.phrases - c.detected,
-            c.phrases
-        );
+        let rows: Vec<String> = near
+            .iter()
+            .map(|&t| {
+                let mut c = Counts::default();
+                for h in &scored {
+                    c.add(&h.count(&h.detections(det, t), &|_| true));
+                }
+                format!(
+                    "{:>5.1} % ({}/{})",
+                    c.false_reject_pct(),
+                    c.phrases - c.detected,
+                    c.phrases
+                )
+            })
+            .collect();
+        println!("{:<28} {}", cond.describe(), rows.join("   "));
     }
 
     // 4. Enrolment.
