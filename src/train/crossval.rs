@@ -60,9 +60,9 @@ pub struct Variation {
     pub channel: f32,
 }
 
-/// One training copy of `clip` (half of them played faster or slower when `speed` is above 0, then
-/// through another channel for some, in a room at a random level) and where its speech is: marked in
-/// the audio played, since a faster copy ends sooner.
+/// One training copy of `clip` (half of them played faster or slower when `speed` is above 0,
+/// some through another channel, then in a room at a random level) and where its speech is:
+/// marked in the audio played, since a faster copy ends sooner.
 fn training_copy(
     rng: &mut Rng,
     clip: &[f32],
