@@ -140,6 +140,8 @@ struct RawTurn {
     replay_latency_ms: u32,
     speculative_reply: bool,
     threads: usize,
+    engine: String,
+    onnxruntime: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -315,6 +317,13 @@ pub struct TurnConfig {
     /// Threads the model's matrix products run on (`turn.threads`; 0 in the file: 2 on a machine
     /// with 4 cores or more, else 1).
     pub threads: usize,
+    /// What runs the network (`turn.engine`, with `turn.onnxruntime`).
+    pub engine: crate::turn::model::Engine,
+}
+
+/// Where `turn.onnxruntime = ""` looks for onnxruntime's library (`zoe models fetch` puts it).
+pub fn onnxruntime_path(models_dir: &Path) -> PathBuf {
+    models_dir.join(crate::turn::onnxruntime::LIBRARY)
 }
 
 /// Where `turn.model = "auto"` looks for Smart Turn.
@@ -660,7 +669,24 @@ fn turn_config(t: RawTurn, vad: &VadConfig, models_dir: &Path) -> Result<TurnCon
         "" => return Err(invalid("turn.model", "must be \"auto\", \"off\" or a path")),
         path => Some(PathBuf::from(path)),
     };
+    let library = match t.onnxruntime.trim() {
+        "" => onnxruntime_path(models_dir),
+        path => PathBuf::from(path),
+    };
+    use crate::turn::model::Engine;
+    let engine = match t.engine.trim() {
+        "auto" => Engine::Auto(library),
+        "onnxruntime" => Engine::OnnxRuntime(library),
+        "tract" => Engine::Tract,
+        other => {
+            return Err(invalid(
+                "turn.engine",
+                format!("must be \"auto\", \"onnxruntime\" or \"tract\", got {other:?}"),
+            ))
+        }
+    };
     Ok(TurnConfig {
+        engine,
         model,
         threshold: t.threshold,
         probes: t.probes,
@@ -1036,6 +1062,10 @@ mod tests {
                 "`speech.volume` must be 0 to 1, got 1.5",
             ),
             ("turn.threads=64", "`turn.threads` must be 0 to 16, got 64"),
+            (
+                "turn.engine=\"gpu\"",
+                "`turn.engine` must be \"auto\", \"onnxruntime\" or \"tract\", got \"gpu\"",
+            ),
         ] {
             let e = with_set(&[set]).unwrap_err().to_string();
             assert!(e.contains(want), "{set}: {e}");

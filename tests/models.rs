@@ -118,8 +118,8 @@ async fn not_found_is_reported() {
     assert!(err.to_string().contains(&url));
 }
 
-/// The command fetches the whisper model, Silero VAD and the wake word's feature models by their
-/// catalogue names and checksums; a
+/// The command fetches the whisper model, Silero VAD, the wake word's feature models and
+/// onnxruntime (unpacked from its wheel) by their catalogue names and checksums; a
 /// file the catalogue's checksum rejects makes it fail with the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_fetch_command() {
@@ -131,6 +131,12 @@ async fn models_fetch_command() {
         let bytes = std::fs::read(crate::support::data::file(name)).unwrap();
         server.put(&format!("openwakeword/{name}"), Serve::Full(bytes));
     }
+    let wheel = zoe::app::models::ONNXRUNTIME_WHEEL
+        .zip(crate::support::data::onnxruntime_wheel())
+        .map(|(w, path)| {
+            server.put(w.name, Serve::Full(std::fs::read(path).unwrap()));
+            w
+        });
     let dir = tempfile::tempdir().unwrap();
     let models_dir = format!("stt.models_dir=\"{}\"", dir.path().display());
     let out = run_zoe(
@@ -167,6 +173,21 @@ async fn models_fetch_command() {
         assert!(dir.path().join("openwakeword").join(name).exists());
     }
     assert!(!dir.path().join("ggml-tiny.en.bin").exists());
+    // onnxruntime: the verified wheel, its library and licences taken out of it.
+    if let Some(w) = wheel {
+        assert!(
+            stderr.contains(&format!("{} downloaded and verified", w.name)),
+            "{stderr}"
+        );
+        for name in [
+            zoe::app::models::ONNXRUNTIME_LIBRARY,
+            "onnxruntime/LICENSE",
+            "onnxruntime/ThirdPartyNotices.txt",
+        ] {
+            let len = std::fs::metadata(dir.path().join(name)).map_or(0, |m| m.len());
+            assert!(len > 1000, "{name}: {len} bytes");
+        }
+    }
 }
 
 /// `zoe doctor` names each missing piece with the command that fixes it, and passes what is there.

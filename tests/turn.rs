@@ -1,12 +1,12 @@
-//! The end-of-turn model (Smart Turn v3.2 through tract) against onnxruntime and pipecat's own
-//! preprocessing: `fixtures/smart_turn/reference.json` (made by `make_reference.py` beside it)
-//! holds, for pieces of real and neural-voice recordings, onnxruntime's probability and three
-//! feature frames.
+//! The end-of-turn model (Smart Turn v3.2, on onnxruntime and on tract) against pipecat's own
+//! preprocessing and onnxruntime in Python: `fixtures/smart_turn/reference.json` (made by
+//! `make_reference.py` beside it) holds, for pieces of real and neural-voice recordings,
+//! onnxruntime's probability and three feature frames.
 
 use std::time::Instant;
 
 use serde::Deserialize;
-use zoe::turn::model::SmartTurn;
+use zoe::turn::model::{Engine, SmartTurn};
 
 use crate::support::data;
 use crate::support::*;
@@ -27,33 +27,28 @@ struct Case {
     frames: std::collections::HashMap<String, Vec<f32>>,
 }
 
-pub fn model() -> Option<SmartTurn> {
+/// The model on `engine`, one thread; `None` (test skipped) without it.
+pub fn model(engine: &Engine) -> Option<SmartTurn> {
     let path = data::shared("smart-turn-v3.2-cpu.onnx")?;
-    Some(SmartTurn::load(&path, 1).expect("the end-of-turn model loads"))
+    Some(SmartTurn::load(&path, engine, 1).expect("the end-of-turn model loads"))
 }
 
-/// Features to 1e-3 of pipecat's, and the same decisions as onnxruntime. An int8 graph cannot
-/// match across engines bit for bit: a last-digit difference before a rounding moves a value a
-/// whole quantum, and onnxruntime itself, with and without its graph optimisations, differs by
-/// up to 0.18 on these cases. So: the decision (> 0.5) agrees wherever both onnxruntime answers
-/// are 0.1 or more from 0.5, the probability is within 0.15 of the nearer of them there, and
-/// the median difference is under 0.03.
-#[test]
-fn smart_turn_agrees_with_onnxruntime() {
-    let Some(model) = model() else { return };
+/// onnxruntime from the library in its wheel.
+fn onnxruntime() -> Option<Engine> {
+    data::onnxruntime().map(Engine::OnnxRuntime)
+}
+
+/// The engine's probability on each reference case next to onnxruntime's in Python, with and
+/// without its graph optimisations; the features checked against pipecat's on the way.
+fn against_reference(model: &mut SmartTurn) -> Option<Vec<(f32, [f32; 2])>> {
     let text = std::fs::read_to_string(data::root().join("fixtures/smart_turn/reference.json"))
         .expect("reference.json");
     let reference: Reference = serde_json::from_str(&text).expect("reference parses");
-    let mut diffs = Vec::new();
+    let mut out = Vec::new();
     let mut times = Vec::new();
     for c in &reference.cases {
         let mut audio = match &c.file {
-            Some(name) => {
-                let Some(path) = data::shared(name) else {
-                    return;
-                };
-                data::load(&path)
-            }
+            Some(name) => data::load(&data::shared(name)?),
             None => Vec::new(),
         };
         let to = c.to_s.map_or(audio.len(), |t| (t * 16_000.0) as usize);
@@ -75,58 +70,125 @@ fn smart_turn_agrees_with_onnxruntime() {
         let p = model.score_features(features).expect("scores");
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         println!(
-            "{:?} {}..{:?} +{} ms: tract {p:.4}, onnxruntime {:.4} (unoptimised {:.4})",
-            c.file, c.from_s, c.to_s, c.silence_ms, c.probability, c.probability_unoptimised
+            "{:?} {}..{:?} +{} ms: {} {p:.4}, onnxruntime in Python {:.4} (unoptimised {:.4})",
+            c.file,
+            c.from_s,
+            c.to_s,
+            c.silence_ms,
+            model.engine(),
+            c.probability,
+            c.probability_unoptimised
         );
-        let ort = [c.probability, c.probability_unoptimised];
+        out.push((p, [c.probability, c.probability_unoptimised]));
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{} calls on {}, median {:.1} ms (debug build: timings are `zoe bench turn`'s)",
+        times.len(),
+        model.engine(),
+        times[times.len() / 2]
+    );
+    Some(out)
+}
+
+/// Features to 1e-3 of pipecat's, and the same decisions as onnxruntime in Python. An int8 graph
+/// cannot match bit for bit once its input differs in the last digits (Rust's log-mel against
+/// numpy's, 1e-5): a value near a rounding moves a whole quantum, and onnxruntime itself, with and
+/// without its graph optimisations, differs by up to 0.18 on these cases. So: the decision
+/// (> 0.5) agrees wherever both Python answers are 0.1 or more from 0.5, the probability is
+/// within 0.15 of the nearer of them there, and the median difference is under 0.03.
+fn agrees_with_python(engine: &Engine) {
+    let Some(mut model) = model(engine) else {
+        return;
+    };
+    let name = model.engine();
+    let Some(scores) = against_reference(&mut model) else {
+        return;
+    };
+    let mut diffs = Vec::new();
+    for (p, ort) in scores {
         if ort.iter().all(|o| (o - 0.5).abs() >= 0.1) {
-            assert_eq!(
-                p > 0.5,
-                c.probability > 0.5,
-                "{:?}: tract {p}, onnxruntime {}",
-                c.file,
-                c.probability
-            );
+            assert_eq!(p > 0.5, ort[0] > 0.5, "{name} {p}, onnxruntime {}", ort[0]);
             diffs.push(ort.map(|o| (p - o).abs()).into_iter().fold(1.0, f32::min));
         }
     }
-    times.sort_by(f64::total_cmp);
     diffs.sort_by(f32::total_cmp);
     let (median, worst) = (diffs[diffs.len() / 2], diffs[diffs.len() - 1]);
     println!(
-        "difference off the borderline: median {median:.4}, largest {worst:.4} ({} cases); \
-         {} calls, median {:.1} ms (debug build: timings are `zoe bench turn`'s)",
-        diffs.len(),
-        times.len(),
-        times[times.len() / 2]
+        "{name}: difference off the borderline: median {median:.4}, largest {worst:.4} ({} cases)",
+        diffs.len()
     );
     assert!(
         worst <= 0.15 && median < 0.03,
-        "tract differs from onnxruntime: {diffs:?}"
+        "{name} differs from onnxruntime: {diffs:?}"
     );
 }
 
-/// `turn.threads = 2`: the products split over a pool give the same answers as one thread, on
-/// real speech cut mid-phrase and at its end (each output is still summed by one thread, in
-/// the same order).
+#[test]
+fn smart_turn_on_tract_agrees_with_onnxruntime() {
+    agrees_with_python(&Engine::Tract);
+}
+
+/// onnxruntime in Zoe (1.22.1) as in Python; and where the features are the same bits (silence)
+/// the same answer to 1e-4.
+#[test]
+fn smart_turn_on_onnxruntime_agrees_with_onnxruntime_in_python() {
+    let Some(engine) = onnxruntime() else {
+        return;
+    };
+    agrees_with_python(&engine);
+    let Some(mut model) = model(&engine) else {
+        return;
+    };
+    assert_eq!(model.engine(), "onnxruntime");
+    let silence = model.mel().features(&vec![0.0; 16_000]);
+    let p = model.score_features(silence).expect("scores");
+    assert!(
+        (p - 0.98704).abs() < 1e-4,
+        "silence scores {p}, 0.98704 in Python"
+    );
+}
+
+/// A library that is not onnxruntime's: "onnxruntime" says so; "auto" falls back to tract.
+#[test]
+fn a_broken_onnxruntime_library_falls_back_to_tract() {
+    let Some(path) = data::shared("smart-turn-v3.2-cpu.onnx") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("libonnxruntime.so");
+    std::fs::write(&lib, b"not a library").unwrap();
+    let err = SmartTurn::load(&path, &Engine::OnnxRuntime(lib.clone()), 1)
+        .err()
+        .expect("a file that is no library does not load");
+    assert!(err.to_string().contains("onnxruntime"), "{err}");
+    let m = SmartTurn::load(&path, &Engine::Auto(lib), 1).expect("auto stands in with tract");
+    assert_eq!(m.engine(), "tract");
+}
+
+/// `turn.threads = 2`: the products split over two threads give the same answers as one, on
+/// each engine, on real speech cut mid-phrase and at its end.
 #[test]
 fn two_threads_score_as_one() {
-    let (Some(one), Some(path), Some(jfk)) = (
-        model(),
+    let (Some(path), Some(jfk)) = (
         data::shared("smart-turn-v3.2-cpu.onnx"),
         data::shared("jfk.wav"),
     ) else {
         return;
     };
-    let two = SmartTurn::load(&path, 2).expect("the model loads on two threads");
     let audio = data::load(&jfk);
-    for cut_s in [4.3, 7.5, 11.0] {
-        let clip = &audio[..((cut_s * 16_000.0) as usize).min(audio.len())];
-        let (a, b) = (one.score(clip).unwrap(), two.score(clip).unwrap());
-        assert!(
-            (a - b).abs() < 1e-5,
-            "cut at {cut_s} s: {a} on one thread, {b} on two"
-        );
+    for engine in [Some(Engine::Tract), onnxruntime()].into_iter().flatten() {
+        let mut one = SmartTurn::load(&path, &engine, 1).expect("the model loads");
+        let mut two = SmartTurn::load(&path, &engine, 2).expect("the model loads on two threads");
+        for cut_s in [4.3, 7.5, 11.0] {
+            let clip = &audio[..((cut_s * 16_000.0) as usize).min(audio.len())];
+            let (a, b) = (one.score(clip).unwrap(), two.score(clip).unwrap());
+            assert!(
+                (a - b).abs() < 1e-5,
+                "{}, cut at {cut_s} s: {a} on one thread, {b} on two",
+                one.engine()
+            );
+        }
     }
 }
 
@@ -183,10 +245,17 @@ async fn a_pause_inside_a_request_is_one_turn_with_smart_turn() {
     let model = format!("turn.model=\"{}\"", model.display());
     let db = dir.path().join("smart.db");
     let store = format!("store.path=\"{}\"", db.display());
-    let (args, metrics) = run(
-        vec!["--set".into(), model, "--set".into(), store],
-        "smart.jsonl",
-    );
+    let mut smart = vec!["--set".into(), model, "--set".into(), store];
+    // On the engine users get (onnxruntime) where it has a wheel, else tract.
+    if let Some(lib) = data::onnxruntime() {
+        smart.extend([
+            "--set".into(),
+            "turn.engine=\"onnxruntime\"".into(),
+            "--set".into(),
+            format!("turn.onnxruntime=\"{}\"", lib.display()),
+        ]);
+    }
+    let (args, metrics) = run(smart, "smart.jsonl");
     let out = run_zoe(args).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");

@@ -183,7 +183,8 @@ pub struct ReplayArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
-    /// Download the whisper model and the Silero VAD model into the models folder.
+    /// Download the models into the models folder: whisper, Silero VAD, the wake word's features,
+    /// Smart Turn and onnxruntime (its engine).
     Fetch {
         /// Which whisper model.
         #[arg(long, default_value = "base.en", value_parser = ["tiny.en", "base.en", "small.en"])]

@@ -145,24 +145,26 @@ pub async fn run(cfg: &Config) -> usize {
                 cfg.vad.end_silence_ms
             ),
         ),
-        Some(path) => match crate::turn::model::SmartTurn::load(path, cfg.turn.threads) {
-            Ok(_) => r.ok(
-                "end of turn",
-                &format!("Smart Turn v3.2 ({})", path.display()),
-            ),
-            Err(e) if *path == crate::config::smart_turn_path(&cfg.models_dir) => r.ok(
-                "end of turn",
-                &format!(
-                    "the silence rule, {} ms: {e} (it cuts fewer pauses: zoe models fetch)",
-                    cfg.vad.end_silence_ms
+        Some(path) => {
+            match crate::turn::model::SmartTurn::load(path, &cfg.turn.engine, cfg.turn.threads) {
+                Ok(m) => r.ok(
+                    "end of turn",
+                    &format!("Smart Turn v3.2 on {} ({})", m.engine(), path.display()),
                 ),
-            ),
-            Err(e) => r.fail(
-                "end of turn",
-                &e.to_string(),
-                "zoe models fetch, or set turn.model = \"auto\" or \"off\"",
-            ),
-        },
+                Err(e) if *path == crate::config::smart_turn_path(&cfg.models_dir) => r.ok(
+                    "end of turn",
+                    &format!(
+                        "the silence rule, {} ms: {e} (it cuts fewer pauses: zoe models fetch)",
+                        cfg.vad.end_silence_ms
+                    ),
+                ),
+                Err(e) => r.fail(
+                    "end of turn",
+                    &e.to_string(),
+                    "zoe models fetch, or set turn.model = \"auto\" or \"off\"",
+                ),
+            }
+        }
     }
 
     // Audio devices.

@@ -38,6 +38,7 @@ pub async fn run(
         crate::app::models::ensure_wake(&cfg).await?;
     }
     crate::app::models::ensure_turn(&cfg).await;
+    crate::app::models::ensure_onnxruntime(&cfg).await;
     let playback = Playback::new();
     let (pipeline, stt) = voice_pipeline(cfg.clone(), Some(playback.clone())).await?;
     let opts = SessionOptions {

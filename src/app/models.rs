@@ -94,6 +94,92 @@ pub const VOICES: &[ModelFile] = &[
     },
 ];
 
+/// onnxruntime's shared library (Microsoft, MIT), as `zoe models fetch` installs it: the end-of-
+/// turn model's engine ([`crate::turn::onnxruntime`]), taken out of the official PyPI wheel.
+pub const ONNXRUNTIME_LIBRARY: &str = crate::turn::onnxruntime::LIBRARY;
+/// The library and its licences inside the wheel, and where they go in the models folder.
+const ONNXRUNTIME_MEMBERS: [(&str, &str); 3] = [
+    (
+        "onnxruntime/capi/libonnxruntime.so.1.22.1",
+        ONNXRUNTIME_LIBRARY,
+    ),
+    ("onnxruntime/LICENSE", "onnxruntime/LICENSE"),
+    (
+        "onnxruntime/ThirdPartyNotices.txt",
+        "onnxruntime/ThirdPartyNotices.txt",
+    ),
+];
+
+/// onnxruntime 1.22.1's wheel for this CPU (the library inside does not depend on Python).
+#[cfg(target_arch = "x86_64")]
+pub const ONNXRUNTIME_WHEEL: Option<ModelFile> = Some(ModelFile {
+    name: "onnxruntime/onnxruntime-1.22.1-x86_64.whl",
+    url: "https://files.pythonhosted.org/packages/59/f3/c93eb4167d4f36ea947930f82850231f7ce0900cb00e1a53dc4995b60479/onnxruntime-1.22.1-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+    sha256: "f6effa1299ac549a05c784d50292e3378dbbf010346ded67400193b09ddc2f04",
+    size: 16_460_799,
+    what: "onnxruntime 1.22.1 (MIT), the end-of-turn model's engine",
+});
+#[cfg(target_arch = "aarch64")]
+pub const ONNXRUNTIME_WHEEL: Option<ModelFile> = Some(ModelFile {
+    name: "onnxruntime/onnxruntime-1.22.1-aarch64.whl",
+    url: "https://files.pythonhosted.org/packages/0b/05/9f1929723f1cca8c9fb1b2b97ac54ce61362c7201434d38053ea36ee4225/onnxruntime-1.22.1-cp311-cp311-manylinux_2_27_aarch64.manylinux_2_28_aarch64.whl",
+    sha256: "7ae7526cf10f93454beb0f751e78e5cb7619e3b92f9fc3bd51aa6f3b7a8977e5",
+    size: 14_473_779,
+    what: "onnxruntime 1.22.1 (MIT), the end-of-turn model's engine",
+});
+/// No wheel for this CPU: the end-of-turn model runs on tract.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub const ONNXRUNTIME_WHEEL: Option<ModelFile> = None;
+
+/// Takes onnxruntime's library and licences out of the verified `wheel` into `dir` (each file
+/// written beside its place and renamed, so a broken run leaves no half library). Returns the
+/// library's path.
+pub fn unpack_onnxruntime(wheel: &Path, dir: &Path) -> Result<PathBuf, FetchError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| FetchError::Io { path, source }
+    };
+    let file = std::fs::File::open(wheel).map_err(io(wheel))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| FetchError::Io {
+        path: wheel.to_path_buf(),
+        source: std::io::Error::other(e),
+    })?;
+    for (member, name) in ONNXRUNTIME_MEMBERS {
+        let dest = dir.join(name);
+        let partial = dest.with_extension("partial");
+        let mut entry = zip.by_name(member).map_err(|e| FetchError::Io {
+            path: wheel.to_path_buf(),
+            source: std::io::Error::other(format!("{member}: {e}")),
+        })?;
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        let mut out = std::fs::File::create(&partial).map_err(io(&partial))?;
+        std::io::copy(&mut entry, &mut out).map_err(io(&partial))?;
+        out.sync_all().map_err(io(&partial))?;
+        std::fs::rename(&partial, &dest).map_err(io(&dest))?;
+    }
+    Ok(dir.join(ONNXRUNTIME_LIBRARY))
+}
+
+/// Fetches onnxruntime's wheel into `dir` (unless it is there, verified) and unpacks its library.
+async fn fetch_onnxruntime(
+    wheel: &ModelFile,
+    url: &str,
+    dir: &Path,
+) -> Result<Fetched, FetchError> {
+    let fetched = fetch(
+        url,
+        &dir.join(wheel.name),
+        wheel.sha256,
+        true,
+        Duration::from_secs(60),
+    )
+    .await?;
+    unpack_onnxruntime(&dir.join(wheel.name), dir)?;
+    Ok(fetched)
+}
+
 /// The files of the Piper voice `name` (e.g. "en_US-joe-medium").
 pub fn voice_files(name: &str) -> Vec<&'static ModelFile> {
     let onnx = format!("piper/{name}.onnx");
@@ -352,6 +438,7 @@ pub async fn fetch_all(
                 turn_file(),
             ];
             w.extend(wake_files());
+            w.extend(ONNXRUNTIME_WHEEL.as_ref());
             w
         }
     };
@@ -368,7 +455,12 @@ pub async fn fetch_all(
             m.what,
             m.size as f64 / 1e6
         );
-        match fetch(&url, &dest, m.sha256, true, Duration::from_secs(60)).await {
+        let got = if Some(*m) == ONNXRUNTIME_WHEEL {
+            fetch_onnxruntime(m, &url, dir).await
+        } else {
+            fetch(&url, &dest, m.sha256, true, Duration::from_secs(60)).await
+        };
+        match got {
             Ok(Fetched::AlreadyPresent) => {
                 eprintln!("zoe: {} is already present and verified", m.name)
             }
@@ -394,8 +486,17 @@ pub async fn fetch_all(
 
 /// `zoe models list`.
 pub fn list(dir: &Path) {
-    for m in CATALOGUE.iter().chain(VOICES) {
-        let path = dir.join(m.name);
+    for m in CATALOGUE
+        .iter()
+        .chain(ONNXRUNTIME_WHEEL.as_ref())
+        .chain(VOICES)
+    {
+        // The wheel matters for the library taken out of it.
+        let path = if Some(*m) == ONNXRUNTIME_WHEEL {
+            dir.join(ONNXRUNTIME_LIBRARY)
+        } else {
+            dir.join(m.name)
+        };
         let state = if path.exists() { "present" } else { "missing" };
         println!(
             "{:<34} {:>8.1} MB  {:<8} {}",
@@ -445,6 +546,26 @@ pub async fn ensure_turn(cfg: &crate::config::Config) {
         eprintln!(
             "zoe: {e}\nzoe: turns end by silence alone until `zoe models fetch` gets the model"
         );
+    }
+}
+
+/// With `turn.engine = "auto"` and the library in the models folder, fetches onnxruntime on first
+/// use. Optional too: without it the model runs on tract (slower), which is said.
+pub async fn ensure_onnxruntime(cfg: &crate::config::Config) {
+    let library = crate::config::onnxruntime_path(&cfg.models_dir);
+    let wanted = cfg.turn.model.is_some()
+        && cfg.turn.engine == crate::turn::model::Engine::Auto(library.clone());
+    let Some(wheel) = ONNXRUNTIME_WHEEL.filter(|_| wanted && !library.exists()) else {
+        return;
+    };
+    eprintln!(
+        "zoe: first use: fetching {} ({:.1} MB) into {}",
+        wheel.name,
+        wheel.size as f64 / 1e6,
+        cfg.models_dir.display()
+    );
+    if let Err(e) = fetch_onnxruntime(&wheel, wheel.url, &cfg.models_dir).await {
+        eprintln!("zoe: {e}\nzoe: the end-of-turn model runs on tract (slower) until `zoe models fetch` gets onnxruntime");
     }
 }
 

@@ -244,7 +244,7 @@ pub fn start_turn(cfg: &Config) -> anyhow::Result<Option<(TurnStage, TurnThread)
         return Ok(None);
     };
     let auto = *path == crate::config::smart_turn_path(&cfg.models_dir);
-    let model = match SmartTurn::load(path, cfg.turn.threads) {
+    let model = match SmartTurn::load(path, &cfg.turn.engine, cfg.turn.threads) {
         Ok(m) => m,
         Err(e) if auto => {
             tracing::warn!("{e}; the silence rule decides where turns end");
@@ -252,9 +252,10 @@ pub fn start_turn(cfg: &Config) -> anyhow::Result<Option<(TurnStage, TurnThread)
         }
         Err(e) => return Err(e.into()),
     };
+    tracing::info!(model = %path.display(), engine = model.engine(), "end of turn: Smart Turn at each probe");
     let (handle, thread) =
         TurnHandle::spawn(Box::new(model)).context("cannot start the end-of-turn thread")?;
-    tracing::info!(model = %path.display(), "end of turn: Smart Turn at each probe");
+
     let stage = TurnStage {
         handle,
         threshold: cfg.turn.threshold,

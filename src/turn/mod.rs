@@ -2,11 +2,14 @@
 //! an int8 Whisper-tiny encoder) scores the utterance so far from its log-mel features.
 //!
 //! - [`mel`]: Whisper's log-mel features as the model was trained on them (pure).
-//! - [`model`]: the ONNX graph through tract, with the fix tract needs (pure, synchronous).
+//! - [`model`]: the model and its engine (synchronous): [`onnxruntime`] when its library is
+//!   installed, else [`tract`] with the fix tract needs.
 //! - [`worker`]: the `zoe-turn` thread that scores probes off the audio worker.
 
 pub mod mel;
 pub mod model;
+pub mod onnxruntime;
+pub mod tract;
 pub mod worker;
 
 use std::path::PathBuf;
@@ -19,4 +22,7 @@ pub enum TurnError {
     Missing(PathBuf),
     #[error("end-of-turn model: {0}")]
     Model(String),
+    /// onnxruntime's library is missing or cannot be opened (tract can stand in).
+    #[error("onnxruntime: {0}")]
+    Runtime(String),
 }

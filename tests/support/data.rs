@@ -51,6 +51,12 @@ pub fn shared(name: &str) -> Option<PathBuf> {
 }
 
 fn real(name: &str) -> Option<PathBuf> {
+    fetched(name).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A manifest file from ../shared or downloaded; `Ok(None)` when it has no upstream address,
+/// `Err` when the download fails.
+fn fetched(name: &str) -> Result<Option<PathBuf>, String> {
     static LOCK: Mutex<()> = Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let entry = manifest()
@@ -66,25 +72,31 @@ fn real(name: &str) -> Option<PathBuf> {
             "{} does not match the manifest",
             shared.display()
         );
-        return Some(shared);
+        return Ok(Some(shared));
     }
     if entry.url.is_empty() {
-        return None;
+        return Ok(None);
     }
     let dest = root().join("target/test-data").join(&entry.name);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(zoe::app::models::fetch(
-        &entry.url,
-        &dest,
-        &entry.sha256,
-        false,
-        std::time::Duration::from_secs(60),
-    ))
-    .unwrap_or_else(|e| panic!("{name}: not in ../shared and the download failed: {e}"));
-    Some(dest)
+    // On a thread of its own: the caller may be an async test, inside a runtime already.
+    let target = dest.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(zoe::app::models::fetch(
+            &entry.url,
+            &target,
+            &entry.sha256,
+            false,
+            std::time::Duration::from_secs(60),
+        ))
+    })
+    .join()
+    .expect("the download thread")
+    .map_err(|e| format!("{name}: not in ../shared and the download failed: {e}"))?;
+    Ok(Some(dest))
 }
 
 /// Real tiny.en (q5_1) from ../shared, or `None` after printing that the test is skipped.
@@ -108,6 +120,37 @@ pub fn random_model(kind: &str) -> PathBuf {
         zoe::doubles::model_gen::generate(&header, &out, 42).expect("generate model");
     }
     out
+}
+
+/// onnxruntime's wheel for this CPU (from ../shared or PyPI); `None`, after saying the calling test
+/// is skipped, on a CPU it has no wheel for or when PyPI cannot be reached.
+pub fn onnxruntime_wheel() -> Option<PathBuf> {
+    let Some(wheel) = zoe::app::models::ONNXRUNTIME_WHEEL else {
+        println!("skipped: onnxruntime has no wheel for this CPU");
+        return None;
+    };
+    let name = wheel.url.rsplit('/').next().expect("a file name");
+    match fetched(name) {
+        Ok(p) => p,
+        Err(e) => {
+            println!("skipped: {e}");
+            None
+        }
+    }
+}
+
+/// onnxruntime's library for this CPU, taken out of its wheel into `target/test-data/onnxruntime/`
+/// as `zoe models fetch` does; `None` (test skipped) as [`onnxruntime_wheel`].
+pub fn onnxruntime() -> Option<PathBuf> {
+    static LIB: OnceLock<Option<PathBuf>> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let wheel = onnxruntime_wheel()?;
+        let dir = root().join("target/test-data");
+        let lib = zoe::app::models::unpack_onnxruntime(&wheel, &dir)
+            .unwrap_or_else(|e| panic!("onnxruntime's wheel does not unpack: {e}"));
+        Some(lib)
+    })
+    .clone()
 }
 
 /// Samples of a WAV as 16 kHz mono.

@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::hearing::pipeline::{FramePipeline, PipelineEvent, TurnStage, FRAME};
 use crate::hearing::vad::VadConfig;
 use crate::stt::{SttError, SttHandle, Transcribe, Transcript};
-use crate::turn::model::SmartTurn;
+use crate::turn::model::{Engine, SmartTurn};
 use crate::turn::worker::{EndOfTurn, TurnHandle};
 use crate::turn::TurnError;
 
@@ -392,7 +392,7 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     let model_path = args
         .shared
         .join("models/smart-turn/smart-turn-v3.2-cpu.onnx");
-    let model = SmartTurn::load(&model_path, cfg.turn.threads)?;
+    let model = SmartTurn::load(&model_path, &cfg.turn.engine, cfg.turn.threads)?;
     let cases = cases(&args.shared, args.limit)?;
     let count = |g: Group| cases.iter().filter(|c| c.group == g).count();
     println!(
@@ -402,33 +402,39 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         count(Group::Real),
         count(Group::Digits)
     );
-    // Model time alone, on cases' whole audio, on one thread and on two (`turn.threads`).
-    for threads in [1, 2] {
-        let timed = if threads == cfg.turn.threads {
-            None
-        } else {
-            Some(SmartTurn::load(&model_path, threads)?)
-        };
-        let m = timed.as_ref().unwrap_or(&model);
-        let mut times = Vec::new();
-        for c in cases.iter().take(20) {
-            let t = std::time::Instant::now();
-            m.score(&c.audio[..c.end])?;
-            times.push(t.elapsed().as_secs_f64() * 1000.0);
+    // Model time alone, on cases' whole audio: on each engine there is, on one thread and on two
+    // (and on `turn.threads`).
+    let mut engines = vec![Engine::Tract];
+    if let Engine::Auto(lib) | Engine::OnnxRuntime(lib) = &cfg.turn.engine {
+        if lib.is_file() {
+            engines.insert(0, Engine::OnnxRuntime(lib.clone()));
         }
-        println!(
-            "Smart Turn through tract, one call (features + network), this machine, {threads} \
-             thread{}{}: p50 {:.1} ms, p95 {:.1} ms (n={})",
-            if threads == 1 { "" } else { "s" },
-            if threads == cfg.turn.threads {
-                " (turn.threads, used below)"
-            } else {
-                ""
-            },
-            percentile(&times, 50.0).unwrap_or(0.0),
-            percentile(&times, 95.0).unwrap_or(0.0),
-            times.len()
-        );
+    }
+    let mut thread_counts = vec![1, 2];
+    if cfg.turn.threads > 2 {
+        thread_counts.push(cfg.turn.threads);
+    }
+    for engine in &engines {
+        for &threads in &thread_counts {
+            let mut m = SmartTurn::load(&model_path, engine, threads)?;
+            let mut times = Vec::new();
+            for c in cases.iter().take(20) {
+                let t = std::time::Instant::now();
+                m.score(&c.audio[..c.end])?;
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            let used = m.engine() == model.engine() && threads == cfg.turn.threads;
+            println!(
+                "Smart Turn on {}, one call (features + network), this machine, {threads} \
+                 thread{}{}: p50 {:.1} ms, p95 {:.1} ms (n={})",
+                m.engine(),
+                if threads == 1 { "" } else { "s" },
+                if used { " (used below)" } else { "" },
+                percentile(&times, 50.0).unwrap_or(0.0),
+                percentile(&times, 95.0).unwrap_or(0.0),
+                times.len()
+            );
+        }
     }
     let calls = Arc::new(AtomicUsize::new(0));
     let (handle, thread) = TurnHandle::spawn(Box::new(Counted(model, calls.clone())))?;
