@@ -508,14 +508,19 @@ pub fn list(dir: &Path) {
     }
 }
 
-/// Fetches `m` into `path` on first use, saying so.
-async fn first_use(m: &ModelFile, path: &Path, dir: &Path) -> Result<Fetched, FetchError> {
+/// Says that `m` is fetched on first use.
+fn say_first_use(m: &ModelFile, dir: &Path) {
     eprintln!(
         "zoe: first use: fetching {} ({:.1} MB) into {}",
         m.name,
         m.size as f64 / 1e6,
         dir.display()
     );
+}
+
+/// Fetches `m` into `path` on first use, saying so.
+async fn first_use(m: &ModelFile, path: &Path, dir: &Path) -> Result<Fetched, FetchError> {
+    say_first_use(m, dir);
     fetch(m.url, path, m.sha256, true, Duration::from_secs(60)).await
 }
 
@@ -558,12 +563,7 @@ pub async fn ensure_onnxruntime(cfg: &crate::config::Config) {
     let Some(wheel) = ONNXRUNTIME_WHEEL.filter(|_| wanted && !library.exists()) else {
         return;
     };
-    eprintln!(
-        "zoe: first use: fetching {} ({:.1} MB) into {}",
-        wheel.name,
-        wheel.size as f64 / 1e6,
-        cfg.models_dir.display()
-    );
+    say_first_use(&wheel, &cfg.models_dir);
     if let Err(e) = fetch_onnxruntime(&wheel, wheel.url, &cfg.models_dir).await {
         eprintln!("zoe: {e}\nzoe: the end-of-turn model runs on tract (slower) until `zoe models fetch` gets onnxruntime");
     }

@@ -255,7 +255,6 @@ pub fn start_turn(cfg: &Config) -> anyhow::Result<Option<(TurnStage, TurnThread)
     tracing::info!(model = %path.display(), engine = model.engine(), "end of turn: Smart Turn at each probe");
     let (handle, thread) =
         TurnHandle::spawn(Box::new(model)).context("cannot start the end-of-turn thread")?;
-
     let stage = TurnStage {
         handle,
         threshold: cfg.turn.threshold,

@@ -74,7 +74,7 @@ fn training_copy(
     } else {
         Cow::Borrowed(clip)
     };
-    let heard = channel(rng, played.to_vec(), vary.channel);
+    let heard = channel(rng, &played, vary.channel);
     (augment_in(rng, &heard, rooms), span(&played))
 }
 
