@@ -230,8 +230,9 @@ pub enum BenchCommand {
         #[arg(long, default_value = "tiny.en")]
         verify_model: String,
         /// Other heads cross-validated on the same data, to choose the shape: HIDDEN units,
-        /// optionally :INPUT_NOISE (e.g. 64 32:0.5); stage one only.
-        #[arg(long, value_name = "HIDDEN[:NOISE]", num_args = 1..)]
+        /// optionally :INPUT_NOISE and :NEGATIVES per positive per epoch (e.g. 64 32:0.5
+        /// 64:3:24); stage one only.
+        #[arg(long, value_name = "HIDDEN[:NOISE[:NEGATIVES]]", num_args = 1..)]
         compare: Vec<String>,
     },
     /// Speech synthesis per engine (espeak-ng, the Piper voice in process): first audio, real-time

@@ -153,7 +153,18 @@ pub fn load_clips(
             let dir_name = file_name(&path);
             let mut files = Vec::new();
             wavs_under(&path, &mut files)?;
+            let mut empty = 0usize;
             for f in files {
+                let audio = match crate::audio::load_wav(&f) {
+                    Ok(c) => c.samples,
+                    // A packaged prompt with no samples (asterisk's ru `is.wav`) is nothing to
+                    // learn from, not a broken corpus.
+                    Err(crate::audio::AudioError::Empty { .. }) => {
+                        empty += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(WakeError::Train(e.to_string())),
+                };
                 let name = file_name(&f);
                 let speaker = name
                     .split_once("__")
@@ -162,9 +173,15 @@ pub fn load_clips(
                     name,
                     family.clone().unwrap_or_else(|| speaker.clone()),
                     speaker,
-                    load(&f)?,
+                    audio,
                     positives,
                 ));
+            }
+            if empty > 0 {
+                tracing::warn!(
+                    "{}: {empty} WAV file(s) with no audio skipped",
+                    path.display()
+                );
             }
         } else if path.is_file() {
             out.extend(long_recording(&path, family, positives)?);
@@ -308,6 +325,8 @@ mod tests {
         std::fs::create_dir_all(real.join("digits")).unwrap();
         wav(&real.join("fsdd-george__one__001.wav"), 0.3);
         wav(&real.join("digits").join("two.wav"), 0.3);
+        // Skipped, not an error: a packaged prompt can be empty.
+        wav(&real.join("digits").join("void.wav"), 0.0);
         let long = dir.path().join("long.wav");
         wav(&long, 2.0);
         std::fs::write(

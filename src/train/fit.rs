@@ -14,6 +14,10 @@ pub struct NetOptions {
     pub negative_weight: f32,
     /// Gaussian noise added to the standardised inputs while training (a regulariser).
     pub input_noise: f32,
+    /// Negative windows per positive one in each epoch (hard ones included); their total weight
+    /// stays `negative_weight` times the positives', so more of them means more of the negatives
+    /// seen, each weighing less.
+    pub negatives_per_positive: usize,
 }
 
 impl Default for NetOptions {
@@ -26,6 +30,7 @@ impl Default for NetOptions {
             weight_decay: 1e-4,
             negative_weight: 3.0,
             input_noise: 0.0,
+            negatives_per_positive: 8,
         }
     }
 }
@@ -143,8 +148,12 @@ pub fn train_net(
         (vec![0.0; h * n], vec![0.0; h], vec![0.0; h], [0.0f32]);
     let mut x = vec![0.0f32; n];
     let mut z1 = vec![0.0f32; h];
-    // Negatives per epoch: all of them up to 8× the positives, hard ones first after mining.
-    let per_epoch_neg = neg.len().min(pos.len() * 8).max(1);
+    // Negatives per epoch: all of them up to `negatives_per_positive` × the positives, hard ones
+    // first after mining.
+    let per_epoch_neg = neg
+        .len()
+        .min(pos.len() * opts.negatives_per_positive.max(1))
+        .max(1);
     let w_pos = 1.0f32;
     let w_neg = opts.negative_weight * pos.len() as f32 / per_epoch_neg as f32;
     let mut hard: Vec<Example> = Vec::new();

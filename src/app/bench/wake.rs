@@ -117,10 +117,11 @@ pub fn run(
             "shape", "threshold", "FR mean", "FR worst", "alikes acc.", "real FA/h"
         );
         print_shape(&describe_shape(&opts.net), &cv, det);
-        for (hidden, noise) in shapes {
+        for (hidden, noise, negs) in shapes {
             let mut o = opts.clone();
             o.net.hidden = hidden;
             o.net.input_noise = noise;
+            o.net.negatives_per_positive = negs.unwrap_or(o.net.negatives_per_positive);
             let v = train::cross_validate(&p.train, held.clone(), folds.clone(), &o, &mut log)?;
             print_shape(&describe_shape(&o.net), &v, det);
         }
@@ -338,27 +339,33 @@ pub fn run(
     Ok(())
 }
 
-/// `HIDDEN[:NOISE]` as `--compare` takes it.
-fn parse_shape(s: &str) -> anyhow::Result<(usize, f32)> {
-    let (h, n) = s.split_once(':').unwrap_or((s, "0"));
-    let hidden: usize = h
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--compare {s}: HIDDEN[:NOISE] expected"))?;
-    let noise: f32 = n
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--compare {s}: HIDDEN[:NOISE] expected"))?;
+/// `HIDDEN[:NOISE[:NEGATIVES]]` as `--compare` takes it (NEGATIVES: per positive per epoch).
+fn parse_shape(s: &str) -> anyhow::Result<(usize, f32, Option<usize>)> {
+    let bad = || anyhow::anyhow!("--compare {s}: HIDDEN[:NOISE[:NEGATIVES]] expected");
+    let mut parts = s.split(':');
+    let hidden: usize = parts.next().unwrap_or("").parse().map_err(|_| bad())?;
+    let noise: f32 = parts.next().unwrap_or("0").parse().map_err(|_| bad())?;
+    let negs: Option<usize> = parts
+        .next()
+        .map(str::parse)
+        .transpose()
+        .map_err(|_| bad())?;
+    anyhow::ensure!(parts.next().is_none(), bad());
     anyhow::ensure!(
-        (1..=512).contains(&hidden) && (0.0..=4.0).contains(&noise),
-        "--compare {s}: 1-512 hidden units, input noise 0-4"
+        (1..=512).contains(&hidden)
+            && (0.0..=4.0).contains(&noise)
+            && negs.is_none_or(|n| (1..=256).contains(&n)),
+        "--compare {s}: 1-512 hidden units, input noise 0-4, 1-256 negatives per positive"
     );
-    Ok((hidden, noise))
+    Ok((hidden, noise, negs))
 }
 
 fn describe_shape(net: &train::NetOptions) -> String {
     format!(
-        "{}:{} ({}k weights)",
+        "{}:{}:{} ({}k weights)",
         net.hidden,
         net.input_noise,
+        net.negatives_per_positive,
         (net.hidden * (HEAD_FRAMES * EMB_DIM + 2) + 1) / 1000
     )
 }
@@ -531,4 +538,23 @@ fn enrolment(
         after.phrases - after.detected
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--compare` takes a width, then optionally input noise and negatives per positive; a
+    /// missing part keeps the trainer's default, anything else is refused.
+    #[test]
+    fn compare_specs_parse() {
+        assert_eq!(parse_shape("64").unwrap(), (64, 0.0, None));
+        assert_eq!(parse_shape("32:0.5").unwrap(), (32, 0.5, None));
+        assert_eq!(parse_shape("64:3:24").unwrap(), (64, 3.0, Some(24)));
+        for bad in [
+            "", "x", "64:y", "64:3:0", "64:3:8:1", "0", "64:5", "64:3:-1",
+        ] {
+            assert!(parse_shape(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }
