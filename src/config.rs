@@ -151,6 +151,7 @@ struct RawStore {
     lookup_ms: u64,
     write_ms: u64,
     memory_max_chars: usize,
+    keep_days: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -295,6 +296,8 @@ pub struct StoreConfig {
     pub lookup: Duration,
     pub write: Duration,
     pub memory_max_chars: usize,
+    /// How long the conversation log and deleted items are kept (`keep_days`).
+    pub keep: Duration,
 }
 
 /// The end-of-turn model (`[turn]`).
@@ -893,6 +896,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         lookup: ms(raw.store.lookup_ms, "store.lookup_ms")?,
         write: ms(raw.store.write_ms, "store.write_ms")?,
         memory_max_chars: raw.store.memory_max_chars,
+        keep: match raw.store.keep_days {
+            d @ 1..=36_500 => Duration::from_secs(d * 86_400),
+            _ => return Err(invalid("store.keep_days", "must be 1 to 36500 (days)")),
+        },
     };
     Ok(Config {
         store,
@@ -1101,5 +1108,76 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("modell"), "{e}");
+    }
+
+    /// Property: any `--set` of any known key to any value (huge, negative, fractional, a string,
+    /// a table) loads or is a typed error naming a key, never a panic.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Every `section.key` of the built-in defaults.
+        fn keys() -> Vec<String> {
+            let table = parse_table(DEFAULT_TOML, Path::new("defaults")).unwrap();
+            let mut out = Vec::new();
+            for (section, v) in &table {
+                match v {
+                    Value::Table(t) => out.extend(t.keys().map(|k| format!("{section}.{k}"))),
+                    _ => out.push(section.clone()),
+                }
+            }
+            out
+        }
+
+        const VALUES: &[&str] = &[
+            "0",
+            "-1",
+            "1",
+            "3",
+            "0.5",
+            "-0.5",
+            "1e308",
+            "-1e308",
+            "nan",
+            "inf",
+            "18446744073709551615",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "true",
+            "\"\"",
+            "\"x\"",
+            "[]",
+            "{}",
+            "\"off\"",
+            "\"auto\"",
+            "65536",
+            "4294967296",
+        ];
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_key_any_value(
+                picks in prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(VALUES)), 1..4),
+                text in "\\PC{0,20}",
+            ) {
+                let keys = keys();
+                let mut set: Vec<String> = picks
+                    .iter()
+                    .map(|(k, v)| format!("{}={v}", keys[k.index(keys.len())]))
+                    .collect();
+                set.push(format!("{}={text}", keys[0]));
+                let _ = Config::load(&Overrides { set, ..Default::default() });
+            }
+
+            #[test]
+            fn any_file_text(text in "\\PC{0,200}") {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("zoe.toml");
+                std::fs::write(&path, &text).unwrap();
+                let _ = Config::load(&Overrides { file: Some(path), ..Default::default() });
+            }
+        }
     }
 }

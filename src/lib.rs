@@ -6,6 +6,8 @@
 //!
 //! # Layout (the layers, bottom up; a module only uses those above it in this list)
 //! - [`shutdown`]: the one shutdown signal every thread and task obeys.
+//! - [`health`]: the workers' heartbeats and first failure; systemd's watchdog.
+//! - [`private`]: files only Zoe's user may read (database, metrics, recorded speech).
 //! - [`numbers`]: English number words (the intent matcher, WER normalisation).
 //! - [`audio`]: devices, samples and time; **the real-time boundary** is in `audio::capture`
 //!   (input callback) and `audio::output` (output callback). No words, no tokio.
@@ -33,9 +35,11 @@ pub mod config;
 pub mod dialogue;
 #[cfg(feature = "doubles")]
 pub mod doubles;
+pub mod health;
 pub mod hearing;
 pub mod numbers;
 pub mod ollama;
+pub mod private;
 pub mod shutdown;
 pub mod speech;
 pub mod stt;

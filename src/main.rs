@@ -52,19 +52,20 @@ fn main() -> ExitCode {
             _ = s.wait() => {}
         }
     });
-    let code = match run(cli, &rt, &shutdown) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("zoe: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    };
+    let result = run(cli, &rt, &shutdown);
     shutdown.trigger();
     rt.shutdown_timeout(Duration::from_millis(500));
     zoe::audio::close::wait_closed(Duration::from_millis(500));
     zoe::speech::tts::espeak::terminate();
     zoe::app::report_threads_left();
-    code
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // The last line: why Zoe stopped (a service's journal shows it last).
+            eprintln!("zoe: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Quiet by default: the user sees replies and one-line problems (warnings and errors, without
@@ -294,6 +295,8 @@ fn exit_code(ended: Ended) -> ExitCode {
     match ended {
         Ended::EndOfInput => ExitCode::SUCCESS,
         Ended::Interrupted => ExitCode::from(130),
+        // The voice commands turn this into an error with its reason before it gets here.
+        Ended::Failed => ExitCode::FAILURE,
     }
 }
 

@@ -53,8 +53,27 @@ async fn fast_path_changes_the_store_without_the_model() {
         ("add add add add", "What should I add, and to which list?"),
         ("add", "What should I add, and to which list?"),
         ("set a timer for 5 minutes", "Timer set for 5 minutes."),
+        // A bulk deletion asks first, and only a yes in the next turn deletes; undo restores.
         (
             "clear my shopping list",
+            "Your shopping list has 3 items. Clear them all?",
+        ),
+        ("no", "Okay, I've left them as they are."),
+        (
+            "clear my shopping list",
+            "Your shopping list has 3 items. Clear them all?",
+        ),
+        ("yes", "Cleared your shopping list: 3 items removed."),
+        (
+            "undo",
+            "Put eggs, milk and chicken back on your shopping list.",
+        ),
+        (
+            "clear my shopping list",
+            "Your shopping list has 3 items. Clear them all?",
+        ),
+        (
+            "yes, clear it",
             "Cleared your shopping list: 3 items removed.",
         ),
     ];
@@ -92,10 +111,10 @@ async fn fast_path_changes_the_store_without_the_model() {
     );
     assert_eq!(
         count(&db, "SELECT count(*) FROM conversation WHERE role = 'user'"),
-        13
+        19
     );
     let m = zoe.metrics();
-    assert_eq!(m.len(), 13);
+    assert_eq!(m.len(), 19);
     assert!(m.iter().all(|t| t.fast_path && t.error.is_none()));
     assert_eq!(m[0].actions, ["add_to_list"]);
     assert_eq!(m[5].actions, ["show_list"]);

@@ -8,6 +8,7 @@ mod devices;
 mod layout;
 mod models;
 mod recognition;
+mod service;
 mod turn;
 mod voice;
 mod wake;

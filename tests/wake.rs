@@ -266,11 +266,12 @@ async fn session_with(
     }))
     .unwrap();
     let c = cfg.clone();
-    let (pipeline, turn_thread) =
-        tokio::task::spawn_blocking(move || zoe::app::session::build_pipeline(&c, stt, None))
-            .await
-            .unwrap()
-            .expect("pipeline");
+    let (pipeline, turn_thread) = tokio::task::spawn_blocking(move || {
+        zoe::app::session::build_pipeline(&c, stt, None, &zoe::health::Health::new())
+    })
+    .await
+    .unwrap()
+    .expect("pipeline");
     let opts = zoe::app::session::SessionOptions {
         no_speak: true,
         metrics: Some(metrics.clone()),
@@ -281,18 +282,20 @@ async fn session_with(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let never = zoe::shutdown::Shutdown::new();
     let n = never.clone();
+    let health = zoe::health::Health::new();
+    let beat = health.register("zoe-audio");
     let feeder = std::thread::spawn(move || {
-        zoe::hearing::replay::feed_files(&[wav], false, pipeline, &tx, &n)
+        zoe::hearing::replay::feed_files(&[wav], false, pipeline, &tx, &n, &beat)
     });
     let (_no_announcements, announcements) = tokio::sync::mpsc::unbounded_channel();
     let (_engine, ended) = tokio::time::timeout(
         WAIT,
-        zoe::dialogue::session::run(engine, cfg, rx, announcements, None, &never),
+        zoe::dialogue::session::run(engine, cfg, rx, announcements, None, &never, &health),
     )
     .await
     .expect("the session ends with the input");
     assert_eq!(ended, zoe::dialogue::Ended::EndOfInput);
-    feeder.join().unwrap();
+    feeder.join().unwrap().unwrap();
     stt_thread.join();
     if let Some(t) = turn_thread {
         t.join();

@@ -6,12 +6,15 @@
 //! Synchronous and short (a few SQLite statements); the engine runs it through `spawn_blocking`
 //! under a deadline. Also renders remembered facts for the regular tier's prompt.
 
-use chrono::{Local, NaiveDateTime, TimeZone};
+use chrono::NaiveDateTime;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::actions::intent::{join_words, say_duration, say_time, say_when, Intent};
-use crate::actions::store::{now_ms, Store, StoreError};
+use crate::actions::intent::{
+    join_words, say_duration, say_time, say_when, Due, Intent, MAX_REMINDER_DAYS, MAX_TIMER_SECS,
+};
+use crate::actions::localtime::{local_at, local_utc_ms, zone_name};
+use crate::actions::store::{now_ms, Restored, Store, StoreError};
 
 #[derive(Debug, Error, PartialEq)]
 pub enum ToolError {
@@ -35,18 +38,9 @@ impl ToolError {
     }
 }
 
-fn local_ms(t: NaiveDateTime) -> i64 {
-    Local
-        .from_local_datetime(&t)
-        .earliest()
-        .map_or_else(now_ms, |d| d.timestamp_millis())
-}
-
-fn from_ms(ms: i64) -> NaiveDateTime {
-    Local
-        .timestamp_millis_opt(ms)
-        .earliest()
-        .map_or_else(|| Local::now().naive_local(), |d| d.naive_local())
+/// UTC milliseconds `secs` from now (saturating: the parser bounds `secs` long before).
+fn ms_from_now(secs: u64) -> i64 {
+    now_ms().saturating_add(i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX))
 }
 
 fn str_arg<'a>(tool: &str, args: &'a Value, key: &str) -> Result<&'a str, ToolError> {
@@ -105,10 +99,10 @@ pub fn intent_from_tool(name: &str, args: &Value, now: NaiveDateTime) -> Result<
                     v.as_u64()
                         .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
                 })
-                .filter(|s| (1..=24 * 3600).contains(s))
+                .filter(|s| (1..=MAX_TIMER_SECS).contains(s))
                 .ok_or_else(|| ToolError::BadArguments {
                     tool: name.into(),
-                    why: "`seconds` must be 1 to 86400".into(),
+                    why: format!("`seconds` must be 1 to {MAX_TIMER_SECS}"),
                 })?;
             let label = args
                 .get("label")
@@ -152,7 +146,16 @@ pub fn intent_from_tool(name: &str, args: &Value, now: NaiveDateTime) -> Result<
                     why: "`when` is in the past".into(),
                 });
             }
-            Intent::SetReminder { text, due }
+            if due.is_some_and(|d| (d - now).num_days() > MAX_REMINDER_DAYS) {
+                return Err(ToolError::BadArguments {
+                    tool: name.into(),
+                    why: format!("`when` is more than {MAX_REMINDER_DAYS} days ahead"),
+                });
+            }
+            Intent::SetReminder {
+                text,
+                due: due.map(Due::At),
+            }
         }
         "remember_fact" => Intent::Remember {
             key: str_arg(name, args, "key")?.to_lowercase(),
@@ -265,7 +268,7 @@ pub fn execute(
             n => format!("Cleared your {}: {n} items removed.", list_phrase(list)),
         },
         Intent::SetTimer { secs, label } => {
-            store.add_timer(label, now_ms() + *secs as i64 * 1000)?;
+            store.add_timer(label, ms_from_now((*secs).min(MAX_TIMER_SECS)))?;
             let name = if label == "timer" {
                 "Timer".to_string()
             } else {
@@ -292,7 +295,8 @@ pub fn execute(
                 let parts: Vec<String> = timers
                     .iter()
                     .map(|t| {
-                        let left = say_duration(((t.due_ms - now).max(0) as u64).div_ceil(1000));
+                        let left = t.due_ms.saturating_sub(now).max(0) as u64;
+                        let left = say_duration(left.div_ceil(1000));
                         if t.label == "timer" {
                             format!("your timer has {left} left")
                         } else {
@@ -303,13 +307,24 @@ pub fn execute(
                 capitalise(&join_words(&parts)) + "."
             }
         }
-        Intent::SetReminder { text, due } => {
-            store.add_reminder(text, due.map(local_ms))?;
-            match due {
-                Some(d) => format!("Okay, I'll remind you to {text} {}.", say_when(*d, now)),
-                None => format!("Okay, I've noted a reminder to {text}."),
+        Intent::SetReminder { text, due } => match due {
+            Some(Due::In(secs)) => {
+                store.add_reminder(text, Some(ms_from_now(*secs)), None)?;
+                format!(
+                    "Okay, I'll remind you to {text} in {}.",
+                    say_duration(*secs)
+                )
             }
-        }
+            Some(Due::At(t)) => {
+                let zone = zone_name();
+                store.add_reminder(text, local_utc_ms(*t), Some((*t, &zone)))?;
+                format!("Okay, I'll remind you to {text} {}.", say_when(*t, now))
+            }
+            None => {
+                store.add_reminder(text, None, None)?;
+                format!("Okay, I've noted a reminder to {text}.")
+            }
+        },
         Intent::QueryReminders => {
             let rs = store.reminders()?;
             if rs.is_empty() {
@@ -318,7 +333,10 @@ pub fn execute(
                 let parts: Vec<String> = rs
                     .iter()
                     .map(|r| match r.due_ms {
-                        Some(ms) => format!("{} {}", r.text, say_when(from_ms(ms), now)),
+                        Some(ms) => match local_at(ms) {
+                            Some(t) => format!("{} {}", r.text, say_when(t, now)),
+                            None => r.text.clone(),
+                        },
                         None => r.text.clone(),
                     })
                     .collect();
@@ -335,8 +353,9 @@ pub fn execute(
                         .is_none_or(|a| r.text.to_lowercase().contains(&a.to_lowercase()))
                 })
                 .collect();
-            for r in &chosen {
-                store.cancel_reminder(r.id)?;
+            let ids: Vec<i64> = chosen.iter().map(|r| r.id).collect();
+            if !ids.is_empty() {
+                store.cancel_reminders(&ids)?;
             }
             match (chosen.len(), about) {
                 (0, Some(a)) => format!("You have no reminder about {a}."),
@@ -345,6 +364,10 @@ pub fn execute(
                 (n, _) => format!("Cancelled {n} reminders."),
             }
         }
+        Intent::Undo => match store.undo_last()? {
+            None => "There's nothing to undo.".into(),
+            Some(r) => say_restored(&r),
+        },
         Intent::Remember { key, value } => {
             store.set_fact(key, value)?;
             match key.as_str() {
@@ -363,6 +386,45 @@ pub fn execute(
                 (k, false) => format!("Your {k} is {}.", join_words(&values)),
             }
         }
+    })
+}
+
+/// "Put eggs, milk and bread back on your shopping list."
+fn say_restored(r: &Restored) -> String {
+    let n = r.names.len();
+    match r.what.as_str() {
+        "items" => format!(
+            "Put {} back on your {}.",
+            join_words(&r.names),
+            list_phrase(r.list.as_deref().unwrap_or("shopping"))
+        ),
+        "timers" if n == 1 => "Your timer is running again.".into(),
+        "timers" => format!("Your {n} timers are running again."),
+        _ if n == 1 => format!("Your reminder to {} is back.", r.names[0]),
+        _ => format!("Your {n} reminders are back."),
+    }
+}
+
+/// The question to ask before a deletion of more than one thing ("You have 3 reminders. Delete
+/// them all?"); `None`: it deletes one thing or nothing, so it runs at once (and stays undoable).
+pub fn bulk_question(store: &Store, intent: &Intent) -> Result<Option<String>, StoreError> {
+    Ok(match intent {
+        Intent::ClearList { list } => match store.items(list)?.len() {
+            n if n > 1 => Some(format!(
+                "Your {} has {n} items. Clear them all?",
+                list_phrase(list)
+            )),
+            _ => None,
+        },
+        Intent::CancelTimer { label: None } => match store.timers()?.len() {
+            n if n > 1 => Some(format!("You have {n} timers running. Cancel them all?")),
+            _ => None,
+        },
+        Intent::CancelReminder { about: None } => match store.reminders()?.len() {
+            n if n > 1 => Some(format!("You have {n} reminders. Delete them all?")),
+            _ => None,
+        },
+        _ => None,
     })
 }
 

@@ -37,7 +37,7 @@ pub enum Intent {
     QueryTimers,
     SetReminder {
         text: String,
-        due: Option<NaiveDateTime>,
+        due: Option<Due>,
     },
     QueryReminders,
     /// Cancel pending reminders whose text contains this (all of them when `None`).
@@ -53,6 +53,8 @@ pub enum Intent {
     Recall {
         key: String,
     },
+    /// Bring back what the last deletion removed.
+    Undo,
     /// Understood as an action, but something is missing: say this.
     Clarify(String),
 }
@@ -74,10 +76,29 @@ impl Intent {
             Intent::Time | Intent::Date => "current_time",
             Intent::Remember { .. } => "remember_fact",
             Intent::Recall { .. } => "recall_fact",
+            Intent::Undo => "undo",
             Intent::Clarify(_) => "clarify",
         }
     }
 }
+
+/// The longest timer Zoe sets (a day); the model's `set_timer` tool takes the same bound.
+pub const MAX_TIMER_SECS: u64 = 24 * 3600;
+/// How far ahead a reminder may be set (a year and a day).
+pub const MAX_REMINDER_DAYS: i64 = 366;
+
+/// When a reminder is due: at a local time of day (it keeps that local meaning across a change to
+/// or from summer time), or after a length of real time (counted in UTC, so a DST change in
+/// between does not move it by an hour).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Due {
+    At(NaiveDateTime),
+    In(u64),
+}
+
+const TOO_LONG_TIMER: &str = "Timers go up to 24 hours: how long should I set it for?";
+const TOO_FAR_REMINDER: &str =
+    "I can only set reminders up to a year ahead: when should I remind you?";
 
 const FILLERS: &[&str] = &[
     "um", "umm", "uh", "uhh", "uhm", "er", "erm", "hmm", "mm", "yeah", "yes", "okay", "ok",
@@ -181,8 +202,9 @@ fn split_items(raw: &str) -> Vec<String> {
 
 fn number_word(w: &str) -> Option<f64> {
     use crate::numbers::{ONES, TENS};
+    // Digits, decimals and exponents; "inf" parses too and is simply too long. NaN is no number.
     if let Ok(n) = w.parse::<f64>() {
-        return Some(n);
+        return (!n.is_nan() && n >= 0.0).then_some(n);
     }
     if let Some(i) = ONES.iter().position(|o| *o == w) {
         return Some(i as f64);
@@ -197,8 +219,10 @@ fn number_word(w: &str) -> Option<f64> {
     }
 }
 
-/// "5 minutes", "an hour and a half", "half an hour", "1 hour 30 minutes", "twenty five seconds".
-pub fn parse_duration(text: &str) -> Option<u64> {
+/// "5 minutes", "an hour and a half", "half an hour", "1 hour 30 minutes", "twenty five seconds":
+/// the length in seconds, unrounded and unbounded ("1e30 minutes" and "inf hours" are lengths too,
+/// infinitely long ones: the caller bounds them with [`timer_secs`] or [`reminder_in`]).
+pub fn parse_duration(text: &str) -> Option<f64> {
     let words: Vec<&str> = text
         .split([' ', '-', ','])
         .filter(|w| !w.is_empty() && *w != "of")
@@ -238,47 +262,78 @@ pub fn parse_duration(text: &str) -> Option<u64> {
     if let Some((n, _)) = pending.filter(|_| last_unit > 0.0) {
         total += n * last_unit;
     }
-    (last_unit > 0.0 && total > 0.0).then_some(total.round() as u64)
+    (last_unit > 0.0 && total > 0.0).then_some(total)
 }
 
-/// Splits a reminder into what and when: "call john tomorrow at 9" → ("call john", tomorrow 09:00).
-pub fn parse_when(text: &str, now: NaiveDateTime) -> (String, Option<NaiveDateTime>) {
+/// A spoken length as a timer's whole seconds, or what to say when it is out of range.
+pub fn timer_secs(secs: f64) -> Result<u64, &'static str> {
+    match secs.round() {
+        s if s > MAX_TIMER_SECS as f64 => Err(TOO_LONG_TIMER),
+        s if s < 1.0 => Err("A timer needs at least a second: how long should I set it for?"),
+        s => Ok(s as u64),
+    }
+}
+
+/// A spoken length as a reminder's delay in whole seconds, or what to say when it is too far.
+pub fn reminder_in(secs: f64) -> Result<u64, &'static str> {
+    let s = secs.round();
+    if s > (MAX_REMINDER_DAYS * 86_400) as f64 {
+        Err(TOO_FAR_REMINDER)
+    } else {
+        Ok(s.max(1.0) as u64)
+    }
+}
+
+/// Splits a reminder into what and when: "call john tomorrow at 9" → ("call john", at tomorrow
+/// 09:00); "check the oven in 20 minutes" → ("check the oven", in 1200 s). `Err`: the time was
+/// out of range (a time of day like 25:99, a delay past the horizon): the sentence to say.
+pub fn parse_when(text: &str, now: NaiveDateTime) -> Result<(String, Option<Due>), String> {
     let mut what = format!(" {text} ");
     let mut day: Option<chrono::NaiveDate> = None;
     let mut time: Option<NaiveTime> = None;
-    let mut relative: Option<Duration> = None;
+    let mut relative: Option<u64> = None;
     let rel = pattern!(r" in (?P<d>(?:[\w-]+ )*?(?:seconds?|minutes?|hours?)(?: and a half)?) ");
     if let Some(c) = rel.captures(&what.clone()) {
         if let Some(secs) = parse_duration(&c["d"]) {
-            relative = Some(Duration::seconds(secs as i64));
+            relative = Some(reminder_in(secs)?);
             what = what.replace(&c[0], " ");
         }
     }
     let at = pattern!(
-        r" (?:at|by) (?P<h>\d{1,2}|[a-z]+)(?::(?P<m>\d{2}))?(?: (?P<ap>am|pm|a m|p m|in the morning|in the evening|at night|tonight))? "
+        r" (?:at|by) (?P<h>\d{1,2}|[a-z]+)(?::(?P<m>\d{1,2}))?(?: (?P<ap>am|pm|a m|p m|in the morning|in the evening|at night|tonight))? "
     );
     if let Some(c) = at.captures(&what.clone()) {
         let hour = c["h"]
             .parse::<u32>()
             .ok()
-            .or_else(|| number_word(&c["h"]).map(|n| n as u32))
+            .or_else(|| number_word(&c["h"]).map(|n| n.min(99.0) as u32))
             .or(match &c["h"] {
                 "noon" | "midday" => Some(12),
                 "midnight" => Some(0),
                 _ => None,
             });
-        if let Some(mut h) = hour.filter(|h| *h < 24) {
-            let m = c
-                .name("m")
-                .and_then(|m| m.as_str().parse().ok())
-                .unwrap_or(0);
+        let minute = c.name("m").map(|m| m.as_str().parse::<u32>().unwrap_or(99));
+        if let Some(mut h) = hour {
+            let m = minute.unwrap_or(0);
+            let spoken = || {
+                c[0].trim()
+                    .trim_start_matches("at ")
+                    .trim_start_matches("by ")
+                    .to_string()
+            };
+            if h >= 24 || m >= 60 {
+                return Err(format!(
+                    "{} isn't a time of day I know: when should I remind you?",
+                    spoken()
+                ));
+            }
             match c.name("ap").map(|a| a.as_str()) {
                 Some("pm" | "p m" | "in the evening" | "at night" | "tonight") if h < 12 => h += 12,
                 Some("am" | "a m" | "in the morning") if h == 12 => h = 0,
                 None if (1..=6).contains(&h) => h += 12, // "at 5": afternoon is likelier than 5 AM
                 _ => {}
             }
-            time = NaiveTime::from_hms_opt(h, m.min(59), 0);
+            time = NaiveTime::from_hms_opt(h, m, 0);
             what = what.replace(&c[0], " ");
         }
     }
@@ -291,7 +346,7 @@ pub fn parse_when(text: &str, now: NaiveDateTime) -> (String, Option<NaiveDateTi
         (" this morning ", 0),
     ] {
         if what.contains(word) {
-            day = Some(now.date() + Duration::days(offset));
+            day = now.date().checked_add_days(chrono::Days::new(offset));
             if time.is_none() {
                 time = NaiveTime::from_hms_opt(
                     match word.trim() {
@@ -308,34 +363,34 @@ pub fn parse_when(text: &str, now: NaiveDateTime) -> (String, Option<NaiveDateTi
     }
     let weekday = pattern!(r" on (?P<d>monday|tuesday|wednesday|thursday|friday|saturday|sunday) ");
     if let Some(c) = weekday.captures(&what.clone()) {
-        let target: Weekday = c["d"].parse().expect("weekday names parse");
-        let mut ahead =
-            (target.num_days_from_monday() + 7 - now.weekday().num_days_from_monday()) % 7;
-        if ahead == 0 {
-            ahead = 7;
-        }
-        day = Some(now.date() + Duration::days(ahead as i64));
-        what = what.replace(&c[0], " ");
-    }
-    let due = if let Some(d) = relative {
-        Some(now + d)
-    } else {
-        match (day, time) {
-            (Some(d), Some(t)) => Some(d.and_time(t)),
-            (Some(d), None) => Some(d.and_time(NaiveTime::from_hms_opt(9, 0, 0).expect("valid"))),
-            (None, Some(t)) => {
-                let today = now.date().and_time(t);
-                Some(if today > now {
-                    today
-                } else {
-                    today + Duration::days(1)
-                })
+        if let Ok(target) = c["d"].parse::<Weekday>() {
+            let mut ahead =
+                (target.num_days_from_monday() + 7 - now.weekday().num_days_from_monday()) % 7;
+            if ahead == 0 {
+                ahead = 7;
             }
-            (None, None) => None,
+            day = now
+                .date()
+                .checked_add_days(chrono::Days::new(u64::from(ahead)));
+            what = what.replace(&c[0], " ");
         }
+    }
+    let nine = NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default();
+    let due = match (relative, day, time) {
+        (Some(secs), _, _) => Some(Due::In(secs)),
+        (None, Some(d), t) => Some(Due::At(d.and_time(t.unwrap_or(nine)))),
+        (None, None, Some(t)) => {
+            let today = now.date().and_time(t);
+            Some(Due::At(if today > now {
+                today
+            } else {
+                today + Duration::days(1)
+            }))
+        }
+        (None, None, None) => None,
     };
     let what = what.split_whitespace().collect::<Vec<_>>().join(" ");
-    (what, due)
+    Ok((what, due))
 }
 
 /// British spelling for stored keys, so "favorite color" and "favourite colour" are one fact.
@@ -350,6 +405,9 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
     if t.is_empty() {
         return None;
     }
+    if pattern!(r"^(?:undo(?: that| it| the last one)?|put (?:it|them|that) back|bring (?:it|them|that) back)$").is_match(&t) {
+        return Some(Intent::Undo);
+    }
     // Reminders first: "remind me to add milk" is a reminder, not an add.
     let remind = pattern!(
         r"^(?:remind me(?: to| about| that)?|(?:create|set|add|make) (?:a |me a )?reminder(?::| to)?)(?: (?P<what>.+))?$"
@@ -358,7 +416,10 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         let Some(raw) = c.name("what") else {
             return Some(Intent::Clarify("What should I remind you about?".into()));
         };
-        let (what, due) = parse_when(raw.as_str(), now);
+        let (what, due) = match parse_when(raw.as_str(), now) {
+            Ok(parsed) => parsed,
+            Err(say) => return Some(Intent::Clarify(say)),
+        };
         let what = what
             .trim_start_matches("to ")
             .trim_start_matches("that ")
@@ -375,13 +436,13 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         return Some(Intent::QueryReminders);
     }
     // Timers.
-    let set_timer = pattern!(
+    let timer_for = pattern!(
         r"^(?:set|start|make) (?:a |an |me a )?(?:(?P<label>[a-z]+) )?timer(?: for (?P<dur>.+?))?(?: for (?:the )?(?P<label2>[a-z ]+))?$"
     );
     let dur_timer = pattern!(
         r"^(?:set |start )?(?:a |an )?(?P<dur>.+?) timer(?: for (?:the )?(?P<label>[a-z ]+))?$"
     );
-    if let Some(c) = set_timer.captures(&t) {
+    if let Some(c) = timer_for.captures(&t) {
         let label = c
             .name("label")
             .or(c.name("label2"))
@@ -389,7 +450,7 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
             .to_string();
         return Some(
             match c.name("dur").and_then(|d| parse_duration(d.as_str())) {
-                Some(secs) => Intent::SetTimer { secs, label },
+                Some(secs) => set_timer(secs, label),
                 None => Intent::Clarify("For how long should I set the timer?".into()),
             },
         );
@@ -397,7 +458,7 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
     if let Some(c) = dur_timer.captures(&t) {
         if let Some(secs) = parse_duration(&c["dur"]) {
             let label = c.name("label").map_or("timer", |m| m.as_str()).to_string();
-            return Some(Intent::SetTimer { secs, label });
+            return Some(set_timer(secs, label));
         }
     }
     if let Some(c) = pattern!(r"^(?:cancel|stop|delete|remove|clear|turn off) (?:the |my |all )?(?:(?P<label>[a-z]+) )?timers?$").captures(&t) {
@@ -506,6 +567,14 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         });
     }
     None
+}
+
+/// A timer of a spoken length, or the question to ask when the length is out of range.
+fn set_timer(secs: f64, label: String) -> Intent {
+    match timer_secs(secs) {
+        Ok(secs) => Intent::SetTimer { secs, label },
+        Err(say) => Intent::Clarify(say.into()),
+    }
 }
 
 fn add(list: String, raw: &str) -> Intent {
@@ -720,28 +789,28 @@ mod tests {
                 "remind me to call John tomorrow at 9",
                 Some(SetReminder {
                     text: "call john".into(),
-                    due: at(27, 9, 0),
+                    due: at(27, 9, 0).map(Due::At),
                 }),
             ),
             (
                 "remind me to call John tomorrow",
                 Some(SetReminder {
                     text: "call john".into(),
-                    due: at(27, 9, 0),
+                    due: at(27, 9, 0).map(Due::At),
                 }),
             ),
             (
                 "remind me to take the bins out at 7 pm",
                 Some(SetReminder {
                     text: "take the bins out".into(),
-                    due: at(26, 19, 0),
+                    due: at(26, 19, 0).map(Due::At),
                 }),
             ),
             (
                 "remind me in 20 minutes to check the oven",
                 Some(SetReminder {
                     text: "check the oven".into(),
-                    due: at(26, 14, 50),
+                    due: Some(Due::In(1200)),
                 }),
             ),
             (
@@ -807,6 +876,8 @@ mod tests {
             ),
             ("what's my timer", Some(QueryTimers)),
             ("what are my reminders", Some(QueryReminders)),
+            ("undo that", Some(Undo)),
+            ("please put them back", Some(Undo)),
             // Not fast-path: the model handles these.
             ("", None),
             ("why is the sky blue", None),
@@ -833,9 +904,50 @@ mod tests {
             ("two and a half minutes", 150),
             ("an hour", 3600),
         ] {
-            assert_eq!(parse_duration(text), Some(secs), "{text}");
+            assert_eq!(parse_duration(text), Some(secs as f64), "{text}");
         }
         assert_eq!(parse_duration("the pasta"), None);
+    }
+
+    /// Numbers out of range get a question back, never a wrapped or huge timer (these crashed
+    /// the process or set a timer of 5,124,095,576,030,431 hours).
+    #[test]
+    fn out_of_range_numbers_are_questions() {
+        let clarify = |t: &str| match parse(t, now()) {
+            Some(Intent::Clarify(q)) => q,
+            other => panic!("{t:?}: want a question, got {other:?}"),
+        };
+        for t in [
+            "set a timer for 1e30 minutes",
+            "set a timer for inf minutes",
+            "set a timer for 18446744073709551616 seconds",
+            "set a timer for 25 hours",
+        ] {
+            assert!(clarify(t).starts_with("Timers go up to 24 hours"), "{t}");
+        }
+        assert_eq!(
+            parse("set a timer for 24 hours", now()),
+            Some(Intent::SetTimer {
+                secs: 86_400,
+                label: "timer".into()
+            })
+        );
+        assert!(clarify("set a timer for nan minutes").starts_with("For how long"));
+        for t in [
+            "remind me in 99999999999999999 seconds to stretch",
+            "remind me in 1e300 hours to stretch",
+            "remind me in 9000 hours to stretch",
+        ] {
+            assert!(
+                clarify(t).starts_with("I can only set reminders up to a year"),
+                "{t}"
+            );
+        }
+        assert_eq!(
+            clarify("remind me at 25:99 to sleep"),
+            "25:99 isn't a time of day I know: when should I remind you?"
+        );
+        assert!(clarify("remind me at 7:75 pm to eat").starts_with("7:75 pm isn't"));
     }
 
     /// Spoken forms of times and durations.
@@ -849,5 +961,119 @@ mod tests {
             join_words(&items(&["eggs", "milk", "bread"])),
             "eggs, milk and bread"
         );
+    }
+
+    /// Property: any text at all, and sentences built from the words that reach the number and
+    /// time paths (huge, negative, fractional, "inf", "1e30", impossible clock times), parse
+    /// without a panic; a timer or reminder is always within its bounds, and running the intent
+    /// on a store gives a sentence.
+    mod properties {
+        use super::*;
+        use crate::actions::store::Store;
+        use proptest::prelude::*;
+
+        const WORDS: &[&str] = &[
+            "set",
+            "a",
+            "timer",
+            "for",
+            "remind",
+            "me",
+            "in",
+            "at",
+            "to",
+            "stretch",
+            "minutes",
+            "seconds",
+            "hours",
+            "hour",
+            "and",
+            "half",
+            "an",
+            "inf",
+            "infinity",
+            "nan",
+            "1e30",
+            "-5",
+            "0",
+            "0.4",
+            "99999999999999999",
+            "18446744073709551616",
+            "25:99",
+            "7:75",
+            "twenty",
+            "five",
+            "tomorrow",
+            "on",
+            "friday",
+            "pm",
+            "am",
+            "noon",
+            "cancel",
+            "all",
+            "reminders",
+            "timers",
+            "clear",
+            "my",
+            "shopping",
+            "list",
+            "add",
+            "milk",
+            "undo",
+            "what",
+            "time",
+            "is",
+            "it",
+            ",",
+            ":",
+            "-",
+        ];
+
+        fn config() -> ProptestConfig {
+            ProptestConfig {
+                cases: 400,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        }
+
+        fn check(text: &str) {
+            let Some(intent) = parse(text, now()) else {
+                return;
+            };
+            match &intent {
+                Intent::SetTimer { secs, .. } => {
+                    assert!((1..=MAX_TIMER_SECS).contains(secs), "{text:?} → {intent:?}")
+                }
+                Intent::SetReminder {
+                    due: Some(Due::In(secs)),
+                    ..
+                } => assert!(*secs <= MAX_REMINDER_DAYS as u64 * 86_400, "{text:?}"),
+                _ => {}
+            }
+            let mut st = Store::in_memory().unwrap();
+            let said = crate::actions::execute(&mut st, &intent, now()).unwrap();
+            assert!(!said.is_empty(), "{text:?} → {intent:?} said nothing");
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn any_text(text in "\\PC{0,60}") {
+                check(&text);
+            }
+
+            #[test]
+            fn sentences_of_numbers_and_times(words in prop::collection::vec(prop::sample::select(WORDS), 1..12)) {
+                check(&words.join(" "));
+            }
+
+            #[test]
+            fn any_number_of_any_unit(n in any::<f64>(), unit in prop::sample::select(&["seconds", "minutes", "hours"][..])) {
+                check(&format!("set a timer for {n} {unit}"));
+                check(&format!("remind me in {n} {unit} to stretch"));
+            }
+        }
     }
 }

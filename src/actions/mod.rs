@@ -6,11 +6,15 @@
 //! - [`tools`]: tool descriptions for the action tier, and the filter for JSON tool calls in text.
 //! - [`store`]: the SQLite store (lists, timers, reminders, facts, conversation log): the only SQL.
 //! - [`scheduler`]: the task that fires timers and reminders from the store.
+//! - [`localtime`]: local wall time ↔ UTC for reminders (the rules at a change of clocks).
 
 pub mod execute;
 pub mod intent;
+pub mod localtime;
 pub mod scheduler;
 pub mod store;
 pub mod tools;
 
-pub use execute::{answer_without_store, execute, intent_from_tool, memory_line, ToolError};
+pub use execute::{
+    answer_without_store, bulk_question, execute, intent_from_tool, memory_line, ToolError,
+};

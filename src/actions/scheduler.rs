@@ -1,23 +1,49 @@
 //! Timers and reminders firing: one task on the runtime sleeps until the next due time in the
-//! store (or until the store says timers changed), marks what is due as fired in one transaction,
-//! and sends an [`Announcement`] for each to the session loop, which chimes and speaks it. Due times
-//! live in the store, so timers set before a restart fire after it; ones missed while Zoe was off
-//! are announced as missed.
+//! store (or until the store says timers changed), sends an [`Announcement`] for each due one to
+//! the session loop, which chimes and speaks it, and only then marks it fired. Due times live in
+//! the store, so timers set before a restart fire after it; ones missed while Zoe was off are
+//! announced as missed.
+//!
+//! Nothing is lost to a slow store: reading what is due changes nothing, and an announced one is
+//! remembered here until its mark commits (a mark that times out still commits on its own; it is
+//! tried again, and never announced twice meanwhile).
+//!
+//! Clocks: sleeping is on the monotonic clock, and each pass compares the wall clock's progress
+//! with it. A step of the wall clock (NTP at boot on a Jetson without an RTC battery, a manual
+//! change) moves what was set as a length of time during this run by the same step, so a 10-minute
+//! timer still rings after 10 minutes; what was set for a local time keeps it; what was due before
+//! this run started is judged by the corrected clock ("went off while I was away"). Reminders for
+//! a local time are worked out again at start and when the machine's zone changes. Once a day the
+//! store drops what is older than the keeping age (the conversation log, deleted items).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::actions::store::{now_ms, SharedStore};
+use crate::actions::localtime::{local_utc_ms, zone_name};
+use crate::actions::store::{now_ms, SharedStore, StoreCallError};
 
 /// How late a timer may fire and still count as on time.
 const LATE_MS: i64 = 60_000;
 /// Longest sleep between checks, in case a change notification is missed.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
+/// Wall clock against the monotonic clock: a difference past this is a step, not drift.
+const STEP_MS: i64 = 2_000;
+/// How often the store is purged of what is older than the keeping age.
+const PURGE_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Announcement {
     pub text: String,
+}
+
+/// What the scheduler is given.
+#[derive(Debug, Clone, Copy)]
+pub struct SchedulerSettings {
+    /// Each store call's deadline.
+    pub limit: Duration,
+    /// How long conversation lines and deleted items are kept (`store.keep_days`).
+    pub keep: Duration,
 }
 
 fn timer_text(label: &str, late: bool) -> String {
@@ -33,45 +59,357 @@ fn timer_text(label: &str, late: bool) -> String {
     }
 }
 
-/// Announcements for what is due now.
-pub async fn due_now(store: &SharedStore, limit: Duration) -> Vec<Announcement> {
-    let now = now_ms();
-    match store.with(limit, move |st| st.take_due(now)).await {
-        Ok((timers, reminders)) => timers
-            .iter()
-            .map(|t| timer_text(&t.label, now - t.due_ms > LATE_MS))
-            .chain(reminders.iter().map(|r| {
-                if r.due_ms.is_some_and(|d| now - d > LATE_MS) {
-                    format!("While I was away, you had a reminder to {}.", r.text)
-                } else {
-                    format!("Reminder: {}.", r.text)
-                }
-            }))
-            .map(|text| Announcement { text })
-            .collect(),
-        Err(e) => {
-            tracing::warn!("checking timers: {e}");
-            Vec::new()
+fn reminder_text(text: &str, late: bool) -> String {
+    if late {
+        format!("While I was away, you had a reminder to {text}.")
+    } else {
+        format!("Reminder: {text}.")
+    }
+}
+
+/// The wall clock as the monotonic clock says it should read; a step is the difference.
+#[derive(Debug)]
+struct Clocks {
+    wall_ms: i64,
+    mono: Instant,
+    /// When this run started, on the wall clock as corrected by every step since.
+    run_start_ms: i64,
+}
+
+impl Clocks {
+    fn new(wall_ms: i64, mono: Instant) -> Self {
+        Clocks {
+            wall_ms,
+            mono,
+            run_start_ms: wall_ms,
         }
+    }
+
+    /// The wall clock's step since the last reading, if it stepped.
+    fn step(&mut self, wall_ms: i64, mono: Instant) -> Option<i64> {
+        let elapsed = i64::try_from(mono.saturating_duration_since(self.mono).as_millis())
+            .unwrap_or(i64::MAX);
+        let step = wall_ms.saturating_sub(self.wall_ms.saturating_add(elapsed));
+        (self.wall_ms, self.mono) = (wall_ms, mono);
+        (step.abs() > STEP_MS).then(|| {
+            self.run_start_ms = self.run_start_ms.saturating_add(step);
+            step
+        })
+    }
+}
+
+/// The scheduler's state between passes.
+pub struct Scheduler {
+    store: SharedStore,
+    tx: UnboundedSender<Announcement>,
+    settings: SchedulerSettings,
+    clocks: Clocks,
+    /// A step not yet applied to the store (its write failed): nothing fires until it is.
+    unshifted: i64,
+    zone: String,
+    /// Announced, not yet marked fired: (timer ids, reminder ids).
+    unmarked: (Vec<i64>, Vec<i64>),
+    last_purge: Option<Instant>,
+}
+
+impl Scheduler {
+    pub fn new(
+        store: SharedStore,
+        tx: UnboundedSender<Announcement>,
+        settings: SchedulerSettings,
+    ) -> Self {
+        Scheduler {
+            store,
+            tx,
+            settings,
+            clocks: Clocks::new(now_ms(), Instant::now()),
+            unshifted: 0,
+            zone: String::new(),
+            unmarked: Default::default(),
+            last_purge: None,
+        }
+    }
+
+    /// One pass at wall time `wall_ms` and monotonic `mono`: apply a clock step, keep local
+    /// reminders local, announce what is due, mark what was announced. False when the session
+    /// is gone.
+    pub async fn pass(&mut self, wall_ms: i64, mono: Instant) -> bool {
+        let limit = self.settings.limit;
+        if let Some(step) = self.clocks.step(wall_ms, mono) {
+            tracing::warn!(
+                step_ms = step,
+                "the wall clock stepped; timers keep their length"
+            );
+            self.unshifted = self.unshifted.saturating_add(step);
+        }
+        if self.unshifted != 0 {
+            let (since, step) = (self.clocks.run_start_ms, self.unshifted);
+            // Timers set in this run were stamped on the clock before the step.
+            let before = since.saturating_sub(step);
+            match self
+                .store
+                .with(limit, move |st| st.shift_durations(before, step))
+                .await
+            {
+                Ok(_) => self.unshifted = 0,
+                Err(e) => {
+                    tracing::warn!("moving timers after a clock step: {e}; trying again");
+                    return true;
+                }
+            }
+        }
+        let zone = zone_name();
+        if zone != self.zone {
+            let z = zone.clone();
+            match self
+                .store
+                .with(limit, move |st| st.relocalise(&local_utc_ms, &z))
+                .await
+            {
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(zone, reminders = n, "reminders kept at their local time");
+                    }
+                    self.zone = zone;
+                }
+                Err(e) => tracing::warn!("reminders' local times: {e}"),
+            }
+        }
+        self.mark().await;
+        let due = self.store.with(limit, move |st| st.due(wall_ms)).await;
+        let (timers, reminders) = match due {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!("checking timers: {e}; they stay due");
+                return true;
+            }
+        };
+        let late = |due: i64| wall_ms.saturating_sub(due) > LATE_MS;
+        for t in timers {
+            if self.unmarked.0.contains(&t.id) {
+                continue;
+            }
+            if !self.announce(timer_text(&t.label, late(t.due_ms))) {
+                return false;
+            }
+            self.unmarked.0.push(t.id);
+        }
+        for r in reminders {
+            if self.unmarked.1.contains(&r.id) {
+                continue;
+            }
+            if !self.announce(reminder_text(&r.text, r.due_ms.is_some_and(late))) {
+                return false;
+            }
+            self.unmarked.1.push(r.id);
+        }
+        self.mark().await;
+        self.purge(mono).await;
+        true
+    }
+
+    fn announce(&self, text: String) -> bool {
+        self.tx.send(Announcement { text }).is_ok()
+    }
+
+    /// Marks what was announced; kept for the next pass when the write fails or is late.
+    async fn mark(&mut self) {
+        if self.unmarked.0.is_empty() && self.unmarked.1.is_empty() {
+            return;
+        }
+        let (t, r) = self.unmarked.clone();
+        match self
+            .store
+            .with(self.settings.limit, move |st| st.mark_fired(&t, &r))
+            .await
+        {
+            Ok(()) => self.unmarked = Default::default(),
+            Err(e) => tracing::warn!("marking announced timers: {e}; trying again"),
+        }
+    }
+
+    async fn purge(&mut self, mono: Instant) {
+        if self
+            .last_purge
+            .is_some_and(|t| mono.saturating_duration_since(t) < PURGE_EVERY)
+        {
+            return;
+        }
+        let keep = i64::try_from(self.settings.keep.as_millis()).unwrap_or(i64::MAX);
+        let before = now_ms().saturating_sub(keep);
+        match self
+            .store
+            .with(self.settings.limit, move |st| st.purge(before))
+            .await
+        {
+            Ok(n) => {
+                self.last_purge = Some(mono);
+                if n > 0 {
+                    tracing::info!(rows = n, "old conversation and deleted items purged");
+                }
+            }
+            Err(StoreCallError::Timeout(_)) => {} // it finishes on its own; next pass tries
+            Err(e) => tracing::warn!("purging old rows: {e}"),
+        }
+    }
+
+    /// How long to sleep before the next pass.
+    async fn wait(&self) -> Duration {
+        if self.unshifted != 0 || !self.unmarked.0.is_empty() || !self.unmarked.1.is_empty() {
+            return Duration::from_secs(1);
+        }
+        let next = self
+            .store
+            .with(self.settings.limit, |st| st.next_due())
+            .await
+            .ok()
+            .flatten();
+        next.map_or(MAX_SLEEP, |due| {
+            let ms = due.saturating_sub(now_ms());
+            Duration::from_millis(ms.clamp(0, MAX_SLEEP.as_millis() as i64) as u64)
+        })
     }
 }
 
 /// Runs until the receiver is gone.
-pub async fn run(store: SharedStore, tx: UnboundedSender<Announcement>, limit: Duration) {
+pub async fn run(
+    store: SharedStore,
+    tx: UnboundedSender<Announcement>,
+    settings: SchedulerSettings,
+) {
+    let changed = store.changed.clone();
+    let closed = tx.clone();
+    let mut s = Scheduler::new(store, tx, settings);
     loop {
-        for a in due_now(&store, limit).await {
-            if tx.send(a).is_err() {
-                return;
-            }
+        if !s.pass(now_ms(), Instant::now()).await {
+            return;
         }
-        let next = store.with(limit, |st| st.next_due()).await.ok().flatten();
-        let wait = next.map_or(MAX_SLEEP, |due| {
-            Duration::from_millis((due - now_ms()).clamp(0, MAX_SLEEP.as_millis() as i64) as u64)
-        });
+        let wait = s.wait().await;
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = store.changed.notified() => {}
-            _ = tx.closed() => return,
+            _ = changed.notified() => {}
+            _ = closed.closed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::store::Store;
+    use tokio::sync::mpsc;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn settings(limit: Duration) -> SchedulerSettings {
+        SchedulerSettings {
+            limit,
+            keep: Duration::from_secs(30 * 86_400),
+        }
+    }
+
+    fn drained(rx: &mut mpsc::UnboundedReceiver<Announcement>) -> Vec<String> {
+        std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|a| a.text)
+            .collect()
+    }
+
+    /// The store stalls past every deadline while a timer is due: the pass gives up in time, the
+    /// timer stays due, and once the store answers it is announced exactly once and marked.
+    /// (Before, the timer was marked fired in the store and its announcement dropped.)
+    #[tokio::test]
+    async fn a_stalled_store_loses_no_timer() {
+        let store = SharedStore::new(Store::in_memory().unwrap());
+        let now = now_ms();
+        let id = store
+            .with(SECOND, move |st| st.add_timer("pasta", now - 1_000))
+            .await
+            .unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut s = Scheduler::new(store.clone(), tx, settings(Duration::from_millis(200)));
+        // A disk that stalls for 1.5 s: every call of this pass times out.
+        let stall = store.with(Duration::from_secs(5), |_| {
+            std::thread::sleep(Duration::from_millis(1_500));
+            Ok(())
+        });
+        let (_, alive) = tokio::join!(stall, s.pass(now_ms(), Instant::now()));
+        assert!(alive);
+        assert!(drained(&mut rx).is_empty(), "nothing could be read yet");
+        let state = store.with(SECOND, move |st| st.timer_state(id)).await;
+        assert_eq!(state.unwrap().as_deref(), Some("running"), "still due");
+        // The store answers again: announced once, then marked.
+        assert!(s.pass(now_ms(), Instant::now()).await);
+        assert!(s.pass(now_ms(), Instant::now()).await);
+        assert_eq!(drained(&mut rx), ["Your pasta timer is done."]);
+        let state = store.with(SECOND, move |st| st.timer_state(id)).await;
+        assert_eq!(state.unwrap().as_deref(), Some("fired"));
+    }
+
+    /// An announced timer whose mark is late is not announced again while the mark is pending.
+    #[tokio::test]
+    async fn a_late_mark_does_not_repeat_the_announcement() {
+        let store = SharedStore::new(Store::in_memory().unwrap());
+        let now = now_ms();
+        store
+            .with(SECOND, move |st| st.add_timer("tea", now - 1_000))
+            .await
+            .unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut s = Scheduler::new(store.clone(), tx, settings(SECOND));
+        s.unmarked.0.push(1); // as if announced, its mark not yet committed
+                              // The mark of this pass commits, so the due read finds nothing more.
+        assert!(s.pass(now_ms(), Instant::now()).await);
+        assert!(drained(&mut rx).is_empty());
+        assert!(s.unmarked.0.is_empty());
+    }
+
+    /// The wall clock jumps three hours ahead (NTP after boot): a timer set in this run for ten
+    /// minutes still has ten minutes to go; one from before the run that is now past due went off
+    /// while Zoe was away; a reminder for a local time is not moved.
+    #[tokio::test]
+    async fn a_clock_step_keeps_timers_to_their_length() {
+        let store = SharedStore::new(Store::in_memory().unwrap());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let start = now_ms();
+        let mono = Instant::now();
+        let old = store
+            .with(SECOND, move |st| {
+                // From a previous run: created well before this run started.
+                st.add_timer("bread", start + 3_600_000)?;
+                st.conn_for_tests().execute(
+                    "UPDATE timers SET created_ms = ?1 WHERE label = 'bread'",
+                    [start - 86_400_000],
+                )?;
+                Ok(())
+            })
+            .await;
+        old.unwrap();
+        let mut s = Scheduler::new(store.clone(), tx, settings(SECOND));
+        s.clocks = Clocks::new(start, mono);
+        store
+            .with(SECOND, move |st| st.add_timer("pasta", start + 600_000))
+            .await
+            .unwrap();
+        assert!(s.pass(start, mono).await);
+        assert!(drained(&mut rx).is_empty());
+        // One second of real time later the wall clock reads three hours more.
+        let step = 3 * 3_600_000;
+        assert!(s.pass(start + 1_000 + step, mono + SECOND).await);
+        assert_eq!(
+            drained(&mut rx),
+            ["Your bread timer went off while I was away."]
+        );
+        let left = store
+            .with(SECOND, |st| st.timers())
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.due_ms)
+            .collect::<Vec<_>>();
+        assert_eq!(left, [start + 600_000 + step]);
+        // Ten minutes of real time after it was set, it rings, on time.
+        let at = start + 600_000 + step;
+        assert!(s.pass(at, mono + Duration::from_secs(600)).await);
+        assert_eq!(drained(&mut rx), ["Your pasta timer is done."]);
     }
 }

@@ -5,7 +5,13 @@
 //!
 //! The `Store` is shared as `Arc<Mutex<Store>>` between the turn engine (fast path, tools, memory)
 //! and the scheduler task; callers run it through `spawn_blocking`, never holding the lock across an
-//! `.await`. Times are Unix milliseconds (UTC).
+//! `.await`. Times are Unix milliseconds (UTC); a reminder set for a local time also keeps that time
+//! and its zone, so its UTC time can be worked out again ([`Store::relocalise`]).
+//!
+//! Deletions are soft and undoable: removed and cleared items carry `deleted_ms`, cancelled timers
+//! and reminders their state, and each deletion is one row of `deletions` that [`Store::undo_last`]
+//! reverses. [`Store::purge`] removes what is older than the keeping age (deleted items, old
+//! deletions, the conversation log).
 
 use std::path::{Path, PathBuf};
 
@@ -55,7 +61,32 @@ const MIGRATIONS: &[&str] = &[
          text TEXT NOT NULL,
          at_ms INTEGER NOT NULL);
      CREATE INDEX conversation_session ON conversation(session, id);",
+    // 2: reminders keep their local time and zone; soft, undoable deletions.
+    "ALTER TABLE reminders ADD COLUMN local TEXT;
+     ALTER TABLE reminders ADD COLUMN zone TEXT;
+     CREATE TABLE deletions (
+         id INTEGER PRIMARY KEY,
+         at_ms INTEGER NOT NULL,
+         what TEXT NOT NULL);
+     ALTER TABLE items ADD COLUMN deleted_ms INTEGER;
+     ALTER TABLE items ADD COLUMN deletion INTEGER;
+     ALTER TABLE timers ADD COLUMN deletion INTEGER;
+     ALTER TABLE reminders ADD COLUMN deletion INTEGER;
+     CREATE INDEX conversation_age ON conversation(at_ms);",
 ];
+
+/// What [`Store::undo_last`] brought back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restored {
+    /// "items", "timers" or "reminders".
+    pub what: String,
+    /// The list the items went back to.
+    pub list: Option<String>,
+    pub names: Vec<String>,
+}
+
+/// How local times are turned into UTC milliseconds (the machine's zone, or a test's).
+pub type ToUtc<'a> = &'a dyn Fn(chrono::NaiveDateTime) -> Option<i64>;
 
 /// Keys whose facts hold one value (a new value replaces the old); others accumulate ("likes").
 fn single_valued(key: &str) -> bool {
@@ -143,12 +174,30 @@ impl SharedStore {
         limit: std::time::Duration,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreCallError> {
+        self.start(f).within(limit).await
+    }
+
+    /// Starts `f` with the store on a blocking thread; [`StoreJob::within`] waits for it.
+    pub fn start<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreJob<T> {
         let inner = self.inner.clone();
-        let job = tokio::task::spawn_blocking(move || {
+        StoreJob(tokio::task::spawn_blocking(move || {
             let mut guard = inner.lock().unwrap_or_else(|e| e.into_inner());
             f(&mut guard)
-        });
-        match tokio::time::timeout(limit, job).await {
+        }))
+    }
+}
+
+/// Store work running on a blocking thread. Waiting for it may time out and be tried again: a
+/// write that commits after its first deadline is still reported as done.
+pub struct StoreJob<T>(tokio::task::JoinHandle<Result<T, StoreError>>);
+
+impl<T> StoreJob<T> {
+    /// The job's result, or `Timeout` past `limit` (the job goes on; wait again if it matters).
+    pub async fn within(&mut self, limit: std::time::Duration) -> Result<T, StoreCallError> {
+        match tokio::time::timeout(limit, &mut self.0).await {
             Err(_) => Err(StoreCallError::Timeout(limit)),
             Ok(Err(join)) => Err(StoreCallError::Store(StoreError::Open {
                 path: PathBuf::new(),
@@ -157,6 +206,18 @@ impl SharedStore {
             Ok(Ok(r)) => Ok(r?),
         }
     }
+}
+
+/// How a reminder's local time is stored.
+const LOCAL_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
+
+/// Opens a deletion (one undo step) inside a transaction.
+fn new_deletion(tx: &rusqlite::Transaction, what: &str) -> Result<i64, StoreError> {
+    tx.execute(
+        "INSERT INTO deletions (at_ms, what) VALUES (?1, ?2)",
+        params![now_ms(), what],
+    )?;
+    Ok(tx.last_insert_rowid())
 }
 
 pub fn now_ms() -> i64 {
@@ -175,6 +236,9 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
         }
+        // What the household said and asked for: readable by Zoe's user alone. SQLite gives its
+        // journal files the database's own mode.
+        crate::private::append(path).map_err(|e| open_err(e.to_string()))?;
         let conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
         Store::init(conn).map_err(|e| open_err(e.to_string()))
     }
@@ -207,7 +271,8 @@ impl Store {
 
     // ---- lists -------------------------------------------------------------------------------
 
-    /// Adds items (case-insensitively deduplicated); returns those that were new.
+    /// Adds items (case-insensitively deduplicated); returns those that were new. An item deleted
+    /// earlier comes back as a new one.
     pub fn add_items(&mut self, list: &str, items: &[String]) -> Result<Vec<String>, StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute("INSERT OR IGNORE INTO lists (name) VALUES (?1)", [list])?;
@@ -216,11 +281,16 @@ impl Store {
         let mut added = Vec::new();
         for item in items {
             let exists: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM items WHERE list_id = ?1 AND lower(text) = lower(?2))",
+                "SELECT EXISTS (SELECT 1 FROM items WHERE list_id = ?1 AND lower(text) = lower(?2)
+                   AND deleted_ms IS NULL)",
                 params![list_id, item],
                 |r| r.get(0),
             )?;
             if !exists {
+                tx.execute(
+                    "DELETE FROM items WHERE list_id = ?1 AND lower(text) = lower(?2)",
+                    params![list_id, item],
+                )?;
                 tx.execute(
                     "INSERT INTO items (list_id, text, added_ms) VALUES (?1, ?2, ?3)",
                     params![list_id, item, now_ms()],
@@ -232,25 +302,30 @@ impl Store {
         Ok(added)
     }
 
-    /// Removes items; returns (removed, not found).
+    /// Removes items (undoably); returns (removed, not found).
     pub fn remove_items(
         &mut self,
         list: &str,
         items: &[String],
     ) -> Result<(Vec<String>, Vec<String>), StoreError> {
         let tx = self.conn.transaction()?;
+        let deletion = new_deletion(&tx, "items")?;
         let (mut removed, mut missing) = (Vec::new(), Vec::new());
         for item in items {
             let n = tx.execute(
-                "DELETE FROM items WHERE lower(text) = lower(?2)
-                   AND list_id = (SELECT id FROM lists WHERE name = ?1)",
-                params![list, item],
+                "UPDATE items SET deleted_ms = ?3, deletion = ?4
+                  WHERE lower(text) = lower(?2) AND deleted_ms IS NULL
+                    AND list_id = (SELECT id FROM lists WHERE name = ?1)",
+                params![list, item, now_ms(), deletion],
             )?;
             if n > 0 {
                 removed.push(item.clone())
             } else {
                 missing.push(item.clone())
             }
+        }
+        if removed.is_empty() {
+            tx.execute("DELETE FROM deletions WHERE id = ?1", [deletion])?;
         }
         tx.commit()?;
         Ok((removed, missing))
@@ -260,19 +335,25 @@ impl Store {
     pub fn items(&self, list: &str) -> Result<Vec<String>, StoreError> {
         select(
             &self.conn,
-            "SELECT i.text FROM items i JOIN lists l ON l.id = i.list_id WHERE l.name = ?1 ORDER BY i.id",
+            "SELECT i.text FROM items i JOIN lists l ON l.id = i.list_id
+              WHERE l.name = ?1 AND i.deleted_ms IS NULL ORDER BY i.id",
             [list],
             |r| r.get(0),
         )
     }
 
-    /// Empties a list; returns how many items it had.
+    /// Empties a list (undoably); returns how many items it had.
     pub fn clear(&mut self, list: &str) -> Result<usize, StoreError> {
         let tx = self.conn.transaction()?;
+        let deletion = new_deletion(&tx, "items")?;
         let n = tx.execute(
-            "DELETE FROM items WHERE list_id = (SELECT id FROM lists WHERE name = ?1)",
-            [list],
+            "UPDATE items SET deleted_ms = ?2, deletion = ?3
+              WHERE deleted_ms IS NULL AND list_id = (SELECT id FROM lists WHERE name = ?1)",
+            params![list, now_ms(), deletion],
         )?;
+        if n == 0 {
+            tx.execute("DELETE FROM deletions WHERE id = ?1", [deletion])?;
+        }
         tx.commit()?;
         Ok(n)
     }
@@ -300,18 +381,23 @@ impl Store {
         )
     }
 
-    /// Cancels running timers with this label (all running timers when `None`); returns them.
+    /// Cancels running timers with this label (all running timers when `None`), undoably;
+    /// returns them.
     pub fn cancel_timers(&mut self, label: Option<&str>) -> Result<Vec<Timer>, StoreError> {
         let running = self.timers()?;
         let chosen: Vec<Timer> = running
             .into_iter()
             .filter(|t| label.is_none_or(|l| t.label.eq_ignore_ascii_case(l)))
             .collect();
+        if chosen.is_empty() {
+            return Ok(chosen);
+        }
         let tx = self.conn.transaction()?;
+        let deletion = new_deletion(&tx, "timers")?;
         for t in &chosen {
             tx.execute(
-                "UPDATE timers SET state = 'cancelled' WHERE id = ?1",
-                [t.id],
+                "UPDATE timers SET state = 'cancelled', deletion = ?2 WHERE id = ?1",
+                [t.id, deletion],
             )?;
         }
         tx.commit()?;
@@ -320,11 +406,24 @@ impl Store {
 
     // ---- reminders ---------------------------------------------------------------------------
 
-    pub fn add_reminder(&mut self, text: &str, due_ms: Option<i64>) -> Result<i64, StoreError> {
+    /// A reminder: untimed, due at UTC `due_ms`, and for a local time also that time and its zone
+    /// (kept so [`Store::relocalise`] can keep its local meaning).
+    pub fn add_reminder(
+        &mut self,
+        text: &str,
+        due_ms: Option<i64>,
+        local: Option<(chrono::NaiveDateTime, &str)>,
+    ) -> Result<i64, StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO reminders (text, due_ms, created_ms) VALUES (?1, ?2, ?3)",
-            params![text, due_ms, now_ms()],
+            "INSERT INTO reminders (text, due_ms, created_ms, local, zone) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                text,
+                due_ms,
+                now_ms(),
+                local.map(|(t, _)| t.format(LOCAL_FORMAT).to_string()),
+                local.map(|(_, z)| z)
+            ],
         )?;
         let id = tx.last_insert_rowid();
         tx.commit()?;
@@ -341,43 +440,199 @@ impl Store {
         )
     }
 
-    pub fn cancel_reminder(&mut self, id: i64) -> Result<bool, StoreError> {
+    /// Cancels these pending reminders as one undoable deletion; returns how many were pending.
+    pub fn cancel_reminders(&mut self, ids: &[i64]) -> Result<usize, StoreError> {
         let tx = self.conn.transaction()?;
-        let n = tx.execute(
-            "UPDATE reminders SET state = 'cancelled' WHERE id = ?1 AND state = 'pending'",
-            [id],
-        )?;
+        let deletion = new_deletion(&tx, "reminders")?;
+        let mut n = 0;
+        for id in ids {
+            n += tx.execute(
+                "UPDATE reminders SET state = 'cancelled', deletion = ?2
+                  WHERE id = ?1 AND state = 'pending'",
+                [*id, deletion],
+            )?;
+        }
+        if n == 0 {
+            tx.execute("DELETE FROM deletions WHERE id = ?1", [deletion])?;
+        }
         tx.commit()?;
-        Ok(n > 0)
+        Ok(n)
+    }
+
+    pub fn cancel_reminder(&mut self, id: i64) -> Result<bool, StoreError> {
+        Ok(self.cancel_reminders(&[id])? > 0)
+    }
+
+    // ---- undo and keeping -------------------------------------------------------------------
+
+    /// Reverses the newest deletion (items back on their list, timers running, reminders
+    /// pending); `None` when there is nothing to undo.
+    pub fn undo_last(&mut self) -> Result<Option<Restored>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let last: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT id, what FROM deletions ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((id, what)) = last else {
+            return Ok(None);
+        };
+        let (names, list) = match what.as_str() {
+            "items" => {
+                let rows: Vec<(String, String)> = select(
+                    &tx,
+                    "SELECT i.text, l.name FROM items i JOIN lists l ON l.id = i.list_id
+                      WHERE i.deletion = ?1 AND i.deleted_ms IS NOT NULL ORDER BY i.id",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                // An item added again since is already back: drop its deleted copy.
+                tx.execute(
+                    "DELETE FROM items WHERE deletion = ?1 AND deleted_ms IS NOT NULL AND EXISTS (
+                       SELECT 1 FROM items o WHERE o.list_id = items.list_id
+                          AND lower(o.text) = lower(items.text) AND o.deleted_ms IS NULL)",
+                    [id],
+                )?;
+                tx.execute(
+                    "UPDATE items SET deleted_ms = NULL, deletion = NULL WHERE deletion = ?1",
+                    [id],
+                )?;
+                let list = rows.first().map(|r| r.1.clone());
+                (rows.into_iter().map(|r| r.0).collect(), list)
+            }
+            "timers" => {
+                let names = select(
+                    &tx,
+                    "SELECT label FROM timers WHERE deletion = ?1 AND state = 'cancelled' ORDER BY due_ms",
+                    [id],
+                    |r| r.get(0),
+                )?;
+                tx.execute(
+                    "UPDATE timers SET state = 'running', deletion = NULL
+                      WHERE deletion = ?1 AND state = 'cancelled'",
+                    [id],
+                )?;
+                (names, None)
+            }
+            _ => {
+                let names = select(
+                    &tx,
+                    "SELECT text FROM reminders WHERE deletion = ?1 AND state = 'cancelled' ORDER BY id",
+                    [id],
+                    |r| r.get(0),
+                )?;
+                tx.execute(
+                    "UPDATE reminders SET state = 'pending', deletion = NULL
+                      WHERE deletion = ?1 AND state = 'cancelled'",
+                    [id],
+                )?;
+                (names, None)
+            }
+        };
+        tx.execute("DELETE FROM deletions WHERE id = ?1", [id])?;
+        tx.commit()?;
+        Ok(Some(Restored { what, list, names }))
+    }
+
+    /// Removes for good what is older than `before_ms`: deleted items, deletions (no longer
+    /// undoable) and conversation lines. Returns the rows removed.
+    pub fn purge(&mut self, before_ms: i64) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut n = tx.execute(
+            "DELETE FROM items WHERE deleted_ms IS NOT NULL AND deleted_ms < ?1",
+            [before_ms],
+        )?;
+        n += tx.execute("DELETE FROM deletions WHERE at_ms < ?1", [before_ms])?;
+        n += tx.execute("DELETE FROM conversation WHERE at_ms < ?1", [before_ms])?;
+        tx.commit()?;
+        Ok(n)
     }
 
     // ---- what is due -------------------------------------------------------------------------
 
-    /// Timers and timed reminders due at `now`, marked fired in the same transaction.
-    pub fn take_due(&mut self, now: i64) -> Result<(Vec<Timer>, Vec<Reminder>), StoreError> {
-        let tx = self.conn.transaction()?;
+    /// Timers and timed reminders due at `now` (read only: [`Store::mark_fired`] marks them once
+    /// they have been announced, so a slow or failed write can never lose one).
+    pub fn due(&self, now: i64) -> Result<(Vec<Timer>, Vec<Reminder>), StoreError> {
         let timers = select(
-            &tx,
+            &self.conn,
             "SELECT id, label, due_ms FROM timers WHERE state = 'running' AND due_ms <= ?1 ORDER BY due_ms",
             [now],
             Timer::from_row,
         )?;
         let reminders = select(
-            &tx,
+            &self.conn,
             "SELECT id, text, due_ms FROM reminders WHERE state = 'pending' AND due_ms <= ?1 ORDER BY due_ms",
             [now],
             Reminder::from_row,
         )?;
-        tx.execute(
-            "UPDATE timers SET state = 'fired' WHERE state = 'running' AND due_ms <= ?1",
-            [now],
+        Ok((timers, reminders))
+    }
+
+    /// Marks announced timers and reminders fired (idempotent).
+    pub fn mark_fired(&mut self, timers: &[i64], reminders: &[i64]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for id in timers {
+            tx.execute(
+                "UPDATE timers SET state = 'fired' WHERE id = ?1 AND state = 'running'",
+                [id],
+            )?;
+        }
+        for id in reminders {
+            tx.execute(
+                "UPDATE reminders SET state = 'fired' WHERE id = ?1 AND state = 'pending'",
+                [id],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A step of the wall clock by `step_ms` while Zoe ran: what was set as a length of time since
+    /// `since_ms` (timers, reminders "in 20 minutes") keeps its real length, so its due time moves
+    /// with the clock. Reminders for a local time keep theirs. Returns the rows moved.
+    pub fn shift_durations(&mut self, since_ms: i64, step_ms: i64) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut n = tx.execute(
+            "UPDATE timers SET due_ms = due_ms + ?2, created_ms = created_ms + ?2
+              WHERE state = 'running' AND created_ms >= ?1",
+            [since_ms, step_ms],
         )?;
-        tx.execute(
-            "UPDATE reminders SET state = 'fired' WHERE state = 'pending' AND due_ms <= ?1",
-            [now],
+        n += tx.execute(
+            "UPDATE reminders SET due_ms = due_ms + ?2, created_ms = created_ms + ?2
+              WHERE state = 'pending' AND local IS NULL AND due_ms IS NOT NULL AND created_ms >= ?1",
+            [since_ms, step_ms],
         )?;
         tx.commit()?;
-        Ok((timers, reminders))
+        Ok(n)
+    }
+
+    /// Works out again the UTC time of every pending reminder set for a local time (at start, and
+    /// when the zone changed), with `to_utc` and the zone now in force. Returns the rows moved.
+    pub fn relocalise(&mut self, to_utc: ToUtc, zone: &str) -> Result<usize, StoreError> {
+        let rows: Vec<(i64, String, Option<i64>)> = select(
+            &self.conn,
+            "SELECT id, local, due_ms FROM reminders WHERE state = 'pending' AND local IS NOT NULL",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let tx = self.conn.transaction()?;
+        let mut n = 0;
+        for (id, local, due) in rows {
+            let Ok(t) = chrono::NaiveDateTime::parse_from_str(&local, LOCAL_FORMAT) else {
+                continue;
+            };
+            if let Some(ms) = to_utc(t).filter(|ms| Some(*ms) != due) {
+                tx.execute(
+                    "UPDATE reminders SET due_ms = ?2, zone = ?3 WHERE id = ?1",
+                    params![id, ms, zone],
+                )?;
+                n += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
     }
 
     /// When the next timer or timed reminder is due.
@@ -448,6 +703,12 @@ impl Store {
         Ok(v)
     }
 
+    /// The connection itself, for tests that set up rows the API never writes.
+    #[cfg(test)]
+    pub fn conn_for_tests(&self) -> &Connection {
+        &self.conn
+    }
+
     /// A lookup of a single row by id, to check the schema from tests.
     pub fn timer_state(&self, id: i64) -> Result<Option<String>, StoreError> {
         Ok(self
@@ -496,10 +757,13 @@ mod tests {
         let b = st.add_timer("eggs", 5_000).unwrap();
         st.add_timer("tea", 2_000).unwrap();
         st.cancel_timers(Some("TEA")).unwrap();
-        st.add_reminder("call John", Some(1_500)).unwrap();
-        st.add_reminder("dry cleaning", None).unwrap();
+        st.add_reminder("call John", Some(1_500), None).unwrap();
+        st.add_reminder("dry cleaning", None, None).unwrap();
         assert_eq!(st.next_due().unwrap(), Some(1_000));
-        let (t, r) = st.take_due(3_000).unwrap();
+        let (t, r) = st.due(3_000).unwrap();
+        // Read, not taken: until they are marked, they stay due (a lost write loses no ring).
+        assert_eq!(st.due(3_000).unwrap(), (t.clone(), r.clone()));
+        st.mark_fired(&[t[0].id], &[r[0].id]).unwrap();
         assert_eq!(
             t.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(),
             ["pasta"]
@@ -508,7 +772,7 @@ mod tests {
             r.iter().map(|r| r.text.as_str()).collect::<Vec<_>>(),
             ["call John"]
         );
-        assert_eq!(st.take_due(3_000).unwrap(), (vec![], vec![]));
+        assert_eq!(st.due(3_000).unwrap(), (vec![], vec![]));
         assert_eq!(st.timer_state(a).unwrap().as_deref(), Some("fired"));
         assert_eq!(
             st.timers()
@@ -522,6 +786,74 @@ mod tests {
             st.reminders().unwrap().len(),
             1,
             "the untimed reminder stays pending"
+        );
+    }
+
+    /// Each deletion is undone whole and in reverse order; deleted items can be added again; a
+    /// purge makes old deletions final and drops old conversation lines.
+    #[test]
+    fn deletions_are_undoable_until_purged() {
+        let mut st = Store::in_memory().unwrap();
+        st.add_items("shopping", &s(&["eggs", "milk", "bread"]))
+            .unwrap();
+        st.add_timer("pasta", i64::MAX / 2).unwrap();
+        st.add_timer("tea", i64::MAX / 2).unwrap();
+        let r = st.add_reminder("call John", None, None).unwrap();
+        assert_eq!(st.clear("shopping").unwrap(), 3);
+        assert_eq!(st.cancel_timers(None).unwrap().len(), 2);
+        assert_eq!(st.cancel_reminders(&[r]).unwrap(), 1);
+        assert!(st.items("shopping").unwrap().is_empty());
+        // Newest first: the reminder, then the timers, then the list.
+        let undone = st.undo_last().unwrap().unwrap();
+        assert_eq!(
+            (undone.what.as_str(), undone.names),
+            ("reminders", s(&["call John"]))
+        );
+        assert_eq!(st.reminders().unwrap().len(), 1);
+        assert_eq!(st.undo_last().unwrap().unwrap().names.len(), 2);
+        assert_eq!(st.timers().unwrap().len(), 2);
+        // "milk" was added again meanwhile: it is not there twice after the undo.
+        st.add_items("shopping", &s(&["milk"])).unwrap();
+        let undone = st.undo_last().unwrap().unwrap();
+        assert_eq!(undone.list.as_deref(), Some("shopping"));
+        assert_eq!(st.items("shopping").unwrap(), s(&["eggs", "bread", "milk"]));
+        assert_eq!(st.undo_last().unwrap(), None);
+        // Removing one item is undoable too; purged, it is gone for good.
+        st.remove_items("shopping", &s(&["eggs"])).unwrap();
+        st.log("s", "user", "hi").unwrap();
+        assert!(st.purge(now_ms() + 1).unwrap() >= 3);
+        assert_eq!(st.undo_last().unwrap(), None);
+        assert!(st.recent("s", 5).unwrap().is_empty());
+        assert_eq!(st.items("shopping").unwrap(), s(&["bread", "milk"]));
+    }
+
+    /// A clock step moves what was set as a length since `since` (timers, "in 20 minutes"), not
+    /// what was set for a local time, nor anything set before.
+    #[test]
+    fn clock_steps_move_durations_only() {
+        let mut st = Store::in_memory().unwrap();
+        let since = now_ms();
+        let t = st.add_timer("pasta", since + 60_000).unwrap();
+        st.add_reminder("stretch", Some(since + 60_000), None)
+            .unwrap();
+        let local = chrono::NaiveDate::from_ymd_opt(2030, 1, 1)
+            .unwrap()
+            .and_hms_opt(9, 0, 0)
+            .unwrap();
+        st.add_reminder("dentist", Some(5), Some((local, "Europe/London")))
+            .unwrap();
+        assert_eq!(st.shift_durations(since, 3_600_000).unwrap(), 2);
+        assert_eq!(st.timers().unwrap()[0].due_ms, since + 3_660_000);
+        assert_eq!(st.timer_state(t).unwrap().as_deref(), Some("running"));
+        let due: Vec<_> = st.reminders().unwrap().iter().map(|r| r.due_ms).collect();
+        assert_eq!(due, [Some(5), Some(since + 3_660_000)]);
+        // Worked out again from its local time: 9:00 in London in January is 09:00 UTC.
+        let to_utc = |t: chrono::NaiveDateTime| Some(t.and_utc().timestamp_millis());
+        assert_eq!(st.relocalise(&to_utc, "Europe/London").unwrap(), 1);
+        assert_eq!(st.relocalise(&to_utc, "Europe/London").unwrap(), 0);
+        assert_eq!(
+            st.reminders().unwrap()[1].due_ms,
+            Some(local.and_utc().timestamp_millis())
         );
     }
 
@@ -570,6 +902,9 @@ mod tests {
         }
         let st = Store::open(&path).unwrap();
         assert_eq!(st.items("shopping").unwrap(), s(&["eggs"]));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the database is private");
         assert_eq!(
             st.recent("s1", 5).unwrap(),
             vec![("user".to_string(), "hi".to_string())]

@@ -10,11 +10,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::sync::mpsc;
 
-use crate::app::session::{join_voice, voice_pipeline, Session, SessionOptions};
+use crate::app::session::{failed_or, join_voice, voice_pipeline, Session, SessionOptions};
 use crate::audio::playback::Playback;
 use crate::config::Config;
 use crate::dialogue::session::Live;
 use crate::dialogue::Ended;
+use crate::health::Health;
 use crate::hearing::live::{self, LiveSettings, LiveStats};
 use crate::shutdown::Shutdown;
 
@@ -40,21 +41,28 @@ pub async fn run(
     crate::app::models::ensure_turn(&cfg).await;
     crate::app::models::ensure_onnxruntime(&cfg).await;
     let playback = Playback::new();
-    let (pipeline, stt) = voice_pipeline(cfg.clone(), Some(playback.clone())).await?;
+    let health = Health::new();
+    let (pipeline, stt) = voice_pipeline(cfg.clone(), Some(playback.clone()), &health).await?;
     let opts = SessionOptions {
         playback: Some(playback.clone()),
         ..opts
     };
-    let (session, engine, announcements) = Session::start(cfg.clone(), &opts, &shutdown)?;
+    let (mut session, engine, announcements) = Session::start(cfg.clone(), &opts, &shutdown)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let stats = Arc::new(LiveStats::default());
     let worker = {
-        let (s, stats) = (shutdown.clone(), stats.clone());
+        let (s, stats, h) = (shutdown.clone(), stats.clone(), health.clone());
+        let beat = health.register("zoe-audio");
         std::thread::Builder::new()
             .name("zoe-audio".into())
-            .spawn(move || live::run_live(settings, pipeline, tx, &s, stats))
+            .spawn(move || {
+                h.guard("zoe-audio", || {
+                    live::run_live(settings, pipeline, tx, &s, stats, &beat)
+                })
+            })
             .context("cannot start the audio thread")?
     };
+    session.watch(&health);
     if cfg.wake.required {
         eprintln!("zoe: listening; say \"{}\"", cfg.wake.phrase);
     } else {
@@ -68,15 +76,16 @@ pub async fn run(
         announcements,
         Some(live),
         &shutdown,
+        &health,
     )
     .await;
     session.finish(engine, ended).await;
-    join_voice(worker, stt).await;
+    join_voice(worker, stt, ended).await;
     tracing::info!(
         frames = stats.frames.load(Ordering::Relaxed),
         overrun_samples = stats.overruns.load(Ordering::Relaxed),
         reopens = stats.reopens.load(Ordering::Relaxed),
         "audio input closed"
     );
-    Ok(ended)
+    failed_or(ended, &health)
 }

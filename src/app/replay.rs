@@ -8,10 +8,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::sync::mpsc;
 
-use crate::app::session::{join_voice, start_stt, voice_pipeline, Session, SessionOptions};
+use crate::app::session::{
+    failed_or, join_voice, start_stt, voice_pipeline, Session, SessionOptions,
+};
 use crate::audio::load_wav;
 use crate::config::Config;
 use crate::dialogue::Ended;
+use crate::health::Health;
 use crate::hearing::replay::feed_files;
 use crate::shutdown::Shutdown;
 
@@ -27,26 +30,43 @@ pub async fn run(
     if cfg.wake.required {
         crate::app::models::ensure_wake(&cfg).await?;
     }
-    let (pipeline, stt) = voice_pipeline(cfg.clone(), None).await?;
-    let (session, engine, announcements) = Session::start(cfg.clone(), &opts, &shutdown)?;
+    let health = Health::new();
+    let (pipeline, stt) = voice_pipeline(cfg.clone(), None, &health).await?;
+    let (mut session, engine, announcements) = Session::start(cfg.clone(), &opts, &shutdown)?;
     let (tx, rx) = mpsc::unbounded_channel();
-    let s = shutdown.clone();
+    let (s, h, beat) = (
+        shutdown.clone(),
+        health.clone(),
+        health.register("zoe-audio"),
+    );
     let worker = std::thread::Builder::new()
         .name("zoe-audio".into())
-        .spawn(move || feed_files(&files, realtime, pipeline, &tx, &s))
+        .spawn(move || {
+            h.guard("zoe-audio", || {
+                feed_files(&files, realtime, pipeline, &tx, &s, &beat)
+            })
+        })
         .context("cannot start the audio thread")?;
-    let (engine, ended) =
-        crate::dialogue::session::run(engine, cfg.clone(), rx, announcements, None, &shutdown)
-            .await;
+    session.watch(&health);
+    let (engine, ended) = crate::dialogue::session::run(
+        engine,
+        cfg.clone(),
+        rx,
+        announcements,
+        None,
+        &shutdown,
+        &health,
+    )
+    .await;
     session.finish(engine, ended).await;
-    join_voice(worker, stt).await;
-    Ok(ended)
+    join_voice(worker, stt, ended).await;
+    failed_or(ended, &health)
 }
 
 /// `zoe transcribe`: prints `FILE: transcript` for each file; a file that cannot be read gets one
 /// error line and the next file is processed. Returns how many files failed.
 pub fn transcribe(cfg: &Config, files: &[PathBuf]) -> anyhow::Result<usize> {
-    let (stt, thread) = start_stt(cfg)?;
+    let (stt, thread) = start_stt(cfg, &Health::new())?;
     let mut failed = 0;
     for path in files {
         let result = load_wav(path).map_err(|e| e.to_string()).and_then(|clip| {

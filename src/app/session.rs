@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::dialogue::metrics::MetricsWriter;
 use crate::dialogue::turn::Engine;
 use crate::dialogue::Ended;
+use crate::health::Health;
 use crate::hearing::echo::EchoGuard;
 use crate::hearing::pipeline::{FramePipeline, TurnStage, WakeStage};
 use crate::ollama::{ChatError, ChatRequest, Message, OllamaClient, Options, StreamEvent};
@@ -172,11 +173,15 @@ impl Session {
         }
         let (tx, announcements) = mpsc::unbounded_channel();
         if let Some(store) = engine.store() {
-            let (limit, s) = (cfg.store.write, shutdown.clone());
+            let settings = scheduler::SchedulerSettings {
+                limit: cfg.store.write,
+                keep: cfg.store.keep,
+            };
+            let s = shutdown.clone();
             tasks.push(tokio::spawn(async move {
                 tokio::select! {
                     _ = s.wait() => {}
-                    _ = scheduler::run(store, tx, limit) => {}
+                    _ = scheduler::run(store, tx, settings) => {}
                 }
             }));
         }
@@ -185,6 +190,13 @@ impl Session {
             tasks,
         };
         Ok((session, engine, announcements))
+    }
+
+    /// Tells systemd the service is ready and feeds its watchdog while every worker `health`
+    /// watches makes progress (see [`crate::health::watchdog`]).
+    pub fn watch(&mut self, health: &Health) {
+        let (h, s) = (health.clone(), self.shutdown.clone());
+        self.tasks.push(tokio::spawn(crate::health::watchdog(h, s)));
     }
 
     /// Ends the session: after end of input the last reply finishes playing (unless shutdown
@@ -213,6 +225,7 @@ async fn finish_speech(mut engine: Engine, ended: Ended, shutdown: &Shutdown) {
             speech.stop();
             eprintln!("\nzoe: interrupted");
         }
+        Ended::Failed => speech.stop(),
         Ended::EndOfInput => {
             let h = speech.clone();
             let drain = tokio::task::spawn_blocking(move || h.drain(Duration::from_secs(120)));
@@ -231,15 +244,19 @@ async fn finish_speech(mut engine: Engine, ended: Ended, shutdown: &Shutdown) {
 }
 
 /// Loads whisper and starts its thread (blocking: call from `spawn_blocking` or a plain thread).
-pub fn start_stt(cfg: &Config) -> anyhow::Result<(SttHandle, SttThread)> {
+pub fn start_stt(cfg: &Config, health: &Health) -> anyhow::Result<(SttHandle, SttThread)> {
     let whisper = Whisper::load(&cfg.stt)?;
-    SttHandle::spawn(Box::new(whisper)).context("cannot start the transcription thread")
+    SttHandle::spawn_watched(Box::new(whisper), health)
+        .context("cannot start the transcription thread")
 }
 
 /// Loads the end-of-turn model the config asks for and starts its thread (blocking). `None`: the
 /// silence rule decides (`turn.model = "off"`, or "auto" with no model installed, said once; a
 /// model that fails to load is a warning, not a failure: the assistant still hears).
-pub fn start_turn(cfg: &Config) -> anyhow::Result<Option<(TurnStage, TurnThread)>> {
+pub fn start_turn(
+    cfg: &Config,
+    health: &Health,
+) -> anyhow::Result<Option<(TurnStage, TurnThread)>> {
     let Some(path) = &cfg.turn.model else {
         return Ok(None);
     };
@@ -253,8 +270,8 @@ pub fn start_turn(cfg: &Config) -> anyhow::Result<Option<(TurnStage, TurnThread)
         Err(e) => return Err(e.into()),
     };
     tracing::info!(model = %path.display(), engine = model.engine(), "end of turn: Smart Turn at each probe");
-    let (handle, thread) =
-        TurnHandle::spawn(Box::new(model)).context("cannot start the end-of-turn thread")?;
+    let (handle, thread) = TurnHandle::spawn_watched(Box::new(model), health)
+        .context("cannot start the end-of-turn thread")?;
     let stage = TurnStage {
         handle,
         threshold: cfg.turn.threshold,
@@ -272,8 +289,9 @@ pub fn build_pipeline(
     cfg: &Config,
     stt: SttHandle,
     playback: Option<Playback>,
+    health: &Health,
 ) -> anyhow::Result<(FramePipeline, Option<TurnThread>)> {
-    let turn = start_turn(cfg)?;
+    let turn = start_turn(cfg, health)?;
     let mut vad = cfg.vad.clone();
     if turn.is_some() {
         vad.end_silence_ms = cfg.turn.end_silence_ms;
@@ -312,6 +330,16 @@ pub fn build_pipeline(
     Ok((pipeline, turn))
 }
 
+/// A voice session's end as the command's result: a worker's death is an error carrying its
+/// one-line reason (`zoe: error: the transcription thread (zoe-stt) panicked: …`, status 1).
+pub fn failed_or(ended: Ended, health: &Health) -> anyhow::Result<Ended> {
+    match (ended, health.failure()) {
+        (Ended::Failed, Some(why)) => Err(anyhow::anyhow!(why)),
+        (Ended::Failed, None) => Err(anyhow::anyhow!("a worker stopped")),
+        _ => Ok(ended),
+    }
+}
+
 /// The threads behind a voice pipeline, joined after its audio worker.
 pub struct VoiceThreads {
     stt: SttThread,
@@ -323,18 +351,24 @@ pub struct VoiceThreads {
 pub async fn voice_pipeline(
     cfg: Arc<Config>,
     playback: Option<Playback>,
+    health: &Health,
 ) -> anyhow::Result<(FramePipeline, VoiceThreads)> {
+    let health = health.clone();
     tokio::task::spawn_blocking(move || {
-        let (handle, stt) = start_stt(&cfg)?;
-        let (pipeline, turn) = build_pipeline(&cfg, handle, playback)?;
+        let (handle, stt) = start_stt(&cfg, &health)?;
+        let (pipeline, turn) = build_pipeline(&cfg, handle, playback, &health)?;
         Ok((pipeline, VoiceThreads { stt, turn }))
     })
     .await?
 }
 
 /// Ends the voice side: joins the audio worker (which drops the pipeline, holding the last STT
-/// and end-of-turn handles), then `zoe-stt` and `zoe-turn`.
-pub async fn join_voice(worker: std::thread::JoinHandle<()>, threads: VoiceThreads) {
+/// and end-of-turn handles), then `zoe-stt` and `zoe-turn`. After a failure nothing is joined:
+/// a stuck or dead worker must not hold the exit up (the process ends with its status).
+pub async fn join_voice(worker: std::thread::JoinHandle<()>, threads: VoiceThreads, ended: Ended) {
+    if ended == Ended::Failed {
+        return;
+    }
     let joined = tokio::task::spawn_blocking(move || {
         if worker.join().is_err() {
             tracing::error!("the audio thread panicked");

@@ -51,6 +51,7 @@ pub fn load_wav(path: &Path) -> Result<Clip, AudioError> {
         path: p(),
         detail: e.to_string(),
     })?;
+    let file_len = file.metadata().map_or(u64::MAX, |m| m.len());
     let reader = hound::WavReader::new(std::io::BufReader::new(file)).map_err(|e| match e {
         hound::Error::FormatError(m) => AudioError::NotWav {
             path: p(),
@@ -85,6 +86,15 @@ pub fn load_wav(path: &Path) -> Result<Clip, AudioError> {
         path: p(),
         detail: e.to_string(),
     };
+    // The header's sample count sizes the buffer: one that claims more than the file holds
+    // would ask for gigabytes before the first read failed.
+    let claimed = u64::from(reader.len()) * u64::from(spec.bits_per_sample.div_ceil(8));
+    if claimed > file_len {
+        return Err(AudioError::Corrupt {
+            path: p(),
+            detail: format!("the header claims {claimed} bytes of audio in a {file_len}-byte file"),
+        });
+    }
     let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
         (hound::SampleFormat::Float, 32) => reader
             .into_samples::<f32>()
@@ -133,10 +143,80 @@ pub fn write_wav(path: &Path, samples: &[f32], rate: u32) -> std::io::Result<()>
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let mut w = hound::WavWriter::create(path, spec).map_err(std::io::Error::other)?;
+    let file = std::io::BufWriter::new(crate::private::create(path)?);
+    let mut w = hound::WavWriter::new(file, spec).map_err(std::io::Error::other)?;
     for &s in samples {
         w.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16)
             .map_err(std::io::Error::other)?;
     }
     w.finalize().map_err(std::io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A small valid WAV in memory.
+    fn valid(bits: u16, channels: u16, rate: u32) -> Vec<u8> {
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: rate,
+            bits_per_sample: bits,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut cursor = std::io::Cursor::new(Vec::new());
+        let mut w = hound::WavWriter::new(&mut cursor, spec).unwrap();
+        for i in 0..(64 * channels as i32) {
+            w.write_sample((i % 50) - 25).unwrap();
+        }
+        w.finalize().unwrap();
+        cursor.into_inner()
+    }
+
+    /// A header that claims 4 GB of samples in a 100-byte file is refused before any allocation.
+    #[test]
+    fn a_header_claiming_more_than_the_file_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("liar.wav");
+        let mut bytes = valid(16, 1, 16_000);
+        let data = bytes.windows(4).position(|w| w == b"data").unwrap();
+        bytes[data + 4..data + 8].copy_from_slice(&0xFFFF_FFFEu32.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let e = load_wav(&path).unwrap_err();
+        assert!(matches!(e, AudioError::Corrupt { .. }), "{e}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Property: a WAV with any header bytes changed, cut anywhere, or plain noise loads or
+        /// gives a typed error, never a panic.
+        #[test]
+        fn any_damaged_wav_is_an_error_or_audio(
+            bits in prop::sample::select(&[8u16, 16, 24, 32][..]),
+            channels in 1u16..4,
+            rate in prop::sample::select(&[8_000u32, 16_000, 44_100, 48_000][..]),
+            flips in prop::collection::vec((0usize..60, any::<u8>()), 0..6),
+            cut in any::<prop::sample::Index>(),
+            noise in prop::collection::vec(any::<u8>(), 0..200),
+            as_noise in any::<bool>(),
+        ) {
+            let mut bytes = if as_noise { noise } else { valid(bits, channels, rate) };
+            for (at, b) in flips {
+                if at < bytes.len() {
+                    bytes[at] = b;
+                }
+            }
+            let keep = cut.index(bytes.len() + 1);
+            bytes.truncate(keep);
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("x.wav");
+            std::fs::write(&path, &bytes).unwrap();
+            match load_wav(&path) {
+                Ok(clip) => prop_assert!(clip.samples.iter().all(|s| s.is_finite())),
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+    }
 }

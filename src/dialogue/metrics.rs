@@ -1,7 +1,7 @@
 //! Per-turn metrics: one JSON object per turn, appended to the `--metrics` file. Written by the turn
 //! engine on the async side after each turn (a small buffered append).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
@@ -85,7 +85,7 @@ pub struct MetricsWriter {
 
 impl MetricsWriter {
     pub fn open(path: &Path) -> std::io::Result<Self> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = crate::private::append(path)?;
         Ok(MetricsWriter { file })
     }
 

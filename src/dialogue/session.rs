@@ -26,6 +26,7 @@ use crate::dialogue::gate::{gate, Confirmation, Gate, GateTx};
 use crate::dialogue::metrics::TurnMetrics;
 use crate::dialogue::turn::{Engine, TurnInput, VoiceInfo};
 use crate::dialogue::Ended;
+use crate::health::{Health, BEAT_EVERY};
 use crate::hearing::pipeline::{PipelineEvent, TranscriptRx, VoiceUtterance};
 use crate::hearing::AudioEvent;
 use crate::shutdown::Shutdown;
@@ -170,13 +171,19 @@ pub async fn serve_utterance(
         Heard::Request(t) => t,
         Heard::Nothing(why) => {
             match &why {
-                NoTurn::NotConfirmed(text) => tracing::info!(
-                    wake_s = u.wake.map(|w| w.end_s),
-                    score = u.wake.map(|w| w.score),
-                    "wake word not confirmed (whisper heard {text:?}); ignoring it"
-                ),
+                // What was said under an unconfirmed wake was not said to Zoe: its words go to
+                // the log only at debug level, never into the journal at the service's `info`.
+                NoTurn::NotConfirmed(text) => {
+                    tracing::info!(
+                        wake_s = u.wake.map(|w| w.end_s),
+                        score = u.wake.map(|w| w.score),
+                        "wake word not confirmed; ignoring it"
+                    );
+                    tracing::debug!("unconfirmed wake: whisper heard {text:?}");
+                }
                 NoTurn::Looping(text) => {
-                    tracing::warn!("the transcript repeats itself ({text:?}); ignoring it")
+                    tracing::warn!("the transcript repeats itself; ignoring it");
+                    tracing::debug!("looping transcript: {text:?}");
                 }
                 NoTurn::NoWords => tracing::info!(
                     at_s = u.speech_start_s,
@@ -263,8 +270,10 @@ struct Held {
     gate: GateTx,
 }
 
-/// Runs the session until the input is finished (and every queued utterance served) or
-/// `shutdown`. Returns the engine for the caller's shutdown sequence.
+/// Runs the session until the input is finished (and every queued utterance served),
+/// `shutdown`, or a worker's death (`Ended::Failed`: the audio worker's channel closing without
+/// its `Finished` is one too, never the end of the input). Beats for `health`'s watchdog while it
+/// makes progress. Returns the engine for the caller's shutdown sequence.
 pub async fn run(
     mut engine: Engine,
     cfg: Arc<Config>,
@@ -272,7 +281,11 @@ pub async fn run(
     mut announcements: mpsc::UnboundedReceiver<Announcement>,
     live: Option<Live>,
     shutdown: &Shutdown,
+    health: &Health,
 ) -> (Engine, Ended) {
+    let beat = health.register("session");
+    let mut beats = tokio::time::interval(BEAT_EVERY);
+    beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (interrupt, interrupt_rx) = watch::channel(0u64);
     let interrupt = Arc::new(interrupt);
     engine.set_interrupt(interrupt_rx);
@@ -341,6 +354,13 @@ pub async fn run(
             // must not be taken for the end of the input (exit status 0 instead of 130).
             biased;
             _ = shutdown.wait() => break Ended::Interrupted,
+            _ = health.failed() => break Ended::Failed,
+            _ = beats.tick() => {
+                if crate::health::apply("session").is_err() {
+                    health.fail("the session loop (session) stopped: fault injected");
+                }
+                beat.beat();
+            }
             (engine, m) = async { current.as_mut().expect("guarded").await }, if current.is_some() => {
                 current = None;
                 held = None;
@@ -360,7 +380,16 @@ pub async fn run(
                 }
             }
             ev = rx.recv(), if !finished => match ev {
-                None | Some(AudioEvent::Finished) => {
+                None => {
+                    // Dropped without `Finished`: the worker died. Its own reason (a panic's
+                    // message) comes through `health` as it unwinds; this one if it does not.
+                    let why = tokio::time::timeout(std::time::Duration::from_secs(1), health.failed()).await;
+                    if why.is_err() {
+                        health.fail("the audio worker (zoe-audio) ended without finishing its input");
+                    }
+                    break Ended::Failed;
+                }
+                Some(AudioEvent::Finished) => {
                     finished = true;
                     // No verdict can come any more.
                     tentative = None;
@@ -400,6 +429,10 @@ pub async fn run(
                                 Ok(()) => {
                                     tracing::info!("barge-in: stopping the reply");
                                     stop();
+                                }
+                                Err(NotBargeIn::Heard(text)) => {
+                                    tracing::info!("not a barge-in (whisper did not hear the phrase)");
+                                    tracing::debug!("not a barge-in: whisper heard {text:?}");
                                 }
                                 Err(why) => tracing::info!("not a barge-in ({why})"),
                             }

@@ -16,6 +16,7 @@ use crate::actions::intent::Intent;
 use crate::actions::store::{SharedStore, StoreCallError};
 use crate::actions::tools::{self, Filtered, ToolTextFilter};
 use crate::config::Config;
+use crate::dialogue::confirm::{self, Pending};
 use crate::dialogue::gate::Gate;
 use crate::dialogue::history::History;
 use crate::dialogue::metrics::{MetricsWriter, TurnMetrics};
@@ -86,7 +87,13 @@ pub struct Engine {
     held_print: Option<String>,
     /// Speculative replies dropped since the last voice turn's metrics.
     dropped: u32,
+    /// A bulk deletion asked about, waiting for a yes in the next turn.
+    pending: Option<Pending>,
 }
+
+/// A write past its deadline is waited for this many deadlines more before Zoe says she is not
+/// sure it was saved (it is never reported as failed while it may still commit).
+const LATE_WRITE_DEADLINES: u32 = 4;
 
 /// Most model rounds in one turn (each tool result goes back to the model once).
 const MAX_TOOL_ROUNDS: usize = 3;
@@ -195,6 +202,7 @@ impl Engine {
             gate: None,
             held_print: None,
             dropped: 0,
+            pending: None,
         }
     }
 
@@ -488,6 +496,10 @@ impl Engine {
     /// Waits for the reply's first audio, completes and writes the metrics.
     async fn finish_turn(&mut self, mut st: TurnState) -> TurnMetrics {
         self.confirmed(&mut st.m).await;
+        // A question before a deletion is answered by the next turn or not at all.
+        if self.pending.as_ref().is_some_and(|p| p.asked_in < st.turn) {
+            self.pending = None;
+        }
         if st.input.voice.is_some() {
             st.m.speculative_reply.get_or_insert_with(|| "none".into());
             st.m.speculative_dropped = Some(std::mem::take(&mut self.dropped));
@@ -504,6 +516,9 @@ impl Engine {
     /// answered with a templated sentence. `None` sends the input on to the model.
     async fn fast_path(&mut self, text: &str, m: &mut TurnMetrics) -> Option<String> {
         let now = chrono::Local::now().naive_local();
+        if let Some(reply) = self.answer_pending(text, now, m).await {
+            return Some(reply);
+        }
         let intent = crate::actions::intent::parse(text, now)?;
         let reply = match (
             actions::answer_without_store(&intent, now),
@@ -513,7 +528,7 @@ impl Engine {
             (None, None) => return None,
             (None, Some(store)) => {
                 self.confirmed(m).await; // no action before the turn is certain
-                self.run_action(store, intent.clone(), now, m).await
+                self.run_action(store, intent.clone(), now, m, false).await
             }
         };
         m.fast_path = true;
@@ -521,41 +536,99 @@ impl Engine {
         Some(reply)
     }
 
-    /// Runs one action under the store's write deadline; failures become a sentence and an error code.
+    /// The answer to a question asked before a bulk deletion: on a yes the deletion runs, on a no
+    /// nothing does; `None` when nothing was asked or this is another request.
+    async fn answer_pending(
+        &mut self,
+        text: &str,
+        now: chrono::NaiveDateTime,
+        m: &mut TurnMetrics,
+    ) -> Option<String> {
+        let open = self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.open_to(self.turns, Instant::now()));
+        let yes = confirm::yes_or_no(text).filter(|_| open)?;
+        let store = self.store.clone()?;
+        self.confirmed(m).await; // a held turn's yes acts only once it is certain
+        let intent = self.pending.take()?.intent;
+        m.fast_path = true;
+        m.actions.push(intent.name().to_string());
+        Some(if yes {
+            self.run_action(store, intent, now, m, true).await
+        } else {
+            "Okay, I've left them as they are.".into()
+        })
+    }
+
+    /// Runs one action under the store's write deadline; failures become a sentence and an error
+    /// code. A bulk deletion not yet `agreed` to becomes a question when it would remove more than
+    /// one thing. A write that outlives its deadline is waited for a while longer: it is reported
+    /// by what it did, never as failed while it may still commit.
     async fn run_action(
-        &self,
+        &mut self,
         store: SharedStore,
         intent: Intent,
         now: chrono::NaiveDateTime,
         m: &mut TurnMetrics,
+        agreed: bool,
     ) -> String {
+        const FAILED: &str = "Sorry, I couldn't do that: my memory isn't working right now.";
+        let write = self.cfg.store.write;
+        if !agreed && confirm::asks_first(&intent) {
+            let i = intent.clone();
+            match store
+                .with(write, move |st| actions::bulk_question(st, &i))
+                .await
+            {
+                Ok(Some(question)) => {
+                    self.pending = Some(Pending {
+                        intent,
+                        asked_in: self.turns,
+                        at: Instant::now(),
+                    });
+                    return question;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!("action failed: {e}");
+                    m.error = Some("store_error".into());
+                    return FAILED.into();
+                }
+            }
+        }
         let wakes_scheduler = matches!(
             intent,
-            Intent::SetTimer { .. } | Intent::CancelTimer { .. } | Intent::SetReminder { .. }
+            Intent::SetTimer { .. }
+                | Intent::CancelTimer { .. }
+                | Intent::SetReminder { .. }
+                | Intent::CancelReminder { .. }
+                | Intent::Undo
         );
         let changed = store.changed.clone();
-        match store
-            .with(self.cfg.store.write, move |st| {
-                actions::execute(st, &intent, now)
-            })
-            .await
-        {
+        let mut job = store.start(move |st| actions::execute(st, &intent, now));
+        let mut result = job.within(write).await;
+        if matches!(result, Err(StoreCallError::Timeout(_))) {
+            tracing::warn!(deadline = ?write, "the store is slow; waiting for the write to commit");
+            m.error = Some("store_slow".into());
+            result = job.within(write * LATE_WRITE_DEADLINES).await;
+        }
+        match result {
             Ok(reply) => {
                 if wakes_scheduler {
                     changed.notify_one();
                 }
                 reply
             }
+            Err(StoreCallError::Timeout(_)) => {
+                tracing::error!("the store has not answered; the action may still be saved");
+                m.error = Some("store_timeout".into());
+                "I'm not sure that was saved: my memory is very slow right now. Ask me again in a moment to check.".into()
+            }
             Err(e) => {
                 tracing::error!("action failed: {e}");
-                m.error = Some(
-                    match e {
-                        StoreCallError::Timeout(_) => "store_timeout",
-                        StoreCallError::Store(_) => "store_error",
-                    }
-                    .to_string(),
-                );
-                "Sorry, I couldn't do that: my memory isn't working right now.".to_string()
+                m.error = Some("store_error".into());
+                FAILED.into()
             }
         }
     }
@@ -624,10 +697,13 @@ impl Engine {
                         return Ok(());
                     }
                 };
-                let result = match (actions::answer_without_store(&intent, now), &self.store) {
+                let result = match (
+                    actions::answer_without_store(&intent, now),
+                    self.store.clone(),
+                ) {
                     (Some(answer), _) => answer,
                     (None, Some(store)) => {
-                        self.run_action(store.clone(), intent.clone(), now, m).await
+                        self.run_action(store, intent.clone(), now, m, false).await
                     }
                     // Never confirm what could not be saved.
                     (None, None) => {

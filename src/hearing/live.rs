@@ -17,6 +17,7 @@ use crate::audio::capture::{Capture, CaptureError};
 use crate::audio::close::{close_aside, still_closing};
 use crate::audio::resample::Resample16k;
 use crate::audio::RATE;
+use crate::health::Beat;
 use crate::shutdown::Shutdown;
 
 /// How the live worker runs.
@@ -84,15 +85,24 @@ impl Watch {
     }
 }
 
+/// The 16 kHz output sample `end_out` of a run (counting from the run's resampler start) left the
+/// resampler's filter `delay` samples late: the stream index of the device sample it ends at, for
+/// a run whose first device sample is `run_start`.
+fn device_index(run_start: u64, end_out: u64, delay: u64, rate: u32) -> u64 {
+    run_start + end_out.saturating_sub(delay) * u64::from(rate) / u64::from(RATE)
+}
+
 /// The `zoe-audio` thread for live input: capture → resample → frames → pipeline, reopening the
-/// device after faults, until `shutdown`.
+/// device after faults, until `shutdown`; beats `beat` every pass. `Err`: it cannot go on (the
+/// session ends with that reason).
 pub fn run_live(
     settings: LiveSettings,
     mut pipeline: FramePipeline,
     tx: UnboundedSender<AudioEvent>,
     shutdown: &Shutdown,
     stats: Arc<LiveStats>,
-) {
+    beat: &Beat,
+) -> Result<(), String> {
     let mut emit = |e| {
         let _ = tx.send(AudioEvent::Pipeline(e));
     };
@@ -111,6 +121,7 @@ pub fn run_live(
             Ok(c) => c,
             Err(e) => {
                 tracing::error!("microphone: {e}; retrying in {backoff:?}");
+                beat.beat(); // retrying is progress: a missing microphone is logged, not stuck
                 shutdown.sleep(backoff);
                 backoff = (backoff * 2).min(settings.reopen_max);
                 continue;
@@ -118,13 +129,9 @@ pub fn run_live(
         };
         // A new stream starts its positions afresh: nothing of the old one carries over.
         frame_buf.clear();
-        let mut resampler = match Resample16k::new(cap.rate) {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = tx.send(AudioEvent::FileError(e.to_string()));
-                return;
-            }
-        };
+        let mut resampler = Resample16k::new(cap.rate).map_err(|e| e.to_string())?;
+        // The stream index of the first device sample the resampler has been fed since its start.
+        let mut run_start = 0u64;
         tracing::info!(
             device = %cap.device,
             rate = cap.rate,
@@ -134,29 +141,41 @@ pub fn run_live(
         let mut last_data = Instant::now();
         let mut watch = Watch::new(Instant::now());
         while !shutdown.is_triggered() {
+            crate::health::apply("zoe-audio")?;
+            beat.beat();
             raw.clear();
-            let got = cap.drain(&mut raw);
-            if got > 0 {
-                last_data = Instant::now();
-                backoff = Duration::from_millis(100);
+            let mut got = 0;
+            while let Some(run) = cap.drain_run(&mut raw) {
+                got += run.len;
+                if run.after_gap {
+                    // Samples were lost: what follows is a new stretch of audio, stamped from its
+                    // own first sample (the partial frame before the gap is dropped).
+                    frame_buf.clear();
+                    resampler = Resample16k::new(cap.rate).map_err(|e| e.to_string())?;
+                    run_start = run.start;
+                }
                 mono16.clear();
                 resampler.push(&raw, &mut mono16);
+                raw.clear();
                 frame_buf.extend_from_slice(&mono16);
                 let whole = frame_buf.len() / FRAME * FRAME;
-                // Output sample j (16 kHz, counting from the stream's start) left the resampler's
-                // filter `delay` samples after device time j / 16000: stamp each frame with when
-                // its last sample was captured, so latencies count from the speaker's mouth.
+                // Output sample j (16 kHz, counting from the resampler's start) left its filter
+                // `delay` samples after device time j / 16000: stamp each frame with when its
+                // last sample was captured, so latencies count from the speaker's mouth.
                 let first_out = resampler.produced.saturating_sub(frame_buf.len() as u64);
                 let delay = resampler.delay() as u64;
                 for (k, frame) in frame_buf[..whole].chunks_exact(FRAME).enumerate() {
                     let end_out = first_out + ((k + 1) * FRAME) as u64;
-                    let device_index =
-                        end_out.saturating_sub(delay) * cap.rate as u64 / RATE as u64;
-                    let at = cap.captured_at(device_index).unwrap_or_else(Instant::now);
+                    let index = device_index(run_start, end_out, delay, cap.rate);
+                    let at = cap.captured_at(index).unwrap_or_else(Instant::now);
                     pipeline.push_at(frame, at, &mut emit);
                     stats.frames.fetch_add(1, Ordering::Relaxed);
                 }
                 frame_buf.drain(..whole);
+            }
+            if got > 0 {
+                last_data = Instant::now();
+                backoff = Duration::from_millis(100);
             } else {
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -192,6 +211,7 @@ pub fn run_live(
         close_aside("microphone", cap);
     }
     let _ = tx.send(AudioEvent::Finished);
+    Ok(())
 }
 
 /// Records one utterance from the microphone (for `zoe wake enroll`): waits up to `wait` for
@@ -208,7 +228,7 @@ pub fn record_utterance(
     let until = Instant::now() + wait;
     while Instant::now() < until || ep.in_speech() {
         raw.clear();
-        if cap.drain(&mut raw) == 0 {
+        if cap.drain_run(&mut raw).is_none() {
             std::thread::sleep(Duration::from_millis(5));
             continue;
         }
@@ -229,6 +249,19 @@ pub fn record_utterance(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A frame's device index counts from its run's first stream sample: after an overrun at
+    /// 48 kHz, 16 ms of output past a 16-sample filter delay ends 720 device samples in.
+    #[test]
+    fn frames_after_a_gap_count_from_the_run() {
+        assert_eq!(device_index(0, 256, 16, 48_000), 720);
+        assert_eq!(device_index(96_000, 256, 16, 48_000), 96_720);
+        assert_eq!(
+            device_index(5, 10, 16, 48_000),
+            5,
+            "inside the delay: the run's start"
+        );
+    }
 
     #[test]
     fn losses_are_reported_once_a_second() {

@@ -10,16 +10,19 @@ use tokio::sync::mpsc;
 use super::pipeline::{FramePipeline, FRAME};
 use super::AudioEvent;
 use crate::audio::{load_wav, RATE};
+use crate::health::Beat;
 use crate::shutdown::Shutdown;
 
-/// Feeds the files through the pipeline on the calling thread, until done or `shutdown`.
+/// Feeds the files through the pipeline on the calling thread, until done or `shutdown`, beating
+/// `beat` as it goes (retired once the input is over).
 pub fn feed_files(
     files: &[PathBuf],
     realtime: bool,
     pipeline: FramePipeline,
     tx: &mpsc::UnboundedSender<AudioEvent>,
     shutdown: &Shutdown,
-) {
+    beat: &Beat,
+) -> Result<(), String> {
     let mut pipeline = if realtime {
         pipeline
     } else {
@@ -29,6 +32,7 @@ pub fn feed_files(
         let _ = tx.send(AudioEvent::Pipeline(e));
     };
     for path in files {
+        crate::health::apply("zoe-audio")?;
         let clip = match load_wav(path) {
             Ok(c) => c,
             Err(e) => {
@@ -49,8 +53,9 @@ pub fn feed_files(
         let start = Instant::now();
         for (i, frame) in samples.chunks_exact(FRAME).enumerate() {
             if shutdown.is_triggered() {
-                return;
+                return Ok(());
             }
+            beat.beat();
             if realtime {
                 // Pace like a microphone: frame i is complete at (i + 1) × 16 ms.
                 let due =
@@ -63,5 +68,7 @@ pub fn feed_files(
             pipeline.push(frame, &mut emit);
         }
     }
+    beat.retire();
     let _ = tx.send(AudioEvent::Finished);
+    Ok(())
 }

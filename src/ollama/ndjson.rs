@@ -120,4 +120,43 @@ mod tests {
         }
         assert_eq!(result, Err(LineTooLong));
     }
+
+    /// Property: any bytes in any chunks frame without a panic, no line holds a newline, and how
+    /// the bytes were cut into chunks never changes the lines; each line parses as a chat chunk or
+    /// is a typed error.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn lines_of(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+            let mut f = NdjsonFramer::new();
+            let mut out = Vec::new();
+            let mut start = 0;
+            let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+            cuts.sort_unstable();
+            for cut in cuts.into_iter().chain([bytes.len()]) {
+                out.extend(f.push(&bytes[start..cut.max(start)]).unwrap());
+                start = cut.max(start);
+            }
+            out.extend(f.finish());
+            out
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_bytes_any_chunking(
+                bytes in prop::collection::vec(prop_oneof![any::<u8>(), Just(b'\n'), Just(b'{')], 0..400),
+                cuts in prop::collection::vec(any::<usize>(), 0..8),
+            ) {
+                let whole = lines_of(&bytes, &[]);
+                prop_assert_eq!(&lines_of(&bytes, &cuts), &whole);
+                for line in &whole {
+                    prop_assert!(!line.contains(&b'\n'));
+                    let _typed: Result<crate::ollama::wire::ChatChunk, _> = serde_json::from_slice(line);
+                }
+            }
+        }
+    }
 }

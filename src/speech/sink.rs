@@ -75,10 +75,13 @@ impl WavSink {
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };
-        let writer = hound::WavWriter::create(path, spec).map_err(|e| SpeechError::Wav {
+        let wav_err = |detail: String| SpeechError::Wav {
             path: path.to_path_buf(),
-            detail: e.to_string(),
-        })?;
+            detail,
+        };
+        let file = crate::private::create(path).map_err(|e| wav_err(e.to_string()))?;
+        let writer = hound::WavWriter::new(std::io::BufWriter::new(file), spec)
+            .map_err(|e| wav_err(e.to_string()))?;
         Ok(WavSink {
             writer,
             rate,

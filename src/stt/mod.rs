@@ -299,6 +299,45 @@ unsafe extern "C" fn abort_requested(user_data: *mut c_void) -> bool {
     !user_data.is_null() && (*(user_data as *const AbortCheck))()
 }
 
+/// Checks that `path` starts like a whisper.cpp model: the "ggml" magic, then hyperparameters
+/// whisper can hold (an encoder of 1,500 frames, 80 or 128 mel bands, a whisper vocabulary, a
+/// weight type whisper.cpp knows). Anything else is a clear error, not an abort inside C.
+pub fn check_header(path: &std::path::Path) -> Result<(), String> {
+    use std::io::Read;
+    let mut head = [0u8; 48];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .map_err(|e| format!("cannot read its header: {e}"))?;
+    let field = |i: usize| {
+        i32::from_le_bytes([
+            head[i * 4],
+            head[i * 4 + 1],
+            head[i * 4 + 2],
+            head[i * 4 + 3],
+        ])
+    };
+    let not_whisper = |what: String| Err(format!("not a whisper.cpp model ({what})"));
+    if field(0) != 0x6767_6d6c {
+        return not_whisper("no ggml magic".into());
+    }
+    let (n_vocab, n_audio_ctx, n_mels, ftype) = (field(1), field(2), field(10), field(11));
+    let layers = [field(5), field(9)];
+    if !(51_000..=52_000).contains(&n_vocab) {
+        return not_whisper(format!("a vocabulary of {n_vocab}"));
+    }
+    if n_audio_ctx != 1500 || !matches!(n_mels, 80 | 128) {
+        return not_whisper(format!("{n_audio_ctx} audio frames, {n_mels} mel bands"));
+    }
+    if layers.iter().any(|l| !(1..=64).contains(l)) {
+        return not_whisper(format!("{layers:?} layers"));
+    }
+    // ggml's file types: 4–6 were removed and abort; newer ones than 24 this whisper.cpp lacks.
+    if !matches!(ftype.rem_euclid(1000), 0..=3 | 7..=24) {
+        return not_whisper(format!("weight type {ftype}"));
+    }
+    Ok(())
+}
+
 impl Whisper {
     pub fn load(cfg: &SttConfig) -> Result<Self, SttError> {
         if !cfg.model.exists() {
@@ -311,6 +350,9 @@ impl Whisper {
             path: cfg.model.clone(),
             detail,
         };
+        // whisper.cpp aborts the process (GGML_ASSERT) on some ggml files that are not whisper
+        // models: the header is checked here first.
+        check_header(&cfg.model).map_err(load_err)?;
         let ctx = WhisperContext::new_with_params(&path, WhisperContextParameters::default())
             .map_err(|e| load_err(e.to_string()))?;
         let state = ctx.create_state().map_err(|e| load_err(e.to_string()))?;

@@ -23,6 +23,7 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 use super::{SttError, Transcribe, Transcript};
+use crate::health::{Beat, Health, BEAT_EVERY};
 
 pub type TranscriptRx = oneshot::Receiver<Result<Transcript, SttError>>;
 
@@ -135,15 +136,25 @@ impl SttHandle {
     /// Starts the thread around a loaded transcriber; join it with the [`SttThread`] once every
     /// handle is dropped.
     pub fn spawn(engine: Box<dyn Transcribe>) -> std::io::Result<(SttHandle, SttThread)> {
+        SttHandle::spawn_watched(engine, &Health::new())
+    }
+
+    /// [`SttHandle::spawn`], the thread watched by `health`: it beats while it works or waits,
+    /// and its death (a panic) is the session's failure.
+    pub fn spawn_watched(
+        engine: Box<dyn Transcribe>,
+        health: &Health,
+    ) -> std::io::Result<(SttHandle, SttThread)> {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
             preempt: AtomicBool::new(false),
         });
         let s = shared.clone();
+        let (health, beat) = (health.clone(), health.register("zoe-stt"));
         let thread = std::thread::Builder::new()
             .name("zoe-stt".into())
-            .spawn(move || serve(engine, &s))?;
+            .spawn(move || health.guard("zoe-stt", || serve(engine, &s, &beat)))?;
         let handle = SttHandle {
             owner: Arc::new(Owner { shared }),
         };
@@ -223,8 +234,9 @@ impl SttHandle {
 
 /// The thread's loop: take the most urgent job, run it until it finishes or goes stale (its
 /// receiver dropped, or preempted), answer or requeue.
-fn serve(mut engine: Box<dyn Transcribe>, shared: &Shared) {
+fn serve(mut engine: Box<dyn Transcribe>, shared: &Shared, beat: &Beat) -> Result<(), String> {
     loop {
+        crate::health::apply("zoe-stt")?;
         let mut job = {
             let mut q = shared.lock();
             loop {
@@ -236,12 +248,27 @@ fn serve(mut engine: Box<dyn Transcribe>, shared: &Shared) {
                         shared.preempt.store(false, Ordering::Relaxed);
                         break j;
                     }
-                    None if q.closed => return, // no handle left, nothing left to do
-                    None => q = shared.ready.wait(q).unwrap_or_else(|e| e.into_inner()),
+                    None if q.closed => {
+                        beat.retire(); // no handle left, nothing left to do
+                        return Ok(());
+                    }
+                    None => {
+                        // Awake every beat while waiting: idle is not stuck.
+                        beat.beat();
+                        q = shared
+                            .ready
+                            .wait_timeout(q, BEAT_EVERY)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                    }
                 }
             }
         };
-        let stale = || job.reply.is_closed() || shared.preempt.load(Ordering::Relaxed);
+        beat.beat();
+        let stale = || {
+            beat.beat(); // whisper asks between steps: it is making progress
+            job.reply.is_closed() || shared.preempt.load(Ordering::Relaxed)
+        };
         let result = engine.transcribe_abortable(&job.pcm, &stale);
         tracing::debug!(
             kind = ?job.kind,

@@ -87,25 +87,43 @@ impl TurnThread {
     }
 }
 
+/// The thread's loop: the newest probe is scored, until every handle is gone.
+fn serve(model: &mut dyn EndOfTurn, rx: &Receiver<Job>) {
+    while let Ok(mut job) = rx.recv() {
+        // Only the newest probe matters; older ones hear `Dropped`.
+        while let Ok(newer) = rx.try_recv() {
+            job = newer;
+        }
+        let t = Instant::now();
+        let r = model.score(&job.audio).map(|prob| Scored {
+            prob,
+            took: t.elapsed(),
+        });
+        let _ = job.reply.send(r);
+    }
+}
+
 impl TurnHandle {
-    pub fn spawn(mut model: Box<dyn EndOfTurn>) -> std::io::Result<(TurnHandle, TurnThread)> {
+    pub fn spawn(model: Box<dyn EndOfTurn>) -> std::io::Result<(TurnHandle, TurnThread)> {
+        TurnHandle::spawn_watched(model, &crate::health::Health::new())
+    }
+
+    /// [`TurnHandle::spawn`], the thread's death (a panic) being `health`'s failure.
+    pub fn spawn_watched(
+        mut model: Box<dyn EndOfTurn>,
+        health: &crate::health::Health,
+    ) -> std::io::Result<(TurnHandle, TurnThread)> {
         let (jobs, queue) = bounded::<Job>(QUEUE);
         let rx = queue.clone();
+        let health = health.clone();
         let thread = std::thread::Builder::new()
             .name("zoe-turn".into())
             .spawn(move || {
-                while let Ok(mut job) = rx.recv() {
-                    // Only the newest probe matters; older ones hear `Dropped`.
-                    while let Ok(newer) = rx.try_recv() {
-                        job = newer;
-                    }
-                    let t = Instant::now();
-                    let r = model.score(&job.audio).map(|prob| Scored {
-                        prob,
-                        took: t.elapsed(),
-                    });
-                    let _ = job.reply.send(r);
-                }
+                health.guard("zoe-turn", || {
+                    crate::health::apply("zoe-turn")?;
+                    serve(model.as_mut(), &rx);
+                    Ok(())
+                })
             })?;
         Ok((TurnHandle { jobs, queue }, TurnThread(thread)))
     }

@@ -67,6 +67,44 @@ impl Zoe {
         )
     }
 
+    /// Any subcommand (`replay`, `listen`, …) with `env`, on the private PulseAudio server's
+    /// devices when one is given.
+    pub fn command(
+        subcommand: &str,
+        url: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        pulse: Option<&pulse::Pulse>,
+    ) -> Zoe {
+        Zoe::start(subcommand, url, args, env, pulse)
+    }
+
+    /// Waits until stderr has a line containing `text`; when it came (panics after `WAIT`).
+    pub fn wait_for_stderr(&self, text: &str) -> Instant {
+        let until = Instant::now() + WAIT;
+        loop {
+            if self.stderr_text().contains(text) {
+                return Instant::now();
+            }
+            assert!(
+                Instant::now() < until,
+                "no {text:?} on stderr within {WAIT:?}:\n{}",
+                self.stderr_text()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Every stdout line not read yet.
+    pub fn lines_so_far(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
     fn chat_in(
         url: &str,
         args: &[&str],
@@ -263,7 +301,7 @@ pub fn read_metrics(path: &Path) -> Vec<TurnMetrics> {
 pub fn items(db: &Path, list: &str) -> Vec<String> {
     let conn = rusqlite::Connection::open(db).unwrap();
     let mut stmt = conn
-        .prepare("SELECT i.text FROM items i JOIN lists l ON l.id = i.list_id WHERE l.name = ?1 ORDER BY i.id")
+        .prepare("SELECT i.text FROM items i JOIN lists l ON l.id = i.list_id WHERE l.name = ?1 AND i.deleted_ms IS NULL ORDER BY i.id")
         .unwrap();
     stmt.query_map([list], |r| r.get(0))
         .unwrap()

@@ -24,6 +24,7 @@ use crate::app::session::{join_voice, voice_pipeline};
 use crate::config::Config;
 use crate::dialogue::metrics::TurnMetrics;
 use crate::doubles::standin::{Script, StandIn, Timing};
+use crate::health::Health;
 use crate::hearing::replay::feed_files;
 use crate::shutdown::Shutdown;
 use crate::stt::eval::{self, Labelled};
@@ -439,17 +440,33 @@ async fn replay(
     let mut cfg = cfg;
     cfg.ollama.url = standin.url();
     let session = BenchSession::start_with_metrics(cfg, true)?;
-    let (pipeline, stt) = voice_pipeline(session.cfg.clone(), None).await?;
+    let health = Health::new();
+    let (pipeline, stt) = voice_pipeline(session.cfg.clone(), None, &health).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let never = Shutdown::new();
-    let n = never.clone();
-    let feeder = std::thread::spawn(move || feed_files(&files, realtime, pipeline, &tx, &n));
+    let (n, beat) = (never.clone(), health.register("zoe-audio"));
+    let feeder = std::thread::spawn(move || {
+        if let Err(e) = feed_files(&files, realtime, pipeline, &tx, &n, &beat) {
+            tracing::error!("replaying: {e}");
+        }
+    });
     let BenchSession { engine, cfg, dir } = session;
     let (_no_announcements, announcements) = tokio::sync::mpsc::unbounded_channel();
-    let (engine, _) =
-        crate::dialogue::session::run(engine, cfg.clone(), rx, announcements, None, &never).await;
+    let (engine, ended) = crate::dialogue::session::run(
+        engine,
+        cfg.clone(),
+        rx,
+        announcements,
+        None,
+        &never,
+        &health,
+    )
+    .await;
     // The feeder sent `Finished` before the session could end: it is done.
-    join_voice(feeder, stt).await;
+    join_voice(feeder, stt, ended).await;
+    if let Some(why) = health.failure() {
+        anyhow::bail!(why);
+    }
     let session = BenchSession { engine, cfg, dir };
     let text =
         std::fs::read_to_string(session.dir.path().join("metrics.jsonl")).unwrap_or_default();
