@@ -211,6 +211,34 @@ impl<T> StoreJob<T> {
 /// How a reminder's local time is stored.
 const LOCAL_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
 
+/// Undoes one deletion of timers or reminders (`table`): the cancelled rows go back to `state`;
+/// returns their `name` column in `order`. The names are this module's constants, never input.
+fn restore(
+    tx: &rusqlite::Transaction,
+    table: &str,
+    name: &str,
+    order: &str,
+    state: &str,
+    deletion: i64,
+) -> Result<Vec<String>, StoreError> {
+    let names = select(
+        tx,
+        &format!(
+            "SELECT {name} FROM {table} WHERE deletion = ?1 AND state = 'cancelled' ORDER BY {order}"
+        ),
+        [deletion],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        &format!(
+            "UPDATE {table} SET state = '{state}', deletion = NULL
+              WHERE deletion = ?1 AND state = 'cancelled'"
+        ),
+        [deletion],
+    )?;
+    Ok(names)
+}
+
 /// Opens a deletion (one undo step) inside a transaction.
 fn new_deletion(tx: &rusqlite::Transaction, what: &str) -> Result<i64, StoreError> {
     tx.execute(
@@ -502,34 +530,14 @@ impl Store {
                 let list = rows.first().map(|r| r.1.clone());
                 (rows.into_iter().map(|r| r.0).collect(), list)
             }
-            "timers" => {
-                let names = select(
-                    &tx,
-                    "SELECT label FROM timers WHERE deletion = ?1 AND state = 'cancelled' ORDER BY due_ms",
-                    [id],
-                    |r| r.get(0),
-                )?;
-                tx.execute(
-                    "UPDATE timers SET state = 'running', deletion = NULL
-                      WHERE deletion = ?1 AND state = 'cancelled'",
-                    [id],
-                )?;
-                (names, None)
-            }
-            _ => {
-                let names = select(
-                    &tx,
-                    "SELECT text FROM reminders WHERE deletion = ?1 AND state = 'cancelled' ORDER BY id",
-                    [id],
-                    |r| r.get(0),
-                )?;
-                tx.execute(
-                    "UPDATE reminders SET state = 'pending', deletion = NULL
-                      WHERE deletion = ?1 AND state = 'cancelled'",
-                    [id],
-                )?;
-                (names, None)
-            }
+            "timers" => (
+                restore(&tx, "timers", "label", "due_ms", "running", id)?,
+                None,
+            ),
+            _ => (
+                restore(&tx, "reminders", "text", "id", "pending", id)?,
+                None,
+            ),
         };
         tx.execute("DELETE FROM deletions WHERE id = ?1", [id])?;
         tx.commit()?;

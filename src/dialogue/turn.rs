@@ -978,6 +978,68 @@ mod tests {
         (e, store, out)
     }
 
+    /// An engine whose store writes have a deadline of `write_ms`.
+    fn engine_with_write(db: &std::path::Path, write_ms: u64) -> (Engine, SharedStore) {
+        let mut cfg = Config::defaults().expect("defaults");
+        cfg.store.write = std::time::Duration::from_millis(write_ms);
+        let mut e = Engine::new(Arc::new(cfg), None, Box::new(std::io::sink()), None);
+        let store = SharedStore::new(Store::open(db).expect("store"));
+        e.set_store(store.clone());
+        (e, store)
+    }
+
+    /// The disk stalls past the write deadline: the write still commits, and the user hears that
+    /// it was done (before, "Sorry, I couldn't do that" for an item that was on the list).
+    #[tokio::test]
+    async fn a_write_that_commits_late_is_reported_as_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, store) = engine_with_write(&dir.path().join("z.db"), 200);
+        // A stall of 500 ms: past the 200 ms deadline, within the four more it is waited for.
+        let stall = store.start(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            Ok(())
+        });
+        let m = e
+            .turn(TurnInput::text(
+                "add bread to my shopping list",
+                Instant::now(),
+            ))
+            .await;
+        drop(stall);
+        assert_eq!(m.reply, "Added bread to your shopping list.");
+        assert_eq!(m.error.as_deref(), Some("store_slow"));
+        assert_eq!(shopping(&store).await, ["bread"]);
+    }
+
+    /// A bulk deletion asks; a yes in the next turn deletes, and "undo" brings everything back;
+    /// any other request in between drops the question.
+    #[tokio::test]
+    async fn a_bulk_deletion_waits_for_a_yes_in_the_next_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, store, _) = engine(&dir.path().join("z.db"));
+        let mut say = async |text: &str| e.turn(TurnInput::text(text, Instant::now())).await.reply;
+        say("add eggs, milk and bread to my shopping list").await;
+        let q = "Your shopping list has 3 items. Clear them all?";
+        assert_eq!(say("clear my shopping list").await, q);
+        assert_eq!(say("what time is it").await.get(..5), Some("It's "));
+        assert_eq!(
+            shopping(&store).await.len(),
+            3,
+            "another request dropped the question"
+        );
+        assert_eq!(say("clear my shopping list").await, q);
+        assert_eq!(
+            say("yes").await,
+            "Cleared your shopping list: 3 items removed."
+        );
+        assert!(shopping(&store).await.is_empty());
+        assert_eq!(
+            say("undo").await,
+            "Put eggs, milk and bread back on your shopping list."
+        );
+        assert_eq!(shopping(&store).await, ["eggs", "milk", "bread"]);
+    }
+
     /// Polls a held turn once (first): it must be waiting for its verdict.
     async fn waiting<F: std::future::Future>(turn: std::pin::Pin<&mut F>) {
         tokio::select! {
