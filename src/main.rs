@@ -270,6 +270,10 @@ fn bench(
             zoe::app::bench::turn::run(&cfg, &args)?;
             Ok(ExitCode::SUCCESS)
         }
+        BenchCommand::Intents { file, show } => {
+            zoe::app::bench::intents::score(&file, true, &show)?;
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Actions { turns } => {
             rt.block_on(zoe::app::bench::actions(cfg, turns))?;
             Ok(ExitCode::SUCCESS)

@@ -73,7 +73,8 @@ impl Intent {
             Intent::SetReminder { .. } => "set_reminder",
             Intent::QueryReminders => "list_reminders",
             Intent::CancelReminder { .. } => "cancel_reminder",
-            Intent::Time | Intent::Date => "current_time",
+            Intent::Time => "current_time",
+            Intent::Date => "current_date",
             Intent::Remember { .. } => "remember_fact",
             Intent::Recall { .. } => "recall_fact",
             Intent::Undo => "undo",
@@ -183,6 +184,172 @@ fn list_name(raw: Option<&str>) -> String {
         other => other.to_string(),
     }
 }
+
+/// Words that say a "list" is something else (a playlist, contacts, a calendar) or that the
+/// phrase is more than a list's name ("the list of things to do").
+const NOT_A_LIST: &[&str] = &[
+    "play",
+    "playlist",
+    "song",
+    "songs",
+    "music",
+    "contact",
+    "contacts",
+    "favorite",
+    "favorites",
+    "favourite",
+    "favourites",
+    "calendar",
+    "email",
+    "emails",
+    "from",
+    "to",
+    "of",
+    "on",
+    "with",
+    "for",
+    "this",
+    "that",
+    "it",
+    "my",
+    "all",
+    "every",
+    "whole",
+    "entire",
+    "the",
+    "a",
+    "an",
+    "our",
+    "your",
+    "these",
+    "those",
+];
+
+/// Words that say a phrase is not an item to buy or do (a meeting, a time, music, a device, a
+/// pronoun for something said before).
+const NOT_AN_ITEM: &[&str] = &[
+    "with",
+    "for",
+    "at",
+    "on",
+    "to",
+    "about",
+    "from",
+    "by",
+    "tomorrow",
+    "today",
+    "tonight",
+    "am",
+    "pm",
+    "o'clock",
+    "oclock",
+    "meeting",
+    "appointment",
+    "event",
+    "events",
+    "alarm",
+    "alarms",
+    "reminder",
+    "reminders",
+    "timer",
+    "timers",
+    "song",
+    "songs",
+    "music",
+    "playlist",
+    "album",
+    "radio",
+    "podcast",
+    "audiobook",
+    "audio",
+    "calendar",
+    "schedule",
+    "contact",
+    "contacts",
+    "that",
+    "this",
+    "it",
+    "them",
+    "list",
+    "lists",
+    "email",
+    "emails",
+    "facebook",
+    "twitter",
+    "light",
+    "lights",
+    "lamp",
+    "everything",
+    "all",
+    "item",
+    "items",
+    "line",
+    "last",
+    "first",
+];
+
+/// A list's name as said ("grocery", "a new packing"), if it is one: a few words, none of which
+/// makes it something else.
+fn named_list(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let raw = raw
+        .strip_prefix("a new ")
+        .or_else(|| raw.strip_prefix("new "))
+        .or_else(|| raw.strip_prefix("a "))
+        .unwrap_or(raw);
+    let name = list_name(Some(raw));
+    let words: Vec<&str> = name.split_whitespace().collect();
+    (!words.is_empty() && words.len() <= 3 && !words.iter().any(|w| NOT_A_LIST.contains(w)))
+        .then_some(name)
+}
+
+/// Whether every item of "eggs, milk and bread" is something to put on a list: a few words, none
+/// of which makes it a meeting, a time or a song.
+fn items_like(raw: &str) -> bool {
+    let items = split_items(raw);
+    !items.is_empty()
+        && items.iter().all(|i| {
+            let words: Vec<&str> = i.split_whitespace().collect();
+            words.len() <= 4 && !words.iter().any(|w| NOT_AN_ITEM.contains(w))
+        })
+}
+
+/// Keys a "what's my …" question is not a remembered fact for: the calendar, devices, mail.
+const NOT_A_FACT: &[&str] = &[
+    "schedule",
+    "calendar",
+    "agenda",
+    "appointment",
+    "appointments",
+    "meeting",
+    "meetings",
+    "event",
+    "events",
+    "plan",
+    "plans",
+    "alarm",
+    "alarms",
+    "email",
+    "emails",
+    "inbox",
+    "location",
+    "activity",
+    "today",
+    "tomorrow",
+    "tonight",
+    "next",
+    "first",
+    "last",
+    "day",
+    "week",
+    "weather",
+    "commute",
+    "battery",
+    "balance",
+    "account",
+    "order",
+    "delivery",
+];
 
 /// "eggs, milk and bread" → ["eggs", "milk", "bread"], articles dropped.
 fn split_items(raw: &str) -> Vec<String> {
@@ -410,7 +577,7 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
     }
     // Reminders first: "remind me to add milk" is a reminder, not an add.
     let remind = pattern!(
-        r"^(?:remind me(?: to| about| that)?|(?:create|set|add|make) (?:a |me a )?reminder(?::| to)?)(?: (?P<what>.+))?$"
+        r"^(?:(?:remind|remember) me(?: to| about| that)?|(?:create|set|add|make) (?:a |me a )?reminder(?::| to)?)(?: (?P<what>.+))?$"
     );
     if let Some(c) = remind.captures(&t) {
         let Some(raw) = c.name("what") else {
@@ -426,6 +593,15 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
             .to_string();
         if what.is_empty() {
             return Some(Intent::Clarify("What should I remind you about?".into()));
+        }
+        // Waking up is an alarm's job, and "every morning" repeats: not a one-off reminder.
+        let words: Vec<&str> = what.split_whitespace().collect();
+        if what.contains("wake up")
+            || words
+                .iter()
+                .any(|w| matches!(*w, "alarm" | "every" | "daily" | "weekly"))
+        {
+            return None;
         }
         return Some(Intent::SetReminder { text: what, due });
     }
@@ -465,15 +641,16 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         let label = c.name("label").map(|m| m.as_str().to_string()).filter(|l| l != "all");
         return Some(Intent::CancelTimer { label });
     }
-    if pattern!(r"how (?:much time|long) (?:is )?(?:left|remaining)|(?:what|which|any) timers|how'?s my timer|check (?:my |the )?timer").is_match(&t) {
+    if pattern!(r"^(?:how (?:much time|long) (?:is )?(?:left|remaining)(?: on (?:my |the )?(?:[a-z]+ )?timer)?|(?:what|which|are there any|do i have any|any) timers(?: (?:are |do i have ))?(?: running| set| going)?|how'?s my timer(?: doing| going)?|check (?:my |the )?timer)$").is_match(&t) {
         return Some(Intent::QueryTimers);
     }
     // Time and date.
-    if pattern!(r"^(?:what time is it|what'?s the time|what is the time|tell me the time|do you know the time)(?: now| right now)?$").is_match(&t) {
+    // Only the time and date here: a place ("in Tokyo") or another day goes to the model.
+    if pattern!(r"^(?:(?:could|can) you |just )?(?:tell me |let me know |give me )?(?:what time is it|what time it is|what'?s the (?:current )?time|what is the (?:current )?time|(?:the )?(?:current )?time(?: it is)?|the hour|do you know the time)(?: now| right now)?$").is_match(&t) {
         return Some(Intent::Time);
     }
     if pattern!(
-        r"^(?:what'?s|what is) (?:the date|today'?s date|the date today)|^what day is (?:it|today)"
+        r"^(?:(?:could|can) you |just )?(?:tell me |let me know |give me |can i have )?(?:what'?s |what is )?(?:the |today'?s )?(?:current )?(?:date|day)(?: and time)?(?: (?:for )?today| is it(?: today)?| today is)?$|^what day is (?:it|today)(?: today)?$|^today'?s? date$"
     )
     .is_match(&t)
     {
@@ -493,7 +670,19 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         let key = if matches!(&c["verb"], "dislike" | "hate" | "don't like") { "dislikes" } else { "likes" };
         return Some(Intent::Remember { key: key.into(), value: c["v"].to_string() });
     }
-    if let Some(c) = pattern!(r"^remember (?:that )?(?P<v>.+)$").captures(&t) {
+    // A note, not an event: "remember dinner on thursday at bistro italia" is for the calendar.
+    if let Some(c) = pattern!(r"^remember (?:that )?(?P<v>.+)$")
+        .captures(&t)
+        .filter(|c| !c["v"].starts_with("to "))
+        .filter(|c| {
+            !c["v"].split_whitespace().any(|w| {
+                matches!(
+                    w,
+                    "today" | "tomorrow" | "tonight" | "am" | "pm" | "o'clock"
+                ) || w.parse::<Weekday>().is_ok()
+            })
+        })
+    {
         return Some(Intent::Remember {
             key: "note".into(),
             value: c["v"].to_string(),
@@ -513,58 +702,79 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         });
     }
     if let Some(c) = pattern!(r"^(?:what'?s|what is|what are|what do i have) (?:on|in) (?:my |the |our )?(?P<l>.+?) list$|^(?:read|show|tell)(?: me)? (?:what'?s on )?(?:my |the |our )?(?P<l2>.+?) list$").captures(&t) {
-        return Some(Intent::ShowList { list: list_name(c.name("l").or(c.name("l2")).map(|m| m.as_str())) });
+        let list = named_list(c.name("l").or(c.name("l2")).map_or("", |m| m.as_str()))?;
+        return Some(Intent::ShowList { list });
     }
     if let Some(c) = pattern!(r"^(?:clear|empty|erase|wipe|delete)(?: out)? (?:my |the |our )?(?:whole |entire )?(?P<l>.+?) list$").captures(&t) {
-        return Some(Intent::ClearList { list: list_name(Some(&c["l"])) });
+        return Some(Intent::ClearList { list: named_list(&c["l"])? });
     }
     if let Some(c) = pattern!(r"^what'?s my (?P<k>.+)$|^what is my (?P<k2>.+)$").captures(&t) {
         let key = fact_key(c.name("k").or(c.name("k2")).map_or("", |m| m.as_str()));
         // "what's my shopping list", "what's my timer": the things Zoe keeps, not facts.
-        return Some(match key.as_str() {
-            "timer" | "timers" => Intent::QueryTimers,
-            "reminder" | "reminders" => Intent::QueryReminders,
-            k if k == "list" || k.ends_with(" list") => Intent::ShowList {
-                list: list_name(k.strip_suffix("list").map(str::trim)),
-            },
-            _ => Intent::Recall { key },
-        });
+        return match key.as_str() {
+            "timer" | "timers" => Some(Intent::QueryTimers),
+            "reminder" | "reminders" => Some(Intent::QueryReminders),
+            k if k == "list" || k.ends_with(" list") => Some(Intent::ShowList {
+                list: named_list(k.strip_suffix("list").unwrap_or(""))?,
+            }),
+            k if k.split_whitespace().count() > 3
+                || k.split_whitespace().any(|w| NOT_A_FACT.contains(&w)) =>
+            {
+                None
+            }
+            _ => Some(Intent::Recall { key }),
+        };
     }
     // "I got the bread, cross it off"
     if let Some(c) = pattern!(r"^(?:i )?(?:got|bought|picked up|have) (?:the |some )?(?P<i>.+?) (?:so )?(?:cross|tick|take|check|mark) (?:it|them|that) off(?: (?:my |the )?(?P<l>.+?) list)?$").captures(&t) {
-        return Some(Intent::RemoveItems { list: list_name(c.name("l").map(|m| m.as_str())), items: split_items(&c["i"]) });
+        let list = match c.name("l") {
+            Some(l) => named_list(l.as_str())?,
+            None => "shopping".into(),
+        };
+        return items_like(&c["i"]).then(|| Intent::RemoveItems { list, items: split_items(&c["i"]) });
     }
-    if let Some(c) = pattern!(r"^(?:remove|delete|take|cross|tick|check|scratch) (?:off )?(?P<i>.+?) (?:off|from|on) (?:of )?(?:my |the |our )?(?P<l>.+?) list$").captures(&t) {
-        return Some(Intent::RemoveItems { list: list_name(Some(&c["l"])), items: split_items(&c["i"]) });
+    if let Some(c) = pattern!(r"^(?:remove|delete|take|cross|tick|scratch|cancel) (?:off |out )?(?P<i>.+?) (?:off|from) (?:of )?(?:my |the |our )?(?P<l>.+?) list$").captures(&t) {
+        let list = named_list(&c["l"])?;
+        return items_like(&c["i"]).then(|| Intent::RemoveItems { list, items: split_items(&c["i"]) });
     }
-    if let Some(c) =
-        pattern!(r"^(?:cross|tick|check|scratch) off (?P<i>.+)$|^(?:remove|delete) (?P<i2>.+)$")
-            .captures(&t)
-    {
-        let items = split_items(c.name("i").or(c.name("i2")).map_or("", |m| m.as_str()));
-        return Some(Intent::RemoveItems {
+    // Crossing off is list language; a bare "remove X" or "delete X" could be anything.
+    if let Some(c) = pattern!(r"^(?:cross|tick|check|scratch) off (?P<i>.+)$").captures(&t) {
+        return items_like(&c["i"]).then(|| Intent::RemoveItems {
             list: "shopping".into(),
-            items,
+            items: split_items(&c["i"]),
         });
     }
     if let Some(c) =
         pattern!(r"^(?:add|put) (?:to|on) (?:my |the |our )?(?P<l>.+?) list:? (?P<i>.+)$")
             .captures(&t)
     {
-        return Some(add(list_name(Some(&c["l"])), &c["i"]));
+        let list = named_list(&c["l"])?;
+        return items_like(&c["i"]).then(|| add(list, &c["i"]));
     }
     if let Some(c) = pattern!(
         r"^(?:add|put) (?P<i>.+?) (?:to|on|onto|in|into) (?:my |the |our )?(?:(?P<l>.+?) )?list$"
     )
     .captures(&t)
     {
-        return Some(add(list_name(c.name("l").map(|m| m.as_str())), &c["i"]));
+        let list = match c.name("l") {
+            Some(l) => named_list(l.as_str())?,
+            None => "shopping".into(),
+        };
+        return items_like(&c["i"]).then(|| add(list, &c["i"]));
     }
-    if let Some(c) = pattern!(r"^(?:add|put)(?: (?P<i>.+))?$").captures(&t) {
-        return Some(match c.name("i") {
-            Some(i) => add("shopping".into(), i.as_str()),
-            None => Intent::Clarify("What should I add, and to which list?".into()),
-        });
+    // "add butter": the shopping list, when what follows is an item ("put on some music",
+    // "add a meeting with Tom" are not).
+    if let Some(c) = pattern!(r"^add(?: (?P<i>.+))?$").captures(&t) {
+        return match c.name("i") {
+            Some(i) if items_like(i.as_str()) => Some(add("shopping".into(), i.as_str())),
+            Some(i) if split_items(i.as_str()).is_empty() => Some(Intent::Clarify(
+                "What should I add, and to which list?".into(),
+            )),
+            Some(_) => None,
+            None => Some(Intent::Clarify(
+                "What should I add, and to which list?".into(),
+            )),
+        };
     }
     None
 }
@@ -907,6 +1117,50 @@ mod tests {
             assert_eq!(parse_duration(text), Some(secs as f64), "{text}");
         }
         assert_eq!(parse_duration("the pasta"), None);
+    }
+
+    /// What real people said that is not the fast path's business, or not clearly: no action
+    /// (the model, or a clear "I didn't understand", decides). Each of these acted wrongly before.
+    #[test]
+    fn precision_first_no_guess() {
+        for t in [
+            "put meeting with pawel for tomorrow ten am",
+            "add an alarm for tomorrow morning at six am",
+            "put on some led zeppelin",
+            "please put all the lights",
+            "add a meeting with tom",
+            "delete alarm",
+            "delete it",
+            "remove my next event",
+            "what's my schedule today",
+            "what's the date of the winter solstice two years from now",
+            "how long is left until christmas",
+            "add that song to my top ten favorites list",
+            "please add tom to my contact list",
+            "delete call newspaper from my vacation list is done",
+            "read the list",
+            "remember dinner on thursday at bistro italia",
+            "set a reminder i need to wake up at five am every morning",
+        ] {
+            assert_eq!(parse(t, now()), None, "{t:?} must not act");
+        }
+        // The same shapes with a real item and a real list still do.
+        assert_eq!(
+            parse("put pencils on a new grocery list", now()),
+            Some(Intent::AddItems {
+                list: "shopping".into(),
+                items: items(&["pencils"])
+            })
+        );
+        assert_eq!(
+            parse("add pastries to the christmas list", now()),
+            Some(Intent::AddItems {
+                list: "christmas".into(),
+                items: items(&["pastries"])
+            })
+        );
+        assert_eq!(parse("tell me the current time", now()), Some(Intent::Time));
+        assert_eq!(parse("can i have today's date", now()), Some(Intent::Date));
     }
 
     /// Numbers out of range get a question back, never a wrapped or huge timer (these crashed

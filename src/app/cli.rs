@@ -209,6 +209,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         turns: usize,
     },
+    /// The fast path alone on real people's requests (SLURP's JSONL): per gold intent, handled
+    /// right, acted wrongly (with examples), asked back; precision, in-scope coverage, and actions
+    /// on requests that are not its business. No model, no store.
+    Intents {
+        /// The requests, one SLURP JSON object a line.
+        #[arg(default_value = "../shared/slurp/devel.jsonl")]
+        file: PathBuf,
+        /// Also print every request of these gold intents with what the fast path made of it.
+        #[arg(long, value_name = "INTENT", num_args = 1..)]
+        show: Vec<String>,
+    },
     /// Fast-path action turns: time to first audio with speech synthesis included.
     Actions {
         /// Rounds of the six sample actions.

@@ -15,6 +15,7 @@ use crate::dialogue::metrics::TurnMetrics;
 use crate::dialogue::turn::{Engine, TurnInput};
 use crate::doubles::standin::{Script, StandIn, Timing};
 
+pub mod intents;
 pub mod stt;
 pub mod tts;
 pub mod turn;

@@ -1,0 +1,254 @@
+//! `zoe bench intents [FILE.jsonl]`: the fast path alone on real people's requests. Every line of
+//! a SLURP file (default `../shared/slurp/devel.jsonl`: requests people addressed to a home
+//! assistant, with gold intents) is given to the intent matcher exactly as a typed request is, with
+//! no model and no store; what it would do is compared with the gold intent through [`expected`].
+//!
+//! Printed per gold intent: requests, handled right, acted wrongly (with examples), asked back (a
+//! question instead of an action). Then the three figures the fast path answers for: precision
+//! (of the actions it takes, the right kind, and the right list where the request names one),
+//! in-scope coverage (alarms, lists, calendar, date and time handled right) and actions taken on
+//! requests that are none of its business.
+//!
+//! The mapping from SLURP's intents to Zoe's action names (the metrics' `actions`) is
+//! [`expected`]; an intent it does not name is out of scope: the right answer there is no action.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use crate::actions::intent::{parse, Intent};
+
+#[derive(Deserialize)]
+struct Line {
+    sentence: String,
+    #[serde(default)]
+    sentence_annotation: String,
+    intent: String,
+}
+
+/// The Zoe actions that answer a SLURP intent rightly; `None`: out of scope (no action is right).
+pub fn expected(intent: &str) -> Option<&'static [&'static str]> {
+    Some(match intent {
+        "alarm_set" => &["set_alarm", "set_timer"],
+        "alarm_query" => &["list_alarms", "list_timers"],
+        "alarm_remove" => &["cancel_alarm", "cancel_timer"],
+        "lists_createoradd" => &["add_to_list", "create_list"],
+        "lists_query" => &["show_list", "list_lists"],
+        "lists_remove" => &["remove_from_list", "clear_list", "delete_list"],
+        // SLURP files reminders under the calendar.
+        "calendar_set" => &["create_event", "set_reminder"],
+        "calendar_query" => &["list_events", "list_reminders"],
+        "calendar_remove" => &["delete_event", "cancel_reminder"],
+        "datetime_query" | "datetime_convert" => &["current_time", "current_date"],
+        _ => return None,
+    })
+}
+
+/// The list a SLURP annotation names (`[list_name : grocery]`), if any.
+fn gold_list(annotation: &str) -> Option<String> {
+    let start = annotation.find("[list_name : ")? + "[list_name : ".len();
+    let end = annotation[start..].find(']')? + start;
+    Some(annotation[start..end].trim().to_string())
+}
+
+/// Whether the list Zoe chose is the one the request names (same words, or the shopping list for
+/// its usual names).
+fn same_list(zoe: &str, gold: &str) -> bool {
+    let norm = |s: &str| {
+        let s = s.trim_start_matches("my ").trim_end_matches(" list").trim();
+        match s {
+            "shopping" | "grocery" | "groceries" | "food" => "shopping".to_string(),
+            "to do" | "to-do" | "todo" => "todo".to_string(),
+            other => other.to_string(),
+        }
+    };
+    norm(zoe) == norm(gold)
+}
+
+/// The list an intent acts on.
+fn list_of(i: &Intent) -> Option<&str> {
+    match i {
+        Intent::AddItems { list, .. }
+        | Intent::RemoveItems { list, .. }
+        | Intent::ShowList { list }
+        | Intent::ClearList { list } => Some(list),
+        _ => None,
+    }
+}
+
+#[derive(Default)]
+struct Row {
+    n: usize,
+    right: usize,
+    wrong: usize,
+    asked: usize,
+    examples: Vec<String>,
+}
+
+/// The figures of one run.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Figures {
+    pub actions: usize,
+    pub right_actions: usize,
+    pub in_scope: usize,
+    pub in_scope_right: usize,
+    pub out_of_scope: usize,
+    pub out_of_scope_actions: usize,
+}
+
+/// Scores every request of `path`, printing the table when `print`, and every request of the gold
+/// intents in `show` with what the fast path made of it (for tuning).
+pub fn score(path: &Path, print: bool, show: &[String]) -> anyhow::Result<Figures> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {} (SLURP's JSONL)", path.display()))?;
+    // A fixed "now" (a Thursday afternoon), so the figures do not move with the calendar.
+    let now = NaiveDate::from_ymd_opt(2026, 11, 26)
+        .and_then(|d| d.and_hms_opt(14, 30, 0))
+        .context("a fixed time")?;
+    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    let mut f = Figures::default();
+    for (no, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let l: Line = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: not a SLURP line", path.display(), no + 1))?;
+        let got = parse(&l.sentence, now);
+        if show.contains(&l.intent) {
+            println!("{:<18} {:?} → {got:?}", l.intent, l.sentence);
+        }
+        let row = rows.entry(l.intent.clone()).or_default();
+        row.n += 1;
+        let want = expected(&l.intent);
+        let acted = got.as_ref().filter(|i| !matches!(i, Intent::Clarify(_)));
+        if matches!(got, Some(Intent::Clarify(_))) {
+            row.asked += 1;
+        }
+        let right = match (acted, want) {
+            (Some(i), Some(names)) => {
+                names.contains(&i.name())
+                    && match (list_of(i), gold_list(&l.sentence_annotation)) {
+                        (Some(zoe), Some(gold)) => same_list(zoe, &gold),
+                        _ => true,
+                    }
+            }
+            _ => false,
+        };
+        if want.is_some() {
+            f.in_scope += 1;
+            f.in_scope_right += usize::from(right);
+        } else {
+            f.out_of_scope += 1;
+            f.out_of_scope_actions += usize::from(acted.is_some());
+        }
+        if let Some(i) = acted {
+            f.actions += 1;
+            f.right_actions += usize::from(right);
+            if right {
+                row.right += 1;
+            } else {
+                row.wrong += 1;
+                if row.examples.len() < 3 {
+                    row.examples
+                        .push(format!("{:?} → {}", l.sentence, describe(i)));
+                }
+            }
+        }
+    }
+    if print {
+        println!(
+            "{:<22} {:>5} {:>6} {:>6} {:>6}  wrong actions (examples)",
+            "gold intent", "n", "right", "wrong", "asked"
+        );
+        let mut ordered: Vec<_> = rows.iter().collect();
+        ordered.sort_by_key(|(k, r)| (expected(k).is_none(), std::cmp::Reverse(r.n)));
+        for (intent, r) in ordered {
+            if expected(intent).is_none() && r.wrong == 0 {
+                continue;
+            }
+            println!(
+                "{intent:<22} {:>5} {:>6} {:>6} {:>6}  {}",
+                r.n,
+                r.right,
+                r.wrong,
+                r.asked,
+                r.examples.join("; ")
+            );
+        }
+        let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
+        println!(
+            "\nprecision {:.1} % ({} of {} actions right) · in-scope coverage {:.1} % ({} of {}) · \
+             actions on out-of-scope requests: {} of {}",
+            pct(f.right_actions, f.actions),
+            f.right_actions,
+            f.actions,
+            pct(f.in_scope_right, f.in_scope),
+            f.in_scope_right,
+            f.in_scope,
+            f.out_of_scope_actions,
+            f.out_of_scope
+        );
+    }
+    Ok(f)
+}
+
+/// What an intent would do, shortly.
+fn describe(i: &Intent) -> String {
+    match list_of(i) {
+        Some(list) => format!("{} ({list})", i.name()),
+        None => i.name().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three in-scope requests (one handled right, one wrongly, one missed) and two out of scope
+    /// (one acted on): the figures count exactly those.
+    #[test]
+    fn figures_count_right_wrong_and_out_of_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slurp.jsonl");
+        let line = |s: &str, a: &str, i: &str| {
+            format!(r#"{{"sentence": "{s}", "sentence_annotation": "{a}", "intent": "{i}"}}"#)
+        };
+        let lines = [
+            line(
+                "add milk to my grocery list",
+                "add milk to my [list_name : grocery] list",
+                "lists_createoradd",
+            ),
+            line("what time is it", "what time is it", "lists_query"),
+            line(
+                "set an alarm for seven",
+                "set an alarm for [time : seven]",
+                "alarm_set",
+            ),
+            line("play some jazz", "play some [genre : jazz]", "play_music"),
+            line(
+                "remind me to feed the cat",
+                "remind me to feed the cat",
+                "general_quirky",
+            ),
+        ];
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let f = score(&path, false, &[]).unwrap();
+        assert_eq!(
+            f,
+            Figures {
+                actions: 3,
+                right_actions: 1,
+                in_scope: 3,
+                in_scope_right: 1,
+                out_of_scope: 2,
+                out_of_scope_actions: 1,
+            }
+        );
+        assert!(score(&dir.path().join("missing.jsonl"), false, &[]).is_err());
+    }
+}
