@@ -194,6 +194,15 @@ fn list_phrase(list: &str) -> String {
 pub fn answer_without_store(intent: &Intent, now: NaiveDateTime) -> Option<String> {
     match intent {
         Intent::Time => Some(format!("It's {}.", say_time(now))),
+        Intent::TimeIn { place, zone } => {
+            let there = chrono::Utc::now().with_timezone(zone).naive_local();
+            let day = match (there.date() - now.date()).num_days() {
+                1 => " tomorrow",
+                -1 => " yesterday",
+                _ => "",
+            };
+            Some(format!("In {place} it's {}{day}.", say_time(there)))
+        }
         Intent::Date => Some(format!("Today is {}.", now.format("%A, %B %-d"))),
         Intent::Clarify(q) => Some(q.clone()),
         _ => None,
@@ -207,7 +216,7 @@ pub fn execute(
     now: NaiveDateTime,
 ) -> Result<String, StoreError> {
     Ok(match intent {
-        Intent::Time | Intent::Date | Intent::Clarify(_) => {
+        Intent::Time | Intent::TimeIn { .. } | Intent::Date | Intent::Clarify(_) => {
             answer_without_store(intent, now).unwrap_or_default()
         }
         Intent::AddItems { list, items } => {

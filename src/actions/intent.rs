@@ -45,6 +45,11 @@ pub enum Intent {
         about: Option<String>,
     },
     Time,
+    /// The time in a place: its name as said ("Tokyo") and its tz database zone.
+    TimeIn {
+        place: String,
+        zone: chrono_tz::Tz,
+    },
     Date,
     Remember {
         key: String,
@@ -73,7 +78,7 @@ impl Intent {
             Intent::SetReminder { .. } => "set_reminder",
             Intent::QueryReminders => "list_reminders",
             Intent::CancelReminder { .. } => "cancel_reminder",
-            Intent::Time => "current_time",
+            Intent::Time | Intent::TimeIn { .. } => "current_time",
             Intent::Date => "current_date",
             Intent::Remember { .. } => "remember_fact",
             Intent::Recall { .. } => "recall_fact",
@@ -560,6 +565,84 @@ pub fn parse_when(text: &str, now: NaiveDateTime) -> Result<(String, Option<Due>
     Ok((what, due))
 }
 
+/// Places people name that are not a zone's city, and the zone they mean.
+const PLACES: &[(&str, &str)] = &[
+    ("eastern", "America/New_York"),
+    ("eastern time", "America/New_York"),
+    ("the east coast", "America/New_York"),
+    ("central", "America/Chicago"),
+    ("central time", "America/Chicago"),
+    ("mountain time", "America/Denver"),
+    ("pacific", "America/Los_Angeles"),
+    ("pacific time", "America/Los_Angeles"),
+    ("the west coast", "America/Los_Angeles"),
+    ("california", "America/Los_Angeles"),
+    ("san francisco", "America/Los_Angeles"),
+    ("las vegas", "America/Los_Angeles"),
+    ("seattle", "America/Los_Angeles"),
+    ("orlando", "America/New_York"),
+    ("miami", "America/New_York"),
+    ("boston", "America/New_York"),
+    ("washington", "America/New_York"),
+    ("atlanta", "America/New_York"),
+    ("dallas", "America/Chicago"),
+    ("houston", "America/Chicago"),
+    ("beijing", "Asia/Shanghai"),
+    ("china", "Asia/Shanghai"),
+    ("japan", "Asia/Tokyo"),
+    ("india", "Asia/Kolkata"),
+    ("delhi", "Asia/Kolkata"),
+    ("new delhi", "Asia/Kolkata"),
+    ("mumbai", "Asia/Kolkata"),
+    ("england", "Europe/London"),
+    ("the uk", "Europe/London"),
+    ("france", "Europe/Paris"),
+    ("germany", "Europe/Berlin"),
+    ("italy", "Europe/Rome"),
+    ("spain", "Europe/Madrid"),
+    ("russia", "Europe/Moscow"),
+    ("hawaii", "Pacific/Honolulu"),
+    ("alaska", "America/Anchorage"),
+];
+
+/// The zone of a place as said: a city the tz database names ("tokyo", "new york"), or one of
+/// [`PLACES`]; "tokyo japan" and "orlando florida" by their first words. `None`: not known (the
+/// model answers, or says it does not know), never a guess.
+fn zone_of(said: &str) -> Option<(String, chrono_tz::Tz)> {
+    let words: Vec<&str> = said.split_whitespace().collect();
+    for n in (1..=words.len()).rev() {
+        let place = words[..n].join(" ");
+        let named = PLACES
+            .iter()
+            .find(|(p, _)| *p == place)
+            .and_then(|(_, z)| z.parse::<chrono_tz::Tz>().ok());
+        let city = || {
+            chrono_tz::TZ_VARIANTS.iter().copied().find(|tz| {
+                let name = tz.name();
+                name.contains('/')
+                    && name
+                        .rsplit('/')
+                        .next()
+                        .is_some_and(|c| c.replace('_', " ").eq_ignore_ascii_case(&place))
+            })
+        };
+        if let Some(zone) = named.or_else(city) {
+            let shown = place
+                .trim_start_matches("the ")
+                .split(' ')
+                .map(|w| {
+                    let mut c = w.chars();
+                    c.next()
+                        .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            return Some((shown, zone));
+        }
+    }
+    None
+}
+
 /// British spelling for stored keys, so "favorite color" and "favourite colour" are one fact.
 fn fact_key(raw: &str) -> String {
     raw.trim()
@@ -645,7 +728,12 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         return Some(Intent::QueryTimers);
     }
     // Time and date.
-    // Only the time and date here: a place ("in Tokyo") or another day goes to the model.
+    if let Some(c) = pattern!(r"^(?:(?:could|can) you |just )?(?:tell me |let me know |give me )?(?:what time is it|what time it is|what'?s the (?:current )?time|what is the (?:current )?time|the (?:current )?time) (?:now |right now )?in (?P<p>[a-z' ]+?)(?: now| right now)?$").captures(&t) {
+        // A place the tz database knows, or the model's question.
+        let (place, zone) = zone_of(&c["p"])?;
+        return Some(Intent::TimeIn { place, zone });
+    }
+    // Only the time and date here: another day goes to the model.
     if pattern!(r"^(?:(?:could|can) you |just )?(?:tell me |let me know |give me )?(?:what time is it|what time it is|what'?s the (?:current )?time|what is the (?:current )?time|(?:the )?(?:current )?time(?: it is)?|the hour|do you know the time)(?: now| right now)?$").is_match(&t) {
         return Some(Intent::Time);
     }
@@ -1160,6 +1248,24 @@ mod tests {
             })
         );
         assert_eq!(parse("tell me the current time", now()), Some(Intent::Time));
+        let zone = |t: &str| match parse(t, now()) {
+            Some(Intent::TimeIn { place, zone }) => Some((place, zone.name())),
+            _ => None,
+        };
+        assert_eq!(
+            zone("what time is it in tokyo japan"),
+            Some(("Tokyo".into(), "Asia/Tokyo"))
+        );
+        assert_eq!(
+            zone("what's the time in new york"),
+            Some(("New York".into(), "America/New_York"))
+        );
+        assert_eq!(
+            zone("what is the current time in orlando florida"),
+            Some(("Orlando".into(), "America/New_York"))
+        );
+        assert_eq!(zone("what time is it in another city"), None);
+        assert_eq!(parse("what time is it in another city", now()), None);
         assert_eq!(parse("can i have today's date", now()), Some(Intent::Date));
     }
 
