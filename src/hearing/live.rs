@@ -145,7 +145,11 @@ pub fn run_live(
             beat.beat();
             raw.clear();
             let mut got = 0;
-            while let Some(run) = cap.drain_run(&mut raw) {
+            // A few runs a pass (a gap ends one), so the loop still beats and checks the stream.
+            for _ in 0..8 {
+                let Some(run) = cap.drain_run(&mut raw) else {
+                    break;
+                };
                 got += run.len;
                 if run.after_gap {
                     // Samples were lost: what follows is a new stretch of audio, stamped from its
