@@ -6,7 +6,7 @@
 //! Synchronous and short (a few SQLite statements); the engine runs it through `spawn_blocking`
 //! under a deadline. Also renders remembered facts for the regular tier's prompt.
 
-use chrono::NaiveDateTime;
+use chrono::{Datelike, NaiveDateTime};
 use serde_json::Value;
 use thiserror::Error;
 
@@ -204,6 +204,33 @@ pub fn answer_without_store(intent: &Intent, now: NaiveDateTime) -> Option<Strin
             Some(format!("In {place} it's {}{day}.", say_time(there)))
         }
         Intent::Date => Some(format!("Today is {}.", now.format("%A, %B %-d"))),
+        Intent::DayOf { date, said } => {
+            let year = if date.year() == now.year() {
+                String::new()
+            } else {
+                format!(", {}", date.year())
+            };
+            let verb = if *date < now.date() { "was" } else { "is" };
+            Some(format!("{said}{year} {verb} a {}.", date.format("%A")))
+        }
+        Intent::DaysUntil { date, said, weeks } => {
+            let days = (*date - now.date()).num_days();
+            let plural =
+                |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+            Some(match days {
+                0 => format!("{said} is today!"),
+                1 => format!("{said} is tomorrow."),
+                d if *weeks && d >= 7 => match d % 7 {
+                    0 => format!("{said} is in {}.", plural(d / 7, "week")),
+                    r => format!(
+                        "{said} is in {} and {}.",
+                        plural(d / 7, "week"),
+                        plural(r, "day")
+                    ),
+                },
+                d => format!("{said} is in {}.", plural(d, "day")),
+            })
+        }
         Intent::Clarify(q) => Some(q.clone()),
         _ => None,
     }
@@ -216,9 +243,12 @@ pub fn execute(
     now: NaiveDateTime,
 ) -> Result<String, StoreError> {
     Ok(match intent {
-        Intent::Time | Intent::TimeIn { .. } | Intent::Date | Intent::Clarify(_) => {
-            answer_without_store(intent, now).unwrap_or_default()
-        }
+        Intent::Time
+        | Intent::TimeIn { .. }
+        | Intent::Date
+        | Intent::DayOf { .. }
+        | Intent::DaysUntil { .. }
+        | Intent::Clarify(_) => answer_without_store(intent, now).unwrap_or_default(),
         Intent::AddItems { list, items } => {
             let added = store.add_items(list, items)?;
             let already: Vec<String> = items

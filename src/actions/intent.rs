@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 use chrono::{Datelike, Duration, NaiveDateTime, NaiveTime, Timelike, Weekday};
 use regex::Regex;
 
+use crate::actions::dates;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intent {
     AddItems {
@@ -51,6 +53,17 @@ pub enum Intent {
         zone: chrono_tz::Tz,
     },
     Date,
+    /// "What day of the week is March 15": the date and how it was said.
+    DayOf {
+        date: chrono::NaiveDate,
+        said: String,
+    },
+    /// "How many days until Christmas" (in weeks when asked so).
+    DaysUntil {
+        date: chrono::NaiveDate,
+        said: String,
+        weeks: bool,
+    },
     Remember {
         key: String,
         value: String,
@@ -79,7 +92,7 @@ impl Intent {
             Intent::QueryReminders => "list_reminders",
             Intent::CancelReminder { .. } => "cancel_reminder",
             Intent::Time | Intent::TimeIn { .. } => "current_time",
-            Intent::Date => "current_date",
+            Intent::Date | Intent::DayOf { .. } | Intent::DaysUntil { .. } => "current_date",
             Intent::Remember { .. } => "remember_fact",
             Intent::Recall { .. } => "recall_fact",
             Intent::Undo => "undo",
@@ -733,6 +746,21 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         let (place, zone) = zone_of(&c["p"])?;
         return Some(Intent::TimeIn { place, zone });
     }
+    if let Some(c) = pattern!(r"^what day (?:of the week )?(?:is|was|will be|does|will) (?P<d>.+?)(?: fall on| fall| be)?$").captures(&t) {
+        let d = c["d"]
+            .trim_start_matches("it on ")
+            .replace(" fall on", "")
+            .replace(" fall", "")
+            .replace(" on this year", " this year")
+            .replace(" on next year", " next year");
+        if let Some((date, said)) = dates::parse_date(d.trim_end_matches(" on"), now.date(), false) {
+            return Some(Intent::DayOf { date, said });
+        }
+    }
+    if let Some(c) = pattern!(r"^how many (?P<u>days|weeks|sleeps) (?:are )?(?:left )?(?:are left )?(?:until|till|untill|to|before|for) (?P<d>.+?)(?: left)?$").captures(&t) {
+        let (date, said) = dates::parse_date(&c["d"], now.date(), true)?;
+        return Some(Intent::DaysUntil { date, said, weeks: &c["u"] == "weeks" });
+    }
     // Only the time and date here: another day goes to the model.
     if pattern!(r"^(?:(?:could|can) you |just )?(?:tell me |let me know |give me )?(?:what time is it|what time it is|what'?s the (?:current )?time|what is the (?:current )?time|(?:the )?(?:current )?time(?: it is)?|the hour|do you know the time)(?: now| right now)?$").is_match(&t) {
         return Some(Intent::Time);
@@ -1267,6 +1295,29 @@ mod tests {
         assert_eq!(zone("what time is it in another city"), None);
         assert_eq!(parse("what time is it in another city", now()), None);
         assert_eq!(parse("can i have today's date", now()), Some(Intent::Date));
+        assert_eq!(parse("what day is it today", now()), Some(Intent::Date));
+        let said = |t: &str| {
+            let mut st = crate::actions::store::Store::in_memory().unwrap();
+            let i = parse(t, now()).unwrap_or_else(|| panic!("{t}"));
+            crate::actions::execute(&mut st, &i, now()).unwrap()
+        };
+        assert_eq!(
+            said("what day of the week is march fifteenth"),
+            "March 15 was a Sunday."
+        );
+        assert_eq!(
+            said("what day does april sixteenth fall on next year"),
+            "April 16, 2027 is a Friday."
+        );
+        assert_eq!(
+            said("how many days until christmas"),
+            "Christmas is in 29 days."
+        );
+        assert_eq!(
+            said("how many weeks are left for christmas"),
+            "Christmas is in 4 weeks and 1 day."
+        );
+        assert_eq!(parse("how many days until my birthday", now()), None);
     }
 
     /// Numbers out of range get a question back, never a wrapped or huge timer (these crashed

@@ -6,8 +6,10 @@
 //! - [`tools`]: tool descriptions for the action tier, and the filter for JSON tool calls in text.
 //! - [`store`]: the SQLite store (lists, timers, reminders, facts, conversation log): the only SQL.
 //! - [`scheduler`]: the task that fires timers and reminders from the store.
+//! - [`dates`]: dates as people say them ("march fifteenth", "christmas"), pure.
 //! - [`localtime`]: local wall time ↔ UTC for reminders (the rules at a change of clocks).
 
+pub mod dates;
 pub mod execute;
 pub mod intent;
 pub mod localtime;
