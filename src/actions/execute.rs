@@ -301,6 +301,30 @@ pub fn execute(
                 n => format!("Your {l} has {n} items: {}.", join_words(&items)),
             }
         }
+        Intent::CreateList { list } => {
+            let l = list_phrase(list);
+            if store.create_list(list)? {
+                format!("Made a new {l}.")
+            } else {
+                format!("You already have a {l}.")
+            }
+        }
+        Intent::ListLists => {
+            let lists = store.lists()?;
+            let parts: Vec<String> = lists
+                .iter()
+                .map(|(name, n)| match n {
+                    0 => format!("{} (empty)", list_phrase(name)),
+                    1 => format!("{} (1 item)", list_phrase(name)),
+                    n => format!("{} ({n} items)", list_phrase(name)),
+                })
+                .collect();
+            match parts.len() {
+                0 => "You have no lists yet.".into(),
+                1 => format!("You have one list: your {}.", parts[0]),
+                n => format!("You have {n} lists: {}.", join_words(&parts)),
+            }
+        }
         Intent::ClearList { list } => match store.clear(list)? {
             0 => format!("Your {} was already empty.", list_phrase(list)),
             1 => format!("Cleared your {}: 1 item removed.", list_phrase(list)),

@@ -29,6 +29,10 @@ pub enum Intent {
     ClearList {
         list: String,
     },
+    CreateList {
+        list: String,
+    },
+    ListLists,
     SetTimer {
         secs: u64,
         label: String,
@@ -85,6 +89,8 @@ impl Intent {
             Intent::RemoveItems { .. } => "remove_from_list",
             Intent::ShowList { .. } => "show_list",
             Intent::ClearList { .. } => "clear_list",
+            Intent::CreateList { .. } => "create_list",
+            Intent::ListLists => "list_lists",
             Intent::SetTimer { .. } => "set_timer",
             Intent::CancelTimer { .. } => "cancel_timer",
             Intent::QueryTimers => "list_timers",
@@ -817,6 +823,16 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
             list: "shopping".into(),
         });
     }
+    if pattern!(r"^(?:(?:what|which) lists do (?:i|we) have|(?:what are|tell me|show me|read me|list) (?:all )?(?:of )?(?:my|our) lists|what lists (?:do i have|have i made|are there))$").is_match(&t) {
+        return Some(Intent::ListLists);
+    }
+    if let Some(c) = pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?(?:list (?:called|named) (?P<l>.+)|(?P<l2>.+?) list)$").captures(&t) {
+        let list = named_list(c.name("l").or(c.name("l2")).map_or("", |m| m.as_str()))?;
+        return Some(Intent::CreateList { list });
+    }
+    if pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?list$").is_match(&t) {
+        return Some(Intent::Clarify("What should I call the new list?".into()));
+    }
     if let Some(c) = pattern!(r"^(?:what'?s|what is|what are|what do i have) (?:on|in) (?:my |the |our )?(?P<l>.+?) list$|^(?:read|show|tell)(?: me)? (?:what'?s on )?(?:my |the |our )?(?P<l2>.+?) list$").captures(&t) {
         let list = named_list(c.name("l").or(c.name("l2")).map_or("", |m| m.as_str()))?;
         return Some(Intent::ShowList { list });
@@ -1296,6 +1312,23 @@ mod tests {
         assert_eq!(parse("what time is it in another city", now()), None);
         assert_eq!(parse("can i have today's date", now()), Some(Intent::Date));
         assert_eq!(parse("what day is it today", now()), Some(Intent::Date));
+        assert_eq!(
+            parse("create a list called books", now()),
+            Some(Intent::CreateList {
+                list: "books".into()
+            })
+        );
+        assert_eq!(
+            parse("make a new packing list", now()),
+            Some(Intent::CreateList {
+                list: "packing".into()
+            })
+        );
+        assert_eq!(
+            parse("hey what are my lists", now()),
+            Some(Intent::ListLists)
+        );
+        assert_eq!(parse("create a new list of my pending bills", now()), None);
         let said = |t: &str| {
             let mut st = crate::actions::store::Store::in_memory().unwrap();
             let i = parse(t, now()).unwrap_or_else(|| panic!("{t}"));

@@ -359,6 +359,26 @@ impl Store {
         Ok((removed, missing))
     }
 
+    /// Creates an empty list; false when it was there already.
+    pub fn create_list(&mut self, list: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .execute("INSERT OR IGNORE INTO lists (name) VALUES (?1)", [list])?
+            > 0)
+    }
+
+    /// Every list with how many items it holds, in the order they were made.
+    pub fn lists(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        select(
+            &self.conn,
+            "SELECT l.name, count(i.id) FROM lists l
+               LEFT JOIN items i ON i.list_id = l.id AND i.deleted_ms IS NULL
+              GROUP BY l.id ORDER BY l.id",
+            [],
+            |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as usize)),
+        )
+    }
+
     /// The list's items in the order they were added.
     pub fn items(&self, list: &str) -> Result<Vec<String>, StoreError> {
         select(
@@ -755,6 +775,13 @@ mod tests {
         assert!(st.items("todo").unwrap().is_empty());
         assert_eq!(st.clear("shopping").unwrap(), 2);
         assert!(st.items("shopping").unwrap().is_empty());
+        assert!(st.create_list("books").unwrap());
+        assert!(!st.create_list("books").unwrap());
+        st.add_items("books", &s(&["dune"])).unwrap();
+        assert_eq!(
+            st.lists().unwrap(),
+            vec![("shopping".to_string(), 0), ("books".to_string(), 1)]
+        );
     }
 
     /// Due timers and reminders are taken once; cancelled ones never fire.

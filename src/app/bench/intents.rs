@@ -27,6 +27,19 @@ struct Line {
     #[serde(default)]
     sentence_annotation: String,
     intent: String,
+    #[serde(default)]
+    scenario: String,
+}
+
+impl Line {
+    /// The gold intent: a few lines carry only the action ("query") with the scenario beside it.
+    fn gold(&self) -> String {
+        if self.intent.contains('_') || self.scenario.is_empty() {
+            self.intent.clone()
+        } else {
+            format!("{}_{}", self.scenario, self.intent)
+        }
+    }
 }
 
 /// The Zoe actions that answer a SLURP intent rightly; `None`: out of scope (no action is right).
@@ -74,7 +87,8 @@ fn list_of(i: &Intent) -> Option<&str> {
         Intent::AddItems { list, .. }
         | Intent::RemoveItems { list, .. }
         | Intent::ShowList { list }
-        | Intent::ClearList { list } => Some(list),
+        | Intent::ClearList { list }
+        | Intent::CreateList { list } => Some(list),
         _ => None,
     }
 }
@@ -115,8 +129,9 @@ pub fn score(path: &Path, print: bool, show: &[String]) -> anyhow::Result<Figure
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
     {
-        let l: Line = serde_json::from_str(line)
+        let mut l: Line = serde_json::from_str(line)
             .with_context(|| format!("{}:{}: not a SLURP line", path.display(), no + 1))?;
+        l.intent = l.gold();
         let got = parse(&l.sentence, now);
         if show.contains(&l.intent) {
             println!("{:<18} {:?} → {got:?}", l.intent, l.sentence);
