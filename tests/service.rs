@@ -8,7 +8,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::support::{data, pulse::Pulse, standin, Timing, Zoe};
+use crate::support::{data, pulse::Pulse, standin, Script, Timing, Zoe};
 
 /// `secs` of silence as a WAV in `dir`: a long input, so an early exit is no end of input.
 fn silence(dir: &Path, secs: f64) -> PathBuf {
@@ -219,6 +219,11 @@ async fn soak_speech_with_requests_for_an_hour() {
     }
     let speech = data::load(&speech);
     let s = standin(Timing::brisk()).await;
+    // Anything that reaches the model gets a statement: a question would open a follow-up window,
+    // and the room's speech in it would be taken for answers.
+    for _ in 0..500 {
+        s.push(Script::reply("Sorry, I can't help with that."));
+    }
     let dir = tempfile::tempdir().unwrap();
     // Three-minute files: speech, a quiet breath, the request, a pause, speech again.
     let segment = 180 * 16_000;
