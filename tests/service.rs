@@ -21,17 +21,23 @@ fn silence(dir: &Path, secs: f64) -> PathBuf {
 
 /// `zoe replay --realtime` of `wav` with a random tiny model, the wake word off, and `env`.
 fn replay(url: &str, wav: &Path, env: &[(&str, &str)]) -> Zoe {
+    replay_with(url, wav, env, &[])
+}
+
+/// [`replay`] with more arguments.
+fn replay_with(url: &str, wav: &Path, env: &[(&str, &str)], extra: &[&str]) -> Zoe {
     let model = data::random_model("tiny.en");
     let (model, wav) = (model.display().to_string(), wav.display().to_string());
-    let args = [
+    let mut args = vec![
         "--realtime",
         "--no-speak",
         "--whisper-model",
         &model,
         "--set",
         "wake.required=false",
-        &wav,
     ];
+    args.extend(extra);
+    args.push(&wav);
     let mut env = env.to_vec();
     env.push(("RUST_LOG", "warn,zoe=info"));
     Zoe::command("replay", url, &args, &env, None)
@@ -80,6 +86,17 @@ async fn a_dead_worker_ends_the_session_at_once_with_its_reason() {
     ] {
         let mut zoe = replay(&s.url(), &wav, &[("ZOE_TEST_FAULT", fault)]);
         ends_within_a_second(&mut zoe, reason);
+    }
+    // The end-of-turn thread, where its model is at hand (after the ones above: a real model).
+    if let Some(turn) = data::shared("smart-turn-v3.2-cpu.onnx") {
+        let model = format!("turn.model=\"{}\"", turn.display());
+        let mut zoe = replay_with(
+            &s.url(),
+            &wav,
+            &[("ZOE_TEST_FAULT", "zoe-turn=panic")],
+            &["--set", &model, "--set", "turn.engine=\"tract\""],
+        );
+        ends_within_a_second(&mut zoe, "the end-of-turn thread (zoe-turn) panicked");
     }
 }
 
