@@ -190,10 +190,11 @@ async fn listen_exits_non_zero_when_its_audio_worker_dies() {
 /// One of the soak's spoken requests: the clip, what Zoe must answer (the start of it).
 const SOAK_REQUESTS: &[(&str, &str)] = &[
     ("set_a_timer_for_five_minutes", "Timer set for 5 minutes."),
-    ("add_milk_to_my_shopping_list", "milk"),
+    // (Not "add milk to my shopping list": tiny.en hears Piper's "Hey Zoe, add milk" as "had milk".)
+    ("add_eggs_and_bread_to_the_shopping_list", "eggs and bread"),
     (
         "what_do_i_need_to_buy",
-        "Your shopping list has 1 item: milk.",
+        "Your shopping list has 2 items: eggs and bread.",
     ),
     ("set_a_timer_for_five_minutes", "Timer set for 5 minutes."),
     ("cancel_the_timer", "Cancelled your timer."),
