@@ -696,6 +696,11 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         if what.is_empty() {
             return Some(Intent::Clarify("What should I remind you about?".into()));
         }
+        if matches!(due, Some(Due::At(t)) if t <= now) {
+            return Some(Intent::Clarify(
+                "That time has already passed: when should I remind you?".into(),
+            ));
+        }
         // Waking up is an alarm's job, and "every morning" repeats: not a one-off reminder.
         let words: Vec<&str> = what.split_whitespace().collect();
         if what.contains("wake up")
@@ -1392,6 +1397,8 @@ mod tests {
             "25:99 isn't a time of day I know: when should I remind you?"
         );
         assert!(clarify("remind me at 7:75 pm to eat").starts_with("7:75 pm isn't"));
+        // 9 this morning has passed at 14:30: a question, not a reminder that rings at once.
+        assert!(clarify("remind me to call john today at 9 am").starts_with("That time has"));
     }
 
     /// Spoken forms of times and durations.
