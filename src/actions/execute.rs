@@ -325,6 +325,12 @@ pub fn execute(
                 n => format!("You have {n} lists: {}.", join_words(&parts)),
             }
         }
+        Intent::DeleteList { list } => match store.delete_list(list)? {
+            None => format!("You have no {}.", list_phrase(list)),
+            Some(0) => format!("Deleted your {}.", list_phrase(list)),
+            Some(1) => format!("Deleted your {} and its one item.", list_phrase(list)),
+            Some(n) => format!("Deleted your {} and its {n} items.", list_phrase(list)),
+        },
         Intent::ClearList { list } => match store.clear(list)? {
             0 => format!("Your {} was already empty.", list_phrase(list)),
             1 => format!("Cleared your {}: 1 item removed.", list_phrase(list)),
@@ -456,7 +462,11 @@ pub fn execute(
 fn say_restored(r: &Restored) -> String {
     let n = r.names.len();
     match r.what.as_str() {
-        "items" => format!(
+        "list" if r.names.is_empty() => format!(
+            "Your {} is back.",
+            list_phrase(r.list.as_deref().unwrap_or("shopping"))
+        ),
+        "items" | "list" => format!(
             "Put {} back on your {}.",
             join_words(&r.names),
             list_phrase(r.list.as_deref().unwrap_or("shopping"))
@@ -478,6 +488,17 @@ pub fn bulk_question(store: &Store, intent: &Intent) -> Result<Option<String>, S
                 list_phrase(list)
             )),
             _ => None,
+        },
+        Intent::DeleteList { list } => match store.items(list)?.len() {
+            0 => None,
+            1 => Some(format!(
+                "Your {} has one item. Delete the list?",
+                list_phrase(list)
+            )),
+            n => Some(format!(
+                "Your {} has {n} items. Delete the list?",
+                list_phrase(list)
+            )),
         },
         Intent::CancelTimer { label: None } => match store.timers()?.len() {
             n if n > 1 => Some(format!("You have {n} timers running. Cancel them all?")),

@@ -32,6 +32,9 @@ pub enum Intent {
     CreateList {
         list: String,
     },
+    DeleteList {
+        list: String,
+    },
     ListLists,
     SetTimer {
         secs: u64,
@@ -90,6 +93,7 @@ impl Intent {
             Intent::ShowList { .. } => "show_list",
             Intent::ClearList { .. } => "clear_list",
             Intent::CreateList { .. } => "create_list",
+            Intent::DeleteList { .. } => "delete_list",
             Intent::ListLists => "list_lists",
             Intent::SetTimer { .. } => "set_timer",
             Intent::CancelTimer { .. } => "cancel_timer",
@@ -842,7 +846,14 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         let list = named_list(c.name("l").or(c.name("l2")).map_or("", |m| m.as_str()))?;
         return Some(Intent::ShowList { list });
     }
-    if let Some(c) = pattern!(r"^(?:clear|empty|erase|wipe|delete)(?: out)? (?:my |the |our )?(?:whole |entire )?(?P<l>.+?) list$").captures(&t) {
+    // "delete my packing list" (a list's own name; "remove milk from my list" is not one).
+    if let Some(list) = pattern!(r"^(?:delete|remove|get rid of)(?: (?:my|the|our))? (?P<l>.+?) list(?: entirely| altogether| completely)?$")
+        .captures(&t)
+        .and_then(|c| named_list(&c["l"]))
+    {
+        return Some(Intent::DeleteList { list });
+    }
+    if let Some(c) = pattern!(r"^(?:clear|empty|erase|wipe)(?: out)? (?:my |the |our )?(?:whole |entire )?(?P<l>.+?) list$").captures(&t) {
         return Some(Intent::ClearList { list: named_list(&c["l"])? });
     }
     if let Some(c) = pattern!(r"^what'?s my (?P<k>.+)$|^what is my (?P<k2>.+)$").captures(&t) {

@@ -73,6 +73,9 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE timers ADD COLUMN deletion INTEGER;
      ALTER TABLE reminders ADD COLUMN deletion INTEGER;
      CREATE INDEX conversation_age ON conversation(at_ms);",
+    // 3: a list itself can be deleted (and undeleted).
+    "ALTER TABLE lists ADD COLUMN deleted_ms INTEGER;
+     ALTER TABLE lists ADD COLUMN deletion INTEGER;",
 ];
 
 /// What [`Store::undo_last`] brought back.
@@ -304,6 +307,10 @@ impl Store {
     pub fn add_items(&mut self, list: &str, items: &[String]) -> Result<Vec<String>, StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute("INSERT OR IGNORE INTO lists (name) VALUES (?1)", [list])?;
+        tx.execute(
+            "UPDATE lists SET deleted_ms = NULL, deletion = NULL WHERE name = ?1",
+            [list],
+        )?;
         let list_id: i64 =
             tx.query_row("SELECT id FROM lists WHERE name = ?1", [list], |r| r.get(0))?;
         let mut added = Vec::new();
@@ -359,12 +366,42 @@ impl Store {
         Ok((removed, missing))
     }
 
-    /// Creates an empty list; false when it was there already.
+    /// Creates an empty list (a deleted one of that name comes back empty); false when it was
+    /// there already.
     pub fn create_list(&mut self, list: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .conn
-            .execute("INSERT OR IGNORE INTO lists (name) VALUES (?1)", [list])?
-            > 0)
+        let tx = self.conn.transaction()?;
+        let new = tx.execute("INSERT OR IGNORE INTO lists (name) VALUES (?1)", [list])? > 0;
+        let revived = tx.execute(
+            "UPDATE lists SET deleted_ms = NULL, deletion = NULL
+              WHERE name = ?1 AND deleted_ms IS NOT NULL",
+            [list],
+        )? > 0;
+        tx.commit()?;
+        Ok(new || revived)
+    }
+
+    /// Deletes a list and its items (undoably); returns how many items it had, `None` when there
+    /// was no such list.
+    pub fn delete_list(&mut self, list: &str) -> Result<Option<usize>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let deletion = new_deletion(&tx, "list")?;
+        let now = now_ms();
+        let found = tx.execute(
+            "UPDATE lists SET deleted_ms = ?2, deletion = ?3 WHERE name = ?1 AND deleted_ms IS NULL",
+            params![list, now, deletion],
+        )?;
+        if found == 0 {
+            tx.execute("DELETE FROM deletions WHERE id = ?1", [deletion])?;
+            tx.commit()?;
+            return Ok(None);
+        }
+        let n = tx.execute(
+            "UPDATE items SET deleted_ms = ?2, deletion = ?3
+              WHERE deleted_ms IS NULL AND list_id = (SELECT id FROM lists WHERE name = ?1)",
+            params![list, now, deletion],
+        )?;
+        tx.commit()?;
+        Ok(Some(n))
     }
 
     /// Every list with how many items it holds, in the order they were made.
@@ -373,7 +410,7 @@ impl Store {
             &self.conn,
             "SELECT l.name, count(i.id) FROM lists l
                LEFT JOIN items i ON i.list_id = l.id AND i.deleted_ms IS NULL
-              GROUP BY l.id ORDER BY l.id",
+              WHERE l.deleted_ms IS NULL GROUP BY l.id ORDER BY l.id",
             [],
             |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as usize)),
         )
@@ -528,7 +565,17 @@ impl Store {
             return Ok(None);
         };
         let (names, list) = match what.as_str() {
-            "items" => {
+            "items" | "list" => {
+                // A deleted list comes back with its items.
+                let deleted_list: Option<String> = tx
+                    .query_row("SELECT name FROM lists WHERE deletion = ?1", [id], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                tx.execute(
+                    "UPDATE lists SET deleted_ms = NULL, deletion = NULL WHERE deletion = ?1",
+                    [id],
+                )?;
                 let rows: Vec<(String, String)> = select(
                     &tx,
                     "SELECT i.text, l.name FROM items i JOIN lists l ON l.id = i.list_id
@@ -547,7 +594,7 @@ impl Store {
                     "UPDATE items SET deleted_ms = NULL, deletion = NULL WHERE deletion = ?1",
                     [id],
                 )?;
-                let list = rows.first().map(|r| r.1.clone());
+                let list = deleted_list.or_else(|| rows.first().map(|r| r.1.clone()));
                 (rows.into_iter().map(|r| r.0).collect(), list)
             }
             "timers" => (
@@ -570,6 +617,10 @@ impl Store {
         let tx = self.conn.transaction()?;
         let mut n = tx.execute(
             "DELETE FROM items WHERE deleted_ms IS NOT NULL AND deleted_ms < ?1",
+            [before_ms],
+        )?;
+        n += tx.execute(
+            "DELETE FROM lists WHERE deleted_ms IS NOT NULL AND deleted_ms < ?1",
             [before_ms],
         )?;
         n += tx.execute("DELETE FROM deletions WHERE at_ms < ?1", [before_ms])?;
@@ -781,6 +832,20 @@ mod tests {
         assert_eq!(
             st.lists().unwrap(),
             vec![("shopping".to_string(), 0), ("books".to_string(), 1)]
+        );
+        // A deleted list is gone with its items, and comes back whole with undo.
+        assert_eq!(st.delete_list("books").unwrap(), Some(1));
+        assert_eq!(st.delete_list("books").unwrap(), None);
+        assert_eq!(st.lists().unwrap().len(), 1);
+        assert_eq!(st.undo_last().unwrap().unwrap().names, s(&["dune"]));
+        assert_eq!(st.items("books").unwrap(), s(&["dune"]));
+        assert_eq!(st.lists().unwrap().len(), 2);
+        st.create_list("empty").unwrap();
+        assert_eq!(st.delete_list("empty").unwrap(), Some(0));
+        let back = st.undo_last().unwrap().unwrap();
+        assert_eq!(
+            (back.what.as_str(), back.list.as_deref()),
+            ("list", Some("empty"))
         );
     }
 

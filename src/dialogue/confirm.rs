@@ -34,6 +34,7 @@ pub fn asks_first(intent: &Intent) -> bool {
     matches!(
         intent,
         Intent::ClearList { .. }
+            | Intent::DeleteList { .. }
             | Intent::CancelTimer { label: None }
             | Intent::CancelReminder { about: None }
     )

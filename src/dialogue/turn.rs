@@ -1038,6 +1038,21 @@ mod tests {
             "Put eggs, milk and bread back on your shopping list."
         );
         assert_eq!(shopping(&store).await, ["eggs", "milk", "bread"]);
+        // A named list: made, filled, deleted on a yes, and listed.
+        assert_eq!(
+            say("create a list called books").await,
+            "Made a new books list."
+        );
+        say("add dune and emma to my books list").await;
+        assert_eq!(
+            say("delete my books list").await,
+            "Your books list has 2 items. Delete the list?"
+        );
+        assert_eq!(say("yes").await, "Deleted your books list and its 2 items.");
+        assert_eq!(
+            say("what lists do i have").await,
+            "You have one list: your shopping list (3 items)."
+        );
     }
 
     /// Polls a held turn once (first): it must be waiting for its verdict.

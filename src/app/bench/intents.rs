@@ -88,7 +88,8 @@ fn list_of(i: &Intent) -> Option<&str> {
         | Intent::RemoveItems { list, .. }
         | Intent::ShowList { list }
         | Intent::ClearList { list }
-        | Intent::CreateList { list } => Some(list),
+        | Intent::CreateList { list }
+        | Intent::DeleteList { list } => Some(list),
         _ => None,
     }
 }
