@@ -367,3 +367,120 @@ async fn no_store_never_confirms_actions() {
         .unwrap()
         .starts_with("Failed: the store is not available"));
 }
+
+/// Alarms by text: set, listed, one goes off (shown with how to stop it) and "stop" stops it; a
+/// second "stop" finds nothing ringing; cancelled by its time, and undo sets it again. The store
+/// agrees: the one that rang is done, the other set. None of it reaches the model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_rings_until_stopped() {
+    let s = standin(Timing::instant()).await;
+    let mut zoe = Zoe::chat(&s.url(), &["--no-speak"]);
+    zoe.send("wake me up at seven tomorrow");
+    assert_eq!(zoe.reply(), "Alarm set for tomorrow at 7 AM.");
+    zoe.send("set an alarm for 2 seconds from now");
+    let set = zoe.reply();
+    assert!(set.starts_with("Alarm set for "), "{set}");
+    zoe.send("what alarms do I have?");
+    let listed = zoe.reply();
+    assert!(listed.starts_with("You have 2 alarms: "), "{listed}");
+    let rang = zoe.reply();
+    assert!(
+        rang.starts_with("Alarm: it's ") && rang.ends_with("(say \"stop\" or \"snooze\")"),
+        "{rang}"
+    );
+    zoe.send("stop");
+    assert_eq!(zoe.reply(), "Alarm off.");
+    zoe.send("stop");
+    assert_eq!(zoe.reply(), "Okay.");
+    zoe.send("delete my seven am alarm");
+    assert_eq!(zoe.reply(), "Cancelled your alarm tomorrow at 7 AM.");
+    zoe.send("undo");
+    assert_eq!(zoe.reply(), "Your alarm is set again.");
+    zoe.finish();
+    assert!(s.user_chats().is_empty(), "no request reached the model");
+    let db = zoe.store_path();
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM alarms WHERE state = 'done'"),
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM alarms WHERE state = 'set' AND local LIKE '%T07:00:00'"
+        ),
+        1
+    );
+    let actions: Vec<String> = zoe.metrics().into_iter().flat_map(|m| m.actions).collect();
+    assert_eq!(
+        actions,
+        [
+            "set_alarm",
+            "set_alarm",
+            "list_alarms",
+            "stop_alarm",
+            "stop_alarm",
+            "cancel_alarm",
+            "undo"
+        ]
+    );
+}
+
+/// With real tiny.en, spoken alarms through `zoe replay`: "Wake me up at seven." (espeak-ng) and
+/// "Hey Zoe, set an alarm for seven tomorrow morning." (Piper joe) each end as a 7 AM alarm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spoken_alarms_with_a_real_model() {
+    let Some(model) = data::tiny_en() else { return };
+    let Some(clip) =
+        data::shared("piper-joe__hey_zoe_set_an_alarm_for_seven_tomorrow_morning__001.wav")
+    else {
+        return;
+    };
+    let s = standin(Timing::instant()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("wake.wav");
+    scene_wav(
+        &wav,
+        &[
+            Part::Silence(0.5),
+            Part::Say("Wake me up at seven."),
+            Part::Silence(0.8),
+        ],
+        0.001,
+    );
+    let db = dir.path().join("zoe.db");
+    let metrics = dir.path().join("m.jsonl");
+    let flags = [
+        "--no-speak".to_string(),
+        "--set".into(),
+        "wake.required=false".into(),
+        "--set".into(),
+        format!("store.path=\"{}\"", db.display()),
+    ];
+    let out = run_zoe(replay_args(
+        &model,
+        &s.url(),
+        &metrics,
+        &flags,
+        &[&wav, &clip],
+    ))
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = read_metrics(&metrics);
+    let actions: Vec<&str> = m
+        .iter()
+        .flat_map(|t| t.actions.iter().map(String::as_str))
+        .collect();
+    assert_eq!(actions, ["set_alarm", "set_alarm"], "{stdout}");
+    assert!(s.user_chats().is_empty(), "{stdout}");
+    let at_seven = count(
+        &db,
+        "SELECT count(*) FROM alarms WHERE state = 'set' AND local LIKE '%T07:00:00'",
+    );
+    let all = count(&db, "SELECT count(*) FROM alarms");
+    assert!(at_seven >= 1 && all == at_seven, "{stdout}");
+}

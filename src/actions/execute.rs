@@ -16,6 +16,9 @@ use crate::actions::intent::{
 use crate::actions::localtime::{local_at, local_utc_ms, zone_name};
 use crate::actions::store::{now_ms, Restored, Store, StoreError};
 
+mod alarms;
+pub use alarms::snooze_at;
+
 #[derive(Debug, Error, PartialEq)]
 pub enum ToolError {
     #[error("unknown tool `{0}`")]
@@ -51,6 +54,17 @@ fn str_arg<'a>(tool: &str, args: &'a Value, key: &str) -> Result<&'a str, ToolEr
         .ok_or_else(|| ToolError::BadArguments {
             tool: tool.into(),
             why: format!("`{key}` is missing"),
+        })
+}
+
+/// A local time as the model writes it ("2026-11-27T07:00:00", "2026-11-27 07:00").
+fn local_time_arg(tool: &str, w: &str) -> Result<NaiveDateTime, ToolError> {
+    NaiveDateTime::parse_from_str(w, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(w, "%Y-%m-%dT%H:%M"))
+        .or_else(|_| NaiveDateTime::parse_from_str(w, "%Y-%m-%d %H:%M"))
+        .map_err(|_| ToolError::BadArguments {
+            tool: tool.into(),
+            why: format!("`when` is not a local ISO time: {w}"),
         })
 }
 
@@ -130,15 +144,7 @@ pub fn intent_from_tool(name: &str, args: &Value, now: NaiveDateTime) -> Result<
             let text = str_arg(name, args, "text")?.to_string();
             let due = match args.get("when").and_then(Value::as_str) {
                 None | Some("") => None,
-                Some(w) => Some(
-                    NaiveDateTime::parse_from_str(w, "%Y-%m-%dT%H:%M:%S")
-                        .or_else(|_| NaiveDateTime::parse_from_str(w, "%Y-%m-%dT%H:%M"))
-                        .or_else(|_| NaiveDateTime::parse_from_str(w, "%Y-%m-%d %H:%M"))
-                        .map_err(|_| ToolError::BadArguments {
-                            tool: name.into(),
-                            why: format!("`when` is not a local ISO time: {w}"),
-                        })?,
-                ),
+                Some(w) => Some(local_time_arg(name, w)?),
             };
             if due.is_some_and(|d| d < now) {
                 return Err(ToolError::BadArguments {
@@ -171,6 +177,7 @@ pub fn intent_from_tool(name: &str, args: &Value, now: NaiveDateTime) -> Result<
                 .map(str::to_lowercase),
         },
         "current_time" => Intent::Time,
+        "set_alarm" | "list_alarms" | "cancel_alarm" => alarms::from_tool(name, args, now)?,
         other => return Err(ToolError::Unknown(other.to_string())),
     })
 }
@@ -433,6 +440,11 @@ pub fn execute(
                 (n, _) => format!("Cancelled {n} reminders."),
             }
         }
+        Intent::SetAlarm { at, days, label } => alarms::set(store, *at, *days, label, now)?,
+        Intent::ListAlarms => alarms::list(store, now)?,
+        Intent::CancelAlarm { pick } => alarms::cancel(store, pick, now)?,
+        // Ringing is the engine's: here nothing rings.
+        Intent::StopAlarm | Intent::SnoozeAlarm { .. } => "No alarm is ringing.".into(),
         Intent::Undo => match store.undo_last()? {
             None => "There's nothing to undo.".into(),
             Some(r) => say_restored(&r),
@@ -471,6 +483,8 @@ fn say_restored(r: &Restored) -> String {
             join_words(&r.names),
             list_phrase(r.list.as_deref().unwrap_or("shopping"))
         ),
+        "alarms" if n == 1 => "Your alarm is set again.".into(),
+        "alarms" => format!("Your {n} alarms are set again."),
         "timers" if n == 1 => "Your timer is running again.".into(),
         "timers" => format!("Your {n} timers are running again."),
         _ if n == 1 => format!("Your reminder to {} is back.", r.names[0]),
@@ -504,6 +518,7 @@ pub fn bulk_question(store: &Store, intent: &Intent) -> Result<Option<String>, S
             n if n > 1 => Some(format!("You have {n} timers running. Cancel them all?")),
             _ => None,
         },
+        Intent::CancelAlarm { pick } => alarms::bulk_question(store, pick)?,
         Intent::CancelReminder { about: None } => match store.reminders()?.len() {
             n if n > 1 => Some(format!("You have {n} reminders. Delete them all?")),
             _ => None,
@@ -537,17 +552,12 @@ pub fn memory_line(store: &Store, max_chars: usize) -> Result<Option<String>, St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::NaiveDate;
     use serde_json::json;
 
-    fn now() -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(2026, 11, 26)
-            .unwrap()
-            .and_hms_opt(14, 30, 0)
-            .unwrap()
-    }
+    use crate::actions::test_now as now;
 
-    fn run(st: &mut Store, text: &str) -> String {
+    /// Parses `text` as the fast path does and runs it on `st` (the alarms' tests use it too).
+    pub(super) fn run(st: &mut Store, text: &str) -> String {
         let intent = crate::actions::intent::parse(text, now())
             .unwrap_or_else(|| panic!("no intent for {text:?}"));
         execute(st, &intent, now()).unwrap()

@@ -12,6 +12,10 @@ use chrono::{Datelike, Duration, NaiveDateTime, NaiveTime, Timelike, Weekday};
 use regex::Regex;
 
 use crate::actions::dates;
+use crate::actions::when::number_word;
+pub use crate::actions::when::{
+    parse_duration, reminder_in, timer_secs, MAX_REMINDER_DAYS, MAX_TIMER_SECS,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intent {
@@ -78,6 +82,22 @@ pub enum Intent {
     Recall {
         key: String,
     },
+    /// An alarm: first ringing at `at` (local), then on `days` (0: once).
+    SetAlarm {
+        at: NaiveDateTime,
+        days: crate::actions::when::Days,
+        label: String,
+    },
+    ListAlarms,
+    CancelAlarm {
+        pick: AlarmPick,
+    },
+    /// "Stop" while an alarm rings.
+    StopAlarm,
+    /// "Snooze": ring again after `secs`.
+    SnoozeAlarm {
+        secs: u64,
+    },
     /// Bring back what the last deletion removed.
     Undo,
     /// Understood as an action, but something is missing: say this.
@@ -105,16 +125,16 @@ impl Intent {
             Intent::Date | Intent::DayOf { .. } | Intent::DaysUntil { .. } => "current_date",
             Intent::Remember { .. } => "remember_fact",
             Intent::Recall { .. } => "recall_fact",
+            Intent::SetAlarm { .. } => "set_alarm",
+            Intent::ListAlarms => "list_alarms",
+            Intent::CancelAlarm { .. } => "cancel_alarm",
+            Intent::StopAlarm => "stop_alarm",
+            Intent::SnoozeAlarm { .. } => "snooze_alarm",
             Intent::Undo => "undo",
             Intent::Clarify(_) => "clarify",
         }
     }
 }
-
-/// The longest timer Zoe sets (a day); the model's `set_timer` tool takes the same bound.
-pub const MAX_TIMER_SECS: u64 = 24 * 3600;
-/// How far ahead a reminder may be set (a year and a day).
-pub const MAX_REMINDER_DAYS: i64 = 366;
 
 /// When a reminder is due: at a local time of day (it keeps that local meaning across a change to
 /// or from summer time), or after a length of real time (counted in UTC, so a DST change in
@@ -124,10 +144,6 @@ pub enum Due {
     At(NaiveDateTime),
     In(u64),
 }
-
-const TOO_LONG_TIMER: &str = "Timers go up to 24 hours: how long should I set it for?";
-const TOO_FAR_REMINDER: &str =
-    "I can only set reminders up to a year ahead: when should I remind you?";
 
 const FILLERS: &[&str] = &[
     "um", "umm", "uh", "uhh", "uhm", "er", "erm", "hmm", "mm", "yeah", "yes", "okay", "ok",
@@ -162,6 +178,11 @@ pub fn normalise(text: &str) -> String {
     }
     const OPENERS: &[&[&str]] = &[
         &["hey", "zoe"],
+        // Other assistants' names, said out of habit.
+        &["siri"],
+        &["olly"],
+        &["alexa"],
+        &["google"],
         &["hi", "zoe"],
         &["zoe"],
         &["can", "you"],
@@ -197,6 +218,9 @@ macro_rules! pattern {
         re(&CELL, $p)
     }};
 }
+
+mod alarms;
+pub use alarms::{AlarmPick, SNOOZE_SECS};
 
 /// "shopping", "grocery", "groceries" → shopping; "to do" → todo; anything else as said.
 fn list_name(raw: Option<&str>) -> String {
@@ -393,90 +417,6 @@ fn split_items(raw: &str) -> Vec<String> {
         }
     }
     out
-}
-
-fn number_word(w: &str) -> Option<f64> {
-    use crate::numbers::{ONES, TENS};
-    // Digits, decimals and exponents; "inf" parses too and is simply too long. NaN is no number.
-    if let Ok(n) = w.parse::<f64>() {
-        return (!n.is_nan() && n >= 0.0).then_some(n);
-    }
-    if let Some(i) = ONES.iter().position(|o| *o == w) {
-        return Some(i as f64);
-    }
-    if let Some(i) = TENS.iter().position(|t| *t == w) {
-        return Some(20.0 + 10.0 * i as f64);
-    }
-    match w {
-        "couple" => Some(2.0),
-        "few" => Some(3.0),
-        _ => None,
-    }
-}
-
-/// "5 minutes", "an hour and a half", "half an hour", "1 hour 30 minutes", "twenty five seconds":
-/// the length in seconds, unrounded and unbounded ("1e30 minutes" and "inf hours" are lengths too,
-/// infinitely long ones: the caller bounds them with [`timer_secs`] or [`reminder_in`]).
-pub fn parse_duration(text: &str) -> Option<f64> {
-    let words: Vec<&str> = text
-        .split([' ', '-', ','])
-        .filter(|w| !w.is_empty() && *w != "of")
-        .collect();
-    let mut total = 0.0;
-    // A number waiting for its unit, and whether it came from "a"/"an".
-    let mut pending: Option<(f64, bool)> = None;
-    let mut last_unit = 0.0;
-    for w in &words {
-        let unit = match w.trim_end_matches('s') {
-            "second" | "sec" => Some(1.0),
-            "minute" | "min" => Some(60.0),
-            "hour" | "hr" => Some(3600.0),
-            _ => None,
-        };
-        if let Some(u) = unit {
-            total += pending.take().map_or(1.0, |p| p.0) * u;
-            last_unit = u;
-            continue;
-        }
-        pending = match (*w, pending) {
-            ("a" | "an", None) => Some((1.0, true)),
-            ("a" | "an", p) => p,
-            ("half", Some((_, true)) | None) => Some((0.5, false)), // "a half", "half an hour"
-            ("half", Some((n, false))) => Some((n + 0.5, false)),   // "two and a half"
-            ("and" | "for", p) => p,
-            (w, p) => {
-                let n = number_word(w)?;
-                match p {
-                    Some((tens, false)) if tens >= 20.0 && n < 10.0 => Some((tens + n, false)),
-                    _ => Some((n, false)),
-                }
-            }
-        };
-    }
-    // "an hour and a half": the trailing half belongs to the last unit.
-    if let Some((n, _)) = pending.filter(|_| last_unit > 0.0) {
-        total += n * last_unit;
-    }
-    (last_unit > 0.0 && total > 0.0).then_some(total)
-}
-
-/// A spoken length as a timer's whole seconds, or what to say when it is out of range.
-pub fn timer_secs(secs: f64) -> Result<u64, &'static str> {
-    match secs.round() {
-        s if s > MAX_TIMER_SECS as f64 => Err(TOO_LONG_TIMER),
-        s if s < 1.0 => Err("A timer needs at least a second: how long should I set it for?"),
-        s => Ok(s as u64),
-    }
-}
-
-/// A spoken length as a reminder's delay in whole seconds, or what to say when it is too far.
-pub fn reminder_in(secs: f64) -> Result<u64, &'static str> {
-    let s = secs.round();
-    if s > (MAX_REMINDER_DAYS * 86_400) as f64 {
-        Err(TOO_FAR_REMINDER)
-    } else {
-        Ok(s.max(1.0) as u64)
-    }
 }
 
 /// Splits a reminder into what and when: "call john tomorrow at 9" → ("call john", at tomorrow
@@ -680,6 +620,9 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
     }
     if pattern!(r"^(?:undo(?: that| it| the last one)?|put (?:it|them|that) back|bring (?:it|them|that) back)$").is_match(&t) {
         return Some(Intent::Undo);
+    }
+    if let Some(i) = alarms::parse(&t, now) {
+        return Some(i);
     }
     // Reminders first: "remind me to add milk" is a reminder, not an add.
     let remind = pattern!(
@@ -998,13 +941,7 @@ mod tests {
     use super::*;
     use chrono::NaiveDate;
 
-    fn now() -> NaiveDateTime {
-        // Thursday 26 November 2026, 14:30.
-        NaiveDate::from_ymd_opt(2026, 11, 26)
-            .unwrap()
-            .and_hms_opt(14, 30, 0)
-            .unwrap()
-    }
+    use crate::actions::test_now as now;
 
     fn at(d: u32, h: u32, m: u32) -> Option<NaiveDateTime> {
         NaiveDate::from_ymd_opt(2026, 11, d)
@@ -1273,11 +1210,9 @@ mod tests {
     fn precision_first_no_guess() {
         for t in [
             "put meeting with pawel for tomorrow ten am",
-            "add an alarm for tomorrow morning at six am",
             "put on some led zeppelin",
             "please put all the lights",
             "add a meeting with tom",
-            "delete alarm",
             "delete it",
             "remove my next event",
             "what's my schedule today",
@@ -1292,6 +1227,19 @@ mod tests {
         ] {
             assert_eq!(parse(t, now()), None, "{t:?} must not act");
         }
+        // Alarms are alarms now, not shopping-list items.
+        assert_eq!(
+            parse("add an alarm for tomorrow morning at six am", now()),
+            Some(Intent::SetAlarm {
+                at: at(27, 6, 0).unwrap(),
+                days: 0,
+                label: String::new()
+            })
+        );
+        assert!(matches!(
+            parse("delete alarm", now()),
+            Some(Intent::CancelAlarm { .. })
+        ));
         // The same shapes with a real item and a real list still do.
         assert_eq!(
             parse("put pencils on a new grocery list", now()),

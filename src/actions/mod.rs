@@ -7,6 +7,7 @@
 //! - [`store`]: the SQLite store (lists, timers, reminders, facts, conversation log): the only SQL.
 //! - [`scheduler`]: the task that fires timers and reminders from the store.
 //! - [`dates`]: dates as people say them ("march fifteenth", "christmas"), pure.
+//! - [`when`]: times as people say them to an alarm clock ("six thirty tomorrow"), pure.
 //! - [`localtime`]: local wall time ↔ UTC for reminders (the rules at a change of clocks).
 
 pub mod dates;
@@ -16,7 +17,17 @@ pub mod localtime;
 pub mod scheduler;
 pub mod store;
 pub mod tools;
+pub mod when;
 
 pub use execute::{
-    answer_without_store, bulk_question, execute, intent_from_tool, memory_line, ToolError,
+    answer_without_store, bulk_question, execute, intent_from_tool, memory_line, snooze_at,
+    ToolError,
 };
+
+/// Thursday 26 November 2026, 14:30: the fixed "now" of the actions' unit tests.
+#[cfg(test)]
+pub(crate) fn test_now() -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2026, 11, 26)
+        .and_then(|d| d.and_hms_opt(14, 30, 0))
+        .expect("a valid date")
+}

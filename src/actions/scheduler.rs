@@ -1,4 +1,4 @@
-//! Timers and reminders firing: one task on the runtime sleeps until the next due time in the
+//! Timers, reminders and alarms firing: one task on the runtime sleeps until the next due time in the
 //! store (or until the store says timers changed), sends an [`Announcement`] for each due one to
 //! the session loop, which chimes and speaks it, and only then marks it fired. Due times live in
 //! the store, so timers set before a restart fire after it; ones missed while Zoe was off are
@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::actions::localtime::{local_utc_ms, zone_name};
-use crate::actions::store::{now_ms, SharedStore, StoreCallError};
+use crate::actions::intent::say_time;
+use crate::actions::localtime::{local_at, local_utc_ms, zone_name};
+use crate::actions::store::{now_ms, Alarm, SharedStore, StoreCallError};
 
 /// How late a timer may fire and still count as on time.
 const LATE_MS: i64 = 60_000;
@@ -35,6 +36,26 @@ const PURGE_EVERY: Duration = Duration::from_secs(24 * 3600);
 #[derive(Debug, Clone, PartialEq)]
 pub struct Announcement {
     pub text: String,
+    /// An alarm going off (its label): it rings, a sound again and again, until stopped.
+    pub alarm: Option<String>,
+}
+
+/// An alarm announced and not yet recorded as rung: its id, the ringing's due time, and its
+/// next ringing (local, UTC) when it repeats.
+type RangAlarm = (i64, i64, Option<(chrono::NaiveDateTime, i64)>);
+
+/// Announced, not yet marked in the store.
+#[derive(Debug, Clone, Default)]
+struct Unmarked {
+    timers: Vec<i64>,
+    reminders: Vec<i64>,
+    alarms: Vec<RangAlarm>,
+}
+
+impl Unmarked {
+    fn is_empty(&self) -> bool {
+        self.timers.is_empty() && self.reminders.is_empty() && self.alarms.is_empty()
+    }
 }
 
 /// What the scheduler is given.
@@ -56,6 +77,24 @@ fn timer_text(label: &str, late: bool) -> String {
         format!("{name} went off while I was away.")
     } else {
         format!("{name} is done.")
+    }
+}
+
+fn alarm_text(a: &Alarm, late: bool) -> String {
+    let time = say_time(a.local);
+    let name = if a.label.is_empty() {
+        "alarm".to_string()
+    } else {
+        format!("{} alarm", a.label)
+    };
+    if late {
+        format!("Your {time} {name} went off while I was away.")
+    } else {
+        let mut name = name;
+        if let Some(f) = name.get_mut(..1) {
+            f.make_ascii_uppercase();
+        }
+        format!("{name}: it's {time}.")
     }
 }
 
@@ -107,8 +146,8 @@ pub struct Scheduler {
     /// A step not yet applied to the store (its write failed): nothing fires until it is.
     unshifted: i64,
     zone: String,
-    /// Announced, not yet marked fired: (timer ids, reminder ids).
-    unmarked: (Vec<i64>, Vec<i64>),
+    /// Announced, not yet marked fired.
+    unmarked: Unmarked,
     last_purge: Option<Instant>,
 }
 
@@ -186,22 +225,49 @@ impl Scheduler {
         };
         let late = |due: i64| wall_ms.saturating_sub(due) > LATE_MS;
         for t in timers {
-            if self.unmarked.0.contains(&t.id) {
+            if self.unmarked.timers.contains(&t.id) {
                 continue;
             }
             if !self.announce(timer_text(&t.label, late(t.due_ms))) {
                 return false;
             }
-            self.unmarked.0.push(t.id);
+            self.unmarked.timers.push(t.id);
         }
         for r in reminders {
-            if self.unmarked.1.contains(&r.id) {
+            if self.unmarked.reminders.contains(&r.id) {
                 continue;
             }
             if !self.announce(reminder_text(&r.text, r.due_ms.is_some_and(late))) {
                 return false;
             }
-            self.unmarked.1.push(r.id);
+            self.unmarked.reminders.push(r.id);
+        }
+        let alarms = match self
+            .store
+            .with(limit, move |st| st.due_alarms(wall_ms))
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!("checking alarms: {e}; they stay due");
+                return true;
+            }
+        };
+        let now_local = local_at(wall_ms).unwrap_or_default();
+        for a in alarms {
+            if self.unmarked.alarms.iter().any(|u| u.0 == a.id) {
+                continue;
+            }
+            let late = late(a.due_ms);
+            let text = alarm_text(&a, late);
+            let alarm = (!late).then(|| a.label.clone());
+            if self.tx.send(Announcement { text, alarm }).is_err() {
+                return false;
+            }
+            let next = a
+                .next_after(now_local)
+                .and_then(|t| local_utc_ms(t).map(|ms| (t, ms)));
+            self.unmarked.alarms.push((a.id, a.due_ms, next));
         }
         self.mark().await;
         self.purge(mono).await;
@@ -209,18 +275,24 @@ impl Scheduler {
     }
 
     fn announce(&self, text: String) -> bool {
-        self.tx.send(Announcement { text }).is_ok()
+        self.tx.send(Announcement { text, alarm: None }).is_ok()
     }
 
     /// Marks what was announced; kept for the next pass when the write fails or is late.
     async fn mark(&mut self) {
-        if self.unmarked.0.is_empty() && self.unmarked.1.is_empty() {
+        if self.unmarked.is_empty() {
             return;
         }
-        let (t, r) = self.unmarked.clone();
+        let u = self.unmarked.clone();
         match self
             .store
-            .with(self.settings.limit, move |st| st.mark_fired(&t, &r))
+            .with(self.settings.limit, move |st| {
+                st.mark_fired(&u.timers, &u.reminders)?;
+                for (id, rang, next) in &u.alarms {
+                    st.alarm_rang(*id, *rang, *next)?;
+                }
+                Ok::<_, crate::actions::store::StoreError>(())
+            })
             .await
         {
             Ok(()) => self.unmarked = Default::default(),
@@ -255,7 +327,7 @@ impl Scheduler {
 
     /// How long to sleep before the next pass.
     async fn wait(&self) -> Duration {
-        if self.unshifted != 0 || !self.unmarked.0.is_empty() || !self.unmarked.1.is_empty() {
+        if self.unshifted != 0 || !self.unmarked.is_empty() {
             return Duration::from_secs(1);
         }
         let next = self
@@ -356,11 +428,11 @@ mod tests {
             .unwrap();
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut s = Scheduler::new(store.clone(), tx, settings(SECOND));
-        s.unmarked.0.push(1); // as if announced, its mark not yet committed
-                              // The mark of this pass commits, so the due read finds nothing more.
+        s.unmarked.timers.push(1); // as if announced, its mark not yet committed
+                                   // The mark of this pass commits, so the due read finds nothing more.
         assert!(s.pass(now_ms(), Instant::now()).await);
         assert!(drained(&mut rx).is_empty());
-        assert!(s.unmarked.0.is_empty());
+        assert!(s.unmarked.is_empty());
     }
 
     /// The wall clock jumps three hours ahead (NTP after boot): a timer set in this run for ten

@@ -76,7 +76,21 @@ const MIGRATIONS: &[&str] = &[
     // 3: a list itself can be deleted (and undeleted).
     "ALTER TABLE lists ADD COLUMN deleted_ms INTEGER;
      ALTER TABLE lists ADD COLUMN deletion INTEGER;",
+    // 4: alarms (see `alarms.rs`).
+    "CREATE TABLE alarms (
+         id INTEGER PRIMARY KEY,
+         label TEXT NOT NULL DEFAULT '',
+         local TEXT NOT NULL,
+         due_ms INTEGER NOT NULL,
+         zone TEXT,
+         days INTEGER NOT NULL DEFAULT 0,
+         created_ms INTEGER NOT NULL,
+         state TEXT NOT NULL DEFAULT 'set' CHECK (state IN ('set', 'done', 'cancelled')),
+         deletion INTEGER);",
 ];
+
+mod alarms;
+pub use alarms::Alarm;
 
 /// What [`Store::undo_last`] brought back.
 #[derive(Debug, Clone, PartialEq)]
@@ -527,13 +541,21 @@ impl Store {
 
     /// Cancels these pending reminders as one undoable deletion; returns how many were pending.
     pub fn cancel_reminders(&mut self, ids: &[i64]) -> Result<usize, StoreError> {
+        self.cancel_rows("reminders", "pending", ids)
+    }
+
+    /// Marks rows of `table` in state `live` cancelled, as one undoable deletion named after the
+    /// table; returns how many were live.
+    fn cancel_rows(&mut self, table: &str, live: &str, ids: &[i64]) -> Result<usize, StoreError> {
         let tx = self.conn.transaction()?;
-        let deletion = new_deletion(&tx, "reminders")?;
+        let deletion = new_deletion(&tx, table)?;
         let mut n = 0;
         for id in ids {
             n += tx.execute(
-                "UPDATE reminders SET state = 'cancelled', deletion = ?2
-                  WHERE id = ?1 AND state = 'pending'",
+                &format!(
+                    "UPDATE {table} SET state = 'cancelled', deletion = ?2
+                      WHERE id = ?1 AND state = '{live}'"
+                ),
                 [*id, deletion],
             )?;
         }
@@ -601,6 +623,7 @@ impl Store {
                 restore(&tx, "timers", "label", "due_ms", "running", id)?,
                 None,
             ),
+            "alarms" => (restore(&tx, "alarms", "label", "due_ms", "set", id)?, None),
             _ => (
                 restore(&tx, "reminders", "text", "id", "pending", id)?,
                 None,
@@ -687,8 +710,9 @@ impl Store {
         Ok(n)
     }
 
-    /// Works out again the UTC time of every pending reminder set for a local time (at start, and
-    /// when the zone changed), with `to_utc` and the zone now in force. Returns the rows moved.
+    /// Works out again the UTC time of every pending reminder set for a local time, and of every
+    /// alarm (at start, and when the zone changed), with `to_utc` and the zone now in force.
+    /// Returns the rows moved.
     pub fn relocalise(&mut self, to_utc: ToUtc, zone: &str) -> Result<usize, StoreError> {
         let rows: Vec<(i64, String, Option<i64>)> = select(
             &self.conn,
@@ -710,15 +734,17 @@ impl Store {
                 n += 1;
             }
         }
+        n += Store::relocalise_alarms(&tx, to_utc, zone)?;
         tx.commit()?;
         Ok(n)
     }
 
-    /// When the next timer or timed reminder is due.
+    /// When the next timer, timed reminder or alarm is due.
     pub fn next_due(&self) -> Result<Option<i64>, StoreError> {
         Ok(self.conn.query_row(
             "SELECT min(d) FROM (SELECT min(due_ms) AS d FROM timers WHERE state = 'running'
-                                UNION ALL SELECT min(due_ms) FROM reminders WHERE state = 'pending')",
+                                UNION ALL SELECT min(due_ms) FROM reminders WHERE state = 'pending'
+                                UNION ALL SELECT min(due_ms) FROM alarms WHERE state = 'set')",
             [],
             |r| r.get(0),
         )?)

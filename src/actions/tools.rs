@@ -86,6 +86,28 @@ pub fn definitions() -> Vec<Value> {
             &[],
         ),
         function(
+            "set_alarm",
+            "Set an alarm (it rings with a sound until the user says stop).",
+            json!({
+                "when": {"type": "string", "description": "the first ringing, ISO 8601 local time"},
+                "repeat": {"type": "string", "description": "once (default), daily, weekdays, weekends, or weekday names: monday,friday"},
+                "label": {"type": "string"}
+            }),
+            &["when"],
+        ),
+        function(
+            "list_alarms",
+            "Say which alarms are set.",
+            json!({}),
+            &[],
+        ),
+        function(
+            "cancel_alarm",
+            "Cancel alarms: the one at `time` (HH:MM, 24-hour) or with `label`, or all with all=true.",
+            json!({"time": {"type": "string"}, "label": {"type": "string"}, "all": {"type": "boolean"}}),
+            &[],
+        ),
+        function(
             "current_time",
             "The current local date and time.",
             json!({}),

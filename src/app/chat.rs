@@ -30,7 +30,7 @@ pub async fn run(
             biased;
             _ = shutdown.wait() => break Ended::Interrupted,
             Some(a) = announcements.recv() => {
-                engine.announce(&a.text);
+                engine.announce(&a);
                 continue;
             }
             next = rx.recv() => next,

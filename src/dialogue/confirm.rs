@@ -37,6 +37,7 @@ pub fn asks_first(intent: &Intent) -> bool {
             | Intent::DeleteList { .. }
             | Intent::CancelTimer { label: None }
             | Intent::CancelReminder { about: None }
+            | Intent::CancelAlarm { .. }
     )
 }
 

@@ -2,6 +2,7 @@
 //!
 //! - [`turn`]: the turn engine shared by every input source: the fast path, then model rounds.
 //! - [`session`]: the voice session (replay and listen): wake verification, queue, barge-in.
+//! - [`ringer`]: an alarm going off: its tone until "stop", "snooze" or a time limit.
 //! - [`confirm`]: the question before a bulk deletion, and the yes that answers it (pure).
 //! - [`gate`]: a held turn's gate (the speculative reply: confirmed or withdrawn).
 //! - [`tier`]: greeting / regular / action classifier (pure).
@@ -13,6 +14,7 @@ pub mod confirm;
 pub mod gate;
 pub mod history;
 pub mod metrics;
+pub mod ringer;
 pub mod sentence;
 pub mod session;
 pub mod tier;

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::actions::intent::{self, Intent};
 use crate::actions::scheduler::Announcement;
 use crate::audio::playback::Playback;
 use crate::config::Config;
@@ -290,6 +291,8 @@ pub async fn run(
     let interrupt = Arc::new(interrupt);
     engine.set_interrupt(interrupt_rx);
     let control: Option<SpeechControl> = engine.speech().map(|s| s.control());
+    let ringer = engine.ringer();
+    let store = engine.store();
     let verifier = Arc::new(Verifier::new(&cfg.wake.verify_phrases));
     let mut queue: VecDeque<VoiceUtterance> = VecDeque::new();
     let mut idle: Option<Engine> = Some(engine);
@@ -306,9 +309,11 @@ pub async fn run(
     let mut answer_expected = false;
     let cues = live.is_some() && cfg.audio.cues;
     let barge_in = live.is_some() && cfg.audio.barge_in;
+    // Stops Zoe's reply, and an alarm's ring: a barge-in or "stop" ends both.
     let stop_reply = {
-        let (control, interrupt) = (control.clone(), interrupt.clone());
+        let (control, interrupt, ringer) = (control.clone(), interrupt.clone(), ringer.clone());
         move || {
+            ringer.stop();
             if let Some(c) = &control {
                 c.stop();
             }
@@ -376,7 +381,7 @@ pub async fn run(
             }
             Some(a) = announcements.recv(), if idle.is_some() => {
                 if let Some(e) = idle.as_mut() {
-                    e.announce(&a.text);
+                    e.announce(&a);
                 }
             }
             ev = rx.recv(), if !finished => match ev {
@@ -440,15 +445,22 @@ pub async fn run(
                     }
                     PipelineEvent::Verify { .. } => {} // a barge-in already decided
                     PipelineEvent::Utterance(u) if u.while_speaking => {
-                        if barge_in {
+                        // Over a ring, "stop" and "snooze" are heard with barge-in off too.
+                        if barge_in || ringer.is_ringing() {
                             let (cfg, stop) = (cfg.clone(), stop_reply.clone());
+                            let (ringer, store) = (ringer.clone(), store.clone());
                             spawn_until(shutdown, async move {
                                 if let Ok(Ok(Ok(t))) =
                                     tokio::time::timeout(cfg.deadlines.stt, u.transcript).await
                                 {
+                                    let now = chrono::Local::now().naive_local();
                                     if is_stop_command(&t.text) {
                                         tracing::info!("heard {:?}: stopping the reply", t.text);
                                         stop();
+                                    } else if let Some(Intent::SnoozeAlarm { secs }) = intent::parse(&t.text, now) {
+                                        if ringer.snooze(secs, store.as_ref(), cfg.store.write).is_some() {
+                                            tracing::info!(secs, "heard {:?}: alarm snoozed", t.text);
+                                        }
                                     }
                                 }
                             });

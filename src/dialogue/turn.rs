@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::actions;
-use crate::actions::intent::Intent;
+use crate::actions::intent::{say_duration, AlarmPick, Intent};
+use crate::actions::scheduler::Announcement;
 use crate::actions::store::{SharedStore, StoreCallError};
 use crate::actions::tools::{self, Filtered, ToolTextFilter};
 use crate::config::Config;
@@ -20,6 +21,7 @@ use crate::dialogue::confirm::{self, Pending};
 use crate::dialogue::gate::Gate;
 use crate::dialogue::history::History;
 use crate::dialogue::metrics::{MetricsWriter, TurnMetrics};
+use crate::dialogue::ringer::Ringer;
 use crate::dialogue::sentence::SentenceSplitter;
 use crate::dialogue::tier::{classify, Tier};
 use crate::ollama::{ChatError, ChatRequest, Message, OllamaClient, Options, StreamEvent};
@@ -89,6 +91,8 @@ pub struct Engine {
     dropped: u32,
     /// A bulk deletion asked about, waiting for a yes in the next turn.
     pending: Option<Pending>,
+    /// The alarm that may be ringing.
+    ringer: Ringer,
 }
 
 /// A write past its deadline is waited for this many deadlines more before Zoe says she is not
@@ -186,6 +190,7 @@ impl Engine {
         let client = OllamaClient::new(cfg.ollama.clone(), cfg.deadlines);
         let history = History::new(cfg.chat.history_max_chars, cfg.chat.history_max_messages);
         let session = crate::actions::store::now_ms().to_string();
+        let speech_control = speech.as_ref().map(SpeechHandle::control);
         Engine {
             store: None,
             session,
@@ -203,7 +208,13 @@ impl Engine {
             held_print: None,
             dropped: 0,
             pending: None,
+            ringer: Ringer::new(speech_control),
         }
+    }
+
+    /// The alarm ringer (the voice session stops it on a "stop" said over the ring).
+    pub fn ringer(&self) -> Ringer {
+        self.ringer.clone()
     }
 
     pub fn client(&self) -> &OllamaClient {
@@ -224,9 +235,17 @@ impl Engine {
         self.store = Some(store);
     }
 
-    /// Says a timer or reminder announcement (after a chime when configured). Not a turn: no
-    /// model, no metrics line.
-    pub fn announce(&mut self, text: &str) {
+    /// Says a timer or reminder announcement (after a chime when configured), or starts an
+    /// alarm's ring (shown, not spoken: a sound until "stop"). Not a turn: no model, no metrics
+    /// line.
+    pub fn announce(&mut self, a: &Announcement) {
+        let text = a.text.as_str();
+        if let Some(label) = &a.alarm {
+            self.print(text);
+            self.print(" (say \"stop\" or \"snooze\")\n");
+            self.ringer.start(label);
+            return;
+        }
         self.turns += 1;
         let turn = self.turns;
         self.print(text);
@@ -520,6 +539,11 @@ impl Engine {
             return Some(reply);
         }
         let intent = crate::actions::intent::parse(text, now)?;
+        if let Some(reply) = self.ring_control(&intent) {
+            m.fast_path = true;
+            m.actions.push(intent.name().to_string());
+            return Some(reply);
+        }
         let reply = match (
             actions::answer_without_store(&intent, now),
             self.store.clone(),
@@ -534,6 +558,29 @@ impl Engine {
         m.fast_path = true;
         m.actions.push(intent.name().to_string());
         Some(reply)
+    }
+
+    /// "Stop" and "snooze" (and "turn off the alarm" while one rings) act on the ringer.
+    fn ring_control(&mut self, intent: &Intent) -> Option<String> {
+        match intent {
+            Intent::StopAlarm => Some(match self.ringer.stop() {
+                Some(_) => "Alarm off.".into(),
+                None => "Okay.".into(),
+            }),
+            Intent::CancelAlarm { pick } if *pick == AlarmPick::default() => {
+                self.ringer.stop().map(|_| "Alarm off.".into())
+            }
+            Intent::SnoozeAlarm { secs } => Some(
+                match self
+                    .ringer
+                    .snooze(*secs, self.store.as_ref(), self.cfg.store.write)
+                {
+                    Some(_) => format!("Snoozed for {}.", say_duration(*secs)),
+                    None => "No alarm is ringing.".into(),
+                },
+            ),
+            _ => None,
+        }
     }
 
     /// The answer to a question asked before a bulk deletion: on a yes the deletion runs, on a no
@@ -603,6 +650,8 @@ impl Engine {
                 | Intent::CancelTimer { .. }
                 | Intent::SetReminder { .. }
                 | Intent::CancelReminder { .. }
+                | Intent::SetAlarm { .. }
+                | Intent::CancelAlarm { .. }
                 | Intent::Undo
         );
         let changed = store.changed.clone();

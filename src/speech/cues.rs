@@ -1,4 +1,4 @@
-//! Short tones: the listening cues and the chime before an announcement. Pure.
+//! Short tones: the listening cues, the chime before an announcement, an alarm's ring. Pure.
 
 /// Short tones that tell a person what Zoe is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,5 +35,18 @@ pub fn cue_tone(cue: Cue, rate: u32, volume: f32) -> Vec<f32> {
 pub fn chime(rate: u32, volume: f32) -> Vec<f32> {
     let mut v = two_notes((1318.5, 1760.0), 0.11, 0.2, 0.3 * volume, rate);
     v.extend(std::iter::repeat_n(0.0, rate as usize / 10));
+    v
+}
+
+/// One ring of an alarm, 1.2 s (the ringer's period, so rings follow each other without a gap):
+/// four quick chirps (A5 to C6, 100 ms each, 60 ms apart), then quiet. Louder than the cues: it has to
+/// wake someone.
+pub fn alarm_ring(rate: u32, volume: f32) -> Vec<f32> {
+    let mut v = Vec::with_capacity(rate as usize * 6 / 5);
+    for _ in 0..4 {
+        v.extend(two_notes((880.0, 1046.5), 0.05, 0.1, 0.6 * volume, rate));
+        v.extend(std::iter::repeat_n(0.0, rate as usize * 6 / 100));
+    }
+    v.resize(rate as usize * 6 / 5, 0.0);
     v
 }

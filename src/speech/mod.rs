@@ -27,7 +27,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use crate::audio::output::OutputError;
 use crate::audio::playback::Probe;
 use crate::config::SpeechConfig;
-use cues::{chime, cue_tone, Cue};
+use cues::{alarm_ring, chime, cue_tone, Cue};
 use sink::{AudioSink, NullSink, Output, SpeakerSink, WavSink};
 use tts::{Tts, TtsError};
 
@@ -72,6 +72,8 @@ pub enum SpeechCmd {
     },
     /// A listening cue (not part of any reply).
     Cue(Cue),
+    /// One ring of an alarm: played as Zoe's own audio (the echo guard hears it as her voice).
+    Ring,
     /// Drop queued text and audio now (barge-in, Ctrl-C).
     Stop,
     /// Reply on the channel once all queued audio has played, or after the timeout.
@@ -245,6 +247,10 @@ impl SpeechControl {
     pub fn cue(&self, cue: Cue) {
         let _ = self.tx.send(SpeechCmd::Cue(cue));
     }
+    /// One ring of an alarm (see [`SpeechCmd::Ring`]).
+    pub fn ring(&self) {
+        let _ = self.tx.send(SpeechCmd::Ring);
+    }
     /// Plays held reply `turn` (see [`SpeechHandle::hold`]).
     pub fn release(&self, turn: u64) {
         let _ = self.tx.send(SpeechCmd::Release { turn });
@@ -364,6 +370,10 @@ impl SpeechThread {
                     let rate = self.tts.sample_rate();
                     self.sink.play_cue(&cue_tone(cue, rate, self.volume), rate);
                 }
+                Some(SpeechCmd::Ring) => {
+                    let rate = self.tts.sample_rate();
+                    self.sink.play(&alarm_ring(rate, self.volume), rate, None);
+                }
                 Some(SpeechCmd::EndTurn { turn }) => {
                     self.sink.flush();
                     let samples = current
@@ -387,6 +397,7 @@ impl SpeechThread {
                         match cmd {
                             SpeechCmd::Say { .. }
                             | SpeechCmd::Chime { .. }
+                            | SpeechCmd::Ring
                             | SpeechCmd::Release { .. } => {}
                             // A reply held after the stop stays held (or dropped).
                             SpeechCmd::Hold { turn } => TurnAudio::hold(&mut current, turn),
@@ -456,6 +467,7 @@ impl SpeechThread {
                 }
                 SpeechCmd::Say { .. }
                 | SpeechCmd::Chime { .. }
+                | SpeechCmd::Ring
                 | SpeechCmd::Stop
                 | SpeechCmd::Hold { .. }
                 | SpeechCmd::Release { .. }
@@ -517,7 +529,7 @@ mod tests {
     use super::*;
     use crate::config::{Config, TtsBackend};
 
-    fn espeak_to_null() -> SpeechHandle {
+    fn espeak_to(output: Output) -> SpeechHandle {
         let mut cfg = Config::defaults().expect("defaults").speech;
         cfg.backend = TtsBackend::Espeak {
             voice: "en-us".into(),
@@ -525,7 +537,40 @@ mod tests {
             pitch: 50,
         };
         cfg.fallback = None;
-        SpeechHandle::start(&cfg, Output::Null).expect("espeak-ng starts")
+        SpeechHandle::start(&cfg, output).expect("espeak-ng starts")
+    }
+
+    fn espeak_to_null() -> SpeechHandle {
+        espeak_to(Output::Null)
+    }
+
+    /// Each ring of an alarm is its tone, 1.2 s, on the output; a stop drops rings not yet
+    /// played.
+    #[test]
+    fn an_alarm_rings_on_the_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ring.wav");
+        let s = espeak_to(Output::Wav(path.clone()));
+        let c = s.control();
+        c.ring();
+        c.ring();
+        s.drain(Duration::from_secs(5));
+        s.shutdown();
+        let mut r = hound::WavReader::open(&path).unwrap();
+        let rate = r.spec().sample_rate as f64;
+        let samples: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+        assert!(
+            (samples.len() as f64 / rate - 2.4).abs() < 0.01,
+            "{} s",
+            samples.len() as f64 / rate
+        );
+        // Four chirps per ring: loud stretches separated by quiet ones.
+        let loud: Vec<bool> = samples
+            .chunks(rate as usize / 100)
+            .map(|c| c.iter().any(|x| x.unsigned_abs() > 3000))
+            .collect();
+        let chirps = loud.windows(2).filter(|w| !w[0] && w[1]).count() + usize::from(loud[0]);
+        assert!((8..=16).contains(&chirps), "{chirps} chirps");
     }
 
     /// The events so far, once every command sent before has been handled (a drain is answered

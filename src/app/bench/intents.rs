@@ -241,8 +241,8 @@ mod tests {
             ),
             line("what time is it", "what time is it", "lists_query"),
             line(
-                "set an alarm for seven",
-                "set an alarm for [time : seven]",
+                "set an alarm for when the bread is ready",
+                "set an alarm for when the bread is ready",
                 "alarm_set",
             ),
             line("play some jazz", "play some [genre : jazz]", "play_music"),
