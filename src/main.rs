@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 #[cfg(feature = "doubles")]
 use zoe::app::cli::BenchCommand;
-use zoe::app::cli::{Cli, Command, ModelsCommand, WakeCommand};
+use zoe::app::cli::{CalendarCommand, Cli, Command, ModelsCommand, WakeCommand};
 use zoe::config::Config;
 use zoe::dialogue::Ended;
 use zoe::shutdown::Shutdown;
@@ -172,6 +172,19 @@ fn run(cli: Cli, rt: &tokio::runtime::Runtime, shutdown: &Shutdown) -> anyhow::R
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Calendar(CalendarCommand::Export { file }) => {
+            let n = zoe::app::calendar::export(&cfg.store.path, &file)?;
+            eprintln!("zoe: wrote {n} events to {}", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Calendar(CalendarCommand::Import { file }) => {
+            let (n, skipped) = zoe::app::calendar::import(&cfg.store.path, &file)?;
+            eprintln!("zoe: added {n} events from {}", file.display());
+            if skipped > 0 {
+                eprintln!("zoe: skipped {skipped} events without a title or a start time");
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Wake(WakeCommand::Train(args)) => {
             rt.block_on(zoe::app::models::ensure_wake(&cfg))?;

@@ -4,7 +4,7 @@
 
 use chrono::{Datelike, NaiveDate, Weekday};
 
-const MONTHS: [&str; 12] = [
+pub(crate) const MONTHS: [&str; 12] = [
     "january",
     "february",
     "march",
@@ -57,7 +57,13 @@ fn day_number(words: &[&str]) -> Option<u32> {
                 .or(match *w {
                     "twentieth" => Some(20),
                     "thirtieth" => Some(30),
-                    _ => None,
+                    "twenty" => Some(20),
+                    "thirty" => Some(30),
+                    // As numbers too: "april two".
+                    w => crate::numbers::ONES
+                        .iter()
+                        .position(|o| *o == w)
+                        .map(|i| i as u32),
                 })?
         }
         [tens, unit] => {
@@ -66,7 +72,9 @@ fn day_number(words: &[&str]) -> Option<u32> {
                 "thirty" => 30,
                 _ => return None,
             };
-            base + ORD[1..10].iter().position(|o| o == unit)? as u32 + 1
+            let ordinal = ORD[1..10].iter().position(|o| o == unit);
+            let cardinal = crate::numbers::ONES[1..10].iter().position(|o| o == unit);
+            base + ordinal.or(cardinal)? as u32 + 1
         }
         _ => return None,
     };
@@ -175,6 +183,8 @@ mod tests {
             ("thanksgiving", ymd(2026, 11, 26)),
             ("memorial day", ymd(2026, 5, 25)),
             ("june twenty seventh this year", ymd(2026, 6, 27)),
+            ("april two", ymd(2026, 4, 2)),
+            ("may twenty one", ymd(2026, 5, 21)),
             ("valentine's day next year", ymd(2027, 2, 14)),
         ] {
             assert_eq!(

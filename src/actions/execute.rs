@@ -17,6 +17,7 @@ use crate::actions::localtime::{local_at, local_utc_ms, zone_name};
 use crate::actions::store::{now_ms, Restored, Store, StoreError};
 
 mod alarms;
+mod calendar;
 pub use alarms::snooze_at;
 
 #[derive(Debug, Error, PartialEq)]
@@ -178,6 +179,9 @@ pub fn intent_from_tool(name: &str, args: &Value, now: NaiveDateTime) -> Result<
         },
         "current_time" => Intent::Time,
         "set_alarm" | "list_alarms" | "cancel_alarm" => alarms::from_tool(name, args, now)?,
+        "create_event" | "list_events" | "delete_event" | "move_event" => {
+            calendar::from_tool(name, args, now)?
+        }
         other => return Err(ToolError::Unknown(other.to_string())),
     })
 }
@@ -440,6 +444,16 @@ pub fn execute(
                 (n, _) => format!("Cancelled {n} reminders."),
             }
         }
+        Intent::CreateEvent {
+            title,
+            start,
+            all_day,
+        } => calendar::create(store, title, *start, *all_day, now)?,
+        Intent::ListEvents { days, next, about } => {
+            calendar::list(store, *days, *next, about, now)?
+        }
+        Intent::DeleteEvent { pick } => calendar::delete(store, pick, now)?,
+        Intent::MoveEvent { pick, to } => calendar::move_to(store, pick, to, now)?,
         Intent::SetAlarm { at, days, label } => alarms::set(store, *at, *days, label, now)?,
         Intent::ListAlarms => alarms::list(store, now)?,
         Intent::CancelAlarm { pick } => alarms::cancel(store, pick, now)?,
@@ -483,6 +497,8 @@ fn say_restored(r: &Restored) -> String {
             join_words(&r.names),
             list_phrase(r.list.as_deref().unwrap_or("shopping"))
         ),
+        "events" if n == 1 => format!("{} is back on your calendar.", capitalise(&r.names[0])),
+        "events" => format!("Your {n} events are back on your calendar."),
         "alarms" if n == 1 => "Your alarm is set again.".into(),
         "alarms" => format!("Your {n} alarms are set again."),
         "timers" if n == 1 => "Your timer is running again.".into(),
@@ -494,7 +510,11 @@ fn say_restored(r: &Restored) -> String {
 
 /// The question to ask before a deletion of more than one thing ("You have 3 reminders. Delete
 /// them all?"); `None`: it deletes one thing or nothing, so it runs at once (and stays undoable).
-pub fn bulk_question(store: &Store, intent: &Intent) -> Result<Option<String>, StoreError> {
+pub fn bulk_question(
+    store: &Store,
+    intent: &Intent,
+    now: NaiveDateTime,
+) -> Result<Option<String>, StoreError> {
     Ok(match intent {
         Intent::ClearList { list } => match store.items(list)?.len() {
             n if n > 1 => Some(format!(
@@ -519,6 +539,7 @@ pub fn bulk_question(store: &Store, intent: &Intent) -> Result<Option<String>, S
             _ => None,
         },
         Intent::CancelAlarm { pick } => alarms::bulk_question(store, pick)?,
+        Intent::DeleteEvent { pick } => calendar::bulk_question(store, pick, now)?,
         Intent::CancelReminder { about: None } => match store.reminders()?.len() {
             n if n > 1 => Some(format!("You have {n} reminders. Delete them all?")),
             _ => None,

@@ -98,6 +98,27 @@ pub enum Intent {
     SnoozeAlarm {
         secs: u64,
     },
+    /// A calendar event: its title, its start (local; midnight for a whole day).
+    CreateEvent {
+        title: String,
+        start: NaiveDateTime,
+        all_day: bool,
+    },
+    /// The events of a span of days (the next week when `None`), or the next one (of those whose
+    /// title holds every word of `about`).
+    ListEvents {
+        days: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+        next: bool,
+        about: Vec<String>,
+    },
+    DeleteEvent {
+        pick: EventPick,
+    },
+    /// Move an event: to a time of day (the same day), a day (the same time), or both.
+    MoveEvent {
+        pick: EventPick,
+        to: crate::actions::when::Said,
+    },
     /// Bring back what the last deletion removed.
     Undo,
     /// Understood as an action, but something is missing: say this.
@@ -130,6 +151,10 @@ impl Intent {
             Intent::CancelAlarm { .. } => "cancel_alarm",
             Intent::StopAlarm => "stop_alarm",
             Intent::SnoozeAlarm { .. } => "snooze_alarm",
+            Intent::CreateEvent { .. } => "create_event",
+            Intent::ListEvents { .. } => "list_events",
+            Intent::DeleteEvent { .. } => "delete_event",
+            Intent::MoveEvent { .. } => "move_event",
             Intent::Undo => "undo",
             Intent::Clarify(_) => "clarify",
         }
@@ -220,7 +245,9 @@ macro_rules! pattern {
 }
 
 mod alarms;
+mod calendar;
 pub use alarms::{AlarmPick, SNOOZE_SECS};
+pub use calendar::EventPick;
 
 /// "shopping", "grocery", "groceries" → shopping; "to do" → todo; anything else as said.
 fn list_name(raw: Option<&str>) -> String {
@@ -662,7 +689,13 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
     if let Some(c) = pattern!(r"^(?:cancel|delete|remove|clear|forget) (?:the |my |all )?(?:my )?reminders?(?: (?:to|about|for) (?P<what>.+))?$").captures(&t) {
         return Some(Intent::CancelReminder { about: c.name("what").map(|m| m.as_str().to_string()) });
     }
-    if pattern!(r"^(?:what are my reminders|what reminders do i have|(?:list|read|show)(?: me)? my reminders|do i have any reminders)$").is_match(&t) {
+    // Asking about reminders, however worded ("do i have any reminders today", "when is my next
+    // reminder"): every pending one is read out.
+    if pattern!(r"^(?:what are my reminders|what reminders do i have|(?:list|read|show)(?: me)? my reminders|do i have any reminders)$").is_match(&t)
+        || (pattern!(r"^(?:what|what's|whats|when|when's|which|do|does|are|is|any|tell|show|list|read|give|check|how many)\b").is_match(&t)
+            && pattern!(r"\breminders?\b").is_match(&t)
+            && !pattern!(r"\b(?:set|add|create|make|cancel|delete|remove|clear)\b(?: a| an| me)? (?:new )?reminder").is_match(&t))
+    {
         return Some(Intent::QueryReminders);
     }
     // Timers.
@@ -697,6 +730,9 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
     }
     if pattern!(r"^(?:how (?:much time|long) (?:is )?(?:left|remaining)(?: on (?:my |the )?(?:[a-z]+ )?timer)?|(?:what|which|are there any|do i have any|any) timers(?: (?:are |do i have ))?(?: running| set| going)?|how'?s my timer(?: doing| going)?|check (?:my |the )?timer)$").is_match(&t) {
         return Some(Intent::QueryTimers);
+    }
+    if let Some(i) = calendar::parse(&t, now) {
+        return Some(i);
     }
     // Time and date.
     if let Some(c) = pattern!(r"^(?:(?:could|can) you |just )?(?:tell me |let me know |give me )?(?:what time is it|what time it is|what'?s the (?:current )?time|what is the (?:current )?time|the (?:current )?time) (?:now |right now )?in (?P<p>[a-z' ]+?)(?: now| right now)?$").captures(&t) {
@@ -1209,13 +1245,10 @@ mod tests {
     #[test]
     fn precision_first_no_guess() {
         for t in [
-            "put meeting with pawel for tomorrow ten am",
             "put on some led zeppelin",
             "please put all the lights",
             "add a meeting with tom",
             "delete it",
-            "remove my next event",
-            "what's my schedule today",
             "what's the date of the winter solstice two years from now",
             "how long is left until christmas",
             "add that song to my top ten favorites list",

@@ -31,3 +31,11 @@ pub(crate) fn test_now() -> chrono::NaiveDateTime {
         .and_then(|d| d.and_hms_opt(14, 30, 0))
         .expect("a valid date")
 }
+
+/// November `d`, 2026, at `h` o'clock: the actions' tests' times.
+#[cfg(test)]
+pub(crate) fn test_at(d: u32, h: u32) -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2026, 11, d)
+        .and_then(|x| x.and_hms_opt(h, 0, 0))
+        .expect("a valid date")
+}

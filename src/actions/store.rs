@@ -87,10 +87,26 @@ const MIGRATIONS: &[&str] = &[
          created_ms INTEGER NOT NULL,
          state TEXT NOT NULL DEFAULT 'set' CHECK (state IN ('set', 'done', 'cancelled')),
          deletion INTEGER);",
+    // 5: the calendar (see `events.rs`).
+    "CREATE TABLE events (
+         id INTEGER PRIMARY KEY,
+         uid TEXT NOT NULL UNIQUE,
+         title TEXT NOT NULL,
+         start_local TEXT NOT NULL,
+         start_ms INTEGER NOT NULL,
+         end_local TEXT,
+         all_day INTEGER NOT NULL DEFAULT 0,
+         place TEXT,
+         created_ms INTEGER NOT NULL,
+         state TEXT NOT NULL DEFAULT 'set' CHECK (state IN ('set', 'cancelled')),
+         deletion INTEGER);
+     CREATE INDEX events_start ON events(start_local);",
 ];
 
 mod alarms;
+mod events;
 pub use alarms::Alarm;
+pub use events::Event;
 
 /// What [`Store::undo_last`] brought back.
 #[derive(Debug, Clone, PartialEq)]
@@ -624,6 +640,10 @@ impl Store {
                 None,
             ),
             "alarms" => (restore(&tx, "alarms", "label", "due_ms", "set", id)?, None),
+            "events" => (
+                restore(&tx, "events", "title", "start_local", "set", id)?,
+                None,
+            ),
             _ => (
                 restore(&tx, "reminders", "text", "id", "pending", id)?,
                 None,

@@ -108,6 +108,33 @@ pub fn definitions() -> Vec<Value> {
             &[],
         ),
         function(
+            "create_event",
+            "Add an event to the user's calendar.",
+            json!({
+                "title": {"type": "string"},
+                "start": {"type": "string", "description": "ISO 8601 local time, or a date (YYYY-MM-DD) for a whole day"}
+            }),
+            &["title", "start"],
+        ),
+        function(
+            "list_events",
+            "Say what is on the calendar: from/to dates (YYYY-MM-DD), or without them the next event; `about`: words in its title.",
+            json!({"from": {"type": "string"}, "to": {"type": "string"}, "about": {"type": "string"}}),
+            &[],
+        ),
+        function(
+            "delete_event",
+            "Delete calendar events: those whose title holds `about`, on `date` (YYYY-MM-DD); all=true for every one that fits.",
+            json!({"about": {"type": "string"}, "date": {"type": "string"}, "all": {"type": "boolean"}}),
+            &[],
+        ),
+        function(
+            "move_event",
+            "Move the event whose title holds `about` (on `date`) to start at `to` (ISO 8601 local time).",
+            json!({"about": {"type": "string"}, "date": {"type": "string"}, "to": {"type": "string"}}),
+            &["to"],
+        ),
+        function(
             "current_time",
             "The current local date and time.",
             json!({}),

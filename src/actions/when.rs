@@ -586,6 +586,40 @@ impl Said {
         }
     }
 
+    /// When an event said with these words starts, and whether it lasts the day (a date and no
+    /// time). An hour without "am" or "pm" is the likelier one for a meeting: 8 to 11 in the
+    /// morning, 12 to 7 in the afternoon or evening. `Err`: the question to ask.
+    pub fn event(&self, now: NaiveDateTime) -> Result<(NaiveDateTime, bool), String> {
+        if self.after.is_some() || self.repeat != 0 {
+            return Err("When does it start? I keep events that happen once.".into());
+        }
+        let hour = match (self.clock, self.period) {
+            (None, None) => {
+                let d = self.date.ok_or("When is it?")?;
+                return Ok((d.and_time(NaiveTime::MIN), true));
+            }
+            (None, Some(p)) => period_hour(p),
+            (Some(c), p) => match hour24(c, p) {
+                Some(h) => h,
+                None if (8..12).contains(&c.hour) => c.hour,
+                None => c.hour % 12 + 12,
+            },
+        };
+        let minute = self.clock.map_or(0, |c| c.minute);
+        let t = NaiveTime::from_hms_opt(hour, minute, 0).ok_or("When is it?")?;
+        let start = match self.date {
+            Some(d) if self.weekday && d.and_time(t) <= now => d + Duration::days(7),
+            Some(d) => d,
+            None if now.date().and_time(t) > now => now.date(),
+            None => now.date() + Duration::days(1),
+        }
+        .and_time(t);
+        if start <= now {
+            return Err("That time has already passed: when is it?".into());
+        }
+        Ok((start, false))
+    }
+
     /// The time of day this names, if a clock reading was said (its hour in 24-hour form when the
     /// words tell, otherwise as said, to be matched either way).
     pub fn time_of_day(&self) -> Option<(u32, u32, bool)> {
@@ -595,6 +629,65 @@ impl Said {
             None => (c.hour, c.minute, false),
         })
     }
+}
+
+/// The days a question about the calendar means: "today", "tomorrow morning", "friday", "march
+/// 7th", "this week", "next week", "this weekend", "this month", "in march", "the rest of the
+/// week", "coming up". `None` when the words are not a span of days.
+pub fn range(words: &[&str], today: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+    let days = |n: i64| today + Duration::days(n);
+    let to_sunday = 6 - i64::from(today.weekday().num_days_from_monday());
+    let month_end = |d: NaiveDate| {
+        let first_next = if d.month() == 12 {
+            NaiveDate::from_ymd_opt(d.year() + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(d.year(), d.month() + 1, 1)
+        };
+        first_next.and_then(|f| f.pred_opt()).unwrap_or(d)
+    };
+    let joined = words.join(" ");
+    let span = match joined
+        .trim_start_matches("for ")
+        .trim_start_matches("in ")
+        .trim_start_matches("during ")
+    {
+        "this week"
+        | "the week"
+        | "the rest of the week"
+        | "rest of the week"
+        | "the remainder of the week"
+        | "remainder of the week" => (today, days(to_sunday)),
+        "next week" => (days(to_sunday + 1), days(to_sunday + 7)),
+        "this weekend" | "the weekend" | "weekend" => {
+            let sat = days((to_sunday - 1).max(0));
+            (sat, days(to_sunday))
+        }
+        "next weekend" => (days(to_sunday + 6), days(to_sunday + 7)),
+        "this month" | "the month" | "the rest of the month" => (today, month_end(today)),
+        "next month" => {
+            let first = month_end(today).succ_opt()?;
+            (first, month_end(first))
+        }
+        "coming up" | "upcoming" | "soon" | "the next few days" => (today, days(7)),
+        other => {
+            use crate::actions::dates::MONTHS;
+            if let Some(m) = MONTHS.iter().position(|m| *m == other) {
+                let mut first = NaiveDate::from_ymd_opt(today.year(), m as u32 + 1, 1)?;
+                if month_end(first) < today {
+                    first = NaiveDate::from_ymd_opt(today.year() + 1, m as u32 + 1, 1)?;
+                }
+                (first.max(today), month_end(first))
+            } else {
+                let s = parse(words, today)?;
+                if s.clock.is_some() || s.after.is_some() || s.repeat != 0 {
+                    return None;
+                }
+                let d = s.date?;
+                (d, d)
+            }
+        }
+    };
+    Some(span)
 }
 
 #[cfg(test)]
@@ -682,6 +775,35 @@ mod tests {
         assert!(alarm("today at 9 am")
             .unwrap_err()
             .contains("already passed"));
+    }
+
+    #[test]
+    fn ranges_and_event_times() {
+        let r = |said: &str| {
+            let w: Vec<&str> = said.split_whitespace().collect();
+            range(&w, now().date())
+                .map(|(a, b)| format!("{} {}", a.format("%m-%d"), b.format("%m-%d")))
+        };
+        assert_eq!(r("today").as_deref(), Some("11-26 11-26"));
+        assert_eq!(r("tomorrow morning").as_deref(), Some("11-27 11-27"));
+        assert_eq!(r("this week").as_deref(), Some("11-26 11-29"));
+        assert_eq!(r("next week").as_deref(), Some("11-30 12-06"));
+        assert_eq!(r("this weekend").as_deref(), Some("11-28 11-29"));
+        assert_eq!(r("in march").as_deref(), Some("03-01 03-31"));
+        assert_eq!(r("on march seventh").as_deref(), Some("03-07 03-07"));
+        assert_eq!(r("at five pm"), None);
+        let e = |said: &str| {
+            let w: Vec<&str> = said.split_whitespace().collect();
+            parse(&w, now().date())
+                .unwrap()
+                .event(now())
+                .map(|(t, day)| (t.format("%a %d %H:%M").to_string(), day))
+        };
+        assert_eq!(e("tomorrow ten am"), Ok(("Fri 27 10:00".into(), false)));
+        assert_eq!(e("on friday at 3"), Ok(("Fri 27 15:00".into(), false)));
+        assert_eq!(e("at ten"), Ok(("Fri 27 10:00".into(), false)));
+        assert_eq!(e("on april two"), Ok(("Fri 02 00:00".into(), true)));
+        assert_eq!(e("thursday at noon"), Ok(("Thu 03 12:00".into(), false)));
     }
 
     #[test]

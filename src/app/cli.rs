@@ -73,6 +73,17 @@ pub enum Command {
     /// The wake word: train Zoe's head, enroll your own voice, score recordings.
     #[command(subcommand)]
     Wake(WakeCommand),
+    /// The calendar as an iCalendar file: share it with other calendars, or bring theirs in.
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CalendarCommand {
+    /// Write every event to FILE.ics (times in UTC, whole days as dates).
+    Export { file: PathBuf },
+    /// Add the events of FILE.ics (an event already there, by its UID, is replaced).
+    Import { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]

@@ -42,7 +42,8 @@ pub async fn run(
     crate::app::models::ensure_onnxruntime(&cfg).await;
     let playback = Playback::new();
     let health = Health::new();
-    let (pipeline, stt) = voice_pipeline(cfg.clone(), Some(playback.clone()), &health).await?;
+    let (pipeline, stt) =
+        voice_pipeline(cfg.clone(), Some(playback.clone()), &health, true).await?;
     let opts = SessionOptions {
         playback: Some(playback.clone()),
         ..opts

@@ -10,10 +10,12 @@
 //! - [`doctor`]: `zoe doctor`, the set-up checks.
 //! - [`models`]: the model catalogue and the resumable, verified downloader.
 //! - [`wake`]: `zoe wake train|enroll|scores`.
+//! - [`calendar`]: `zoe calendar export|import` (iCalendar files).
 //! - [`bench`]: `zoe bench chat|actions|wake|stt`.
 
 #[cfg(feature = "doubles")]
 pub mod bench;
+pub mod calendar;
 pub mod chat;
 pub mod cli;
 pub mod doctor;

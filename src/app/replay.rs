@@ -31,7 +31,8 @@ pub async fn run(
         crate::app::models::ensure_wake(&cfg).await?;
     }
     let health = Health::new();
-    let (pipeline, stt) = voice_pipeline(cfg.clone(), None, &health).await?;
+    // Replayed at real time, a session stands for a live one: primed as `listen` is.
+    let (pipeline, stt) = voice_pipeline(cfg.clone(), None, &health, realtime).await?;
     let (mut session, engine, announcements) = Session::start(cfg.clone(), &opts, &shutdown)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let (s, h, beat) = (
@@ -66,7 +67,7 @@ pub async fn run(
 /// `zoe transcribe`: prints `FILE: transcript` for each file; a file that cannot be read gets one
 /// error line and the next file is processed. Returns how many files failed.
 pub fn transcribe(cfg: &Config, files: &[PathBuf]) -> anyhow::Result<usize> {
-    let (stt, thread) = start_stt(cfg, &Health::new())?;
+    let (stt, thread) = start_stt(cfg, &Health::new(), false)?;
     let mut failed = 0;
     for path in files {
         let result = load_wav(path).map_err(|e| e.to_string()).and_then(|clip| {

@@ -27,7 +27,7 @@ use crate::ollama::{ChatError, ChatRequest, Message, OllamaClient, Options, Stre
 use crate::shutdown::Shutdown;
 use crate::speech::sink::Output;
 use crate::speech::SpeechHandle;
-use crate::stt::{SttHandle, SttThread, Whisper};
+use crate::stt::{SttHandle, SttThread, Transcribe, Whisper};
 use crate::turn::model::SmartTurn;
 use crate::turn::worker::{TurnHandle, TurnThread};
 
@@ -244,8 +244,17 @@ async fn finish_speech(mut engine: Engine, ended: Ended, shutdown: &Shutdown) {
 }
 
 /// Loads whisper and starts its thread (blocking: call from `spawn_blocking` or a plain thread).
-pub fn start_stt(cfg: &Config, health: &Health) -> anyhow::Result<(SttHandle, SttThread)> {
-    let whisper = Whisper::load(&cfg.stt)?;
+/// `prime`: a long-running session (`listen`, `replay --realtime`): whisper's buffers are made
+/// resident now, before any audio flows, so memory stays flat for weeks ([`Transcribe::prime`]).
+pub fn start_stt(
+    cfg: &Config,
+    health: &Health,
+    prime: bool,
+) -> anyhow::Result<(SttHandle, SttThread)> {
+    let mut whisper = Whisper::load(&cfg.stt)?;
+    if prime {
+        whisper.prime();
+    }
     SttHandle::spawn_watched(Box::new(whisper), health)
         .context("cannot start the transcription thread")
 }
@@ -347,15 +356,17 @@ pub struct VoiceThreads {
 }
 
 /// The voice side of a session, off the runtime: whisper loaded and its thread started, the
-/// end-of-turn model likewise, and the frame pipeline built on them (see [`build_pipeline`]).
+/// end-of-turn model likewise, and the frame pipeline built on them (see [`build_pipeline`];
+/// `prime`: see [`start_stt`]).
 pub async fn voice_pipeline(
     cfg: Arc<Config>,
     playback: Option<Playback>,
     health: &Health,
+    prime: bool,
 ) -> anyhow::Result<(FramePipeline, VoiceThreads)> {
     let health = health.clone();
     tokio::task::spawn_blocking(move || {
-        let (handle, stt) = start_stt(&cfg, &health)?;
+        let (handle, stt) = start_stt(&cfg, &health, prime)?;
         let (pipeline, turn) = build_pipeline(&cfg, handle, playback, &health)?;
         Ok((pipeline, VoiceThreads { stt, turn }))
     })

@@ -625,7 +625,7 @@ impl Engine {
         if !agreed && confirm::asks_first(&intent) {
             let i = intent.clone();
             match store
-                .with(write, move |st| actions::bulk_question(st, &i))
+                .with(write, move |st| actions::bulk_question(st, &i, now))
                 .await
             {
                 Ok(Some(question)) => {

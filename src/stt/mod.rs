@@ -154,9 +154,10 @@ pub trait Transcribe: Send {
     /// Touches every buffer the longest request will use, so that the process's memory is what it
     /// will stay for weeks (whisper.cpp allocates its compute buffers for the full 30 s window at
     /// load, but pages become resident only as windows that large are run: an hour of speech grew
-    /// the process by 67 MB). The worker calls it once, when first idle; it gives up where it can
-    /// once `abort()` says so (a job is waiting). Engines without such buffers do nothing.
-    fn prime(&mut self, _abort: AbortCheck) {}
+    /// the process by 67 MB). Called once at start-up by the long-running modes, before any
+    /// audio flows (it cannot be interrupted: whisper.cpp's encoder does not poll an abort
+    /// check). Engines without such buffers do nothing.
+    fn prime(&mut self) {}
 }
 
 pub struct Whisper {
@@ -552,11 +553,11 @@ impl Transcribe for Whisper {
     }
 
     /// One pass over a full window of silence at the full window: the encoder's and the cross
-    /// attention's buffers at their largest; a few decoder steps.
-    fn prime(&mut self, abort: AbortCheck) {
+    /// attention's buffers at their largest, and the decoder's for the longest request.
+    fn prime(&mut self) {
         let t = Instant::now();
         let window = vec![0.0f32; RATE as usize * 30];
-        let result = self.decode(&window, 0, Pass::Stop, abort);
+        let result = self.decode(&window, 0, Pass::Stop, &|| false);
         tracing::info!(
             ms = t.elapsed().as_millis() as u64,
             done = result.is_ok(),

@@ -57,18 +57,9 @@ struct Queue {
 const VERIFY_WAITING: usize = 2;
 /// Final transcriptions kept waiting at most (the oldest beyond is superseded).
 const FINAL_WAITING: usize = 4;
-/// The engine primes its buffers ([`Transcribe::prime`]) once, the first time the queue has been
-/// empty this long since the thread started: a service is idle then, and a short-lived run (a
-/// replayed file, unpaced) has ended before it.
-pub const PRIME_WHEN_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Queue {
     /// Queues a final job; the oldest waiting beyond the bound is returned, superseded.
-    /// A job or the end is waiting: whatever runs now should give way.
-    fn waiting(&self) -> bool {
-        self.closed || !self.verify.is_empty() || !self.final_.is_empty() || self.spec.is_some()
-    }
-
     fn push_final(&mut self, job: Job) -> Option<Job> {
         self.final_.push_back(job);
         (self.final_.len() > FINAL_WAITING)
@@ -244,8 +235,6 @@ impl SttHandle {
 /// The thread's loop: take the most urgent job, run it until it finishes or goes stale (its
 /// receiver dropped, or preempted), answer or requeue.
 fn serve(mut engine: Box<dyn Transcribe>, shared: &Shared, beat: &Beat) -> Result<(), String> {
-    let started = Instant::now();
-    let mut primed = false;
     loop {
         crate::health::apply("zoe-stt")?;
         let mut job = {
@@ -262,15 +251,6 @@ fn serve(mut engine: Box<dyn Transcribe>, shared: &Shared, beat: &Beat) -> Resul
                     None if q.closed => {
                         beat.retire(); // no handle left, nothing left to do
                         return Ok(());
-                    }
-                    None if !primed && started.elapsed() >= PRIME_WHEN_IDLE => {
-                        primed = true;
-                        drop(q);
-                        engine.prime(&|| {
-                            beat.beat();
-                            shared.lock().waiting()
-                        });
-                        q = shared.lock();
                     }
                     None => {
                         // Awake every beat while waiting: idle is not stuck.
@@ -327,8 +307,6 @@ mod tests {
         Started(usize),
         Aborted(usize),
         Done(usize),
-        /// Primed, and whether a job was waiting at the end.
-        Primed(bool),
     }
 
     /// A transcriber that runs until it is released (one message per job) or aborted, reporting
@@ -336,8 +314,6 @@ mod tests {
     struct Gate {
         seen: Sender<Seen>,
         release: Receiver<()>,
-        /// Reports priming (off where a test's steps are not about it).
-        primes: bool,
     }
 
     impl Transcribe for Gate {
@@ -367,26 +343,19 @@ mod tests {
                 }
             }
         }
-
-        fn prime(&mut self, abort: AbortCheck) {
-            if self.primes {
-                self.seen.send(Seen::Primed(abort())).unwrap();
-            }
-        }
     }
 
     fn gate() -> (SttHandle, Receiver<Seen>, Sender<()>) {
-        let (h, _thread, seen, release) = gate_thread(false);
+        let (h, _thread, seen, release) = gate_thread();
         (h, seen, release)
     }
 
-    fn gate_thread(primes: bool) -> (SttHandle, SttThread, Receiver<Seen>, Sender<()>) {
+    fn gate_thread() -> (SttHandle, SttThread, Receiver<Seen>, Sender<()>) {
         let (seen_tx, seen) = crossbeam_channel::unbounded();
         let (release, release_rx) = crossbeam_channel::unbounded();
         let (h, thread) = SttHandle::spawn(Box::new(Gate {
             seen: seen_tx,
             release: release_rx,
-            primes,
         }))
         .unwrap();
         (h, thread, seen, release)
@@ -402,32 +371,6 @@ mod tests {
             .map_err(|_| "dropped".to_string())?
             .map(|t| t.text)
             .map_err(|e| e.to_string())
-    }
-
-    /// Left idle, the worker primes the engine, once; a job waiting meanwhile is what its abort
-    /// check reports.
-    #[test]
-    fn an_idle_worker_primes_once() {
-        let (h, _thread, seen, release) = gate_thread(true);
-        assert_eq!(next(&seen), Seen::Primed(false));
-        let job = h.submit(vec![0.0; 1]);
-        assert_eq!(next(&seen), Seen::Started(1));
-        release.send(()).unwrap();
-        assert_eq!(text(job).unwrap(), "job 1");
-        assert_eq!(next(&seen), Seen::Done(1));
-        let again = seen.recv_timeout(PRIME_WHEN_IDLE * 2);
-        assert!(again.is_err(), "primed twice: {again:?}");
-    }
-
-    /// Work that arrives at once is served at once: no priming before it.
-    #[test]
-    fn jobs_come_before_priming() {
-        let (h, _thread, seen, release) = gate_thread(true);
-        let job = h.submit(vec![0.0; 1]);
-        assert_eq!(next(&seen), Seen::Started(1));
-        release.send(()).unwrap();
-        assert_eq!(text(job).unwrap(), "job 1");
-        assert_eq!(next(&seen), Seen::Done(1));
     }
 
     /// Dropping a running job's receiver aborts it, and the next job runs.
@@ -532,7 +475,7 @@ mod tests {
     /// request), and the thread then ends; a job nobody waits for is still aborted.
     #[test]
     fn dropping_the_handle_finishes_wanted_jobs() {
-        let (h, thread, seen, release) = gate_thread(false);
+        let (h, thread, seen, release) = gate_thread();
         let wanted = h.submit(vec![0.0; 1]);
         assert_eq!(next(&seen), Seen::Started(1));
         let unwanted = h.submit_kind(JobKind::Speculative, vec![0.0; 2]);

@@ -293,7 +293,7 @@ mod tests {
         assert!(run(&mut st, "delete the alarm").ends_with("Which one should I cancel?"));
         let all = crate::actions::intent::parse("cancel all my alarms", now()).unwrap();
         assert_eq!(
-            bulk_question(&st, &all).unwrap().as_deref(),
+            bulk_question(&st, &all, now()).unwrap().as_deref(),
             Some("That's 2 alarms. Cancel them all?")
         );
         assert_eq!(

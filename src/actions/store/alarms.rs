@@ -170,14 +170,8 @@ impl Store {
 mod tests {
     use super::*;
     use crate::actions::when::WEEKDAYS;
-    use chrono::NaiveDate;
 
-    fn at(d: u32, h: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(2026, 11, d)
-            .unwrap()
-            .and_hms_opt(h, 0, 0)
-            .unwrap()
-    }
+    use crate::actions::test_at as at;
 
     /// A one-off alarm rings once; a weekday alarm moves from Friday to Monday; a cancelled one
     /// is not due and comes back with undo; marking the same ringing twice changes nothing.

@@ -441,7 +441,8 @@ async fn replay(
     cfg.ollama.url = standin.url();
     let session = BenchSession::start_with_metrics(cfg, true)?;
     let health = Health::new();
-    let (pipeline, stt) = voice_pipeline(session.cfg.clone(), None, &health).await?;
+    // At real time the session is timed as `listen` runs: primed.
+    let (pipeline, stt) = voice_pipeline(session.cfg.clone(), None, &health, realtime).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let never = Shutdown::new();
     let (n, beat) = (never.clone(), health.register("zoe-audio"));

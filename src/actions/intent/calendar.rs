@@ -1,0 +1,588 @@
+//! The calendar as people ask for it: adding ("put meeting with Pawel for tomorrow ten am", "add
+//! dentist on Friday at 3", "I have a flight on the fifteenth"), asking ("what's on my calendar
+//! tomorrow", "what's my next event", "am I busy this weekend"), deleting ("delete the dentist
+//! appointment", "clear my schedule for today") and moving ("move my meeting to four"). The time
+//! words must all be read by [`crate::actions::when`]; what is left is the title (adding) or what
+//! to look for (asking, deleting), and anything unsure goes to the model.
+
+use chrono::{NaiveDate, NaiveDateTime};
+
+use super::{re, Intent, OnceLock, Regex};
+use crate::actions::when::{self, Said};
+
+/// Which events a deletion or a move means: words their title must hold, a span of days, a time
+/// of day (24-hour when the words told), all of them, or the next one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventPick {
+    pub about: Vec<String>,
+    pub days: Option<Days>,
+    pub time: Option<(u32, u32, bool)>,
+    pub all: bool,
+    pub next: bool,
+}
+
+/// A span of days, first and last.
+type Days = (NaiveDate, NaiveDate);
+
+/// Words for the calendar itself or any entry in it: they pick nothing.
+const GENERIC: &[&str] = &[
+    "calendar",
+    "calendars",
+    "schedule",
+    "schedules",
+    "agenda",
+    "diary",
+    "event",
+    "events",
+    "appointment",
+    "appointments",
+    "meeting",
+    "meetings",
+    "plans",
+    "plan",
+    "entries",
+    "entry",
+    "program",
+    "programme",
+    "things",
+    "anything",
+    "something",
+    "stuff",
+    "day",
+];
+
+/// Words of asking and of pointing that carry no title.
+const FILLER: &[&str] = &[
+    "what",
+    "what's",
+    "whats",
+    "is",
+    "are",
+    "was",
+    "on",
+    "in",
+    "my",
+    "the",
+    "for",
+    "do",
+    "does",
+    "did",
+    "i",
+    "i'm",
+    "have",
+    "has",
+    "any",
+    "there",
+    "tell",
+    "me",
+    "show",
+    "list",
+    "read",
+    "give",
+    "check",
+    "all",
+    "of",
+    "how",
+    "many",
+    "much",
+    "when",
+    "when's",
+    "whens",
+    "to",
+    "a",
+    "an",
+    "set",
+    "pending",
+    "current",
+    "scheduled",
+    "planned",
+    "going",
+    "happening",
+    "look",
+    "looks",
+    "like",
+    "up",
+    "coming",
+    "upcoming",
+    "am",
+    "busy",
+    "free",
+    "got",
+    "we",
+    "our",
+    "us",
+    "about",
+    "see",
+    "view",
+    "display",
+    "latest",
+    "details",
+    "left",
+    "remaining",
+    "else",
+    "from",
+    "that",
+    "which",
+    "this",
+    "these",
+    "those",
+    "it",
+    "be",
+    "every",
+    "entire",
+    "whole",
+    "out",
+    "find",
+    "and",
+    "with",
+    "at",
+    "next",
+    "first",
+    "morning",
+    "afternoon",
+    "evening",
+    "night",
+    "booked",
+];
+
+/// Titles that are not events: the other things Zoe keeps, and the house.
+const NOT_AN_EVENT: &[&str] = &[
+    "list",
+    "timer",
+    "alarm",
+    "reminder",
+    "reminders",
+    "light",
+    "lights",
+    "music",
+    "song",
+    "volume",
+    "temperature",
+    "thermostat",
+    "playlist",
+    "radio",
+    "note",
+    "email",
+    "message",
+];
+
+fn domain(words: &[&str]) -> bool {
+    words.iter().any(|w| {
+        (GENERIC.contains(w) && !matches!(*w, "day" | "things" | "stuff"))
+            || matches!(*w, "scheduled" | "booked" | "planned")
+    }) || words.windows(2).any(|p| matches!(p, ["going", "on"]))
+        || (matches!(words.first(), Some(&("am" | "are" | "will")))
+            && words.iter().any(|w| matches!(*w, "busy" | "free")))
+}
+
+/// Splits `words` into what they are about and the span of days, time of day they name: the
+/// longest run at the end that is one (or none).
+fn about_and_when(
+    words: &[&str],
+    now: NaiveDateTime,
+) -> Option<(Vec<String>, Option<Days>, Option<Said>)> {
+    // "thursday's lunch", "today's meeting": a day said first.
+    let said_day = words.iter().position(|w| {
+        w.strip_suffix("'s")
+            .is_some_and(|d| when::range(&[d], now.date()).is_some())
+    });
+    if let Some(j) = said_day {
+        let d = words[j].trim_end_matches("'s");
+        let days = when::range(&[d], now.date());
+        let mut rest = words.to_vec();
+        rest.remove(j);
+        let (about, more, said) = about_and_when(&rest, now)?;
+        return Some((about, more.or(days), said));
+    }
+    for i in 0..=words.len() {
+        let tail = &words[i..];
+        let (days, said) = if tail.is_empty() {
+            (None, None)
+        } else if let Some(r) = when::range(tail, now.date()) {
+            (Some(r), None)
+        } else if let Some(s) = when::parse(tail, now.date()) {
+            if s.after.is_some() || s.repeat != 0 {
+                continue;
+            }
+            (s.date.map(|d| (d, d)), Some(s))
+        } else {
+            continue;
+        };
+        let about: Vec<String> = words[..i]
+            .iter()
+            .filter(|w| !GENERIC.contains(w) && !FILLER.contains(w))
+            .map(|w| w.trim_end_matches("'s").to_string())
+            .collect();
+        return Some((about, days, said));
+    }
+    None
+}
+
+/// "that event", "this meeting": one the conversation named, which Zoe does not track.
+fn deictic(words: &[&str]) -> bool {
+    words
+        .windows(2)
+        .any(|p| matches!(p[0], "that" | "this" | "those") && GENERIC.contains(&p[1]))
+}
+
+fn pick(words: &[&str], now: NaiveDateTime) -> Option<EventPick> {
+    // Two requests in one ("cancel … and reschedule it …"): the model's.
+    if deictic(words)
+        || words
+            .iter()
+            .skip(1)
+            .any(|w| matches!(*w, "reschedule" | "move" | "instead"))
+    {
+        return None;
+    }
+    let (about, days, said) = about_and_when(words, now)?;
+    let mut p = EventPick {
+        about,
+        days,
+        time: said.and_then(|s| s.time_of_day()),
+        all: words.iter().any(|w| {
+            matches!(
+                *w,
+                "all" | "every" | "everything" | "events" | "meetings" | "appointments"
+            )
+        }),
+        next: words.contains(&"next"),
+    };
+    if words.iter().skip(1).any(|w| NOT_AN_EVENT.contains(w)) || p.about.len() > 4 {
+        return None;
+    }
+    if words
+        .first()
+        .is_some_and(|w| matches!(*w, "clear" | "wipe" | "empty"))
+    {
+        p.all = true;
+    }
+    Some(p)
+}
+
+fn words_of(t: &str) -> Vec<&str> {
+    t.split_whitespace()
+        .map(|w| w.trim_end_matches(','))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// A calendar request, or `None`.
+/// Takes "from my calendar", "in the calendar", "on my schedule" out of `words`; whether it did.
+fn strip_calendar(words: &mut Vec<&str>) -> bool {
+    let at = words.windows(3).position(|w| {
+        matches!(
+            w,
+            [
+                "from" | "off" | "in" | "on" | "to" | "into",
+                "my" | "the",
+                "calendar" | "schedule" | "agenda"
+            ]
+        )
+    });
+    if let Some(i) = at {
+        words.drain(i..i + 3);
+    }
+    at.is_some()
+}
+
+pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
+    let t = t
+        .trim_start_matches("completely ")
+        .trim_start_matches("just ");
+    let t = match t.strip_prefix("do ") {
+        Some(rest) if pattern!(r"^(?:delete|remove|cancel|clear|erase)\b").is_match(rest) => rest,
+        _ => t,
+    };
+    let mut all = words_of(t);
+    let named_calendar = strip_calendar(&mut all);
+    let all = all;
+    if all.iter().any(|w| {
+        matches!(
+            *w,
+            "reminder" | "reminders" | "alarm" | "alarms" | "timer" | "timers"
+        )
+    }) {
+        return None;
+    }
+    // Moving.
+    if let Some(c) = pattern!(r"^(?:move|reschedule|push|shift|change|postpone|bring)(?: back| forward| up)?(?P<what>.*?) (?:to|until|till) (?P<to>.+)$").captures(t) {
+        let what = words_of(&c["what"]);
+        let to = when::parse(&words_of(&c["to"]), now.date())?;
+        if to.after.is_some() || to.repeat != 0 || (to.clock.is_none() && to.date.is_none()) {
+            return None;
+        }
+        let p = pick(&what, now)?;
+        if p.about.is_empty() && !domain(&what) {
+            return None;
+        }
+        return Some(Intent::MoveEvent { pick: p, to });
+    }
+    // Deleting.
+    if let Some(c) = pattern!(
+        r"^(?:delete|remove|cancel|clear|erase|wipe|drop|get rid of|scrap|call off)\b(?P<rest>.*)$"
+    )
+    .captures(t)
+    {
+        let verb = all[0];
+        let mut rest = words_of(&c["rest"]);
+        let from_calendar = strip_calendar(&mut rest);
+        let mut p = pick(&rest, now)?;
+        // Without a word for the calendar, something named at a time is an event ("delete the
+        // birthday party tomorrow at two pm").
+        let timed = !p.about.is_empty() && p.days.is_some();
+        if !from_calendar && !domain(&rest) && !timed {
+            return None;
+        }
+        if matches!(verb, "clear" | "wipe") {
+            p.all = true;
+        }
+        return Some(Intent::DeleteEvent { pick: p });
+    }
+    // Asking.
+    if all.iter().any(|w| NOT_AN_EVENT.contains(w)) && !matches!(all[0], "list") {
+        return None;
+    }
+    let asking = pattern!(r"^(?:what|what's|whats|when|when's|whens|which|do|does|did|is|are|am|any|tell|show|list|read|give|check|how|my|upcoming|up coming|latest|next|view|display|see|let me know)\b").is_match(t);
+    let about_days = pattern!(r"^(?:what(?:'s| is) (?:happening|going on|on|for)|what do (?:i|we) have(?: on| going on| planned| scheduled)?) ").is_match(t);
+    if asking && (domain(&all) || named_calendar || about_days) {
+        if deictic(&all) {
+            return None;
+        }
+        let next = all.contains(&"next") || all.contains(&"upcoming") && all.len() <= 3;
+        let (about, days, said) = about_and_when(&all, now)?;
+        if said.is_some_and(|s| s.clock.is_some()) {
+            // "do i have any meetings tomorrow at nine": a day is enough to answer.
+        }
+        if !about.is_empty() {
+            // "when is my meeting with john", "when is the wedding": the next such event.
+            if !all[0].starts_with("when") || about.len() > 3 {
+                return None;
+            }
+            return Some(Intent::ListEvents {
+                days: None,
+                next: true,
+                about,
+            });
+        }
+        return Some(Intent::ListEvents {
+            days,
+            next: next && days.is_none(),
+            about,
+        });
+    }
+    // Adding.
+    // Booking is for tickets, taxis and tables (not Zoe's), unless it is a meeting.
+    let c = pattern!(r"^(?:add|put|schedule|create|set up|set|make(?: an?)? (?:event|appointment|meeting|calendar entry|entry|note)|book (?:an? )?(?:meeting|appointment)|plan|arrange|organize|organise|enter|mark|pencil in|i have|i've got)\b(?P<rest>.*)$").captures(t)?;
+    let mut rest = words_of(&c["rest"]);
+    if let Some(i) = rest
+        .windows(2)
+        .position(|w| matches!(w, ["to" | "on" | "in" | "into", "calendar"]))
+    {
+        rest.drain(i..i + 2);
+    }
+    if let Some(i) = rest
+        .windows(3)
+        .position(|w| matches!(w, ["to" | "on" | "in" | "into", "my" | "the", "calendar"]))
+    {
+        rest.drain(i..i + 3);
+    }
+    while let Some(w) = rest.first() {
+        if matches!(
+            *w,
+            "a" | "an"
+                | "the"
+                | "my"
+                | "new"
+                | "calendar"
+                | "event"
+                | "entry"
+                | "called"
+                | "named"
+                | "titled"
+                | "for"
+        ) {
+            rest.remove(0);
+        } else {
+            break;
+        }
+    }
+    for i in 1..rest.len() {
+        let Some(s) = when::parse(&rest[i..], now.date()) else {
+            continue;
+        };
+        let mut title: Vec<&str> = rest[..i].to_vec();
+        while title.last().is_some_and(|w| {
+            matches!(
+                *w,
+                "on" | "at" | "for" | "this" | "by" | "from" | "starting" | "of" | "to"
+            )
+        }) {
+            title.pop();
+        }
+        if title.is_empty()
+            || title.iter().any(|w| {
+                NOT_AN_EVENT.contains(w)
+                    || matches!(*w, "calendar" | "sure" | "it" | "that" | "this")
+            })
+            || title.len() > 8
+        {
+            return None;
+        }
+        return Some(match s.event(now) {
+            Ok((start, all_day)) => Intent::CreateEvent {
+                title: title.join(" "),
+                start,
+                all_day,
+            },
+            Err(q) => Intent::Clarify(q),
+        });
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse as intent;
+    use super::*;
+    use crate::actions::test_now as now;
+
+    fn create(said: &str) -> (String, String, bool) {
+        match intent(said, now()) {
+            Some(Intent::CreateEvent {
+                title,
+                start,
+                all_day,
+            }) => (title, start.format("%a %d %H:%M").to_string(), all_day),
+            other => panic!("{said:?} → {other:?}"),
+        }
+    }
+
+    #[test]
+    fn adding() {
+        for (said, title, when, all_day) in [
+            (
+                "put meeting with pawel for tomorrow ten am",
+                "meeting with pawel",
+                "Fri 27 10:00",
+                false,
+            ),
+            (
+                "add dentist on friday at 3",
+                "dentist",
+                "Fri 27 15:00",
+                false,
+            ),
+            (
+                "create an event called dentist on friday at three",
+                "dentist",
+                "Fri 27 15:00",
+                false,
+            ),
+            (
+                "schedule a meeting next monday at ten",
+                "meeting",
+                "Mon 30 10:00",
+                false,
+            ),
+            (
+                "add event baseball practice five pm tonight",
+                "baseball practice",
+                "Thu 26 17:00",
+                false,
+            ),
+            (
+                "please mark my calendar for a holiday in cuba on april two",
+                "holiday in cuba",
+                "Fri 02 00:00",
+                true,
+            ),
+            (
+                "i have a meeting with al on march twenty first at ten",
+                "meeting with al",
+                "Sun 21 10:00",
+                false,
+            ),
+        ] {
+            assert_eq!(create(said), (title.into(), when.into(), all_day), "{said}");
+        }
+        for said in [
+            "add a meeting with tom",
+            "add milk to my list tomorrow",
+            "put on some music at five",
+        ] {
+            assert!(
+                !matches!(intent(said, now()), Some(Intent::CreateEvent { .. })),
+                "{said}"
+            );
+        }
+    }
+
+    #[test]
+    fn asking_deleting_moving() {
+        let list = |said: &str| match intent(said, now()) {
+            Some(Intent::ListEvents { days, next, about }) => (
+                days.map(|d| d.0.format("%d").to_string()),
+                next,
+                about.join(" "),
+            ),
+            other => panic!("{said:?} → {other:?}"),
+        };
+        assert_eq!(
+            list("what's on my calendar tomorrow"),
+            (Some("27".into()), false, String::new())
+        );
+        assert_eq!(
+            list("what's my schedule today"),
+            (Some("26".into()), false, String::new())
+        );
+        assert_eq!(list("what's my next event"), (None, true, String::new()));
+        assert_eq!(
+            list("am i busy this weekend"),
+            (Some("28".into()), false, String::new())
+        );
+        assert_eq!(
+            list("when is my meeting with john"),
+            (None, true, "john".into())
+        );
+        assert_eq!(
+            list("do i have any meetings next week"),
+            (Some("30".into()), false, String::new())
+        );
+        let del = |said: &str| match intent(said, now()) {
+            Some(Intent::DeleteEvent { pick }) => pick,
+            other => panic!("{said:?} → {other:?}"),
+        };
+        assert_eq!(del("delete the dentist appointment").about, ["dentist"]);
+        let p = del("clear my schedule for today");
+        assert!(p.all && p.days.is_some() && p.about.is_empty());
+        assert_eq!(
+            del("remove thursday's lunch from my calendar").about,
+            ["lunch"]
+        );
+        assert_eq!(
+            del("remove my calendar event at one pm today").time,
+            Some((13, 0, true))
+        );
+        match intent("move my meeting to four", now()) {
+            Some(Intent::MoveEvent { pick, to }) => {
+                assert!(pick.about.is_empty());
+                assert_eq!(to.clock.map(|c| c.hour), Some(4));
+            }
+            other => panic!("{other:?}"),
+        }
+        for said in [
+            "when is bruno mars coming to sacramento",
+            "delete it",
+            "remove my next event from the shopping list",
+        ] {
+            assert!(
+                !matches!(
+                    intent(said, now()),
+                    Some(Intent::ListEvents { .. } | Intent::DeleteEvent { .. })
+                ),
+                "{said}"
+            );
+        }
+    }
+}
