@@ -8,7 +8,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::support::{data, pulse::Pulse, standin, Script, Timing, Zoe};
+use crate::support::{data, pulse::Pulse, standin, Script, Timing, Zoe, WAIT};
 
 /// `secs` of silence as a WAV in `dir`: a long input, so an early exit is no end of input.
 fn silence(dir: &Path, secs: f64) -> PathBuf {
@@ -123,14 +123,18 @@ fn notifications(
     }
     let mut zoe = replay(url, wav, &env);
     let t0 = Instant::now();
-    let mut got = Vec::new();
+    let mut got: Vec<(Duration, String)> = Vec::new();
     let mut buf = [0u8; 512];
-    while t0.elapsed() < listen_for {
+    // `listen_for` from READY=1 (start-up, which loads and primes whisper, takes what it takes;
+    // at most `WAIT`).
+    let mut ready: Option<Instant> = None;
+    while ready.map_or(t0.elapsed() < WAIT, |r| r.elapsed() < listen_for) {
         if let Ok(n) = socket.recv(&mut buf) {
-            got.push((
-                t0.elapsed(),
-                String::from_utf8_lossy(&buf[..n]).trim().to_string(),
-            ));
+            let said = String::from_utf8_lossy(&buf[..n]).trim().to_string();
+            if said == "READY=1" {
+                ready.get_or_insert_with(Instant::now);
+            }
+            got.push((t0.elapsed(), said));
         }
     }
     assert!(zoe.running(), "stderr:\n{}", zoe.stderr_text());

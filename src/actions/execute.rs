@@ -12,6 +12,7 @@ use thiserror::Error;
 
 use crate::actions::intent::{
     join_words, say_duration, say_time, say_when, Due, Intent, MAX_REMINDER_DAYS, MAX_TIMER_SECS,
+    UNNAMED_LIST,
 };
 use crate::actions::localtime::{local_at, local_utc_ms, zone_name};
 use crate::actions::store::{now_ms, Restored, Store, StoreError};
@@ -193,6 +194,17 @@ fn capitalise(s: &str) -> String {
     })
 }
 
+/// "Your shopping list has 3 items: eggs, milk and bread."
+fn show_list(store: &Store, list: &str) -> Result<String, StoreError> {
+    let items = store.items(list)?;
+    let l = list_phrase(list);
+    Ok(match items.len() {
+        0 => format!("Your {l} is empty."),
+        1 => format!("Your {l} has one item: {}.", items[0]),
+        n => format!("Your {l} has {n} items: {}.", join_words(&items)),
+    })
+}
+
 fn list_phrase(list: &str) -> String {
     if list == "todo" {
         "to-do list".into()
@@ -303,15 +315,21 @@ pub fn execute(
             }
             parts.join(" ")
         }
-        Intent::ShowList { list } => {
-            let items = store.items(list)?;
-            let l = list_phrase(list);
-            match items.len() {
-                0 => format!("Your {l} is empty."),
-                1 => format!("Your {l} has one item: {}.", items[0]),
-                n => format!("Your {l} has {n} items: {}.", join_words(&items)),
+        Intent::ShowList { list } if list == UNNAMED_LIST => {
+            let lists = store.lists()?;
+            match lists.as_slice() {
+                [] => "You have no lists yet.".into(),
+                [(only, _)] => show_list(store, only)?,
+                many => {
+                    let names: Vec<String> = many.iter().map(|(n, _)| list_phrase(n)).collect();
+                    format!(
+                        "Which list: your {}?",
+                        join_words(&names).replace(" and ", " or ")
+                    )
+                }
             }
         }
+        Intent::ShowList { list } => show_list(store, list)?,
         Intent::CreateList { list } => {
             let l = list_phrase(list);
             if store.create_list(list)? {
@@ -582,6 +600,45 @@ mod tests {
         let intent = crate::actions::intent::parse(text, now())
             .unwrap_or_else(|| panic!("no intent for {text:?}"));
         execute(st, &intent, now()).unwrap()
+    }
+
+    /// A list asked about without a name: the only one there is, or a question back; the other
+    /// ways people ask about lists.
+    #[test]
+    fn lists_asked_about_as_people_do() {
+        let mut st = Store::in_memory().unwrap();
+        assert_eq!(run(&mut st, "read the list"), "You have no lists yet.");
+        run(&mut st, "add eggs to the shopping list");
+        assert_eq!(
+            run(&mut st, "check my list"),
+            "Your shopping list has one item: eggs."
+        );
+        run(&mut st, "add sunscreen to my packing list");
+        let which = run(&mut st, "what does the list contain");
+        assert!(
+            which.starts_with("Which list: your ") && which.contains(" or "),
+            "{which}"
+        );
+        assert_eq!(
+            run(&mut st, "how many items are on my packing list"),
+            "Your packing list has one item: sunscreen."
+        );
+        assert_eq!(
+            run(&mut st, "what is on my shopping list today"),
+            "Your shopping list has one item: eggs."
+        );
+        assert!(run(&mut st, "tell me what lists i have").starts_with("You have 2 lists"));
+        for not_mine in [
+            "read my playlist",
+            "what's on the list of songs",
+            "send me my list",
+        ] {
+            let i = crate::actions::intent::parse(not_mine, now());
+            assert!(
+                !matches!(i, Some(Intent::ShowList { .. })),
+                "{not_mine}: {i:?}"
+            );
+        }
     }
 
     /// A conversation through the fast path: the spoken sentences and the store agree.

@@ -264,9 +264,8 @@ fn list_name(raw: Option<&str>) -> String {
     }
 }
 
-/// Words that say a "list" is something else (a playlist, contacts, a calendar) or that the
-/// phrase is more than a list's name ("the list of things to do").
-const NOT_A_LIST: &[&str] = &[
+/// Lists that are something else: songs, contacts, favourites, the calendar, mail.
+const LISTS_ELSEWHERE: &[&str] = &[
     "play",
     "playlist",
     "song",
@@ -281,27 +280,13 @@ const NOT_A_LIST: &[&str] = &[
     "calendar",
     "email",
     "emails",
-    "from",
-    "to",
-    "of",
-    "on",
-    "with",
-    "for",
-    "this",
-    "that",
-    "it",
-    "my",
-    "all",
-    "every",
-    "whole",
-    "entire",
-    "the",
-    "a",
-    "an",
-    "our",
-    "your",
-    "these",
-    "those",
+];
+
+/// Words that say a "list" is something else (a playlist, contacts, a calendar) or that the
+/// phrase is more than a list's name ("the list of things to do").
+const NOT_A_LIST: &[&str] = &[
+    "from", "to", "of", "on", "with", "for", "this", "that", "it", "my", "all", "every", "whole",
+    "entire", "the", "a", "an", "our", "your", "these", "those",
 ];
 
 /// Words that say a phrase is not an item to buy or do (a meeting, a time, music, a device, a
@@ -378,8 +363,12 @@ fn named_list(raw: &str) -> Option<String> {
         .unwrap_or(raw);
     let name = list_name(Some(raw));
     let words: Vec<&str> = name.split_whitespace().collect();
-    (!words.is_empty() && words.len() <= 3 && !words.iter().any(|w| NOT_A_LIST.contains(w)))
-        .then_some(name)
+    (!words.is_empty()
+        && words.len() <= 3
+        && !words
+            .iter()
+            .any(|w| NOT_A_LIST.contains(w) || LISTS_ELSEWHERE.contains(w)))
+    .then_some(name)
 }
 
 /// Whether every item of "eggs, milk and bread" is something to put on a list: a few words, none
@@ -821,9 +810,14 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
     if pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?list$").is_match(&t) {
         return Some(Intent::Clarify("What should I call the new list?".into()));
     }
-    if let Some(c) = pattern!(r"^(?:what'?s|what is|what are|what do i have) (?:on|in) (?:my |the |our )?(?P<l>.+?) list$|^(?:read|show|tell)(?: me)? (?:what'?s on )?(?:my |the |our )?(?P<l2>.+?) list$").captures(&t) {
-        let list = named_list(c.name("l").or(c.name("l2")).map_or("", |m| m.as_str()))?;
+    if let Some(list) = pattern!(r"^(?:what'?s|what is|what are|what do i have) (?:on|in) (?:my |the |our )?(?P<l>.+?) list$|^(?:read|show|tell)(?: me)? (?:what'?s on )?(?:my |the |our )?(?P<l2>.+?) list$")
+        .captures(&t)
+        .and_then(|c| named_list(c.name("l").or(c.name("l2")).map_or("", |m| m.as_str())))
+    {
         return Some(Intent::ShowList { list });
+    }
+    if let Some(i) = list_question(&t) {
+        return Some(i);
     }
     // "delete my packing list" (a list's own name; "remove milk from my list" is not one).
     if let Some(list) = pattern!(r"^(?:delete|remove|get rid of)(?: (?:my|the|our))? (?P<l>.+?) list(?: entirely| altogether| completely)?$")
@@ -905,6 +899,52 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
     }
     None
 }
+
+/// A question about a list however worded: "read the list", "check my list", "what does the
+/// list contain", "how many items are on my to do list", "what is on my shopping list today",
+/// "tell me what lists i have". A list said without a name ("the list", "my list") is
+/// [`UNNAMED_LIST`]: the executor takes the only list there is, or asks which.
+fn list_question(t: &str) -> Option<Intent> {
+    const AFTER: &[&str] = &[
+        "items", "to", "me", "contain", "contains", "for", "today", "this", "week", "are", "now",
+        "right", "have", "has", "in", "it",
+    ];
+    let asking = pattern!(
+        r"^(?:what|what's|whats|what else|which|do i have|did i|how many|tell me|read|show|give me|check|list|can i see|can i check|bring up|let me (?:see|hear|know)|are|is|any)\b"
+    );
+    if !asking.is_match(t)
+        || pattern!(r"\b(?:add|put|remove|delete|clear|erase|cross|create|make|send|share)\b")
+            .is_match(t)
+    {
+        return None;
+    }
+    let words: Vec<&str> = t.split_whitespace().collect();
+    if words.contains(&"lists") && !words.contains(&"list") {
+        return Some(Intent::ListLists);
+    }
+    let at = words.iter().position(|w| *w == "list")?;
+    if words[at + 1..].iter().any(|w| !AFTER.contains(w))
+        || words[..at].iter().any(|w| LISTS_ELSEWHERE.contains(w))
+    {
+        return None;
+    }
+    // The list's name: the words between the last "my"/"the"/"our"/"on"/"of" (or the first word,
+    // "read shopping list") and "list".
+    let from = words[..at]
+        .iter()
+        .rposition(|w| matches!(*w, "my" | "the" | "our" | "on" | "of" | "this"))
+        .map_or(1.min(at), |i| i + 1);
+    let name = words[from..at].join(" ");
+    let list = if name.is_empty() {
+        UNNAMED_LIST.to_string()
+    } else {
+        named_list(&name)?
+    };
+    Some(Intent::ShowList { list })
+}
+
+/// The list of a request that names none ("read the list").
+pub const UNNAMED_LIST: &str = "";
 
 /// A timer of a spoken length, or the question to ask when the length is out of range.
 fn set_timer(secs: f64, label: String) -> Intent {
@@ -1254,12 +1294,18 @@ mod tests {
             "add that song to my top ten favorites list",
             "please add tom to my contact list",
             "delete call newspaper from my vacation list is done",
-            "read the list",
             "remember dinner on thursday at bistro italia",
             "set a reminder i need to wake up at five am every morning",
         ] {
             assert_eq!(parse(t, now()), None, "{t:?} must not act");
         }
+        // "The list" is the only list there is, or a question which (see `execute`).
+        assert_eq!(
+            parse("read the list", now()),
+            Some(Intent::ShowList {
+                list: UNNAMED_LIST.into()
+            })
+        );
         // Alarms are alarms now, not shopping-list items.
         assert_eq!(
             parse("add an alarm for tomorrow morning at six am", now()),

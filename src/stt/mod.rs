@@ -553,11 +553,15 @@ impl Transcribe for Whisper {
     }
 
     /// One pass over a full window of silence at the full window: the encoder's and the cross
-    /// attention's buffers at their largest, and the decoder's for the longest request.
+    /// attention's buffers at their largest (the decoder's are reserved at load and grow a few
+    /// kB a token: a few tokens are enough, and a model that never says "end" stops there).
     fn prime(&mut self) {
         let t = Instant::now();
         let window = vec![0.0f32; RATE as usize * 30];
+        let cfg = self.cfg.clone();
+        self.cfg.max_tokens = 4;
         let result = self.decode(&window, 0, Pass::Stop, &|| false);
+        self.cfg = cfg;
         tracing::info!(
             ms = t.elapsed().as_millis() as u64,
             done = result.is_ok(),
