@@ -194,6 +194,8 @@ async fn listen_exits_non_zero_when_its_audio_worker_dies() {
 /// One of the soak's spoken requests: the clip, what Zoe must answer (the start of it).
 const SOAK_REQUESTS: &[(&str, &str)] = &[
     ("set_a_timer_for_five_minutes", "Timer set for 5 minutes."),
+    // Set again each time round: "You already have that alarm tomorrow at 7 AM."
+    ("set_an_alarm_for_seven_tomorrow_morning", "alarm"),
     // (Not "add milk to my shopping list": tiny.en hears Piper's "Hey Zoe, add milk" as "had milk".)
     ("add_eggs_and_bread_to_the_shopping_list", "eggs and bread"),
     (

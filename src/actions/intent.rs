@@ -282,8 +282,8 @@ const LISTS_ELSEWHERE: &[&str] = &[
     "emails",
 ];
 
-/// Words that say a "list" is something else (a playlist, contacts, a calendar) or that the
-/// phrase is more than a list's name ("the list of things to do").
+/// Words that say the phrase is more than a list's name ("the list of things to do", "all of
+/// my lists").
 const NOT_A_LIST: &[&str] = &[
     "from", "to", "of", "on", "with", "for", "this", "that", "it", "my", "all", "every", "whole",
     "entire", "the", "a", "an", "our", "your", "these", "those",

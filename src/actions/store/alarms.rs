@@ -173,6 +173,33 @@ mod tests {
 
     use crate::actions::test_at as at;
 
+    /// An alarm keeps its local time when the zone's rules put it at another UTC instant (at a
+    /// change to summer time, or a move to another zone): relocalising moves its UTC time only.
+    #[test]
+    fn alarms_keep_their_local_time() {
+        use chrono::TimeZone;
+        let mut s = Store::in_memory().unwrap();
+        let seven = at(27, 7);
+        let london = |t: NaiveDateTime| {
+            chrono_tz::Europe::London
+                .from_local_datetime(&t)
+                .earliest()
+                .map(|d| d.timestamp_millis())
+        };
+        let tokyo = |t: NaiveDateTime| {
+            chrono_tz::Asia::Tokyo
+                .from_local_datetime(&t)
+                .earliest()
+                .map(|d| d.timestamp_millis())
+        };
+        s.add_alarm("", seven, london(seven).unwrap(), "Europe/London", 0)
+            .unwrap();
+        assert_eq!(s.relocalise(&london, "Europe/London").unwrap(), 0);
+        assert_eq!(s.relocalise(&tokyo, "Asia/Tokyo").unwrap(), 1);
+        let a = &s.alarms().unwrap()[0];
+        assert_eq!((a.local, Some(a.due_ms)), (seven, tokyo(seven)));
+    }
+
     /// A one-off alarm rings once; a weekday alarm moves from Friday to Monday; a cancelled one
     /// is not due and comes back with undo; marking the same ringing twice changes nothing.
     #[test]
