@@ -350,10 +350,9 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
             return None;
         }
         let next = all.contains(&"next") || all.contains(&"upcoming") && all.len() <= 3;
-        let (about, days, said) = about_and_when(&all, now)?;
-        if said.is_some_and(|s| s.clock.is_some()) {
-            // "do i have any meetings tomorrow at nine": a day is enough to answer.
-        }
+        // A time of day with the day ("do i have any meetings tomorrow at nine"): the day's
+        // events answer it.
+        let (about, days, _) = about_and_when(&all, now)?;
         if !about.is_empty() {
             // "when is my meeting with john", "when is the wedding": the next such event.
             if !all[0].starts_with("when") || about.len() > 3 {
