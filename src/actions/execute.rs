@@ -11,8 +11,8 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::actions::intent::{
-    join_words, say_duration, say_time, say_when, Due, Intent, MAX_REMINDER_DAYS, MAX_TIMER_SECS,
-    UNNAMED_LIST,
+    capitalise, join_words, say_duration, say_time, say_when, Due, Intent, MAX_REMINDER_DAYS,
+    MAX_TIMER_SECS, UNNAMED_LIST,
 };
 use crate::actions::localtime::{local_at, local_utc_ms, zone_name};
 use crate::actions::store::{now_ms, Restored, Store, StoreError};
@@ -184,13 +184,6 @@ pub fn intent_from_tool(name: &str, args: &Value, now: NaiveDateTime) -> Result<
             calendar::from_tool(name, args, now)?
         }
         other => return Err(ToolError::Unknown(other.to_string())),
-    })
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map_or(String::new(), |f| {
-        f.to_uppercase().collect::<String>() + c.as_str()
     })
 }
 

@@ -963,6 +963,14 @@ fn add(list: String, raw: &str) -> Intent {
     }
 }
 
+/// "Gym alarm", "Eggs": the first letter upper case.
+pub fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or(String::new(), |f| {
+        f.to_uppercase().collect::<String>() + c.as_str()
+    })
+}
+
 /// Shared by the fast path's replies: "eggs, milk and bread".
 pub fn join_words(items: &[String]) -> String {
     match items {

@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::actions::intent::say_time;
+use crate::actions::intent::{capitalise, say_time};
 use crate::actions::localtime::{local_at, local_utc_ms, zone_name};
-use crate::actions::store::{now_ms, Alarm, SharedStore, StoreCallError};
+use crate::actions::store::{alarm_name, now_ms, Alarm, SharedStore, StoreCallError};
 
 /// How late a timer may fire and still count as on time.
 const LATE_MS: i64 = 60_000;
@@ -81,20 +81,11 @@ fn timer_text(label: &str, late: bool) -> String {
 }
 
 fn alarm_text(a: &Alarm, late: bool) -> String {
-    let time = say_time(a.local);
-    let name = if a.label.is_empty() {
-        "alarm".to_string()
-    } else {
-        format!("{} alarm", a.label)
-    };
+    let (time, name) = (say_time(a.local), alarm_name(&a.label));
     if late {
         format!("Your {time} {name} went off while I was away.")
     } else {
-        let mut name = name;
-        if let Some(f) = name.get_mut(..1) {
-            f.make_ascii_uppercase();
-        }
-        format!("{name}: it's {time}.")
+        format!("{}: it's {time}.", capitalise(&name))
     }
 }
 
@@ -215,11 +206,22 @@ impl Scheduler {
             }
         }
         self.mark().await;
-        let due = self.store.with(limit, move |st| st.due(wall_ms)).await;
-        let (timers, reminders) = match due {
+        // One store call for everything due.
+        let due = self
+            .store
+            .with(limit, move |st| {
+                let (timers, reminders) = st.due(wall_ms)?;
+                Ok::<_, crate::actions::store::StoreError>((
+                    timers,
+                    reminders,
+                    st.due_alarms(wall_ms)?,
+                ))
+            })
+            .await;
+        let (timers, reminders, alarms) = match due {
             Ok(d) => d,
             Err(e) => {
-                tracing::warn!("checking timers: {e}; they stay due");
+                tracing::warn!("checking timers and alarms: {e}; they stay due");
                 return true;
             }
         };
@@ -242,17 +244,6 @@ impl Scheduler {
             }
             self.unmarked.reminders.push(r.id);
         }
-        let alarms = match self
-            .store
-            .with(limit, move |st| st.due_alarms(wall_ms))
-            .await
-        {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!("checking alarms: {e}; they stay due");
-                return true;
-            }
-        };
         let now_local = local_at(wall_ms).unwrap_or_default();
         for a in alarms {
             if self.unmarked.alarms.iter().any(|u| u.0 == a.id) {

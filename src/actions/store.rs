@@ -105,7 +105,7 @@ const MIGRATIONS: &[&str] = &[
 
 mod alarms;
 mod events;
-pub use alarms::Alarm;
+pub use alarms::{alarm_name, Alarm};
 pub use events::Event;
 
 /// What [`Store::undo_last`] brought back.

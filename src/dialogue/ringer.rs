@@ -10,7 +10,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::actions::store::{now_ms, SharedStore};
+use crate::actions::intent::Intent;
+use crate::actions::store::SharedStore;
 use crate::speech::SpeechControl;
 
 /// How long an alarm rings when nobody stops it.
@@ -123,15 +124,16 @@ impl Ringer {
                 .map(|(l, _)| l)
         })?;
         if let Some(store) = store.cloned() {
-            let l = label.clone();
+            // Set as any one-off alarm is, by the one executor.
             let now = chrono::Local::now().naive_local();
-            let at = crate::actions::snooze_at(now, secs);
+            let again = Intent::SetAlarm {
+                at: crate::actions::snooze_at(now, secs),
+                days: 0,
+                label: label.clone(),
+            };
             tokio::spawn(async move {
-                let due = crate::actions::localtime::local_utc_ms(at)
-                    .unwrap_or_else(|| now_ms().saturating_add(secs as i64 * 1000));
-                let zone = crate::actions::localtime::zone_name();
                 match store
-                    .with(limit, move |st| st.add_alarm(&l, at, due, &zone, 0))
+                    .with(limit, move |st| crate::actions::execute(st, &again, now))
                     .await
                 {
                     Ok(_) => store.changed.notify_one(),
@@ -167,5 +169,28 @@ mod tests {
             Some("taxi".into())
         );
         assert_eq!(r.snooze(300, None, Duration::from_secs(1)), None);
+    }
+
+    /// A snooze stores a one-off alarm with the ringing one's label, `secs` from now.
+    #[tokio::test]
+    async fn a_snooze_sets_the_alarm_again() {
+        let store = SharedStore::new(crate::actions::store::Store::in_memory().unwrap());
+        let r = Ringer::new(None);
+        r.start("gym");
+        let second = Duration::from_secs(1);
+        assert_eq!(r.snooze(540, Some(&store), second), Some("gym".into()));
+        let mut alarms = Vec::new();
+        for _ in 0..100 {
+            alarms = store.with(second, |st| st.alarms()).await.unwrap();
+            if !alarms.is_empty() {
+                break;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(alarms.len(), 1);
+        assert_eq!((alarms[0].label.as_str(), alarms[0].days), ("gym", 0));
+        let ahead = alarms[0].local - chrono::Local::now().naive_local();
+        assert!((530..=540).contains(&ahead.num_seconds()), "{ahead}");
     }
 }

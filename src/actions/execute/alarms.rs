@@ -7,19 +7,15 @@ use serde_json::Value;
 use super::{local_time_arg, ToolError};
 
 use crate::actions::intent::{
-    join_words, say_time, say_when, AlarmPick, Intent, MAX_REMINDER_DAYS,
+    capitalise, join_words, say_time, say_when, AlarmPick, Intent, MAX_REMINDER_DAYS,
 };
 use crate::actions::localtime::{local_utc_ms, zone_name};
-use crate::actions::store::{Alarm, Store, StoreError};
+use crate::actions::store::{alarm_name, Alarm, Store, StoreError};
 use crate::actions::when::{day_bit, say_days, Days, Period, EVERY_DAY, WEEKDAYS, WEEKENDS};
 
 /// "your 7 AM alarm tomorrow", "your gym alarm at 6 AM on weekdays".
 fn describe(a: &Alarm, now: NaiveDateTime) -> String {
-    let name = if a.label.is_empty() {
-        "alarm".to_string()
-    } else {
-        format!("{} alarm", a.label)
-    };
+    let name = alarm_name(&a.label);
     if a.days != 0 {
         format!("{name} at {} {}", say_time(a.local), say_days(a.days))
     } else {
@@ -72,15 +68,7 @@ pub fn set(
     }
     let due = local_utc_ms(at).unwrap_or_else(crate::actions::store::now_ms);
     store.add_alarm(label, at, due, &zone_name(), days)?;
-    let name = if label.is_empty() {
-        "Alarm".to_string()
-    } else {
-        let mut l = label.to_string();
-        if let Some(f) = l.get_mut(..1) {
-            f.make_ascii_uppercase();
-        }
-        format!("{l} alarm")
-    };
+    let name = capitalise(&alarm_name(label));
     Ok(if days != 0 {
         format!(
             "{name} set for {} {}, starting {}.",

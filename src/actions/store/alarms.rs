@@ -58,6 +58,15 @@ impl Alarm {
 
 const COLUMNS: &str = "id, label, local, due_ms, days";
 
+/// How an alarm is named when spoken of: "alarm", "gym alarm".
+pub fn alarm_name(label: &str) -> String {
+    if label.is_empty() {
+        "alarm".to_string()
+    } else {
+        format!("{label} alarm")
+    }
+}
+
 impl Store {
     /// A new alarm ringing first at `local` (`due_ms` in UTC, worked out in `zone`).
     pub fn add_alarm(
