@@ -8,13 +8,13 @@
 
 use std::sync::OnceLock;
 
-use chrono::{Datelike, Duration, NaiveDateTime, NaiveTime, Timelike, Weekday};
+use chrono::{NaiveDateTime, Timelike, Weekday};
 use regex::Regex;
 
 use crate::actions::dates;
-use crate::actions::when::number_word;
+use crate::actions::when;
 pub use crate::actions::when::{
-    parse_duration, reminder_in, timer_secs, MAX_REMINDER_DAYS, MAX_TIMER_SECS,
+    parse_duration, reminder_in, timer_secs, Due, MAX_REMINDER_DAYS, MAX_TIMER_SECS,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -161,14 +161,6 @@ impl Intent {
     }
 }
 
-/// When a reminder is due: at a local time of day (it keeps that local meaning across a change to
-/// or from summer time), or after a length of real time (counted in UTC, so a DST change in
-/// between does not move it by an hour).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Due {
-    At(NaiveDateTime),
-    In(u64),
-}
 
 const FILLERS: &[&str] = &[
     "um", "umm", "uh", "uhh", "uhm", "er", "erm", "hmm", "mm", "yeah", "yes", "okay", "ok",
@@ -435,113 +427,32 @@ fn split_items(raw: &str) -> Vec<String> {
     out
 }
 
-/// Splits a reminder into what and when: "call john tomorrow at 9" → ("call john", at tomorrow
-/// 09:00); "check the oven in 20 minutes" → ("check the oven", in 1200 s). `Err`: the time was
-/// out of range (a time of day like 25:99, a delay past the horizon): the sentence to say.
+/// Splits a reminder into what and when, wherever the time stands: "call john tomorrow at 9" →
+/// ("call john", tomorrow 09:00); "for the meeting friday at three pm" → ("the meeting", Friday
+/// 15:00); "check the oven in 20 minutes" → ("check the oven", in 1200 s). The time words are
+/// read by [`crate::actions::when`]. `Err`: the sentence to say (a time of day like 25:99, a
+/// delay past the horizon, a time already past, one that repeats).
 pub fn parse_when(text: &str, now: NaiveDateTime) -> Result<(String, Option<Due>), String> {
-    let mut what = format!(" {text} ");
-    let mut day: Option<chrono::NaiveDate> = None;
-    let mut time: Option<NaiveTime> = None;
-    let mut relative: Option<u64> = None;
-    let rel = pattern!(r" in (?P<d>(?:[\w-]+ )*?(?:seconds?|minutes?|hours?)(?: and a half)?) ");
-    if let Some(c) = rel.captures(&what.clone()) {
-        if let Some(secs) = parse_duration(&c["d"]) {
-            relative = Some(reminder_in(secs)?);
-            what = what.replace(&c[0], " ");
+    if let Some(c) =
+        pattern!(r"\b(?:at|by) (?P<t>(?P<h>\d+):(?P<m>\d+)(?: ?[ap] ?m)?)\b").captures(text)
+    {
+        let (h, m) = (c["h"].parse::<u32>(), c["m"].parse::<u32>());
+        if !matches!((h, m), (Ok(h), Ok(m)) if h < 24 && m < 60) {
+            return Err(format!(
+                "{} isn't a time of day I know: when should I remind you?",
+                &c["t"]
+            ));
         }
     }
-    let at = pattern!(
-        r" (?:at|by) (?P<h>\d{1,2}|[a-z]+)(?::(?P<m>\d{1,2}))?(?: (?P<ap>am|pm|a m|p m|in the morning|in the evening|at night|tonight))? "
-    );
-    if let Some(c) = at.captures(&what.clone()) {
-        let hour = c["h"]
-            .parse::<u32>()
-            .ok()
-            .or_else(|| number_word(&c["h"]).map(|n| n.min(99.0) as u32))
-            .or(match &c["h"] {
-                "noon" | "midday" => Some(12),
-                "midnight" => Some(0),
-                _ => None,
-            });
-        let minute = c.name("m").map(|m| m.as_str().parse::<u32>().unwrap_or(99));
-        if let Some(mut h) = hour {
-            let m = minute.unwrap_or(0);
-            let spoken = || {
-                c[0].trim()
-                    .trim_start_matches("at ")
-                    .trim_start_matches("by ")
-                    .to_string()
-            };
-            if h >= 24 || m >= 60 {
-                return Err(format!(
-                    "{} isn't a time of day I know: when should I remind you?",
-                    spoken()
-                ));
-            }
-            match c.name("ap").map(|a| a.as_str()) {
-                Some("pm" | "p m" | "in the evening" | "at night" | "tonight") if h < 12 => h += 12,
-                Some("am" | "a m" | "in the morning") if h == 12 => h = 0,
-                None if (1..=6).contains(&h) => h += 12, // "at 5": afternoon is likelier than 5 AM
-                _ => {}
-            }
-            time = NaiveTime::from_hms_opt(h, m, 0);
-            what = what.replace(&c[0], " ");
-        }
-    }
-    for (word, offset) in [
-        (" tomorrow ", 1),
-        (" today ", 0),
-        (" tonight ", 0),
-        (" this evening ", 0),
-        (" this afternoon ", 0),
-        (" this morning ", 0),
-    ] {
-        if what.contains(word) {
-            day = now.date().checked_add_days(chrono::Days::new(offset));
-            if time.is_none() {
-                time = NaiveTime::from_hms_opt(
-                    match word.trim() {
-                        "tonight" | "this evening" => 20,
-                        "this afternoon" => 15,
-                        _ => 9,
-                    },
-                    0,
-                    0,
-                );
-            }
-            what = what.replace(word, " ");
-        }
-    }
-    let weekday = pattern!(r" on (?P<d>monday|tuesday|wednesday|thursday|friday|saturday|sunday) ");
-    if let Some(c) = weekday.captures(&what.clone()) {
-        if let Ok(target) = c["d"].parse::<Weekday>() {
-            let mut ahead =
-                (target.num_days_from_monday() + 7 - now.weekday().num_days_from_monday()) % 7;
-            if ahead == 0 {
-                ahead = 7;
-            }
-            day = now
-                .date()
-                .checked_add_days(chrono::Days::new(u64::from(ahead)));
-            what = what.replace(&c[0], " ");
-        }
-    }
-    let nine = NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default();
-    let due = match (relative, day, time) {
-        (Some(secs), _, _) => Some(Due::In(secs)),
-        (None, Some(d), t) => Some(Due::At(d.and_time(t.unwrap_or(nine)))),
-        (None, None, Some(t)) => {
-            let today = now.date().and_time(t);
-            Some(Due::At(if today > now {
-                today
-            } else {
-                today + Duration::days(1)
-            }))
-        }
-        (None, None, None) => None,
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let Some((rest, said)) = when::extract(&words, now.date()) else {
+        return Ok((text.split_whitespace().collect::<Vec<_>>().join(" "), None));
     };
-    let what = what.split_whitespace().collect::<Vec<_>>().join(" ");
-    Ok((what, due))
+    let what = rest.join(" ");
+    match said.reminder(now)? {
+        Some(due) => Ok((what, Some(due))),
+        None => Err("I can only set reminders that happen once: when should it be?".into()),
+    }
 }
 
 /// Places people name that are not a zone's city, and the zone they mean.
@@ -648,32 +559,34 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         let Some(raw) = c.name("what") else {
             return Some(Intent::Clarify("What should I remind you about?".into()));
         };
-        let (what, due) = match parse_when(raw.as_str(), now) {
-            Ok(parsed) => parsed,
-            Err(say) => return Some(Intent::Clarify(say)),
-        };
-        let what = what
-            .trim_start_matches("to ")
-            .trim_start_matches("that ")
-            .to_string();
-        if what.is_empty() {
-            return Some(Intent::Clarify("What should I remind you about?".into()));
-        }
-        if matches!(due, Some(Due::At(t)) if t <= now) {
-            return Some(Intent::Clarify(
-                "That time has already passed: when should I remind you?".into(),
-            ));
-        }
         // Waking up is an alarm's job, and "every morning" repeats: not a one-off reminder.
-        let words: Vec<&str> = what.split_whitespace().collect();
-        if what.contains("wake up")
-            || words
-                .iter()
-                .any(|w| matches!(*w, "alarm" | "every" | "daily" | "weekly"))
+        let raw = raw.as_str();
+        if raw.contains("wake up")
+            || raw.split_whitespace().any(|w| {
+                matches!(w, "alarm" | "every" | "daily" | "weekly" | "weekdays" | "weekends")
+            })
         {
             return None;
         }
-        return Some(Intent::SetReminder { text: what, due });
+        let (what, due) = match parse_when(raw, now) {
+            Ok(parsed) => parsed,
+            Err(say) => return Some(Intent::Clarify(say)),
+        };
+        let mut words: Vec<&str> = what.split_whitespace().collect();
+        while match words.as_slice() {
+            ["for" | "to" | "that" | "about" | "of", ..] | ["me", "to" | "that", ..] => true,
+            _ => false,
+        } {
+            words.remove(0);
+        }
+        let what = words.join(" ");
+        if what.is_empty() {
+            return Some(Intent::Clarify("What should I remind you about?".into()));
+        }
+        return Some(Intent::SetReminder {
+            text: what.to_string(),
+            due,
+        });
     }
     if let Some(c) = pattern!(r"^(?:cancel|delete|remove|clear|forget) (?:the |my |all )?(?:my )?reminders?(?: (?:to|about|for) (?P<what>.+))?$").captures(&t) {
         return Some(Intent::CancelReminder { about: c.name("what").map(|m| m.as_str().to_string()) });
@@ -736,7 +649,9 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
             .replace(" fall", "")
             .replace(" on this year", " this year")
             .replace(" on next year", " next year");
-        if let Some((date, said)) = dates::parse_date(d.trim_end_matches(" on"), now.date(), false) {
+        // The next such date, unless asked about the past or this year's.
+        let ahead = !t.contains(" was ") && !d.contains("this year");
+        if let Some((date, said)) = dates::parse_date(d.trim_end_matches(" on"), now.date(), ahead) {
             return Some(Intent::DayOf { date, said });
         }
     }

@@ -163,6 +163,15 @@ pub fn say_days(days: Days) -> String {
     }
 }
 
+/// When a reminder is due: at a local time of day (it keeps that local meaning across a change to
+/// or from summer time), or after a length of real time (counted in UTC, so a DST change in
+/// between does not move it by an hour).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    At(NaiveDateTime),
+    In(u64),
+}
+
 /// Everything a phrase said about when.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Said {
@@ -219,6 +228,7 @@ fn meridiem(words: &[&str]) -> Option<(Option<bool>, usize)> {
         ["a", "m", ..] => Some((Some(false), 2)),
         ["p", "m", ..] => Some((Some(true), 2)),
         ["o'clock" | "oclock", ..] => Some((None, 1)),
+        ["o", "clock", ..] => Some((None, 2)),
         _ => None,
     }
 }
@@ -408,6 +418,32 @@ fn day(words: &[&str], today: NaiveDate) -> Option<(NaiveDate, bool, Option<Peri
         ["tonight", ..] => return Some((today, false, Some(Period::Night), 1)),
         _ => {}
     }
+    // "in three days", "a week from today", "two weeks from tomorrow".
+    let days_in = |n: &str, unit: &str| {
+        let n = match n {
+            "a" | "one" => 1,
+            n => number_word(n).filter(|n| n.fract() == 0.0 && (1.0..=366.0).contains(n))? as u64,
+        };
+        match unit.trim_end_matches('s') {
+            "day" => Some(n),
+            "week" => Some(7 * n),
+            _ => None,
+        }
+    };
+    match words {
+        ["in", n, unit, ..] => {
+            if let Some(k) = days_in(n, unit) {
+                return Some((plus(k)?, false, None, 3));
+            }
+        }
+        [n, unit, "from", base @ ("today" | "now" | "tomorrow"), ..] => {
+            if let Some(k) = days_in(n, unit) {
+                let k = k + u64::from(*base == "tomorrow");
+                return Some((plus(k)?, false, None, 4));
+            }
+        }
+        _ => {}
+    }
     let (skip, rest) = match words {
         ["this" | "next" | "coming" | "on", "coming", rest @ ..] => (2, rest),
         ["this" | "next" | "on" | "coming", rest @ ..] => (1, rest),
@@ -494,6 +530,71 @@ pub fn parse(words: &[&str], today: NaiveDate) -> Option<Said> {
         }
     }
     (s != Said::default()).then_some(s)
+}
+
+/// Words that join a time to the rest of a sentence ("at", "on") and belong to neither.
+const CONNECTORS: &[&str] = &[
+    "for", "at", "on", "by", "around", "about", "of", ",", "from", "starting", "this",
+];
+
+/// Whether a run of words is surely a time and not a count ("two apples"): a day, a period, a
+/// length or a repetition, or a clock reading said with "at", "am"/"pm", "o'clock" or minutes.
+fn surely_time(words: &[&str], s: &Said) -> bool {
+    s.date.is_some()
+        || (s.period.is_some()
+            && words
+                .iter()
+                .any(|w| matches!(*w, "tonight" | "this" | "in" | "during" | "at")))
+        || s.after.is_some()
+        || s.repeat != 0
+        || s.clock.is_some_and(|c| c.pm.is_some() || c.minute != 0)
+        || words.iter().any(|w| {
+            matches!(
+                *w,
+                "at" | "by" | "around" | "o'clock" | "oclock" | "noon" | "midnight" | "midday"
+            ) || w.contains(':')
+        })
+}
+
+/// Takes every time expression out of a sentence, wherever it stands: "the meeting friday at
+/// three pm" → (["the", "meeting"], Friday 15:00); "tomorrow call mom" → (["call", "mom"],
+/// tomorrow). The connecting words around a time go with it. `None`: no time was said, or two
+/// contradict each other ("at five … at six").
+pub fn extract<'a>(words: &[&'a str], today: NaiveDate) -> Option<(Vec<&'a str>, Said)> {
+    let mut rest = Vec::new();
+    let mut said_words: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        // The longest run from here that reads as a time, without a dangling connector.
+        let found = (i + 1..=words.len()).rev().find_map(|j| {
+            if CONNECTORS.contains(&words[j - 1]) {
+                return None;
+            }
+            let span = &words[i..j];
+            parse(span, today)
+                .filter(|s| surely_time(span, s))
+                .map(|_| j)
+        });
+        match found {
+            Some(j) => {
+                said_words.extend(&words[i..j]);
+                i = j;
+            }
+            None => {
+                rest.push(words[i]);
+                i += 1;
+            }
+        }
+    }
+    if said_words.is_empty() {
+        return None;
+    }
+    // Connectors left hanging at the end of the rest ("the meeting at" + "three pm").
+    while rest.last().is_some_and(|w| CONNECTORS.contains(w)) {
+        rest.pop();
+    }
+    let said = parse(&said_words, today)?;
+    Some((rest, said))
 }
 
 /// The 24-hour hour of a clock reading, given the period of the day said with it; `None` when
@@ -618,6 +719,53 @@ impl Said {
             return Err("That time has already passed: when is it?".into());
         }
         Ok((start, false))
+    }
+
+    /// When a reminder said with these words is due: after a while, or at a time (9 in the
+    /// morning on a day said alone, the period's hour for "tomorrow evening", the next such
+    /// reading for a clock without "am" or "pm"). `Ok(None)`: it repeats, which reminders do not.
+    /// `Err`: the sentence to say (too far ahead, or already past).
+    pub fn reminder(&self, now: NaiveDateTime) -> Result<Option<Due>, String> {
+        if self.repeat != 0 {
+            return Ok(None);
+        }
+        if let Some(secs) = self.after {
+            if self.clock.is_some() || self.date.is_some() {
+                return Err("Should I remind you at a time, or after a while?".into());
+            }
+            return Ok(Some(Due::In(reminder_in(secs)?)));
+        }
+        let minute = self.clock.map_or(0, |c| c.minute);
+        let hours: Vec<u32> = match (self.clock, self.period) {
+            (None, None) => vec![9],
+            (None, Some(p)) => vec![period_hour(p)],
+            (Some(c), p) => match hour24(c, p) {
+                Some(h) => vec![h],
+                // On a day said, as for a meeting: 7 to 11 in the morning, else afternoon.
+                None if self.date.is_some() && (7..12).contains(&c.hour) => vec![c.hour],
+                None if self.date.is_some() => vec![c.hour % 12 + 12],
+                None => vec![c.hour % 12, c.hour % 12 + 12],
+            },
+        };
+        let days: Vec<NaiveDate> = match self.date {
+            Some(d) if self.weekday => vec![d, d + Duration::days(7)],
+            Some(d) => vec![d],
+            None => vec![now.date(), now.date() + Duration::days(1)],
+        };
+        let due = days
+            .iter()
+            .flat_map(|d| {
+                hours.iter().filter_map(move |h| {
+                    NaiveTime::from_hms_opt(*h, minute, 0).map(|t| d.and_time(t))
+                })
+            })
+            .filter(|t| *t > now)
+            .min();
+        match due {
+            Some(t) if (t - now).num_days() > MAX_REMINDER_DAYS => Err(TOO_FAR_REMINDER.into()),
+            Some(t) => Ok(Some(Due::At(t))),
+            None => Err("That time has already passed: when should I remind you?".into()),
+        }
     }
 
     /// The time of day this names, if a clock reading was said (its hour in 24-hour form when the

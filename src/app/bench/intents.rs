@@ -5,7 +5,8 @@
 //!
 //! Printed per gold intent: requests, handled right, acted wrongly (with examples), asked back (a
 //! question instead of an action). Then the three figures the fast path answers for: precision
-//! (of the actions it takes, the right kind, and the right list where the request names one),
+//! (of the actions it takes, the right kind, the right list where the request names one, and the
+//! right day and clock time where the annotation's `date`/`time` slots name them),
 //! in-scope coverage (alarms, lists, calendar, date and time handled right) and actions taken on
 //! requests that are none of its business.
 //!
@@ -16,10 +17,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate, Timelike};
 use serde::Deserialize;
 
-use crate::actions::intent::{parse, Intent};
+use crate::actions::intent::{parse, Due, Intent};
+use crate::actions::when::{self, Said};
 
 #[derive(Deserialize)]
 struct Line {
@@ -79,6 +81,52 @@ fn same_list(zoe: &str, gold: &str) -> bool {
         }
     };
     norm(zoe) == norm(gold)
+}
+
+/// What the annotation's `date`, `time` and `timeofday` slots say, read in order by the same
+/// time grammar as requests; `None` when there are none or they do not read as one time.
+fn gold_when(annotation: &str, today: NaiveDate) -> Option<Said> {
+    let mut words = Vec::new();
+    let mut rest = annotation;
+    while let Some(start) = rest.find('[') {
+        let end = rest[start..].find(']')? + start;
+        if let Some((slot, value)) = rest[start + 1..end].split_once(" : ") {
+            if matches!(slot.trim(), "date" | "time" | "timeofday") {
+                words.extend(value.split_whitespace().map(str::to_string));
+            }
+        }
+        rest = &rest[end + 1..];
+    }
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    when::parse(&words, today)
+}
+
+/// Whether the time an intent resolved agrees with the gold slots: the same day when a day was
+/// said (a weekday's name may mean the one after), the same clock reading when one was said
+/// (either half of the day when the words did not tell). Anything else agrees.
+fn same_time(i: &Intent, gold: &Said) -> bool {
+    let at = match i {
+        Intent::SetAlarm { at, .. } => *at,
+        Intent::CreateEvent { start, .. } => *start,
+        Intent::SetReminder {
+            due: Some(Due::At(t)),
+            ..
+        } => *t,
+        Intent::DayOf { date, .. } | Intent::DaysUntil { date, .. } => {
+            // Which year's is the question's own ("this year", "next year"): the day is checked.
+            return gold
+                .date
+                .is_none_or(|d| (d.month(), d.day()) == (date.month(), date.day()));
+        }
+        _ => return true,
+    };
+    let day_ok = gold.date.is_none_or(|d| {
+        at.date() == d || (gold.weekday && at.date() == d + chrono::Duration::days(7))
+    });
+    let clock_ok = gold.time_of_day().is_none_or(|(h, m, known)| {
+        at.minute() == m && if known { at.hour() == h } else { at.hour() % 12 == h % 12 }
+    });
+    day_ok && clock_ok
 }
 
 /// The list an intent acts on.
@@ -151,6 +199,8 @@ pub fn score(path: &Path, print: bool, show: &[String]) -> anyhow::Result<Figure
                         (Some(zoe), Some(gold)) => same_list(zoe, &gold),
                         _ => true,
                     }
+                    && gold_when(&l.sentence_annotation, now.date())
+                        .is_none_or(|g| same_time(i, &g))
             }
             _ => false,
         };
