@@ -82,7 +82,65 @@ fn day_number(words: &[&str]) -> Option<u32> {
 }
 
 fn month(w: &str) -> Option<u32> {
-    MONTHS.iter().position(|m| *m == w).map(|i| i as u32 + 1)
+    const SHORT: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sept", "oct", "nov", "dec",
+    ];
+    let w = w.trim_end_matches('.');
+    MONTHS
+        .iter()
+        .position(|m| *m == w)
+        .or_else(|| SHORT.iter().position(|m| *m == w))
+        .or_else(|| (w == "sep").then_some(8))
+        .map(|i| i as u32 + 1)
+}
+
+/// Whether a day's number was said as an ordinal ("twelfth", "22nd"), which alone names a day of
+/// the month; a bare "two" does not.
+fn ordinal(words: &[&str]) -> bool {
+    words
+        .last()
+        .is_some_and(|w| ["th", "st", "nd", "rd"].iter().any(|e| w.ends_with(e)))
+}
+
+/// A year said after a date: "2017", "two thousand and seventeen", "twenty seventeen"; the words
+/// before it and the year.
+fn split_year<'a>(words: &'a [&'a str]) -> (&'a [&'a str], Option<i32>) {
+    use crate::numbers::{ONES, TENS};
+    let small = |ws: &[&str]| -> Option<i32> {
+        let one = |w: &str| ONES.iter().position(|o| *o == w).map(|i| i as i32);
+        let ten = |w: &str| TENS.iter().position(|t| *t == w).map(|i| 20 + 10 * i as i32);
+        match ws {
+            [u] => one(u).or_else(|| ten(u)),
+            [t, u] => Some(ten(t)? + one(u).filter(|u| (1..10).contains(u))?),
+            _ => None,
+        }
+    };
+    if let Some((last, before)) = words.split_last() {
+        if let Ok(y) = last.parse::<i32>() {
+            if (1900..=2100).contains(&y) && !before.is_empty() {
+                return (before, Some(y));
+            }
+        }
+    }
+    for cut in (1..words.len()).rev() {
+        let (before, tail) = words.split_at(cut);
+        let y = match tail {
+            ["two", "thousand", rest @ ..] => {
+                let rest = rest.strip_prefix(&["and"]).unwrap_or(rest);
+                if rest.is_empty() {
+                    Some(2000)
+                } else {
+                    small(rest).map(|n| 2000 + n)
+                }
+            }
+            ["twenty", rest @ ..] if !rest.is_empty() => small(rest).filter(|n| *n >= 10).map(|n| 2000 + n),
+            _ => None,
+        };
+        if y.is_some() && !before.is_empty() {
+            return (before, y);
+        }
+    }
+    (words, None)
 }
 
 /// The `n`th `weekday` of a month (n = 1…4), or its last when `n` is 0.
@@ -131,18 +189,45 @@ fn holiday(name: &str, year: i32) -> Option<(NaiveDate, &'static str)> {
 /// A date as said, and how to say it back ("March 15", "Christmas"), this year's; with `ahead`,
 /// the next one from `today` on.
 pub fn parse_date(text: &str, today: NaiveDate, ahead: bool) -> Option<(NaiveDate, String)> {
+    // "first" and "second" alone are ordinary words; "the first" is a day.
+    let had_the = text.trim().starts_with("the ");
     let text = text.trim().trim_start_matches("the ").trim();
     let (text, next_year) = match text.strip_suffix(" next year") {
         Some(t) => (t, true),
         None => (text.strip_suffix(" this year").unwrap_or(text), false),
     };
-    let year = today.year() + i32::from(next_year);
+    let (text, this_month) = match text.strip_suffix(" this month") {
+        Some(t) => (t, true),
+        None => (text, false),
+    };
+    let all: Vec<&str> = text
+        .split_whitespace()
+        .filter(|w| *w != "of" && *w != "the" && *w != ",")
+        .collect();
+    let (words, said_year) = split_year(&all);
+    let year = said_year.unwrap_or(today.year() + i32::from(next_year));
+    // A day of the month alone ("the twelfth"): this month's, or next month's once it has passed.
+    if !words.is_empty()
+        && words.iter().all(|w| month(w).is_none())
+        && ordinal(words)
+        && (had_the || !matches!(words, ["first" | "second" | "last"]))
+    {
+        let day = day_number(words)?;
+        let this = NaiveDate::from_ymd_opt(today.year(), today.month(), day);
+        let d = match this {
+            Some(d) if d >= today || !ahead || this_month => d,
+            _ => {
+                let next = today.checked_add_months(chrono::Months::new(1))?;
+                NaiveDate::from_ymd_opt(next.year(), next.month(), day)?
+            }
+        };
+        return Some((d, d.format("%B %-d").to_string()));
+    }
     let found = |y: i32| -> Option<(NaiveDate, String)> {
         if let Some((d, said)) = holiday(text, y) {
             return Some((d, said.to_string()));
         }
-        let words: Vec<&str> = text.split_whitespace().filter(|w| *w != "of").collect();
-        let (m, day) = match words.as_slice() {
+        let (m, day) = match words {
             [] => return None,
             [m, rest @ ..] if month(m).is_some() => (month(m)?, day_number(rest)?),
             [rest @ .., m] if month(m).is_some() => (month(m)?, day_number(rest)?),
@@ -152,7 +237,7 @@ pub fn parse_date(text: &str, today: NaiveDate, ahead: bool) -> Option<(NaiveDat
         Some((d, d.format("%B %-d").to_string()))
     };
     let (d, said) = found(year)?;
-    if ahead && !next_year && d < today {
+    if ahead && !next_year && said_year.is_none() && d < today {
         return found(year + 1);
     }
     Some((d, said))

@@ -14,6 +14,8 @@ pub mod dates;
 pub mod execute;
 pub mod intent;
 pub mod localtime;
+pub mod places;
+mod countries;
 pub mod scheduler;
 pub mod store;
 pub mod tools;

@@ -1,7 +1,7 @@
 //! The calendar carried out: events added, listed, deleted (several ask first) and moved against
 //! the store, each answered with one sentence; and the model's calendar tools.
 
-use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use serde_json::Value;
 
 use super::{local_time_arg, ToolError};
@@ -33,20 +33,24 @@ fn day_start(d: NaiveDate) -> NaiveDateTime {
 
 /// "today", "tomorrow", "on Friday", "between November 30 and December 6".
 fn say_days(days: (NaiveDate, NaiveDate), now: NaiveDateTime) -> String {
+    // A date of another year says its year.
+    let date = |d: NaiveDate| {
+        if d.year() == now.year() || (d - now.date()).num_days().abs() < 180 {
+            d.format("%B %-d").to_string()
+        } else {
+            d.format("%B %-d, %Y").to_string()
+        }
+    };
     let one = |d: NaiveDate| match (d - now.date()).num_days() {
         0 => "today".to_string(),
         1 => "tomorrow".to_string(),
         2..=6 => format!("on {}", d.format("%A")),
-        _ => format!("on {}", d.format("%B %-d")),
+        _ => format!("on {}", date(d)),
     };
     if days.0 == days.1 {
         one(days.0)
     } else {
-        format!(
-            "between {} and {}",
-            days.0.format("%B %-d"),
-            days.1.format("%B %-d")
-        )
+        format!("between {} and {}", date(days.0), date(days.1))
     }
 }
 

@@ -1,0 +1,309 @@
+//! Lists as people word them: adding ("add sunscreen to my packing list", "put eggs and milk on
+//! the list", "add butter"), removing ("take milk off my grocery list", "cross off bread"),
+//! asking ("what's on my shopping list", "read the list", "what lists do I have"), creating,
+//! clearing and deleting lists. An item must look like one (not a meeting, a time, a song) and a
+//! list like a list (not a playlist, the calendar or contacts); otherwise the model decides.
+
+use super::{re, Intent, OnceLock, Regex};
+
+/// "shopping", "grocery", "groceries" → shopping; "to do" → todo; anything else as said.
+fn list_name(raw: Option<&str>) -> String {
+    let raw = raw.unwrap_or("").trim();
+    let raw = raw
+        .trim_start_matches("my ")
+        .trim_start_matches("the ")
+        .trim_start_matches("our ")
+        .trim();
+    match raw {
+        "" | "shopping" | "grocery" | "groceries" | "food" => "shopping".into(),
+        "to do" | "to-do" | "todo" | "to dos" | "todos" => "todo".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Lists that are something else: songs, contacts, favourites, the calendar, mail.
+const LISTS_ELSEWHERE: &[&str] = &[
+    "play",
+    "playlist",
+    "song",
+    "songs",
+    "music",
+    "contact",
+    "contacts",
+    "favorite",
+    "favorites",
+    "favourite",
+    "favourites",
+    "calendar",
+    "email",
+    "emails",
+];
+
+/// Words that say the phrase is more than a list's name ("the list of things to do", "all of
+/// my lists").
+const NOT_A_LIST: &[&str] = &[
+    "from", "to", "of", "on", "with", "for", "this", "that", "it", "my", "all", "every", "whole",
+    "entire", "the", "a", "an", "our", "your", "these", "those",
+];
+
+/// Words that say a phrase is not an item to buy or do (a meeting, a time, music, a device, a
+/// pronoun for something said before).
+const NOT_AN_ITEM: &[&str] = &[
+    "with",
+    "for",
+    "at",
+    "on",
+    "to",
+    "about",
+    "from",
+    "by",
+    "tomorrow",
+    "today",
+    "tonight",
+    "am",
+    "pm",
+    "o'clock",
+    "oclock",
+    "meeting",
+    "appointment",
+    "event",
+    "events",
+    "alarm",
+    "alarms",
+    "reminder",
+    "reminders",
+    "timer",
+    "timers",
+    "song",
+    "songs",
+    "music",
+    "playlist",
+    "album",
+    "radio",
+    "podcast",
+    "audiobook",
+    "audio",
+    "calendar",
+    "schedule",
+    "contact",
+    "contacts",
+    "that",
+    "this",
+    "it",
+    "them",
+    "list",
+    "lists",
+    "email",
+    "emails",
+    "facebook",
+    "twitter",
+    "light",
+    "lights",
+    "lamp",
+    "everything",
+    "all",
+    "item",
+    "items",
+    "line",
+    "last",
+    "first",
+];
+
+/// A list's name as said ("grocery", "a new packing"), if it is one: a few words, none of which
+/// makes it something else.
+pub(super) fn named_list(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let raw = raw
+        .strip_prefix("a new ")
+        .or_else(|| raw.strip_prefix("new "))
+        .or_else(|| raw.strip_prefix("a "))
+        .unwrap_or(raw);
+    let name = list_name(Some(raw));
+    let words: Vec<&str> = name.split_whitespace().collect();
+    (!words.is_empty()
+        && words.len() <= 3
+        && !words
+            .iter()
+            .any(|w| NOT_A_LIST.contains(w) || LISTS_ELSEWHERE.contains(w)))
+    .then_some(name)
+}
+
+/// Whether every item of "eggs, milk and bread" is something to put on a list: a few words, none
+/// of which makes it a meeting, a time or a song.
+fn items_like(raw: &str) -> bool {
+    let items = split_items(raw);
+    !items.is_empty()
+        && items.iter().all(|i| {
+            let words: Vec<&str> = i.split_whitespace().collect();
+            words.len() <= 4 && !words.iter().any(|w| NOT_AN_ITEM.contains(w))
+        })
+}
+
+/// "eggs, milk and bread" → ["eggs", "milk", "bread"], articles dropped.
+fn split_items(raw: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in raw.split([',', ':']).flat_map(|p| p.split(" and ")) {
+        let mut w = part.trim();
+        for art in ["some ", "a ", "an ", "the ", "more "] {
+            w = w.strip_prefix(art).unwrap_or(w);
+        }
+        let w = w.trim();
+        if !w.is_empty() && !out.iter().any(|o| o == w) {
+            out.push(w.to_string());
+        }
+    }
+    out
+}
+
+/// A list request about lists themselves: creating, asking, deleting, clearing.
+pub(super) fn asked(t: &str) -> Option<Intent> {
+    if pattern!(r"^what do (?:i|we) need(?: to (?:buy|get))?(?: from the (?:shop|store))?$")
+        .is_match(t)
+    {
+        return Some(Intent::ShowList {
+            list: "shopping".into(),
+        });
+    }
+    if pattern!(r"^(?:(?:what|which) lists do (?:i|we) have|(?:what are|tell me|show me|read me|list) (?:all )?(?:of )?(?:my|our) lists|what lists (?:do i have|have i made|are there))$").is_match(t) {
+        return Some(Intent::ListLists);
+    }
+    if let Some(c) = pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?(?:list (?:called|named) (?P<l>.+)|(?P<l2>.+?) list)$").captures(t) {
+        let list = named_list(c.name("l").or(c.name("l2")).map_or("", |m| m.as_str()))?;
+        return Some(Intent::CreateList { list });
+    }
+    if pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?list$").is_match(t) {
+        return Some(Intent::Clarify("What should I call the new list?".into()));
+    }
+    if let Some(list) = pattern!(r"^(?:what'?s|what is|what are|what do i have) (?:on|in) (?:my |the |our )?(?P<l>.+?) list$|^(?:read|show|tell)(?: me)? (?:what'?s on )?(?:my |the |our )?(?P<l2>.+?) list$")
+        .captures(t)
+        .and_then(|c| named_list(c.name("l").or(c.name("l2")).map_or("", |m| m.as_str())))
+    {
+        return Some(Intent::ShowList { list });
+    }
+    if let Some(i) = list_question(t) {
+        return Some(i);
+    }
+    // "delete my packing list" (a list's own name; "remove milk from my list" is not one).
+    if let Some(list) = pattern!(r"^(?:delete|remove|get rid of)(?: (?:my|the|our))? (?P<l>.+?) list(?: entirely| altogether| completely)?$")
+        .captures(t)
+        .and_then(|c| named_list(&c["l"]))
+    {
+        return Some(Intent::DeleteList { list });
+    }
+    if let Some(c) = pattern!(r"^(?:clear|empty|erase|wipe)(?: out)? (?:my |the |our )?(?:whole |entire )?(?P<l>.+?) list$").captures(t) {
+        return Some(Intent::ClearList { list: named_list(&c["l"])? });
+    }
+    None
+}
+
+/// A list request about items: adding and removing.
+pub(super) fn items(t: &str) -> Option<Intent> {
+    // "I got the bread, cross it off"
+    if let Some(c) = pattern!(r"^(?:i )?(?:got|bought|picked up|have) (?:the |some )?(?P<i>.+?) (?:so )?(?:cross|tick|take|check|mark) (?:it|them|that) off(?: (?:my |the )?(?P<l>.+?) list)?$").captures(t) {
+        let list = match c.name("l") {
+            Some(l) => named_list(l.as_str())?,
+            None => "shopping".into(),
+        };
+        return items_like(&c["i"]).then(|| Intent::RemoveItems { list, items: split_items(&c["i"]) });
+    }
+    if let Some(c) = pattern!(r"^(?:remove|delete|take|cross|tick|scratch|cancel) (?:off |out )?(?P<i>.+?) (?:off|from) (?:of )?(?:my |the |our )?(?P<l>.+?) list$").captures(t) {
+        let list = named_list(&c["l"])?;
+        return items_like(&c["i"]).then(|| Intent::RemoveItems { list, items: split_items(&c["i"]) });
+    }
+    // Crossing off is list language; a bare "remove X" or "delete X" could be anything.
+    if let Some(c) = pattern!(r"^(?:cross|tick|check|scratch) off (?P<i>.+)$").captures(t) {
+        return items_like(&c["i"]).then(|| Intent::RemoveItems {
+            list: "shopping".into(),
+            items: split_items(&c["i"]),
+        });
+    }
+    if let Some(c) =
+        pattern!(r"^(?:add|put) (?:to|on) (?:my |the |our )?(?P<l>.+?) list:? (?P<i>.+)$")
+            .captures(t)
+    {
+        let list = named_list(&c["l"])?;
+        return items_like(&c["i"]).then(|| add(list, &c["i"]));
+    }
+    if let Some(c) = pattern!(
+        r"^(?:add|put) (?P<i>.+?) (?:to|on|onto|in|into) (?:my |the |our )?(?:(?P<l>.+?) )?list$"
+    )
+    .captures(t)
+    {
+        let list = match c.name("l") {
+            Some(l) => named_list(l.as_str())?,
+            None => "shopping".into(),
+        };
+        return items_like(&c["i"]).then(|| add(list, &c["i"]));
+    }
+    // "add butter": the shopping list, when what follows is an item ("put on some music",
+    // "add a meeting with Tom" are not).
+    if let Some(c) = pattern!(r"^add(?: (?P<i>.+))?$").captures(t) {
+        return match c.name("i") {
+            Some(i) if items_like(i.as_str()) => Some(add("shopping".into(), i.as_str())),
+            Some(i) if split_items(i.as_str()).is_empty() => Some(Intent::Clarify(
+                "What should I add, and to which list?".into(),
+            )),
+            Some(_) => None,
+            None => Some(Intent::Clarify(
+                "What should I add, and to which list?".into(),
+            )),
+        };
+    }
+    None
+}
+
+/// A question about a list however worded: "read the list", "check my list", "what does the
+/// list contain", "how many items are on my to do list", "what is on my shopping list today",
+/// "tell me what lists i have". A list said without a name ("the list", "my list") is
+/// [`UNNAMED_LIST`]: the executor takes the only list there is, or asks which.
+fn list_question(t: &str) -> Option<Intent> {
+    const AFTER: &[&str] = &[
+        "items", "to", "me", "contain", "contains", "for", "today", "this", "week", "are", "now",
+        "right", "have", "has", "in", "it",
+    ];
+    let asking = pattern!(
+        r"^(?:what|what's|whats|what else|which|do i have|did i|how many|tell me|read|show|give me|check|list|can i see|can i check|bring up|let me (?:see|hear|know)|are|is|any)\b"
+    );
+    if !asking.is_match(t)
+        || pattern!(r"\b(?:add|put|remove|delete|clear|erase|cross|create|make|send|share)\b")
+            .is_match(t)
+    {
+        return None;
+    }
+    let words: Vec<&str> = t.split_whitespace().collect();
+    if words.contains(&"lists") && !words.contains(&"list") {
+        return Some(Intent::ListLists);
+    }
+    let at = words.iter().position(|w| *w == "list")?;
+    if words[at + 1..].iter().any(|w| !AFTER.contains(w))
+        || words[..at].iter().any(|w| LISTS_ELSEWHERE.contains(w))
+    {
+        return None;
+    }
+    // The list's name: the words between the last "my"/"the"/"our"/"on"/"of" (or the first word,
+    // "read shopping list") and "list".
+    let from = words[..at]
+        .iter()
+        .rposition(|w| matches!(*w, "my" | "the" | "our" | "on" | "of" | "this"))
+        .map_or(1.min(at), |i| i + 1);
+    let name = words[from..at].join(" ");
+    let list = if name.is_empty() {
+        UNNAMED_LIST.to_string()
+    } else {
+        named_list(&name)?
+    };
+    Some(Intent::ShowList { list })
+}
+
+/// The list of a request that names none ("read the list").
+pub const UNNAMED_LIST: &str = "";
+
+fn add(list: String, raw: &str) -> Intent {
+    let items = split_items(raw);
+    if items.is_empty() {
+        Intent::Clarify("What should I add, and to which list?".into())
+    } else {
+        Intent::AddItems { list, items }
+    }
+}
+
