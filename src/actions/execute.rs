@@ -252,6 +252,15 @@ pub fn answer_without_store(intent: &Intent, now: NaiveDateTime) -> Option<Strin
     }
 }
 
+/// "Which list: your shopping list or your packing list?"
+fn which_list(names: &[String]) -> String {
+    let phrases: Vec<String> = names.iter().map(|n| list_phrase(n)).collect();
+    format!(
+        "Which list: your {}?",
+        join_words(&phrases).replace(" and ", " or ")
+    )
+}
+
 /// Runs an intent and returns the sentence to say.
 pub fn execute(
     store: &mut Store,
@@ -288,6 +297,35 @@ pub fn execute(
                 ),
             }
         }
+        // "take milk off the list": the list that holds it.
+        Intent::RemoveItems { list, items } if list == UNNAMED_LIST => {
+            let mut holding = Vec::new();
+            for (name, _) in store.lists()? {
+                let held = store.items(&name)?;
+                if items
+                    .iter()
+                    .any(|i| held.iter().any(|h| h.eq_ignore_ascii_case(i)))
+                {
+                    holding.push(name);
+                }
+            }
+            match holding.as_slice() {
+                [] => format!(
+                    "{} {} on any of your lists.",
+                    capitalise(&join_words(items)),
+                    if items.len() == 1 { "isn't" } else { "aren't" }
+                ),
+                [one] => execute(
+                    store,
+                    &Intent::RemoveItems {
+                        list: one.clone(),
+                        items: items.clone(),
+                    },
+                    now,
+                )?,
+                many => which_list(many),
+            }
+        }
         Intent::RemoveItems { list, items } => {
             let (removed, missing) = store.remove_items(list, items)?;
             let l = list_phrase(list);
@@ -308,18 +346,18 @@ pub fn execute(
             }
             parts.join(" ")
         }
-        Intent::ShowList { list } if list == UNNAMED_LIST => {
-            let lists = store.lists()?;
+        Intent::ShowList { list } | Intent::ClearList { list } if list == UNNAMED_LIST => {
+            let lists: Vec<String> = store.lists()?.into_iter().map(|(n, _)| n).collect();
             match lists.as_slice() {
                 [] => "You have no lists yet.".into(),
-                [(only, _)] => show_list(store, only)?,
-                many => {
-                    let names: Vec<String> = many.iter().map(|(n, _)| list_phrase(n)).collect();
-                    format!(
-                        "Which list: your {}?",
-                        join_words(&names).replace(" and ", " or ")
-                    )
+                [only] => {
+                    let named = match intent {
+                        Intent::ShowList { .. } => Intent::ShowList { list: only.clone() },
+                        _ => Intent::ClearList { list: only.clone() },
+                    };
+                    execute(store, &named, now)?
                 }
+                many => which_list(many),
             }
         }
         Intent::ShowList { list } => show_list(store, list)?,

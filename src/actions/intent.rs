@@ -219,7 +219,17 @@ pub fn normalise(text: &str) -> String {
     }) {
         start += p.len();
     }
-    words[start..]
+    // An assistant's name or "please" said last ("… on my shopping list olly").
+    let mut end = words.len();
+    while end > start + 1
+        && matches!(
+            bare(words[end - 1]).as_str(),
+            "please" | "olly" | "siri" | "alexa" | "zoe" | "google" | "thanks" | "thank"
+        )
+    {
+        end -= 1;
+    }
+    words[start..end]
         .join(" ")
         .trim_end_matches([',', ':'])
         .to_string()

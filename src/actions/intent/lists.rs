@@ -43,7 +43,7 @@ const LISTS_ELSEWHERE: &[&str] = &[
 /// my lists").
 const NOT_A_LIST: &[&str] = &[
     "from", "to", "of", "on", "with", "for", "this", "that", "it", "my", "all", "every", "whole",
-    "entire", "the", "a", "an", "our", "your", "these", "those",
+    "entire", "the", "a", "an", "our", "your", "these", "those", "me", "us", "you", "please",
 ];
 
 /// Words that say a phrase is not an item to buy or do (a meeting, a time, music, a device, a
@@ -167,11 +167,11 @@ pub(super) fn asked(t: &str) -> Option<Intent> {
     if pattern!(r"^(?:(?:what|which) lists do (?:i|we) have|(?:what are|tell me|show me|read me|list) (?:all )?(?:of )?(?:my|our) lists|what lists (?:do i have|have i made|are there))$").is_match(t) {
         return Some(Intent::ListLists);
     }
-    if let Some(c) = pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?(?:list (?:called|named) (?P<l>.+)|(?P<l2>.+?) list)$").captures(t) {
+    if let Some(c) = pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?(?:list (?:called|named|titled|for) (?P<l>.+)|(?P<l2>.+?) list)$").captures(t) {
         let list = named_list(c.name("l").or(c.name("l2")).map_or("", |m| m.as_str()))?;
         return Some(Intent::CreateList { list });
     }
-    if pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?list$").is_match(t) {
+    if pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?list(?: for me)?$").is_match(t) {
         return Some(Intent::Clarify("What should I call the new list?".into()));
     }
     if let Some(list) = pattern!(r"^(?:what'?s|what is|what are|what do i have) (?:on|in) (?:my |the |our )?(?P<l>.+?) list$|^(?:read|show|tell)(?: me)? (?:what'?s on )?(?:my |the |our )?(?P<l2>.+?) list$")
@@ -184,14 +184,21 @@ pub(super) fn asked(t: &str) -> Option<Intent> {
         return Some(i);
     }
     // "delete my packing list" (a list's own name; "remove milk from my list" is not one).
-    if let Some(list) = pattern!(r"^(?:delete|remove|get rid of)(?: (?:my|the|our))? (?P<l>.+?) list(?: entirely| altogether| completely)?$")
+    if let Some(list) = pattern!(r"^(?:delete|remove|get rid of|erase)(?: (?:my|the|our))? (?P<l>.+?) list(?: entirely| altogether| completely)?$|^(?:delete|remove|get rid of|erase) (?:the )?list (?:called|named|titled) (?P<l2>.+)$")
         .captures(t)
-        .and_then(|c| named_list(&c["l"]))
+        .and_then(|c| named_list(c.name("l").or(c.name("l2")).map_or("", |m| m.as_str())))
     {
         return Some(Intent::DeleteList { list });
     }
-    if let Some(c) = pattern!(r"^(?:clear|empty|erase|wipe)(?: out)? (?:my |the |our )?(?:whole |entire )?(?P<l>.+?) list$").captures(t) {
-        return Some(Intent::ClearList { list: named_list(&c["l"])? });
+    if pattern!(r"^(?:delete|remove|get rid of|erase) (?:a |one )?list$").is_match(t) {
+        return Some(Intent::Clarify("Which list should I delete?".into()));
+    }
+    if let Some(c) = pattern!(r"^(?:clear|empty|erase|wipe)(?: out)? (?:my |the |our )?(?:whole |entire )?(?:(?P<l>.+?) )?list$").captures(t) {
+        let list = match c.name("l") {
+            Some(l) => named_list(l.as_str())?,
+            None => UNNAMED_LIST.into(),
+        };
+        return Some(Intent::ClearList { list });
     }
     None
 }
@@ -206,8 +213,12 @@ pub(super) fn items(t: &str) -> Option<Intent> {
         };
         return items_like(&c["i"]).then(|| Intent::RemoveItems { list, items: split_items(&c["i"]) });
     }
-    if let Some(c) = pattern!(r"^(?:remove|delete|take|cross|tick|scratch|cancel) (?:off |out )?(?P<i>.+?) (?:off|from) (?:of )?(?:my |the |our )?(?P<l>.+?) list$").captures(t) {
-        let list = named_list(&c["l"])?;
+    if let Some(c) = pattern!(r"^(?:remove|delete|take|cross|tick|scratch|cancel|erase|drop) (?:off |out )?(?P<i>.+?) (?:off|from|out of) (?:of )?(?:my |the |our )?(?:(?P<l>.+?) )?list$").captures(t) {
+        // "the list" alone: the list that holds the item.
+        let list = match c.name("l") {
+            Some(l) => named_list(l.as_str())?,
+            None => UNNAMED_LIST.into(),
+        };
         return items_like(&c["i"]).then(|| Intent::RemoveItems { list, items: split_items(&c["i"]) });
     }
     // Crossing off is list language; a bare "remove X" or "delete X" could be anything.
@@ -225,7 +236,7 @@ pub(super) fn items(t: &str) -> Option<Intent> {
         return items_like(&c["i"]).then(|| add(list, &c["i"]));
     }
     if let Some(c) = pattern!(
-        r"^(?:add|put) (?P<i>.+?) (?:to|on|onto|in|into) (?:my |the |our )?(?:(?P<l>.+?) )?list$"
+        r"^(?:add|put) (?P<i>.+?) (?:to|on|onto|in|into) (?:my |the |our )?(?:(?P<l>.+?) )?list(?: for (?:today|tomorrow|this week))?$"
     )
     .captures(t)
     {
@@ -262,7 +273,7 @@ fn list_question(t: &str) -> Option<Intent> {
         "right", "have", "has", "in", "it",
     ];
     let asking = pattern!(
-        r"^(?:what|what's|whats|what else|which|do i have|did i|how many|tell me|read|show|give me|check|list|can i see|can i check|bring up|let me (?:see|hear|know)|are|is|any)\b"
+        r"^(?:what|what's|whats|what else|which|do i have|did i|how many|tell me|read|show|give me|check|list|can i see|can i check|bring up|pull up|open|display|let me (?:see|hear|know)|are|is|any)\b"
     );
     if !asking.is_match(t)
         || pattern!(r"\b(?:add|put|remove|delete|clear|erase|cross|create|make|send|share)\b")
