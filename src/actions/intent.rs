@@ -353,7 +353,7 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
     }
     // Reminders first: "remind me to add milk" is a reminder, not an add.
     let remind = pattern!(
-        r"^(?:(?:remind|remember) me(?: to| about| that)?|(?:create|set|add|make) (?:a |me a )?reminder(?::| to)?)(?: (?P<what>.+))?$"
+        r"^(?:(?:please )?(?:remind|remember) me(?: to| about| that| of)?|(?:create|set|add|make|send me|give me|set up|new)(?: a| me a| an)? (?:reminder|notification)(?::| to)?|(?:don'?t|do not) (?:let me )?forget to remind me(?: to| about| that| of)?)(?: (?P<what>.+))?$"
     );
     if let Some(c) = remind.captures(&t) {
         let Some(raw) = c.name("what") else {

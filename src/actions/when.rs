@@ -460,9 +460,9 @@ fn day(words: &[&str], today: NaiveDate) -> Option<(NaiveDate, bool, Option<Peri
         let ahead = (5 + 7 - today.weekday().num_days_from_monday()) % 7;
         return Some((plus(u64::from(ahead))?, true, None, skip + 1));
     }
-    // A calendar date: the longest run of up to eight words that is one (with a year said).
+    // A calendar date: the longest run of up to ten words that is one (with a year said).
     let skip = usize::from(matches!(words.first(), Some(&"on")));
-    for n in (1..=8.min(words.len() - skip)).rev() {
+    for n in (1..=10.min(words.len() - skip)).rev() {
         let span = words[skip..skip + n].join(" ");
         if let Some((d, _)) = parse_date(&span, today, true) {
             return Some((d, false, None, skip + n));
@@ -697,6 +697,9 @@ impl Said {
         let hour = match (self.clock, self.period) {
             (None, None) => {
                 let d = self.date.ok_or("When is it?")?;
+                if d < now.date() {
+                    return Err("That day has already passed: when is it?".into());
+                }
                 return Ok((d.and_time(NaiveTime::MIN), true));
             }
             (None, Some(p)) => period_hour(p),

@@ -371,6 +371,22 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         });
     }
     // Adding.
+    // Plans said as wishes: "i want to meet with sara tomorrow", "i need a meeting with the cfo
+    // on thursday", "i want to go to sally's birthday on saturday at ten pm".
+    let wish = pattern!(r"^i (?:want|need|would like|'d like|have|am going|'m going) to (?:meet (?:up )?(?:with )?(?P<who>.+)|go to (?P<to>.+))$|^i (?:want|need|would like|'d like) (?:to (?:have|schedule|book|set up) )?(?P<kind>(?:a |an )?(?:meeting|appointment|lunch|dinner|call) .+)$");
+    let wished;
+    let t = match wish.captures(t) {
+        Some(c) => {
+            wished = match (c.name("who"), c.name("to"), c.name("kind")) {
+                (Some(who), _, _) => format!("add meeting with {}", who.as_str()),
+                (_, Some(to), _) => format!("add {}", to.as_str()),
+                (_, _, Some(kind)) => format!("add {}", kind.as_str()),
+                _ => return None,
+            };
+            wished.as_str()
+        }
+        None => t,
+    };
     // Booking is for tickets, taxis and tables (not Zoe's), unless it is a meeting.
     let c = pattern!(r"^(?:add|put|schedule|create|set up|set|make(?: an?)? (?:event|appointment|meeting|calendar entry|entry|note)|book (?:an? )?(?:meeting|appointment)|plan|arrange|organize|organise|enter|mark|pencil in|i have|i've got)\b(?P<rest>.*)$").captures(t)?;
     let mut rest = words_of(&c["rest"]);
@@ -406,38 +422,70 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
             break;
         }
     }
-    for i in 1..rest.len() {
-        let Some(s) = when::parse(&rest[i..], now.date()) else {
-            continue;
-        };
-        let mut title: Vec<&str> = rest[..i].to_vec();
-        while title.last().is_some_and(|w| {
-            matches!(
-                *w,
-                "on" | "at" | "for" | "this" | "by" | "from" | "starting" | "of" | "to"
-            )
-        }) {
-            title.pop();
-        }
-        if title.is_empty()
-            || title.iter().any(|w| {
-                NOT_AN_EVENT.contains(w)
-                    || matches!(*w, "calendar" | "sure" | "it" | "that" | "this")
-            })
-            || title.len() > 8
-        {
-            return None;
-        }
-        return Some(match s.event(now) {
-            Ok((start, all_day)) => Intent::CreateEvent {
-                title: title.join(" "),
-                start,
-                all_day,
-            },
-            Err(q) => Intent::Clarify(q),
-        });
+    // The time may stand anywhere: "dinner with frank at eight pm on the ninth of august",
+    // "an appointment at nine am wednesday at dr greens office".
+    let (title, s) = when::extract(&rest, now.date())?;
+    let title = tidy_title(title);
+    if title.is_empty()
+        || title.iter().any(|w| {
+            NOT_AN_EVENT.contains(w)
+                || TIME_LEFT.contains(w)
+                || matches!(
+                    *w,
+                    "calendar"
+                        | "sure"
+                        | "it"
+                        | "that"
+                        | "this"
+                        | "something"
+                        | "remind"
+                        | "set"
+                        | "add"
+                        | "schedule"
+                        | "put"
+                )
+        })
+        || title.len() > 8
+    {
+        return None;
     }
-    None
+    Some(match s.event(now) {
+        Ok((start, all_day)) => Intent::CreateEvent {
+            title: title.join(" "),
+            start,
+            all_day,
+        },
+        Err(q) => Intent::Clarify(q),
+    })
+}
+
+/// Words that, left in a title, mean part of the time was not understood ("next", a month).
+const TIME_LEFT: &[&str] = &[
+    "next", "tomorrow", "today", "tonight", "am", "pm", "o'clock", "noon", "morning", "evening",
+    "afternoon", "week", "month", "weekend", "every", "daily", "monday", "tuesday", "wednesday",
+    "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "june",
+    "july", "august", "september", "october", "november", "december", "starting",
+];
+
+/// A title without the joining words a removed time leaves at its ends or inside ("for brunch
+/// with chris" → "brunch with chris"; "dinner on at bistro" → "dinner at bistro").
+fn tidy_title(mut title: Vec<&str>) -> Vec<&str> {
+    const JOINS: &[&str] = &["on", "at", "for", "this", "by", "from", "of", "to", "that", "is"];
+    while title.first().is_some_and(|w| JOINS.contains(w) || matches!(*w, "a" | "an" | "the")) {
+        title.remove(0);
+    }
+    while title.last().is_some_and(|w| JOINS.contains(w)) {
+        title.pop();
+    }
+    // Two joining words in a row: the first lost its time ("dinner on at bistro").
+    let mut out: Vec<&str> = Vec::with_capacity(title.len());
+    for w in title {
+        if JOINS.contains(&w) && out.last().is_some_and(|l| JOINS.contains(l)) {
+            out.pop();
+        }
+        out.push(w);
+    }
+    out
 }
 
 #[cfg(test)]
