@@ -569,3 +569,54 @@ async fn calendar_by_text_exported_and_imported() {
         1
     );
 }
+
+/// `zoe bench intents` on SLURP's development split (real people's wording): the fast path is
+/// right when it acts (≥ 98 %), never acts on what is not its business, and its coverage does not
+/// fall below what it reached (a floor that catches a grammar change breaking a family of
+/// requests; the target is the README's).
+#[test]
+fn the_fast_path_on_real_peoples_requests() {
+    let Some(slurp) = data::shared("devel.jsonl") else {
+        return;
+    };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoe"))
+        .args(["bench", "intents"])
+        .arg(&slurp)
+        .output()
+        .expect("run zoe bench intents");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let summary = text
+        .lines()
+        .find(|l| l.starts_with("precision "))
+        .unwrap_or_else(|| panic!("no summary line in:\n{text}"));
+    let figure = |label: &str| -> f64 {
+        let at = summary
+            .find(label)
+            .unwrap_or_else(|| panic!("{label} in {summary}"))
+            + label.len();
+        summary[at..]
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("a number after {label} in {summary}"))
+    };
+    assert!(figure("precision ") >= 98.0, "{summary}");
+    assert!(figure("in-scope coverage ") >= 60.0, "{summary}");
+    assert!(
+        summary.contains("actions on out-of-scope requests: 0 of "),
+        "{summary}"
+    );
+    // Every in-scope gold intent has its row.
+    for intent in [
+        "alarm_set",
+        "calendar_query",
+        "lists_remove",
+        "datetime_query",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(intent)),
+            "{intent} row in:\n{text}"
+        );
+    }
+}

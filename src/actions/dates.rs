@@ -108,7 +108,11 @@ fn split_year<'a>(words: &'a [&'a str]) -> (&'a [&'a str], Option<i32>) {
     use crate::numbers::{ONES, TENS};
     let small = |ws: &[&str]| -> Option<i32> {
         let one = |w: &str| ONES.iter().position(|o| *o == w).map(|i| i as i32);
-        let ten = |w: &str| TENS.iter().position(|t| *t == w).map(|i| 20 + 10 * i as i32);
+        let ten = |w: &str| {
+            TENS.iter()
+                .position(|t| *t == w)
+                .map(|i| 20 + 10 * i as i32)
+        };
         match ws {
             [u] => one(u).or_else(|| ten(u)),
             [t, u] => Some(ten(t)? + one(u).filter(|u| (1..10).contains(u))?),
@@ -133,7 +137,9 @@ fn split_year<'a>(words: &'a [&'a str]) -> (&'a [&'a str], Option<i32>) {
                     small(rest).map(|n| 2000 + n)
                 }
             }
-            ["twenty", rest @ ..] if !rest.is_empty() => small(rest).filter(|n| *n >= 10).map(|n| 2000 + n),
+            ["twenty", rest @ ..] if !rest.is_empty() => {
+                small(rest).filter(|n| *n >= 10).map(|n| 2000 + n)
+            }
             _ => None,
         };
         if y.is_some() && !before.is_empty() {

@@ -659,6 +659,22 @@ mod tests {
             "Your shopping list has one item: eggs."
         );
         assert!(run(&mut st, "tell me what lists i have").starts_with("You have 2 lists"));
+        // Taken off "the list": the list that holds it, wherever that is.
+        assert_eq!(
+            run(&mut st, "take sunscreen off the list"),
+            "Crossed sunscreen off your packing list."
+        );
+        assert_eq!(
+            run(&mut st, "remove bread from the list"),
+            "Bread isn't on any of your lists."
+        );
+        run(&mut st, "add eggs to my packing list");
+        let which = run(&mut st, "take eggs off the list");
+        assert!(which.starts_with("Which list: your "), "{which}");
+        assert_eq!(
+            run(&mut st, "show me the shopping list"),
+            "Your shopping list has one item: eggs."
+        );
         for not_mine in [
             "read my playlist",
             "what's on the list of songs",

@@ -12,10 +12,10 @@ use chrono::{NaiveDateTime, Timelike, Weekday};
 use regex::Regex;
 
 use crate::actions::dates;
-use crate::actions::{places, when};
 pub use crate::actions::when::{
     parse_duration, reminder_in, timer_secs, Due, MAX_REMINDER_DAYS, MAX_TIMER_SECS,
 };
+use crate::actions::{places, when};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intent {
@@ -161,7 +161,6 @@ impl Intent {
     }
 }
 
-
 const FILLERS: &[&str] = &[
     "um", "umm", "uh", "uhh", "uhm", "er", "erm", "hmm", "mm", "yeah", "yes", "okay", "ok",
     "please", "oh", "well", "alright",
@@ -251,8 +250,8 @@ mod calendar;
 mod lists;
 pub use alarms::{AlarmPick, SNOOZE_SECS};
 pub use calendar::EventPick;
-pub use lists::UNNAMED_LIST;
 use lists::named_list;
+pub use lists::UNNAMED_LIST;
 
 /// Keys a "what's my …" question is not a remembered fact for: the calendar, devices, mail.
 const NOT_A_FACT: &[&str] = &[
@@ -363,7 +362,10 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         let raw = raw.as_str();
         if raw.contains("wake up")
             || raw.split_whitespace().any(|w| {
-                matches!(w, "alarm" | "every" | "daily" | "weekly" | "weekdays" | "weekends")
+                matches!(
+                    w,
+                    "alarm" | "every" | "daily" | "weekly" | "weekdays" | "weekends"
+                )
             })
         {
             return None;
@@ -373,10 +375,10 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
             Err(say) => return Some(Intent::Clarify(say)),
         };
         let mut words: Vec<&str> = what.split_whitespace().collect();
-        while match words.as_slice() {
-            ["for" | "to" | "that" | "about" | "of", ..] | ["me", "to" | "that", ..] => true,
-            _ => false,
-        } {
+        while matches!(
+            words.as_slice(),
+            ["for" | "to" | "that" | "about" | "of", ..] | ["me", "to" | "that", ..]
+        ) {
             words.remove(0);
         }
         let what = words.join(" ");
@@ -437,8 +439,12 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         return Some(i);
     }
     // Time and date.
-    let time_in = pattern!(r"^(?:(?:could|can) you |just )?(?:tell me |let me know |give me |show me )?(?:what time is it|what time it is|what'?s the (?:current )?time|what is (?:the )?(?:current )?time|(?:the )?(?:current )?time) (?:now |right now |there )?(?:in|for|at) (?P<p>[a-z' ]+?)(?: now| right now| currently)?$");
-    let zone_time = pattern!(r"^(?:what(?:'s| is) )?(?:the )?current (?P<p>eastern|central|mountain|pacific) time$");
+    let time_in = pattern!(
+        r"^(?:(?:could|can) you |just )?(?:tell me |let me know |give me |show me )?(?:what time is it|what time it is|what'?s the (?:current )?time|what is (?:the )?(?:current )?time|(?:the )?(?:current )?time) (?:now |right now |there )?(?:in|for|at) (?P<p>[a-z' ]+?)(?: now| right now| currently)?$"
+    );
+    let zone_time = pattern!(
+        r"^(?:what(?:'s| is) )?(?:the )?current (?P<p>eastern|central|mountain|pacific) time$"
+    );
     if let Some(c) = time_in.captures(&t).or_else(|| zone_time.captures(&t)) {
         // A place the tz database knows, a question which city, or the model's question.
         return match places::zone_of(&c["p"])? {
@@ -448,7 +454,9 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
             ))),
         };
     }
-    let day_of = pattern!(r"^(?:what|which) (?:day|weekday)(?: of the week)? (?:is|was|will be|does|will|falls?|is it)(?: on)? (?P<d>.+?)(?: fall on| fall| be| on)?$|^(?:what(?:'s| is) )?the (?:date|day)(?: of the week)? (?:of|for|on) (?P<d2>.+)$|^(?:what will be (?:the )?)?day on (?P<d3>.+)$");
+    let day_of = pattern!(
+        r"^(?:what|which) (?:day|weekday)(?: of the week)? (?:is|was|will be|does|will|falls?|is it)(?: on)? (?P<d>.+?)(?: fall on| fall| be| on)?$|^(?:what(?:'s| is) )?the (?:date|day)(?: of the week)? (?:of|for|on) (?P<d2>.+)$|^(?:what will be (?:the )?)?day on (?P<d3>.+)$"
+    );
     if let Some(c) = day_of.captures(&t) {
         let d = c
             .name("d")
@@ -951,6 +959,20 @@ mod tests {
             zone("what is the current time in orlando florida"),
             Some(("Orlando".into(), "America/New_York"))
         );
+        assert_eq!(
+            zone("what is the time in zimbabwe right now"),
+            Some(("Zimbabwe".into(), "Africa/Harare"))
+        );
+        assert_eq!(
+            zone("what is the current central time"),
+            Some(("Central".into(), "America/Chicago"))
+        );
+        assert_eq!(
+            parse("what time is it in canada", now()),
+            Some(Intent::Clarify(
+                "Canada has several time zones: which city?".into()
+            ))
+        );
         assert_eq!(zone("what time is it in another city"), None);
         assert_eq!(parse("what time is it in another city", now()), None);
         assert_eq!(parse("can i have today's date", now()), Some(Intent::Date));
@@ -990,8 +1012,14 @@ mod tests {
             said("is the twenty third of april a saturday"),
             "April 23, 2027 is a Friday."
         );
-        assert_eq!(said("what is the date of next saturday"), "November 28 is a Saturday.");
-        assert_eq!(said("what day of the week is the twelfth"), "December 12 is a Saturday.");
+        assert_eq!(
+            said("what is the date of next saturday"),
+            "November 28 is a Saturday."
+        );
+        assert_eq!(
+            said("what day of the week is the twelfth"),
+            "December 12 is a Saturday."
+        );
         assert_eq!(
             said("what is my schedule for june fourteenth two thousand and seventeen"),
             "You have nothing on your calendar on June 14, 2017."
@@ -1052,6 +1080,60 @@ mod tests {
         assert!(clarify("remind me at 7:75 pm to eat").starts_with("7:75 pm isn't"));
         // 9 this morning has passed at 14:30: a question, not a reminder that rings at once.
         assert!(clarify("remind me to call john today at 9 am").starts_with("That time has"));
+    }
+
+    /// A reminder's time is read wherever it stands; what is left is what to remind of.
+    #[test]
+    fn reminder_time_anywhere() {
+        let r = |t: &str| match parse(t, now()) {
+            Some(Intent::SetReminder { text, due }) => (
+                text,
+                due.map(|d| match d {
+                    Due::At(t) => t.format("%a %d %H:%M").to_string(),
+                    Due::In(s) => format!("in {s}"),
+                }),
+            ),
+            other => panic!("{t:?} → {other:?}"),
+        };
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            r("set a reminder for the meeting friday at three pm"),
+            ("the meeting".into(), some("Fri 27 15:00"))
+        );
+        assert_eq!(
+            r("remind me for tomorrow interview"),
+            ("interview".into(), some("Fri 27 09:00"))
+        );
+        assert_eq!(
+            r("remind me i need to be at the library a week from today at five"),
+            ("i need to be at the library".into(), some("Thu 03 17:00"))
+        );
+        assert_eq!(
+            r("set a reminder for next saturday go to the library at five o'clock"),
+            ("go to the library".into(), some("Sat 28 17:00"))
+        );
+        assert_eq!(
+            r("send me a reminder to pick up the dog at one pm"),
+            ("pick up the dog".into(), some("Fri 27 13:00"))
+        );
+        assert_eq!(
+            r("please set a reminder for me to go to work in ten minutes"),
+            ("go to work".into(), some("in 600"))
+        );
+        // A count is not a time, nor is a period named as a thing.
+        assert_eq!(
+            r("remind me to buy two apples"),
+            ("buy two apples".into(), None)
+        );
+        assert_eq!(
+            r("remind me about the evening program"),
+            ("the evening program".into(), None)
+        );
+        // Repeating is an alarm's (or the model's) job.
+        assert_eq!(
+            parse("remind me to go to the store every friday", now()),
+            None
+        );
     }
 
     /// Spoken forms of times and durations.

@@ -10,12 +10,12 @@
 //! - [`when`]: times as people say them to an alarm clock ("six thirty tomorrow"), pure.
 //! - [`localtime`]: local wall time ↔ UTC for reminders (the rules at a change of clocks).
 
+mod countries;
 pub mod dates;
 pub mod execute;
 pub mod intent;
 pub mod localtime;
 pub mod places;
-mod countries;
 pub mod scheduler;
 pub mod store;
 pub mod tools;

@@ -796,6 +796,18 @@ pub fn range(words: &[&str], today: NaiveDate) -> Option<(NaiveDate, NaiveDate)>
         };
         first_next.and_then(|f| f.pred_opt()).unwrap_or(d)
     };
+    // "between today and the twenty first", "from monday to friday".
+    let between = match words {
+        ["between" | "from", rest @ ..] => rest
+            .iter()
+            .position(|w| matches!(*w, "and" | "to" | "till" | "until"))
+            .map(|i| (&rest[..i], &rest[i + 1..])),
+        _ => None,
+    };
+    if let Some((a, b)) = between {
+        let (a, b) = (range(a, today)?, range(b, today)?);
+        return (a.0 <= b.1).then_some((a.0, b.1));
+    }
     let joined = words.join(" ");
     let span = match joined
         .trim_start_matches("for ")

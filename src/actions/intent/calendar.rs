@@ -143,6 +143,8 @@ const FILLER: &[&str] = &[
     "evening",
     "night",
     "booked",
+    "available",
+    "list",
 ];
 
 /// Titles that are not events: the other things Zoe keeps, and the house.
@@ -340,7 +342,57 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         return Some(Intent::DeleteEvent { pick: p });
     }
     // Asking.
-    if all.iter().any(|w| NOT_AN_EVENT.contains(w)) && !matches!(all[0], "list") {
+    // "when does the hockey game start on friday", "what time is the evening meeting": the
+    // next such event (on the days said).
+    if let Some(c) = pattern!(r"^(?:when|what time) (?:does|will|is|do) (?:the |my |our )?(?P<x>.+?) (?:start|begin|starting|beginning)(?: (?P<w>.+))?$").captures(t) {
+        let about: Vec<String> = words_of(&c["x"])
+            .into_iter()
+            .filter(|w| !FILLER.contains(w))
+            .map(str::to_string)
+            .collect();
+        let days = match c.name("w") {
+            Some(w) => Some(when::range(&words_of(w.as_str()), now.date())?),
+            None => None,
+        };
+        if about.is_empty() || about.len() > 3 || about.iter().any(|w| NOT_AN_EVENT.contains(&w.as_str())) {
+            return None;
+        }
+        return Some(Intent::ListEvents { days, next: days.is_none(), about });
+    }
+    // "my work schedule", "my weekly plan", "schedule": what is coming up (this week, today).
+    if let Some(c) = pattern!(r"^(?:show |read |check )?(?:me )?(?:my |the )?(?P<k>weekly |daily |work |today'?s |tomorrow'?s )?(?:schedule|agenda|plans?|calendar|itinerary)(?: for (?P<w>.+))?$").captures(t) {
+        let days = match (c.name("k").map(|k| k.as_str().trim()), c.name("w")) {
+            (_, Some(w)) => Some(when::range(&words_of(w.as_str()), now.date())?),
+            (Some("weekly"), _) => when::range(&["this", "week"], now.date()),
+            (Some("daily" | "today's" | "todays"), _) => when::range(&["today"], now.date()),
+            (Some("tomorrow's" | "tomorrows"), _) => when::range(&["tomorrow"], now.date()),
+            _ => None,
+        };
+        return Some(Intent::ListEvents { days, next: false, about: Vec::new() });
+    }
+    // "what does my morning look like tomorrow": that part of the day.
+    if let Some(c) = pattern!(r"^(?:what does|how does) my (?P<p>morning|afternoon|evening|day|week|weekend)(?: (?P<w>.+?))? look(?: like)?(?: (?P<w2>.+))?$").captures(t) {
+        let mut when_words: Vec<&str> = Vec::new();
+        for w in [c.name("w"), c.name("w2")].into_iter().flatten() {
+            when_words.extend(words_of(w.as_str()));
+        }
+        let p = &c["p"];
+        if when_words.is_empty() {
+            when_words.push(match p {
+                "week" | "weekend" => "this",
+                _ => "today",
+            });
+        }
+        if matches!(p, "week" | "weekend") && when_words == ["this"] {
+            when_words.push(p);
+        }
+        let days = when::range(&when_words, now.date())?;
+        return Some(Intent::ListEvents { days: Some(days), next: false, about: Vec::new() });
+    }
+    let listed = all
+        .windows(3)
+        .any(|w| matches!(w, ["list", "of", "events" | "meetings" | "appointments"]));
+    if all.iter().any(|w| NOT_AN_EVENT.contains(w)) && !matches!(all[0], "list") && !listed {
         return None;
     }
     let asking = pattern!(r"^(?:what|what's|whats|when|when's|whens|which|do|does|did|is|are|am|any|tell|show|list|read|give|check|how|my|upcoming|up coming|latest|next|view|display|see|let me know)\b").is_match(t);
@@ -373,7 +425,9 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
     // Adding.
     // Plans said as wishes: "i want to meet with sara tomorrow", "i need a meeting with the cfo
     // on thursday", "i want to go to sally's birthday on saturday at ten pm".
-    let wish = pattern!(r"^i (?:want|need|would like|'d like|have|am going|'m going) to (?:meet (?:up )?(?:with )?(?P<who>.+)|go to (?P<to>.+))$|^i (?:want|need|would like|'d like) (?:to (?:have|schedule|book|set up) )?(?P<kind>(?:a |an )?(?:meeting|appointment|lunch|dinner|call) .+)$");
+    let wish = pattern!(
+        r"^i (?:want|need|would like|'d like|have|am going|'m going) to (?:meet (?:up )?(?:with )?(?P<who>.+)|go to (?P<to>.+))$|^i (?:want|need|would like|'d like) (?:to (?:have|schedule|book|set up) )?(?P<kind>(?:a |an )?(?:meeting|appointment|lunch|dinner|call) .+)$"
+    );
     let wished;
     let t = match wish.captures(t) {
         Some(c) => {
@@ -461,17 +515,53 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
 
 /// Words that, left in a title, mean part of the time was not understood ("next", a month).
 const TIME_LEFT: &[&str] = &[
-    "next", "tomorrow", "today", "tonight", "am", "pm", "o'clock", "noon", "morning", "evening",
-    "afternoon", "week", "month", "weekend", "every", "daily", "monday", "tuesday", "wednesday",
-    "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "june",
-    "july", "august", "september", "october", "november", "december", "starting",
+    "next",
+    "tomorrow",
+    "today",
+    "tonight",
+    "am",
+    "pm",
+    "o'clock",
+    "noon",
+    "morning",
+    "evening",
+    "afternoon",
+    "week",
+    "month",
+    "weekend",
+    "every",
+    "daily",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "january",
+    "february",
+    "march",
+    "april",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "starting",
 ];
 
 /// A title without the joining words a removed time leaves at its ends or inside ("for brunch
 /// with chris" → "brunch with chris"; "dinner on at bistro" → "dinner at bistro").
 fn tidy_title(mut title: Vec<&str>) -> Vec<&str> {
-    const JOINS: &[&str] = &["on", "at", "for", "this", "by", "from", "of", "to", "that", "is"];
-    while title.first().is_some_and(|w| JOINS.contains(w) || matches!(*w, "a" | "an" | "the")) {
+    const JOINS: &[&str] = &[
+        "on", "at", "for", "this", "by", "from", "of", "to", "that", "is",
+    ];
+    while title
+        .first()
+        .is_some_and(|w| JOINS.contains(w) || matches!(*w, "a" | "an" | "the"))
+    {
         title.remove(0);
     }
     while title.last().is_some_and(|w| JOINS.contains(w)) {
@@ -550,13 +640,52 @@ mod tests {
                 "Sun 21 10:00",
                 false,
             ),
+            // The time anywhere in the sentence, and plans said as wishes.
+            (
+                "please add an appointment at nine am wednesday at dr greens office",
+                "appointment at dr greens office",
+                "Wed 02 09:00",
+                false,
+            ),
+            (
+                "make a calendar entry for brunch on saturday morning with chris and kim",
+                "brunch with chris and kim",
+                "Sat 28 09:00",
+                false,
+            ),
+            (
+                "i want to meet with sara tomorrow",
+                "meeting with sara",
+                "Fri 27 00:00",
+                true,
+            ),
+            (
+                "i want to go to sally's birthday on saturday at ten pm",
+                "sally's birthday",
+                "Sat 28 22:00",
+                false,
+            ),
+            (
+                "add my practice at king's park on feb four at two pm",
+                "practice at king's park",
+                "Thu 04 14:00",
+                false,
+            ),
         ] {
             assert_eq!(create(said), (title.into(), when.into(), all_day), "{said}");
         }
+        // A day already past is a question, never an event in 2017.
+        assert!(matches!(
+            intent("schedule a meeting on the twenty first of march two thousand and seventeen", now()),
+            Some(Intent::Clarify(q)) if q.contains("already passed")
+        ));
         for said in [
             "add a meeting with tom",
             "add milk to my list tomorrow",
             "put on some music at five",
+            // Part of the time not understood ("next"), a request inside the title.
+            "make a calendar entry for next saturday at ten am",
+            "i have an appointment tomorrow remind me",
         ] {
             assert!(
                 !matches!(intent(said, now()), Some(Intent::CreateEvent { .. })),
@@ -596,6 +725,35 @@ mod tests {
             list("do i have any meetings next week"),
             (Some("30".into()), false, String::new())
         );
+        assert_eq!(
+            list("when does the hockey game start on friday"),
+            (Some("27".into()), false, "hockey game".into())
+        );
+        assert_eq!(
+            list("what time is the dinner party starting"),
+            (None, true, "dinner party".into())
+        );
+        assert_eq!(
+            list("my weekly plan"),
+            (Some("26".into()), false, String::new())
+        );
+        assert_eq!(
+            list("what does my morning look like tomorrow"),
+            (Some("27".into()), false, String::new())
+        );
+        let span = |said: &str| match intent(said, now()) {
+            Some(Intent::ListEvents {
+                days: Some((a, b)), ..
+            }) => {
+                format!("{} {}", a.format("%m-%d"), b.format("%m-%d"))
+            }
+            other => panic!("{said:?} → {other:?}"),
+        };
+        assert_eq!(
+            span("tell me all the events between today and the twenty first"),
+            "11-26 12-21"
+        );
+        assert_eq!(span("what meetings are available in march"), "03-01 03-31");
         let del = |said: &str| match intent(said, now()) {
             Some(Intent::DeleteEvent { pick }) => pick,
             other => panic!("{said:?} → {other:?}"),

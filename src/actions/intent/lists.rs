@@ -317,4 +317,3 @@ fn add(list: String, raw: &str) -> Intent {
         Intent::AddItems { list, items }
     }
 }
-

@@ -124,7 +124,12 @@ fn same_time(i: &Intent, gold: &Said) -> bool {
         at.date() == d || (gold.weekday && at.date() == d + chrono::Duration::days(7))
     });
     let clock_ok = gold.time_of_day().is_none_or(|(h, m, known)| {
-        at.minute() == m && if known { at.hour() == h } else { at.hour() % 12 == h % 12 }
+        at.minute() == m
+            && if known {
+                at.hour() == h
+            } else {
+                at.hour() % 12 == h % 12
+            }
     });
     day_ok && clock_ok
 }
