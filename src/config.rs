@@ -87,7 +87,7 @@ fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    ollama: RawOllama,
+    llm: RawLlm,
     deadlines: RawDeadlines,
     chat: RawChat,
     tiers: RawTiers,
@@ -191,10 +191,12 @@ struct RawAudio {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawOllama {
+struct RawLlm {
+    api: String,
     url: String,
     model: String,
     keep_alive: String,
+    api_key_env: String,
     warm_start: bool,
 }
 
@@ -274,7 +276,7 @@ struct RawPiper {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub ollama: OllamaConfig,
+    pub llm: LlmConfig,
     pub deadlines: Deadlines,
     pub chat: ChatConfig,
     pub tiers: Tiers,
@@ -337,12 +339,37 @@ pub fn smart_turn_path(models_dir: &Path) -> PathBuf {
 }
 
 #[derive(Debug, Clone)]
-pub struct OllamaConfig {
+pub struct LlmConfig {
+    /// Which chat API the server speaks.
+    pub api: Api,
     /// Base URL without a trailing slash.
     pub url: String,
     pub model: String,
+    /// Ollama only: how long it keeps the model loaded.
     pub keep_alive: String,
+    /// The key sent as `Authorization: Bearer …`, read from the variable `api_key_env` names.
+    pub api_key: Option<String>,
     pub warm_start: bool,
+}
+
+/// The chat APIs Zoe speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// Ollama's `/api/chat` (NDJSON).
+    Ollama,
+    /// `/v1/chat/completions` with server-sent events: llama.cpp's server, vLLM, LM Studio,
+    /// LocalAI, and Ollama itself under `/v1`.
+    OpenAi,
+}
+
+impl Api {
+    /// How a spoken sentence names the server.
+    pub fn server_name(self) -> &'static str {
+        match self {
+            Api::Ollama => "Ollama",
+            Api::OpenAi => "the model server",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -450,8 +477,10 @@ pub struct AudioConfig {
 pub struct Overrides {
     /// `--config PATH`: merged over the defaults.
     pub file: Option<PathBuf>,
-    /// `--ollama-url` / ZOE_OLLAMA_URL.
-    pub ollama_url: Option<String>,
+    /// `--llm-url` / ZOE_LLM_URL (or the old `--ollama-url` / ZOE_OLLAMA_URL).
+    pub llm_url: Option<String>,
+    /// `--llm-api`: `ollama` or `openai`.
+    pub llm_api: Option<String>,
     /// `--model` / ZOE_MODEL.
     pub model: Option<String>,
     /// `--whisper-model` / ZOE_WHISPER_MODEL: a model name or file.
@@ -507,13 +536,16 @@ fn merged(o: &Overrides) -> Result<Table, ConfigError> {
             path: path.clone(),
             source,
         })?;
-        merge(&mut table, parse_table(&text, path)?);
+        merge(&mut table, renamed_ollama(parse_table(&text, path)?));
     }
-    if let Some(url) = &o.ollama_url {
-        set_path(&mut table, "ollama.url", Value::String(url.clone()))?;
+    if let Some(url) = &o.llm_url {
+        set_path(&mut table, "llm.url", Value::String(url.clone()))?;
+    }
+    if let Some(api) = &o.llm_api {
+        set_path(&mut table, "llm.api", Value::String(api.clone()))?;
     }
     if let Some(model) = &o.model {
-        set_path(&mut table, "ollama.model", Value::String(model.clone()))?;
+        set_path(&mut table, "llm.model", Value::String(model.clone()))?;
     }
     if let Some(m) = &o.whisper_model {
         set_path(&mut table, "stt.model", Value::String(m.clone()))?;
@@ -522,9 +554,49 @@ fn merged(o: &Overrides) -> Result<Table, ConfigError> {
         let (key, value) = item
             .split_once('=')
             .ok_or_else(|| ConfigError::BadOverride(item.clone()))?;
-        set_path(&mut table, key.trim(), parse_value(value.trim()))?;
+        let key = key.trim();
+        let key = match key.strip_prefix("ollama.") {
+            Some(rest) => {
+                deprecated("`--set ollama.…` is now `--set llm.…`");
+                format!("llm.{rest}")
+            }
+            None => key.to_string(),
+        };
+        set_path(&mut table, &key, parse_value(value.trim()))?;
     }
     Ok(table)
+}
+
+/// Says once per process, on stderr, that an old name still works but has a new one.
+pub fn deprecated(what: &str) {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static SAID: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+    if said
+        .get_or_insert_with(HashSet::new)
+        .insert(what.to_string())
+    {
+        eprintln!("zoe: deprecated: {what}");
+    }
+}
+
+/// A config file's old `[ollama]` section, read as `[llm]` (its keys are the same).
+fn renamed_ollama(mut file: Table) -> Table {
+    if let Some(old) = file.remove("ollama") {
+        deprecated("the `[ollama]` section is now `[llm]` (same keys)");
+        match (file.get_mut("llm"), old) {
+            (Some(Value::Table(new)), Value::Table(old)) => {
+                for (k, v) in old {
+                    new.entry(k).or_insert(v);
+                }
+            }
+            (_, old) => {
+                file.insert("llm".into(), old);
+            }
+        }
+    }
+    file
 }
 
 /// $XDG_DATA_HOME/zoe/zoe.db, else ~/.local/share/zoe/zoe.db, else ./zoe.db.
@@ -763,16 +835,43 @@ fn wake_config(w: RawWake, models_dir: &Path) -> Result<WakeConfig, ConfigError>
 }
 
 fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
-    let url = raw.ollama.url.trim().trim_end_matches('/').to_string();
+    let url = raw.llm.url.trim().trim_end_matches('/').to_string();
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(invalid(
-            "ollama.url",
+            "llm.url",
             format!("must start with http:// or https://, got `{url}`"),
         ));
     }
-    if raw.ollama.model.trim().is_empty() {
-        return Err(invalid("ollama.model", "is empty; name an Ollama model"));
+    if raw.llm.model.trim().is_empty() {
+        return Err(invalid(
+            "llm.model",
+            "is empty; name the model to chat with",
+        ));
     }
+    let api = match raw.llm.api.trim() {
+        "ollama" => Api::Ollama,
+        "openai" => Api::OpenAi,
+        other => {
+            return Err(invalid(
+                "llm.api",
+                format!("must be \"ollama\" or \"openai\", got `{other}`"),
+            ))
+        }
+    };
+    let key_env = raw.llm.api_key_env.trim();
+    let api_key = if key_env.is_empty() {
+        None
+    } else {
+        match std::env::var(key_env) {
+            Ok(k) if !k.trim().is_empty() => Some(k.trim().to_string()),
+            _ => {
+                return Err(invalid(
+                    "llm.api_key_env",
+                    format!("names the variable {key_env}, which is not set"),
+                ))
+            }
+        }
+    };
     let d = raw.deadlines;
     let deadlines = Deadlines {
         connect: ms(d.connect_ms, "deadlines.connect_ms")?,
@@ -920,11 +1019,13 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             reopen_max: ms(raw.audio.reopen_max_ms, "audio.reopen_max_ms")?,
         },
         models_dir,
-        ollama: OllamaConfig {
+        llm: LlmConfig {
+            api,
             url,
-            model: raw.ollama.model.trim().to_string(),
-            keep_alive: raw.ollama.keep_alive,
-            warm_start: raw.ollama.warm_start,
+            model: raw.llm.model.trim().to_string(),
+            keep_alive: raw.llm.keep_alive,
+            api_key,
+            warm_start: raw.llm.warm_start,
         },
         deadlines,
         chat: ChatConfig {
@@ -964,8 +1065,8 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         let c = Config::defaults().unwrap();
-        assert_eq!(c.ollama.url, "http://127.0.0.1:11434");
-        assert_eq!(c.ollama.model, "gemma3n:e2b");
+        assert_eq!(c.llm.url, "http://127.0.0.1:11434");
+        assert_eq!(c.llm.model, "gemma3n:e2b");
         assert!(c.tiers.greeting.system_prompt.len() <= GREETING_PROMPT_MAX);
         assert!(c.tiers.regular.system_prompt.len() <= REGULAR_PROMPT_MAX);
         assert!(c.tiers.regular.system_prompt.len() > c.tiers.greeting.system_prompt.len());
@@ -976,21 +1077,21 @@ mod tests {
     fn set_overrides_apply() {
         let c = with_set(&[
             "tiers.greeting.num_predict=12",
-            "ollama.model=llama3.2:1b",
+            "llm.model=llama3.2:1b",
             "speech.volume=1",
-            "ollama.keep_alive=\"5m\"",
+            "llm.keep_alive=\"5m\"",
         ])
         .unwrap();
         assert_eq!(c.tiers.greeting.num_predict, 12);
-        assert_eq!(c.ollama.model, "llama3.2:1b");
-        assert_eq!(c.ollama.keep_alive, "5m");
+        assert_eq!(c.llm.model, "llama3.2:1b");
+        assert_eq!(c.llm.keep_alive, "5m");
         assert!((c.speech.volume - 1.0).abs() < f32::EPSILON);
     }
 
     /// Mistyped keys and wrongly typed values are errors that name the key.
     #[test]
     fn bad_overrides_are_rejected() {
-        let e = with_set(&["ollama.modle=x"]).unwrap_err().to_string();
+        let e = with_set(&["llm.modle=x"]).unwrap_err().to_string();
         assert!(e.contains("modle"), "{e}");
         let e = with_set(&["deadlines.stall_ms=soon"])
             .unwrap_err()
@@ -1017,7 +1118,7 @@ mod tests {
     fn the_effective_config_reads_back_the_same() {
         let o = Overrides {
             set: vec![
-                "ollama.model=llama3.2:1b".into(),
+                "llm.model=llama3.2:1b".into(),
                 "vad.end_silence_ms=400".into(),
             ],
             ..Default::default()
@@ -1092,14 +1193,49 @@ mod tests {
     fn file_merges_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("zoe.toml");
-        std::fs::write(&path, "[ollama]\nmodel = \"qwen3:1.7b\"\n").unwrap();
+        std::fs::write(&path, "[llm]\nmodel = \"qwen3:1.7b\"\n").unwrap();
         let c = Config::load(&Overrides {
             file: Some(path.clone()),
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(c.ollama.model, "qwen3:1.7b");
-        assert_eq!(c.ollama.keep_alive, "30m");
+        assert_eq!(c.llm.model, "qwen3:1.7b");
+        assert_eq!(c.llm.keep_alive, "30m");
+        assert_eq!(c.llm.api, Api::Ollama);
+        // The old section name still works, as the same keys.
+        std::fs::write(
+            &path,
+            "[ollama]\nmodel = \"qwen3:4b\"\nurl = \"http://h:1\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&Overrides {
+            file: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (c.llm.model.as_str(), c.llm.url.as_str()),
+            ("qwen3:4b", "http://h:1")
+        );
+        std::fs::write(&path, "[llm]\napi = \"grpc\"\n").unwrap();
+        let e = Config::load(&Overrides {
+            file: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("llm.api") && e.contains("openai"), "{e}");
+        std::fs::write(&path, "[llm]\napi_key_env = \"ZOE_TEST_NO_SUCH_KEY_VAR\"\n").unwrap();
+        let e = Config::load(&Overrides {
+            file: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("ZOE_TEST_NO_SUCH_KEY_VAR") && e.contains("not set"),
+            "{e}"
+        );
         std::fs::write(&path, "[ollama]\nmodell = \"x\"\n").unwrap();
         let e = Config::load(&Overrides {
             file: Some(path),

@@ -315,7 +315,7 @@ async fn spoken_action_with_a_real_model() {
         "--no-speak".into(),
         "--whisper-model".into(),
         model,
-        "--ollama-url".into(),
+        "--llm-url".into(),
         s.url(),
         "--set".into(),
         format!("store.path=\"{}\"", db.display()),

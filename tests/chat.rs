@@ -436,7 +436,7 @@ async fn blank_and_huge_lines() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_start_prefills_the_greeting_prompt() {
     let s = standin(Timing::brisk()).await;
-    let mut zoe = Zoe::chat(&s.url(), &["--no-speak", "--set", "ollama.warm_start=true"]);
+    let mut zoe = Zoe::chat(&s.url(), &["--no-speak", "--set", "llm.warm_start=true"]);
     zoe.send("hi");
     assert_eq!(zoe.reply(), "Hello! How can I help you today?");
     zoe.finish();
@@ -467,7 +467,7 @@ async fn env_and_set_overrides() {
             "--set",
             "tiers.greeting.num_predict=7",
             "--set",
-            "ollama.keep_alive=1h",
+            "llm.keep_alive=1h",
         ],
         &[("ZOE_MODEL", "qwen3:1.7b")],
     );

@@ -7,6 +7,7 @@ mod chat;
 mod devices;
 mod layout;
 mod models;
+mod real_llm;
 mod recognition;
 mod service;
 mod turn;

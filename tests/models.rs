@@ -200,7 +200,7 @@ async fn doctor_reports_fixes() {
         run_zoe(
             [
                 "doctor",
-                "--ollama-url",
+                "--llm-url",
                 &s.url(),
                 "--model",
                 model,
@@ -287,7 +287,7 @@ async fn a_fetched_voice_is_the_one_that_speaks() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown voice en_GB-nobody"));
 
     let s = crate::support::standin(crate::support::Timing::instant()).await;
-    let out = run_zoe(args(&["doctor", "--ollama-url", &s.url()])).await;
+    let out = run_zoe(args(&["doctor", "--llm-url", &s.url()])).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("ok    voice: Piper voice en_US-joe-medium"),

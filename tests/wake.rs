@@ -73,7 +73,7 @@ fn config(extra: &[&str]) -> zoe::config::Config {
             "wake.features_dir=\"{}\"",
             data::wake_features_dir().display()
         ),
-        "ollama.warm_start=false".to_string(),
+        "llm.warm_start=false".to_string(),
     ];
     set.extend(extra.iter().map(|s| s.to_string()));
     zoe::config::Config::load(&zoe::config::Overrides {
@@ -257,7 +257,7 @@ async fn session_with(
     let metrics = dir.path().join("m.jsonl");
     let store = format!("store.path=\"{}\"", dir.path().join("z.db").display());
     let mut cfg = config(&["vad.speculate=false", "turn.model=\"off\"", &store]);
-    cfg.ollama.url = s.url();
+    cfg.llm.url = s.url();
     let cfg = std::sync::Arc::new(cfg);
     let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (stt, stt_thread) = zoe::stt::SttHandle::spawn(Box::new(Scripted {

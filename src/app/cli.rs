@@ -26,10 +26,22 @@ pub struct GlobalArgs {
     /// Config file merged over the built-in defaults (see config/default.toml).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Ollama base URL.
-    #[arg(long, global = true, env = "ZOE_OLLAMA_URL", value_name = "URL")]
+    /// The model server's base URL.
+    #[arg(long, global = true, env = "ZOE_LLM_URL", value_name = "URL")]
+    pub llm_url: Option<String>,
+    /// The API the model server speaks: ollama or openai (llama.cpp's server, vLLM, LM Studio…).
+    #[arg(long, global = true, value_name = "API", value_parser = ["ollama", "openai"])]
+    pub llm_api: Option<String>,
+    /// Deprecated: --llm-url.
+    #[arg(
+        long,
+        global = true,
+        env = "ZOE_OLLAMA_URL",
+        value_name = "URL",
+        hide = true
+    )]
     pub ollama_url: Option<String>,
-    /// Ollama model name.
+    /// Model name, as the server names it.
     #[arg(long, global = true, env = "ZOE_MODEL", value_name = "NAME")]
     pub model: Option<String>,
     /// Whisper model: a name (tiny.en, base.en, small.en) or a ggml file.
@@ -310,7 +322,14 @@ impl GlobalArgs {
     pub fn overrides(&self) -> Overrides {
         Overrides {
             file: self.config.clone(),
-            ollama_url: self.ollama_url.clone(),
+            llm_url: self.llm_url.clone().or_else(|| {
+                let old = self.ollama_url.clone()?;
+                crate::config::deprecated(
+                    "--ollama-url (ZOE_OLLAMA_URL) is now --llm-url (ZOE_LLM_URL)",
+                );
+                Some(old)
+            }),
+            llm_api: self.llm_api.clone(),
             model: self.model.clone(),
             whisper_model: self.whisper_model.clone(),
             set: self.set.clone(),

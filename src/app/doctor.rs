@@ -27,7 +27,15 @@ pub async fn run(cfg: &Config) -> usize {
     let mut r = Report { failures: 0 };
     r.ok(
         "config",
-        &format!("Ollama {} with model {}", cfg.ollama.url, cfg.ollama.model),
+        &format!(
+            "{} {} with model {}",
+            match cfg.llm.api {
+                crate::config::Api::Ollama => "Ollama",
+                crate::config::Api::OpenAi => "OpenAI-compatible server",
+            },
+            cfg.llm.url,
+            cfg.llm.model
+        ),
     );
 
     // Whisper model.
@@ -186,23 +194,40 @@ pub async fn run(cfg: &Config) -> usize {
         ),
     }
 
-    // Ollama.
-    let url = format!("{}/api/tags", cfg.ollama.url);
+    // The model server.
     let client = reqwest::Client::builder()
         .connect_timeout(cfg.deadlines.connect)
         .timeout(Duration::from_secs(5))
         .build()
         .expect("static client");
+    match cfg.llm.api {
+        crate::config::Api::Ollama => check_ollama(&mut r, &client, cfg).await,
+        crate::config::Api::OpenAi => check_openai(&mut r, &client, cfg).await,
+    }
+    println!(
+        "{}",
+        if r.failures == 0 {
+            "all checks passed".to_string()
+        } else {
+            format!("{} check(s) failed", r.failures)
+        }
+    );
+    r.failures
+}
+
+/// Ollama reachable, and the model pulled (`/api/tags`).
+async fn check_ollama(r: &mut Report, client: &reqwest::Client, cfg: &Config) {
+    let url = format!("{}/api/tags", cfg.llm.url);
     match client.get(&url).send().await {
         Err(e) => r.fail(
             "ollama",
-            &format!("cannot reach {}: {e}", cfg.ollama.url),
-            "ollama serve   (or set --ollama-url)",
+            &format!("cannot reach {}: {e}", cfg.llm.url),
+            "ollama serve   (or set --llm-url)",
         ),
         Ok(resp) => {
             let body: serde_json::Value = resp.json().await.unwrap_or_default();
-            r.ok("ollama", &format!("reachable at {}", cfg.ollama.url));
-            let want = &cfg.ollama.model;
+            r.ok("ollama", &format!("reachable at {}", cfg.llm.url));
+            let want = &cfg.llm.model;
             let pulled = body["models"].as_array().into_iter().flatten().any(|m| {
                 let name = m["name"].as_str().unwrap_or("");
                 name == want || name == format!("{want}:latest")
@@ -218,13 +243,48 @@ pub async fn run(cfg: &Config) -> usize {
             }
         }
     }
-    println!(
-        "{}",
-        if r.failures == 0 {
-            "all checks passed".to_string()
-        } else {
-            format!("{} check(s) failed", r.failures)
+}
+
+/// An OpenAI-compatible server reachable, and what models it lists (`/v1/models`); a server that
+/// serves one model (llama.cpp's) answers to any name, so a name not listed is only a note.
+async fn check_openai(r: &mut Report, client: &reqwest::Client, cfg: &Config) {
+    let base = cfg.llm.url.trim_end_matches("/v1");
+    let mut get = client.get(format!("{base}/v1/models"));
+    if let Some(key) = &cfg.llm.api_key {
+        get = get.bearer_auth(key);
+    }
+    match get.send().await {
+        Err(e) => r.fail(
+            "model server",
+            &format!("cannot reach {}: {e}", cfg.llm.url),
+            "start the server, or set --llm-url",
+        ),
+        Ok(resp) if !resp.status().is_success() => r.fail(
+            "model server",
+            &format!("{} answered HTTP {}", cfg.llm.url, resp.status()),
+            "check the URL and the API key (llm.api_key_env)",
+        ),
+        Ok(resp) => {
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            r.ok("model server", &format!("reachable at {}", cfg.llm.url));
+            let ids: Vec<String> = body["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["id"].as_str().map(str::to_string))
+                .collect();
+            r.ok(
+                "model",
+                &format!(
+                    "{} (the server lists {})",
+                    cfg.llm.model,
+                    if ids.is_empty() {
+                        "no models".to_string()
+                    } else {
+                        ids.join(", ")
+                    }
+                ),
+            );
         }
-    );
-    r.failures
+    }
 }

@@ -23,7 +23,7 @@ use crate::dialogue::Ended;
 use crate::health::Health;
 use crate::hearing::echo::EchoGuard;
 use crate::hearing::pipeline::{FramePipeline, TurnStage, WakeStage};
-use crate::ollama::{ChatError, ChatRequest, Message, OllamaClient, Options, StreamEvent};
+use crate::llm::{ChatError, ChatRequest, LlmClient, Message, Options, StreamEvent};
 use crate::shutdown::Shutdown;
 use crate::speech::sink::Output;
 use crate::speech::SpeechHandle;
@@ -102,14 +102,14 @@ pub fn engine(cfg: Arc<Config>, opts: &SessionOptions) -> anyhow::Result<Engine>
 
 /// Loads the model and prefills the greeting system prompt, so the first greeting is warm.
 /// Failures are only logged (the first turn will report them to the user).
-pub async fn warm_start(client: OllamaClient, cfg: Arc<Config>) {
+pub async fn warm_start(client: LlmClient, cfg: Arc<Config>) {
     let t = Instant::now();
     let g = &cfg.tiers.greeting;
     let req = ChatRequest {
-        model: cfg.ollama.model.clone(),
+        model: cfg.llm.model.clone(),
         messages: vec![Message::new("system", g.system_prompt.clone())],
         stream: true,
-        keep_alive: cfg.ollama.keep_alive.clone(),
+        keep_alive: cfg.llm.keep_alive.clone(),
         options: Options {
             num_predict: 1,
             num_ctx: g.num_ctx,
@@ -131,7 +131,7 @@ pub async fn warm_start(client: OllamaClient, cfg: Arc<Config>) {
         Ok(Ok(stats)) => tracing::info!(
             elapsed_ms = t.elapsed().as_millis() as u64,
             load_ms = stats.load_duration.map(|n| n / 1_000_000),
-            model = %cfg.ollama.model,
+            model = %cfg.llm.model,
             "warm start done"
         ),
         Ok(Err(e)) => tracing::warn!(
@@ -162,7 +162,7 @@ impl Session {
     ) -> anyhow::Result<Started> {
         let engine = engine(cfg.clone(), opts)?;
         let mut tasks = Vec::new();
-        if cfg.ollama.warm_start {
+        if cfg.llm.warm_start {
             let (client, cfg, s) = (engine.client().clone(), cfg.clone(), shutdown.clone());
             tasks.push(tokio::spawn(async move {
                 tokio::select! {

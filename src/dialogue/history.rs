@@ -4,7 +4,7 @@
 //! of it at once: the prompt prefix (system prompt + oldest kept messages) then stays identical for
 //! many turns, so Ollama can reuse its prompt cache instead of re-reading the history every turn.
 
-use crate::ollama::Message;
+use crate::llm::Message;
 
 #[derive(Debug, Clone)]
 pub struct History {

@@ -24,7 +24,7 @@ use crate::dialogue::metrics::{MetricsWriter, TurnMetrics};
 use crate::dialogue::ringer::Ringer;
 use crate::dialogue::sentence::SentenceSplitter;
 use crate::dialogue::tier::{classify, Tier};
-use crate::ollama::{ChatError, ChatRequest, Message, OllamaClient, Options, StreamEvent};
+use crate::llm::{ChatError, ChatRequest, LlmClient, Message, Options, StreamEvent};
 use crate::speech::{SpeechEvent, SpeechHandle};
 use tracing::Instrument;
 
@@ -67,7 +67,7 @@ pub struct VoiceInfo {
 
 pub struct Engine {
     cfg: Arc<Config>,
-    client: OllamaClient,
+    client: LlmClient,
     history: History,
     speech: Option<SpeechHandle>,
     out: Box<dyn Write + Send>,
@@ -187,7 +187,7 @@ impl Engine {
         out: Box<dyn Write + Send>,
         metrics: Option<MetricsWriter>,
     ) -> Self {
-        let client = OllamaClient::new(cfg.ollama.clone(), cfg.deadlines);
+        let client = LlmClient::new(cfg.llm.clone(), cfg.deadlines);
         let history = History::new(cfg.chat.history_max_chars, cfg.chat.history_max_messages);
         let session = crate::actions::store::now_ms().to_string();
         let speech_control = speech.as_ref().map(SpeechHandle::control);
@@ -217,7 +217,7 @@ impl Engine {
         self.ringer.clone()
     }
 
-    pub fn client(&self) -> &OllamaClient {
+    pub fn client(&self) -> &LlmClient {
         &self.client
     }
 
@@ -318,10 +318,10 @@ impl Engine {
         }
         messages.push(Message::new("user", text));
         ChatRequest {
-            model: self.cfg.ollama.model.clone(),
+            model: self.cfg.llm.model.clone(),
             messages,
             stream: true,
-            keep_alive: self.cfg.ollama.keep_alive.clone(),
+            keep_alive: self.cfg.llm.keep_alive.clone(),
             options: Options {
                 num_predict: tc.num_predict,
                 num_ctx: tc.num_ctx,
@@ -499,7 +499,7 @@ impl Engine {
             }
             Err(e) => {
                 tracing::error!("turn failed: {e}");
-                let msg = e.spoken(&self.cfg.ollama);
+                let msg = e.spoken(&self.cfg.llm);
                 if !st.got.text.is_empty() {
                     self.print(" … ");
                 }
@@ -778,8 +778,8 @@ impl Engine {
                 let mut call_msg = Message::new("assistant", "");
                 call_msg.tool_calls = results
                     .iter()
-                    .map(|(name, args, _)| crate::ollama::ToolCall {
-                        function: crate::ollama::wire::FunctionCall {
+                    .map(|(name, args, _)| crate::llm::ToolCall {
+                        function: crate::llm::wire::FunctionCall {
                             name: name.clone(),
                             arguments: args.clone(),
                         },

@@ -6,6 +6,7 @@
 
 pub mod data;
 pub mod fileserver;
+pub mod llama;
 pub mod pulse;
 
 use std::io::{BufRead, BufReader, Write};
@@ -20,6 +21,7 @@ pub use zoe::doubles::standin::{Fault, Script, StandIn, Timing};
 /// Variables that would make a test depend on the developer's environment.
 pub const ZOE_VARS: &[&str] = &[
     "ZOE_OLLAMA_URL",
+    "ZOE_LLM_URL",
     "ZOE_MODEL",
     "ZOE_WHISPER_MODEL",
     "ZOE_MODELS_MIRROR",
@@ -127,11 +129,11 @@ impl Zoe {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoe"));
         cmd.arg(subcommand)
             .args(["--set", &store])
-            .arg("--ollama-url")
+            .arg("--llm-url")
             .arg(url)
             .arg("--metrics")
             .arg(&metrics)
-            .args(["--set", "ollama.warm_start=false"])
+            .args(["--set", "llm.warm_start=false"])
             // Not whatever the developer has installed; a test that wants the model names it.
             .args(["--set", "turn.model=\"off\""])
             .args(args)
@@ -410,10 +412,10 @@ pub fn replay_args(
         "replay".into(),
         "--whisper-model".into(),
         model.display().to_string(),
-        "--ollama-url".into(),
+        "--llm-url".into(),
         url.into(),
         "--set".into(),
-        "ollama.warm_start=false".into(),
+        "llm.warm_start=false".into(),
         // Not whatever the developer has installed; a test that wants the model names it.
         "--set".into(),
         "turn.model=\"off\"".into(),

@@ -60,7 +60,7 @@ impl BenchSession {
     fn start_with_metrics(mut cfg: Config, metrics: bool) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         cfg.store.path = dir.path().join("bench.db");
-        cfg.ollama.warm_start = false;
+        cfg.llm.warm_start = false;
         let cfg = Arc::new(cfg);
         let opts = SessionOptions {
             no_speak: false,
@@ -135,7 +135,7 @@ pub async fn chat(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
         .await
         .context("cannot start the Ollama stand-in")?;
     let mut cfg = (*cfg).clone();
-    cfg.ollama.url = standin.url();
+    cfg.llm.url = standin.url();
     let mut session = BenchSession::start(cfg)?;
 
     println!(

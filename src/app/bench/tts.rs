@@ -213,7 +213,7 @@ async fn greeting(
 ) -> anyhow::Result<()> {
     let standin = StandIn::start(Timing::orin_nx()).await?;
     let mut c = cfg.clone();
-    c.ollama.url = standin.url();
+    c.llm.url = standin.url();
     c.speech = speech.clone();
     let mut session = BenchSession::start(c)?;
     let mut v = Vec::new();

@@ -154,7 +154,7 @@ mod tests {
                 prop_assert_eq!(&lines_of(&bytes, &cuts), &whole);
                 for line in &whole {
                     prop_assert!(!line.contains(&b'\n'));
-                    let _typed: Result<crate::ollama::wire::ChatChunk, _> = serde_json::from_slice(line);
+                    let _typed: Result<crate::llm::wire::ChatChunk, _> = serde_json::from_slice(line);
                 }
             }
         }

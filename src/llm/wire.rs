@@ -1,4 +1,5 @@
-//! Ollama `/api/chat` wire format (https://github.com/ollama/ollama/blob/main/docs/api.md): the
+//! Ollama `/api/chat` wire format, which is also Zoe's own form of a chat request whatever the
+//! server (the OpenAI body is written from it in [`super::openai`]) (https://github.com/ollama/ollama/blob/main/docs/api.md): the
 //! request body and the streamed NDJSON response objects. Shared by the client and the stand-in.
 
 use serde::{Deserialize, Serialize};
@@ -107,6 +108,8 @@ pub struct DoneStats {
     pub eval_duration: Option<u64>,
     pub prompt_eval_count: Option<u64>,
     /// Nanoseconds.
+    pub prompt_eval_duration: Option<u64>,
+    /// Nanoseconds.
     pub load_duration: Option<u64>,
     /// Nanoseconds.
     pub total_duration: Option<u64>,
@@ -118,6 +121,7 @@ impl DoneStats {
             eval_count: c.eval_count,
             eval_duration: c.eval_duration,
             prompt_eval_count: c.prompt_eval_count,
+            prompt_eval_duration: c.prompt_eval_duration,
             load_duration: c.load_duration,
             total_duration: c.total_duration,
         }

@@ -1,9 +1,18 @@
-//! Ollama client: one streaming `POST /api/chat` per turn with every stage under a deadline
-//! (connect, first token, stall between pieces), NDJSON read by [`ndjson::NdjsonFramer`], and every
-//! failure returned as a typed [`ChatError`] that the turn turns into one spoken sentence.
+//! The model server's client: one streaming chat request per round, with every stage under a
+//! deadline (connect, first token, stall between pieces), and every failure returned as a typed
+//! [`ChatError`] that the turn turns into one spoken sentence. Two APIs behind the one
+//! [`LlmClient`] the turn engine uses: Ollama's `/api/chat` (NDJSON, [`ndjson`]) and the OpenAI
+//! chat completions most other servers speak (server-sent events, [`sse`], read by [`openai`]).
+//! Both give the same [`StreamEvent`]s, so tiers, sentence streaming, history and metrics do not
+//! know which server answered. The API is a field of the client, not a trait object: the two
+//! differ only in the request body and the framing, and one stream type keeps the deadlines in
+//! one place. Dropping a [`ChatStream`] drops the connection, which is how a cancelled reply
+//! (barge-in, a speculative reply not used) stops the server generating.
 //! Runs on the tokio runtime (the turn task and the warm-start task).
 
 pub mod ndjson;
+pub mod openai;
+pub mod sse;
 pub mod wire;
 
 use std::collections::VecDeque;
@@ -11,17 +20,18 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::config::{Deadlines, OllamaConfig};
+use crate::config::{Api, Deadlines, LlmConfig};
 use ndjson::NdjsonFramer;
+use sse::SseFramer;
 pub use wire::{ChatChunk, ChatRequest, DoneStats, Message, Options, ToolCall};
 
 #[derive(Debug, Error)]
 pub enum ChatError {
-    #[error("cannot reach Ollama at {url}: {detail}")]
+    #[error("cannot reach the model server at {url}: {detail}")]
     Unreachable { url: String, detail: String },
-    #[error("no reply from Ollama within {0:?} of sending the request")]
+    #[error("no reply from the model server within {0:?} of sending the request")]
     FirstTokenTimeout(Duration),
-    #[error("Ollama's reply stalled for {0:?}")]
+    #[error("the model server's reply stalled for {0:?}")]
     Stalled(Duration),
     #[error("the turn took longer than its {0:?} deadline")]
     TurnTimeout(Duration),
@@ -29,11 +39,11 @@ pub enum ChatError {
     ModelNotFound { model: String, message: String },
     #[error("model {model} does not support tools: {message}")]
     ToolsUnsupported { model: String, message: String },
-    #[error("Ollama answered HTTP {status}: {message}")]
+    #[error("the model server answered HTTP {status}: {message}")]
     Server { status: u16, message: String },
-    #[error("Ollama sent a line that is not a chat chunk ({detail}): {line}")]
+    #[error("the model server sent a line that is not a chat chunk ({detail}): {line}")]
     Malformed { line: String, detail: String },
-    #[error("the connection to Ollama closed mid-reply: {0}")]
+    #[error("the connection to the model server closed mid-reply: {0}")]
     Closed(String),
 }
 
@@ -54,39 +64,54 @@ impl ChatError {
     }
 
     /// The one sentence the user reads and hears: what is wrong and what to do.
-    pub fn spoken(&self, cfg: &OllamaConfig) -> String {
+    pub fn spoken(&self, cfg: &LlmConfig) -> String {
         let (url, model) = (&cfg.url, &cfg.model);
+        let ollama = cfg.api == Api::Ollama;
+        let who = if ollama { "Ollama" } else { "The model server" };
         match self {
-            ChatError::Unreachable { .. } => {
+            ChatError::Unreachable { .. } if ollama => {
                 format!("I can't reach Ollama at {url}. Is `ollama serve` running?")
             }
+            ChatError::Unreachable { .. } => {
+                format!("I can't reach the model server at {url}. Is it running?")
+            }
             ChatError::FirstTokenTimeout(d) => format!(
-                "Ollama didn't start answering within {} seconds. It may be busy or still loading {model}; please try again.",
+                "{who} didn't start answering within {} seconds. It may be busy or still loading {model}; please try again.",
                 d.as_secs_f32().round()
             ),
             ChatError::Stalled(d) => format!(
-                "Ollama stopped answering for {} seconds, so I gave up on that reply. Please try again.",
+                "{who} stopped answering for {} seconds, so I gave up on that reply. Please try again.",
                 d.as_secs_f32().round()
             ),
             ChatError::TurnTimeout(d) => format!(
                 "That answer took longer than {} seconds, so I stopped it. Try a shorter question.",
                 d.as_secs_f32().round()
             ),
-            ChatError::ModelNotFound { .. } => {
+            ChatError::ModelNotFound { .. } if ollama => {
                 format!("The model {model} isn't installed. Run `ollama pull {model}`.")
+            }
+            ChatError::ModelNotFound { .. } => {
+                format!("The model server has no model called {model}. Check the model's name.")
             }
             ChatError::ToolsUnsupported { .. } => format!(
                 "The model {model} can't use tools, so I can't do that with it. Try a model with tool support."
             ),
-            ChatError::Server { status, .. } => format!(
+            ChatError::Server { status, .. } if ollama => format!(
                 "Ollama reported an error (HTTP {status}). Check `ollama serve`'s log for details."
             ),
-            ChatError::Malformed { .. } => {
+            ChatError::Server { status, .. } => format!(
+                "The model server reported an error (HTTP {status}). Check its log for details."
+            ),
+            ChatError::Malformed { .. } if ollama => {
                 "Ollama sent a reply I couldn't read. Check that the URL points at Ollama.".into()
             }
-            ChatError::Closed(_) => {
-                "The connection to Ollama dropped in the middle of the reply. Please try again.".into()
+            ChatError::Malformed { .. } => {
+                "The model server sent a reply I couldn't read. Check its URL and API setting.".into()
             }
+            ChatError::Closed(_) => format!(
+                "The connection to {} dropped in the middle of the reply. Please try again.",
+                if ollama { "Ollama" } else { "the model server" }
+            ),
         }
     }
 }
@@ -102,11 +127,18 @@ pub enum StreamEvent {
     Done(DoneStats),
 }
 
-/// Classifies an `{"error": …}` body (any status) into a typed error.
+/// Classifies an error body (any status) into a typed error: Ollama's `{"error": "…"}`, OpenAI's
+/// `{"error": {"message": "…"}}`, or anything else by its first 300 characters.
 fn classify_error(status: u16, body: &[u8], model: &str) -> ChatError {
-    let message = serde_json::from_slice::<ChatChunk>(body)
+    let message = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
-        .and_then(|c| c.error)
+        .and_then(|v| match v.get("error")? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            e => e
+                .get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string),
+        })
         .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(300).collect());
     let lower = message.to_lowercase();
     if lower.contains("does not support tools") {
@@ -125,28 +157,28 @@ fn classify_error(status: u16, body: &[u8], model: &str) -> ChatError {
 }
 
 #[derive(Clone)]
-pub struct OllamaClient {
+pub struct LlmClient {
     http: reqwest::Client,
-    cfg: OllamaConfig,
+    cfg: LlmConfig,
     deadlines: Deadlines,
 }
 
-impl OllamaClient {
-    pub fn new(cfg: OllamaConfig, deadlines: Deadlines) -> Self {
+impl LlmClient {
+    pub fn new(cfg: LlmConfig, deadlines: Deadlines) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(deadlines.connect)
             // Ollama speaks HTTP/1.1 on loopback; no proxy should sit between us.
             .no_proxy()
             .build()
             .expect("reqwest client with static settings");
-        OllamaClient {
+        LlmClient {
             http,
             cfg,
             deadlines,
         }
     }
 
-    pub fn config(&self) -> &OllamaConfig {
+    pub fn config(&self) -> &LlmConfig {
         &self.cfg
     }
 
@@ -155,8 +187,25 @@ impl OllamaClient {
     pub async fn chat(&self, req: &ChatRequest) -> Result<ChatStream, ChatError> {
         let started = Instant::now();
         let first_deadline = tokio::time::Instant::from_std(started + self.deadlines.first_token);
-        let url = format!("{}/api/chat", self.cfg.url);
-        let send = self.http.post(&url).json(req).send();
+        let (url, wire) = match self.cfg.api {
+            Api::Ollama => (
+                format!("{}/api/chat", self.cfg.url),
+                Wire::Ollama(NdjsonFramer::new()),
+            ),
+            Api::OpenAi => (
+                openai::endpoint(&self.cfg.url),
+                Wire::OpenAi(SseFramer::new(), openai::Assembler::default()),
+            ),
+        };
+        let mut post = self.http.post(&url);
+        post = match self.cfg.api {
+            Api::Ollama => post.json(req),
+            Api::OpenAi => post.json(&openai::body(req)),
+        };
+        if let Some(key) = &self.cfg.api_key {
+            post = post.bearer_auth(key);
+        }
+        let send = post.send();
         let resp = match tokio::time::timeout_at(first_deadline, send).await {
             Err(_) => return Err(ChatError::FirstTokenTimeout(self.deadlines.first_token)),
             Ok(Err(e)) => {
@@ -177,8 +226,9 @@ impl OllamaClient {
         }
         Ok(ChatStream {
             resp,
-            framer: NdjsonFramer::new(),
+            wire,
             lines: VecDeque::new(),
+            events: VecDeque::new(),
             first_deadline,
             stall: self.deadlines.stall,
             first_token: self.deadlines.first_token,
@@ -201,12 +251,21 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// How the reply is framed and read.
+enum Wire {
+    Ollama(NdjsonFramer),
+    OpenAi(SseFramer, openai::Assembler),
+}
+
 /// A response being streamed. [`ChatStream::next`] enforces the first-token deadline until the
 /// first token and the stall deadline after it.
 pub struct ChatStream {
     resp: reqwest::Response,
-    framer: NdjsonFramer,
+    wire: Wire,
+    /// Complete lines (NDJSON) or events' data (SSE) not yet read.
     lines: VecDeque<Vec<u8>>,
+    /// Events read from a line and not yet returned (an SSE `[DONE]` gives two).
+    events: VecDeque<StreamEvent>,
     first_deadline: tokio::time::Instant,
     stall: Duration,
     first_token: Duration,
@@ -219,6 +278,15 @@ impl ChatStream {
     /// The next event; `Ok(None)` only after `Done` was returned.
     pub async fn next(&mut self) -> Result<Option<StreamEvent>, ChatError> {
         loop {
+            if let Some(event) = self.events.pop_front() {
+                if matches!(event, StreamEvent::Done(_)) {
+                    self.finished = true;
+                }
+                if matches!(event, StreamEvent::Token(_) | StreamEvent::ToolCalls(_)) {
+                    self.got_first = true;
+                }
+                return Ok(Some(event));
+            }
             if self.finished {
                 return Ok(None);
             }
@@ -241,13 +309,20 @@ impl ChatStream {
             };
             match chunk {
                 Some(bytes) => {
-                    let lines = self.framer.push(&bytes).map_err(|_| ChatError::Malformed {
+                    let lines = match &mut self.wire {
+                        Wire::Ollama(f) => f.push(&bytes),
+                        Wire::OpenAi(f, _) => f.push(&bytes),
+                    }
+                    .map_err(|_| ChatError::Malformed {
                         line: "…".into(),
                         detail: format!("a line longer than {} bytes", ndjson::MAX_LINE_BYTES),
                     })?;
                     self.lines.extend(lines);
                 }
-                None => match self.framer.finish() {
+                None => match match &mut self.wire {
+                    Wire::Ollama(f) => f.finish(),
+                    Wire::OpenAi(f, _) => f.finish(),
+                } {
                     Some(last) => self.lines.push_back(last),
                     None => {
                         return Err(ChatError::Closed(
@@ -260,6 +335,22 @@ impl ChatStream {
     }
 
     fn parse(&mut self, line: &[u8]) -> Result<Option<StreamEvent>, ChatError> {
+        let malformed = |detail: String| ChatError::Malformed {
+            line: String::from_utf8_lossy(line).chars().take(200).collect(),
+            detail,
+        };
+        if let Wire::OpenAi(_, assembler) = &mut self.wire {
+            return match assembler.data(line).map_err(malformed)? {
+                openai::Chunk::Error(message, status) => {
+                    let body = serde_json::json!({ "error": message }).to_string();
+                    Err(classify_error(status, body.as_bytes(), &self.model))
+                }
+                openai::Chunk::Events(events) => {
+                    self.events.extend(events);
+                    Ok(None)
+                }
+            };
+        }
         let chunk: ChatChunk = serde_json::from_slice(line).map_err(|e| ChatError::Malformed {
             line: String::from_utf8_lossy(line).chars().take(200).collect(),
             detail: e.to_string(),
@@ -328,7 +419,7 @@ mod tests {
     /// The user-facing sentences name the URL and the fix.
     #[test]
     fn spoken_messages_say_what_to_do() {
-        let cfg = crate::config::Config::defaults().unwrap().ollama;
+        let cfg = crate::config::Config::defaults().unwrap().llm;
         let e = ChatError::Unreachable {
             url: cfg.url.clone(),
             detail: "refused".into(),
