@@ -17,7 +17,8 @@
 //! - [`turn`]: end of turn: the Smart Turn model (log-mel, tract) on its own thread.
 //! - [`hearing`]: the audio worker: frames → echo guard → wake → VAD → who is it for → turn
 //!   probes and STT jobs.
-//! - [`ollama`]: `/api/chat` client, NDJSON framing, wire types, typed errors.
+//! - [`llm`]: the model server's client — Ollama's `/api/chat` (NDJSON) or the OpenAI chat API
+//!   (server-sent events) — wire types, typed errors.
 //! - [`actions`]: intents, their execution, tools, the SQLite store, the scheduler.
 //! - [`speech`]: the speech thread, sinks (speaker, WAV, null), cues and TTS engines.
 //! - [`dialogue`]: turns (tiers, streaming, sentences, history, metrics) and the voice session.

@@ -111,6 +111,10 @@ fn run(cli: Cli, rt: &tokio::runtime::Runtime, shutdown: &Shutdown) -> anyhow::R
             }
         }
     }
+    // A model server named on the command line (or in ZOE_LLM_URL): the chat bench runs
+    // against it rather than the stand-in.
+    #[cfg(feature = "doubles")]
+    let server_named = overrides.llm_url.is_some();
     let cfg = Arc::new(Config::load(&overrides)?);
     match cli.command {
         Command::Chat(args) => {
@@ -216,7 +220,7 @@ fn run(cli: Cli, rt: &tokio::runtime::Runtime, shutdown: &Shutdown) -> anyhow::R
             })
         }
         #[cfg(feature = "doubles")]
-        Command::Bench(cmd) => bench(cmd, cfg, rt),
+        Command::Bench(cmd) => bench(cmd, cfg, rt, server_named),
         Command::Config => {
             print!("{}", Config::effective_toml(&overrides)?);
             Ok(ExitCode::SUCCESS)
@@ -229,6 +233,7 @@ fn bench(
     cmd: BenchCommand,
     cfg: Arc<Config>,
     rt: &tokio::runtime::Runtime,
+    server_named: bool,
 ) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Stt {
@@ -289,6 +294,10 @@ fn bench(
         }
         BenchCommand::Actions { turns } => {
             rt.block_on(zoe::app::bench::actions(cfg, turns))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Chat { turns } if server_named => {
+            rt.block_on(zoe::app::bench::server::run(cfg, turns))?;
             Ok(ExitCode::SUCCESS)
         }
         BenchCommand::Chat { turns } => {

@@ -92,6 +92,24 @@ fn real_model_greeting_question_and_follow_up() {
     assert!(rms(&samples) > 0.02, "the replies were spoken");
 }
 
+/// Zoe on `server` with `extra` flags, asked for a long story, once its first sentence has been
+/// spoken (the reply is streaming).
+fn mid_story(server: &LlamaServer, extra: &[&str]) -> (Zoe, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("out.wav");
+    let mut flags = vec![
+        "--wav-out",
+        wav.to_str().unwrap(),
+        "--set",
+        "tiers.regular.num_predict=400",
+    ];
+    flags.extend_from_slice(extra);
+    let mut zoe = chat(&server.url, &flags);
+    zoe.send("Tell me a long story about a dragon who learns to bake bread.");
+    wait_for_speech(&wav);
+    (zoe, dir)
+}
+
 /// The server frozen in the middle of a reply: the turn ends within the stall deadline and a
 /// second, with the spoken error; once it resumes, the next turn is served.
 #[test]
@@ -99,24 +117,16 @@ fn a_frozen_server_ends_the_turn_and_the_next_is_served() {
     let Some(server) = LlamaServer::start() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let wav = dir.path().join("out.wav");
     let stall_ms = 1500.0;
-    let mut zoe = chat(
-        &server.url,
+    let (mut zoe, _dir) = mid_story(
+        &server,
         &[
-            "--wav-out",
-            wav.to_str().unwrap(),
-            "--set",
-            "tiers.regular.num_predict=400",
             "--set",
             "deadlines.stall_ms=1500",
             "--set",
             "deadlines.turn_ms=60000",
         ],
     );
-    zoe.send("Tell me a long story about a dragon who learns to bake bread.");
-    wait_for_speech(&wav);
     server.freeze();
     let frozen = Instant::now();
     let line = zoe.reply();
@@ -142,19 +152,7 @@ fn a_killed_server_is_said_and_zoe_keeps_going() {
     let Some(mut server) = LlamaServer::start() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let wav = dir.path().join("out.wav");
-    let mut zoe = chat(
-        &server.url,
-        &[
-            "--wav-out",
-            wav.to_str().unwrap(),
-            "--set",
-            "tiers.regular.num_predict=400",
-        ],
-    );
-    zoe.send("Tell me a long story about a dragon who learns to bake bread.");
-    wait_for_speech(&wav);
+    let (mut zoe, _dir) = mid_story(&server, &[]);
     server.kill();
     let line = zoe.reply();
     assert!(line.contains("dropped in the middle"), "{line:?}");

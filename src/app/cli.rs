@@ -226,7 +226,9 @@ pub enum ModelsCommand {
 #[cfg(feature = "doubles")]
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Greeting and regular turns through the whole text path (speech synthesis included).
+    /// Greeting and regular turns through the whole text path (speech synthesis included):
+    /// against the Ollama stand-in, or against the server named by --llm-url (with --llm-api),
+    /// where it also measures Zoe's own overhead, the greeting prompt and the prompt cache.
     Chat {
         /// Turns of each kind.
         #[arg(long, default_value_t = 20)]

@@ -31,14 +31,8 @@ impl SseFramer {
             if line.is_empty() {
                 events.extend(self.data.take());
             } else if let Some(rest) = line.strip_prefix(b"data:") {
-                let rest = rest.strip_prefix(b" ").unwrap_or(rest);
-                match &mut self.data {
-                    Some(d) => {
-                        d.push(b'\n');
-                        d.extend_from_slice(rest);
-                    }
-                    None => self.data = Some(rest.to_vec()),
-                }
+                let rest = rest.to_vec();
+                self.add_data(&rest);
                 if self.data.as_ref().is_some_and(|d| d.len() > MAX_LINE_BYTES) {
                     return Err(LineTooLong);
                 }
@@ -56,17 +50,21 @@ impl SseFramer {
     pub fn finish(&mut self) -> Option<Vec<u8>> {
         let rest = std::mem::take(&mut self.buf);
         if let Some(rest) = rest.strip_prefix(b"data:") {
-            let rest = rest.strip_prefix(b" ").unwrap_or(rest);
-            let rest = rest.strip_suffix(b"\r").unwrap_or(rest);
-            match &mut self.data {
-                Some(d) => {
-                    d.push(b'\n');
-                    d.extend_from_slice(rest);
-                }
-                None => self.data = Some(rest.to_vec()),
-            }
+            self.add_data(rest.strip_suffix(b"\r").unwrap_or(rest));
         }
         self.data.take()
+    }
+
+    /// A `data:` line's value (after the colon) joins the event's data.
+    fn add_data(&mut self, value: &[u8]) {
+        let value = value.strip_prefix(b" ").unwrap_or(value);
+        match &mut self.data {
+            Some(d) => {
+                d.push(b'\n');
+                d.extend_from_slice(value);
+            }
+            None => self.data = Some(value.to_vec()),
+        }
     }
 }
 

@@ -484,6 +484,7 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         || title.iter().any(|w| {
             NOT_AN_EVENT.contains(w)
                 || TIME_LEFT.contains(w)
+                || crate::actions::dates::MONTHS.contains(w)
                 || matches!(
                     *w,
                     "calendar"
@@ -538,17 +539,6 @@ const TIME_LEFT: &[&str] = &[
     "friday",
     "saturday",
     "sunday",
-    "january",
-    "february",
-    "march",
-    "april",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
     "starting",
 ];
 

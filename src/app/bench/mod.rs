@@ -16,6 +16,7 @@ use crate::dialogue::turn::{Engine, TurnInput};
 use crate::doubles::standin::{Script, StandIn, Timing};
 
 pub mod intents;
+pub mod server;
 pub mod stt;
 pub mod tts;
 pub mod turn;
@@ -90,6 +91,12 @@ async fn scripted_turn(
     reply: &str,
 ) -> anyhow::Result<TurnMetrics> {
     standin.push(Script::reply(reply));
+    bench_turn(session, input).await
+}
+
+/// One text turn through the engine, waiting for its speech to end; a failed turn fails the
+/// bench.
+async fn bench_turn(session: &mut BenchSession, input: &str) -> anyhow::Result<TurnMetrics> {
     let m = session
         .engine
         .turn(TurnInput::text(input, Instant::now()))
@@ -101,7 +108,7 @@ async fn scripted_turn(
         tokio::task::block_in_place(|| speech.drain(std::time::Duration::from_secs(30)));
     }
     match &m.error {
-        Some(e) => anyhow::bail!("bench turn {input:?} failed: {e}"),
+        Some(e) => anyhow::bail!("bench turn {input:?} failed: {e} ({})", m.reply),
         None => Ok(m),
     }
 }
