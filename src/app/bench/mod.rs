@@ -113,6 +113,33 @@ async fn bench_turn(session: &mut BenchSession, input: &str) -> anyhow::Result<T
     }
 }
 
+/// The turns of one kind, after printing their heading and the rows every chat bench has (first
+/// token, first sentence, first audio).
+fn kind_rows<'a>(results: &'a [(&str, TurnMetrics)], kind: &str) -> Vec<&'a TurnMetrics> {
+    let ms: Vec<&TurnMetrics> = results
+        .iter()
+        .filter(|(k, _)| *k == kind)
+        .map(|(_, m)| m)
+        .collect();
+    println!(
+        "\n{kind} turns (prompt {} chars at the first):",
+        ms.first().map_or(0, |m| m.prompt_chars)
+    );
+    row("  ttft_ms", &column(&ms, |m| m.ttft_ms), "ms");
+    row(
+        "  first_sentence_ms",
+        &column(&ms, |m| m.first_sentence_ms),
+        "ms",
+    );
+    row("  first_audio_ms", &column(&ms, |m| m.first_audio_ms), "ms");
+    ms
+}
+
+/// One figure of each turn that has it.
+fn column(ms: &[&TurnMetrics], f: fn(&TurnMetrics) -> Option<f64>) -> Vec<f64> {
+    ms.iter().filter_map(|m| f(m)).collect()
+}
+
 /// Percentile by nearest rank.
 pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
     if values.is_empty() {
@@ -162,21 +189,8 @@ pub async fn chat(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
     }
     session.close().await?;
     for kind in ["greeting", "regular"] {
-        let ms: Vec<&TurnMetrics> = results
-            .iter()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, m)| m)
-            .collect();
-        let get = |f: fn(&TurnMetrics) -> Option<f64>| {
-            ms.iter().filter_map(|m| f(m)).collect::<Vec<f64>>()
-        };
-        println!(
-            "\n{kind} turns (prompt {} chars):",
-            ms.first().map_or(0, |m| m.prompt_chars)
-        );
-        row("  ttft_ms", &get(|m| m.ttft_ms), "ms");
-        row("  first_sentence_ms", &get(|m| m.first_sentence_ms), "ms");
-        row("  first_audio_ms", &get(|m| m.first_audio_ms), "ms");
+        let ms = kind_rows(&results, kind);
+        let get = |f: fn(&TurnMetrics) -> Option<f64>| column(&ms, f);
         row(
             "  overhead (audio - sentence)",
             &get(|m| Some(m.first_audio_ms? - m.first_sentence_ms?)),

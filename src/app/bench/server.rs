@@ -12,12 +12,13 @@
 //!   waits for the first piece of text; Zoe's first token minus that one's, both finding the
 //!   prompt in the server's cache and the server idle.
 //! - **The tiny greeting prompt**: "hi" sent with the greeting tier's system prompt and with the
-//!   regular tier's, each made new by a number in front so that none of it is cached.
+//!   regular tier's, each made new by a number in front (one this run has not used before) so
+//!   that none of it is cached.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{bench_turn, percentile, row, BenchSession, GREETINGS, QUESTIONS};
+use super::{bench_turn, column, kind_rows, percentile, row, BenchSession, GREETINGS, QUESTIONS};
 use crate::config::{Api, Config};
 use crate::dialogue::metrics::TurnMetrics;
 use crate::dialogue::tier::{classify, Tier};
@@ -113,21 +114,8 @@ pub async fn run(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
         }
     }
     for kind in ["greeting", "regular"] {
-        let ms: Vec<&TurnMetrics> = results
-            .iter()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, m)| m)
-            .collect();
-        let get = |f: fn(&TurnMetrics) -> Option<f64>| {
-            ms.iter().filter_map(|m| f(m)).collect::<Vec<f64>>()
-        };
-        println!(
-            "\n{kind} turns (prompt {} chars at the first turn):",
-            ms.first().map_or(0, |m| m.prompt_chars)
-        );
-        row("  ttft_ms", &get(|m| m.ttft_ms), "ms");
-        row("  first_sentence_ms", &get(|m| m.first_sentence_ms), "ms");
-        row("  first_audio_ms", &get(|m| m.first_audio_ms), "ms");
+        let ms = kind_rows(&results, kind);
+        let get = |f: fn(&TurnMetrics) -> Option<f64>| column(&ms, f);
         row("  server tokens/s", &get(|m| m.server_tok_per_s), "tok/s");
         row("  client tokens/s", &get(|m| m.client_tok_per_s), "tok/s");
         row(
@@ -174,12 +162,16 @@ pub async fn run(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
     let mut tiny = Vec::new();
     let mut full = Vec::new();
     let mut chars = (0, 0);
+    // New to the server even if it served an earlier run (llama.cpp keeps old prompts).
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
     for i in 0..turns.max(3) {
         for tier in [Tier::Greeting, Tier::Regular] {
             let mut req = session.engine.build_request(tier, "hi", None);
             let user = req.messages.pop();
             req.messages.truncate(1);
-            req.messages[0].content = format!("({i}) {}", req.messages[0].content);
+            req.messages[0].content = format!("({run}.{i}) {}", req.messages[0].content);
             req.messages.extend(user);
             let t = direct_ttft(&http, &session.cfg, &req).await?;
             match tier {
