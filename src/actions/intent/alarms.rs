@@ -176,7 +176,7 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         let waking = c[0].contains("wake");
         return set(&c["rest"], c.name("label").map(|m| m.as_str()), waking, now);
     }
-    if let Some(c) = pattern!(r"^(?:wake me(?: up)?|get me up|i (?:want|need|have|would like|'d like) to (?:wake|get) up|alert me)\b(?P<rest>.*)$").captures(t) {
+    if let Some(c) = pattern!(r"^(?:wake me(?: up)?|get me up|i (?:want|need|have|would like|'d like) to (?:wake|get) up|alert me|(?:remind me|set a reminder|set a reminder (?:that )?i (?:need|have) to|make sure i) (?:to )?(?:wake|get) up)\b(?P<rest>.*)$").captures(t) {
         return set(&c["rest"], None, !c[0].starts_with("alert"), now);
     }
     None
@@ -204,6 +204,8 @@ mod tests {
     fn setting() {
         for (said, when, label) in [
             ("wake me up at ten", "Fri 10:00", ""),
+            // A reminder to wake up is an alarm.
+            ("remind me to wake up at six", "Fri 06:00", ""),
             ("set a wake up alarm for 6", "Fri 06:00", ""),
             ("Hey Zoe, wake me up at seven tomorrow.", "Fri 07:00", ""),
             ("set an alarm for five thirty", "Thu 17:30", ""),
