@@ -902,11 +902,19 @@ mod tests {
             "add that song to my top ten favorites list",
             "please add tom to my contact list",
             "delete call newspaper from my vacation list is done",
-            "remember dinner on thursday at bistro italia",
-            "set a reminder i need to wake up at five am every morning",
         ] {
             assert_eq!(parse(t, now()), None, "{t:?} must not act");
         }
+        // Not a note, and not a one-off reminder: an event, and an alarm every morning.
+        assert!(matches!(
+            parse("remember dinner on thursday at bistro italia", now()),
+            Some(Intent::CreateEvent { title, .. }) if title == "dinner at bistro italia"
+        ));
+        assert!(matches!(
+            parse("set a reminder i need to wake up at five am every morning", now()),
+            Some(Intent::SetAlarm { at, days, .. })
+                if days == crate::actions::when::EVERY_DAY && at.format("%H:%M").to_string() == "05:00"
+        ));
         // "The list" is the only list there is, or a question which (see `execute`).
         assert_eq!(
             parse("read the list", now()),

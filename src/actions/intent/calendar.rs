@@ -442,7 +442,11 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         None => t,
     };
     // Booking is for tickets, taxis and tables (not Zoe's), unless it is a meeting.
-    let c = pattern!(r"^(?:add|put|schedule|create|set up|set|make(?: an?)? (?:event|appointment|meeting|calendar entry|entry|note)|book (?:an? )?(?:meeting|appointment)|plan|arrange|organize|organise|enter|mark|pencil in|i have|i've got)\b(?P<rest>.*)$").captures(t)?;
+    // "remember dinner on thursday at bistro italia" is an event ("remember to …" is not).
+    if t.starts_with("remember to ") {
+        return None;
+    }
+    let c = pattern!(r"^(?:add|put|schedule|create|set up|set|make(?: an?)? (?:event|appointment|meeting|calendar entry|entry|note)|book (?:an? )?(?:meeting|appointment)|plan|arrange|organize|organise|enter|mark|pencil in|i have|i've got|remember)\b(?P<rest>.*)$").captures(t)?;
     let mut rest = words_of(&c["rest"]);
     if let Some(i) = rest
         .windows(2)

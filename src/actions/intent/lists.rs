@@ -167,12 +167,12 @@ pub(super) fn asked(t: &str) -> Option<Intent> {
     if pattern!(r"^(?:(?:what|which) lists do (?:i|we) have|(?:what are|tell me|show me|read me|list) (?:all )?(?:of )?(?:my|our) lists|what lists (?:do i have|have i made|are there))$").is_match(t) {
         return Some(Intent::ListLists);
     }
+    if pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?list(?: for me)?$").is_match(t) {
+        return Some(Intent::Clarify("What should I call the new list?".into()));
+    }
     if let Some(c) = pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?(?:list (?:called|named|titled|for) (?P<l>.+)|(?P<l2>.+?) list)$").captures(t) {
         let list = named_list(c.name("l").or(c.name("l2")).map_or("", |m| m.as_str()))?;
         return Some(Intent::CreateList { list });
-    }
-    if pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?list(?: for me)?$").is_match(t) {
-        return Some(Intent::Clarify("What should I call the new list?".into()));
     }
     if let Some(list) = pattern!(r"^(?:what'?s|what is|what are|what do i have) (?:on|in) (?:my |the |our )?(?P<l>.+?) list$|^(?:read|show|tell)(?: me)? (?:what'?s on )?(?:my |the |our )?(?P<l2>.+?) list$")
         .captures(t)
@@ -285,7 +285,8 @@ fn list_question(t: &str) -> Option<Intent> {
     if words.contains(&"lists") && !words.contains(&"list") {
         return Some(Intent::ListLists);
     }
-    let at = words.iter().position(|w| *w == "list")?;
+    // The last "list" names it ("list the items on my shopping list").
+    let at = words.iter().rposition(|w| *w == "list")?;
     if words[at + 1..].iter().any(|w| !AFTER.contains(w))
         || words[..at].iter().any(|w| LISTS_ELSEWHERE.contains(w))
     {
