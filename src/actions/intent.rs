@@ -294,7 +294,7 @@ const NOT_A_FACT: &[&str] = &[
 /// ("call john", tomorrow 09:00); "for the meeting friday at three pm" → ("the meeting", Friday
 /// 15:00); "check the oven in 20 minutes" → ("check the oven", in 1200 s). The time words are
 /// read by [`crate::actions::when`]. `Err`: the sentence to say (a time of day like 25:99, a
-/// delay past the horizon, a time already past, one that repeats).
+/// delay past the horizon, a time already past, one that repeats, two times that disagree).
 pub fn parse_when(text: &str, now: NaiveDateTime) -> Result<(String, Option<Due>), String> {
     if let Some(c) =
         pattern!(r"\b(?:at|by) (?P<t>(?P<h>\d+):(?P<m>\d+)(?: ?[ap] ?m)?)\b").captures(text)
@@ -308,13 +308,10 @@ pub fn parse_when(text: &str, now: NaiveDateTime) -> Result<(String, Option<Due>
         }
     }
     let words: Vec<&str> = text.split_whitespace().collect();
-    let Some((rest, said)) = when::extract(&words, now.date()) else {
-        return Ok((text.split_whitespace().collect::<Vec<_>>().join(" "), None));
-    };
-    let what = rest.join(" ");
-    match said.reminder(now)? {
-        Some(due) => Ok((what, Some(due))),
-        None => Err("I can only set reminders that happen once: when should it be?".into()),
+    match when::extract(&words, now.date()) {
+        None => Ok((words.join(" "), None)),
+        Some((rest, Some(said))) => Ok((rest.join(" "), Some(said.reminder(now)?))),
+        Some((_, None)) => Err("I heard more than one time: when should I remind you?".into()),
     }
 }
 
@@ -385,10 +382,7 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         if what.is_empty() {
             return Some(Intent::Clarify("What should I remind you about?".into()));
         }
-        return Some(Intent::SetReminder {
-            text: what.to_string(),
-            due,
-        });
+        return Some(Intent::SetReminder { text: what, due });
     }
     if let Some(c) = pattern!(r"^(?:cancel|delete|remove|clear|forget) (?:the |my |all )?(?:my )?reminders?(?: (?:to|about|for) (?P<what>.+))?$").captures(&t) {
         return Some(Intent::CancelReminder { about: c.name("what").map(|m| m.as_str().to_string()) });
@@ -1137,6 +1131,16 @@ mod tests {
             r("remind me about the evening program"),
             ("the evening program".into(), None)
         );
+        // Two times that disagree are a question, not a reminder without its time.
+        for t in [
+            "remind me to stretch at five at six",
+            "remind me to at five at five at five",
+        ] {
+            assert!(
+                matches!(parse(t, now()), Some(Intent::Clarify(q)) if q.starts_with("I heard more than one time")),
+                "{t}"
+            );
+        }
         // Repeating is an alarm's (or the model's) job.
         assert_eq!(
             parse("remind me to go to the store every friday", now()),

@@ -558,9 +558,10 @@ fn surely_time(words: &[&str], s: &Said) -> bool {
 
 /// Takes every time expression out of a sentence, wherever it stands: "the meeting friday at
 /// three pm" → (["the", "meeting"], Friday 15:00); "tomorrow call mom" → (["call", "mom"],
-/// tomorrow). The connecting words around a time go with it. `None`: no time was said, or two
-/// contradict each other ("at five … at six").
-pub fn extract<'a>(words: &[&'a str], today: NaiveDate) -> Option<(Vec<&'a str>, Said)> {
+/// tomorrow). The connecting words around a time go with it. `None`: no time was said;
+/// `Some((rest, None))`: times were said that contradict each other ("at five … at six"), which
+/// is a question, never a request without its time.
+pub fn extract<'a>(words: &[&'a str], today: NaiveDate) -> Option<(Vec<&'a str>, Option<Said>)> {
     let mut rest = Vec::new();
     let mut said_words: Vec<&str> = Vec::new();
     let mut i = 0;
@@ -593,8 +594,7 @@ pub fn extract<'a>(words: &[&'a str], today: NaiveDate) -> Option<(Vec<&'a str>,
     while rest.last().is_some_and(|w| CONNECTORS.contains(w)) {
         rest.pop();
     }
-    let said = parse(&said_words, today)?;
-    Some((rest, said))
+    Some((rest, parse(&said_words, today)))
 }
 
 /// The 24-hour hour of a clock reading, given the period of the day said with it; `None` when
@@ -726,17 +726,17 @@ impl Said {
 
     /// When a reminder said with these words is due: after a while, or at a time (9 in the
     /// morning on a day said alone, the period's hour for "tomorrow evening", the next such
-    /// reading for a clock without "am" or "pm"). `Ok(None)`: it repeats, which reminders do not.
-    /// `Err`: the sentence to say (too far ahead, or already past).
-    pub fn reminder(&self, now: NaiveDateTime) -> Result<Option<Due>, String> {
+    /// reading for a clock without "am" or "pm"). `Err`: the sentence to say (it repeats, which
+    /// reminders do not; too far ahead; already past).
+    pub fn reminder(&self, now: NaiveDateTime) -> Result<Due, String> {
         if self.repeat != 0 {
-            return Ok(None);
+            return Err("I can only set reminders that happen once: when should it be?".into());
         }
         if let Some(secs) = self.after {
             if self.clock.is_some() || self.date.is_some() {
                 return Err("Should I remind you at a time, or after a while?".into());
             }
-            return Ok(Some(Due::In(reminder_in(secs)?)));
+            return Ok(Due::In(reminder_in(secs)?));
         }
         let minute = self.clock.map_or(0, |c| c.minute);
         let hours: Vec<u32> = match (self.clock, self.period) {
@@ -766,7 +766,7 @@ impl Said {
             .min();
         match due {
             Some(t) if (t - now).num_days() > MAX_REMINDER_DAYS => Err(TOO_FAR_REMINDER.into()),
-            Some(t) => Ok(Some(Due::At(t))),
+            Some(t) => Ok(Due::At(t)),
             None => Err("That time has already passed: when should I remind you?".into()),
         }
     }

@@ -482,7 +482,10 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
     }
     // The time may stand anywhere: "dinner with frank at eight pm on the ninth of august",
     // "an appointment at nine am wednesday at dr greens office".
-    let (title, s) = when::extract(&rest, now.date())?;
+    // Times that contradict each other are the model's to sort out.
+    let (title, Some(s)) = when::extract(&rest, now.date())? else {
+        return None;
+    };
     let title = tidy_title(title);
     if title.is_empty()
         || title.iter().any(|w| {
