@@ -569,14 +569,11 @@ fn merged(o: &Overrides) -> Result<Table, ConfigError> {
 
 /// Says once per process, on stderr, that an old name still works but has a new one.
 pub fn deprecated(what: &str) {
-    use std::collections::HashSet;
+    use std::collections::BTreeSet;
     use std::sync::Mutex;
-    static SAID: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    static SAID: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
     let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
-    if said
-        .get_or_insert_with(HashSet::new)
-        .insert(what.to_string())
-    {
+    if said.insert(what.to_string()) {
         eprintln!("zoe: deprecated: {what}");
     }
 }

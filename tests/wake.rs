@@ -257,7 +257,7 @@ async fn session_with(
     let metrics = dir.path().join("m.jsonl");
     let store = format!("store.path=\"{}\"", dir.path().join("z.db").display());
     let mut cfg = config(&["vad.speculate=false", "turn.model=\"off\"", &store]);
-    cfg.llm.url = s.url();
+    s.serve(&mut cfg.llm);
     let cfg = std::sync::Arc::new(cfg);
     let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (stt, stt_thread) = zoe::stt::SttHandle::spawn(Box::new(Scripted {

@@ -181,6 +181,13 @@ impl StandIn {
         format!("http://{}", self.addr)
     }
 
+    /// Points a model-server configuration at this stand-in, which speaks Ollama's API whatever
+    /// API the configuration named.
+    pub fn serve(&self, llm: &mut crate::config::LlmConfig) {
+        llm.url = self.url();
+        llm.api = crate::config::Api::Ollama;
+    }
+
     /// Queues a reply for the next user chat request (warm-ups do not take from the queue).
     pub fn push(&self, script: Script) {
         self.lock().scripts.push_back(script);

@@ -110,7 +110,7 @@ impl ChatError {
             }
             ChatError::Closed(_) => format!(
                 "The connection to {} dropped in the middle of the reply. Please try again.",
-                if ollama { "Ollama" } else { "the model server" }
+                cfg.api.server_name()
             ),
         }
     }
@@ -187,25 +187,11 @@ impl LlmClient {
     pub async fn chat(&self, req: &ChatRequest) -> Result<ChatStream, ChatError> {
         let started = Instant::now();
         let first_deadline = tokio::time::Instant::from_std(started + self.deadlines.first_token);
-        let (url, wire) = match self.cfg.api {
-            Api::Ollama => (
-                format!("{}/api/chat", self.cfg.url),
-                Wire::Ollama(NdjsonFramer::new()),
-            ),
-            Api::OpenAi => (
-                openai::endpoint(&self.cfg.url),
-                Wire::OpenAi(SseFramer::new(), openai::Assembler::default()),
-            ),
+        let wire = match self.cfg.api {
+            Api::Ollama => Wire::Ollama(NdjsonFramer::new()),
+            Api::OpenAi => Wire::OpenAi(SseFramer::new(), openai::Assembler::default()),
         };
-        let mut post = self.http.post(&url);
-        post = match self.cfg.api {
-            Api::Ollama => post.json(req),
-            Api::OpenAi => post.json(&openai::body(req)),
-        };
-        if let Some(key) = &self.cfg.api_key {
-            post = post.bearer_auth(key);
-        }
-        let send = post.send();
+        let send = post(&self.http, &self.cfg, req).send();
         let resp = match tokio::time::timeout_at(first_deadline, send).await {
             Err(_) => return Err(ChatError::FirstTokenTimeout(self.deadlines.first_token)),
             Ok(Err(e)) => {
@@ -236,6 +222,21 @@ impl LlmClient {
             finished: false,
             model: req.model.clone(),
         })
+    }
+}
+
+/// `req` posted to the server's chat endpoint in its API's form, with the key if there is one
+/// (also used by `zoe bench chat` to send Zoe's requests directly).
+pub fn post(http: &reqwest::Client, cfg: &LlmConfig, req: &ChatRequest) -> reqwest::RequestBuilder {
+    let post = match cfg.api {
+        Api::Ollama => http.post(format!("{}/api/chat", cfg.url)).json(req),
+        Api::OpenAi => http
+            .post(openai::endpoint(&cfg.url))
+            .json(&openai::body(req)),
+    };
+    match &cfg.api_key {
+        Some(key) => post.bearer_auth(key),
+        None => post,
     }
 }
 

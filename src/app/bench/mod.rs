@@ -169,7 +169,7 @@ pub async fn chat(cfg: Arc<Config>, turns: usize) -> anyhow::Result<()> {
         .await
         .context("cannot start the Ollama stand-in")?;
     let mut cfg = (*cfg).clone();
-    cfg.llm.url = standin.url();
+    standin.serve(&mut cfg.llm);
     let mut session = BenchSession::start(cfg)?;
 
     println!(

@@ -22,30 +22,18 @@ use super::{bench_turn, column, kind_rows, percentile, row, BenchSession, GREETI
 use crate::config::{Api, Config};
 use crate::dialogue::metrics::TurnMetrics;
 use crate::dialogue::tier::{classify, Tier};
-use crate::llm::{openai, ChatRequest};
+use crate::llm::{self, ChatRequest};
 
-/// `req` as the server's API wants it, posted with the key if there is one, at most `tokens`
-/// long.
+/// `req`, at most `tokens` long, as Zoe's client would post it.
 fn post(
     http: &reqwest::Client,
     cfg: &Config,
     req: &ChatRequest,
     tokens: i32,
-) -> anyhow::Result<reqwest::RequestBuilder> {
+) -> reqwest::RequestBuilder {
     let mut req = req.clone();
     req.options.num_predict = tokens;
-    let (url, body) = match cfg.llm.api {
-        Api::Ollama => (
-            format!("{}/api/chat", cfg.llm.url),
-            serde_json::to_value(&req)?,
-        ),
-        Api::OpenAi => (openai::endpoint(&cfg.llm.url), openai::body(&req)),
-    };
-    let mut post = http.post(url).json(&body);
-    if let Some(key) = &cfg.llm.api_key {
-        post = post.bearer_auth(key);
-    }
-    Ok(post)
+    llm::post(http, &cfg.llm, &req)
 }
 
 /// Milliseconds from sending `req` straight to the server (no Zoe code in between) to the first
@@ -56,7 +44,7 @@ async fn direct_ttft(
     cfg: &Config,
     req: &ChatRequest,
 ) -> anyhow::Result<f64> {
-    let post = post(http, cfg, req, 4)?;
+    let post = post(http, cfg, req, 4);
     let t0 = Instant::now();
     let mut resp = post.send().await?.error_for_status()?;
     // The first chunk that carries text: `"content":"x` with something after the quote.
@@ -79,7 +67,7 @@ async fn direct_ttft(
 
 /// Sends `req` for one token and reads the whole reply: its prompt is then in the server's cache.
 async fn prime(http: &reqwest::Client, cfg: &Config, req: &ChatRequest) -> anyhow::Result<()> {
-    post(http, cfg, req, 1)?
+    post(http, cfg, req, 1)
         .send()
         .await?
         .error_for_status()?

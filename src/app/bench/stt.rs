@@ -438,7 +438,7 @@ async fn replay(
         standin.push(Script::reply(reply));
     }
     let mut cfg = cfg;
-    cfg.llm.url = standin.url();
+    standin.serve(&mut cfg.llm);
     let session = BenchSession::start_with_metrics(cfg, true)?;
     let health = Health::new();
     // At real time the session is timed as `listen` runs: primed.

@@ -213,7 +213,7 @@ async fn greeting(
 ) -> anyhow::Result<()> {
     let standin = StandIn::start(Timing::orin_nx()).await?;
     let mut c = cfg.clone();
-    c.llm.url = standin.url();
+    standin.serve(&mut c.llm);
     c.speech = speech.clone();
     let mut session = BenchSession::start(c)?;
     let mut v = Vec::new();
