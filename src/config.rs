@@ -114,6 +114,7 @@ struct RawStt {
     tokens_per_s: f32,
     no_repeat_ngram: usize,
     retry_audio_ctx: i32,
+    flash_attn: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,6 +140,8 @@ struct RawTurn {
     end_silence_ms: u32,
     replay_latency_ms: u32,
     speculative_reply: bool,
+    words: bool,
+    nice: i32,
     threads: usize,
     engine: String,
     onnxruntime: String,
@@ -319,6 +322,11 @@ pub struct TurnConfig {
     /// Start the reply at the turn probe, held until the end of the turn is confirmed (with
     /// `vad.speculate`).
     pub speculative_reply: bool,
+    /// When the model says "not yet", a speculative transcript that is a whole request ends the
+    /// turn (`dialogue::whole`).
+    pub words: bool,
+    /// How much lower than the other threads the model's thread runs (nice steps, 0 to 19).
+    pub nice: i32,
     /// Threads the model's matrix products run on (`turn.threads`; 0 in the file: 2 on a machine
     /// with 4 cores or more, else 1).
     pub threads: usize,
@@ -765,6 +773,8 @@ fn turn_config(t: RawTurn, vad: &VadConfig, models_dir: &Path) -> Result<TurnCon
         end_silence_ms: t.end_silence_ms,
         replay_latency_ms: in_range("turn.replay_latency_ms", t.replay_latency_ms, 0, 2000)?,
         speculative_reply: t.speculative_reply,
+        words: t.words,
+        nice: in_range("turn.nice", t.nice, 0, 19)?,
         threads: match in_range("turn.threads", t.threads, 0, 16)? {
             0 if cores() >= 4 => 2,
             0 => 1,
@@ -948,6 +958,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         no_repeat_ngram: st.no_repeat_ngram,
         retry_audio_ctx: st.retry_audio_ctx,
         scale_audio_ctx: st.scale_audio_ctx,
+        flash_attn: st.flash_attn,
     };
     in_range("stt.tokens_per_s", st.tokens_per_s, 1.0, 50.0)?;
     in_range("stt.retry_audio_ctx", st.retry_audio_ctx, 0, 1500)?;

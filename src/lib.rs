@@ -8,6 +8,7 @@
 //! - [`shutdown`]: the one shutdown signal every thread and task obeys.
 //! - [`health`]: the workers' heartbeats and first failure; systemd's watchdog.
 //! - [`private`]: files only Zoe's user may read (database, metrics, recorded speech).
+//! - [`priority`]: a worker thread's priority (the two cores shared on purpose).
 //! - [`numbers`]: English number words (the intent matcher, WER normalisation).
 //! - [`audio`]: devices, samples and time; **the real-time boundary** is in `audio::capture`
 //!   (input callback) and `audio::output` (output callback). No words, no tokio.
@@ -40,6 +41,7 @@ pub mod health;
 pub mod hearing;
 pub mod llm;
 pub mod numbers;
+pub mod priority;
 pub mod private;
 pub mod shutdown;
 pub mod speech;

@@ -275,6 +275,21 @@ fn bench(
             rt.block_on(zoe::app::bench::tts::run(cfg, args))?;
             Ok(ExitCode::SUCCESS)
         }
+        BenchCommand::Latency {
+            shared,
+            quiet_ms,
+            limit,
+            whisper,
+        } => {
+            let args = zoe::app::bench::latency::Args {
+                shared,
+                quiet_ms,
+                limit,
+                whisper,
+            };
+            rt.block_on(zoe::app::bench::latency::run(cfg, args))?;
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Turn {
             shared,
             limit,

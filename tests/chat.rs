@@ -431,11 +431,16 @@ async fn blank_and_huge_lines() {
     assert_eq!(m[0].error.as_deref(), Some("input_too_long"));
 }
 
-/// At start-up Zoe loads the model with the greeting prompt, in the background, with
-/// `keep_alive` at the top level; the first turn is served meanwhile.
+/// At start-up Zoe loads the model with the greeting prompt, with `keep_alive` at the top level,
+/// and reads the first line only once that is done: the first greeting finds its prompt warm
+/// (the stand-in takes 400 ms to answer anything; a line typed at once still waits for it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_start_prefills_the_greeting_prompt() {
-    let s = standin(Timing::brisk()).await;
+    let s = standin(Timing {
+        base_ms: 400.0,
+        ..Timing::brisk()
+    })
+    .await;
     let mut zoe = Zoe::chat(&s.url(), &["--no-speak", "--set", "llm.warm_start=true"]);
     zoe.send("hi");
     assert_eq!(zoe.reply(), "Hello! How can I help you today?");
@@ -446,6 +451,12 @@ async fn warm_start_prefills_the_greeting_prompt() {
         .filter(|r| r.path == "/api/chat" && !r.is_user_chat())
         .collect();
     assert_eq!(warm.len(), 1);
+    let first = &s.user_chats()[0];
+    let after = first.at.saturating_duration_since(warm[0].at);
+    assert!(
+        after >= std::time::Duration::from_millis(400),
+        "the first line was served {after:?} after the warm start began, before it ended"
+    );
     let b = &warm[0].body;
     assert_eq!(b["keep_alive"], "30m");
     assert_eq!(b["messages"].as_array().unwrap().len(), 1);

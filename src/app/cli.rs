@@ -284,6 +284,23 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// Zoe as it ships, end to end at real time: "Hey Zoe, …" scenes (greetings, fast-path
+    /// requests, questions, real speech) through the wake word, Smart Turn, real whisper and the
+    /// Piper voice; end of speech -> first audio per kind, where the time went, CPU by thread.
+    Latency {
+        /// The shared data folder (models/, wake/, speech/).
+        #[arg(long, default_value = "../shared")]
+        shared: PathBuf,
+        /// Silence before each scene, in ms.
+        #[arg(long, default_value_t = 6000)]
+        quiet_ms: u64,
+        /// Most scenes of each kind (0: all).
+        #[arg(long, default_value_t = 0)]
+        limit: usize,
+        /// Whisper model by name in ../shared/models/whisper/ (ggml-NAME-q5_1.bin).
+        #[arg(long, default_value = "tiny.en")]
+        whisper: String,
+    },
     /// End of turn: early cuts and the wait after the true end, by the silence rule and by
     /// Smart Turn, on real and neural-voice speech with pauses (replayed through the pipeline).
     Turn {

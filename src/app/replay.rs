@@ -34,6 +34,12 @@ pub async fn run(
     // Replayed at real time, a session stands for a live one: primed as `listen` is.
     let (pipeline, stt) = voice_pipeline(cfg.clone(), None, &health, realtime).await?;
     let (mut session, engine, announcements) = Session::start(cfg.clone(), &opts, &shutdown)?;
+    if realtime {
+        tokio::select! {
+            _ = shutdown.wait() => {}
+            _ = session.ready(&engine) => {}
+        }
+    }
     let (tx, rx) = mpsc::unbounded_channel();
     let (s, h, beat) = (
         shutdown.clone(),

@@ -147,7 +147,13 @@ pub async fn warm_start(client: LlmClient, cfg: Arc<Config>) {
 pub struct Session {
     shutdown: Shutdown,
     tasks: Vec<JoinHandle<()>>,
+    /// True once the warm start has ended, however it ended (absent without one).
+    warm: Option<tokio::sync::watch::Receiver<bool>>,
 }
+
+/// The longest [`Session::ready`] waits for the model's warm start: a model server still
+/// loading a large model must not keep the fast path and the wake word from the user.
+const WARM_WAIT: Duration = Duration::from_secs(15);
 
 /// What a command's loop gets from [`Session::start`].
 pub type Started = (Session, Engine, mpsc::UnboundedReceiver<Announcement>);
@@ -162,13 +168,17 @@ impl Session {
     ) -> anyhow::Result<Started> {
         let engine = engine(cfg.clone(), opts)?;
         let mut tasks = Vec::new();
+        let mut warm = None;
         if cfg.llm.warm_start {
             let (client, cfg, s) = (engine.client().clone(), cfg.clone(), shutdown.clone());
+            let (done, rx) = tokio::sync::watch::channel(false);
+            warm = Some(rx);
             tasks.push(tokio::spawn(async move {
                 tokio::select! {
                     _ = s.wait() => {}
                     _ = warm_start(client, cfg) => {}
                 }
+                done.send_replace(true);
             }));
         }
         let (tx, announcements) = mpsc::unbounded_channel();
@@ -188,8 +198,36 @@ impl Session {
         let session = Session {
             shutdown: shutdown.clone(),
             tasks,
+            warm,
         };
         Ok((session, engine, announcements))
+    }
+
+    /// Waits until the first turn is as fast as the tenth: the voice's plans built (a Piper
+    /// voice) and the model's greeting prompt prefilled (the warm start, at most `WARM_WAIT`).
+    /// Whisper's buffers were made resident when it loaded. `-v` says what was waited for.
+    pub async fn ready(&self, engine: &Engine) {
+        let t = Instant::now();
+        if let Some(speech) = engine.speech() {
+            let waited = speech.until_prepared().await;
+            tracing::info!(
+                waited_ms = waited.as_millis() as u64,
+                "ready: the voice is prepared"
+            );
+        }
+        if let Some(mut warm) = self.warm.clone() {
+            let done = tokio::time::timeout(WARM_WAIT, warm.wait_for(|d| *d)).await;
+            match done {
+                Ok(_) => tracing::info!(
+                    waited_ms = t.elapsed().as_millis() as u64,
+                    "ready: the model's greeting prompt is warm"
+                ),
+                Err(_) => tracing::info!(
+                    waited_ms = t.elapsed().as_millis() as u64,
+                    "the model is still warming up; going on (the first reply may be slow)"
+                ),
+            }
+        }
     }
 
     /// Tells systemd the service is ready and feeds its watchdog while every worker `health`
@@ -279,7 +317,7 @@ pub fn start_turn(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(model = %path.display(), engine = model.engine(), "end of turn: Smart Turn at each probe");
-    let (handle, thread) = TurnHandle::spawn_watched(Box::new(model), health)
+    let (handle, thread) = TurnHandle::spawn_niced(Box::new(model), health, cfg.turn.nice)
         .context("cannot start the end-of-turn thread")?;
     let stage = TurnStage {
         handle,
@@ -316,6 +354,9 @@ pub fn build_pipeline(
         }
         None => None,
     };
+    if cfg.turn.words {
+        pipeline = pipeline.with_words(words_judge(cfg));
+    }
     if cfg.wake.required {
         let detector = cfg.wake.detector()?;
         tracing::info!(head = %cfg.wake.head_source(), "wake word required");
@@ -337,6 +378,18 @@ pub fn build_pipeline(
         _ => pipeline,
     };
     Ok((pipeline, turn))
+}
+
+/// Reads a speculative transcript for the end of the turn: the wake phrase, when it starts the
+/// transcript, is taken off as the session takes it off; the rest must be a whole request.
+pub fn words_judge(cfg: &Config) -> crate::hearing::pipeline::WordsJudge {
+    let verifier = crate::wake::verify::Verifier::new(&cfg.wake.verify_phrases);
+    Box::new(move |text: &str| {
+        let request = verifier
+            .request_after_phrase(text)
+            .unwrap_or_else(|| text.to_string());
+        crate::dialogue::whole::whole(&request, chrono::Local::now().naive_local())
+    })
 }
 
 /// A voice session's end as the command's result: a worker's death is an error carrying its

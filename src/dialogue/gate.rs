@@ -115,7 +115,7 @@ mod tests {
             endpoint_at: Instant::now(),
             turn: TurnNote {
                 prob: Some(0.9),
-                by_model: true,
+                by: crate::hearing::pipeline::EndedBy::Model,
                 wait_ms: 150.0,
             },
         }

@@ -56,6 +56,10 @@ pub struct TurnMetrics {
     pub endpoint_ms: Option<f64>,
     /// Transcription: submission → result.
     pub stt_ms: Option<f64>,
+    /// Whisper's own time in `stt_ms` (the rest waited in its queue).
+    pub stt_run_ms: Option<f64>,
+    /// End of speech → the transcript in the session's hands.
+    pub heard_ms: Option<f64>,
     /// Whether the speculative transcription (started at the first pause) was used.
     pub stt_speculative: Option<bool>,
     /// The end-of-turn model's last P(finished) for the utterance (null without the model).
@@ -63,8 +67,12 @@ pub struct TurnMetrics {
     /// End of speech → the end of the turn decided: on the wall clock when paced, else the
     /// silence heard plus the model's time (see `hearing::pipeline::TurnNote`).
     pub turn_wait_ms: Option<f64>,
-    /// The model ended the turn at a probe (false: the silence rule or the length cap).
+    /// The model ended the turn at a probe (false: the words, the silence rule or the length
+    /// cap).
     pub turn_by_model: Option<bool>,
+    /// Who ended the turn: "model", "words" (the model said "not yet", the speculative
+    /// transcript was a whole request) or "silence".
+    pub turn_ended_by: Option<String>,
     /// "used": the reply was started at the turn probe and confirmed; "none": started at the end
     /// of the turn.
     pub speculative_reply: Option<String>,
@@ -77,6 +85,16 @@ pub struct TurnMetrics {
     pub wake_s: Option<f64>,
     /// The detector's highest score for that wake.
     pub wake_score: Option<f64>,
+}
+
+impl TurnMetrics {
+    /// How the end of the turn was decided.
+    pub fn note_turn(&mut self, t: &crate::hearing::pipeline::TurnNote) {
+        self.turn_prob = t.prob.map(f64::from);
+        self.turn_wait_ms = Some(t.wait_ms);
+        self.turn_by_model = Some(t.by == crate::hearing::pipeline::EndedBy::Model);
+        self.turn_ended_by = Some(t.by.as_str().to_string());
+    }
 }
 
 pub struct MetricsWriter {

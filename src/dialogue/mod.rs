@@ -19,6 +19,7 @@ pub mod sentence;
 pub mod session;
 pub mod tier;
 pub mod turn;
+pub mod whole;
 
 /// How a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -156,6 +156,7 @@ pub async fn serve_utterance(
             _ = g.withdrawn() => return Err(NoTurn::Withdrawn),
         },
     };
+    let heard_at = std::time::Instant::now();
     let gate = match (&heard, gate) {
         (Heard::Request(_), gate) => gate,
         (_, Some(mut gate)) => match gate.outcome().await {
@@ -214,6 +215,11 @@ pub async fn serve_utterance(
             .as_secs_f64()
             * 1000.0,
         stt_ms: transcript.total_ms,
+        stt_run_ms: transcript.infer_ms,
+        heard_ms: heard_at
+            .saturating_duration_since(u.end_of_speech)
+            .as_secs_f64()
+            * 1000.0,
         speculative: u.speculative,
         wake: u.wake.map(|w| (w.end_s, w.score)),
         turn: u.turn,

@@ -225,6 +225,62 @@ pub fn classify(text: &str) -> Tier {
     Tier::Regular
 }
 
+/// Words a misheard greeting word is never taken for: a question, a negation or a request starts
+/// something else ("who's there" is no "hello there").
+const NOT_A_GREETING: &[&str] = &[
+    "what", "what's", "whats", "who", "who's", "whos", "where", "where's", "when", "why", "how",
+    "which", "is", "are", "was", "were", "do", "does", "did", "can", "could", "will", "would",
+    "should", "not", "no", "don't", "dont", "never", "go", "come", "look", "put", "get", "over",
+    "in", "out", "up", "down", "from", "to",
+];
+
+/// What may follow a greeting word on its own: "hello there", "hi everyone".
+const GREETING_TAIL: &[&str] = &[
+    "there",
+    "everyone",
+    "everybody",
+    "zoe",
+    "zoey",
+    "all",
+    "guys",
+    "folks",
+    "friend",
+    "buddy",
+];
+
+/// The tier of a transcript: as [`classify`], and a greeting whose first word whisper misheard is
+/// still a greeting ("Hello there." heard as "I love there", "Hi, how are you today?" as "I, how
+/// are you today?"). The first one or two words may stand for one greeting word when the rest,
+/// after it, makes a greeting: a greeting phrase of its own ("how are you today") or only words
+/// that follow one ("there", "everyone"). Short utterances only, and no more letters replaced
+/// than one spoken word has; a question word, a negation or a direction in the replaced words
+/// keeps them ("who's there", "over there").
+pub fn classify_heard(text: &str) -> Tier {
+    let tier = classify(text);
+    let all = words(text);
+    if tier != Tier::Regular || !(2..=6).contains(&all.len()) {
+        return tier;
+    }
+    for n in 1..=2.min(all.len() - 1) {
+        let replaced = &all[..n];
+        // One spoken word's worth of letters: "I love", "hell oh", not "play music".
+        let letters: usize = replaced.iter().map(|w| w.chars().count()).sum();
+        if letters > 7
+            || replaced
+                .iter()
+                .any(|w| NOT_A_GREETING.contains(&w.as_str()))
+        {
+            break;
+        }
+        let rest = &all[n..];
+        let tail = rest.iter().all(|w| GREETING_TAIL.contains(&w.as_str()));
+        if tail || is_pure_greeting(rest) {
+            return Tier::Greeting;
+        }
+    }
+    tier
+}
+
 impl crate::config::Tiers {
     /// The settings of `tier` (an inherent impl kept here so the configuration need not know the
     /// classifier).
@@ -241,6 +297,35 @@ impl crate::config::Tiers {
 mod tests {
     use super::*;
     use Tier::*;
+
+    #[test]
+    fn a_greeting_misheard_by_its_first_word_is_still_a_greeting() {
+        for heard in [
+            "I love there.",
+            "I, how are you today?",
+            "Hollow there!",
+            "Hell oh there",
+            "Hi low everyone",
+        ] {
+            assert_eq!(classify_heard(heard), Greeting, "{heard:?}");
+        }
+        // Not a greeting: a question, a direction, a real request, something said with "you".
+        for heard in [
+            "Who's there?",
+            "Is anyone there?",
+            "Over there.",
+            "I love you",
+            "I love jazz",
+            "Play music there",
+            "Why is the sky blue?",
+            "I, what time is it?",
+        ] {
+            assert_ne!(classify_heard(heard), Greeting, "{heard:?}");
+        }
+        // What `classify` decides stands.
+        assert_eq!(classify_heard("hi, add milk to my list"), Action);
+        assert_eq!(classify_heard("good morning"), Greeting);
+    }
 
     const TABLE: &[(&str, Tier)] = &[
         // greetings, thanks, goodbyes

@@ -58,11 +58,24 @@ pub struct VoiceInfo {
     pub speech_end_s: f64,
     pub endpoint_ms: f64,
     pub stt_ms: f64,
+    /// Whisper's own time (the rest of `stt_ms` was the queue).
+    pub stt_run_ms: f64,
+    /// End of speech → the transcript in the session's hands.
+    pub heard_ms: f64,
     pub speculative: bool,
     /// The wake it followed: where the phrase ended (s) and its score.
     pub wake: Option<(f64, f32)>,
     /// How the end of the turn was decided (the end-of-turn model's answer, its wait).
     pub turn: crate::hearing::pipeline::TurnNote,
+}
+
+/// The tier of an input: a transcript's is read as whisper may have misheard it.
+fn tier_of(input: &TurnInput) -> Tier {
+    if input.voice.is_some() {
+        crate::dialogue::tier::classify_heard(&input.text)
+    } else {
+        classify(&input.text)
+    }
 }
 
 pub struct Engine {
@@ -148,9 +161,9 @@ impl TurnState {
             m.endpoint_ms = Some(v.endpoint_ms);
             m.stt_ms = Some(v.stt_ms);
             m.stt_speculative = Some(v.speculative);
-            m.turn_prob = v.turn.prob.map(f64::from);
-            m.turn_wait_ms = Some(v.turn.wait_ms);
-            m.turn_by_model = Some(v.turn.by_model);
+            m.note_turn(&v.turn);
+            m.heard_ms = Some(v.heard_ms);
+            m.stt_run_ms = Some(v.stt_run_ms);
             if let Some((at, score)) = v.wake {
                 m.wake_s = Some(at);
                 m.wake_score = Some(score as f64);
@@ -336,7 +349,7 @@ impl Engine {
     pub async fn turn(&mut self, input: TurnInput) -> TurnMetrics {
         self.turns += 1;
         let turn = self.turns;
-        let tier = classify(&input.text);
+        let tier = tier_of(&input);
         let span = tracing::info_span!("turn", turn, tier = tier.as_str());
         self.turn_inner(input, turn, tier).instrument(span).await
     }
@@ -354,7 +367,7 @@ impl Engine {
     ) -> Option<TurnMetrics> {
         self.turns += 1;
         let turn = self.turns;
-        let tier = classify(&input.text);
+        let tier = tier_of(&input);
         if let Some(s) = &self.speech {
             s.hold(turn);
         }
@@ -411,9 +424,7 @@ impl Engine {
         };
         m.speculative_reply = Some("used".into());
         m.endpoint_ms = Some(ms_since(self.turn_t0, c.endpoint_at));
-        m.turn_prob = c.turn.prob.map(f64::from);
-        m.turn_wait_ms = Some(c.turn.wait_ms);
-        m.turn_by_model = Some(c.turn.by_model);
+        m.note_turn(&c.turn);
         if let Some(text) = self.held_print.take() {
             self.print(&text);
         }
@@ -1155,7 +1166,7 @@ mod tests {
         assert!(shopping(&store).await.is_empty());
         let turn = TurnNote {
             prob: Some(0.8),
-            by_model: true,
+            by: crate::hearing::pipeline::EndedBy::Model,
             wait_ms: 190.0,
         };
         tx.confirm(Confirmation {

@@ -137,6 +137,8 @@ impl Recorded {
 struct State {
     scripts: VecDeque<Script>,
     default: Script,
+    /// With the queue empty: the reply for a request whose system prompt holds the text.
+    by_prompt: Vec<(String, Script)>,
     timing: Timing,
     requests: Vec<Recorded>,
     split_lines: bool,
@@ -162,6 +164,7 @@ impl StandIn {
         let state = Arc::new(Mutex::new(State {
             scripts: VecDeque::new(),
             default: Script::reply("Hello! How can I help you today?"),
+            by_prompt: Vec::new(),
             timing,
             requests: Vec::new(),
             split_lines: false,
@@ -196,6 +199,12 @@ impl StandIn {
     /// The reply used when the queue is empty.
     pub fn set_default(&self, script: Script) {
         self.lock().default = script;
+    }
+
+    /// With the queue empty, a request whose system prompt holds `marker` (a tier's prompt, say)
+    /// is answered with `script` instead of the default (the first rule that matches).
+    pub fn reply_when_prompt_has(&self, marker: &str, script: Script) {
+        self.lock().by_prompt.push((marker.to_string(), script));
     }
 
     pub fn set_timing(&self, timing: Timing) {
@@ -355,7 +364,13 @@ async fn serve_connection(mut sock: TcpStream, state: Arc<Mutex<State>>) {
                 st.last_prompt = prompt;
             }
             let script = if is_user_chat {
-                st.scripts.pop_front().unwrap_or_else(|| st.default.clone())
+                let system = body["messages"][0]["content"].as_str().unwrap_or("");
+                let rule = st
+                    .by_prompt
+                    .iter()
+                    .find(|(m, _)| system.contains(m.as_str()));
+                let fallback = rule.map_or(&st.default, |(_, s)| s).clone();
+                st.scripts.pop_front().unwrap_or(fallback)
             } else {
                 Script::reply("")
             };
@@ -519,6 +534,8 @@ async fn chat(
             _ => {}
         }
     }
+    // An empty reply (a warm-up with `num_predict: 1`) still costs the prompt's processing.
+    tokio::time::sleep_until(first).await;
     let eval_ns = (interval.as_nanos() as u64).saturating_mul(n_tokens as u64);
     let prompt_ns = timing.first_token(prompt_chars).as_nanos() as u64;
     let done = json!({

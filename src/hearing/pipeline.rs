@@ -88,13 +88,38 @@ pub struct VoiceUtterance {
     pub turn: TurnNote,
 }
 
+/// Who ended a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndedBy {
+    /// The silence rule (or the length cap).
+    Silence,
+    /// The end-of-turn model at a probe.
+    Model,
+    /// The words: the model said "not yet", the speculative transcript was a whole request.
+    Words,
+}
+
+impl EndedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndedBy::Silence => "silence",
+            EndedBy::Model => "model",
+            EndedBy::Words => "words",
+        }
+    }
+}
+
+/// Whether a transcript (the wake phrase still at its start) is a whole request: the end of the
+/// turn need not wait for more (see [`FramePipeline::with_words`]).
+pub type WordsJudge = Box<dyn Fn(&str) -> bool + Send>;
+
 /// How an utterance's end was decided.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TurnNote {
     /// The end-of-turn model's last answer for this utterance (None: no model, or no answer yet).
     pub prob: Option<f32>,
-    /// The model ended it at a probe (else the silence rule, or the length cap).
-    pub by_model: bool,
+    /// Who ended it.
+    pub by: EndedBy,
     /// From the end of speech to the decision (ms): the wall clock when paced (live, or replay
     /// at 1×); unpaced, on the stream (the model's answers are used as late as they would come
     /// live).
@@ -165,6 +190,18 @@ struct Probe {
     /// model took (as the answer would reach a live pipeline).
     held: Option<Scored>,
 }
+
+/// The speculative transcript's words, read for the end of turn.
+struct Words {
+    rx: crate::stt::PeekRx,
+    /// Stream position when the audio went to whisper.
+    sent_at: usize,
+    got: Option<crate::stt::Peeked>,
+}
+
+/// Unpaced, the longest wait for the words of a speculative transcript (whisper has a deadline
+/// of its own; this only keeps a stuck one from holding a replay forever).
+const WORDS_WAIT: Duration = Duration::from_secs(15);
 
 /// The pause being probed: where the voice stopped, and probes sent in it so far.
 #[derive(Clone, Copy)]
@@ -243,8 +280,12 @@ pub struct FramePipeline {
     pausing: Option<Pausing>,
     /// The model's last answer for the utterance under way.
     scored: Option<Scored>,
-    /// The `End` being handled was the model's decision.
-    ending: bool,
+    /// Who decided the `End` being handled.
+    ending: EndedBy,
+    /// Reads the speculative transcript's words when the model says "not yet".
+    judge: Option<WordsJudge>,
+    /// The words of the pause being probed, on their way from whisper.
+    words: Option<Words>,
     /// Frames come faster than real time (replaying a file without `--realtime`).
     unpaced: bool,
 }
@@ -278,7 +319,9 @@ impl FramePipeline {
             probe: None,
             pausing: None,
             scored: None,
-            ending: false,
+            ending: EndedBy::Silence,
+            judge: None,
+            words: None,
             unpaced: false,
         }
     }
@@ -293,6 +336,14 @@ impl FramePipeline {
     /// `Tentative` event, then `Confirmed` or `Withdrawn` (needs `speculate`).
     pub fn with_speculative_reply(mut self) -> Self {
         self.speculative_reply = true;
+        self
+    }
+
+    /// Ends a turn the end-of-turn model called unfinished when its words are whole (`judge` on
+    /// the speculative transcript; needs the model and `speculate`): "Good morning." then ends
+    /// as soon as whisper has it, while "add milk and" still waits for the longer silence.
+    pub fn with_words(mut self, judge: WordsJudge) -> Self {
+        self.judge = Some(judge);
         self
     }
 
@@ -428,6 +479,7 @@ impl FramePipeline {
             self.on_vad(event, pos, now, emit);
         }
         self.poll_turn(pos, now, emit);
+        self.read_words(pos, now, emit);
         self.expire_windows(pos, emit);
     }
 
@@ -629,13 +681,23 @@ impl FramePipeline {
                     if self.speculate {
                         self.drop_spec(emit);
                         let audio = self.request_audio(audio, &take);
-                        let rx = self.stt.submit_kind(JobKind::Speculative, audio);
+                        let rx = if self.judge.is_some() && self.turn.is_some() {
+                            let (rx, peek) = self.stt.submit_peeked(JobKind::Speculative, audio);
+                            self.words = Some(Words {
+                                rx: peek,
+                                sent_at: pos,
+                                got: None,
+                            });
+                            rx
+                        } else {
+                            self.stt.submit_kind(JobKind::Speculative, audio)
+                        };
                         if self.speculative_reply {
                             self.next_spec_id += 1;
                             let id = self.next_spec_id;
                             let note = TurnNote {
                                 prob: None,
-                                by_model: false,
+                                by: EndedBy::Silence,
                                 wait_ms: self.waited_ms(end, pos, now),
                             };
                             let utterance = self.utterance(rx, start, end, &take, now, true, note);
@@ -654,7 +716,8 @@ impl FramePipeline {
                 self.scored = None;
             }
             VadEvent::End(u) => {
-                let by_model = std::mem::take(&mut self.ending);
+                let by = std::mem::replace(&mut self.ending, EndedBy::Silence);
+                self.words = None;
                 self.probe = None;
                 self.pausing = None;
                 let min_speech = self.vad.config().min_speech_ms as usize * 16;
@@ -700,7 +763,7 @@ impl FramePipeline {
                 }
                 let note = TurnNote {
                     prob: self.scored.take().map(|s| s.prob),
-                    by_model,
+                    by,
                     // Unpaced, the model's time is in the stream already (see `poll_turn`).
                     wait_ms: self.waited_ms(u.end, u.decided, now),
                 };
@@ -723,6 +786,7 @@ impl FramePipeline {
     /// Withdraws the speculative run: dropping a kept receiver aborts its job; a lent one is
     /// the session's to drop.
     fn drop_spec(&mut self, emit: &mut dyn FnMut(PipelineEvent)) {
+        self.words = None;
         if let Some((Spec::Lent(id), _)) = self.spec.take() {
             emit(PipelineEvent::Withdrawn { id });
         }
@@ -854,7 +918,47 @@ impl FramePipeline {
         );
         if scored.prob >= threshold {
             if let Some(end) = self.vad.end_now() {
-                self.ending = true;
+                self.ending = EndedBy::Model;
+                self.on_vad(end, pos, now, emit);
+            }
+        }
+    }
+
+    /// Once the model has called the pause "not yet", reads the speculative transcript's words
+    /// as soon as whisper has them (unpaced: waited for, then used once the stream has gone on as
+    /// long as whisper took): a whole request ends the turn now. Read once per pause.
+    fn read_words(&mut self, pos: usize, now: Instant, emit: &mut dyn FnMut(PipelineEvent)) {
+        let (Some(judge), Some(stage), Some(w)) = (&self.judge, &self.turn, &mut self.words) else {
+            return;
+        };
+        let not_yet = self.scored.is_some_and(|s| s.prob < stage.threshold);
+        if self.pausing.is_none() || !not_yet {
+            return;
+        }
+        if w.got.is_none() {
+            w.got = if self.unpaced {
+                w.rx.recv_timeout(WORDS_WAIT).ok()
+            } else {
+                match w.rx.try_recv() {
+                    Ok(p) => Some(p),
+                    Err(crossbeam_channel::TryRecvError::Empty) => return,
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => None,
+                }
+            };
+        }
+        let Some(got) = &w.got else {
+            self.words = None; // the job failed or was aborted: the silence decides
+            return;
+        };
+        if self.unpaced && pos < w.sent_at + (got.took.as_secs_f64() * RATE as f64) as usize {
+            return;
+        }
+        let whole = judge(&got.text);
+        tracing::debug!(text = ?got.text, whole, "end of turn: the words");
+        self.words = None;
+        if whole {
+            if let Some(end) = self.vad.end_now() {
+                self.ending = EndedBy::Words;
                 self.on_vad(end, pos, now, emit);
             }
         }
@@ -955,9 +1059,23 @@ mod tests {
         vad: VadConfig,
         turn: Option<Box<dyn EndOfTurn>>,
     ) -> (Vec<PipelineEvent>, Vec<String>, Vec<usize>) {
+        run_judged(audio, speculate, vad, turn, None)
+    }
+
+    /// As [`run_with`], the words read by `words` when the model says "not yet".
+    fn run_judged(
+        audio: Vec<f32>,
+        speculate: bool,
+        vad: VadConfig,
+        turn: Option<Box<dyn EndOfTurn>>,
+        words: Option<WordsJudge>,
+    ) -> (Vec<PipelineEvent>, Vec<String>, Vec<usize>) {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let (stt, thread) = SttHandle::spawn(Box::new(Scripted(calls.clone()))).unwrap();
         let mut p = FramePipeline::new(vad, stt, speculate).unpaced();
+        if let Some(judge) = words {
+            p = p.with_words(judge);
+        }
         let mut turn_thread = None;
         if let Some(model) = turn {
             let (handle, t) = TurnHandle::spawn(model).unwrap();
@@ -1104,7 +1222,10 @@ mod tests {
                 PipelineEvent::Tentative { id, .. } => Some(format!("tentative {id}")),
                 PipelineEvent::Withdrawn { id } => Some(format!("withdrawn {id}")),
                 PipelineEvent::Confirmed { id, turn, .. } => {
-                    assert!(turn.prob.is_none() && !turn.by_model, "{turn:?}");
+                    assert!(
+                        turn.prob.is_none() && turn.by == EndedBy::Silence,
+                        "{turn:?}"
+                    );
                     Some(format!("confirmed {id}"))
                 }
                 PipelineEvent::Utterance(_) => Some("utterance".into()),
@@ -1153,7 +1274,7 @@ mod tests {
         let us = utterances(&events);
         assert_eq!(us.len(), 1, "{events:?}");
         let t = us[0].turn;
-        assert!(t.by_model && t.prob == Some(0.9), "{t:?}");
+        assert!(t.by == EndedBy::Model && t.prob == Some(0.9), "{t:?}");
         // The probe, then the model's time (as a live answer would come).
         let due = VadConfig::default().turn_probe_ms as f64 + 85.0;
         assert!(
@@ -1180,7 +1301,7 @@ mod tests {
         let us = utterances(&events);
         assert_eq!(us.len(), 1, "{events:?}");
         let t = us[0].turn;
-        assert!(!t.by_model && t.prob == Some(0.2), "{t:?}");
+        assert!(t.by == EndedBy::Silence && t.prob == Some(0.2), "{t:?}");
         assert!(t.wait_ms >= 700.0, "ended after {:.0} ms", t.wait_ms);
         // Three probes, each with more of the silence after the voice.
         let probes = probes.lock().unwrap();
@@ -1210,7 +1331,7 @@ mod tests {
         let (events, _, calls) = run_with(audio, false, with_model(), Some(Box::new(model)));
         let us = utterances(&events);
         assert_eq!(us.len(), 1, "{events:?}");
-        assert!(us[0].turn.by_model);
+        assert_eq!(us[0].turn.by, EndedBy::Model);
         let both = (first.len() + second.len()) as f64 / 16_000.0;
         assert!(
             calls[0] as f64 / 16_000.0 >= both,
@@ -1218,5 +1339,47 @@ mod tests {
         );
         let probes = probes.lock().unwrap();
         assert!(probes.len() >= 2 && probes[0] < probes[probes.len() - 1]);
+    }
+
+    /// The words decide when the model says "not yet": a speculative transcript the judge calls
+    /// whole ends the turn as soon as whisper has it, long before the long silence; one it
+    /// calls open leaves the turn to the silence. The judge reads each pause's transcript once.
+    #[test]
+    fn whole_words_end_a_turn_the_model_calls_unfinished() {
+        for whole in [true, false] {
+            let mut audio = silence(500);
+            audio.extend_from_slice(&speech("Good morning."));
+            let model = ScriptedTurn(Box::new(|_| 0.2), Arc::new(Mutex::new(Vec::new())));
+            let read = Arc::new(Mutex::new(Vec::new()));
+            let r = read.clone();
+            let judge: WordsJudge = Box::new(move |t: &str| {
+                r.lock().unwrap().push(t.to_string());
+                whole
+            });
+            let (events, texts, calls) = run_judged(
+                audio,
+                true,
+                with_model(),
+                Some(Box::new(model)),
+                Some(judge),
+            );
+            let us = utterances(&events);
+            assert_eq!(us.len(), 1, "{events:?}");
+            let t = us[0].turn;
+            assert_eq!(read.lock().unwrap().as_slice(), ["job 1"]);
+            if whole {
+                assert!(t.by == EndedBy::Words && t.prob == Some(0.2), "{t:?}");
+                // The probe, the model's "not yet" (85 ms), then the words.
+                assert!(t.wait_ms < 400.0, "ended after {:.0} ms", t.wait_ms);
+                assert!(
+                    us[0].speculative,
+                    "the speculative transcript is the turn's"
+                );
+                assert_eq!((texts.len(), calls.len()), (1, 1));
+            } else {
+                assert!(t.by == EndedBy::Silence, "{t:?}");
+                assert!(t.wait_ms >= 700.0, "ended after {:.0} ms", t.wait_ms);
+            }
+        }
     }
 }

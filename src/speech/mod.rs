@@ -16,7 +16,7 @@ pub mod sink;
 pub mod tts;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -103,8 +103,8 @@ pub struct SpeechHandle {
     tx: Sender<SpeechCmd>,
     pub events: UnboundedReceiver<SpeechEvent>,
     epoch: Arc<AtomicU64>,
-    /// Set once the engine's start-up work (`Tts::prepare`) is done.
-    prepared: Arc<AtomicBool>,
+    /// True once the engine's start-up work (`Tts::prepare`) is done.
+    prepared: tokio::sync::watch::Receiver<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -115,10 +115,9 @@ impl SpeechHandle {
         let (ev_tx, events) = tokio::sync::mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let epoch = Arc::new(AtomicU64::new(0));
-        let prepared = Arc::new(AtomicBool::new(false));
+        let (prepared_tx, prepared) = tokio::sync::watch::channel(false);
         let cfg = cfg.clone();
         let thread_epoch = epoch.clone();
-        let thread_prepared = prepared.clone();
         let thread = std::thread::Builder::new()
             .name("zoe-speech".into())
             .spawn(move || {
@@ -145,7 +144,7 @@ impl SpeechHandle {
                             rx,
                             events: ev_tx,
                             epoch: thread_epoch,
-                            prepared: thread_prepared,
+                            prepared: prepared_tx,
                             volume: cfg.volume,
                         }
                         .run();
@@ -175,7 +174,15 @@ impl SpeechHandle {
     /// Whether the engine's start-up work is done (a Piper voice's plans: until then a reply may
     /// wait for the one being built).
     pub fn prepared(&self) -> bool {
-        self.prepared.load(Ordering::Acquire)
+        *self.prepared.borrow()
+    }
+
+    /// Waits until the engine's start-up work is done (at once when it is, or when the thread
+    /// has ended); returns how long it waited.
+    pub async fn until_prepared(&self) -> Duration {
+        let t = Instant::now();
+        let _ = self.prepared.clone().wait_for(|p| *p).await;
+        t.elapsed()
     }
 
     /// A clonable handle that can stop speech and play cues from anywhere (barge-in).
@@ -263,7 +270,7 @@ struct SpeechThread {
     rx: Receiver<SpeechCmd>,
     events: UnboundedSender<SpeechEvent>,
     epoch: Arc<AtomicU64>,
-    prepared: Arc<AtomicBool>,
+    prepared: tokio::sync::watch::Sender<bool>,
     volume: f32,
 }
 
@@ -421,7 +428,9 @@ impl SpeechThread {
                 }
                 None if preparing => {
                     preparing = self.tts.prepare();
-                    self.prepared.store(!preparing, Ordering::Release);
+                    if !preparing {
+                        self.prepared.send_replace(true);
+                    }
                 }
                 None => {}
             }

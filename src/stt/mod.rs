@@ -29,7 +29,7 @@ use whisper_rs::{
 
 use crate::audio::RATE;
 pub use text::{clean_transcript, looping};
-pub use worker::{JobKind, SttHandle, SttThread, TranscriptRx};
+pub use worker::{JobKind, PeekRx, Peeked, SttHandle, SttThread, TranscriptRx};
 
 #[derive(Debug, Error)]
 pub enum SttError {
@@ -66,6 +66,8 @@ pub struct SttConfig {
     pub retry_audio_ctx: i32,
     /// Scale `audio_ctx` to the audio (false: whisper's full 30 s window; for comparison).
     pub scale_audio_ctx: bool,
+    /// whisper.cpp's flash attention (as its own CLI runs by default).
+    pub flash_attn: bool,
 }
 
 impl SttConfig {
@@ -81,6 +83,7 @@ impl SttConfig {
             no_repeat_ngram: 4,
             retry_audio_ctx: 768,
             scale_audio_ctx: true,
+            flash_attn: false,
         }
     }
 }
@@ -361,8 +364,10 @@ impl Whisper {
         // whisper.cpp aborts the process (GGML_ASSERT) on some ggml files that are not whisper
         // models: the header is checked here first.
         check_header(&cfg.model).map_err(load_err)?;
-        let ctx = WhisperContext::new_with_params(&path, WhisperContextParameters::default())
-            .map_err(|e| load_err(e.to_string()))?;
+        let mut params = WhisperContextParameters::default();
+        params.flash_attn(cfg.flash_attn);
+        let ctx =
+            WhisperContext::new_with_params(&path, params).map_err(|e| load_err(e.to_string()))?;
         let state = ctx.create_state().map_err(|e| load_err(e.to_string()))?;
         let eot = ctx.token_eot();
         let last_byte = |t: i32| {
@@ -561,11 +566,16 @@ impl Transcribe for Whisper {
         let cfg = self.cfg.clone();
         self.cfg.max_tokens = 4;
         let result = self.decode(&window, 0, Pass::Stop, &|| false);
+        // And once at the window a short request gets, so the first request's graph is built
+        // before it comes: the first reply after start-up is no slower than the tenth.
+        let short = vec![0.0f32; RATE as usize * 2];
+        let ctx = audio_ctx_for(short.len(), &cfg, self.ctx.model_n_audio_ctx());
+        let _ = self.decode(&short, ctx, Pass::Stop, &|| false);
         self.cfg = cfg;
         tracing::info!(
             ms = t.elapsed().as_millis() as u64,
             done = result.is_ok(),
-            "whisper's buffers primed for the longest window"
+            "whisper's buffers primed for the longest window and a short request's"
         );
     }
 }

@@ -40,7 +40,20 @@ struct Job {
     pcm: Vec<f32>,
     submitted: Instant,
     reply: oneshot::Sender<Result<Transcript, SttError>>,
+    /// A second reader of the text (the end of turn reading the words), told when it is known.
+    peek: Option<crossbeam_channel::Sender<Peeked>>,
 }
+
+/// A job's text for its second reader, and how long after submission it was known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Peeked {
+    pub text: String,
+    pub took: std::time::Duration,
+}
+
+/// The second reader's end: the text once the job has finished (disconnected if it failed, was
+/// aborted or superseded).
+pub type PeekRx = crossbeam_channel::Receiver<Peeked>;
 
 #[derive(Default)]
 struct Queue {
@@ -163,12 +176,29 @@ impl SttHandle {
 
     /// Queues audio as `kind`; drop the receiver to cancel (a running job is then aborted).
     pub fn submit_kind(&self, kind: JobKind, pcm: Vec<f32>) -> TranscriptRx {
+        self.submit_job(kind, pcm, None)
+    }
+
+    /// As [`SttHandle::submit_kind`], the text also told to a second reader: the audio thread
+    /// reads a speculative transcript's words while the session awaits the transcript itself.
+    pub fn submit_peeked(&self, kind: JobKind, pcm: Vec<f32>) -> (TranscriptRx, PeekRx) {
+        let (tx, peek) = crossbeam_channel::bounded(1);
+        (self.submit_job(kind, pcm, Some(tx)), peek)
+    }
+
+    fn submit_job(
+        &self,
+        kind: JobKind,
+        pcm: Vec<f32>,
+        peek: Option<crossbeam_channel::Sender<Peeked>>,
+    ) -> TranscriptRx {
         let (reply, rx) = oneshot::channel();
         let job = Job {
             kind,
             pcm,
             submitted: Instant::now(),
             reply,
+            peek,
         };
         let shared = &self.owner.shared;
         let mut q = shared.lock();
@@ -286,8 +316,15 @@ fn serve(mut engine: Box<dyn Transcribe>, shared: &Shared, beat: &Beat) -> Resul
             Err(SttError::Aborted) if !job.reply.is_closed() => q.requeue(job),
             Err(SttError::Aborted) => {}
             other => {
+                let took = job.submitted.elapsed();
+                if let (Some(peek), Ok(t)) = (&job.peek, &other) {
+                    let _ = peek.try_send(Peeked {
+                        text: t.text.clone(),
+                        took,
+                    });
+                }
                 let _ = job.reply.send(other.map(|mut t| {
-                    t.total_ms = job.submitted.elapsed().as_secs_f64() * 1000.0;
+                    t.total_ms = took.as_secs_f64() * 1000.0;
                     t
                 }));
             }

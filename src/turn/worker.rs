@@ -110,8 +110,17 @@ impl TurnHandle {
 
     /// [`TurnHandle::spawn`], the thread's death (a panic) being `health`'s failure.
     pub fn spawn_watched(
+        model: Box<dyn EndOfTurn>,
+        health: &crate::health::Health,
+    ) -> std::io::Result<(TurnHandle, TurnThread)> {
+        TurnHandle::spawn_niced(model, health, 0)
+    }
+
+    /// [`TurnHandle::spawn_watched`], the thread `nice` steps below the others (`turn.nice`).
+    pub fn spawn_niced(
         mut model: Box<dyn EndOfTurn>,
         health: &crate::health::Health,
+        nice: i32,
     ) -> std::io::Result<(TurnHandle, TurnThread)> {
         let (jobs, queue) = bounded::<Job>(QUEUE);
         let rx = queue.clone();
@@ -120,6 +129,9 @@ impl TurnHandle {
             .name("zoe-turn".into())
             .spawn(move || {
                 health.guard("zoe-turn", || {
+                    if let Err(e) = crate::priority::lower_this_thread(nice) {
+                        tracing::warn!("cannot lower the end-of-turn thread's priority: {e}");
+                    }
                     crate::health::apply("zoe-turn")?;
                     serve(model.as_mut(), &rx);
                     Ok(())

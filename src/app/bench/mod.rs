@@ -4,18 +4,23 @@
 //! overhead (first audio minus the arrival of the first sentence's last token), and the client-side
 //! token rate against the stand-in's.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::app::session::{self, SessionOptions};
+use crate::app::session::{self, join_voice, voice_pipeline, SessionOptions};
 use crate::config::Config;
 use crate::dialogue::metrics::TurnMetrics;
 use crate::dialogue::turn::{Engine, TurnInput};
 use crate::doubles::standin::{Script, StandIn, Timing};
+use crate::health::Health;
+use crate::hearing::replay::feed_files;
+use crate::shutdown::Shutdown;
 
 pub mod intents;
+pub mod latency;
 pub mod server;
 pub mod stt;
 pub mod tts;
@@ -81,6 +86,64 @@ impl BenchSession {
         }
         Ok(())
     }
+}
+
+/// Replays `files` through the whole voice pipeline and session (real whisper, `standin` as the
+/// model server), at real time or as fast as it goes; returns the turns' metrics. `warm`: ready
+/// as `listen` is before its microphone opens ([`session::Session::ready`]).
+pub(super) async fn replay_voice(
+    cfg: Config,
+    files: Vec<PathBuf>,
+    realtime: bool,
+    standin: &StandIn,
+    warm: bool,
+) -> anyhow::Result<Vec<TurnMetrics>> {
+    let mut cfg = cfg;
+    standin.serve(&mut cfg.llm);
+    let session = BenchSession::start_with_metrics(cfg, true)?;
+    let health = Health::new();
+    // At real time the session is timed as `listen` runs: primed.
+    let (pipeline, stt) = voice_pipeline(session.cfg.clone(), None, &health, realtime).await?;
+    if warm {
+        // As `listen` starts: the greeting prompt prefilled, the voice's plans built.
+        session::warm_start(session.engine.client().clone(), session.cfg.clone()).await;
+        if let Some(speech) = session.engine.speech() {
+            speech.until_prepared().await;
+        }
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let never = Shutdown::new();
+    let (n, beat) = (never.clone(), health.register("zoe-audio"));
+    let feeder = std::thread::spawn(move || {
+        if let Err(e) = feed_files(&files, realtime, pipeline, &tx, &n, &beat) {
+            tracing::error!("replaying: {e}");
+        }
+    });
+    let BenchSession { engine, cfg, dir } = session;
+    let (_no_announcements, announcements) = tokio::sync::mpsc::unbounded_channel();
+    let (engine, ended) = crate::dialogue::session::run(
+        engine,
+        cfg.clone(),
+        rx,
+        announcements,
+        None,
+        &never,
+        &health,
+    )
+    .await;
+    // The feeder sent `Finished` before the session could end: it is done.
+    join_voice(feeder, stt, ended).await;
+    if let Some(why) = health.failure() {
+        anyhow::bail!(why);
+    }
+    let session = BenchSession { engine, cfg, dir };
+    let text =
+        std::fs::read_to_string(session.dir.path().join("metrics.jsonl")).unwrap_or_default();
+    session.close().await?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
 }
 
 /// One text turn answered by the stand-in with `reply`; a turn that failed fails the bench.

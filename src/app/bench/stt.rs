@@ -19,14 +19,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use super::{percentile, row, BenchSession};
-use crate::app::session::{join_voice, voice_pipeline};
+use super::{percentile, replay_voice, row};
 use crate::config::Config;
 use crate::dialogue::metrics::TurnMetrics;
 use crate::doubles::standin::{Script, StandIn, Timing};
-use crate::health::Health;
-use crate::hearing::replay::feed_files;
-use crate::shutdown::Shutdown;
 use crate::stt::eval::{self, Labelled};
 use crate::stt::{SttConfig, Transcribe, Whisper};
 use crate::wake::verify::Verifier;
@@ -434,48 +430,8 @@ async fn replay(
     reply: &str,
 ) -> anyhow::Result<Vec<TurnMetrics>> {
     let standin = StandIn::start(Timing::orin_nx()).await?;
-    for _ in 0..200 {
-        standin.push(Script::reply(reply));
-    }
-    let mut cfg = cfg;
-    standin.serve(&mut cfg.llm);
-    let session = BenchSession::start_with_metrics(cfg, true)?;
-    let health = Health::new();
-    // At real time the session is timed as `listen` runs: primed.
-    let (pipeline, stt) = voice_pipeline(session.cfg.clone(), None, &health, realtime).await?;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let never = Shutdown::new();
-    let (n, beat) = (never.clone(), health.register("zoe-audio"));
-    let feeder = std::thread::spawn(move || {
-        if let Err(e) = feed_files(&files, realtime, pipeline, &tx, &n, &beat) {
-            tracing::error!("replaying: {e}");
-        }
-    });
-    let BenchSession { engine, cfg, dir } = session;
-    let (_no_announcements, announcements) = tokio::sync::mpsc::unbounded_channel();
-    let (engine, ended) = crate::dialogue::session::run(
-        engine,
-        cfg.clone(),
-        rx,
-        announcements,
-        None,
-        &never,
-        &health,
-    )
-    .await;
-    // The feeder sent `Finished` before the session could end: it is done.
-    join_voice(feeder, stt, ended).await;
-    if let Some(why) = health.failure() {
-        anyhow::bail!(why);
-    }
-    let session = BenchSession { engine, cfg, dir };
-    let text =
-        std::fs::read_to_string(session.dir.path().join("metrics.jsonl")).unwrap_or_default();
-    session.close().await?;
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
+    standin.set_default(Script::reply(reply));
+    replay_voice(cfg, files, realtime, &standin, false).await
 }
 
 /// Greeting requests replayed at real time: the commands' greetings said alone (wake word off:

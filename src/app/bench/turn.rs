@@ -1,7 +1,9 @@
 //! `zoe bench turn`: where turns end, by the silence rule and by Smart Turn, on real and
 //! neural-voice speech with pauses inside it. Every case runs through the real frame pipeline
 //! (earshot VAD, the probe, the `zoe-turn` thread, unpaced), with a silent stand-in for whisper
-//! (what was said does not matter here, only where the turn ends).
+//! (what was said does not matter here, only where the turn ends) — except in the default row
+//! "+ words", where real tiny.en transcribes each pause and a whole request ends the turn after
+//! the model's "not yet" (`turn.words`, [`crate::dialogue::whole`]).
 //!
 //! The cases (all from `--shared`):
 //! - **commands + pause**: the Piper and Kokoro requests of `wake/commands` of four words or more
@@ -30,7 +32,7 @@ use crate::audio::load_wav;
 use crate::config::Config;
 use crate::hearing::pipeline::{FramePipeline, PipelineEvent, TurnStage, FRAME};
 use crate::hearing::vad::VadConfig;
-use crate::stt::{SttError, SttHandle, Transcribe, Transcript};
+use crate::stt::{SttConfig, SttError, SttHandle, Transcribe, Transcript, Whisper};
 use crate::turn::model::{Engine, SmartTurn};
 use crate::turn::worker::{EndOfTurn, TurnHandle};
 use crate::turn::TurnError;
@@ -126,7 +128,7 @@ fn sentence_ends(a: &[f32], n: usize) -> Vec<usize> {
 }
 
 /// The last 10 ms window above 1 % of the loudest one (−40 dB), as the VAD's voice end does.
-fn true_end(a: &[f32]) -> usize {
+pub(super) fn true_end(a: &[f32]) -> usize {
     let (w, loud) = windows(a);
     let last = w.iter().rposition(|&r| r >= loud * 0.01).unwrap_or(0);
     ((last + 1) * 160).min(a.len())
@@ -297,19 +299,38 @@ struct Tally {
     dropped: usize,
 }
 
+/// Real whisper transcribes each pause (as live, where it competes with the model for the
+/// cores) and, with `judge`, the words are read (`turn.words`).
+struct WithWords<'a> {
+    cfg: &'a Config,
+    whisper: &'a Path,
+    judge: bool,
+}
+
 fn run_setting(
     cases: &[Case],
     vad: &VadConfig,
     turn: Option<(&TurnHandle, f32, u32)>,
+    words: Option<&WithWords>,
     calls: &AtomicUsize,
     verbose: bool,
 ) -> anyhow::Result<Tally> {
     let before = calls.load(Ordering::Relaxed);
-    let (stt, stt_thread) = SttHandle::spawn(Box::new(Deaf))?;
+    let engine: Box<dyn Transcribe> = match words {
+        Some(w) => Box::new(Whisper::load(&SttConfig {
+            model: w.whisper.to_path_buf(),
+            ..w.cfg.stt.clone()
+        })?),
+        None => Box::new(Deaf),
+    };
+    let (stt, stt_thread) = SttHandle::spawn(engine)?;
     // Speculative replies on, as `zoe listen` runs: the withdrawn ones are counted.
     let mut p = FramePipeline::new(vad.clone(), stt, true)
         .with_speculative_reply()
         .unpaced();
+    if let Some(w) = words.filter(|w| w.judge) {
+        p = p.with_words(crate::app::session::words_judge(w.cfg));
+    }
     if let Some((handle, threshold, probes)) = turn {
         p = p.with_turn(TurnStage {
             handle: handle.clone(),
@@ -369,7 +390,11 @@ fn run_setting(
                     .iter()
                     .map(|u| {
                         let p = u.turn.prob.map_or("-".into(), |p| format!("{p:.2}"));
-                        format!("{:.2} s (P {p})", u.speech_end_s - LEAD_MS as f64 / 1e3)
+                        format!(
+                            "{:.2} s (P {p}, by {})",
+                            u.speech_end_s - LEAD_MS as f64 / 1e3,
+                            u.turn.by.as_str()
+                        )
                     })
                     .collect();
                 println!("  early: {} ends {}", c.name, ends.join(", "));
@@ -452,7 +477,8 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     );
     let base = cfg.vad.clone();
     // (name, VAD, Smart Turn's (threshold, probes) or the silence rule alone)
-    type Setting = (String, VadConfig, Option<(f32, u32)>);
+    // The last field: real whisper at each pause, with the words read (Some(true)) or not.
+    type Setting = (String, VadConfig, Option<(f32, u32)>, Option<bool>);
     let mut settings: Vec<Setting> = Vec::new();
     for end in [300, 500, 700, 1000] {
         let vad = VadConfig {
@@ -464,9 +490,10 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         } else {
             ""
         };
-        settings.push((format!("silence rule {end} ms{now}"), vad, None));
+        settings.push((format!("silence rule {end} ms{now}"), vad, None, None));
     }
     let t = &cfg.turn;
+    let whisper = super::stt::real_model(&args.shared, "tiny.en");
     let mut first = true;
     for (probe, probes, end, threshold) in [
         (base.turn_probe_ms, t.probes, t.end_silence_ms, t.threshold),
@@ -486,16 +513,36 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         };
         let default = if first { " (default)" } else { "" };
         first = false;
+        // The default with real tiny.en at each pause, the words read and not, then without it.
+        if !default.is_empty() && whisper.exists() {
+            for (judge, what) in [(true, " + words"), (false, " + whisper")] {
+                let tag = if judge { default } else { "" };
+                settings.push((
+                    format!("Smart Turn {probe}x{probes}, max {end}, >{threshold}{what}{tag}"),
+                    vad.clone(),
+                    Some((threshold, probes)),
+                    Some(judge),
+                ));
+            }
+        }
+        let tag = if whisper.exists() { "" } else { default };
         settings.push((
-            format!("Smart Turn {probe}x{probes}, max {end}, >{threshold}{default}"),
+            format!("Smart Turn {probe}x{probes}, max {end}, >{threshold}{tag}"),
             vad,
             Some((threshold, probes)),
+            None,
         ));
     }
-    for (i, (name, vad, turn)) in settings.into_iter().enumerate() {
-        let verbose = args.list_early && i == 4;
+    let with = |judge| WithWords {
+        cfg,
+        whisper: &whisper,
+        judge,
+    };
+    for (i, (name, vad, turn, words)) in settings.into_iter().enumerate() {
+        let verbose = args.list_early && (i == 4 || i == 5);
         let turn = turn.map(|(th, n)| (&handle, th, n));
-        let t = run_setting(&cases, &vad, turn, &calls, verbose)?;
+        let words = words.map(with);
+        let t = run_setting(&cases, &vad, turn, words.as_ref(), &calls, verbose)?;
         let pct = |g: usize| {
             format!(
                 "{:>3}/{:<3} {:>4.1}%",
@@ -524,7 +571,9 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
          sentence end), by case; wait: true end -> decision over complete requests (each answer \
          of the model used as late as this machine gives it); probes: model answers per case; \
          dropped: speculative replies (each pause starts one, with its transcription) withdrawn \
-         per case because the voice went on: the chat requests wasted."
+         per case because the voice went on: the chat requests wasted. + words: each pause \
+         transcribed by real tiny.en and, after the model's \"not yet\", a whole request ends \
+         the turn (turn.words; the other rows transcribe nothing)."
     );
     Ok(())
 }
