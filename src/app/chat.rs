@@ -22,10 +22,7 @@ pub async fn run(
 ) -> anyhow::Result<Ended> {
     let (session, mut engine, mut announcements) = Session::start(cfg.clone(), &opts, &shutdown)?;
     // The first line is read once the first reply can be as fast as the tenth.
-    tokio::select! {
-        _ = shutdown.wait() => {}
-        _ = session.ready(&engine) => {}
-    }
+    session.ready(&engine).await;
     let (tx, mut rx) = mpsc::channel(64);
     // The stdin thread blocks in `read`; it is not joined (a blocked read cannot be woken) and
     // ends with the process.

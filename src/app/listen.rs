@@ -50,10 +50,7 @@ pub async fn run(
     };
     let (mut session, engine, announcements) = Session::start(cfg.clone(), &opts, &shutdown)?;
     // The microphone opens once the first reply can be as fast as the tenth.
-    tokio::select! {
-        _ = shutdown.wait() => {}
-        _ = session.ready(&engine) => {}
-    }
+    session.ready(&engine).await;
     let (tx, rx) = mpsc::unbounded_channel();
     let stats = Arc::new(LiveStats::default());
     let worker = {

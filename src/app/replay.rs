@@ -35,10 +35,7 @@ pub async fn run(
     let (pipeline, stt) = voice_pipeline(cfg.clone(), None, &health, realtime).await?;
     let (mut session, engine, announcements) = Session::start(cfg.clone(), &opts, &shutdown)?;
     if realtime {
-        tokio::select! {
-            _ = shutdown.wait() => {}
-            _ = session.ready(&engine) => {}
-        }
+        session.ready(&engine).await;
     }
     let (tx, rx) = mpsc::unbounded_channel();
     let (s, h, beat) = (

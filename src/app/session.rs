@@ -206,7 +206,15 @@ impl Session {
     /// Waits until the first turn is as fast as the tenth: the voice's plans built (a Piper
     /// voice) and the model's greeting prompt prefilled (the warm start, at most `WARM_WAIT`).
     /// Whisper's buffers were made resident when it loaded. `-v` says what was waited for.
+    /// Returns at once on shutdown.
     pub async fn ready(&self, engine: &Engine) {
+        tokio::select! {
+            _ = self.shutdown.wait() => {}
+            _ = self.wait_ready(engine) => {}
+        }
+    }
+
+    async fn wait_ready(&self, engine: &Engine) {
         let t = Instant::now();
         if let Some(speech) = engine.speech() {
             let waited = speech.until_prepared().await;

@@ -25,7 +25,7 @@ const OPEN_ENDS: &[&str] = &[
     "every", "me", "i", "i'm", "it's", "let's", "what", "what's", "who", "where", "when", "why",
     "how", "which", "can", "could", "would", "will", "should", "do", "does", "did", "um", "uh",
     "erm", "like", "please", "set", "add", "put", "remind", "tell", "call", "make", "turn", "next",
-    "last", "called", "named", "say", "at", "around", "maybe", "actually", "wait",
+    "last", "called", "named", "say", "around", "maybe", "actually", "wait",
 ];
 
 /// First words of a question.
@@ -127,6 +127,18 @@ mod tests {
             "Who wrote Pride?",
         ] {
             assert!(!whole(t, now()), "{t:?} should wait");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 256, ..Default::default() })]
+
+        /// Any text, whisper's punctuation and hyphens included, is judged and tiered without a
+        /// panic.
+        #[test]
+        fn any_text_is_judged(text in "\\PC{0,60}") {
+            let _ = whole(&text, now());
+            let _ = classify_heard(&text);
         }
     }
 }

@@ -118,16 +118,16 @@ impl Verifier {
 /// word with one ("Azo-E how are you?" is "azoe", as "Azoi" is).
 fn joined(transcript: &str) -> String {
     let c: Vec<char> = transcript.chars().collect();
-    c.iter()
-        .enumerate()
-        .filter(|&(i, &ch)| {
-            let between = |d: isize| {
-                c.get(i.wrapping_add_signed(d))
-                    .is_some_and(|x| x.is_alphanumeric())
-            };
-            !(ch == '-' && i > 0 && between(-1) && between(1))
-        })
-        .map(|(_, &ch)| ch)
+    let inner_hyphen = |i: usize| {
+        c[i] == '-'
+            && i > 0
+            && i + 1 < c.len()
+            && c[i - 1].is_alphanumeric()
+            && c[i + 1].is_alphanumeric()
+    };
+    (0..c.len())
+        .filter(|&i| !inner_hyphen(i))
+        .map(|i| c[i])
         .collect()
 }
 

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::{percentile, replay_voice, row, stt::real_model, turn::true_end};
+use super::{joined, percentile, replay_voice, row, stt::on_shared, turn::true_end, wavs};
 use crate::audio::{load_wav, write_wav, RATE};
 use crate::config::{Config, TtsBackend};
 use crate::dialogue::metrics::TurnMetrics;
@@ -83,34 +83,19 @@ fn wav(p: &Path) -> anyhow::Result<Vec<f32>> {
         .samples)
 }
 
-/// Joins clips with `gap_ms` of silence between them.
-fn joined(parts: &[Vec<f32>], gap_ms: usize) -> Vec<f32> {
-    let mut out = Vec::new();
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            out.resize(out.len() + gap_ms * 16, 0.0);
-        }
-        out.extend_from_slice(p);
-    }
-    out
-}
-
-/// The first "Hey Zoe" clip of `voice` in `wake/positives`, the `n`-th one when it has several.
-fn positive(shared: &Path, voice: &str, n: usize) -> anyhow::Result<Option<Vec<f32>>> {
-    let dir = shared.join("wake/positives");
-    let mut mine: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .with_context(|| format!("{} (see --shared)", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
+/// The `n`-th (wrapping) "Hey Zoe" clip of `voice` among `positives` (sorted paths).
+fn positive(positives: &[PathBuf], voice: &str, n: usize) -> anyhow::Result<Option<Vec<f32>>> {
+    let mine: Vec<&PathBuf> = positives
+        .iter()
         .filter(|p| {
             p.file_name()
                 .is_some_and(|f| f.to_string_lossy().starts_with(&format!("{voice}__")))
         })
         .collect();
-    mine.sort();
     if mine.is_empty() {
         return Ok(None);
     }
-    Ok(Some(wav(&mine[n % mine.len()])?))
+    Ok(Some(wav(mine[n % mine.len()])?))
 }
 
 fn scenes(shared: &Path, limit: usize) -> anyhow::Result<Vec<Scene>> {
@@ -119,6 +104,7 @@ fn scenes(shared: &Path, limit: usize) -> anyhow::Result<Vec<Scene>> {
         let p = commands.join(format!("{voice}__{slug}__001.wav"));
         p.exists().then_some(p)
     };
+    let positives = wavs(&shared.join("wake/positives"))?;
     let mut out = Vec::new();
     let mut add = |kind: &'static str, name: String, audio: Vec<f32>| {
         if limit == 0 || out.iter().filter(|s: &&Scene| s.kind == kind).count() < limit {
@@ -140,7 +126,8 @@ fn scenes(shared: &Path, limit: usize) -> anyhow::Result<Vec<Scene>> {
     }
     for (i, slug) in GREETINGS.iter().enumerate() {
         for voice in VOICES {
-            let (Some(p), Some(wake)) = (command(voice, slug), positive(shared, voice, i)?) else {
+            let (Some(p), Some(wake)) = (command(voice, slug), positive(&positives, voice, i)?)
+            else {
                 continue;
             };
             let audio = joined(&[wake, wav(&p)?], 700);
@@ -165,7 +152,7 @@ fn scenes(shared: &Path, limit: usize) -> anyhow::Result<Vec<Scene>> {
         .collect();
     sentences.sort();
     for (i, (path, text)) in sentences.iter().enumerate().take(6) {
-        let Some(wake) = positive(shared, "piper-joe", 10 + i)? else {
+        let Some(wake) = positive(&positives, "piper-joe", 10 + i)? else {
             break;
         };
         let audio = joined(&[wake, wav(&shared.join("speech").join(path))?], 500);
@@ -177,10 +164,8 @@ fn scenes(shared: &Path, limit: usize) -> anyhow::Result<Vec<Scene>> {
 /// The shipped configuration on the shared data: wake word, Smart Turn (and the words), real
 /// whisper, the Piper voice.
 fn shipped(cfg: &Config, args: &Args) -> anyhow::Result<Config> {
-    let mut c = cfg.clone();
-    c.stt.model = real_model(&args.shared, &args.whisper);
+    let mut c = on_shared(cfg, &args.shared, &args.whisper);
     c.wake.required = true;
-    c.wake.features_dir = args.shared.join("models/openwakeword");
     let turn = args
         .shared
         .join("models/smart-turn/smart-turn-v3.2-cpu.onnx");
@@ -192,7 +177,6 @@ fn shipped(cfg: &Config, args: &Args) -> anyhow::Result<Config> {
             p.display()
         );
     }
-    c.turn.model = Some(turn);
     c.speech.enabled = true;
     c.speech.backend = TtsBackend::Piper {
         model: voice,

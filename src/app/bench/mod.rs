@@ -203,6 +203,29 @@ fn column(ms: &[&TurnMetrics], f: fn(&TurnMetrics) -> Option<f64>) -> Vec<f64> {
     ms.iter().filter_map(|m| f(m)).collect()
 }
 
+/// The WAV files in `dir`, sorted by path.
+fn wavs(dir: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("{} (see --shared)", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// Clips joined with `gap_ms` of silence between them.
+fn joined(parts: &[Vec<f32>], gap_ms: usize) -> Vec<f32> {
+    let mut out = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            out.resize(out.len() + gap_ms * 16, 0.0);
+        }
+        out.extend_from_slice(p);
+    }
+    out
+}
+
 /// Percentile by nearest rank.
 pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
     if values.is_empty() {

@@ -285,12 +285,7 @@ fn accepted(v: &Verifier, texts: &[String]) -> usize {
 }
 
 fn wavs_in(dir: &Path, limit: usize) -> anyhow::Result<Vec<Vec<f32>>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| dir.display().to_string())?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "wav"))
-        .collect();
-    files.sort();
+    let files = super::wavs(dir)?;
     let step = if limit > 0 && files.len() > limit {
         files.len().div_ceil(limit)
     } else {
@@ -408,15 +403,13 @@ fn verify(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The configuration with real tiny.en, the wake word's feature models and the end-of-turn
-/// model (as `turn.model = "auto"` finds it installed) from ../shared.
-fn on_shared(cfg: &Config, args: &Args) -> Config {
+/// The configuration with real whisper `model` (by name), the wake word's feature models and the
+/// end-of-turn model (as `turn.model = "auto"` finds it installed) from `shared`.
+pub(super) fn on_shared(cfg: &Config, shared: &Path, model: &str) -> Config {
     let mut c = cfg.clone();
-    c.stt.model = real_model(&args.shared, "tiny.en");
-    c.wake.features_dir = args.shared.join("models/openwakeword");
-    let turn = args
-        .shared
-        .join("models/smart-turn/smart-turn-v3.2-cpu.onnx");
+    c.stt.model = real_model(shared, model);
+    c.wake.features_dir = shared.join("models/openwakeword");
+    let turn = shared.join("models/smart-turn/smart-turn-v3.2-cpu.onnx");
     c.turn.model = turn.exists().then_some(turn);
     c
 }
@@ -486,7 +479,7 @@ async fn greeting(cfg: &Config, args: &Args) -> anyhow::Result<()> {
             .flat_map(move |t| [(s.clone(), t.clone(), false), (s.clone(), t, true)])
     });
     for ((wake, files), turn, speculative_reply) in settings {
-        let mut c = on_shared(cfg, args);
+        let mut c = on_shared(cfg, &args.shared, "tiny.en");
         c.wake.required = wake;
         c.turn.speculative_reply = speculative_reply;
         let rule = match &turn {
@@ -567,7 +560,7 @@ async fn quiet(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         secs / 60.0
     );
     for realtime in [false, true] {
-        let mut c = on_shared(cfg, args);
+        let mut c = on_shared(cfg, &args.shared, "tiny.en");
         c.wake.required = true;
         let t = Instant::now();
         let m = replay(c, files.clone(), realtime, "Sure.").await?;

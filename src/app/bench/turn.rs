@@ -25,9 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use anyhow::Context;
-
-use super::percentile;
+use super::{joined, percentile, wavs};
 use crate::audio::load_wav;
 use crate::config::Config;
 use crate::hearing::pipeline::{FramePipeline, PipelineEvent, TurnStage, FRAME};
@@ -166,16 +164,6 @@ fn stem(p: &Path) -> String {
         .into_owned()
 }
 
-fn wavs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("{} (see --shared)", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
-        .collect();
-    v.sort();
-    Ok(v)
-}
-
 fn cases(shared: &Path, limit: usize) -> anyhow::Result<Vec<Case>> {
     let mut out = Vec::new();
     // Requests of four words or more said alone (a pause after "Hey Zoe," is the wake path's:
@@ -260,13 +248,11 @@ fn cases(shared: &Path, limit: usize) -> anyhow::Result<Vec<Case>> {
             .filter(|p| p.to_string_lossy().contains(&format!("fsdd-{speaker}__")))
             .collect();
         for chunk in mine.chunks(3).filter(|c| c.len() == 3) {
-            let mut parts = Vec::new();
-            for (i, p) in chunk.iter().enumerate() {
-                if i > 0 {
-                    parts.resize(parts.len() + 500 * 16, 0.0);
-                }
-                parts.extend(load_wav(p)?.samples);
-            }
+            let clips = chunk
+                .iter()
+                .map(|p| Ok(load_wav(p)?.samples))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let parts = joined(&clips, 500);
             let end = LEAD_MS * 16 + true_end(&parts);
             out.push(Case {
                 name: chunk
