@@ -25,6 +25,8 @@
 //! - [`dialogue`]: turns (tiers, streaming, sentences, history, metrics) and the voice session.
 //! - [`config`]: defaults + file + overrides → validated [`config::Config`] (settings of every
 //!   stage, so it sits beside them all).
+//! - [`serve`]: `zoe serve`, the Wyoming server (Home Assistant): whisper, the voice and the
+//!   wake word over TCP, bounded per client; the mDNS advertisement.
 //! - [`app`]: the commands and the one session setup; the only code that prints for the user.
 //! - [`train`]: the offline wake-word trainer (`zoe wake train`).
 //! - [`doubles`] (feature `doubles`): the Ollama stand-in and random whisper models, for tests and
@@ -43,6 +45,7 @@ pub mod llm;
 pub mod numbers;
 pub mod priority;
 pub mod private;
+pub mod serve;
 pub mod shutdown;
 pub mod speech;
 pub mod stt;

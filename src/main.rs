@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     // command (a bench, training, a download: resumable) ends at once with the same status.
     let watched = matches!(
         cli.command,
-        Command::Chat(_) | Command::Listen(_) | Command::Replay(_)
+        Command::Chat(_) | Command::Listen(_) | Command::Replay(_) | Command::Serve(_)
     );
     let signalled = {
         let _in = rt.enter();
@@ -221,6 +221,10 @@ fn run(cli: Cli, rt: &tokio::runtime::Runtime, shutdown: &Shutdown) -> anyhow::R
         }
         #[cfg(feature = "doubles")]
         Command::Bench(cmd) => bench(cmd, cfg, rt, server_named),
+        Command::Serve(args) => {
+            let ended = rt.block_on(zoe::app::serve::run(cfg, args, shutdown.clone()))?;
+            Ok(exit_code(ended))
+        }
         Command::Config => {
             print!("{}", Config::effective_toml(&overrides)?);
             Ok(ExitCode::SUCCESS)

@@ -9,6 +9,7 @@ mod layout;
 mod models;
 mod real_llm;
 mod recognition;
+mod serve;
 mod service;
 mod turn;
 mod voice;

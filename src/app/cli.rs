@@ -88,6 +88,19 @@ pub enum Command {
     /// The calendar as an iCalendar file: share it with other calendars, or bring theirs in.
     #[command(subcommand)]
     Calendar(CalendarCommand),
+    /// Serve Zoe's whisper, voice and wake word to Home Assistant (the Wyoming protocol).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where to listen (default: serve.uri, tcp://0.0.0.0:10300).
+    #[arg(long, value_name = "tcp://HOST:PORT")]
+    pub uri: Option<String>,
+    /// Advertise the server over mDNS (zeroconf) so Home Assistant finds it by itself, under
+    /// NAME (default: zoe-HOSTNAME).
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    pub zeroconf: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

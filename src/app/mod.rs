@@ -10,6 +10,7 @@
 //! - [`doctor`]: `zoe doctor`, the set-up checks.
 //! - [`models`]: the model catalogue and the resumable, verified downloader.
 //! - [`wake`]: `zoe wake train|enroll|scores`.
+//! - [`serve`]: `zoe serve`, the Wyoming server for Home Assistant.
 //! - [`calendar`]: `zoe calendar export|import` (iCalendar files).
 //! - [`bench`]: `zoe bench chat|actions|wake|stt`.
 
@@ -23,6 +24,7 @@ pub mod input;
 pub mod listen;
 pub mod models;
 pub mod replay;
+pub mod serve;
 pub mod session;
 pub mod wake;
 

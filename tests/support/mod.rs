@@ -8,6 +8,7 @@ pub mod data;
 pub mod fileserver;
 pub mod llama;
 pub mod pulse;
+pub mod wyoming;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

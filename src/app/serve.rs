@@ -1,0 +1,103 @@
+//! `zoe serve`: starts what the Wyoming server offers (whisper on its thread, the synthesis
+//! threads, the wake detector), listens, advertises over mDNS when asked, serves until Ctrl-C
+//! or SIGTERM, then ends the threads in order. The server itself is [`crate::serve`].
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::app::cli::ServeArgs;
+use crate::config::{tcp_address, Config};
+use crate::dialogue::Ended;
+use crate::health::Health;
+use crate::serve::{info::Offer, voice::Voices, zeroconf, Engines};
+use crate::shutdown::Shutdown;
+use crate::wake::verify::Verifier;
+
+/// Runs `zoe serve` until `shutdown`.
+pub async fn run(cfg: Arc<Config>, args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Ended> {
+    let mut scfg = cfg.serve.clone();
+    if let Some(uri) = args.uri {
+        scfg.uri = uri;
+    }
+    let addr = tcp_address(&scfg.uri).map_err(|e| anyhow::anyhow!(e))?;
+    // The port first: a taken one is said before minutes of loading.
+    let listener = TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = listener
+        .local_addr()
+        .context("the listening socket has no address")?;
+    crate::app::models::ensure_whisper(&cfg).await?;
+    let wake_files = crate::app::models::ensure_wake(&cfg).await;
+    let health = Health::new();
+    let (c, h) = (cfg.clone(), health.clone());
+    let (stt, stt_thread) =
+        tokio::task::spawn_blocking(move || crate::app::session::start_stt(&c, &h, true)).await??;
+    let (c, workers) = (cfg.clone(), scfg.tts_workers);
+    let voices = tokio::task::spawn_blocking(move || Voices::start(&c.speech, workers))
+        .await?
+        .context("the voice cannot start")?;
+    let c = cfg.clone();
+    let wake = match wake_files {
+        Ok(()) => tokio::task::spawn_blocking(move || c.wake.detector())
+            .await?
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let wake = wake
+        .map_err(|e| tracing::warn!("the wake word is not served: {e}"))
+        .ok();
+    let offer = Offer {
+        asr_model: cfg
+            .stt
+            .model
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned()),
+        voice: Some(voices.name().to_string()),
+        wake_phrase: wake.as_ref().map(|_| cfg.wake.phrase.clone()),
+    };
+    let verifier = scfg
+        .wake_verify
+        .then(|| Verifier::new(&cfg.wake.verify_phrases));
+    let tail = std::time::Duration::from_millis(cfg.wake.verify_tail_ms as u64);
+    let engines = Arc::new(Engines::new(
+        scfg,
+        Some(stt),
+        Some(voices),
+        wake,
+        verifier,
+        &offer,
+        tail,
+    ));
+    let advert = args.zeroconf.and_then(|name| {
+        let name = match name.trim() {
+            "" => format!("zoe-{}", zeroconf::hostname().unwrap_or_default()),
+            n => n.to_string(),
+        };
+        zeroconf::Advert::start(&name, bound.port())
+            .map_err(|e| tracing::warn!("not advertised: {e}"))
+            .ok()
+    });
+    match &advert {
+        Some(a) => eprintln!(
+            "zoe: serving Wyoming on {bound}, advertised as {}",
+            a.fullname()
+        ),
+        None => eprintln!("zoe: serving Wyoming on {bound}"),
+    }
+    crate::serve::run(listener, engines.clone(), &shutdown).await;
+    drop(advert);
+    match Arc::try_unwrap(engines) {
+        Ok(e) => {
+            let _ = tokio::task::spawn_blocking(move || {
+                e.close();
+                stt_thread.join();
+            })
+            .await;
+        }
+        Err(_) => tracing::warn!("a client still holds the engines at exit"),
+    }
+    Ok(Ended::Interrupted)
+}
