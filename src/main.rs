@@ -279,6 +279,21 @@ fn bench(
             rt.block_on(zoe::app::bench::tts::run(cfg, args))?;
             Ok(ExitCode::SUCCESS)
         }
+        BenchCommand::Serve {
+            shared,
+            clients,
+            rounds,
+            whisper,
+        } => {
+            let args = zoe::app::bench::serve::Args {
+                shared,
+                clients,
+                rounds,
+                whisper,
+            };
+            rt.block_on(zoe::app::bench::serve::run(cfg, args))?;
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Latency {
             shared,
             quiet_ms,

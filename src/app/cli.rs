@@ -300,6 +300,22 @@ pub enum BenchCommand {
     /// Zoe as it ships, end to end at real time: "Hey Zoe, …" scenes (greetings, fast-path
     /// requests, questions, real speech) through the wake word, Smart Turn, real whisper and the
     /// Piper voice; end of speech -> first audio per kind, where the time went, CPU by thread.
+    /// The Wyoming server (`zoe serve`) under 1, 4 and 16 clients at once: requests per second,
+    /// time to the transcript and to the first audio, against the voice's first audio in process.
+    Serve {
+        /// The shared data folder (models/, wake/commands).
+        #[arg(long, default_value = "../shared")]
+        shared: PathBuf,
+        /// Clients at once, one run each.
+        #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+        clients: Vec<usize>,
+        /// Requests of each kind per client.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Whisper model by name in ../shared/models/whisper/ (ggml-NAME-q5_1.bin).
+        #[arg(long, default_value = "tiny.en")]
+        whisper: String,
+    },
     Latency {
         /// The shared data folder (models/, wake/, speech/).
         #[arg(long, default_value = "../shared")]

@@ -8,27 +8,18 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::app::cli::ServeArgs;
-use crate::config::{tcp_address, Config};
+use crate::config::{tcp_address, Config, ServeConfig};
 use crate::dialogue::Ended;
 use crate::health::Health;
 use crate::serve::{info::Offer, voice::Voices, zeroconf, Engines};
 use crate::shutdown::Shutdown;
+use crate::stt::SttThread;
 use crate::wake::verify::Verifier;
 
-/// Runs `zoe serve` until `shutdown`.
-pub async fn run(cfg: Arc<Config>, args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Ended> {
-    let mut scfg = cfg.serve.clone();
-    if let Some(uri) = args.uri {
-        scfg.uri = uri;
-    }
-    let addr = tcp_address(&scfg.uri).map_err(|e| anyhow::anyhow!(e))?;
-    // The port first: a taken one is said before minutes of loading.
-    let listener = TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let bound = listener
-        .local_addr()
-        .context("the listening socket has no address")?;
+/// Loads what the server offers (fetching whisper and the wake word's models on first use):
+/// whisper on its thread, the synthesis threads, the wake detector (a warning, not a failure,
+/// when it cannot load). Join the thread after [`Engines::close`].
+pub async fn start(cfg: Arc<Config>, scfg: ServeConfig) -> anyhow::Result<(Engines, SttThread)> {
     crate::app::models::ensure_whisper(&cfg).await?;
     let wake_files = crate::app::models::ensure_wake(&cfg).await;
     let health = Health::new();
@@ -62,15 +53,27 @@ pub async fn run(cfg: Arc<Config>, args: ServeArgs, shutdown: Shutdown) -> anyho
         .wake_verify
         .then(|| Verifier::new(&cfg.wake.verify_phrases));
     let tail = std::time::Duration::from_millis(cfg.wake.verify_tail_ms as u64);
-    let engines = Arc::new(Engines::new(
-        scfg,
-        Some(stt),
-        Some(voices),
-        wake,
-        verifier,
-        &offer,
-        tail,
-    ));
+    let engines = Engines::new(scfg, Some(stt), Some(voices), wake, verifier, &offer, tail);
+    Ok((engines, stt_thread))
+}
+
+/// Runs `zoe serve` until `shutdown`.
+
+pub async fn run(cfg: Arc<Config>, args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Ended> {
+    let mut scfg = cfg.serve.clone();
+    if let Some(uri) = args.uri {
+        scfg.uri = uri;
+    }
+    let addr = tcp_address(&scfg.uri).map_err(|e| anyhow::anyhow!(e))?;
+    // The port first: a taken one is said before minutes of loading.
+    let listener = TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = listener
+        .local_addr()
+        .context("the listening socket has no address")?;
+    let (engines, stt_thread) = start(cfg.clone(), scfg).await?;
+    let engines = Arc::new(engines);
     let advert = args.zeroconf.and_then(|name| {
         let name = match name.trim() {
             "" => format!("zoe-{}", zeroconf::hostname().unwrap_or_default()),
@@ -89,6 +92,12 @@ pub async fn run(cfg: Arc<Config>, args: ServeArgs, shutdown: Shutdown) -> anyho
     }
     crate::serve::run(listener, engines.clone(), &shutdown).await;
     drop(advert);
+    close(engines, stt_thread).await;
+    Ok(Ended::Interrupted)
+}
+
+/// Ends the synthesis threads and whisper's, once no client holds the engines.
+pub async fn close(engines: Arc<Engines>, stt_thread: SttThread) {
     match Arc::try_unwrap(engines) {
         Ok(e) => {
             let _ = tokio::task::spawn_blocking(move || {
@@ -99,5 +108,4 @@ pub async fn run(cfg: Arc<Config>, args: ServeArgs, shutdown: Shutdown) -> anyho
         }
         Err(_) => tracing::warn!("a client still holds the engines at exit"),
     }
-    Ok(Ended::Interrupted)
 }

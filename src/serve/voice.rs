@@ -4,6 +4,8 @@
 //! makes them, on a bounded channel: a client that stops reading holds its thread only until its
 //! connection's write deadline drops the receiver, which ends the sentence at the next piece.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -31,6 +33,8 @@ pub struct Voices {
     threads: Vec<JoinHandle<()>>,
     rate: u32,
     name: String,
+    /// Threads still building their voice's plans.
+    preparing: Arc<AtomicUsize>,
 }
 
 impl Voices {
@@ -49,14 +53,15 @@ impl Voices {
             cfg.fallback.as_ref().unwrap_or(&cfg.backend).describe()
         };
         let (tx, rx) = crossbeam_channel::bounded(QUEUE);
+        let preparing = Arc::new(AtomicUsize::new(engines.len()));
         let threads = engines
             .into_iter()
             .enumerate()
             .map(|(i, engine)| {
-                let rx = rx.clone();
+                let (rx, p) = (rx.clone(), preparing.clone());
                 std::thread::Builder::new()
                     .name(format!("zoe-tts-{i}"))
-                    .spawn(move || serve(engine, &rx))
+                    .spawn(move || serve(engine, &rx, &p))
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| tts::TtsError::Piper(format!("cannot start a synthesis thread: {e}")))?;
@@ -65,7 +70,14 @@ impl Voices {
             threads,
             rate,
             name,
+            preparing,
         })
+    }
+
+    /// Whether every thread has built its voice's plans (until then a sentence may wait for one
+    /// step of that work).
+    pub fn prepared(&self) -> bool {
+        self.preparing.load(Ordering::Relaxed) == 0
     }
 
     /// The engines' sample rate.
@@ -98,7 +110,7 @@ impl Voices {
     }
 }
 
-fn serve(mut engine: Box<dyn Tts>, jobs: &Receiver<Job>) {
+fn serve(mut engine: Box<dyn Tts>, jobs: &Receiver<Job>, left: &AtomicUsize) {
     let mut preparing = true;
     loop {
         let job = if preparing {
@@ -106,6 +118,9 @@ fn serve(mut engine: Box<dyn Tts>, jobs: &Receiver<Job>) {
                 Ok(job) => job,
                 Err(crossbeam_channel::TryRecvError::Empty) => {
                     preparing = engine.prepare();
+                    if !preparing {
+                        left.fetch_sub(1, Ordering::Relaxed);
+                    }
                     continue;
                 }
                 Err(crossbeam_channel::TryRecvError::Disconnected) => return,

@@ -21,6 +21,7 @@ use crate::shutdown::Shutdown;
 
 pub mod intents;
 pub mod latency;
+pub mod serve;
 pub mod server;
 pub mod stt;
 pub mod tts;
