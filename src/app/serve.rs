@@ -58,7 +58,6 @@ pub async fn start(cfg: Arc<Config>, scfg: ServeConfig) -> anyhow::Result<(Engin
 }
 
 /// Runs `zoe serve` until `shutdown`.
-
 pub async fn run(cfg: Arc<Config>, args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Ended> {
     let mut scfg = cfg.serve.clone();
     if let Some(uri) = args.uri {
