@@ -82,6 +82,8 @@ pub async fn run(cfg: Arc<Config>, args: ServeArgs, shutdown: Shutdown) -> anyho
             .map_err(|e| tracing::warn!("not advertised: {e}"))
             .ok()
     });
+    // Under systemd (`Type=notify`): started once it serves.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     match &advert {
         Some(a) => eprintln!(
             "zoe: serving Wyoming on {bound}, advertised as {}",
