@@ -126,7 +126,8 @@ pub async fn run(listener: TcpListener, engines: Arc<Engines>, shutdown: &Shutdo
         .await
         .is_err()
     {
-        tracing::warn!("clients still connected at exit");
+        tracing::warn!("clients still served at exit: closed");
+        tasks.shutdown().await;
     }
 }
 
