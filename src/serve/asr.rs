@@ -56,7 +56,7 @@ impl Transcription {
             Some(f) if self.samples.len() * 1000 >= MIN_MS * f.rate as usize => {
                 let pcm = crate::audio::resample::to_16k(&self.samples, f.rate)
                     .map_err(|e| e.to_string())?;
-                transcribe(engines, pcm).await?
+                engines.whisper(JobKind::Final, pcm).await?
             }
             _ => String::new(),
         };
@@ -69,34 +69,5 @@ impl Transcription {
         out.send(&Event::new("transcript").with_data(json!({"text": text, "language": "en"})))
             .await?;
         out.send(&Event::new("transcript-stop")).await
-    }
-}
-
-/// Whisper's text for 16 kHz audio, waiting for a slot and the run under `serve.transcribe`.
-async fn transcribe(engines: &Engines, pcm: Vec<f32>) -> Result<String, Failure> {
-    let stt = engines
-        .stt
-        .as_ref()
-        .ok_or("this Zoe serves no speech recognition")?;
-    let deadline = engines.cfg.transcribe;
-    let run = async {
-        let _slot = engines
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| "whisper has stopped")?;
-        match stt.submit_kind(JobKind::Final, pcm).await {
-            Ok(Ok(t)) => Ok(t.text.trim().to_string()),
-            Ok(Err(e)) => Err(Failure::Client(format!("whisper failed: {e}"))),
-            Err(_) => Err("whisper has stopped".into()),
-        }
-    };
-    match tokio::time::timeout(deadline, run).await {
-        Ok(r) => r,
-        Err(_) => Err(format!(
-            "whisper did not finish within {} s; the server is overloaded",
-            deadline.as_secs()
-        )
-        .into()),
     }
 }

@@ -37,13 +37,14 @@ use tokio::sync::Semaphore;
 
 pub use crate::config::ServeConfig;
 use crate::shutdown::Shutdown;
-use crate::stt::SttHandle;
+use crate::stt::{JobKind, SttHandle};
 use crate::wake::verify::Verifier;
 use crate::wake::WakeDetector;
 
-/// Whisper's transcriptions in flight at once (the rest wait for a slot): fewer than the
-/// transcription thread's own queue holds, so none is ever superseded.
-const TRANSCRIPTIONS: usize = 3;
+/// Whisper's jobs in flight at once, transcriptions and wake checks together (the rest wait for
+/// a slot): no more than the transcription thread's queue keeps of either kind (two wake checks,
+/// four transcriptions), so none is ever superseded.
+const WHISPER_SLOTS: usize = 2;
 
 /// What the clients share.
 pub struct Engines {
@@ -74,12 +75,41 @@ impl Engines {
         Engines {
             cfg,
             stt,
-            slots: Semaphore::new(TRANSCRIPTIONS),
+            slots: Semaphore::new(WHISPER_SLOTS),
             voices,
             wake: wake.map(Mutex::new),
             verifier,
             info: info::info(offer),
             wake_tail,
+        }
+    }
+
+    /// Whisper's text for 16 kHz audio: a slot waited for, then the job, both within
+    /// `serve.transcribe`; what went wrong in words.
+    pub async fn whisper(&self, kind: JobKind, pcm: Vec<f32>) -> Result<String, String> {
+        let stt = self
+            .stt
+            .as_ref()
+            .ok_or("this Zoe serves no speech recognition")?;
+        let deadline = self.cfg.transcribe;
+        let run = async {
+            let _slot = self
+                .slots
+                .acquire()
+                .await
+                .map_err(|_| "whisper has stopped")?;
+            match stt.submit_kind(kind, pcm).await {
+                Ok(Ok(t)) => Ok(t.text.trim().to_string()),
+                Ok(Err(e)) => Err(format!("whisper failed: {e}")),
+                Err(_) => Err("whisper has stopped".to_string()),
+            }
+        };
+        match tokio::time::timeout(deadline, run).await {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "whisper did not finish within {} s; the server is overloaded",
+                deadline.as_secs()
+            )),
         }
     }
 

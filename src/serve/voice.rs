@@ -47,10 +47,16 @@ impl Voices {
             .map(|_| tts::from_config(cfg))
             .collect::<Result<Vec<_>, _>>()?;
         let rate = engines[0].sample_rate();
-        let name = if piper {
-            cfg.backend.describe()
-        } else {
-            cfg.fallback.as_ref().unwrap_or(&cfg.backend).describe()
+        let spoken = match (&cfg.backend, &cfg.fallback) {
+            (b, _) if piper => b,
+            (_, Some(fallback)) => fallback,
+            (b, None) => b,
+        };
+        let name = match spoken {
+            TtsBackend::Piper { model, .. } => model
+                .file_stem()
+                .map_or("piper".into(), |s| s.to_string_lossy().into_owned()),
+            TtsBackend::Espeak { voice, .. } => format!("espeak-ng-{voice}"),
         };
         let (tx, rx) = crossbeam_channel::bounded(QUEUE);
         let preparing = Arc::new(AtomicUsize::new(engines.len()));
@@ -85,7 +91,7 @@ impl Voices {
         self.rate
     }
 
-    /// What speaks ("Piper voice en_US-joe-medium").
+    /// The voice's name, as Home Assistant lists it ("en_US-joe-medium", "espeak-ng-en-us").
     pub fn name(&self) -> &str {
         &self.name
     }

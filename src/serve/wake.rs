@@ -160,24 +160,19 @@ impl Detecting {
         out: &mut Out,
     ) -> Result<(), Failure> {
         self.pending = None;
-        let (Some(stt), Some(verifier)) = (&engines.stt, &engines.verifier) else {
+        let Some(verifier) = &engines.verifier else {
             return Ok(());
         };
         let from = end
             .saturating_sub(WINDOW_S * RATE as usize)
             .max(self.kept_from)
             - self.kept_from;
-        let to = (until - self.kept_from).min(self.history.len());
+        let to = until.saturating_sub(self.kept_from).min(self.history.len());
         let window = self.history[from.min(to)..to].to_vec();
-        let heard = match tokio::time::timeout(
-            engines.cfg.transcribe,
-            stt.submit_kind(JobKind::Verify, window),
-        )
-        .await
-        {
-            Ok(Ok(Ok(t))) => t.text,
-            _ => return Err("whisper could not check the wake word in time".into()),
-        };
+        let heard = engines
+            .whisper(JobKind::Verify, window)
+            .await
+            .map_err(|e| format!("the wake word could not be checked: {e}"))?;
         if verifier.heard(&heard) {
             self.detect(end, out).await
         } else {

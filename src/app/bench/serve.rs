@@ -50,7 +50,14 @@ pub async fn run(cfg: Arc<Config>, args: Args) -> anyhow::Result<()> {
     let mut scfg = c.serve.clone();
     scfg.max_clients = scfg.max_clients.max(64);
     scfg.transcribe = Duration::from_secs(120);
-    let clips: Vec<(Format, Vec<u8>)> = wavs(&args.shared.join("wake/commands"))?
+    let commands = wavs(&args.shared.join("wake/commands"))?;
+    let clips: Vec<(Format, Vec<u8>)> = commands.iter().filter_map(|p| pcm_of(p).ok()).collect();
+    let woken: Vec<(Format, Vec<u8>)> = commands
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("__hey_zoe_"))
+        .filter_map(|p| pcm_of(p).ok())
+        .collect();
+    let alikes: Vec<(Format, Vec<u8>)> = wavs(&args.shared.join("wake/hard_negatives"))?
         .iter()
         .filter_map(|p| pcm_of(p).ok())
         .collect();
@@ -133,6 +140,17 @@ pub async fn run(cfg: Arc<Config>, args: Args) -> anyhow::Result<()> {
             s / inp
         );
     }
+    let verify = if engines.cfg.wake_verify {
+        "stage one, then whisper's check of the wake window"
+    } else {
+        "stage one alone"
+    };
+    let (hits, positives, e1) = count_detections(port, woken).await;
+    let (false_hits, negatives, e2) = count_detections(port, alikes).await;
+    println!(
+        "wake word ({verify}): {hits} of {positives} \"Hey Zoe, ...\" requests detected, {false_hits} of {negatives} sound-alikes; {} errors",
+        e1 + e2
+    );
     let mb = |kb: Option<u64>| kb.map_or("?".into(), |k| format!("{} MB", k / 1024));
     let after: Vec<String> = rss
         .iter()
@@ -277,6 +295,67 @@ async fn speak(port: u16, text: &str) -> anyhow::Result<f64> {
     }
     let first = first.context("no audio")?;
     Ok(first.as_secs_f64() * 1000.0)
+}
+
+/// Whether the server detects the wake word in a clip (sent after a second of silence, as a
+/// stream that was already running).
+async fn detects(port: u16, (f, bytes): &(Format, Vec<u8>)) -> anyhow::Result<bool> {
+    let mut c = Conn::open(port).await?;
+    c.send(&Event::new("detect").with_data(json!({"names": ["hey_zoe"]})))
+        .await?;
+    c.send(&pcm::start(f.rate)).await?;
+    let lead = vec![0u8; 2 * f.rate as usize];
+    for chunk in lead
+        .chunks(2 * pcm::CHUNK_SAMPLES)
+        .chain(bytes.chunks(2 * pcm::CHUNK_SAMPLES))
+    {
+        let e = Event::new("audio-chunk")
+            .with_data(json!({"rate": f.rate, "width": 2, "channels": f.channels}))
+            .with_payload(chunk.to_vec());
+        c.send(&e).await?;
+    }
+    c.send(&pcm::stop()).await?;
+    loop {
+        match c.next().await?.kind.as_str() {
+            "detection" => return Ok(true),
+            "not-detected" => return Ok(false),
+            _ => {}
+        }
+    }
+}
+
+/// How many of `clips` the server detects, four clients at a time.
+async fn count_detections(port: u16, clips: Vec<(Format, Vec<u8>)>) -> (usize, usize, usize) {
+    let clips = Arc::new(clips);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let (clips, next) = (clips.clone(), next.clone());
+            tokio::spawn(async move {
+                let (mut yes, mut errors) = (0, 0);
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(c) = clips.get(i) else {
+                        return (yes, errors);
+                    };
+                    match detects(port, c).await {
+                        Ok(d) => yes += usize::from(d),
+                        Err(e) => {
+                            errors += 1;
+                            tracing::warn!("bench serve: {e}");
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let (mut yes, mut errors) = (0, 0);
+    for t in tasks {
+        let (y, e) = t.await.unwrap_or((0, 1));
+        yes += y;
+        errors += e;
+    }
+    (yes, clips.len(), errors)
 }
 
 /// One transcription and one synthesis per reply sentence, then waits until the voice threads
