@@ -324,7 +324,8 @@ pub struct ServeConfig {
     pub max_text_chars: usize,
     /// How long a client may stay silent between events.
     pub idle: Duration,
-    /// How long a write to a client may take (a client that stops reading is dropped).
+    /// How long a write to a client may take (a client that stops reading is dropped), and how
+    /// long the rest of an event may take once its first byte came.
     pub write: Duration,
     /// A transcription's whole time: waiting for whisper and the run.
     pub transcribe: Duration,

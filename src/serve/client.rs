@@ -1,4 +1,5 @@
-//! One Wyoming connection: read an event (within `serve.idle`), act on it in the mode the client
+//! One Wyoming connection: wait for an event (up to `serve.idle`), read it whole (within
+//! `serve.write`), act on it in the mode the client
 //! put the connection in, write the answers (each within `serve.write`). A client's mistake (a
 //! format Zoe cannot read, too much audio or text) is answered with an `error` event and the
 //! connection goes on; bytes that are not Wyoming end the connection with one log line.
@@ -7,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde_json::json;
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 
@@ -83,14 +84,33 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, engines: Arc<Engines>, s
     let mut mode = Mode::Idle;
     tracing::debug!(%peer, "client connected");
     loop {
-        let read = tokio::time::timeout(engines.cfg.idle, wire::read_event(&mut r, &limits));
+        // Silence between events may last `serve.idle`; once an event has begun, all of its
+        // bytes must come within `serve.write` (a frame cut short does not hold the connection).
+        let idle = engines.cfg.idle;
+        let began = async {
+            let waiting = tokio::time::timeout(idle, r.fill_buf()).await;
+            matches!(waiting, Ok(Ok(_)))
+        };
+        let began = tokio::select! {
+            _ = shutdown.wait() => return,
+            b = began => b,
+        };
+        if !began {
+            tracing::info!(%peer, "closed: silent for {} ms", idle.as_millis());
+            return;
+        }
+        let read = tokio::time::timeout(engines.cfg.write, wire::read_event(&mut r, &limits));
         let event = tokio::select! {
             _ = shutdown.wait() => return,
             r = read => r,
         };
         let event = match event {
             Err(_) => {
-                tracing::info!(%peer, "closed: silent for {} s", engines.cfg.idle.as_secs());
+                tracing::warn!(
+                    %peer,
+                    "dropped: an event did not arrive whole within {} ms",
+                    engines.cfg.write.as_millis()
+                );
                 return;
             }
             Ok(Err(e)) => {
