@@ -88,15 +88,18 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, engines: Arc<Engines>, s
         // bytes must come within `serve.write` (a frame cut short does not hold the connection).
         let idle = engines.cfg.idle;
         let began = async {
-            let waiting = tokio::time::timeout(idle, r.fill_buf()).await;
-            matches!(waiting, Ok(Ok(_)))
+            match tokio::time::timeout(idle, r.fill_buf()).await {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(format!("dropped: connection error: {e}")),
+                Err(_) => Some(format!("closed: silent for {} ms", idle.as_millis())),
+            }
         };
-        let began = tokio::select! {
+        let ended = tokio::select! {
             _ = shutdown.wait() => return,
             b = began => b,
         };
-        if !began {
-            tracing::info!(%peer, "closed: silent for {} ms", idle.as_millis());
+        if let Some(why) = ended {
+            tracing::info!(%peer, "{why}");
             return;
         }
         let read = tokio::time::timeout(engines.cfg.write, wire::read_event(&mut r, &limits));

@@ -176,7 +176,9 @@ impl Detecting {
         if verifier.heard(&heard) {
             self.detect(end, out).await
         } else {
-            tracing::info!("wake not confirmed: whisper heard {heard:?}");
+            // What was said under an unconfirmed wake stays out of the `info` log.
+            tracing::info!("a wake whisper did not confirm");
+            tracing::debug!("wake not confirmed: whisper heard {heard:?}");
             Ok(())
         }
     }
@@ -197,4 +199,19 @@ fn is_ours(name: &str) -> bool {
         .filter(|c| c.is_alphanumeric())
         .collect();
     n == "heyzoe" || n == "zoe" || n.starts_with("heyzoe")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_ours;
+
+    #[test]
+    fn zoe_answers_to_her_names_only() {
+        for n in ["hey_zoe", "Hey Zoe", "hey-zoe_v0.1", "zoe"] {
+            assert!(is_ours(n), "{n}");
+        }
+        for n in ["hey_jarvis", "alexa", "ok_nabu", "", "zoey"] {
+            assert!(!is_ours(n), "{n}");
+        }
+    }
 }

@@ -71,7 +71,7 @@ async def transcribe_pcm(port, rate, width, channels, pcm):
         t = time.monotonic()
         kinds, text = [], None
         while True:
-            e = await asyncio.wait_for(c.read_event(), 60)
+            e = await asyncio.wait_for(c.read_event(), 180)
             if e is None:
                 break
             kinds.append(e.type)
@@ -106,7 +106,7 @@ async def speak(port, first_text, rest_text):
             await c.write_event(SynthesizeChunk(word + " ").event())
         first, formats, groups, pcm, rest_sent = None, set(), 0, b"", False
         while True:
-            e = await asyncio.wait_for(c.read_event(), 60)
+            e = await asyncio.wait_for(c.read_event(), 180)
             if e is None:
                 return {"error": "closed before synthesize-stopped"}
             if e.type == "audio-start":
@@ -147,14 +147,14 @@ async def detect(port, path):
     async with AsyncTcpClient(HOST, port) as c:
         await c.write_event(Detect(names=["hey_zoe"]).event())
         await send_audio(c, rate, width, channels, pcm)
-        e = await asyncio.wait_for(c.read_event(), 30)
+        e = await asyncio.wait_for(c.read_event(), 180)
         if Detection.is_type(e.type):
             return {"detected": True, "timestamp": e.data.get("timestamp"), "name": e.data.get("name")}
         return {"detected": False, "event": e.type}
 
 
 async def raw(port, data, read=True):
-    """Sends bytes; what came back before the server closed (or 3 s passed)."""
+    """Sends bytes; what came back before the server closed (or 8 s passed)."""
     r, w = await asyncio.open_connection(HOST, port)
     w.write(data)
     await w.drain()
@@ -162,7 +162,7 @@ async def raw(port, data, read=True):
     if read:
         try:
             while True:
-                b = await asyncio.wait_for(r.read(65536), 3)
+                b = await asyncio.wait_for(r.read(65536), 8)
                 if not b:
                     break
                 got += b
