@@ -1,6 +1,6 @@
 //! End-of-speech detection: a push-style endpointer over 16 kHz frames of 256 samples (16 ms). Each
 //! frame gets a speech probability from earshot (a small streaming neural VAD in pure Rust; see the
-//! README for how it compared with Silero), and a small state machine with hysteresis decides where
+//! docs/benchmarks.md for how it compared with Silero), and a small state machine with hysteresis decides where
 //! an utterance starts and ends. No threads, no I/O: the audio worker (replay now, the microphone
 //! later) feeds it with [`Endpointer::push`].
 //!

@@ -3,7 +3,7 @@
 //! compute-bound for hundreds of milliseconds).
 //!
 //! Parameters are tuned for short spoken commands and were chosen by measurement on real weights
-//! (`zoe bench stt`, README "Speech recognition"): English, greedy, no timestamps, one segment, no
+//! (`zoe bench stt`, docs/benchmarks.md "Speech recognition"): English, greedy, no timestamps, one segment, no
 //! temperature fallback, `audio_ctx` scaled to the utterance (whisper's encoder otherwise always
 //! processes a 30 s window), a token budget per second of audio, and a no-repeat n-gram rule in
 //! the decoder ([`text::block_repeats`]) so a reduced window cannot make it loop. whisper.cpp's

@@ -113,7 +113,7 @@ pub fn band_pass(x: &[f32], lo: f32, hi: f32) -> Vec<f32> {
 /// With probability `p`, `x` heard through another channel: a band from 100–400 Hz up to
 /// 3–7 kHz, as a telephone line (300–3400 Hz), an 8 kHz recording or a small microphone passes,
 /// so that a head cannot take the band for a cue. (Measured on Zoe's corpus it did not lower the
-/// false accepts on 8 kHz telephone prompts and cost false rejects: README; the shipped head
+/// false accepts on 8 kHz telephone prompts and cost false rejects: docs/wake-word.md; the shipped head
 /// does not use it.) No random number is drawn when `p` is 0, so heads trained without it are
 /// rebuilt as they were.
 pub fn channel<'a>(rng: &mut Rng, x: &'a [f32], p: f32) -> std::borrow::Cow<'a, [f32]> {

@@ -20,7 +20,7 @@ use super::WakeError;
 
 const MAGIC: &str = "ZOEWAKE 1\n";
 
-/// The head Zoe ships for "hey zoe" (`zoe wake train` reproduces it; see README).
+/// The head Zoe ships for "hey zoe" (`zoe wake train` reproduces it; see docs/wake-word.md).
 pub const BUILTIN: &[u8] = include_bytes!("../../assets/wake/hey_zoe.zwake");
 
 /// What a `.zwake` file says about itself.

@@ -1,5 +1,5 @@
 //! `zoe bench stt`: speech recognition measured on real whisper weights and real or labelled speech
-//! from `../shared` (README "Speech recognition"). For tiny.en and base (q5_1):
+//! from `../shared` (docs/benchmarks.md, "Speech recognition"). For tiny.en and base (q5_1):
 //! - **decode**: WER and inference time on the spoken commands (`wake/commands`, Piper and Kokoro
 //!   voices) and on real speech (`speech/`: studio prompts and spoken digits; jfk.wav and
 //!   cheetah_test_en.wav), for whisper's full 30 s window and for scaled windows with and without
