@@ -1,5 +1,6 @@
 //! The layers stay layers: no import circle between the library's top-level modules (`crate::X`
-//! uses in `src/X/**` or `src/X.rs`, test modules aside), and the real-time callbacks stay where
+//! uses in `src/X/**` or `src/X.rs`, test modules aside), none between the files of one folder
+//! (`super::Y` and `crate::…::Y` uses between siblings), and the real-time callbacks stay where
 //! lib.rs says they are.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -92,6 +93,119 @@ fn there_is_no_import_circle() {
     ] {
         assert!(!audio.contains(upper), "audio uses {upper}");
     }
+}
+
+/// The sibling files a file's code (not its tests) names: `super::y`, `super::{y::…, z}` and
+/// `crate::…::folder::y` for `y` among `siblings`.
+fn sibling_uses(code: &str, folder: &str, siblings: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut used = BTreeSet::new();
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut heads: Vec<String> = Vec::new();
+    for (i, _) in code.match_indices("super::") {
+        let rest = &code[i + "super::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let inner = group.split('}').next().unwrap_or_default();
+            heads.extend(inner.split(',').map(|p| ident(p.trim())));
+        } else {
+            heads.push(ident(rest));
+        }
+    }
+    let prefix = format!("{folder}::");
+    for (i, _) in code.match_indices(&prefix) {
+        heads.push(ident(&code[i + prefix.len()..]));
+    }
+    for h in heads {
+        if siblings.contains(&h) {
+            used.insert(h);
+        }
+    }
+    used
+}
+
+/// Inside each folder, the files (its `mod.rs` or parent file aside, which only gathers them)
+/// form no circle either: a stage's file does not lean on a file that leans back on it.
+#[test]
+fn no_folder_has_a_circle_between_its_files() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut folders: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+    for f in files {
+        let dir = f.parent().expect("a folder").to_path_buf();
+        if dir != src && f.file_name().is_some_and(|n| n != "mod.rs") {
+            folders.entry(dir).or_default().push(f);
+        }
+    }
+    assert!(
+        folders.keys().any(|d| d.ends_with("hearing")),
+        "{folders:?}"
+    );
+    for (dir, files) in folders {
+        let folder = dir.file_name().and_then(|n| n.to_str()).expect("a name");
+        let name = |f: &Path| {
+            f.file_stem()
+                .and_then(|n| n.to_str())
+                .expect("a name")
+                .to_string()
+        };
+        let siblings: BTreeSet<String> = files.iter().map(|f| name(f)).collect();
+        let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).expect("readable");
+            // Code only: not its tests, not its comments (a doc link is not a dependency).
+            let code: String = text
+                .split("#[cfg(test)]")
+                .next()
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let mut uses = sibling_uses(&code, folder, &siblings);
+            uses.remove(&name(f));
+            edges.insert(name(f), uses);
+        }
+        for (a, uses) in &edges {
+            for b in uses {
+                if let Some(p) = path(&edges, b, a) {
+                    panic!(
+                        "import circle in {}: {a} → {}",
+                        dir.strip_prefix(&src).unwrap().display(),
+                        p.join(" → ")
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_circle_between_files_is_seen() {
+    let siblings: BTreeSet<String> = ["pipeline", "addressee", "vad"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let a = sibling_uses(
+        "use super::{pipeline::WakeRef, vad};\nuse crate::hearing::vad::X;",
+        "hearing",
+        &siblings,
+    );
+    assert_eq!(
+        a,
+        ["pipeline", "vad"].iter().map(|s| s.to_string()).collect()
+    );
+    let mut edges = BTreeMap::new();
+    edges.insert("addressee".to_string(), a);
+    edges.insert(
+        "pipeline".to_string(),
+        ["addressee".to_string()].into_iter().collect(),
+    );
+    assert!(path(&edges, "pipeline", "addressee").is_some());
+    assert!(path(&edges, "addressee", "pipeline").is_some());
 }
 
 /// The device callbacks live in the two files that say they are the real-time boundary.

@@ -13,7 +13,14 @@
 
 use crate::audio::RATE;
 
-use super::pipeline::WakeRef;
+/// The wake an utterance was heard under.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WakeRef {
+    pub id: u64,
+    /// Where the phrase ended in the stream (seconds).
+    pub end_s: f64,
+    pub score: f32,
+}
 
 /// Utterances said over Zoe longer than this are not checked for "stop".
 pub const STOP_MAX_S: f64 = 2.5;

@@ -40,6 +40,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+pub use super::addressee::WakeRef;
 use super::addressee::{Situation, Take, Window};
 use super::echo::EchoGuard;
 use super::vad::{Endpointer, VadConfig, VadEvent};
@@ -52,15 +53,6 @@ use crate::wake::{Detection, WakeConfig, WakeDetector};
 pub use super::vad::FRAME;
 
 pub use crate::stt::TranscriptRx;
-
-/// The wake an utterance was heard under.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct WakeRef {
-    pub id: u64,
-    /// Where the phrase ended in the stream (seconds).
-    pub end_s: f64,
-    pub score: f32,
-}
 
 /// An utterance on its way to becoming a turn.
 #[derive(Debug)]

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::client::{Failure, Out};
+use super::out::{Failure, Out};
 use super::pcm::Format;
 use super::wire::Event;
 use super::Engines;

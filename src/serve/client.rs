@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
 
 use super::asr::Transcription;
+use super::out::{error, Failure, Out};
 use super::speak::Streaming;
 use super::wake::Detecting;
 use super::wire::{self, Event, Limits};
@@ -27,59 +27,11 @@ enum Mode {
     Synthesizing(Streaming),
 }
 
-/// Why a handler stopped.
-pub enum Failure {
-    /// The client asked for something Zoe cannot do: said in an `error` event, then idle.
-    Client(String),
-    /// The connection is broken (a write failed or timed out).
-    Gone(String),
-}
-
-impl From<String> for Failure {
-    fn from(s: String) -> Failure {
-        Failure::Client(s)
-    }
-}
-
-impl From<&str> for Failure {
-    fn from(s: &str) -> Failure {
-        Failure::Client(s.to_string())
-    }
-}
-
-/// The write half, every write under the deadline.
-pub struct Out {
-    w: OwnedWriteHalf,
-    deadline: std::time::Duration,
-}
-
-impl Out {
-    pub async fn send(&mut self, e: &Event) -> Result<(), Failure> {
-        let bytes = e.encode();
-        match tokio::time::timeout(self.deadline, self.w.write_all(&bytes)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Failure::Gone(format!("cannot write: {e}"))),
-            Err(_) => Err(Failure::Gone(format!(
-                "it read nothing Zoe wrote for {} ms",
-                self.deadline.as_millis()
-            ))),
-        }
-    }
-}
-
-/// An `error` event.
-pub fn error(text: &str) -> Event {
-    Event::new("error").with_data(json!({"text": text, "code": "zoe"}))
-}
-
 /// Serves one client until it leaves, breaks the protocol, stays silent too long, or `shutdown`.
 pub async fn serve(stream: TcpStream, peer: SocketAddr, engines: Arc<Engines>, shutdown: Shutdown) {
     let (r, w) = stream.into_split();
     let mut r = BufReader::new(r);
-    let mut out = Out {
-        w,
-        deadline: engines.cfg.write,
-    };
+    let mut out = Out::new(w, engines.cfg.write);
     let limits = Limits::default();
     let mut mode = Mode::Idle;
     tracing::debug!(%peer, "client connected");
@@ -149,10 +101,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, engines: Arc<Engines>, s
 /// Tells a client over `serve.max_clients` why, and closes.
 pub async fn refuse(stream: TcpStream, engines: Arc<Engines>) {
     let (_r, w) = stream.into_split();
-    let mut out = Out {
-        w,
-        deadline: engines.cfg.write,
-    };
+    let mut out = Out::new(w, engines.cfg.write);
     let why = format!(
         "Zoe is serving {} clients already; try again in a moment",
         engines.cfg.max_clients

@@ -8,7 +8,8 @@
 //! - [`pcm`]: audio formats in and out (pure).
 //! - [`info`]: `describe` → `info`.
 //! - [`client`]: one connection: its events, its modes (transcribing, detecting, synthesizing),
-//!   its deadlines; [`asr`], [`speak`], [`wake`] serve the three services.
+//!   its deadlines; [`asr`], [`speak`], [`wake`] serve the three services, answering through
+//!   [`out`] (the write half under its deadline, and a handler's failure).
 //! - [`voice`]: the synthesis threads every client shares.
 //! - [`zeroconf`]: the mDNS advertisement Home Assistant discovers.
 //!
@@ -21,6 +22,7 @@
 pub mod asr;
 pub mod client;
 pub mod info;
+pub mod out;
 pub mod pcm;
 pub mod speak;
 pub mod voice;

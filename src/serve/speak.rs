@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::client::{Failure, Out};
+use super::out::{Failure, Out};
 use super::pcm;
 use super::wire::Event;
 use super::Engines;

@@ -8,8 +8,8 @@
 
 use serde_json::json;
 
-use super::client::{Failure, Out};
 use super::info::WAKE_NAME;
+use super::out::{Failure, Out};
 use super::pcm::Format;
 use super::wire::Event;
 use super::Engines;
