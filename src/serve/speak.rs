@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::out::{Failure, Out};
 use super::pcm;
+use super::voice::Voices;
 use super::wire::Event;
 use super::Engines;
 use crate::dialogue::sentence::SentenceSplitter;
@@ -24,6 +25,23 @@ fn splitter() -> SentenceSplitter {
     SentenceSplitter::new(CLAUSE_MIN_CHARS, MAX_CHUNK_CHARS)
 }
 
+/// The synthesis threads, or why there are none.
+fn voices(engines: &Engines) -> Result<&Voices, Failure> {
+    engines
+        .voices
+        .as_ref()
+        .ok_or_else(|| "this Zoe serves no voice".into())
+}
+
+/// `chars` of text are no more than one synthesis may send (`serve.max_text_chars`).
+fn within_limit(chars: usize, engines: &Engines) -> Result<(), Failure> {
+    let max = engines.cfg.max_text_chars;
+    if chars > max {
+        return Err(format!("the text is longer than {max} characters").into());
+    }
+    Ok(())
+}
+
 /// A streaming synthesis in progress.
 pub struct Streaming {
     split: SentenceSplitter,
@@ -32,9 +50,7 @@ pub struct Streaming {
 
 impl Streaming {
     pub fn new(engines: &Engines) -> Result<Streaming, Failure> {
-        if engines.voices.is_none() {
-            return Err("this Zoe serves no voice".into());
-        }
+        voices(engines)?;
         Ok(Streaming {
             split: splitter(),
             chars: 0,
@@ -49,13 +65,7 @@ impl Streaming {
     ) -> Result<(), Failure> {
         let text = e.str("text").unwrap_or_default();
         self.chars += text.chars().count();
-        if self.chars > engines.cfg.max_text_chars {
-            return Err(format!(
-                "the text is longer than {} characters",
-                engines.cfg.max_text_chars
-            )
-            .into());
-        }
+        within_limit(self.chars, engines)?;
         for sentence in self.split.push(text) {
             group(&[sentence], engines, out).await?;
         }
@@ -73,17 +83,9 @@ impl Streaming {
 
 /// `synthesize {text}`: the whole text as one group.
 pub async fn whole(e: &Event, engines: &Engines, out: &mut Out) -> Result<(), Failure> {
-    if engines.voices.is_none() {
-        return Err("this Zoe serves no voice".into());
-    }
+    voices(engines)?;
     let text = e.str("text").ok_or("`synthesize` has no text")?;
-    if text.chars().count() > engines.cfg.max_text_chars {
-        return Err(format!(
-            "the text is longer than {} characters",
-            engines.cfg.max_text_chars
-        )
-        .into());
-    }
+    within_limit(text.chars().count(), engines)?;
     let mut split = splitter();
     let mut sentences = split.push(text);
     sentences.extend(split.finish());
@@ -92,7 +94,7 @@ pub async fn whole(e: &Event, engines: &Engines, out: &mut Out) -> Result<(), Fa
 
 /// One audio group: `audio-start`, each sentence's chunks as they are made, `audio-stop`.
 async fn group(sentences: &[String], engines: &Engines, out: &mut Out) -> Result<(), Failure> {
-    let voices = engines.voices.as_ref().ok_or("this Zoe serves no voice")?;
+    let voices = voices(engines)?;
     let rate = voices.rate();
     out.send(&pcm::start(rate)).await?;
     let mut sent = 0u64;

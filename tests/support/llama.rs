@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::data::root;
@@ -17,25 +17,10 @@ pub struct LlamaServer {
     pub url: String,
 }
 
-/// The venv's python, once installed (or why not).
+/// The venv's python, once `tools/ensure-llm-server` has made it (or why not).
 fn python() -> Result<std::path::PathBuf, String> {
     static READY: OnceLock<Result<std::path::PathBuf, String>> = OnceLock::new();
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    READY
-        .get_or_init(|| {
-            let out = Command::new(root().join("tools/ensure-llm-server"))
-                .output()
-                .map_err(|e| format!("cannot run tools/ensure-llm-server: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "tools/ensure-llm-server failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-            }
-            Ok(root().join("target/llm-venv/bin/python"))
-        })
-        .clone()
+    super::venv_python(&READY, "ensure-llm-server", "target/llm-venv")
 }
 
 /// A port nothing listens on now.

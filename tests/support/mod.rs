@@ -428,6 +428,30 @@ pub fn replay_args(
     args
 }
 
+/// The python of a virtual environment a `tools/` script makes (`tool`, run once per test
+/// process: it is idempotent and quick once installed), or why it cannot be had.
+pub fn venv_python(
+    ready: &'static std::sync::OnceLock<Result<PathBuf, String>>,
+    tool: &str,
+    venv: &str,
+) -> Result<PathBuf, String> {
+    // One initialiser runs; other callers wait for its answer.
+    ready
+        .get_or_init(|| {
+            let out = Command::new(data::root().join("tools").join(tool))
+                .output()
+                .map_err(|e| format!("cannot run tools/{tool}: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "tools/{tool} failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            Ok(data::root().join(venv).join("bin/python"))
+        })
+        .clone()
+}
+
 /// `--set` pairs for the wake word's feature models from the test data and a store in `dir`.
 pub fn wake_and_store(dir: &Path) -> Vec<String> {
     vec![

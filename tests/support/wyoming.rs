@@ -11,25 +11,10 @@ use std::time::{Duration, Instant};
 
 use super::data::{self, root};
 
-/// The venv's python, once installed (or why not).
+/// The venv's python, once `tools/ensure-wyoming` has made it (or why not).
 fn python() -> Result<PathBuf, String> {
     static READY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    READY
-        .get_or_init(|| {
-            let out = Command::new(root().join("tools/ensure-wyoming"))
-                .output()
-                .map_err(|e| format!("cannot run tools/ensure-wyoming: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "tools/ensure-wyoming failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-            }
-            Ok(root().join("target/wyoming-venv/bin/python"))
-        })
-        .clone()
+    super::venv_python(&READY, "ensure-wyoming", "target/wyoming-venv")
 }
 
 /// A running `zoe serve` on a free loopback port, with real tiny.en, the Piper voice and the

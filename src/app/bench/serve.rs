@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 
 use super::{percentile, wavs};
 use crate::config::Config;
-use crate::serve::pcm::{self, Format};
+use crate::serve::pcm;
 use crate::serve::wire::{self, Event, Limits};
 use crate::shutdown::Shutdown;
 
@@ -51,15 +51,15 @@ pub async fn run(cfg: Arc<Config>, args: Args) -> anyhow::Result<()> {
     scfg.max_clients = scfg.max_clients.max(64);
     scfg.transcribe = Duration::from_secs(120);
     let commands = wavs(&args.shared.join("wake/commands"))?;
-    let clips: Vec<(Format, Vec<u8>)> = commands.iter().filter_map(|p| pcm_of(p).ok()).collect();
-    let woken: Vec<(Format, Vec<u8>)> = commands
+    let clips: Vec<Clip> = commands.iter().filter_map(|p| load_clip(p).ok()).collect();
+    let woken: Vec<Clip> = commands
         .iter()
         .filter(|p| p.to_string_lossy().contains("__hey_zoe_"))
-        .filter_map(|p| pcm_of(p).ok())
+        .filter_map(|p| load_clip(p).ok())
         .collect();
-    let alikes: Vec<(Format, Vec<u8>)> = wavs(&args.shared.join("wake/hard_negatives"))?
+    let alikes: Vec<Clip> = wavs(&args.shared.join("wake/hard_negatives"))?
         .iter()
-        .filter_map(|p| pcm_of(p).ok())
+        .filter_map(|p| load_clip(p).ok())
         .collect();
     anyhow::ensure!(
         !clips.is_empty(),
@@ -179,7 +179,7 @@ async fn load(
     n: usize,
     rounds: usize,
     port: u16,
-    clips: &Arc<Vec<(Format, Vec<u8>)>>,
+    clips: &Arc<Vec<Clip>>,
     kind: Kind,
 ) -> (Vec<f64>, f64, usize) {
     let start = Instant::now();
@@ -214,15 +214,11 @@ async fn load(
     (times, start.elapsed().as_secs_f64(), errors)
 }
 
-/// A clip's 16-bit samples and format, as a client would send them.
-fn pcm_of(path: &std::path::Path) -> anyhow::Result<(Format, Vec<u8>)> {
-    let clip = crate::audio::load_wav(path)?;
-    let samples: Vec<f32> = clip.samples;
-    let rate = crate::audio::RATE;
-    let bytes = pcm::chunks(&samples, rate, 0)
-        .flat_map(|e| e.payload)
-        .collect();
-    Ok((Format { rate, channels: 1 }, bytes))
+/// A clip's samples, 16 kHz mono.
+type Clip = Vec<f32>;
+
+fn load_clip(path: &std::path::Path) -> anyhow::Result<Clip> {
+    Ok(crate::audio::load_wav(path)?.samples)
 }
 
 struct Conn {
@@ -245,6 +241,16 @@ impl Conn {
         Ok(self.w.write_all(&e.encode()).await?)
     }
 
+    /// `audio-start`, the samples in chunks as Zoe sends its own, `audio-stop`.
+    async fn send_audio(&mut self, samples: &[f32]) -> anyhow::Result<()> {
+        let rate = crate::audio::RATE;
+        self.send(&pcm::start(rate)).await?;
+        for e in pcm::chunks(samples, rate, 0) {
+            self.send(&e).await?;
+        }
+        self.send(&pcm::stop()).await
+    }
+
     async fn next(&mut self) -> anyhow::Result<Event> {
         let e = tokio::time::timeout(
             Duration::from_secs(180),
@@ -259,18 +265,11 @@ impl Conn {
 }
 
 /// Milliseconds from `audio-stop` to `transcript`.
-async fn transcribe(port: u16, (f, bytes): &(Format, Vec<u8>)) -> anyhow::Result<f64> {
+async fn transcribe(port: u16, samples: &Clip) -> anyhow::Result<f64> {
     let mut c = Conn::open(port).await?;
     c.send(&Event::new("transcribe").with_data(json!({"language": "en"})))
         .await?;
-    c.send(&pcm::start(f.rate)).await?;
-    for chunk in bytes.chunks(2 * pcm::CHUNK_SAMPLES) {
-        let e = Event::new("audio-chunk")
-            .with_data(json!({"rate": f.rate, "width": 2, "channels": f.channels}))
-            .with_payload(chunk.to_vec());
-        c.send(&e).await?;
-    }
-    c.send(&pcm::stop()).await?;
+    c.send_audio(samples).await?;
     let t = Instant::now();
     loop {
         if c.next().await?.kind == "transcript" {
@@ -299,22 +298,13 @@ async fn speak(port: u16, text: &str) -> anyhow::Result<f64> {
 
 /// Whether the server detects the wake word in a clip (sent after a second of silence, as a
 /// stream that was already running).
-async fn detects(port: u16, (f, bytes): &(Format, Vec<u8>)) -> anyhow::Result<bool> {
+async fn detects(port: u16, samples: &Clip) -> anyhow::Result<bool> {
     let mut c = Conn::open(port).await?;
     c.send(&Event::new("detect").with_data(json!({"names": ["hey_zoe"]})))
         .await?;
-    c.send(&pcm::start(f.rate)).await?;
-    let lead = vec![0u8; 2 * f.rate as usize];
-    for chunk in lead
-        .chunks(2 * pcm::CHUNK_SAMPLES)
-        .chain(bytes.chunks(2 * pcm::CHUNK_SAMPLES))
-    {
-        let e = Event::new("audio-chunk")
-            .with_data(json!({"rate": f.rate, "width": 2, "channels": f.channels}))
-            .with_payload(chunk.to_vec());
-        c.send(&e).await?;
-    }
-    c.send(&pcm::stop()).await?;
+    let mut led = vec![0.0; crate::audio::RATE as usize];
+    led.extend_from_slice(samples);
+    c.send_audio(&led).await?;
     loop {
         match c.next().await?.kind.as_str() {
             "detection" => return Ok(true),
@@ -325,7 +315,7 @@ async fn detects(port: u16, (f, bytes): &(Format, Vec<u8>)) -> anyhow::Result<bo
 }
 
 /// How many of `clips` the server detects, four clients at a time.
-async fn count_detections(port: u16, clips: Vec<(Format, Vec<u8>)>) -> (usize, usize, usize) {
+async fn count_detections(port: u16, clips: Vec<Clip>) -> (usize, usize, usize) {
     let clips = Arc::new(clips);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let tasks: Vec<_> = (0..4)
@@ -360,7 +350,7 @@ async fn count_detections(port: u16, clips: Vec<(Format, Vec<u8>)>) -> (usize, u
 
 /// One transcription and one synthesis per reply sentence, then waits until the voice threads
 /// are idle (their plans built).
-async fn warm_up(port: u16, clip: &(Format, Vec<u8>)) -> anyhow::Result<()> {
+async fn warm_up(port: u16, clip: &Clip) -> anyhow::Result<()> {
     transcribe(port, clip).await?;
     for r in REPLIES {
         speak(port, r).await?;
