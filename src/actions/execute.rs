@@ -247,7 +247,7 @@ pub fn answer_without_store(intent: &Intent, now: NaiveDateTime) -> Option<Strin
                 d => format!("{said} is in {}.", plural(d, "day")),
             })
         }
-        Intent::Clarify(q) => Some(q.clone()),
+        Intent::Clarify(_) | Intent::Ask { .. } => intent.question().map(str::to_string),
         _ => None,
     }
 }
@@ -273,7 +273,8 @@ pub fn execute(
         | Intent::Date
         | Intent::DayOf { .. }
         | Intent::DaysUntil { .. }
-        | Intent::Clarify(_) => answer_without_store(intent, now).unwrap_or_default(),
+        | Intent::Clarify(_)
+        | Intent::Ask { .. } => answer_without_store(intent, now).unwrap_or_default(),
         Intent::AddItems { list, items } => {
             let added = store.add_items(list, items)?;
             let already: Vec<String> = items

@@ -123,6 +123,12 @@ pub enum Intent {
     Undo,
     /// Understood as an action, but something is missing: say this.
     Clarify(String),
+    /// Understood as an action that lacks one detail: ask for it, and read the next turn's answer
+    /// into the request (see [`follow_up`]).
+    Ask {
+        question: String,
+        then: FollowUp,
+    },
 }
 
 impl Intent {
@@ -156,7 +162,20 @@ impl Intent {
             Intent::DeleteEvent { .. } => "delete_event",
             Intent::MoveEvent { .. } => "move_event",
             Intent::Undo => "undo",
-            Intent::Clarify(_) => "clarify",
+            Intent::Clarify(_) | Intent::Ask { .. } => "clarify",
+        }
+    }
+
+    /// Whether this does something (not a question back).
+    pub fn acts(&self) -> bool {
+        !matches!(self, Intent::Clarify(_) | Intent::Ask { .. })
+    }
+
+    /// The question to say, when this is one.
+    pub fn question(&self) -> Option<&str> {
+        match self {
+            Intent::Clarify(q) | Intent::Ask { question: q, .. } => Some(q),
+            _ => None,
         }
     }
 }
@@ -247,11 +266,16 @@ macro_rules! pattern {
 
 mod alarms;
 mod calendar;
+pub mod follow_up;
 mod lists;
 pub use alarms::{AlarmPick, SNOOZE_SECS};
 pub use calendar::EventPick;
+pub use follow_up::FollowUp;
 use lists::named_list;
 pub use lists::UNNAMED_LIST;
+
+const ASK_REMINDER: &str = "What should I remind you about?";
+const ASK_TIMER: &str = "For how long should I set the timer?";
 
 /// Keys a "what's my …" question is not a remembered fact for: the calendar, devices, mail.
 const NOT_A_FACT: &[&str] = &[
@@ -353,7 +377,11 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
     );
     if let Some(c) = remind.captures(&t) {
         let Some(raw) = c.name("what") else {
-            return Some(Intent::Clarify("What should I remind you about?".into()));
+            return Some(follow_up::ask(
+                ASK_REMINDER,
+                "set_reminder",
+                "remind me to {}",
+            ));
         };
         // Waking up is an alarm's job, and "every morning" repeats: not a one-off reminder.
         let raw = raw.as_str();
@@ -380,7 +408,11 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         }
         let what = words.join(" ");
         if what.is_empty() {
-            return Some(Intent::Clarify("What should I remind you about?".into()));
+            return Some(follow_up::ask(
+                ASK_REMINDER,
+                "set_reminder",
+                format!("remind me to {{}} {raw}"),
+            ));
         }
         return Some(Intent::SetReminder { text: what, due });
     }
@@ -410,9 +442,20 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
             .map_or("timer", |m| m.as_str())
             .to_string();
         return Some(
-            match c.name("dur").and_then(|d| parse_duration(d.as_str())) {
-                Some(secs) => set_timer(secs, label),
-                None => Intent::Clarify("For how long should I set the timer?".into()),
+            match (
+                c.name("dur"),
+                c.name("dur").and_then(|d| parse_duration(d.as_str())),
+            ) {
+                (_, Some(secs)) => set_timer(secs, label),
+                (None, None) => follow_up::ask(
+                    ASK_TIMER,
+                    "set_timer",
+                    match label.as_str() {
+                        "timer" => "set a timer for {}".to_string(),
+                        l => format!("set a {l} timer for {{}}"),
+                    },
+                ),
+                (Some(_), None) => Intent::Clarify(ASK_TIMER.into()),
             },
         );
     }
@@ -667,11 +710,11 @@ mod tests {
             ),
             (
                 "add",
-                Some(Clarify("What should I add, and to which list?".into())),
+                Some(follow_up::ask(ASK_ADD, "add_to_list", "add {}")),
             ),
             (
                 "add add add add",
-                Some(Clarify("What should I add, and to which list?".into())),
+                Some(follow_up::ask(ASK_ADD, "add_to_list", "add {}")),
             ),
             (
                 "I got the bread, cross it off",
@@ -748,7 +791,7 @@ mod tests {
             ),
             (
                 "set a timer",
-                Some(Clarify("For how long should I set the timer?".into())),
+                Some(follow_up::ask(ASK_TIMER, "set_timer", "set a timer for {}")),
             ),
             ("cancel the timer", Some(CancelTimer { label: None })),
             (
@@ -882,6 +925,8 @@ mod tests {
         assert_eq!(parse_duration("the pasta"), None);
     }
 
+    const ASK_ADD: &str = "What should I add, and to which list?";
+
     /// What real people said that is not the fast path's business, or not clearly: no action
     /// (the model, or a clear "I didn't understand", decides). Each of these acted wrongly before.
     #[test]
@@ -889,7 +934,6 @@ mod tests {
         for t in [
             "put on some led zeppelin",
             "please put all the lights",
-            "add a meeting with tom",
             "delete it",
             "what's the date of the winter solstice two years from now",
             "how long is left until christmas",
@@ -899,6 +943,11 @@ mod tests {
         ] {
             assert_eq!(parse(t, now()), None, "{t:?} must not act");
         }
+        // An event with no time is asked about, never added at a guessed time.
+        assert!(matches!(
+            parse("add a meeting with tom", now()),
+            Some(Intent::Ask { question, .. }) if question == "When is the meeting with tom?"
+        ));
         // Not a note, and not a one-off reminder: an event, and an alarm every morning.
         assert!(matches!(
             parse("remember dinner on thursday at bistro italia", now()),

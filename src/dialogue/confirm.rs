@@ -4,19 +4,32 @@
 //! in that turn drops the question: a TV that says the wake phrase, or a misheard request, cannot
 //! wipe anything. (Every deletion is undoable as well: "undo".)
 //!
+//! The other question that waits for the next turn is one for a missing detail ("set an alarm" →
+//! "What time should the alarm go off?"), answered through
+//! [`crate::actions::intent::follow_up`].
+//!
 //! Pure: the engine keeps one [`Pending`] and asks [`yes_or_no`] of the next turn's text.
 
 use std::time::{Duration, Instant};
 
-use crate::actions::intent::Intent;
+use crate::actions::intent::{FollowUp, Intent};
 
-/// How long a question before a bulk deletion waits for its yes.
+/// How long a question waits for its answer.
 pub const WINDOW: Duration = Duration::from_secs(120);
 
-/// A bulk deletion waiting for a yes.
+/// What a question waits for.
+#[derive(Debug, Clone)]
+pub enum Waiting {
+    /// A yes before this bulk deletion runs.
+    Yes(Intent),
+    /// The detail this action lacks.
+    Detail(FollowUp),
+}
+
+/// A question waiting for the next turn.
 #[derive(Debug, Clone)]
 pub struct Pending {
-    pub intent: Intent,
+    pub waiting: Waiting,
     /// The turn that asked; only the next one may answer.
     pub asked_in: u64,
     pub at: Instant,
@@ -120,15 +133,16 @@ mod tests {
     #[test]
     fn only_the_next_turn_within_the_window_answers() {
         let at = Instant::now();
+        let intent = Intent::CancelTimer { label: None };
         let p = Pending {
-            intent: Intent::CancelTimer { label: None },
+            waiting: Waiting::Yes(intent.clone()),
             asked_in: 4,
             at,
         };
         assert!(!p.open_to(4, at));
         assert!(p.open_to(5, at + Duration::from_secs(10)));
         assert!(!p.open_to(5, at + WINDOW));
-        assert!(asks_first(&p.intent));
+        assert!(asks_first(&intent));
         assert!(!asks_first(&Intent::CancelTimer {
             label: Some("pasta".into())
         }));

@@ -12,12 +12,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::actions;
+use crate::actions::intent::follow_up;
 use crate::actions::intent::{say_duration, AlarmPick, Intent};
 use crate::actions::scheduler::Announcement;
 use crate::actions::store::{SharedStore, StoreCallError};
 use crate::actions::tools::{self, Filtered, ToolTextFilter};
 use crate::config::Config;
-use crate::dialogue::confirm::{self, Pending};
+use crate::dialogue::confirm::{self, Pending, Waiting};
 use crate::dialogue::gate::Gate;
 use crate::dialogue::history::History;
 use crate::dialogue::metrics::{MetricsWriter, TurnMetrics};
@@ -102,7 +103,7 @@ pub struct Engine {
     held_print: Option<String>,
     /// Speculative replies dropped since the last voice turn's metrics.
     dropped: u32,
-    /// A bulk deletion asked about, waiting for a yes in the next turn.
+    /// A question waiting for the next turn: a yes to a bulk deletion, or a missing detail.
     pending: Option<Pending>,
     /// The alarm that may be ringing.
     ringer: Ringer,
@@ -550,6 +551,25 @@ impl Engine {
             return Some(reply);
         }
         let intent = crate::actions::intent::parse(text, now)?;
+        if let Intent::Ask { then, .. } = &intent {
+            self.confirmed(m).await; // a withdrawn turn leaves no question open
+            self.pending = Some(Pending {
+                waiting: Waiting::Detail(then.clone()),
+                asked_in: self.turns,
+                at: Instant::now(),
+            });
+        }
+        self.act(intent, now, m).await
+    }
+
+    /// Runs a recognised intent: on the ringer, without the store, or against it; `None` when it
+    /// needs the store and there is none.
+    async fn act(
+        &mut self,
+        intent: Intent,
+        now: chrono::NaiveDateTime,
+        m: &mut TurnMetrics,
+    ) -> Option<String> {
         if let Some(reply) = self.ring_control(&intent) {
             m.fast_path = true;
             m.actions.push(intent.name().to_string());
@@ -594,22 +614,44 @@ impl Engine {
         }
     }
 
-    /// The answer to a question asked before a bulk deletion: on a yes the deletion runs, on a no
-    /// nothing does; `None` when nothing was asked or this is another request.
+    /// The answer to the question of the last turn. Before a bulk deletion: on a yes the deletion
+    /// runs, on a no nothing does. For a missing detail: the completed action runs, "never mind"
+    /// drops it. `None` when nothing was asked or this is another request.
     async fn answer_pending(
         &mut self,
         text: &str,
         now: chrono::NaiveDateTime,
         m: &mut TurnMetrics,
     ) -> Option<String> {
-        let open = self
+        let pending = self
             .pending
             .as_ref()
-            .is_some_and(|p| p.open_to(self.turns, Instant::now()));
-        let yes = confirm::yes_or_no(text).filter(|_| open)?;
+            .filter(|p| p.open_to(self.turns, Instant::now()))?;
+        let intent = match &pending.waiting {
+            Waiting::Detail(then) => {
+                if follow_up::dropped(text) {
+                    self.confirmed(m).await;
+                    self.pending = None;
+                    m.fast_path = true;
+                    return Some("Okay.".into());
+                }
+                let then = then.clone();
+                let intent = follow_up::answer(&then, text, now)?;
+                self.confirmed(m).await; // an answer acts only once its turn is certain
+                                         // "Yesterday" for a new event: asked again, and the next answer still counts.
+                self.pending = (!intent.acts()).then(|| Pending {
+                    waiting: Waiting::Detail(then),
+                    asked_in: self.turns,
+                    at: Instant::now(),
+                });
+                return self.act(intent, now, m).await;
+            }
+            Waiting::Yes(intent) => intent.clone(),
+        };
+        let yes = confirm::yes_or_no(text)?;
         let store = self.store.clone()?;
         self.confirmed(m).await; // a held turn's yes acts only once it is certain
-        let intent = self.pending.take()?.intent;
+        self.pending = None;
         m.fast_path = true;
         m.actions.push(intent.name().to_string());
         Some(if yes {
@@ -641,7 +683,7 @@ impl Engine {
             {
                 Ok(Some(question)) => {
                     self.pending = Some(Pending {
-                        intent,
+                        waiting: Waiting::Yes(intent),
                         asked_in: self.turns,
                         at: Instant::now(),
                     });
@@ -1113,6 +1155,48 @@ mod tests {
             say("what lists do i have").await,
             "You have one list: your shopping list (3 items)."
         );
+    }
+
+    #[tokio::test]
+    async fn a_missing_detail_is_asked_for_and_the_next_turn_completes_the_action() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, store, _) = engine(&dir.path().join("z.db"));
+        let mut say = async |text: &str| e.turn(TurnInput::text(text, Instant::now())).await;
+        let asked = say("create a new list").await;
+        assert_eq!(asked.reply, "What should I call the new list?");
+        assert_eq!(asked.actions, ["clarify"]);
+        let made = say("the books list").await;
+        assert_eq!(made.reply, "Made a new books list.");
+        assert_eq!(made.actions, ["create_list"]);
+        // Another request in between drops the question: "milk" then adds nothing.
+        assert_eq!(
+            say("put something on my list").await.reply,
+            "What should I add to the list?"
+        );
+        assert_eq!(say("what time is it").await.reply.get(..5), Some("It's "));
+        say("milk").await;
+        assert!(
+            shopping(&store).await.is_empty(),
+            "a dropped question acted"
+        );
+        // Answered in the very next turn, it acts.
+        assert_eq!(
+            say("add something to my shopping list").await.reply,
+            "What should I add to the shopping list?"
+        );
+        say("milk").await;
+        assert_eq!(shopping(&store).await, ["milk"]);
+        // "Never mind" drops it.
+        assert_eq!(
+            say("set a timer").await.reply,
+            "For how long should I set the timer?"
+        );
+        assert_eq!(say("never mind").await.reply, "Okay.");
+        let r = say("remind me tomorrow at two pm").await;
+        assert_eq!(r.reply, "What should I remind you about?");
+        let set = say("to call mum").await;
+        assert_eq!(set.actions, ["set_reminder"], "{}", set.reply);
+        assert!(set.reply.contains("call mum"), "{}", set.reply);
     }
 
     /// Polls a held turn once (first): it must be waiting for its verdict.

@@ -57,7 +57,7 @@ pub fn whole(request: &str, now: NaiveDateTime) -> bool {
         return true;
     }
     match intent::parse(text, now) {
-        Some(Intent::Clarify(_)) => return false,
+        Some(Intent::Clarify(_) | Intent::Ask { .. }) => return false,
         Some(i) if said_whole(&i, &all) => return true,
         Some(_) => return false,
         None => {}

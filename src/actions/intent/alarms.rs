@@ -70,8 +70,13 @@ fn when_and_label(rest: &str, now: NaiveDateTime) -> Option<(when::Said, Option<
 /// "am" or "pm" is in the morning.
 fn set(rest: &str, label: Option<&str>, waking: bool, now: NaiveDateTime) -> Option<Intent> {
     let rest = rest.trim();
-    if rest.is_empty() {
-        return Some(Intent::Clarify(ASK_TIME.into()));
+    if matches!(rest, "" | "for" | "at" | "please") {
+        let resume = match label.filter(|l| label_ok(l)) {
+            _ if waking => "wake me up {}".to_string(),
+            Some(l) => format!("set a {l} alarm for {{}}"),
+            None => "set an alarm for {}".to_string(),
+        };
+        return Some(super::follow_up::ask(ASK_TIME, "set_alarm", resume));
     }
     let (mut said, named) = when_and_label(rest, now)?;
     if waking
@@ -247,7 +252,7 @@ mod tests {
         );
         for said in ["set an alarm", "please set my alarm", "alarm"] {
             assert!(
-                matches!(intent(said, now()), Some(Intent::Clarify(_))),
+                matches!(intent(said, now()), Some(Intent::Ask { then, .. }) if then.action == "set_alarm"),
                 "{said}"
             );
         }

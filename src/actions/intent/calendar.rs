@@ -7,6 +7,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 
+use super::follow_up::ask;
 use super::{re, Intent, OnceLock, Regex};
 use crate::actions::when::{self, Said};
 
@@ -483,34 +484,74 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
     // The time may stand anywhere: "dinner with frank at eight pm on the ninth of august",
     // "an appointment at nine am wednesday at dr greens office".
     // Times that contradict each other are the model's to sort out.
-    let (title, Some(s)) = when::extract(&rest, now.date())? else {
-        return None;
+    let (title, said) = match when::extract(&rest, now.date()) {
+        Some((_, None)) => return None,
+        Some((title, Some(s))) => (title, Some(s)),
+        None => (rest.clone(), None),
     };
-    let title = tidy_title(title);
-    if title.is_empty()
-        || title.iter().any(|w| {
-            NOT_AN_EVENT.contains(w)
-                || TIME_LEFT.contains(w)
-                || crate::actions::dates::MONTHS.contains(w)
-                || matches!(
-                    *w,
-                    "calendar"
-                        | "sure"
-                        | "it"
-                        | "that"
-                        | "this"
-                        | "something"
-                        | "remind"
-                        | "set"
-                        | "add"
-                        | "schedule"
-                        | "put"
-                )
-        })
-        || title.len() > 8
+    let mut title = tidy_title(title);
+    // "book a meeting with chelsea", "create an event with Ana": the noun the verb took.
+    if title.first() == Some(&"with") {
+        let noun = ["appointment", "event"]
+            .into_iter()
+            .find(|n| words_of(t).contains(n))
+            .unwrap_or("meeting");
+        title.insert(0, noun);
+    }
+    let verb = c[0].split_whitespace().next().unwrap_or_default();
+    let calendar_said = words_of(t).iter().any(|w| CALENDAR_WORDS.contains(w));
+    if title.is_empty() {
+        // "make a calendar entry for next saturday at ten am": what it is, is asked.
+        return (said.is_some() && calendar_said).then(|| {
+            ask(
+                "What should I call it?",
+                "create_event",
+                format!("add {{}} {}", rest.join(" ")),
+            )
+        });
+    }
+    if title.iter().any(|w| {
+        NOT_AN_EVENT.contains(w)
+            || TIME_LEFT.contains(w)
+            || crate::actions::dates::MONTHS.contains(w)
+            || matches!(
+                *w,
+                "calendar"
+                    | "sure"
+                    | "it"
+                    | "that"
+                    | "this"
+                    | "something"
+                    | "remind"
+                    | "set"
+                    | "add"
+                    | "schedule"
+                    | "put"
+                    | "following"
+                    | "these"
+                    | "those"
+                    | "info"
+                    | "information"
+                    | "details"
+            )
+    }) || title.len() > 8
     {
         return None;
     }
+    let Some(s) = said else {
+        // "schedule a meeting with my colleague": when, is asked. Only for what is surely an
+        // event: said with the calendar's words, or an event's name, and not a wish to remember.
+        let eventful = calendar_said || title.iter().any(|w| EVENT_NOUNS.contains(w));
+        if !eventful || matches!(verb, "remember" | "plan" | "organize" | "organise" | "i") {
+            return None;
+        }
+        let title = title.join(" ");
+        return Some(ask(
+            format!("When is {}?", spoken(&title)),
+            "create_event",
+            format!("add {title} {{}}"),
+        ));
+    };
     Some(match s.event(now) {
         Ok((start, all_day)) => Intent::CreateEvent {
             title: title.join(" "),
@@ -521,12 +562,81 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
     })
 }
 
+/// Words that name the calendar or an entry in it.
+const CALENDAR_WORDS: &[&str] = &[
+    "calendar",
+    "event",
+    "entry",
+    "appointment",
+    "meeting",
+    "schedule",
+    "diary",
+    "agenda",
+];
+
+/// What people put in a calendar, by name.
+const EVENT_NOUNS: &[&str] = &[
+    "meeting",
+    "appointment",
+    "event",
+    "lunch",
+    "dinner",
+    "breakfast",
+    "brunch",
+    "party",
+    "birthday",
+    "anniversary",
+    "wedding",
+    "conference",
+    "interview",
+    "reservation",
+    "reservations",
+    "visit",
+    "class",
+    "concert",
+    "game",
+    "match",
+    "flight",
+    "holiday",
+    "vacation",
+    "trip",
+    "standup",
+    "session",
+    "checkup",
+    "ceremony",
+    "graduation",
+];
+
+/// A title as Zoe says it back: "meeting with my boss" → "the meeting with your boss", "bob's
+/// birthday" as it is.
+fn spoken(title: &str) -> String {
+    let words: Vec<&str> = title
+        .split_whitespace()
+        .map(|w| match w {
+            "my" | "our" => "your",
+            "me" | "us" | "i" => "you",
+            "i'm" => "you're",
+            "mine" => "yours",
+            w => w,
+        })
+        .collect();
+    let owned = words
+        .first()
+        .is_some_and(|w| matches!(*w, "your" | "his" | "her" | "their") || w.ends_with("'s"));
+    if owned {
+        words.join(" ")
+    } else {
+        format!("the {}", words.join(" "))
+    }
+}
+
 /// Words that, left in a title, mean part of the time was not understood ("next", a month).
 const TIME_LEFT: &[&str] = &[
     "next",
     "tomorrow",
     "today",
     "tonight",
+    "yesterday",
     "am",
     "pm",
     "o'clock",
@@ -539,6 +649,13 @@ const TIME_LEFT: &[&str] = &[
     "weekend",
     "every",
     "daily",
+    "weekly",
+    "monthly",
+    "yearly",
+    "annually",
+    "recurring",
+    "repeating",
+    "repeat",
     "monday",
     "tuesday",
     "wednesday",

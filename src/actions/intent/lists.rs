@@ -4,6 +4,7 @@
 //! clearing and deleting lists. An item must look like one (not a meeting, a time, a song) and a
 //! list like a list (not a playlist, the calendar or contacts); otherwise the model decides.
 
+use super::follow_up::ask;
 use super::{re, Intent, OnceLock, Regex};
 
 /// "shopping", "grocery", "groceries" → shopping; "to do" → todo; anything else as said.
@@ -168,7 +169,11 @@ pub(super) fn asked(t: &str) -> Option<Intent> {
         return Some(Intent::ListLists);
     }
     if pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?list(?: for me)?$").is_match(t) {
-        return Some(Intent::Clarify("What should I call the new list?".into()));
+        return Some(ask(
+            "What should I call the new list?",
+            "create_list",
+            "create a list called {}",
+        ));
     }
     if let Some(c) = pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?(?:list (?:called|named|titled|for) (?P<l>.+)|(?P<l2>.+?) list)$").captures(t) {
         let list = named_list(c.name("l").or(c.name("l2")).map_or("", |m| m.as_str()))?;
@@ -191,7 +196,11 @@ pub(super) fn asked(t: &str) -> Option<Intent> {
         return Some(Intent::DeleteList { list });
     }
     if pattern!(r"^(?:delete|remove|get rid of|erase) (?:a |one )?list$").is_match(t) {
-        return Some(Intent::Clarify("Which list should I delete?".into()));
+        return Some(ask(
+            "Which list should I delete?",
+            "delete_list",
+            "delete the {} list",
+        ));
     }
     if let Some(c) = pattern!(r"^(?:clear|empty|erase|wipe)(?: out)? (?:my |the |our )?(?:whole |entire )?(?:(?P<l>.+?) )?list$").captures(t) {
         let list = match c.name("l") {
@@ -203,8 +212,44 @@ pub(super) fn asked(t: &str) -> Option<Intent> {
     None
 }
 
+fn ask_what_to_add() -> Intent {
+    ask(
+        "What should I add, and to which list?",
+        "add_to_list",
+        "add {}",
+    )
+}
+
+/// "Remove an item from my list", "add this item to the packing list": the item is asked for.
+fn item_unsaid(t: &str) -> Option<Intent> {
+    let c = pattern!(r"^(?P<v>remove|delete|take|cross|erase|drop|add|put|include)(?: (?:an|a|one|the|this|that|some|new))?(?: (?:item|thing|something|entry))? (?:off|from|out of|to|on|onto|in|into) (?:my |the |a |our )?(?:(?P<l>.+?) )?list$").captures(t)?;
+    let list = match c.name("l") {
+        Some(l) => named_list(l.as_str())?,
+        None => UNNAMED_LIST.into(),
+    };
+    let the_list = match list.as_str() {
+        UNNAMED_LIST => "the list".to_string(),
+        l => format!("the {l} list"),
+    };
+    Some(match &c["v"] {
+        "add" | "put" | "include" => ask(
+            format!("What should I add to {the_list}?"),
+            "add_to_list",
+            format!("add {{}} to {the_list}"),
+        ),
+        _ => ask(
+            format!("What should I take off {the_list}?"),
+            "remove_from_list",
+            format!("remove {{}} from {the_list}"),
+        ),
+    })
+}
+
 /// A list request about items: adding and removing.
 pub(super) fn items(t: &str) -> Option<Intent> {
+    if let Some(i) = item_unsaid(t) {
+        return Some(i);
+    }
     // "I got the bread, cross it off"
     if let Some(c) = pattern!(r"^(?:i )?(?:got|bought|picked up|have) (?:the |some )?(?P<i>.+?) (?:so )?(?:cross|tick|take|check|mark) (?:it|them|that) off(?: (?:my |the )?(?P<l>.+?) list)?$").captures(t) {
         let list = match c.name("l") {
@@ -251,13 +296,9 @@ pub(super) fn items(t: &str) -> Option<Intent> {
     if let Some(c) = pattern!(r"^add(?: (?P<i>.+))?$").captures(t) {
         return match c.name("i") {
             Some(i) if items_like(i.as_str()) => Some(add("shopping".into(), i.as_str())),
-            Some(i) if split_items(i.as_str()).is_empty() => Some(Intent::Clarify(
-                "What should I add, and to which list?".into(),
-            )),
+            Some(i) if split_items(i.as_str()).is_empty() => Some(ask_what_to_add()),
             Some(_) => None,
-            None => Some(Intent::Clarify(
-                "What should I add, and to which list?".into(),
-            )),
+            None => Some(ask_what_to_add()),
         };
     }
     None
@@ -313,7 +354,7 @@ pub const UNNAMED_LIST: &str = "";
 fn add(list: String, raw: &str) -> Intent {
     let items = split_items(raw);
     if items.is_empty() {
-        Intent::Clarify("What should I add, and to which list?".into())
+        ask_what_to_add()
     } else {
         Intent::AddItems { list, items }
     }

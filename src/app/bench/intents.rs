@@ -165,6 +165,10 @@ pub struct Figures {
     pub in_scope_right: usize,
     pub out_of_scope: usize,
     pub out_of_scope_actions: usize,
+    /// In-scope requests answered with a question for the one detail the right action lacks.
+    pub in_scope_asked: usize,
+    /// Out-of-scope requests answered with such a question.
+    pub out_of_scope_asked: usize,
 }
 
 /// Scores every request of `path`, printing the table when `print`, and every request of the gold
@@ -193,10 +197,15 @@ pub fn score(path: &Path, print: bool, show: &[String]) -> anyhow::Result<Figure
         let row = rows.entry(l.intent.clone()).or_default();
         row.n += 1;
         let want = expected(&l.intent);
-        let acted = got.as_ref().filter(|i| !matches!(i, Intent::Clarify(_)));
-        if matches!(got, Some(Intent::Clarify(_))) {
+        let acted = got.as_ref().filter(|i| i.acts());
+        if got.as_ref().is_some_and(|i| !i.acts()) {
             row.asked += 1;
         }
+        // A question for the missing detail of the right action (its answer completes it).
+        let asks_right = match (&got, want) {
+            (Some(Intent::Ask { then, .. }), Some(names)) => names.contains(&then.action),
+            _ => false,
+        };
         let right = match (acted, want) {
             (Some(i), Some(names)) => {
                 names.contains(&i.name())
@@ -212,9 +221,11 @@ pub fn score(path: &Path, print: bool, show: &[String]) -> anyhow::Result<Figure
         if want.is_some() {
             f.in_scope += 1;
             f.in_scope_right += usize::from(right);
+            f.in_scope_asked += usize::from(asks_right);
         } else {
             f.out_of_scope += 1;
             f.out_of_scope_actions += usize::from(acted.is_some());
+            f.out_of_scope_asked += usize::from(matches!(got, Some(Intent::Ask { .. })));
         }
         if let Some(i) = acted {
             f.actions += 1;
@@ -263,6 +274,14 @@ pub fn score(path: &Path, print: bool, show: &[String]) -> anyhow::Result<Figure
             f.out_of_scope_actions,
             f.out_of_scope
         );
+        println!(
+            "asked back for the one missing detail of the right action: {} in scope ({:.1} %; \
+             acted right or asked so: {:.1} %) · such questions on out-of-scope requests: {}",
+            f.in_scope_asked,
+            pct(f.in_scope_asked, f.in_scope),
+            pct(f.in_scope_right + f.in_scope_asked, f.in_scope),
+            f.out_of_scope_asked
+        );
     }
     Ok(f)
 }
@@ -279,8 +298,9 @@ fn describe(i: &Intent) -> String {
 mod tests {
     use super::*;
 
-    /// Three in-scope requests (one handled right, one wrongly, one missed) and two out of scope
-    /// (one acted on): the figures count exactly those.
+    /// Four in-scope requests (one handled right, one wrongly, one missed, one asked back for its
+    /// missing time) and three out of scope (one acted on, one asked back): the figures count
+    /// exactly those.
     #[test]
     fn figures_count_right_wrong_and_out_of_scope() {
         let dir = tempfile::tempdir().unwrap();
@@ -300,6 +320,8 @@ mod tests {
                 "set an alarm for when the bread is ready",
                 "alarm_set",
             ),
+            line("please set my alarm", "please set my alarm", "alarm_set"),
+            line("make a new list", "make a new list", "general_quirky"),
             line("play some jazz", "play some [genre : jazz]", "play_music"),
             line(
                 "remind me to feed the cat",
@@ -314,10 +336,12 @@ mod tests {
             Figures {
                 actions: 3,
                 right_actions: 1,
-                in_scope: 3,
+                in_scope: 4,
                 in_scope_right: 1,
-                out_of_scope: 2,
+                out_of_scope: 3,
                 out_of_scope_actions: 1,
+                in_scope_asked: 1,
+                out_of_scope_asked: 1,
             }
         );
         assert!(score(&dir.path().join("missing.jsonl"), false, &[]).is_err());
