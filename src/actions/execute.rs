@@ -6,7 +6,7 @@
 //! Synchronous and short (a few SQLite statements); the engine runs it through `spawn_blocking`
 //! under a deadline. Also renders remembered facts for the regular tier's prompt.
 
-use chrono::{Datelike, NaiveDateTime};
+use chrono::{Datelike, NaiveDateTime, Offset, TimeZone};
 use serde_json::Value;
 use thiserror::Error;
 
@@ -219,6 +219,39 @@ pub fn answer_without_store(intent: &Intent, now: NaiveDateTime) -> Option<Strin
             };
             Some(format!("In {place} it's {}{day}.", say_time(there)))
         }
+        Intent::ConvertTime { at, from, to } => {
+            let here = chrono::Utc::now().with_timezone(&from.1);
+            let (start, opening) = match at {
+                None => (here, "It's "),
+                Some((h, m)) => {
+                    let local = here.date_naive().and_hms_opt(*h, *m, 0)?;
+                    // A reading a clock change skips or repeats: its first meaning.
+                    (from.1.from_local_datetime(&local).earliest()?, "")
+                }
+            };
+            let there = start.with_timezone(&to.1).naive_local();
+            let joint = if at.is_none() { ", which is" } else { " is" };
+            Some(format!(
+                "{opening}{} in {}{joint} {} in {}.",
+                say_time(start.naive_local()),
+                from.0,
+                say_time(there),
+                to.0
+            ))
+        }
+        Intent::TimeDifference { a, b } => {
+            let utc = chrono::Utc::now().naive_utc();
+            let offset = |tz: &chrono_tz::Tz| {
+                tz.offset_from_utc_datetime(&utc).fix().local_minus_utc() as i64 / 60
+            };
+            let minutes = offset(&b.1) - offset(&a.1);
+            let span = say_duration(minutes.unsigned_abs() * 60);
+            Some(match minutes {
+                0 => format!("{} and {} have the same time right now.", a.0, b.0),
+                m if m < 0 => format!("{} is {span} behind {}.", b.0, a.0),
+                _ => format!("{} is {span} ahead of {}.", b.0, a.0),
+            })
+        }
         Intent::Date => Some(format!("Today is {}.", now.format("%A, %B %-d"))),
         Intent::DayOf { date, said } => {
             let year = if date.year() == now.year() {
@@ -270,6 +303,8 @@ pub fn execute(
     Ok(match intent {
         Intent::Time
         | Intent::TimeIn { .. }
+        | Intent::ConvertTime { .. }
+        | Intent::TimeDifference { .. }
         | Intent::Date
         | Intent::DayOf { .. }
         | Intent::DaysUntil { .. }
@@ -626,6 +661,36 @@ mod tests {
     use serde_json::json;
 
     use crate::actions::test_now as now;
+
+    /// Between zones whose offsets move together (both North American), the answers are fixed.
+    #[test]
+    fn time_between_places() {
+        let say = |t: &str| {
+            let intent = crate::actions::intent::parse(t, now()).expect("an intent");
+            answer_without_store(&intent, now()).expect("an answer")
+        };
+        assert_eq!(
+            say("convert nine am cst to est"),
+            "9 AM in CST is 10 AM in EST."
+        );
+        assert_eq!(
+            say("if it's ten thirty pm in new york what time is it in chicago"),
+            "10:30 PM in New York is 9:30 PM in Chicago."
+        );
+        assert_eq!(
+            say("what's the time difference between eastern and pacific"),
+            "Pacific is 3 hours behind Eastern."
+        );
+        assert_eq!(
+            say("what's the time difference between denver and new york"),
+            "New York is 2 hours ahead of Denver."
+        );
+        let now_in = say("convert new york time to chicago");
+        assert!(
+            now_in.starts_with("It's ") && now_in.contains(" in New York, which is "),
+            "{now_in}"
+        );
+    }
 
     /// Parses `text` as the fast path does and runs it on `st` (the alarms' tests use it too).
     pub(super) fn run(st: &mut Store, text: &str) -> String {

@@ -63,6 +63,17 @@ pub enum Intent {
         place: String,
         zone: chrono_tz::Tz,
     },
+    /// "Convert nine am CST to EST": a clock reading in one place (now when `None`) in another.
+    ConvertTime {
+        at: Option<(u32, u32)>,
+        from: convert::Zoned,
+        to: convert::Zoned,
+    },
+    /// "The time difference between Eastern and Pacific".
+    TimeDifference {
+        a: convert::Zoned,
+        b: convert::Zoned,
+    },
     Date,
     /// "What day of the week is March 15": the date and how it was said.
     DayOf {
@@ -149,6 +160,7 @@ impl Intent {
             Intent::QueryReminders => "list_reminders",
             Intent::CancelReminder { .. } => "cancel_reminder",
             Intent::Time | Intent::TimeIn { .. } => "current_time",
+            Intent::ConvertTime { .. } | Intent::TimeDifference { .. } => "convert_time",
             Intent::Date | Intent::DayOf { .. } | Intent::DaysUntil { .. } => "current_date",
             Intent::Remember { .. } => "remember_fact",
             Intent::Recall { .. } => "recall_fact",
@@ -266,6 +278,7 @@ macro_rules! pattern {
 
 mod alarms;
 mod calendar;
+mod convert;
 pub mod follow_up;
 mod lists;
 pub use alarms::{AlarmPick, SNOOZE_SECS};
@@ -371,7 +384,26 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
     if let Some(i) = alarms::parse(&t, now) {
         return Some(i);
     }
-    // Reminders first: "remind me to add milk" is a reminder, not an add.
+    // Reminders first: "remind me to add milk" is a reminder, not an add. Said other ways: "let
+    // me know about the meeting on tuesday", "notification of the dentist on friday", "remind to
+    // …", and "remind me" said last ("i have an appointment tomorrow, remind me").
+    let reworded;
+    let mut needs_time = false;
+    let t = if let Some(c) = pattern!(r"^(?:let me know|notify me|send me a notification|notification) (?:of|about) (?P<x>.+)$|^remind (?:to|about) (?P<y>.+)$|^(?P<z>.+?),? remind me$").captures(&t) {
+        reworded = match (c.name("x"), c.name("y"), c.name("z")) {
+            (Some(x), _, _) => {
+                // "notify me of the latest news" is a subscription, not a reminder.
+                needs_time = true;
+                format!("remind me about {}", x.as_str())
+            }
+            (_, Some(y), _) => format!("remind me to {}", y.as_str()),
+            (_, _, Some(z)) => format!("remind me {}", z.as_str()),
+            _ => return None,
+        };
+        reworded
+    } else {
+        t
+    };
     let remind = pattern!(
         r"^(?:(?:please )?(?:remind|remember) me(?: to| about| that| of)?|(?:create|set|add|make|send me|give me|set up|new)(?: a| me a| an)? (?:reminder|notification)(?::| to)?|(?:don'?t|do not) (?:let me )?forget to remind me(?: to| about| that| of)?)(?: (?P<what>.+))?$"
     );
@@ -413,6 +445,9 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
                 "set_reminder",
                 format!("remind me to {{}} {raw}"),
             ));
+        }
+        if needs_time && due.is_none() {
+            return None;
         }
         return Some(Intent::SetReminder { text: what, due });
     }
@@ -476,13 +511,25 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         return Some(i);
     }
     // Time and date.
+    if let Some(i) = convert::parse(&t, now) {
+        return Some(i);
+    }
     let time_in = pattern!(
         r"^(?:(?:could|can) you |just )?(?:tell me |let me know |give me |show me )?(?:what time is it|what time it is|what'?s the (?:current )?time|what is (?:the )?(?:current )?time|(?:the )?(?:current )?time) (?:now |right now |there )?(?:in|for|at) (?P<p>[a-z' ]+?)(?: now| right now| currently)?$"
     );
     let zone_time = pattern!(
         r"^(?:what(?:'s| is) )?(?:the )?current (?P<p>eastern|central|mountain|pacific) time$"
     );
-    if let Some(c) = time_in.captures(&t).or_else(|| zone_time.captures(&t)) {
+    if let Some(c) = time_in
+        .captures(&t)
+        .or_else(|| zone_time.captures(&t))
+        // "… in india when it's noon in the us" is a conversion it did not read.
+        .filter(|c| {
+            !c["p"]
+                .split_whitespace()
+                .any(|w| matches!(w, "when" | "if"))
+        })
+    {
         // A place the tz database knows, a question which city, or the model's question.
         return match places::zone_of(&c["p"])? {
             places::Place::Zone(place, zone) => Some(Intent::TimeIn { place, zone }),
@@ -1170,6 +1217,24 @@ mod tests {
         assert_eq!(
             r("please set a reminder for me to go to work in ten minutes"),
             ("go to work".into(), some("in 600"))
+        );
+        // Said other ways: "let me know of …", "remind to …", "remind me" last.
+        assert_eq!(
+            r("let me know of the meeting on tuesday"),
+            ("the meeting".into(), some("Tue 01 09:00"))
+        );
+        assert_eq!(
+            r("remind to at eight pm to take my medicine"),
+            ("take my medicine".into(), some("Thu 26 20:00"))
+        );
+        assert_eq!(
+            r("i have an appointment tomorrow, remind me"),
+            ("i have an appointment".into(), some("Fri 27 09:00"))
+        );
+        // Without a time, "notify me of …" is a subscription: not a reminder.
+        assert_eq!(
+            parse("notify me of the latest news on the stock market", now()),
+            None
         );
         // A count is not a time, nor is a period named as a thing.
         assert_eq!(

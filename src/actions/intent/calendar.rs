@@ -146,6 +146,18 @@ const FILLER: &[&str] = &[
     "booked",
     "available",
     "list",
+    "you",
+    "add",
+    "added",
+    "who",
+    "where",
+    "time",
+    "should",
+    "will",
+    "expect",
+    "attending",
+    "attend",
+    "anywhere",
 ];
 
 /// Titles that are not events: the other things Zoe keeps, and the house.
@@ -174,6 +186,7 @@ fn domain(words: &[&str]) -> bool {
         (GENERIC.contains(w) && !matches!(*w, "day" | "things" | "stuff"))
             || matches!(*w, "scheduled" | "booked" | "planned")
     }) || words.windows(2).any(|p| matches!(p, ["going", "on"]))
+        || words.windows(3).any(|p| p == ["anywhere", "to", "be"])
         || (matches!(words.first(), Some(&("am" | "are" | "will")))
             && words.iter().any(|w| matches!(*w, "busy" | "free")))
 }
@@ -219,6 +232,34 @@ fn about_and_when(
         return Some((about, days, said));
     }
     None
+}
+
+/// `words` without a span of hours ("between two and four pm", "from eight am to five pm",
+/// "between eight ten"): the events of the whole day answer a question about part of it.
+fn without_hours<'a>(words: &[&'a str], now: NaiveDateTime) -> Vec<&'a str> {
+    let clock = |w: &[&str]| {
+        when::parse(w, now.date()).is_some_and(|s| s.clock.is_some() && s.date.is_none())
+    };
+    let Some(i) = words.iter().position(|w| matches!(*w, "between" | "from")) else {
+        return words.to_vec();
+    };
+    // The longest span after it that is two clock readings, joined or not by "and", "to".
+    for end in (i + 2..=words.len()).rev() {
+        let span = &words[i + 1..end];
+        let split = (1..span.len()).find(|&k| {
+            let second = match span[k] {
+                "and" | "to" | "till" | "until" => &span[k + 1..],
+                _ => &span[k..],
+            };
+            !second.is_empty() && clock(&span[..k]) && clock(second)
+        });
+        if split.is_some() {
+            let mut out = words[..i].to_vec();
+            out.extend(&words[end..]);
+            return out;
+        }
+    }
+    words.to_vec()
 }
 
 /// "that event", "this meeting": one the conversation named, which Zoe does not track.
@@ -396,24 +437,33 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
     if all.iter().any(|w| NOT_AN_EVENT.contains(w)) && !matches!(all[0], "list") && !listed {
         return None;
     }
-    let asking = pattern!(r"^(?:what|what's|whats|when|when's|whens|which|do|does|did|is|are|am|any|tell|show|list|read|give|check|how|my|upcoming|up coming|latest|next|view|display|see|let me know)\b").is_match(t);
+    let asking = pattern!(r"^(?:what|what's|whats|when|when's|whens|which|who|where|do|does|did|is|are|am|any|tell|show|list|read|give|check|how|my|upcoming|up coming|latest|next|view|display|see|let me know|have you)\b").is_match(t);
     let about_days = pattern!(r"^(?:what(?:'s| is) (?:happening|going on|on|for)|what do (?:i|we) have(?: on| going on| planned| scheduled)?) ").is_match(t);
     if asking && (domain(&all) || named_calendar || about_days) {
-        if deictic(&all) {
+        // "that meeting" is one the conversation named, unless the words say which ("that
+        // meeting with my boss").
+        if deictic(&all) && !all.contains(&"with") {
             return None;
         }
         let next = all.contains(&"next") || all.contains(&"upcoming") && all.len() <= 3;
-        // A time of day with the day ("do i have any meetings tomorrow at nine"): the day's
-        // events answer it.
+        // A span of hours on the day ("between two and four pm"), or a time of day with it ("do i
+        // have any meetings tomorrow at nine"): the day's events answer it.
+        let all = without_hours(&all, now);
         let (about, days, _) = about_and_when(&all, now)?;
         if !about.is_empty() {
-            // "when is my meeting with john", "when is the wedding": the next such event.
-            if !all[0].starts_with("when") || about.len() > 3 {
+            // "when is my meeting with john", "what time is the evening meeting i have with john",
+            // "who is coming to the meeting on friday": the next such event (on the days said).
+            let which = all[0].starts_with("when")
+                || matches!(
+                    all[..2.min(all.len())],
+                    ["what", "time"] | ["who" | "where", _] | ["did" | "have", "you"]
+                );
+            if !which || about.len() > 3 {
                 return None;
             }
             return Some(Intent::ListEvents {
-                days: None,
-                next: true,
+                days,
+                next: days.is_none(),
                 about,
             });
         }
@@ -827,6 +877,35 @@ mod tests {
             (Some("26".into()), false, String::new())
         );
         assert_eq!(list("what's my next event"), (None, true, String::new()));
+        // A span of hours is the day's events; "who", "what time", "did you add" ask too.
+        for (said, day, about) in [
+            (
+                "do i have anything going on this saturday between two and four pm",
+                "28",
+                "",
+            ),
+            ("what meetings do i have between eight ten today", "26", ""),
+            (
+                "do i have anywhere to be between eight am and five pm today",
+                "26",
+                "",
+            ),
+            ("who will be attending the meeting this friday", "27", ""),
+            ("when is that meeting with my boss next week", "30", "boss"),
+            ("did you add tomorrow's meeting to my calendar", "27", ""),
+        ] {
+            assert_eq!(
+                list(said),
+                (Some(day.into()), false, about.to_string()),
+                "{said}"
+            );
+        }
+        assert_eq!(
+            list("what time is the evening meeting i have with john"),
+            (None, true, "john".into())
+        );
+        // "Between" what is not two clock readings is not a span of hours.
+        assert_eq!(without_hours(&["between", "us"], now()), ["between", "us"]);
         assert_eq!(
             list("am i busy this weekend"),
             (Some("28".into()), false, String::new())

@@ -57,7 +57,7 @@ pub fn expected(intent: &str) -> Option<&'static [&'static str]> {
         "calendar_set" => &["create_event", "set_reminder"],
         "calendar_query" => &["list_events", "list_reminders"],
         "calendar_remove" => &["delete_event", "cancel_reminder"],
-        "datetime_query" | "datetime_convert" => &["current_time", "current_date"],
+        "datetime_query" | "datetime_convert" => &["current_time", "current_date", "convert_time"],
         _ => return None,
     })
 }
