@@ -294,6 +294,30 @@ fn which_list(names: &[String]) -> String {
     )
 }
 
+/// What a reminder is, as said back: "to call john", "that you have an appointment" (said as a
+/// statement), "about the meeting" (said as a thing).
+fn reminded(text: &str) -> String {
+    let yours = || {
+        text.split_whitespace()
+            .map(|w| match w {
+                "i" | "we" => "you",
+                "i'm" | "we're" => "you're",
+                "i've" | "we've" => "you've",
+                "my" | "our" => "your",
+                "me" | "us" => "you",
+                "am" => "are",
+                w => w,
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    match text.split_whitespace().next().unwrap_or_default() {
+        "i" | "i'm" | "i've" | "we" | "we're" | "there" | "it's" => format!("that {}", yours()),
+        "the" | "a" | "an" | "my" | "our" | "this" | "that" => format!("about {}", yours()),
+        _ => format!("to {text}"),
+    }
+}
+
 /// Runs an intent and returns the sentence to say.
 pub fn execute(
     store: &mut Store,
@@ -476,18 +500,23 @@ pub fn execute(
             Some(Due::In(secs)) => {
                 store.add_reminder(text, Some(ms_from_now(*secs)), None)?;
                 format!(
-                    "Okay, I'll remind you to {text} in {}.",
+                    "Okay, I'll remind you {} in {}.",
+                    reminded(text),
                     say_duration(*secs)
                 )
             }
             Some(Due::At(t)) => {
                 let zone = zone_name();
                 store.add_reminder(text, local_utc_ms(*t), Some((*t, &zone)))?;
-                format!("Okay, I'll remind you to {text} {}.", say_when(*t, now))
+                format!(
+                    "Okay, I'll remind you {} {}.",
+                    reminded(text),
+                    say_when(*t, now)
+                )
             }
             None => {
                 store.add_reminder(text, None, None)?;
-                format!("Okay, I've noted a reminder to {text}.")
+                format!("Okay, I've noted a reminder {}.", reminded(text))
             }
         },
         Intent::QueryReminders => {
@@ -661,6 +690,16 @@ mod tests {
     use serde_json::json;
 
     use crate::actions::test_now as now;
+
+    #[test]
+    fn a_reminder_is_said_back_as_an_errand_a_statement_or_a_thing() {
+        assert_eq!(reminded("call john"), "to call john");
+        assert_eq!(
+            reminded("i have an appointment"),
+            "that you have an appointment"
+        );
+        assert_eq!(reminded("my meeting"), "about your meeting");
+    }
 
     /// Between zones whose offsets move together (both North American), the answers are fixed.
     #[test]

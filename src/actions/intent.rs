@@ -215,6 +215,15 @@ pub fn normalise(text: &str) -> String {
     let mut words: Vec<&str> = Vec::new();
     for w in cleaned.split_whitespace() {
         let w = w.trim_matches(|c| c == '\'' || c == '-');
+        // Ordinals as people spell them.
+        let w = match w {
+            "twelveth" => "twelfth",
+            "nineth" => "ninth",
+            "fith" => "fifth",
+            "eigth" | "eightth" => "eighth",
+            "fourty" => "forty",
+            w => w,
+        };
         if bare(w).is_empty() || FILLERS.contains(&bare(w).as_str()) {
             continue;
         }

@@ -550,6 +550,16 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
     }
     let verb = c[0].split_whitespace().next().unwrap_or_default();
     let calendar_said = words_of(t).iter().any(|w| CALENDAR_WORDS.contains(w));
+    if said.is_none() && (title.is_empty() || matches!(title.as_slice(), ["something"])) {
+        // "i want to add something to my calendar": what and when, asked.
+        return calendar_said.then(|| {
+            ask(
+                "What should I put in your calendar, and when?",
+                "create_event",
+                "add {}",
+            )
+        });
+    }
     if title.is_empty() {
         // "make a calendar entry for next saturday at ten am": what it is, is asked.
         return (said.is_some() && calendar_said).then(|| {

@@ -104,7 +104,10 @@ mod tests {
     use super::*;
     use crate::actions::test_now as now;
 
-    fn names(i: Option<Intent>) -> Option<(Option<(u32, u32)>, String, String)> {
+    /// A conversion as (clock reading, from, to) by the places' shown names.
+    type Named = (Option<(u32, u32)>, String, String);
+
+    fn names(i: Option<Intent>) -> Option<Named> {
         match i? {
             Intent::ConvertTime { at, from, to } => Some((at, from.0, to.0)),
             Intent::TimeDifference { a, b } => Some((None, a.0, b.0)),
