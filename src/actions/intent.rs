@@ -248,6 +248,10 @@ pub fn normalise(text: &str) -> String {
         &["i", "want", "you", "to"],
         &["i", "need", "you", "to"],
         &["go", "ahead", "and"],
+        // Said as if to a phone's apps: "open calendar remove all events".
+        &["open", "calendar"],
+        &["open", "lists"],
+        &["open", "list"],
         &["also"],
         &["and"],
         &["hey"],
@@ -769,6 +773,20 @@ mod tests {
                 Some(follow_up::ask(ASK_ADD, "add_to_list", "add {}")),
             ),
             (
+                "remove the list of things to do",
+                Some(DeleteList {
+                    list: "todo".into(),
+                }),
+            ),
+            (
+                "open lists remove list",
+                Some(follow_up::ask(
+                    "Which list should I delete?",
+                    "delete_list",
+                    "delete the {} list",
+                )),
+            ),
+            (
                 "add add add add",
                 Some(follow_up::ask(ASK_ADD, "add_to_list", "add {}")),
             ),
@@ -1100,7 +1118,12 @@ mod tests {
             parse("hey what are my lists", now()),
             Some(Intent::ListLists)
         );
-        assert_eq!(parse("create a new list of my pending bills", now()), None);
+        assert_eq!(
+            parse("create a new list of my pending bills", now()),
+            Some(Intent::CreateList {
+                list: "pending bills".into()
+            })
+        );
         let said = |t: &str| {
             let mut st = crate::actions::store::Store::in_memory().unwrap();
             let i = parse(t, now()).unwrap_or_else(|| panic!("{t}"));

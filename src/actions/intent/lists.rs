@@ -17,7 +17,8 @@ fn list_name(raw: Option<&str>) -> String {
         .trim();
     match raw {
         "" | "shopping" | "grocery" | "groceries" | "food" => "shopping".into(),
-        "to do" | "to-do" | "todo" | "to dos" | "todos" => "todo".into(),
+        "to do" | "to-do" | "todo" | "to dos" | "todos" | "things to do" => "todo".into(),
+        "things to buy" | "things to get" => "shopping".into(),
         other => other.to_string(),
     }
 }
@@ -175,7 +176,7 @@ pub(super) fn asked(t: &str) -> Option<Intent> {
             "create a list called {}",
         ));
     }
-    if let Some(c) = pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?(?:list (?:called|named|titled|for) (?P<l>.+)|(?P<l2>.+?) list)$").captures(t) {
+    if let Some(c) = pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?(?:list (?:called|named|titled|for|of) (?:my )?(?P<l>.+?)(?: for me)?|(?P<l2>.+?) list)$").captures(t) {
         let list = named_list(c.name("l").or(c.name("l2")).map_or("", |m| m.as_str()))?;
         return Some(Intent::CreateList { list });
     }
@@ -189,7 +190,7 @@ pub(super) fn asked(t: &str) -> Option<Intent> {
         return Some(i);
     }
     // "delete my packing list" (a list's own name; "remove milk from my list" is not one).
-    if let Some(list) = pattern!(r"^(?:delete|remove|get rid of|erase)(?: (?:my|the|our))? (?P<l>.+?) list(?: entirely| altogether| completely)?$|^(?:delete|remove|get rid of|erase) (?:the )?list (?:called|named|titled) (?P<l2>.+)$")
+    if let Some(list) = pattern!(r"^(?:delete|remove|get rid of|erase)(?: (?:my|the|our))? (?P<l>.+?) list(?: entirely| altogether| completely)?$|^(?:delete|remove|get rid of|erase) (?:the |my |a )?list (?:called|named|titled|of) (?P<l2>.+)$")
         .captures(t)
         .and_then(|c| named_list(c.name("l").or(c.name("l2")).map_or("", |m| m.as_str())))
     {

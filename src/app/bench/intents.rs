@@ -75,8 +75,10 @@ fn same_list(zoe: &str, gold: &str) -> bool {
     let norm = |s: &str| {
         let s = s.trim_start_matches("my ").trim_end_matches(" list").trim();
         match s {
-            "shopping" | "grocery" | "groceries" | "food" => "shopping".to_string(),
-            "to do" | "to-do" | "todo" => "todo".to_string(),
+            "shopping" | "grocery" | "groceries" | "food" | "things to buy" => {
+                "shopping".to_string()
+            }
+            "to do" | "to-do" | "todo" | "things to do" => "todo".to_string(),
             other => other.to_string(),
         }
     };
