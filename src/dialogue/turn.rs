@@ -6,28 +6,33 @@
 //! streams (one line per reply); chunks go to the speech thread as soon as the splitter cuts them.
 //! The whole turn runs under the turn deadline and the client enforces the others; any failure
 //! becomes one printed and spoken sentence, with the details on stderr.
+//!
+//! A turn takes one of two roads, each in its own file: [`fast`] (the local intent matcher and
+//! the store: actions, the questions that wait for the next turn, the ringer) and [`model`] (the
+//! prompt by tier, the streamed reply and the tool rounds). This file holds the turn itself: its
+//! state, the held turn's gate, printing, speaking and the metrics. The engine's tests, both roads
+//! together, are at the end of this file.
 
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::actions;
-use crate::actions::intent::follow_up;
-use crate::actions::intent::{say_duration, AlarmPick, Intent};
 use crate::actions::scheduler::Announcement;
-use crate::actions::store::{SharedStore, StoreCallError};
-use crate::actions::tools::{self, Filtered, ToolTextFilter};
+use crate::actions::store::SharedStore;
 use crate::config::Config;
-use crate::dialogue::confirm::{self, Pending, Waiting};
+use crate::dialogue::confirm::Pending;
 use crate::dialogue::gate::Gate;
 use crate::dialogue::history::History;
 use crate::dialogue::metrics::{MetricsWriter, TurnMetrics};
 use crate::dialogue::ringer::Ringer;
 use crate::dialogue::sentence::SentenceSplitter;
 use crate::dialogue::tier::{classify, Tier};
-use crate::llm::{ChatError, ChatRequest, LlmClient, Message, Options, StreamEvent};
+use crate::llm::LlmClient;
 use crate::speech::{SpeechEvent, SpeechHandle};
 use tracing::Instrument;
+
+mod fast;
+mod model;
 
 /// One input to serve.
 #[derive(Debug, Clone)]
@@ -107,27 +112,6 @@ pub struct Engine {
     pending: Option<Pending>,
     /// The alarm that may be ringing.
     ringer: Ringer,
-}
-
-/// A write past its deadline is waited for this many deadlines more before Zoe says she is not
-/// sure it was saved (it is never reported as failed while it may still commit).
-const LATE_WRITE_DEADLINES: u32 = 4;
-
-/// Most model rounds in one turn (each tool result goes back to the model once).
-const MAX_TOOL_ROUNDS: usize = 3;
-
-/// Tool calls one model round asked for, and whether they came natively or as text.
-#[derive(Default)]
-struct Requested {
-    calls: Vec<(String, serde_json::Value)>,
-    native: bool,
-}
-
-/// Prompt sizes go into the metrics before sending, so failed turns report them too.
-fn record_prompt(m: &mut TurnMetrics, req: &ChatRequest) {
-    m.system_prompt_chars = req.messages[0].content.chars().count();
-    m.prompt_chars = req.prompt_chars();
-    m.history_messages = req.messages.len().saturating_sub(2);
 }
 
 fn ms_since(t0: Instant, t: Instant) -> f64 {
@@ -309,42 +293,6 @@ impl Engine {
         self.speech.take()
     }
 
-    /// Builds the `/api/chat` body for a tier: its system prompt, history if the tier wants it,
-    /// the user's text, the tier's options, and tools on the action tier.
-    pub fn build_request(&self, tier: Tier, text: &str, memory: Option<&str>) -> ChatRequest {
-        let tc = self.cfg.tiers.get(tier);
-        let mut system = tc.system_prompt.clone();
-        if let Some(line) = memory {
-            system.push('\n');
-            system.push_str(line);
-        }
-        let tools = match tier {
-            Tier::Action if self.native_tools => Some(tools::definitions()),
-            Tier::Action => {
-                system.push_str(&tools::as_text());
-                None
-            }
-            _ => None,
-        };
-        let mut messages = vec![Message::new("system", system)];
-        if tc.history {
-            messages.extend_from_slice(self.history.messages());
-        }
-        messages.push(Message::new("user", text));
-        ChatRequest {
-            model: self.cfg.llm.model.clone(),
-            messages,
-            stream: true,
-            keep_alive: self.cfg.llm.keep_alive.clone(),
-            options: Options {
-                num_predict: tc.num_predict,
-                num_ctx: tc.num_ctx,
-                temperature: tc.temperature,
-            },
-            tools,
-        }
-    }
-
     /// Serves one input completely: the reply is printed and queued for speech, the metrics line is
     /// written, and the returned metrics describe the turn.
     pub async fn turn(&mut self, input: TurnInput) -> TurnMetrics {
@@ -441,89 +389,6 @@ impl Engine {
         self.finish_turn(st).await
     }
 
-    /// The fast path as the whole turn: a recognised intent is answered without the model. False
-    /// when the input is not one (nothing was said or printed).
-    async fn fast_path_turn(&mut self, st: &mut TurnState) -> bool {
-        let Some(reply) = self.fast_path(&st.input.text, &mut st.m).await else {
-            return false;
-        };
-        self.print(&reply);
-        self.print("\n");
-        self.say_chunk(st.turn, reply.clone(), &mut st.m);
-        self.confirmed(&mut st.m).await;
-        self.remember_exchange(&st.input.text, &reply).await;
-        st.m.reply = reply;
-        true
-    }
-
-    /// The model rounds as the whole turn, under the turn's deadline and the interrupt watch: the
-    /// reply streams to stdout and speech; a failure is said as one sentence.
-    async fn model_turn(&mut self, st: &mut TurnState) {
-        let t0 = st.input.at;
-        if st.tier == Tier::Regular {
-            st.memory = self.memory().await;
-        }
-        let deadline = tokio::time::Instant::from_std(t0 + self.cfg.deadlines.turn);
-        let turn_limit = self.cfg.deadlines.turn;
-        let interrupted = self.interrupted();
-        let result = tokio::select! {
-            r = tokio::time::timeout_at(deadline, self.converse(st)) => match r {
-                Ok(r) => r,
-                Err(_) => Err(ChatError::TurnTimeout(turn_limit)),
-            },
-            _ = interrupted => {
-                // Barge-in: the stream is dropped (Ollama stops generating when the connection
-                // closes) and what was said so far is what the user heard.
-                self.print(" …\n");
-                st.m.tokens_received = st.got.tokens;
-                st.m.ttft_ms = st.got.first_token.map(|t| ms_since(t0, t));
-                st.m.reply = st.got.text.trim().to_string();
-                st.m.error = Some("interrupted".into());
-                return;
-            }
-        };
-        let (m, got) = (&mut st.m, &mut st.got);
-        m.tokens_received = got.tokens;
-        m.ttft_ms = got.first_token.map(|t| ms_since(t0, t));
-        if let (Some(a), Some(b)) = (got.first_token, got.last_token) {
-            let secs = b.saturating_duration_since(a).as_secs_f64();
-            if got.tokens > 1 && secs > 0.0 {
-                m.client_tok_per_s = Some((got.tokens - 1) as f64 / secs);
-            }
-        }
-        match result {
-            Ok(()) => {
-                for chunk in st.splitter.finish() {
-                    self.say_chunk(st.turn, chunk, &mut st.m);
-                }
-                if st.got.text.trim().is_empty() {
-                    let msg = "Sorry, I have no answer to that.".to_string();
-                    self.print(&msg);
-                    self.say_chunk(st.turn, msg.clone(), &mut st.m);
-                    st.got.text = msg;
-                } else {
-                    let reply = st.got.text.trim().to_string();
-                    self.confirmed(&mut st.m).await;
-                    self.remember_exchange(&st.input.text, &reply).await;
-                }
-                self.print("\n");
-                st.m.reply = st.got.text.trim().to_string();
-            }
-            Err(e) => {
-                tracing::error!("turn failed: {e}");
-                let msg = e.spoken(&self.cfg.llm);
-                if !st.got.text.is_empty() {
-                    self.print(" … ");
-                }
-                self.print(&msg);
-                self.print("\n");
-                self.say_chunk(st.turn, msg.clone(), &mut st.m);
-                st.m.reply = msg;
-                st.m.error = Some(e.code().to_string());
-            }
-        }
-    }
-
     /// Waits for the reply's first audio, completes and writes the metrics.
     async fn finish_turn(&mut self, mut st: TurnState) -> TurnMetrics {
         self.confirmed(&mut st.m).await;
@@ -541,321 +406,6 @@ impl Engine {
         }
         self.write_metrics(&st.m);
         st.m
-    }
-
-    /// The local fast path: a recognised action runs against the store with no LLM call and is
-    /// answered with a templated sentence. `None` sends the input on to the model.
-    async fn fast_path(&mut self, text: &str, m: &mut TurnMetrics) -> Option<String> {
-        let now = chrono::Local::now().naive_local();
-        if let Some(reply) = self.answer_pending(text, now, m).await {
-            return Some(reply);
-        }
-        let intent = crate::actions::intent::parse(text, now)?;
-        if let Intent::Ask { then, .. } = &intent {
-            self.confirmed(m).await; // a withdrawn turn leaves no question open
-            self.pending = Some(Pending {
-                waiting: Waiting::Detail(then.clone()),
-                asked_in: self.turns,
-                at: Instant::now(),
-            });
-        }
-        self.act(intent, now, m).await
-    }
-
-    /// Runs a recognised intent: on the ringer, without the store, or against it; `None` when it
-    /// needs the store and there is none.
-    async fn act(
-        &mut self,
-        intent: Intent,
-        now: chrono::NaiveDateTime,
-        m: &mut TurnMetrics,
-    ) -> Option<String> {
-        if let Some(reply) = self.ring_control(&intent) {
-            m.fast_path = true;
-            m.actions.push(intent.name().to_string());
-            return Some(reply);
-        }
-        let reply = match (
-            actions::answer_without_store(&intent, now),
-            self.store.clone(),
-        ) {
-            (Some(reply), _) => reply,
-            (None, None) => return None,
-            (None, Some(store)) => {
-                self.confirmed(m).await; // no action before the turn is certain
-                self.run_action(store, intent.clone(), now, m, false).await
-            }
-        };
-        m.fast_path = true;
-        m.actions.push(intent.name().to_string());
-        Some(reply)
-    }
-
-    /// "Stop" and "snooze" (and "turn off the alarm" while one rings) act on the ringer.
-    fn ring_control(&mut self, intent: &Intent) -> Option<String> {
-        match intent {
-            Intent::StopAlarm => Some(match self.ringer.stop() {
-                Some(_) => "Alarm off.".into(),
-                None => "Okay.".into(),
-            }),
-            Intent::CancelAlarm { pick } if *pick == AlarmPick::default() => {
-                self.ringer.stop().map(|_| "Alarm off.".into())
-            }
-            Intent::SnoozeAlarm { secs } => Some(
-                match self
-                    .ringer
-                    .snooze(*secs, self.store.as_ref(), self.cfg.store.write)
-                {
-                    Some(_) => format!("Snoozed for {}.", say_duration(*secs)),
-                    None => "No alarm is ringing.".into(),
-                },
-            ),
-            _ => None,
-        }
-    }
-
-    /// The answer to the question of the last turn. Before a bulk deletion: on a yes the deletion
-    /// runs, on a no nothing does. For a missing detail: the completed action runs, "never mind"
-    /// drops it. `None` when nothing was asked or this is another request.
-    async fn answer_pending(
-        &mut self,
-        text: &str,
-        now: chrono::NaiveDateTime,
-        m: &mut TurnMetrics,
-    ) -> Option<String> {
-        let pending = self
-            .pending
-            .as_ref()
-            .filter(|p| p.open_to(self.turns, Instant::now()))?;
-        let intent = match &pending.waiting {
-            Waiting::Detail(then) => {
-                if follow_up::dropped(text) {
-                    self.confirmed(m).await;
-                    self.pending = None;
-                    m.fast_path = true;
-                    return Some("Okay.".into());
-                }
-                let then = then.clone();
-                let intent = follow_up::answer(&then, text, now)?;
-                self.confirmed(m).await; // an answer acts only once its turn is certain
-                                         // "Yesterday" for a new event: asked again, and the next answer still counts.
-                self.pending = (!intent.acts()).then(|| Pending {
-                    waiting: Waiting::Detail(then),
-                    asked_in: self.turns,
-                    at: Instant::now(),
-                });
-                return self.act(intent, now, m).await;
-            }
-            Waiting::Yes(intent) => intent.clone(),
-        };
-        let yes = confirm::yes_or_no(text)?;
-        let store = self.store.clone()?;
-        self.confirmed(m).await; // a held turn's yes acts only once it is certain
-        self.pending = None;
-        m.fast_path = true;
-        m.actions.push(intent.name().to_string());
-        Some(if yes {
-            self.run_action(store, intent, now, m, true).await
-        } else {
-            "Okay, I've left them as they are.".into()
-        })
-    }
-
-    /// Runs one action under the store's write deadline; failures become a sentence and an error
-    /// code. A bulk deletion not yet `agreed` to becomes a question when it would remove more than
-    /// one thing. A write that outlives its deadline is waited for a while longer: it is reported
-    /// by what it did, never as failed while it may still commit.
-    async fn run_action(
-        &mut self,
-        store: SharedStore,
-        intent: Intent,
-        now: chrono::NaiveDateTime,
-        m: &mut TurnMetrics,
-        agreed: bool,
-    ) -> String {
-        const FAILED: &str = "Sorry, I couldn't do that: my memory isn't working right now.";
-        let write = self.cfg.store.write;
-        if !agreed && confirm::asks_first(&intent) {
-            let i = intent.clone();
-            match store
-                .with(write, move |st| actions::bulk_question(st, &i, now))
-                .await
-            {
-                Ok(Some(question)) => {
-                    self.pending = Some(Pending {
-                        waiting: Waiting::Yes(intent),
-                        asked_in: self.turns,
-                        at: Instant::now(),
-                    });
-                    return question;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::error!("action failed: {e}");
-                    m.error = Some("store_error".into());
-                    return FAILED.into();
-                }
-            }
-        }
-        let wakes_scheduler = matches!(
-            intent,
-            Intent::SetTimer { .. }
-                | Intent::CancelTimer { .. }
-                | Intent::SetReminder { .. }
-                | Intent::CancelReminder { .. }
-                | Intent::SetAlarm { .. }
-                | Intent::CancelAlarm { .. }
-                | Intent::Undo
-        );
-        let changed = store.changed.clone();
-        let mut job = store.start(move |st| actions::execute(st, &intent, now));
-        let mut result = job.within(write).await;
-        if matches!(result, Err(StoreCallError::Timeout(_))) {
-            tracing::warn!(deadline = ?write, "the store is slow; waiting for the write to commit");
-            m.error = Some("store_slow".into());
-            result = job.within(write * LATE_WRITE_DEADLINES).await;
-        }
-        match result {
-            Ok(reply) => {
-                if wakes_scheduler {
-                    changed.notify_one();
-                }
-                reply
-            }
-            Err(StoreCallError::Timeout(_)) => {
-                tracing::error!("the store has not answered; the action may still be saved");
-                m.error = Some("store_timeout".into());
-                "I'm not sure that was saved: my memory is very slow right now. Ask me again in a moment to check.".into()
-            }
-            Err(e) => {
-                tracing::error!("action failed: {e}");
-                m.error = Some("store_error".into());
-                FAILED.into()
-            }
-        }
-    }
-
-    /// Remembered facts for the regular prompt, under the lookup deadline (a slow store never
-    /// delays the reply by more than that).
-    async fn memory(&self) -> Option<String> {
-        let store = self.store.as_ref()?;
-        let max = self.cfg.store.memory_max_chars;
-        match store
-            .with(self.cfg.store.lookup, move |st| {
-                actions::memory_line(st, max)
-            })
-            .await
-        {
-            Ok(line) => line,
-            Err(e) => {
-                tracing::warn!("answering without remembered facts: {e}");
-                None
-            }
-        }
-    }
-
-    /// Adds an exchange to the history and to the conversation log (under the write deadline;
-    /// the reply is already printed and queued for speech, so this costs the user nothing).
-    async fn remember_exchange(&mut self, user: &str, reply: &str) {
-        self.history.push_exchange(user, reply);
-        if let Some(store) = self.store.clone() {
-            let (session, user, reply) =
-                (self.session.clone(), user.to_string(), reply.to_string());
-            let logged = store
-                .with(self.cfg.store.write, move |st| {
-                    st.log(&session, "user", &user)?;
-                    st.log(&session, "assistant", &reply)
-                })
-                .await;
-            if let Err(e) = logged {
-                tracing::warn!("conversation log: {e}");
-            }
-        }
-    }
-
-    /// Model rounds: stream a reply; if it asks for tools, run them and send the results back for
-    /// the model to phrase, up to [`MAX_TOOL_ROUNDS`]. A rejected tool call is refused aloud.
-    async fn converse(&mut self, st: &mut TurnState) -> Result<(), ChatError> {
-        let mut req = self.build_request(st.tier, &st.input.text, st.memory.as_deref());
-        for round in 0..MAX_TOOL_ROUNDS {
-            let requested = self.stream_reply(st, &mut req).await?;
-            let (turn, m, got) = (st.turn, &mut st.m, &mut st.got);
-            if requested.calls.is_empty() {
-                return Ok(());
-            }
-            self.confirmed(m).await; // no action before the turn is certain
-            let now = chrono::Local::now().naive_local();
-            let mut results = Vec::new();
-            for (name, args) in &requested.calls {
-                m.tool_calls.push(name.clone());
-                let intent = match actions::intent_from_tool(name, args, now) {
-                    Ok(i) => i,
-                    Err(e) => {
-                        tracing::warn!("refusing a tool call: {e}");
-                        let msg = e.spoken();
-                        self.print(&msg);
-                        self.say_chunk(turn, msg.clone(), m);
-                        got.text.push_str(&msg);
-                        return Ok(());
-                    }
-                };
-                let result = match (
-                    actions::answer_without_store(&intent, now),
-                    self.store.clone(),
-                ) {
-                    (Some(answer), _) => answer,
-                    (None, Some(store)) => {
-                        self.run_action(store, intent.clone(), now, m, false).await
-                    }
-                    // Never confirm what could not be saved.
-                    (None, None) => {
-                        "Failed: the store is not available, so nothing was saved.".to_string()
-                    }
-                };
-                m.actions.push(intent.name().to_string());
-                results.push((name.clone(), args.clone(), result));
-            }
-            if round + 1 == MAX_TOOL_ROUNDS {
-                // The model keeps asking: say the results ourselves.
-                let msg = results
-                    .iter()
-                    .map(|r| r.2.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                self.print(&msg);
-                self.say_chunk(turn, msg.clone(), m);
-                got.text.push_str(&msg);
-                return Ok(());
-            }
-            if requested.native {
-                let mut call_msg = Message::new("assistant", "");
-                call_msg.tool_calls = results
-                    .iter()
-                    .map(|(name, args, _)| crate::llm::ToolCall {
-                        function: crate::llm::wire::FunctionCall {
-                            name: name.clone(),
-                            arguments: args.clone(),
-                        },
-                    })
-                    .collect();
-                req.messages.push(call_msg);
-                for (name, _, result) in &results {
-                    let mut msg = Message::new("tool", result.clone());
-                    msg.tool_name = Some(name.clone());
-                    req.messages.push(msg);
-                }
-            } else {
-                let summary: Vec<String> = results
-                    .iter()
-                    .map(|(n, _, r)| format!("{n}: {r}"))
-                    .collect();
-                req.messages.push(Message::new(
-                    "user",
-                    format!("Tool results: {}\nNow answer me in one short spoken sentence, without JSON.", summary.join(" ")),
-                ));
-            }
-        }
-        Ok(())
     }
 
     /// Answers an input locally without the model (e.g. one too long to serve).
@@ -879,85 +429,6 @@ impl Engine {
         self.finish_audio(turn, input.at, &mut m).await;
         self.write_metrics(&m);
         m
-    }
-
-    /// Streams one model round: text is printed and cut into sentences as it arrives, tool calls
-    /// (native, or JSON in the text) are collected and returned.
-    async fn stream_reply(
-        &mut self,
-        st: &mut TurnState,
-        req: &mut ChatRequest,
-    ) -> Result<Requested, ChatError> {
-        let (turn, tier) = (st.turn, st.tier);
-        let (m, got, splitter) = (&mut st.m, &mut st.got, &mut st.splitter);
-        record_prompt(m, req);
-        let mut stream = match self.client.chat(req).await {
-            Err(ChatError::ToolsUnsupported { message, .. }) if req.tools.is_some() => {
-                tracing::warn!(%message, "model rejects native tools; describing them in the prompt from now on");
-                tracing::warn!(
-                    "{} does not support tools; using the text tool protocol",
-                    req.model
-                );
-                self.native_tools = false;
-                let extra: Vec<Message> = req
-                    .messages
-                    .drain(..)
-                    .skip_while(|m| m.role != "user")
-                    .skip(1)
-                    .collect();
-                *req = self.build_request(tier, &st.input.text, st.memory.as_deref());
-                req.messages.extend(extra);
-                record_prompt(m, req);
-                self.client.chat(req).await?
-            }
-            r => r?,
-        };
-        let mut requested = Requested::default();
-        let mut filter = ToolTextFilter::default();
-        loop {
-            let (pieces, done) = match stream.next().await? {
-                None => (filter.finish(), true),
-                Some(StreamEvent::Token(t)) => {
-                    let now = Instant::now();
-                    got.first_token.get_or_insert(now);
-                    got.last_token = Some(now);
-                    got.tokens += 1;
-                    (filter.push(&t), false)
-                }
-                Some(StreamEvent::ToolCalls(calls)) => {
-                    got.first_token.get_or_insert_with(Instant::now);
-                    requested.native = true;
-                    requested.calls.extend(
-                        calls
-                            .into_iter()
-                            .map(|c| (c.function.name, c.function.arguments)),
-                    );
-                    continue;
-                }
-                Some(StreamEvent::Done(stats)) => {
-                    m.eval_count = stats.eval_count;
-                    m.prompt_eval_count = stats.prompt_eval_count;
-                    m.load_duration_ms = stats.load_duration.map(|ns| ns as f64 / 1e6);
-                    m.server_tok_per_s = stats.server_tok_per_s();
-                    (filter.finish(), false)
-                }
-            };
-            for piece in pieces {
-                match piece {
-                    Filtered::Text(t) => {
-                        got.text.push_str(&t);
-                        self.print(&t.replace(['\n', '\r'], " "));
-                        for chunk in splitter.push(&t) {
-                            self.say_chunk(turn, chunk, m);
-                        }
-                    }
-                    Filtered::Call { name, arguments } => requested.calls.push((name, arguments)),
-                }
-            }
-            if done {
-                return Ok(requested);
-            }
-        }
     }
 
     fn print(&mut self, s: &str) {
