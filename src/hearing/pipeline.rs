@@ -36,23 +36,40 @@
 //! [`PipelineEvent::Tentative`], so the reply can start before the end of the turn is certain;
 //! exactly one `Confirmed` (the endpoint came with no new speech: that utterance is the turn) or
 //! `Withdrawn` (the voice went on, a wake came, or a new stream began) follows.
+//!
+//! Each stage's state and rules live in a file of their own; [`FramePipeline`] here composes
+//! them (the frame loop, the builders, the events): `arming.rs` (the wake word: detection, the
+//! window it opens, barge-in verification, Zoe's own voice), `utterance.rs` (the VAD's events →
+//! utterances and their whisper jobs, the speculative transcript), `probes.rs` (end of turn: the
+//! model's probes in a pause, the speculative transcript's words). Their tests are at the end of
+//! this file: they drive the whole pipeline.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::addressee::Take;
 pub use super::addressee::WakeRef;
-use super::addressee::{Situation, Take, Window};
 use super::echo::EchoGuard;
-use super::vad::{Endpointer, VadConfig, VadEvent};
+use super::vad::{Endpointer, VadConfig};
 use crate::audio::playback::Playback;
 use crate::audio::RATE;
-use crate::stt::{JobKind, SttHandle};
-use crate::turn::worker::{Poll, Scored, TurnHandle, TurnRx};
-use crate::wake::{Detection, WakeConfig, WakeDetector};
+use crate::stt::SttHandle;
+use crate::turn::worker::Scored;
+use crate::wake::WakeDetector;
 
 pub use super::vad::FRAME;
 
 pub use crate::stt::TranscriptRx;
+
+mod arming;
+mod probes;
+mod utterance;
+
+pub use arming::WakeStage;
+use arming::{Armed, HISTORY_S};
+pub use probes::TurnStage;
+use probes::{Pausing, Probe, Words};
+use utterance::Spec;
 
 /// An utterance on its way to becoming a turn.
 #[derive(Debug)]
@@ -154,88 +171,6 @@ pub enum PipelineEvent {
     ListenEnded,
 }
 
-/// The speculative transcription of the utterance so far: kept here until the endpoint, or
-/// lent to the session with a speculative reply.
-enum Spec {
-    Kept(TranscriptRx),
-    Lent(u64),
-}
-
-/// The end-of-turn stage: the `zoe-turn` thread and the threshold of its answers.
-pub struct TurnStage {
-    pub handle: TurnHandle,
-    pub threshold: f32,
-    /// Probes in one pause at most: the k-th once the voice has been silent k ×
-    /// `vad.turn_probe_ms` (and the one before has been answered "not yet").
-    pub probes: u32,
-    /// Unpaced, how long after its probe an answer is used (the stream has no clock; live,
-    /// the answer takes the model's time to come). `None`: the model's measured time.
-    pub replay_latency: Option<Duration>,
-}
-
-/// A probe sent to the end-of-turn model, not answered yet.
-struct Probe {
-    rx: TurnRx,
-    /// Stream position when it was sent.
-    sent_at: usize,
-    /// Unpaced: the answer, taken at once, held until the stream has gone on as long as the
-    /// model took (as the answer would reach a live pipeline).
-    held: Option<Scored>,
-}
-
-/// The speculative transcript's words, read for the end of turn.
-struct Words {
-    rx: crate::stt::PeekRx,
-    /// Stream position when the audio went to whisper.
-    sent_at: usize,
-    got: Option<crate::stt::Peeked>,
-}
-
-/// Unpaced, the longest wait for the words of a speculative transcript (whisper has a deadline
-/// of its own; this only keeps a stuck one from holding a replay forever).
-const WORDS_WAIT: Duration = Duration::from_secs(15);
-
-/// The pause being probed: where the voice stopped, and probes sent in it so far.
-#[derive(Clone, Copy)]
-struct Pausing {
-    voice_end: usize,
-    sent: u32,
-}
-
-/// The wake-word stage and its settings.
-pub struct WakeStage {
-    pub detector: WakeDetector,
-    pub cfg: WakeConfig,
-}
-
-/// A wake whose window is open.
-struct Armed {
-    wake: WakeRef,
-    /// The phrase's end (samples): the request starts here.
-    cut: usize,
-    /// Utterances must start before this.
-    until: usize,
-    /// When to send the wake window to whisper (barge-in; None: sent, or not verifying).
-    verify_at: Option<usize>,
-    /// The wake phrase's audio, put before a request said after a pause: the utterance that
-    /// held the phrase, or (until it ends) the two seconds before the detection.
-    phrase: Vec<f32>,
-}
-
-/// Seconds of audio kept for the wake window.
-const HISTORY_S: usize = 4;
-/// How much of the wake window precedes the phrase's end.
-const WAKE_WINDOW_S: f64 = 2.0;
-/// A wake detected this soon after Zoe became audible is not taken: the detector's 1.28 s window
-/// then holds the end of the request and the start of her reply together (her "Hello!" after the
-/// user's "hello" scored 0.95), and the echo canceller has not converged yet. Barge-in works from
-/// then on.
-const REPLY_ONSET_MS: usize = 1300;
-/// How long a detection that was not taken (Zoe's own voice) keeps the detector quiet.
-const IGNORED_QUIET_MS: usize = 500;
-/// Silence put between the wake phrase's audio and a request said after a pause.
-const WAKE_GAP_MS: usize = 300;
-
 pub struct FramePipeline {
     vad: Endpointer,
     stt: SttHandle,
@@ -281,9 +216,6 @@ pub struct FramePipeline {
     /// Frames come faster than real time (replaying a file without `--realtime`).
     unpaced: bool,
 }
-
-/// Wake score peaks while Zoe speaks are logged (at debug) from this score up.
-const PEAK_FLOOR: f32 = 0.1;
 
 impl FramePipeline {
     pub fn new(vad: VadConfig, stt: SttHandle, speculate: bool) -> Self {
@@ -429,10 +361,7 @@ impl FramePipeline {
         emit: &mut dyn FnMut(PipelineEvent),
     ) {
         let now = Instant::now();
-        self.history.extend(frame.iter().copied());
-        while self.history.len() > HISTORY_S * RATE as usize {
-            self.history.pop_front();
-        }
+        self.remember(frame);
         self.update_speaking();
         let event = self.vad.push(frame);
         let pos = self.vad.position();
@@ -441,31 +370,7 @@ impl FramePipeline {
         while self.clock.len() > keep {
             self.clock.pop_front();
         }
-        if let Some(d) = self.detect(frame) {
-            let onset = self.speaking && pos < self.speaking_from + REPLY_ONSET_MS * 16;
-            match self
-                .echo
-                .as_ref()
-                .and_then(|g| g.own_voice(captured.min(now)))
-            {
-                _ if onset => {
-                    tracing::info!(
-                        mic_score = d.score,
-                        "ignored a wake in the first {REPLY_ONSET_MS} ms of Zoe's reply"
-                    );
-                    self.release_detector(&d);
-                }
-                Some(score) => {
-                    tracing::info!(
-                        mic_score = d.score,
-                        own_score = score,
-                        "ignored a wake in Zoe's own voice (what she played scored {score:.2} then)"
-                    );
-                    self.release_detector(&d);
-                }
-                None => self.on_detection(d, emit),
-            }
-        }
+        self.wake(frame, pos, captured.min(now), emit);
         self.send_due_verification(pos, false, emit);
         if let Some(event) = event {
             self.on_vad(event, pos, now, emit);
@@ -473,510 +378,6 @@ impl FramePipeline {
         self.poll_turn(pos, now, emit);
         self.read_words(pos, now, emit);
         self.expire_windows(pos, emit);
-    }
-
-    /// A detection that was not taken keeps the detector quiet only `IGNORED_QUIET_MS`, not its
-    /// whole refractory period: a user's "Hey Zoe" right after Zoe's voice scored must count.
-    fn release_detector(&mut self, d: &Detection) {
-        if let Some(w) = &mut self.wake {
-            w.detector.shorten_quiet(d.at + IGNORED_QUIET_MS * 16);
-        }
-    }
-
-    fn update_speaking(&mut self) {
-        let Some(p) = &self.playback else { return };
-        let tail = self.wake.as_ref().map_or(500, |w| w.cfg.echo_tail_ms);
-        let audible = p.audible(Duration::from_millis(tail as u64));
-        if self.speaking && !audible {
-            self.speaking_since = self.vad.position();
-            tracing::debug!(
-                at_s = self.vad.position() as f64 / RATE as f64,
-                "Zoe is quiet"
-            );
-        }
-        if !self.speaking && audible {
-            self.speaking_from = self.vad.position();
-            tracing::debug!(
-                at_s = self.vad.position() as f64 / RATE as f64,
-                "Zoe is audible"
-            );
-        }
-        self.speaking = audible;
-        // A conversation's follow-up window runs from when Zoe has finished her reply.
-        if audible || p.busy() {
-            if let (Some(until), Some(w)) = (&mut self.follow_until, &self.wake) {
-                *until = (*until).max(self.vad.position() + w.cfg.follow_up_ms as usize * 16);
-            }
-        }
-    }
-
-    fn detect(&mut self, frame: &[f32]) -> Option<Detection> {
-        let stage = self.wake.as_mut()?;
-        let t = if self.speaking {
-            stage.cfg.speaking_threshold
-        } else {
-            stage.cfg.detector.threshold
-        };
-        stage.detector.set_threshold(t);
-        stage.detector.set_speaking(self.speaking);
-        let d = match stage.detector.push(frame) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!("wake-word detector failed: {e}");
-                None
-            }
-        };
-        // A peak of the score while she speaks that made no detection: said once per peak, so a
-        // barge-in that did not take (or a threshold to tune) shows in the log: at info from the
-        // normal threshold up, at debug from `PEAK_FLOOR`. (A score over the threshold without a
-        // detection is the refractory period after one.)
-        let score = stage.detector.last_score;
-        if d.is_none() && self.speaking && (PEAK_FLOOR..t).contains(&score) {
-            self.held_back = self.held_back.max(score);
-        } else if self.held_back > 0.0 {
-            let (peak, needs) = (self.held_back, stage.cfg.speaking_threshold);
-            if peak >= stage.cfg.detector.threshold {
-                tracing::info!(
-                    peak,
-                    needs,
-                    "a wake-like score while Zoe speaks, under the speaking threshold"
-                );
-            } else {
-                tracing::debug!(peak, needs, "a wake score peak while Zoe speaks");
-            }
-            self.held_back = 0.0;
-        }
-        d
-    }
-
-    fn on_detection(&mut self, d: Detection, emit: &mut dyn FnMut(PipelineEvent)) {
-        let Some(stage) = &self.wake else { return };
-        self.next_wake_id += 1;
-        let wake = WakeRef {
-            id: self.next_wake_id,
-            end_s: d.end as f64 / RATE as f64,
-            score: d.score,
-        };
-        // Over Zoe's reply, or while a turn is under way, the wake is checked on its own at once
-        // (barge-in must be quick); otherwise the request's transcript, which starts with the
-        // phrase, checks it.
-        let busy = self.playback.as_ref().is_some_and(|p| p.busy());
-        let verify_at = (stage.cfg.verify && (self.speaking || busy))
-            .then(|| d.end + stage.cfg.verify_tail_ms as usize * 16);
-        let phrase = self.window(d.end, d.end);
-        self.armed = Some(Armed {
-            wake,
-            cut: d.end,
-            until: d.end + stage.cfg.listen_ms as usize * 16,
-            verify_at,
-            phrase,
-        });
-        // A wake ends any follow-up window and any speculative run begun before it.
-        self.follow_until = None;
-        self.drop_spec(emit);
-        emit(PipelineEvent::Wake {
-            wake,
-            barge_in: self.speaking,
-        });
-    }
-
-    /// Sends the wake window to whisper once the verify tail has been heard (or at once when
-    /// `now` is set: an utterance under the wake is about to be served and must find it sent).
-    fn send_due_verification(
-        &mut self,
-        pos: usize,
-        now: bool,
-        emit: &mut dyn FnMut(PipelineEvent),
-    ) {
-        let Some(a) = &self.armed else { return };
-        let Some(at) = a.verify_at.filter(|&at| now || pos >= at) else {
-            return;
-        };
-        let (id, audio) = (a.wake.id, self.window(a.cut, at));
-        if let Some(a) = &mut self.armed {
-            a.verify_at = None;
-        }
-        emit(PipelineEvent::Verify {
-            id,
-            transcript: self.stt.submit_kind(JobKind::Verify, audio),
-        });
-    }
-
-    /// History audio from `WAKE_WINDOW_S` before `end` up to `stop` (stream positions).
-    fn window(&self, end: usize, stop: usize) -> Vec<f32> {
-        let pos = self.vad.position();
-        let oldest = pos.saturating_sub(self.history.len());
-        let from = end
-            .saturating_sub((WAKE_WINDOW_S * RATE as f64) as usize)
-            .max(oldest);
-        let to = stop.min(pos);
-        self.history
-            .range(from - oldest..to.max(from) - oldest)
-            .copied()
-            .collect()
-    }
-
-    /// Who an utterance from `start` to `end` (stream positions) is for; `None`: nobody.
-    fn take(&self, start: usize, end: usize) -> Option<Take> {
-        let situation = Situation {
-            wake_required: self.wake.is_some(),
-            armed: self.armed.as_ref().map(|a| Window {
-                wake: a.wake,
-                cut: a.cut,
-                until: a.until,
-            }),
-            min_speech: self.vad.config().min_speech_ms as usize * 16,
-            hears_zoe: self.playback.is_some(),
-            speaking: self.speaking,
-            speaking_since: self.speaking_since,
-            follow_until: self.follow_until,
-        };
-        situation.take(start, end)
-    }
-
-    /// The audio to transcribe for an utterance taken as `take`: the wake phrase's audio and a
-    /// short gap first when the request came after a pause.
-    fn request_audio(&self, audio: Vec<f32>, take: &Take) -> Vec<f32> {
-        match &self.armed {
-            Some(a) if take.after_wake && !a.phrase.is_empty() => {
-                let mut out = Vec::with_capacity(a.phrase.len() + WAKE_GAP_MS * 16 + audio.len());
-                out.extend_from_slice(&a.phrase);
-                out.resize(out.len() + WAKE_GAP_MS * 16, 0.0);
-                out.extend_from_slice(&audio);
-                out
-            }
-            _ => audio,
-        }
-    }
-
-    fn on_vad(
-        &mut self,
-        event: VadEvent,
-        pos: usize,
-        now: Instant,
-        emit: &mut dyn FnMut(PipelineEvent),
-    ) {
-        match event {
-            VadEvent::Start { .. } => self.scored = None,
-            VadEvent::Pause {
-                audio, start, end, ..
-            } => {
-                let take = self.take(start, end);
-                if self.turn.is_some() && take.is_some() {
-                    self.pausing = Some(Pausing {
-                        voice_end: end,
-                        sent: 0,
-                    });
-                    self.send_probe(pos);
-                }
-                if let Some(take) = take.filter(|t| !t.while_speaking) {
-                    if self.speculate {
-                        self.drop_spec(emit);
-                        let audio = self.request_audio(audio, &take);
-                        let rx = if self.judge.is_some() && self.turn.is_some() {
-                            let (rx, peek) = self.stt.submit_peeked(JobKind::Speculative, audio);
-                            self.words = Some(Words {
-                                rx: peek,
-                                sent_at: pos,
-                                got: None,
-                            });
-                            rx
-                        } else {
-                            self.stt.submit_kind(JobKind::Speculative, audio)
-                        };
-                        if self.speculative_reply {
-                            self.next_spec_id += 1;
-                            let id = self.next_spec_id;
-                            let note = TurnNote {
-                                prob: None,
-                                by: EndedBy::Silence,
-                                wait_ms: self.waited_ms(end, pos, now),
-                            };
-                            let utterance = self.utterance(rx, start, end, &take, now, true, note);
-                            emit(PipelineEvent::Tentative { id, utterance });
-                            self.spec = Some((Spec::Lent(id), take));
-                        } else {
-                            self.spec = Some((Spec::Kept(rx), take));
-                        }
-                    }
-                }
-            }
-            VadEvent::Resume | VadEvent::Discard => {
-                self.drop_spec(emit); // dropping the receiver aborts the job
-                self.probe = None;
-                self.pausing = None;
-                self.scored = None;
-            }
-            VadEvent::End(u) => {
-                let by = std::mem::replace(&mut self.ending, EndedBy::Silence);
-                self.words = None;
-                self.probe = None;
-                self.pausing = None;
-                let min_speech = self.vad.config().min_speech_ms as usize * 16;
-                if let Some(a) = &mut self.armed {
-                    if u.start < a.cut && u.end < a.cut + min_speech {
-                        // "Hey Zoe" alone: its audio goes before the request that follows.
-                        a.phrase = u.audio.clone();
-                    }
-                }
-                let Some(take) = self.take(u.start, u.end) else {
-                    self.drop_spec(emit);
-                    return;
-                };
-                if take.wake.is_some() {
-                    self.send_due_verification(pos, true, emit);
-                }
-                // The speculative run is the utterance's when nothing changed since the probe.
-                let (served, speculative) = match self.spec.take() {
-                    Some((spec, t)) if t == take => {
-                        // A request now: the next pause's speculative job must not replace it.
-                        self.stt.adopt_speculative();
-                        (spec, true)
-                    }
-                    other => {
-                        if let Some((Spec::Lent(id), _)) = other {
-                            emit(PipelineEvent::Withdrawn { id });
-                        }
-                        let kind = if take.while_speaking {
-                            JobKind::Verify // a possible "stop": as urgent as a barge-in
-                        } else {
-                            JobKind::Final
-                        };
-                        let audio = self.request_audio(u.audio, &take);
-                        (Spec::Kept(self.stt.submit_kind(kind, audio)), false)
-                    }
-                };
-                if !take.while_speaking {
-                    // Served: the wake is used up, and a conversation's follow-up window opens.
-                    self.armed = None;
-                    if let Some(w) = &self.wake {
-                        self.follow_until = Some(pos + w.cfg.follow_up_ms as usize * 16);
-                    }
-                }
-                let note = TurnNote {
-                    prob: self.scored.take().map(|s| s.prob),
-                    by,
-                    // Unpaced, the model's time is in the stream already (see `poll_turn`).
-                    wait_ms: self.waited_ms(u.end, u.decided, now),
-                };
-                match served {
-                    Spec::Lent(id) => emit(PipelineEvent::Confirmed {
-                        id,
-                        endpoint_at: now,
-                        turn: note,
-                    }),
-                    Spec::Kept(rx) => {
-                        let utterance =
-                            self.utterance(rx, u.start, u.end, &take, now, speculative, note);
-                        emit(PipelineEvent::Utterance(utterance));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Withdraws the speculative run: dropping a kept receiver aborts its job; a lent one is
-    /// the session's to drop.
-    fn drop_spec(&mut self, emit: &mut dyn FnMut(PipelineEvent)) {
-        self.words = None;
-        if let Some((Spec::Lent(id), _)) = self.spec.take() {
-            emit(PipelineEvent::Withdrawn { id });
-        }
-    }
-
-    /// When the frame holding stream position `end` was captured (live) or processed (replay).
-    fn end_of_speech(&self, end: usize, now: Instant) -> Instant {
-        self.clock
-            .iter()
-            .find(|(p, _)| *p >= end)
-            // The frame's last sample was captured at `t`; the speech ended earlier in it.
-            .map_or(now, |&(p, t)| {
-                t - Duration::from_secs_f64((p - end) as f64 / RATE as f64)
-            })
-    }
-
-    /// From the end of speech (`end`) to a decision at stream position `at`, made at `now` (ms):
-    /// the wall clock when paced; unpaced, on the stream.
-    fn waited_ms(&self, end: usize, at: usize, now: Instant) -> f64 {
-        if self.unpaced {
-            at.saturating_sub(end) as f64 / RATE as f64 * 1000.0
-        } else {
-            now.saturating_duration_since(self.end_of_speech(end, now))
-                .as_secs_f64()
-                * 1000.0
-        }
-    }
-
-    /// The utterance from `start` to `end` (stream positions) taken as `take`, decided `now`.
-    #[allow(clippy::too_many_arguments)]
-    fn utterance(
-        &self,
-        transcript: TranscriptRx,
-        start: usize,
-        end: usize,
-        take: &Take,
-        now: Instant,
-        speculative: bool,
-        turn: TurnNote,
-    ) -> VoiceUtterance {
-        let start = take.cut.map_or(start, |c| c.max(start));
-        VoiceUtterance {
-            transcript,
-            speech_start_s: start as f64 / RATE as f64,
-            speech_end_s: end as f64 / RATE as f64,
-            end_of_speech: self.end_of_speech(end, now),
-            endpoint_at: now,
-            speculative,
-            wake: take.wake,
-            follow_up: take.follow_up,
-            while_speaking: take.while_speaking,
-            turn,
-        }
-    }
-
-    /// Sends the pause's next probe when it is due (the k-th at k × `turn_probe_ms` of silence,
-    /// none while one is unanswered): the utterance as heard so far, its silence included (the
-    /// model is surer of an ending with more silence after it).
-    fn send_probe(&mut self, pos: usize) {
-        let (Some(stage), Some(p)) = (&self.turn, &mut self.pausing) else {
-            return;
-        };
-        let due =
-            p.voice_end + (p.sent as usize + 1) * self.vad.config().turn_probe_ms as usize * 16;
-        if self.probe.is_some() || p.sent >= stage.probes || pos < due {
-            return;
-        }
-        p.sent += 1;
-        let Some(heard) = self.vad.heard() else {
-            return;
-        };
-        self.probe = Some(Probe {
-            rx: stage.handle.score(heard.to_vec()),
-            sent_at: pos,
-            held: None,
-        });
-    }
-
-    /// Takes the end-of-turn model's answer to the open probe, if it has come: "finished" ends
-    /// the turn now; "not yet" lets the next probe go when it is due. Unpaced (a file replayed
-    /// as fast as it goes) the answer is waited for, then used once the stream has gone on as
-    /// long as the model takes (`TurnStage::replay_latency`): a voice that resumes sooner cancels
-    /// it, as it would live.
-    fn poll_turn(&mut self, pos: usize, now: Instant, emit: &mut dyn FnMut(PipelineEvent)) {
-        self.send_probe(pos);
-        let (Some(stage), Some(probe)) = (&self.turn, &mut self.probe) else {
-            return;
-        };
-        let answer = if !self.unpaced {
-            probe.rx.poll()
-        } else {
-            let answer = match probe.held {
-                Some(s) => Poll::Done(Ok(s)),
-                None => probe.rx.wait(),
-            };
-            match answer {
-                Poll::Done(Ok(s)) => {
-                    probe.held = Some(s);
-                    let latency = stage.replay_latency.unwrap_or(s.took);
-                    let took = (latency.as_secs_f64() * RATE as f64) as usize;
-                    if pos < probe.sent_at + took {
-                        return;
-                    }
-                    Poll::Done(Ok(s))
-                }
-                other => other,
-            }
-        };
-        let scored = match answer {
-            Poll::Pending => return,
-            Poll::Dropped => {
-                self.probe = None;
-                return;
-            }
-            Poll::Done(Err(e)) => {
-                tracing::warn!("{e}; the silence rule decides this turn");
-                self.probe = None;
-                return;
-            }
-            Poll::Done(Ok(s)) => s,
-        };
-        let threshold = stage.threshold;
-        self.probe = None;
-        self.scored = Some(scored);
-        tracing::debug!(
-            prob = scored.prob,
-            took_ms = scored.took.as_millis() as u64,
-            "end-of-turn probe"
-        );
-        if scored.prob >= threshold {
-            if let Some(end) = self.vad.end_now() {
-                self.ending = EndedBy::Model;
-                self.on_vad(end, pos, now, emit);
-            }
-        }
-    }
-
-    /// Once the model has called the pause "not yet", reads the speculative transcript's words
-    /// as soon as whisper has them (unpaced: waited for, then used once the stream has gone on as
-    /// long as whisper took): a whole request ends the turn now. Read once per pause.
-    fn read_words(&mut self, pos: usize, now: Instant, emit: &mut dyn FnMut(PipelineEvent)) {
-        let (Some(judge), Some(stage), Some(w)) = (&self.judge, &self.turn, &mut self.words) else {
-            return;
-        };
-        let not_yet = self.scored.is_some_and(|s| s.prob < stage.threshold);
-        if self.pausing.is_none() || !not_yet {
-            return;
-        }
-        if w.got.is_none() {
-            w.got = if self.unpaced {
-                w.rx.recv_timeout(WORDS_WAIT).ok()
-            } else {
-                match w.rx.try_recv() {
-                    Ok(p) => Some(p),
-                    Err(crossbeam_channel::TryRecvError::Empty) => return,
-                    Err(crossbeam_channel::TryRecvError::Disconnected) => None,
-                }
-            };
-        }
-        let Some(got) = &w.got else {
-            self.words = None; // the job failed or was aborted: the silence decides
-            return;
-        };
-        if self.unpaced && pos < w.sent_at + (got.took.as_secs_f64() * RATE as f64) as usize {
-            return;
-        }
-        let whole = judge(&got.text);
-        tracing::debug!(text = ?got.text, whole, "end of turn: the words");
-        self.words = None;
-        if whole {
-            if let Some(end) = self.vad.end_now() {
-                self.ending = EndedBy::Words;
-                self.on_vad(end, pos, now, emit);
-            }
-        }
-    }
-
-    /// Closes a wake or follow-up window that passed with nobody speaking.
-    fn expire_windows(&mut self, pos: usize, emit: &mut dyn FnMut(PipelineEvent)) {
-        if self.vad.in_speech() || self.speaking {
-            return;
-        }
-        let mut ended = false;
-        if self
-            .armed
-            .as_ref()
-            .is_some_and(|a| a.verify_at.is_none() && pos >= a.until)
-        {
-            self.armed = None;
-            ended = true;
-        }
-        if self.follow_until.is_some_and(|u| pos >= u) {
-            self.follow_until = None;
-            ended = true;
-        }
-        if ended {
-            emit(PipelineEvent::ListenEnded);
-        }
     }
 
     /// Frames of silence that let an open utterance end as it would in a quiet room.
@@ -992,8 +393,9 @@ mod tests {
     use super::*;
     use crate::speech::tts::{espeak::Espeak, synthesize_16k};
     use crate::stt::{SttError, Transcribe, Transcript};
-    use crate::turn::worker::EndOfTurn;
+    use crate::turn::worker::{EndOfTurn, TurnHandle};
     use crate::turn::TurnError;
+    use std::time::Duration;
 
     /// The end-of-turn model's stand-in: answers each probe by the length of its audio, and
     /// records the lengths.
