@@ -294,6 +294,41 @@ fn which_list(names: &[String]) -> String {
     )
 }
 
+/// "your timer", "your pizza timer".
+fn timer_phrase(label: &str) -> String {
+    if label == "timer" {
+        "your timer".into()
+    } else {
+        format!("your {label} timer")
+    }
+}
+
+/// The one timer a request means, among those `fits` takes: the one with its label, or the only
+/// one; `Err`: what to say instead (none, or which of several).
+fn pick_timer(
+    store: &Store,
+    label: Option<&str>,
+    fits: impl Fn(&crate::actions::store::Timer) -> bool,
+) -> Result<Result<crate::actions::store::Timer, String>, StoreError> {
+    let mut chosen: Vec<_> = store
+        .timers()?
+        .into_iter()
+        .filter(|t| fits(t) && label.is_none_or(|l| t.label.eq_ignore_ascii_case(l)))
+        .collect();
+    Ok(match (chosen.len(), label) {
+        (0, Some(l)) => Err(format!("There's no {l} timer running.")),
+        (0, None) => Err("There's no timer running.".into()),
+        (1, _) => Ok(chosen.remove(0)),
+        _ => {
+            let names: Vec<String> = chosen.iter().map(|t| timer_phrase(&t.label)).collect();
+            Err(format!(
+                "Which timer: {}?",
+                join_words(&names).replace(" and ", " or ")
+            ))
+        }
+    })
+}
+
 /// What a reminder is, as said back: "to call john", "that you have an appointment" (said as a
 /// statement), "about the meeting" (said as a thing).
 fn reminded(text: &str) -> String {
@@ -484,16 +519,75 @@ pub fn execute(
                 let parts: Vec<String> = timers
                     .iter()
                     .map(|t| {
-                        let left = t.due_ms.saturating_sub(now).max(0) as u64;
-                        let left = say_duration(left.div_ceil(1000));
-                        if t.label == "timer" {
-                            format!("your timer has {left} left")
-                        } else {
-                            format!("your {} timer has {left} left", t.label)
-                        }
+                        let left = say_duration((t.left(now) as u64).div_ceil(1000));
+                        let paused = if t.left_ms.is_some() { " (paused)" } else { "" };
+                        format!("{} has {left} left{paused}", timer_phrase(&t.label))
                     })
                     .collect();
                 capitalise(&join_words(&parts)) + "."
+            }
+        }
+        Intent::AdjustTimer { label, secs } => {
+            let now = now_ms();
+            let t = match pick_timer(store, label.as_deref(), |_| true)? {
+                Ok(t) => t,
+                Err(say) => return Ok(say),
+            };
+            let left = t.left(now);
+            let after = left + secs * 1000;
+            let by = say_duration(secs.unsigned_abs());
+            if after <= 0 {
+                return Ok(format!(
+                    "{} has only {} left, so I can't take {by} off.",
+                    capitalise(&timer_phrase(&t.label)),
+                    say_duration((left as u64).div_ceil(1000))
+                ));
+            }
+            if after > MAX_TIMER_SECS as i64 * 1000 {
+                return Ok("I can set timers up to 24 hours.".into());
+            }
+            store.adjust_timer(t.id, secs * 1000)?;
+            let done = if *secs > 0 {
+                format!("Added {by}")
+            } else {
+                format!("Took {by} off")
+            };
+            format!(
+                "{done}: {} has {} left.",
+                timer_phrase(&t.label),
+                say_duration((after as u64).div_ceil(1000))
+            )
+        }
+        Intent::PauseTimer { label } => {
+            let now = now_ms();
+            match pick_timer(store, label.as_deref(), |t| t.left_ms.is_none())? {
+                Ok(t) => {
+                    store.pause_timer(t.id, now)?;
+                    format!(
+                        "Paused {} with {} left.",
+                        timer_phrase(&t.label),
+                        say_duration((t.left(now) as u64).div_ceil(1000))
+                    )
+                }
+                Err(say) => say,
+            }
+        }
+        Intent::ResumeTimer { label } => {
+            let now = now_ms();
+            match pick_timer(store, label.as_deref(), |t| t.left_ms.is_some())? {
+                Ok(t) => {
+                    store.resume_timer(t.id, now)?;
+                    format!(
+                        "Resumed {}: {} left.",
+                        timer_phrase(&t.label),
+                        say_duration((t.left(now) as u64).div_ceil(1000))
+                    )
+                }
+                Err(say) if say.starts_with("Which") => say,
+                Err(_) => match label {
+                    Some(l) => format!("There's no paused {l} timer."),
+                    None => "No timer is paused.".into(),
+                },
             }
         }
         Intent::SetReminder { text, due } => match due {
@@ -690,6 +784,64 @@ mod tests {
     use serde_json::json;
 
     use crate::actions::test_now as now;
+
+    /// A named timer made longer, shorter, paused (it does not run on, and is not due) and
+    /// resumed with what it had left; a request that could mean two timers asks which.
+    #[test]
+    fn timers_as_people_use_them() {
+        let mut st = Store::in_memory().unwrap();
+        assert_eq!(
+            run(&mut st, "add five minutes to the pizza timer"),
+            "There's no pizza timer running."
+        );
+        assert_eq!(
+            run(&mut st, "set a pizza timer for 12 minutes"),
+            "Pizza timer set for 12 minutes."
+        );
+        let left = |st: &Store| st.timers().unwrap()[0].left(now_ms()) / 1000;
+        assert_eq!(
+            run(&mut st, "add five minutes to the pizza timer"),
+            "Added 5 minutes: your pizza timer has 17 minutes left."
+        );
+        assert!((1015..=1020).contains(&left(&st)), "{}", left(&st));
+        assert_eq!(
+            run(&mut st, "take two minutes off the timer"),
+            "Took 2 minutes off: your pizza timer has 15 minutes left."
+        );
+        assert_eq!(
+            run(&mut st, "take an hour off the timer"),
+            "Your pizza timer has only 15 minutes left, so I can't take 1 hour off."
+        );
+        assert_eq!(
+            run(&mut st, "pause the timer"),
+            "Paused your pizza timer with 15 minutes left."
+        );
+        // Paused: never due, and not the next thing the scheduler waits for.
+        let (due, _) = st.due(now_ms() + 3_600_000).unwrap();
+        assert!(due.is_empty());
+        assert_eq!(st.next_due().unwrap(), None);
+        assert!(run(&mut st, "how much time is left on my timer").contains("(paused)"));
+        assert_eq!(run(&mut st, "pause the timer"), "There's no timer running.");
+        assert_eq!(
+            run(&mut st, "resume the pizza timer"),
+            "Resumed your pizza timer: 15 minutes left."
+        );
+        assert!(st.next_due().unwrap().is_some());
+        assert_eq!(run(&mut st, "resume the timer"), "No timer is paused.");
+        run(&mut st, "set an egg timer for 5 minutes");
+        assert_eq!(
+            run(&mut st, "pause the timer"),
+            "Which timer: your egg timer or your pizza timer?"
+        );
+        assert_eq!(
+            run(&mut st, "add two hours to the egg timer"),
+            "Added 2 hours: your egg timer has 2 hours and 5 minutes left."
+        );
+        assert_eq!(
+            run(&mut st, "add 24 hours to the egg timer"),
+            "I can set timers up to 24 hours."
+        );
+    }
 
     #[test]
     fn a_reminder_is_said_back_as_an_errand_a_statement_or_a_thing() {

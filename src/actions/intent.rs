@@ -48,6 +48,19 @@ pub enum Intent {
         label: Option<String>,
     },
     QueryTimers,
+    /// "Add five minutes to the pizza timer"; `secs` below 0: "take two minutes off the timer".
+    AdjustTimer {
+        label: Option<String>,
+        secs: i64,
+    },
+    /// "Pause the timer".
+    PauseTimer {
+        label: Option<String>,
+    },
+    /// "Resume the pizza timer".
+    ResumeTimer {
+        label: Option<String>,
+    },
     SetReminder {
         text: String,
         due: Option<Due>,
@@ -156,6 +169,9 @@ impl Intent {
             Intent::SetTimer { .. } => "set_timer",
             Intent::CancelTimer { .. } => "cancel_timer",
             Intent::QueryTimers => "list_timers",
+            Intent::AdjustTimer { .. } => "adjust_timer",
+            Intent::PauseTimer { .. } => "pause_timer",
+            Intent::ResumeTimer { .. } => "resume_timer",
             Intent::SetReminder { .. } => "set_reminder",
             Intent::QueryReminders => "list_reminders",
             Intent::CancelReminder { .. } => "cancel_reminder",
@@ -513,6 +529,9 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
             return Some(set_timer(secs, label));
         }
     }
+    if let Some(i) = timer_change(&t) {
+        return Some(i);
+    }
     if let Some(c) = pattern!(r"^(?:cancel|stop|delete|remove|clear|turn off) (?:the |my |all )?(?:(?P<label>[a-z]+) )?timers?$").captures(&t) {
         let label = c.name("label").map(|m| m.as_str().to_string()).filter(|l| l != "all");
         return Some(Intent::CancelTimer { label });
@@ -650,6 +669,53 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         };
     }
     lists::items(&t)
+}
+
+/// A change to a running timer: more or less time ("add five minutes to the pizza timer", "take
+/// two minutes off the timer"), paused, resumed. A label is a timer's name ("pizza"); none: the
+/// only timer there is, or a question which.
+fn timer_change(t: &str) -> Option<Intent> {
+    let label = |c: &regex::Captures| {
+        c.name("l")
+            .map(|l| l.as_str().to_string())
+            .filter(|l| !matches!(l.as_str(), "the" | "my" | "a" | "this" | "that"))
+    };
+    if let Some(c) = pattern!(r"^(?:(?P<add>add|put|give me|give it)|(?P<sub>take|remove|subtract|knock|cut|shave)) (?:an? |another |an extra )?(?P<d>.+?) (?:more |extra )?(?:to|on|onto|off|from|off of)(?: the| my)? (?:(?P<l>[a-z]+) )?timer$").captures(t) {
+        let d: Vec<&str> = c["d"]
+            .split_whitespace()
+            .filter(|w| !matches!(*w, "more" | "extra" | "another"))
+            .collect();
+        let d = d.join(" ");
+        let secs = parse_duration(&d)?;
+        let add = c.name("add").is_some();
+        // "add five minutes off" or "take five minutes to": not what anyone says.
+        let toward = c[0].contains(" to ") || c[0].contains(" on ") || c[0].contains(" onto ");
+        if add != toward {
+            return None;
+        }
+        if !(1.0..=MAX_TIMER_SECS as f64).contains(&secs.round()) {
+            return Some(Intent::Clarify(
+                "I can change a timer by a second up to 24 hours: by how much?".into(),
+            ));
+        }
+        let secs = secs.round() as i64;
+        return Some(Intent::AdjustTimer {
+            label: label(&c),
+            secs: if add { secs } else { -secs },
+        });
+    }
+    if let Some(c) =
+        pattern!(r"^(?:pause|hold|freeze)(?: the| my)? (?:(?P<l>[a-z]+) )?timer$").captures(t)
+    {
+        return Some(Intent::PauseTimer { label: label(&c) });
+    }
+    if let Some(c) = pattern!(r"^(?:resume|continue|unpause|un-pause|restart)(?: the| my)? (?:(?P<l>[a-z]+) )?timer(?: again)?$|^(?:start)(?: the| my)? (?:(?P<l2>[a-z]+) )?timer again$").captures(t) {
+        let l = c.name("l").or(c.name("l2")).map(|l| l.as_str().to_string());
+        return Some(Intent::ResumeTimer {
+            label: l.filter(|l| !matches!(l.as_str(), "the" | "my" | "a")),
+        });
+    }
+    None
 }
 
 /// A timer of a spoken length, or the question to ask when the length is out of range.
@@ -868,6 +934,31 @@ mod tests {
                 Some(follow_up::ask(ASK_TIMER, "set_timer", "set a timer for {}")),
             ),
             ("cancel the timer", Some(CancelTimer { label: None })),
+            (
+                "add five more minutes to the pizza timer",
+                Some(AdjustTimer {
+                    label: Some("pizza".into()),
+                    secs: 300,
+                }),
+            ),
+            (
+                "take two minutes off the timer",
+                Some(AdjustTimer {
+                    label: None,
+                    secs: -120,
+                }),
+            ),
+            ("pause the timer", Some(PauseTimer { label: None })),
+            (
+                "resume the pizza timer",
+                Some(ResumeTimer {
+                    label: Some("pizza".into()),
+                }),
+            ),
+            ("start the timer again", Some(ResumeTimer { label: None })),
+            // Said the wrong way round, or music: not a timer's.
+            ("add five minutes off the timer", None),
+            ("pause the music", None),
             (
                 "cancel the pasta timer",
                 Some(CancelTimer {

@@ -101,6 +101,8 @@ const MIGRATIONS: &[&str] = &[
          state TEXT NOT NULL DEFAULT 'set' CHECK (state IN ('set', 'cancelled')),
          deletion INTEGER);
      CREATE INDEX events_start ON events(start_local);",
+    // 6: a timer can be paused: the time it had left, while it is.
+    "ALTER TABLE timers ADD COLUMN left_ms INTEGER;",
 ];
 
 mod alarms;
@@ -131,6 +133,17 @@ pub struct Timer {
     pub id: i64,
     pub label: String,
     pub due_ms: i64,
+    /// Paused with this much left (its `due_ms` means nothing until it is resumed).
+    pub left_ms: Option<i64>,
+}
+
+impl Timer {
+    /// What it has left at `now` (ms).
+    pub fn left(&self, now: i64) -> i64 {
+        self.left_ms
+            .unwrap_or_else(|| self.due_ms.saturating_sub(now))
+            .max(0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -146,6 +159,7 @@ impl Timer {
             id: r.get(0)?,
             label: r.get(1)?,
             due_ms: r.get(2)?,
+            left_ms: r.get(3)?,
         })
     }
 }
@@ -486,14 +500,42 @@ impl Store {
         Ok(id)
     }
 
-    /// Running timers, soonest first.
+    /// Running timers, soonest first, then paused ones.
     pub fn timers(&self) -> Result<Vec<Timer>, StoreError> {
         select(
             &self.conn,
-            "SELECT id, label, due_ms FROM timers WHERE state = 'running' ORDER BY due_ms",
+            "SELECT id, label, due_ms, left_ms FROM timers WHERE state = 'running'
+              ORDER BY left_ms IS NOT NULL, due_ms",
             [],
             Timer::from_row,
         )
+    }
+
+    /// Pauses a running timer at `now` (ms): it keeps what it had left. Whether it was running.
+    pub fn pause_timer(&mut self, id: i64, now: i64) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE timers SET left_ms = max(due_ms - ?2, 0)
+              WHERE id = ?1 AND state = 'running' AND left_ms IS NULL",
+            [id, now],
+        )? == 1)
+    }
+
+    /// Starts a paused timer again at `now` (ms) with what it had left. Whether it was paused.
+    pub fn resume_timer(&mut self, id: i64, now: i64) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE timers SET due_ms = ?2 + left_ms, left_ms = NULL, created_ms = ?2
+              WHERE id = ?1 AND state = 'running' AND left_ms IS NOT NULL",
+            [id, now],
+        )? == 1)
+    }
+
+    /// Gives a timer (running or paused) `delta_ms` more (less when negative).
+    pub fn adjust_timer(&mut self, id: i64, delta_ms: i64) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE timers SET due_ms = due_ms + ?2, left_ms = left_ms + ?2
+              WHERE id = ?1 AND state = 'running'",
+            [id, delta_ms],
+        )? == 1)
     }
 
     /// Cancels running timers with this label (all running timers when `None`), undoably;
@@ -679,7 +721,8 @@ impl Store {
     pub fn due(&self, now: i64) -> Result<(Vec<Timer>, Vec<Reminder>), StoreError> {
         let timers = select(
             &self.conn,
-            "SELECT id, label, due_ms FROM timers WHERE state = 'running' AND due_ms <= ?1 ORDER BY due_ms",
+            "SELECT id, label, due_ms, left_ms FROM timers
+              WHERE state = 'running' AND left_ms IS NULL AND due_ms <= ?1 ORDER BY due_ms",
             [now],
             Timer::from_row,
         )?;
@@ -762,7 +805,8 @@ impl Store {
     /// When the next timer, timed reminder or alarm is due.
     pub fn next_due(&self) -> Result<Option<i64>, StoreError> {
         Ok(self.conn.query_row(
-            "SELECT min(d) FROM (SELECT min(due_ms) AS d FROM timers WHERE state = 'running'
+            "SELECT min(d) FROM (SELECT min(due_ms) AS d FROM timers
+                                  WHERE state = 'running' AND left_ms IS NULL
                                 UNION ALL SELECT min(due_ms) FROM reminders WHERE state = 'pending'
                                 UNION ALL SELECT min(due_ms) FROM alarms WHERE state = 'set')",
             [],

@@ -191,6 +191,9 @@ impl Engine {
             intent,
             Intent::SetTimer { .. }
                 | Intent::CancelTimer { .. }
+                | Intent::AdjustTimer { .. }
+                | Intent::PauseTimer { .. }
+                | Intent::ResumeTimer { .. }
                 | Intent::SetReminder { .. }
                 | Intent::CancelReminder { .. }
                 | Intent::SetAlarm { .. }
