@@ -288,10 +288,25 @@ pub fn answer_without_store(intent: &Intent, now: NaiveDateTime) -> Option<Strin
 /// "Which list: your shopping list or your packing list?"
 fn which_list(names: &[String]) -> String {
     let phrases: Vec<String> = names.iter().map(|n| list_phrase(n)).collect();
-    format!(
-        "Which list: your {}?",
-        join_words(&phrases).replace(" and ", " or ")
-    )
+    format!("Which list: your {}?", or_words(&phrases))
+}
+
+/// "a, b or c".
+fn or_words(phrases: &[String]) -> String {
+    join_words(phrases).replace(" and ", " or ")
+}
+
+/// A length in milliseconds as said, whole seconds rounded up ("5 minutes").
+fn say_ms(ms: i64) -> String {
+    say_duration((ms.max(0) as u64).div_ceil(1000))
+}
+
+/// "There's no pizza timer running.", "There's no timer running."
+fn no_timer_running(label: Option<&str>) -> String {
+    match label {
+        Some(l) => format!("There's no {l} timer running."),
+        None => "There's no timer running.".into(),
+    }
 }
 
 /// "your timer", "your pizza timer".
@@ -304,27 +319,24 @@ fn timer_phrase(label: &str) -> String {
 }
 
 /// The one timer a request means, among those `fits` takes: the one with its label, or the only
-/// one; `Err`: what to say instead (none, or which of several).
+/// one; `Err`: what to say instead (`none` of the label when none fits, or which of several).
 fn pick_timer(
     store: &Store,
     label: Option<&str>,
     fits: impl Fn(&crate::actions::store::Timer) -> bool,
+    none: fn(Option<&str>) -> String,
 ) -> Result<Result<crate::actions::store::Timer, String>, StoreError> {
     let mut chosen: Vec<_> = store
         .timers()?
         .into_iter()
         .filter(|t| fits(t) && label.is_none_or(|l| t.label.eq_ignore_ascii_case(l)))
         .collect();
-    Ok(match (chosen.len(), label) {
-        (0, Some(l)) => Err(format!("There's no {l} timer running.")),
-        (0, None) => Err("There's no timer running.".into()),
-        (1, _) => Ok(chosen.remove(0)),
+    Ok(match chosen.len() {
+        0 => Err(none(label)),
+        1 => Ok(chosen.remove(0)),
         _ => {
             let names: Vec<String> = chosen.iter().map(|t| timer_phrase(&t.label)).collect();
-            Err(format!(
-                "Which timer: {}?",
-                join_words(&names).replace(" and ", " or ")
-            ))
+            Err(format!("Which timer: {}?", or_words(&names)))
         }
     })
 }
@@ -502,12 +514,10 @@ pub fn execute(
         }
         Intent::CancelTimer { label } => {
             let cancelled = store.cancel_timers(label.as_deref())?;
-            match (cancelled.len(), label) {
-                (0, Some(l)) => format!("There's no {l} timer running."),
-                (0, None) => "There's no timer running.".into(),
-                (1, _) if cancelled[0].label == "timer" => "Cancelled your timer.".into(),
-                (1, _) => format!("Cancelled your {} timer.", cancelled[0].label),
-                (n, _) => format!("Cancelled {n} timers."),
+            match cancelled.len() {
+                0 => no_timer_running(label.as_deref()),
+                1 => format!("Cancelled {}.", timer_phrase(&cancelled[0].label)),
+                n => format!("Cancelled {n} timers."),
             }
         }
         Intent::QueryTimers => {
@@ -519,7 +529,7 @@ pub fn execute(
                 let parts: Vec<String> = timers
                     .iter()
                     .map(|t| {
-                        let left = say_duration((t.left(now) as u64).div_ceil(1000));
+                        let left = say_ms(t.left(now));
                         let paused = if t.left_ms.is_some() { " (paused)" } else { "" };
                         format!("{} has {left} left{paused}", timer_phrase(&t.label))
                     })
@@ -529,7 +539,7 @@ pub fn execute(
         }
         Intent::AdjustTimer { label, secs } => {
             let now = now_ms();
-            let t = match pick_timer(store, label.as_deref(), |_| true)? {
+            let t = match pick_timer(store, label.as_deref(), |_| true, no_timer_running)? {
                 Ok(t) => t,
                 Err(say) => return Ok(say),
             };
@@ -540,7 +550,7 @@ pub fn execute(
                 return Ok(format!(
                     "{} has only {} left, so I can't take {by} off.",
                     capitalise(&timer_phrase(&t.label)),
-                    say_duration((left as u64).div_ceil(1000))
+                    say_ms(left)
                 ));
             }
             if after > MAX_TIMER_SECS as i64 * 1000 {
@@ -555,18 +565,23 @@ pub fn execute(
             format!(
                 "{done}: {} has {} left.",
                 timer_phrase(&t.label),
-                say_duration((after as u64).div_ceil(1000))
+                say_ms(after)
             )
         }
         Intent::PauseTimer { label } => {
             let now = now_ms();
-            match pick_timer(store, label.as_deref(), |t| t.left_ms.is_none())? {
+            match pick_timer(
+                store,
+                label.as_deref(),
+                |t| t.left_ms.is_none(),
+                no_timer_running,
+            )? {
                 Ok(t) => {
                     store.pause_timer(t.id, now)?;
                     format!(
                         "Paused {} with {} left.",
                         timer_phrase(&t.label),
-                        say_duration((t.left(now) as u64).div_ceil(1000))
+                        say_ms(t.left(now))
                     )
                 }
                 Err(say) => say,
@@ -574,20 +589,25 @@ pub fn execute(
         }
         Intent::ResumeTimer { label } => {
             let now = now_ms();
-            match pick_timer(store, label.as_deref(), |t| t.left_ms.is_some())? {
+            let none_paused = |label: Option<&str>| match label {
+                Some(l) => format!("There's no paused {l} timer."),
+                None => "No timer is paused.".into(),
+            };
+            match pick_timer(
+                store,
+                label.as_deref(),
+                |t| t.left_ms.is_some(),
+                none_paused,
+            )? {
                 Ok(t) => {
                     store.resume_timer(t.id, now)?;
                     format!(
                         "Resumed {}: {} left.",
                         timer_phrase(&t.label),
-                        say_duration((t.left(now) as u64).div_ceil(1000))
+                        say_ms(t.left(now))
                     )
                 }
-                Err(say) if say.starts_with("Which") => say,
-                Err(_) => match label {
-                    Some(l) => format!("There's no paused {l} timer."),
-                    None => "No timer is paused.".into(),
-                },
+                Err(say) => say,
             }
         }
         Intent::SetReminder { text, due } => match due {

@@ -677,10 +677,11 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
 fn timer_change(t: &str) -> Option<Intent> {
     let label = |c: &regex::Captures| {
         c.name("l")
+            .or(c.name("l2"))
             .map(|l| l.as_str().to_string())
             .filter(|l| !matches!(l.as_str(), "the" | "my" | "a" | "this" | "that"))
     };
-    if let Some(c) = pattern!(r"^(?:(?P<add>add|put|give me|give it)|(?P<sub>take|remove|subtract|knock|cut|shave)) (?:an? |another |an extra )?(?P<d>.+?) (?:more |extra )?(?:to|on|onto|off|from|off of)(?: the| my)? (?:(?P<l>[a-z]+) )?timer$").captures(t) {
+    if let Some(c) = pattern!(r"^(?:(?P<add>add|put|give me|give it)|take|remove|subtract|knock|cut|shave) (?:an? |another |an extra )?(?P<d>.+?) (?:more |extra )?(?P<p>to|on|onto|off|from|off of)(?: the| my)? (?:(?P<l>[a-z]+) )?timer$").captures(t) {
         let d: Vec<&str> = c["d"]
             .split_whitespace()
             .filter(|w| !matches!(*w, "more" | "extra" | "another"))
@@ -689,7 +690,7 @@ fn timer_change(t: &str) -> Option<Intent> {
         let secs = parse_duration(&d)?;
         let add = c.name("add").is_some();
         // "add five minutes off" or "take five minutes to": not what anyone says.
-        let toward = c[0].contains(" to ") || c[0].contains(" on ") || c[0].contains(" onto ");
+        let toward = matches!(&c["p"], "to" | "on" | "onto");
         if add != toward {
             return None;
         }
@@ -710,10 +711,7 @@ fn timer_change(t: &str) -> Option<Intent> {
         return Some(Intent::PauseTimer { label: label(&c) });
     }
     if let Some(c) = pattern!(r"^(?:resume|continue|unpause|un-pause|restart)(?: the| my)? (?:(?P<l>[a-z]+) )?timer(?: again)?$|^(?:start)(?: the| my)? (?:(?P<l2>[a-z]+) )?timer again$").captures(t) {
-        let l = c.name("l").or(c.name("l2")).map(|l| l.as_str().to_string());
-        return Some(Intent::ResumeTimer {
-            label: l.filter(|l| !matches!(l.as_str(), "the" | "my" | "a")),
-        });
+        return Some(Intent::ResumeTimer { label: label(&c) });
     }
     None
 }
@@ -956,6 +954,7 @@ mod tests {
                 }),
             ),
             ("start the timer again", Some(ResumeTimer { label: None })),
+            ("resume that timer", Some(ResumeTimer { label: None })),
             // Said the wrong way round, or music: not a timer's.
             ("add five minutes off the timer", None),
             ("pause the music", None),

@@ -540,16 +540,17 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         None => (rest.clone(), None),
     };
     let mut title = tidy_title(title);
+    let said_words = words_of(t);
     // "book a meeting with chelsea", "create an event with Ana": the noun the verb took.
     if title.first() == Some(&"with") {
         let noun = ["appointment", "event"]
             .into_iter()
-            .find(|n| words_of(t).contains(n))
+            .find(|n| said_words.contains(n))
             .unwrap_or("meeting");
         title.insert(0, noun);
     }
     let verb = c[0].split_whitespace().next().unwrap_or_default();
-    let calendar_said = words_of(t).iter().any(|w| CALENDAR_WORDS.contains(w));
+    let calendar_said = said_words.iter().any(|w| CALENDAR_WORDS.contains(w));
     if said.is_none() && (title.is_empty() || matches!(title.as_slice(), ["something"])) {
         // "i want to add something to my calendar": what and when, asked.
         return calendar_said.then(|| {
