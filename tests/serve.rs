@@ -9,7 +9,7 @@ use serde_json::Value;
 use zoe::stt::eval::wer;
 
 use crate::support::data;
-use crate::support::wyoming::Served;
+use crate::support::wyoming::{wait_until, SatelliteProcess, Served};
 
 /// What a corpus clip says, from its name (`<voice>__<slug>__<n>.wav`).
 fn said(file: &str) -> String {
@@ -223,4 +223,153 @@ fn zeroconf_advertises_the_server_as_home_assistant_looks_for_it() {
         served.stderr_text()
     );
     stopped_cleanly(served);
+}
+
+#[test]
+fn a_satellite_is_a_room_that_zoe_answers() {
+    // The official satellite (wyoming-satellite 1.0.0) streams its microphone to Zoe, which hears
+    // the wake word, the request and its end, answers, and sends the reply's audio back, as
+    // Home Assistant would; a timer set there is kept under the room's name.
+    let clips = [
+        "piper-joe__hey_zoe_what_time_is_it__001.wav",
+        "piper-joe__hey_zoe_set_a_timer_for_five_minutes__001.wav",
+    ];
+    let Some(clips) = clips
+        .iter()
+        .map(|c| data::shared(c))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sat) = SatelliteProcess::start(dir.path(), None, &clips) else {
+        return;
+    };
+    let room = format!("kitchen=tcp://127.0.0.1:{}", sat.port);
+    let store = format!("store.path=\"{}\"", dir.path().join("zoe.db").display());
+    let Some(served) = Served::start_with(
+        &["--satellite", &room],
+        &[&store, "turn.model=\"off\"", "llm.warm_start=false"],
+    ) else {
+        return;
+    };
+    let connected = |n: usize| {
+        served
+            .stderr_text()
+            .matches("connected room=kitchen")
+            .count()
+            >= n
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || connected(1)),
+        "Zoe did not reach the satellite:\n{}",
+        served.stderr_text()
+    );
+    sat.go();
+    assert!(
+        wait_until(Duration::from_secs(120), || sat.transcripts().len() >= 2
+            && served.stderr_text().matches("turn done").count() >= 2),
+        "two requests, two transcripts: {:?}\n{}",
+        sat.transcripts(),
+        served.stderr_text()
+    );
+    let heard = sat.transcripts();
+    assert!(wer("what time is it", &heard[0]) <= 0.25, "{heard:?}");
+    assert!(
+        wer("set a timer for five minutes", &heard[1]) <= 0.25,
+        "{heard:?}"
+    );
+    // The replies' audio, as the satellite played it, transcribed back by the same server.
+    // Both replies are in once what it played has not grown for a second.
+    let (mut len, mut since) = (0, std::time::Instant::now());
+    let done = wait_until(Duration::from_secs(30), || {
+        let n = sat.played().len();
+        if n != len {
+            (len, since) = (n, std::time::Instant::now());
+        }
+        n > 22050 * 2 && since.elapsed() > Duration::from_secs(1)
+    });
+    assert!(done, "no reply was played: {len} samples");
+    let wav = dir.path().join("replies.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 22050,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&wav, spec).unwrap();
+    for s in sat.played() {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+    let t = served.client("transcribe", &[wav.to_str().unwrap()]);
+    let said = t[0]["text"].as_str().unwrap().to_lowercase();
+    assert!(
+        said.contains("it's") || said.contains("it is"),
+        "the time: {said:?}"
+    );
+    assert!(
+        said.contains("timer") && said.contains("minute"),
+        "the timer: {said:?}"
+    );
+    // Kept under the room's name: when it is due it rings there.
+    let db = rusqlite::Connection::open(dir.path().join("zoe.db")).unwrap();
+    let rooms: Vec<Option<String>> = db
+        .prepare("SELECT room FROM timers")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rooms, [Some("kitchen".to_string())]);
+
+    // The satellite vanishes: the server goes on serving, and Zoe reconnects when it is back.
+    let port = sat.port;
+    drop(sat);
+    let info = served.client("describe", &[]);
+    assert!(info["seconds"].as_f64().unwrap() < 1.0, "{info}");
+    let again = tempfile::tempdir().unwrap();
+    let _sat = SatelliteProcess::start(again.path(), Some(port), &[]).expect("installed above");
+    assert!(
+        wait_until(Duration::from_secs(60), || connected(2)),
+        "Zoe did not reconnect:\n{}",
+        served.stderr_text()
+    );
+    stopped_cleanly(served);
+}
+
+#[test]
+fn a_dead_room_ends_the_server_with_its_reason() {
+    // A room whose audio worker dies must not pass for a served one: `zoe serve` ends with
+    // status 1 and the reason, so systemd starts it again (no satellite needs to be there).
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("store.path=\"{}\"", dir.path().join("zoe.db").display());
+    let Some(mut cmd) = Served::command(
+        &["--satellite", "kitchen=tcp://127.0.0.1:9"],
+        &[&store, "turn.model=\"off\"", "llm.warm_start=false"],
+    ) else {
+        return;
+    };
+    let mut child = cmd
+        .env("ZOE_TEST_FAULT", "zoe-room=panic")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start zoe serve");
+    let ended = wait_until(Duration::from_secs(120), || {
+        child.try_wait().expect("try_wait").is_some()
+    });
+    if !ended {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("its output");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(ended, "it went on serving with a dead room:\n{said}");
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    let last = said.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("room kitchen") && last.contains("fault injected into zoe-room"),
+        "{said}"
+    );
 }

@@ -16,13 +16,14 @@
 //! a local time are worked out again at start and when the machine's zone changes. Once a day the
 //! store drops what is older than the keeping age (the conversation log, deleted items).
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::actions::intent::{capitalise, say_time};
 use crate::actions::localtime::{local_at, local_utc_ms, zone_name};
-use crate::actions::store::{alarm_name, now_ms, Alarm, SharedStore, StoreCallError};
+use crate::actions::store::{alarm_name, now_ms, Alarm, SharedStore, StoreCallError, Table};
 
 /// How late a timer may fire and still count as on time.
 const LATE_MS: i64 = 60_000;
@@ -38,11 +39,20 @@ pub struct Announcement {
     pub text: String,
     /// An alarm going off (its label): it rings, a sound again and again, until stopped.
     pub alarm: Option<String>,
+    /// The room it was set in (a satellite's name); `None`: Zoe's own room.
+    pub room: Option<String>,
 }
 
 /// An alarm announced and not yet recorded as rung: its id, the ringing's due time, and its
 /// next ringing (local, UTC) when it repeats.
 type RangAlarm = (i64, i64, Option<(chrono::NaiveDateTime, i64)>);
+
+/// The rooms of what is due, by id (rows set in Zoe's own room are absent).
+struct Rooms {
+    timers: HashMap<i64, String>,
+    reminders: HashMap<i64, String>,
+    alarms: HashMap<i64, String>,
+}
 
 /// Announced, not yet marked in the store.
 #[derive(Debug, Clone, Default)]
@@ -211,14 +221,16 @@ impl Scheduler {
             .store
             .with(limit, move |st| {
                 let (timers, reminders) = st.due(wall_ms)?;
-                Ok::<_, crate::actions::store::StoreError>((
-                    timers,
-                    reminders,
-                    st.due_alarms(wall_ms)?,
-                ))
+                let alarms = st.due_alarms(wall_ms)?;
+                let rooms = Rooms {
+                    timers: st.rooms(Table::Timers, timers.iter().map(|t| t.id))?,
+                    reminders: st.rooms(Table::Reminders, reminders.iter().map(|r| r.id))?,
+                    alarms: st.rooms(Table::Alarms, alarms.iter().map(|a| a.id))?,
+                };
+                Ok::<_, crate::actions::store::StoreError>((timers, reminders, alarms, rooms))
             })
             .await;
-        let (timers, reminders, alarms) = match due {
+        let (timers, reminders, alarms, mut rooms) = match due {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!("checking timers and alarms: {e}; they stay due");
@@ -230,7 +242,8 @@ impl Scheduler {
             if self.unmarked.timers.contains(&t.id) {
                 continue;
             }
-            if !self.announce(timer_text(&t.label, late(t.due_ms))) {
+            let room = rooms.timers.remove(&t.id);
+            if !self.announce(timer_text(&t.label, late(t.due_ms)), room) {
                 return false;
             }
             self.unmarked.timers.push(t.id);
@@ -239,7 +252,8 @@ impl Scheduler {
             if self.unmarked.reminders.contains(&r.id) {
                 continue;
             }
-            if !self.announce(reminder_text(&r.text, r.due_ms.is_some_and(late))) {
+            let room = rooms.reminders.remove(&r.id);
+            if !self.announce(reminder_text(&r.text, r.due_ms.is_some_and(late)), room) {
                 return false;
             }
             self.unmarked.reminders.push(r.id);
@@ -252,7 +266,8 @@ impl Scheduler {
             let late = late(a.due_ms);
             let text = alarm_text(&a, late);
             let alarm = (!late).then(|| a.label.clone());
-            if self.tx.send(Announcement { text, alarm }).is_err() {
+            let room = rooms.alarms.remove(&a.id);
+            if self.tx.send(Announcement { text, alarm, room }).is_err() {
                 return false;
             }
             let next = a
@@ -265,8 +280,13 @@ impl Scheduler {
         true
     }
 
-    fn announce(&self, text: String) -> bool {
-        self.tx.send(Announcement { text, alarm: None }).is_ok()
+    fn announce(&self, text: String, room: Option<String>) -> bool {
+        let a = Announcement {
+            text,
+            alarm: None,
+            room,
+        };
+        self.tx.send(a).is_ok()
     }
 
     /// Marks what was announced; kept for the next pass when the write fails or is late.
@@ -406,6 +426,44 @@ mod tests {
         assert_eq!(drained(&mut rx), ["Your pasta timer is done."]);
         let state = store.with(SECOND, move |st| st.timer_state(id)).await;
         assert_eq!(state.unwrap().as_deref(), Some("fired"));
+    }
+
+    /// What a room's engine sets is announced in that room; what Zoe's own room sets, in none in
+    /// particular (the room of one call never sticks to the next).
+    #[tokio::test]
+    async fn what_a_room_sets_is_announced_in_that_room() {
+        let store = SharedStore::new(Store::in_memory().unwrap());
+        let kitchen = store.in_room("kitchen");
+        let now = now_ms();
+        kitchen
+            .with(SECOND, move |st| st.add_timer("pasta", now - 1_000))
+            .await
+            .unwrap();
+        store
+            .with(SECOND, move |st| st.add_timer("tea", now - 500))
+            .await
+            .unwrap();
+        kitchen
+            .with(SECOND, move |st| {
+                st.add_reminder("stir", Some(now - 200), None)
+            })
+            .await
+            .unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut s = Scheduler::new(store.clone(), tx, settings(SECOND));
+        assert!(s.pass(now_ms(), Instant::now()).await);
+        let said: Vec<(String, Option<String>)> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|a| (a.text, a.room))
+            .collect();
+        let kitchen = Some("kitchen".to_string());
+        assert_eq!(
+            said,
+            [
+                ("Your pasta timer is done.".to_string(), kitchen.clone()),
+                ("Your tea timer is done.".to_string(), None),
+                ("Reminder: stir.".to_string(), kitchen),
+            ]
+        );
     }
 
     /// An announced timer whose mark is late is not announced again while the mark is pending.

@@ -13,6 +13,7 @@
 //! reverses. [`Store::purge`] removes what is older than the keeping age (deleted items, old
 //! deletions, the conversation log).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -103,6 +104,10 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX events_start ON events(start_local);",
     // 6: a timer can be paused: the time it had left, while it is.
     "ALTER TABLE timers ADD COLUMN left_ms INTEGER;",
+    // 7: the room a timer, reminder or alarm was set in (a satellite's name; none: Zoe's own).
+    "ALTER TABLE timers ADD COLUMN room TEXT;
+     ALTER TABLE reminders ADD COLUMN room TEXT;
+     ALTER TABLE alarms ADD COLUMN room TEXT;",
 ];
 
 mod alarms;
@@ -126,6 +131,24 @@ pub type ToUtc<'a> = &'a dyn Fn(chrono::NaiveDateTime) -> Option<i64>;
 /// Keys whose facts hold one value (a new value replaces the old); others accumulate ("likes").
 fn single_valued(key: &str) -> bool {
     !matches!(key, "likes" | "dislikes" | "note")
+}
+
+/// The tables of what rings or is said when due.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Table {
+    Timers,
+    Reminders,
+    Alarms,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Timers => "timers",
+            Table::Reminders => "reminders",
+            Table::Alarms => "alarms",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -188,6 +211,9 @@ fn select<T>(
 
 pub struct Store {
     conn: Connection,
+    /// The room the call being served came from ([`SharedStore::in_room`]): what it sets rings
+    /// there.
+    room: Option<std::sync::Arc<str>>,
 }
 
 /// The store shared by the engine and the scheduler. Work runs on a blocking thread under a
@@ -196,6 +222,8 @@ pub struct Store {
 pub struct SharedStore {
     inner: std::sync::Arc<std::sync::Mutex<Store>>,
     pub changed: std::sync::Arc<tokio::sync::Notify>,
+    /// The room this handle's calls come from.
+    room: Option<std::sync::Arc<str>>,
 }
 
 #[derive(Debug, Error)]
@@ -211,6 +239,16 @@ impl SharedStore {
         SharedStore {
             inner: std::sync::Arc::new(std::sync::Mutex::new(store)),
             changed: Default::default(),
+            room: None,
+        }
+    }
+
+    /// The same store for one room's engine: the timers, reminders and alarms set through it
+    /// are announced in that room.
+    pub fn in_room(&self, room: &str) -> SharedStore {
+        SharedStore {
+            room: Some(room.into()),
+            ..self.clone()
         }
     }
 
@@ -229,10 +267,13 @@ impl SharedStore {
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreJob<T> {
-        let inner = self.inner.clone();
+        let (inner, room) = (self.inner.clone(), self.room.clone());
         StoreJob(tokio::task::spawn_blocking(move || {
             let mut guard = inner.lock().unwrap_or_else(|e| e.into_inner());
-            f(&mut guard)
+            guard.room = room;
+            let r = f(&mut guard);
+            guard.room = None;
+            r
         }))
     }
 }
@@ -335,7 +376,7 @@ impl Store {
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
-        Ok(Store { conn })
+        Ok(Store { conn, room: None })
     }
 
     pub fn schema_version(&self) -> Result<i64, StoreError> {
@@ -492,8 +533,8 @@ impl Store {
     pub fn add_timer(&mut self, label: &str, due_ms: i64) -> Result<i64, StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO timers (label, due_ms, created_ms) VALUES (?1, ?2, ?3)",
-            params![label, due_ms, now_ms()],
+            "INSERT INTO timers (label, due_ms, created_ms, room) VALUES (?1, ?2, ?3, ?4)",
+            params![label, due_ms, now_ms(), self.room.as_deref()],
         )?;
         let id = tx.last_insert_rowid();
         tx.commit()?;
@@ -573,13 +614,15 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO reminders (text, due_ms, created_ms, local, zone) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO reminders (text, due_ms, created_ms, local, zone, room)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 text,
                 due_ms,
                 now_ms(),
                 local.map(|(t, _)| t.format(LOCAL_FORMAT).to_string()),
-                local.map(|(_, z)| z)
+                local.map(|(_, z)| z),
+                self.room.as_deref()
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -733,6 +776,26 @@ impl Store {
             Reminder::from_row,
         )?;
         Ok((timers, reminders))
+    }
+
+    /// The rooms these rows of `table` were set in (rows set in Zoe's own room are left out).
+    pub fn rooms(
+        &self,
+        table: Table,
+        ids: impl IntoIterator<Item = i64>,
+    ) -> Result<HashMap<i64, String>, StoreError> {
+        let mut rooms = HashMap::new();
+        let sql = format!(
+            "SELECT room FROM {} WHERE id = ?1 AND room IS NOT NULL",
+            table.name()
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        for id in ids {
+            if let Some(room) = stmt.query_row([id], |r| r.get::<_, String>(0)).optional()? {
+                rooms.insert(id, room);
+            }
+        }
+        Ok(rooms)
     }
 
     /// Marks announced timers and reminders fired (idempotent).

@@ -101,6 +101,11 @@ pub struct ServeArgs {
     /// NAME (default: zoe-HOSTNAME).
     #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
     pub zeroconf: Option<String>,
+    /// Answer this Wyoming satellite (wyoming-satellite, on port 10700): Zoe connects to it as
+    /// Home Assistant would and serves its room. NAME (default HOST:PORT) is the room its timers
+    /// and alarms ring in. Repeat for more rooms.
+    #[arg(long = "satellite", value_name = "[NAME=]tcp://HOST:PORT")]
+    pub satellites: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

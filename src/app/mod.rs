@@ -10,7 +10,8 @@
 //! - [`doctor`]: `zoe doctor`, the set-up checks.
 //! - [`models`]: the model catalogue and the resumable, verified downloader.
 //! - [`wake`]: `zoe wake train|enroll|scores`.
-//! - [`serve`]: `zoe serve`, the Wyoming server for Home Assistant.
+//! - [`serve`]: `zoe serve`, the Wyoming server for Home Assistant; [`rooms`]: the satellites it
+//!   answers, each a room with its own voice session.
 //! - [`calendar`]: `zoe calendar export|import` (iCalendar files).
 //! - [`bench`]: `zoe bench chat|actions|wake|stt`.
 
@@ -24,6 +25,7 @@ pub mod input;
 pub mod listen;
 pub mod models;
 pub mod replay;
+pub mod rooms;
 pub mod serve;
 pub mod session;
 pub mod wake;

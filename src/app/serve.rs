@@ -11,6 +11,7 @@ use crate::app::cli::ServeArgs;
 use crate::config::{tcp_address, Config, ServeConfig};
 use crate::dialogue::Ended;
 use crate::health::Health;
+use crate::serve::satellite::Satellite;
 use crate::serve::{info::Offer, voice::Voices, zeroconf, Engines};
 use crate::shutdown::Shutdown;
 use crate::stt::SttThread;
@@ -64,6 +65,15 @@ pub async fn run(cfg: Arc<Config>, args: ServeArgs, shutdown: Shutdown) -> anyho
         scfg.uri = uri;
     }
     let addr = tcp_address(&scfg.uri).map_err(|e| anyhow::anyhow!(e))?;
+    let satellites = args
+        .satellites
+        .iter()
+        .map(|s| Satellite::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("--satellite: {e}"))?;
+    if let Some(name) = duplicate(&satellites) {
+        anyhow::bail!("--satellite: two satellites are named {name}");
+    }
     // The port first: a taken one is said before minutes of loading.
     let listener = TcpListener::bind(&addr)
         .await
@@ -71,8 +81,24 @@ pub async fn run(cfg: Arc<Config>, args: ServeArgs, shutdown: Shutdown) -> anyho
     let bound = listener
         .local_addr()
         .context("the listening socket has no address")?;
-    let (engines, stt_thread) = start(cfg.clone(), scfg).await?;
+    let (engines, stt_thread) = start(cfg.clone(), scfg.clone()).await?;
     let engines = Arc::new(engines);
+    let rooms = match (&engines.stt, satellites.is_empty()) {
+        (_, true) => None,
+        (None, false) => anyhow::bail!("satellites need speech recognition, which did not start"),
+        (Some(stt), false) => {
+            let rcfg = crate::app::rooms::room_config(&cfg);
+            crate::app::models::ensure_wake(&rcfg).await?;
+            crate::app::models::ensure_turn(&rcfg).await;
+            crate::app::models::ensure_onnxruntime(&rcfg).await;
+            let n = satellites.len();
+            let r =
+                crate::app::rooms::start(cfg.clone(), &scfg, satellites, stt.clone(), &shutdown)
+                    .await?;
+            eprintln!("zoe: answering {n} satellite(s)");
+            Some(r)
+        }
+    };
     let advert = args.zeroconf.and_then(|name| {
         let name = match name.trim() {
             "" => format!("zoe-{}", zeroconf::hostname().unwrap_or_default()),
@@ -93,8 +119,23 @@ pub async fn run(cfg: Arc<Config>, args: ServeArgs, shutdown: Shutdown) -> anyho
     }
     crate::serve::run(listener, engines.clone(), &shutdown).await;
     drop(advert);
+    let failed = match rooms {
+        Some(r) => r.join().await,
+        None => None,
+    };
     close(engines, stt_thread).await;
-    Ok(Ended::Interrupted)
+    match failed {
+        Some(why) => Err(anyhow::anyhow!(why)),
+        None => Ok(Ended::Interrupted),
+    }
+}
+
+/// The name two satellites share, if any (their rooms would be one).
+fn duplicate(sats: &[Satellite]) -> Option<&str> {
+    sats.iter()
+        .enumerate()
+        .find(|(i, s)| sats[..*i].iter().any(|t| t.name == s.name))
+        .map(|(_, s)| s.name.as_str())
 }
 
 /// Ends the synthesis threads and whisper's, once no client holds the engines.

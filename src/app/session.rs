@@ -25,7 +25,7 @@ use crate::hearing::echo::EchoGuard;
 use crate::hearing::pipeline::{FramePipeline, TurnStage, WakeStage};
 use crate::llm::{ChatError, ChatRequest, LlmClient, Message, Options, StreamEvent};
 use crate::shutdown::Shutdown;
-use crate::speech::sink::Output;
+use crate::speech::Output;
 use crate::speech::SpeechHandle;
 use crate::stt::{SttHandle, SttThread, Transcribe, Whisper};
 use crate::turn::model::SmartTurn;
@@ -142,6 +142,26 @@ pub async fn warm_start(client: LlmClient, cfg: Arc<Config>) {
     }
 }
 
+/// Starts the scheduler task: what is due in `store` is announced on `tx` until `shutdown`.
+pub fn spawn_scheduler(
+    cfg: &Config,
+    store: SharedStore,
+    tx: mpsc::UnboundedSender<Announcement>,
+    shutdown: &Shutdown,
+) -> JoinHandle<()> {
+    let settings = scheduler::SchedulerSettings {
+        limit: cfg.store.write,
+        keep: cfg.store.keep,
+    };
+    let s = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = s.wait() => {}
+            _ = scheduler::run(store, tx, settings) => {}
+        }
+    })
+}
+
 /// A running session's shutdown signal and the tasks it started. [`Session::start`] also hands
 /// out the engine and the scheduler's announcements, which the command's loop owns.
 pub struct Session {
@@ -183,17 +203,7 @@ impl Session {
         }
         let (tx, announcements) = mpsc::unbounded_channel();
         if let Some(store) = engine.store() {
-            let settings = scheduler::SchedulerSettings {
-                limit: cfg.store.write,
-                keep: cfg.store.keep,
-            };
-            let s = shutdown.clone();
-            tasks.push(tokio::spawn(async move {
-                tokio::select! {
-                    _ = s.wait() => {}
-                    _ = scheduler::run(store, tx, settings) => {}
-                }
-            }));
+            tasks.push(spawn_scheduler(&cfg, store, tx, shutdown));
         }
         let session = Session {
             shutdown: shutdown.clone(),
@@ -258,7 +268,9 @@ impl Session {
     }
 }
 
-async fn finish_speech(mut engine: Engine, ended: Ended, shutdown: &Shutdown) {
+/// Ends an engine's speech: drained after the end of input (unless `shutdown` comes), stopped
+/// otherwise; its thread joined.
+pub async fn finish_speech(mut engine: Engine, ended: Ended, shutdown: &Shutdown) {
     let Some(speech) = engine.take_speech() else {
         if ended == Ended::Interrupted {
             eprintln!("\nzoe: interrupted");

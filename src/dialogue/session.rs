@@ -157,6 +157,13 @@ pub async fn serve_utterance(
         },
     };
     let heard_at = std::time::Instant::now();
+    if gate.is_none() {
+        match &heard {
+            Heard::Request(t) => engine.heard(&t.text),
+            Heard::Nothing(NoTurn::Dropped | NoTurn::Withdrawn) => {}
+            Heard::Nothing(_) | Heard::Failed(..) => engine.heard(""),
+        }
+    }
     let gate = match (&heard, gate) {
         (Heard::Request(_), gate) => gate,
         (_, Some(mut gate)) => match gate.outcome().await {
@@ -253,7 +260,7 @@ pub struct Live {
     pub playback: Playback,
 }
 
-type Turn = Pin<Box<dyn Future<Output = (Engine, Result<TurnMetrics, NoTurn>)>>>;
+type Turn = Pin<Box<dyn Future<Output = (Engine, Result<TurnMetrics, NoTurn>)> + Send>>;
 
 /// Serves `u` on the idle engine (held on `gate` for a speculative reply).
 fn start_turn(

@@ -89,7 +89,7 @@ pub struct Engine {
     client: LlmClient,
     history: History,
     speech: Option<SpeechHandle>,
-    out: Box<dyn Write + Send>,
+    out: Box<dyn Write + Send + Sync>,
     metrics: Option<MetricsWriter>,
     turns: u64,
     /// Cleared when the model rejects `tools`; action turns then describe the tools in text.
@@ -112,6 +112,9 @@ pub struct Engine {
     pending: Option<Pending>,
     /// The alarm that may be ringing.
     ringer: Ringer,
+    /// Told what each voice utterance came to: its request, or "" for none (a satellite's room
+    /// is sent it as the transcript).
+    heard: Option<tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
 fn ms_since(t0: Instant, t: Instant) -> f64 {
@@ -182,7 +185,7 @@ impl Engine {
     pub fn new(
         cfg: Arc<Config>,
         speech: Option<SpeechHandle>,
-        out: Box<dyn Write + Send>,
+        out: Box<dyn Write + Send + Sync>,
         metrics: Option<MetricsWriter>,
     ) -> Self {
         let client = LlmClient::new(cfg.llm.clone(), cfg.deadlines);
@@ -207,6 +210,19 @@ impl Engine {
             dropped: 0,
             pending: None,
             ringer: Ringer::new(speech_control),
+            heard: None,
+        }
+    }
+
+    /// Tells `tx` what each voice utterance came to (see [`Engine::heard`]).
+    pub fn set_heard(&mut self, tx: tokio::sync::mpsc::UnboundedSender<String>) {
+        self.heard = Some(tx);
+    }
+
+    /// An utterance came to this request ("": to none).
+    pub fn heard(&self, request: &str) {
+        if let Some(tx) = &self.heard {
+            let _ = tx.send(request.to_string());
         }
     }
 
@@ -284,7 +300,7 @@ impl Engine {
     }
 
     /// Replaces where reply text is printed (stdout by default).
-    pub fn set_output(&mut self, out: Box<dyn Write + Send>) {
+    pub fn set_output(&mut self, out: Box<dyn Write + Send + Sync>) {
         self.out = out;
     }
 

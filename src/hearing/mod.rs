@@ -3,6 +3,7 @@
 //!
 //! - [`live`]: the live worker: microphone ring → 16 kHz frames → pipeline; device reopening.
 //! - [`replay`]: the replay worker: WAV files → frames → pipeline (paced with `--realtime`).
+//! - [`remote`]: a satellite's worker: its audio from the network → frames → pipeline.
 //! - [`pipeline`]: the frame pipeline both share: echo guard → wake detector → VAD → who is it
 //!   for → STT jobs; its events.
 //! - [`addressee`]: who an utterance is for (wake / follow-up / over Zoe / nobody), pure.
@@ -14,6 +15,7 @@ pub mod addressee;
 pub mod echo;
 pub mod live;
 pub mod pipeline;
+pub mod remote;
 pub mod replay;
 pub mod vad;
 

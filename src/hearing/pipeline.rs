@@ -284,6 +284,18 @@ impl FramePipeline {
         self
     }
 
+    /// Replaces the wake stage (`None`: everything heard is for Zoe, as when a satellite has
+    /// heard the wake word itself); returns the one it had. Listening starts over.
+    pub fn set_wake(&mut self, stage: Option<WakeStage>) -> Option<WakeStage> {
+        self.armed = None;
+        self.follow_until = None;
+        let mut stage = stage;
+        if let Some(w) = &mut stage {
+            w.detector.reset();
+        }
+        std::mem::replace(&mut self.wake, stage)
+    }
+
     /// Tells the pipeline when Zoe is audible (live audio; replayed files never hear her).
     pub fn with_playback(mut self, playback: Playback) -> Self {
         self.playback = Some(playback);

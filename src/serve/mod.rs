@@ -24,6 +24,7 @@ pub mod client;
 pub mod info;
 pub mod out;
 pub mod pcm;
+pub mod satellite;
 pub mod speak;
 pub mod voice;
 pub mod wake;

@@ -9,9 +9,10 @@
 //! dedicated thread rather than a task. [`SpeechHandle::stop`] bumps an atomic epoch before sending
 //! `Stop`, so a sentence being synthesized aborts within one 40 ms piece.
 //!
-//! Layout: [`sink`] (speaker, WAV, null), [`cues`] (tones), [`tts`] (the engines).
+//! Layout: [`sink`] (speaker, WAV, null), [`remote`] (a satellite's room), [`cues`] (tones), [`tts`] (the engines).
 
 pub mod cues;
+pub mod remote;
 pub mod sink;
 pub mod tts;
 
@@ -25,11 +26,26 @@ use thiserror::Error;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::audio::output::OutputError;
+use crate::audio::playback::Playback;
 use crate::audio::playback::Probe;
 use crate::config::SpeechConfig;
 use cues::{alarm_ring, chime, cue_tone, Cue};
-use sink::{AudioSink, NullSink, Output, SpeakerSink, WavSink};
+use sink::{AudioSink, NullSink, SpeakerSink, WavSink};
 use tts::{Tts, TtsError};
+
+/// Which sink the speech thread opens.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// The default output device, or the one named; `playback` learns when Zoe is audible.
+    Speaker {
+        device: Option<String>,
+        playback: Option<Playback>,
+    },
+    Wav(PathBuf),
+    /// A room heard through the network (a Wyoming satellite).
+    Remote(remote::RemoteOut),
+    Null,
+}
 
 #[derive(Debug, Error)]
 pub enum SpeechError {
@@ -132,6 +148,7 @@ impl SpeechHandle {
                                 Box::new(WavSink::create(path, tts.sample_rate())?)
                             }
                             Output::Null => Box::new(NullSink),
+                            Output::Remote(out) => Box::new(remote::RemoteSink::new(out.clone())),
                         };
                         Ok((tts, sink))
                     });

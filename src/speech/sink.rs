@@ -3,7 +3,7 @@
 //! on the first piece of a reply records when its first audible sample is heard: for the speaker,
 //! by the speaker's clock when the mixer takes it; for a WAV file, when it is written.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -301,16 +301,4 @@ impl AudioSink for SpeakerSink {
             }
         }
     }
-}
-
-/// Which sink the speech thread opens.
-#[derive(Debug, Clone)]
-pub enum Output {
-    /// The default output device, or the one named; `playback` learns when Zoe is audible.
-    Speaker {
-        device: Option<String>,
-        playback: Option<Playback>,
-    },
-    Wav(PathBuf),
-    Null,
 }

@@ -41,6 +41,19 @@ impl Served {
                 return None;
             }
         };
+        let mut cmd = Served::command(args, extra)?;
+        let child = cmd
+            .env("RUST_LOG", "warn,zoe=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start zoe serve");
+        Served::started(child, python)
+    }
+
+    /// `zoe serve` on a free loopback port as [`Served::start_with`] runs it, not started.
+    pub fn command(args: &[&str], extra: &[&str]) -> Option<Command> {
         let whisper = data::tiny_en()?;
         let voice = data::shared("en_US-joe-medium.onnx")?;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoe"));
@@ -65,13 +78,11 @@ impl Served {
         for var in super::ZOE_VARS {
             cmd.env_remove(var);
         }
-        let mut child = cmd
-            .env("RUST_LOG", "warn,zoe=info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start zoe serve");
+        Some(cmd)
+    }
+
+    /// Waits until the started `child` says where it listens.
+    fn started(mut child: Child, python: PathBuf) -> Option<Served> {
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = crossbeam_channel::bounded(1);
         let (lines, pipe) = (stderr.clone(), child.stderr.take().expect("stderr"));
@@ -159,4 +170,108 @@ impl Drop for Served {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The official satellite (PyPI `wyoming-satellite` 1.0.0 in `target/satellite-venv`) on a free
+/// loopback port: its microphone is `satellite_mic.py` playing `clips` once `go` exists, its
+/// speaker appends what it plays to `dir/out.raw` (16-bit mono at 22,050 Hz), and each transcript
+/// it is sent is a line of `dir/transcript.txt`.
+pub struct SatelliteProcess {
+    child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl SatelliteProcess {
+    /// `None` (saying "skipped") where the satellite cannot be installed.
+    pub fn start(dir: &std::path::Path, port: Option<u16>, clips: &[PathBuf]) -> Option<Self> {
+        if let Err(why) = python() {
+            println!("skipped: no Wyoming satellite ({why})");
+            return None;
+        }
+        let python = root().join("target/satellite-venv/bin/python");
+        let port = port.unwrap_or_else(|| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            l.local_addr().expect("its address").port()
+        });
+        let mic = root().join("tests/support/satellite_mic.py");
+        let mut mic_cmd = format!("python3 {} {}", mic.display(), dir.join("go").display());
+        for c in clips {
+            mic_cmd.push_str(&format!(" {}", c.display()));
+        }
+        let out = dir.join("out.raw");
+        let transcript = dir.join("transcript.txt");
+        let child = Command::new(python)
+            .args([
+                "-m",
+                "wyoming_satellite",
+                "--no-zeroconf",
+                "--name",
+                "kitchen-satellite",
+            ])
+            .arg("--uri")
+            .arg(format!("tcp://127.0.0.1:{port}"))
+            .arg("--mic-command")
+            .arg(mic_cmd)
+            .arg("--snd-command")
+            .arg(format!("sh -c 'cat >> {}'", out.display()))
+            .args(["--snd-command-rate", "22050"])
+            .arg("--transcript-command")
+            .arg(format!(
+                "sh -c 'cat >> {0}; echo >> {0}'",
+                transcript.display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start wyoming-satellite");
+        Some(SatelliteProcess {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Starts the microphone's clips.
+    pub fn go(&self) {
+        std::fs::write(self.dir.join("go"), b"").expect("write go");
+    }
+
+    /// The transcripts it was sent so far.
+    pub fn transcripts(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("transcript.txt"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// What it played so far, as samples at 22,050 Hz.
+    pub fn played(&self) -> Vec<i16> {
+        std::fs::read(self.dir.join("out.raw"))
+            .unwrap_or_default()
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect()
+    }
+}
+
+impl Drop for SatelliteProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `ready` holds (checked every 200 ms), at most `limit`; whether it did.
+pub fn wait_until(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if ready() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    ready()
 }

@@ -79,15 +79,16 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO alarms (label, local, due_ms, zone, days, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO alarms (label, local, due_ms, zone, days, created_ms, room)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 label,
                 local.format(LOCAL_FORMAT).to_string(),
                 due_ms,
                 zone,
                 days,
-                now_ms()
+                now_ms(),
+                self.room.as_deref()
             ],
         )?;
         let id = tx.last_insert_rowid();
