@@ -73,7 +73,9 @@ fn listen(pulse: &Pulse, url: &str, model: &std::path::Path) -> Zoe {
 /// hears as "Molly"), cut to where the voice is and at the level `speech` gives, so the end of
 /// what the microphone plays is where the voice stops.
 fn piper(name: &str) -> Vec<f32> {
-    let a = crate::support::data::load(&crate::support::data::file(name));
+    // The corpus is in ../shared beside tiny.en, which each test checks for first.
+    let clip = crate::support::data::shared(name).expect("the wake corpus beside tiny.en");
+    let a = crate::support::data::load(&clip);
     let (s, e) = zoe::train::speech_bounds(&a).expect("audible");
     a[s..e].iter().map(|x| x * 0.7).collect()
 }
@@ -110,7 +112,9 @@ fn listen_args(model: &std::path::Path) -> Vec<String> {
         "--set".into(),
         format!(
             "wake.features_dir=\"{}\"",
-            crate::support::data::wake_features_dir().display()
+            crate::support::data::wake_features_dir()
+                .expect("the wake word's models beside tiny.en, checked first")
+                .display()
         ),
     ]
 }

@@ -219,7 +219,10 @@ async fn a_spoken_greeting_answered_by_the_real_model() {
     let out_wav = dir.path().join("reply.wav");
     let metrics = dir.path().join("m.jsonl");
     let mut flags: Vec<String> = real(&["--realtime", "--wav-out", out_wav.to_str().unwrap()]);
-    flags.extend(wake_and_store(dir.path()));
+    let Some(wake) = wake_and_store(dir.path()) else {
+        return;
+    };
+    flags.extend(wake);
     let args = replay_args(&model, &server.url, &metrics, &flags, &[&wav]);
     let out = run_zoe(args).await;
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -20,13 +20,13 @@ fn silence(dir: &Path, secs: f64) -> PathBuf {
 }
 
 /// `zoe replay --realtime` of `wav` with a random tiny model, the wake word off, and `env`.
-fn replay(url: &str, wav: &Path, env: &[(&str, &str)]) -> Zoe {
+fn replay(url: &str, wav: &Path, env: &[(&str, &str)]) -> Option<Zoe> {
     replay_with(url, wav, env, &[])
 }
 
 /// [`replay`] with more arguments.
-fn replay_with(url: &str, wav: &Path, env: &[(&str, &str)], extra: &[&str]) -> Zoe {
-    let model = data::random_model("tiny.en");
+fn replay_with(url: &str, wav: &Path, env: &[(&str, &str)], extra: &[&str]) -> Option<Zoe> {
+    let model = data::random_model("tiny.en")?;
     let (model, wav) = (model.display().to_string(), wav.display().to_string());
     let mut args = vec![
         "--realtime",
@@ -40,7 +40,7 @@ fn replay_with(url: &str, wav: &Path, env: &[(&str, &str)], extra: &[&str]) -> Z
     args.push(&wav);
     let mut env = env.to_vec();
     env.push(("RUST_LOG", "warn,zoe=info"));
-    Zoe::command("replay", url, &args, &env, None)
+    Some(Zoe::command("replay", url, &args, &env, None))
 }
 
 /// The death is logged, then the process exits non-zero within a second, with the reason as its
@@ -84,7 +84,9 @@ async fn a_dead_worker_ends_the_session_at_once_with_its_reason() {
         ),
         ("session=return", "the session loop (session) stopped"),
     ] {
-        let mut zoe = replay(&s.url(), &wav, &[("ZOE_TEST_FAULT", fault)]);
+        let Some(mut zoe) = replay(&s.url(), &wav, &[("ZOE_TEST_FAULT", fault)]) else {
+            return;
+        };
         ends_within_a_second(&mut zoe, reason);
     }
     // The end-of-turn thread, where its model is at hand (after the ones above: a real model).
@@ -95,7 +97,8 @@ async fn a_dead_worker_ends_the_session_at_once_with_its_reason() {
             &wav,
             &[("ZOE_TEST_FAULT", "zoe-turn=panic")],
             &["--set", &model, "--set", "turn.engine=\"tract\""],
-        );
+        )
+        .expect("the random model was made above");
         ends_within_a_second(&mut zoe, "the end-of-turn thread (zoe-turn) panicked");
     }
 }
@@ -106,7 +109,7 @@ fn notifications(
     wav: &Path,
     fault: Option<&str>,
     listen_for: Duration,
-) -> Vec<(Duration, String)> {
+) -> Option<Vec<(Duration, String)>> {
     let dir = tempfile::tempdir().unwrap();
     let socket_path = dir.path().join("notify");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
@@ -121,7 +124,7 @@ fn notifications(
     if let Some(f) = fault {
         env.push(("ZOE_TEST_FAULT", f));
     }
-    let mut zoe = replay(url, wav, &env);
+    let mut zoe = replay(url, wav, &env)?;
     let t0 = Instant::now();
     let mut got: Vec<(Duration, String)> = Vec::new();
     let mut buf = [0u8; 512];
@@ -138,7 +141,7 @@ fn notifications(
         }
     }
     assert!(zoe.running(), "stderr:\n{}", zoe.stderr_text());
-    got
+    Some(got)
 }
 
 /// With a 1 s watchdog, a healthy session says READY=1 and then pings about twice a second; when
@@ -150,11 +153,13 @@ async fn a_stuck_worker_stops_the_watchdog_pings() {
     let wav = silence(dir.path(), 30.0);
     let listen = Duration::from_secs(5);
     let pings = |got: &[(Duration, String)]| got.iter().filter(|(_, m)| m == "WATCHDOG=1").count();
-    let healthy = notifications(&s.url(), &wav, None, listen);
+    let Some(healthy) = notifications(&s.url(), &wav, None, listen) else {
+        return;
+    };
     assert_eq!(healthy.first().map(|(_, m)| m.as_str()), Some("READY=1"));
     assert!(pings(&healthy) >= 3, "{healthy:?}");
     for fault in ["zoe-stt=stall", "zoe-audio=stall", "session=stall"] {
-        let got = notifications(&s.url(), &wav, Some(fault), listen);
+        let got = notifications(&s.url(), &wav, Some(fault), listen).expect("made above");
         assert!(got.iter().any(|(_, m)| m == "READY=1"), "{fault}: {got:?}");
         assert_eq!(pings(&got), 0, "{fault}: {got:?}");
     }
@@ -167,11 +172,12 @@ async fn a_stuck_worker_stops_the_watchdog_pings() {
 async fn listen_exits_non_zero_when_its_audio_worker_dies() {
     let Some(pulse) = Pulse::start() else { return };
     let s = standin(Timing::brisk()).await;
-    let model = data::random_model("tiny.en").display().to_string();
-    let features = format!(
-        "wake.features_dir=\"{}\"",
-        data::wake_features_dir().display()
-    );
+    let (Some(model), Some(features)) = (data::random_model("tiny.en"), data::wake_features_dir())
+    else {
+        return;
+    };
+    let model = model.display().to_string();
+    let features = format!("wake.features_dir=\"{}\"", features.display());
     let args = [
         "--whisper-model",
         &model,
@@ -275,11 +281,11 @@ async fn soak_speech_with_requests_for_an_hour() {
         zoe::audio::write_wav(&path, &audio, 16_000).unwrap();
         files.push(path.display().to_string());
     }
+    let Some(features) = data::wake_features_dir() else {
+        return;
+    };
     let model = model.display().to_string();
-    let features = format!(
-        "wake.features_dir=\"{}\"",
-        data::wake_features_dir().display()
-    );
+    let features = format!("wake.features_dir=\"{}\"", features.display());
     let mut args = vec![
         "--realtime",
         "--no-speak",
@@ -392,8 +398,12 @@ fn model_files_of_the_wrong_kind_are_errors() {
             .collect::<Vec<_>>(),
     )
     .unwrap();
-    let mel = data::file("melspectrogram.onnx");
-    let head = data::file("alexa_v0.1.onnx");
+    let (Some(mel), Some(head)) = (
+        data::shared("melspectrogram.onnx"),
+        data::shared("alexa_v0.1.onnx"),
+    ) else {
+        return;
+    };
     let mut whisper_files = vec![noise.clone(), mel.clone()];
     whisper_files.extend(data::shared("ggml-silero-v6.2.0.bin"));
     for f in &whisper_files {

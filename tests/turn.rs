@@ -218,10 +218,13 @@ async fn a_pause_inside_a_request_is_one_turn_with_smart_turn() {
     let wav = dir.path().join("add_eggs_pause_and_bread.wav");
     zoe::audio::write_wav(&wav, &audio, 16_000).unwrap();
     let s = standin(Timing::brisk()).await;
+    let Some(wake) = wake_and_store(dir.path()) else {
+        return;
+    };
     let run = |extra: Vec<String>, name: &str| {
         let metrics = dir.path().join(name);
         let mut flags: Vec<String> = vec!["--no-speak".into()];
-        flags.extend(wake_and_store(dir.path()));
+        flags.extend(wake.clone());
         flags.extend(["--set".into(), "wake.required=false".into()]);
         flags.extend(extra);
         (

@@ -35,7 +35,10 @@ fn vad_segments_on_real_speech() {
         ("silero_test.wav", 16, 0.0),
     ];
     for &(name, count, first) in cases {
-        let segs = segments(&data::load(&data::file(name)), &cfg);
+        let Some(clip) = data::shared(name) else {
+            return;
+        };
+        let segs = segments(&data::load(&clip), &cfg);
         assert_eq!(segs.len(), count, "{name}: {segs:?}");
         assert!(
             (segs[0].0 - first).abs() < 0.15,
@@ -126,8 +129,10 @@ fn vad_bridges_short_pauses() {
 /// to the audio or uses the full window when asked, and respects the token cap.
 #[test]
 fn whisper_runs_with_a_random_tiny_model() {
-    let model = data::random_model("tiny.en");
-    let jfk = data::load(&data::file("jfk.wav"));
+    let (Some(model), Some(jfk)) = (data::random_model("tiny.en"), data::shared("jfk.wav")) else {
+        return;
+    };
+    let jfk = data::load(&jfk);
     let mut w = Whisper::load(&stt_config(&model)).expect("model loads");
     let two = &jfk[..32_000];
     let scaled = w.transcribe(two).expect("inference");
@@ -166,8 +171,10 @@ fn whisper_runs_with_a_random_tiny_model() {
 /// check is asked many times during one run, so a stale speculative run stops within a step.
 #[test]
 fn whisper_runs_can_be_aborted() {
-    let model = data::random_model("tiny.en");
-    let jfk = data::load(&data::file("jfk.wav"));
+    let (Some(model), Some(jfk)) = (data::random_model("tiny.en"), data::shared("jfk.wav")) else {
+        return;
+    };
+    let jfk = data::load(&jfk);
     let mut w = Whisper::load(&stt_config(&model)).unwrap();
     let asked = AtomicUsize::new(0);
     let never = || {
@@ -189,12 +196,11 @@ fn whisper_runs_can_be_aborted() {
 /// at most 10 %.
 #[test]
 fn real_model_transcribes_jfk() {
-    let Some(model) = data::tiny_en() else { return };
+    let (Some(model), Some(jfk)) = (data::tiny_en(), data::shared("jfk.wav")) else {
+        return;
+    };
     let mut w = Whisper::load(&SttConfig::with_model(model, 2)).unwrap();
-    let got = w
-        .transcribe(&data::load(&data::file("jfk.wav")))
-        .unwrap()
-        .text;
+    let got = w.transcribe(&data::load(&jfk)).unwrap().text;
     let want = "and so my fellow americans ask not what your country can do for you ask what you can do for your country";
     let norm = |s: &str| {
         s.to_lowercase()
@@ -243,7 +249,9 @@ fn write_bytes(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
 /// `zoe transcribe` prints a line per good file and one clear error per bad one, and goes on.
 #[test]
 fn transcribe_reports_bad_files_and_continues() {
-    let model = data::random_model("tiny.en");
+    let (Some(model), Some(jfk)) = (data::random_model("tiny.en"), data::shared("jfk.wav")) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let stereo44 = dir.path().join("stereo44.wav");
     {
@@ -266,10 +274,9 @@ fn transcribe_reports_bad_files_and_continues() {
     let empty = dir.path().join("empty.wav");
     zoe::audio::write_wav(&empty, &[], 16_000).unwrap();
     let text = write_bytes(dir.path(), "notes.wav", b"this is not audio");
-    let mut truncated = std::fs::read(data::file("jfk.wav")).unwrap();
+    let mut truncated = std::fs::read(&jfk).unwrap();
     truncated.truncate(30);
     let truncated = write_bytes(dir.path(), "truncated.wav", &truncated);
-    let jfk = data::file("jfk.wav");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoe"))
         .args(["transcribe", "--whisper-model", model.to_str().unwrap()])
         .args([&text, &rate96, &stereo44, &empty, &truncated, &jfk])

@@ -11,17 +11,16 @@ use zoe::wake::head::Head;
 use crate::support::data;
 use crate::support::*;
 
-fn models() -> Arc<FeatureModels> {
-    FeatureModels::load(&data::wake_features_dir()).expect("feature models load")
+fn models() -> Option<Arc<FeatureModels>> {
+    Some(FeatureModels::load(&data::wake_features_dir()?).expect("feature models load"))
 }
 
-fn max_score(models: &Arc<FeatureModels>, head: &str, clip: &str) -> f32 {
-    let mut head = Head::load(&data::file(head)).expect("head loads");
-    let samples = data::load(&data::file(clip));
-    clip_scores(models, &mut head, &samples)
-        .expect("scores")
-        .into_iter()
-        .fold(0.0, f32::max)
+/// The highest score of `head` on `clip`; `None` (said as a skip) without them.
+fn max_score(models: &Arc<FeatureModels>, head: &str, clip: &str) -> Option<f32> {
+    let mut head = Head::load(&data::shared(head)?).expect("head loads");
+    let samples = data::load(&data::shared(clip)?);
+    let scores = clip_scores(models, &mut head, &samples).expect("scores");
+    Some(scores.into_iter().fold(0.0, f32::max))
 }
 
 /// The port reproduces openWakeWord's published behaviour: each pre-trained head scores its own
@@ -29,13 +28,15 @@ fn max_score(models: &Arc<FeatureModels>, head: &str, clip: &str) -> f32 {
 /// speech (jfk) below 0.05 on all three.
 #[test]
 fn openwakeword_port_matches_known_scores() {
-    let m = models();
+    let Some(m) = models() else { return };
     for (head, clip, want) in [
         ("alexa_v0.1.onnx", "alexa_test.wav", 1.0),
         ("hey_mycroft_v0.1.onnx", "hey_mycroft_test.wav", 1.0),
         ("hey_jarvis_v0.1.onnx", "hey_jarvis.wav", 0.995),
     ] {
-        let got = max_score(&m, head, clip);
+        let Some(got) = max_score(&m, head, clip) else {
+            return;
+        };
         println!("{head} on {clip}: {got:.4}");
         assert!(
             (got - want).abs() < 0.02,
@@ -47,7 +48,9 @@ fn openwakeword_port_matches_known_scores() {
         "hey_mycroft_v0.1.onnx",
         "hey_jarvis_v0.1.onnx",
     ] {
-        let got = max_score(&m, head, "jfk.wav");
+        let Some(got) = max_score(&m, head, "jfk.wav") else {
+            return;
+        };
         println!("{head} on jfk.wav: {got:.4}");
         assert!(got < 0.05, "{head} on jfk.wav: {got}");
     }
@@ -67,11 +70,12 @@ const UNSEEN: &[&str] = &[
     "en-us+klatt2",
 ];
 
-fn config(extra: &[&str]) -> zoe::config::Config {
+/// The config with the wake word's feature models; `None` (said as a skip) without them.
+fn config(extra: &[&str]) -> Option<zoe::config::Config> {
     let mut set = vec![
         format!(
             "wake.features_dir=\"{}\"",
-            data::wake_features_dir().display()
+            data::wake_features_dir()?.display()
         ),
         "llm.warm_start=false".to_string(),
     ];
@@ -80,7 +84,7 @@ fn config(extra: &[&str]) -> zoe::config::Config {
         set,
         ..Default::default()
     })
-    .expect("config")
+    .ok()
 }
 
 /// Speech by one espeak voice at 16 kHz, trimmed to where it is audible.
@@ -118,7 +122,8 @@ fn noisy(mut audio: Vec<f32>, level: f32) -> Vec<f32> {
 /// request; at most one of the ten may be missed (the benchmark measures the rate).
 #[test]
 fn shipped_head_wakes_on_unseen_voices() {
-    let mut det = config(&[]).wake.detector().expect("detector");
+    let Some(cfg) = config(&[]) else { return };
+    let mut det = cfg.wake.detector().expect("detector");
     let mut hits = 0;
     for (i, voice) in UNSEEN.iter().enumerate() {
         let wake = say(voice, "hey zoe");
@@ -163,7 +168,13 @@ fn peak(det: &mut zoe::wake::WakeDetector, audio: &[f32]) -> f32 {
 /// phase while listening and two while Zoe speaks scores as one or the other.
 #[test]
 fn two_phases_score_the_best_of_both_shifts() {
-    let detector = |set: &[&str]| config(set).wake.detector().expect("detector");
+    if data::wake_features_dir().is_none() {
+        return;
+    }
+    let detector = |set: &[&str]| {
+        let cfg = config(set).expect("the feature models are there (checked above)");
+        cfg.wake.detector().expect("detector")
+    };
     let mut one = detector(&["wake.phases=1", "wake.speaking_phases=1"]);
     let mut two = detector(&["wake.phases=2"]);
     let mut switched = detector(&["wake.phases=1", "wake.speaking_phases=2"]);
@@ -206,7 +217,8 @@ fn two_phases_score_the_best_of_both_shifts() {
 /// keywords, cheetah, vosk's digits, and other assistants' wake words.
 #[test]
 fn real_speech_does_not_wake_zoe() {
-    let mut det = config(&[]).wake.detector().expect("detector");
+    let Some(cfg) = config(&[]) else { return };
+    let mut det = cfg.wake.detector().expect("detector");
     for name in [
         "jfk.wav",
         "silero_test.wav",
@@ -218,7 +230,10 @@ fn real_speech_does_not_wake_zoe() {
         "hey_mycroft_test.wav",
         "hey_jarvis.wav",
     ] {
-        let found = detections(&mut det, &data::load(&data::file(name)));
+        let Some(clip) = data::shared(name) else {
+            return;
+        };
+        let found = detections(&mut det, &data::load(&clip));
         assert!(found.is_empty(), "{name} woke Zoe at {found:?} s");
     }
 }
@@ -246,7 +261,7 @@ async fn session_with(
     audio: Vec<f32>,
     texts: &[&'static str],
     replies: &[&str],
-) -> (Vec<TurnMetrics>, Vec<usize>) {
+) -> Option<(Vec<TurnMetrics>, Vec<usize>)> {
     let s = standin(Timing::instant()).await;
     for r in replies {
         s.push(Script::reply(r));
@@ -256,7 +271,7 @@ async fn session_with(
     zoe::audio::write_wav(&wav, &audio, 16_000).unwrap();
     let metrics = dir.path().join("m.jsonl");
     let store = format!("store.path=\"{}\"", dir.path().join("z.db").display());
-    let mut cfg = config(&["vad.speculate=false", "turn.model=\"off\"", &store]);
+    let mut cfg = config(&["vad.speculate=false", "turn.model=\"off\"", &store])?;
     s.serve(&mut cfg.llm);
     let cfg = std::sync::Arc::new(cfg);
     let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -301,10 +316,13 @@ async fn session_with(
         t.join();
     }
     let calls = calls.lock().unwrap().clone();
-    (read_metrics(&metrics), calls)
+    Some((read_metrics(&metrics), calls))
 }
 
-async fn session(audio: Vec<f32>, texts: &[&'static str]) -> (Vec<TurnMetrics>, Vec<usize>) {
+async fn session(
+    audio: Vec<f32>,
+    texts: &[&'static str],
+) -> Option<(Vec<TurnMetrics>, Vec<usize>)> {
     session_with(audio, texts, &["Hi!"; 3]).await
 }
 
@@ -328,7 +346,9 @@ fn wake_scene(voice: &str, wake: &str, gap: f32, request: &str) -> (Vec<f32>, f6
 async fn verified_wake_then_request_is_one_turn() {
     let (audio, wake_end) = wake_scene("en-us+f4", "hey zoe", 0.8, "hello there");
     let request = say("en-us+f4", "hello there").len();
-    let (m, calls) = session(audio, &["Hey Zoe. Hello there."]).await;
+    let Some((m, calls)) = session(audio, &["Hey Zoe. Hello there."]).await else {
+        return;
+    };
     assert_eq!(m.len(), 1, "{m:?}");
     assert_eq!(m[0].input, "Hello there.");
     let start = m[0].speech_start_s.unwrap();
@@ -355,7 +375,9 @@ async fn verified_wake_then_request_is_one_turn() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_breath_request_is_kept() {
     let (audio, wake_end) = wake_scene("en-us+m5", "hey zoe", 0.05, "what time is it");
-    let (m, calls) = session(audio, &["Hey Zoe, what time is it?"]).await;
+    let Some((m, calls)) = session(audio, &["Hey Zoe, what time is it?"]).await else {
+        return;
+    };
     assert_eq!(m.len(), 1, "{m:?} {calls:?}");
     assert_eq!(m[0].input, "what time is it?");
     let start = m[0].speech_start_s.unwrap();
@@ -375,7 +397,9 @@ async fn one_breath_request_is_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unconfirmed_wake_is_ignored() {
     let (audio, _) = wake_scene("en-us+f4", "hey zoe", 0.8, "hello there");
-    let (m, calls) = session(audio, &["Hey Joe. Hello there."]).await;
+    let Some((m, calls)) = session(audio, &["Hey Joe. Hello there."]).await else {
+        return;
+    };
     assert!(m.is_empty(), "{m:?}");
     assert_eq!(
         calls.len(),
@@ -390,7 +414,9 @@ async fn unconfirmed_wake_is_ignored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn speech_without_the_wake_word_is_ignored() {
     let (audio, _) = wake_scene("en-us+f4", "good morning", 0.8, "what time is it");
-    let (m, calls) = session(audio, &["Good morning. What time is it?"]).await;
+    let Some((m, calls)) = session(audio, &["Good morning. What time is it?"]).await else {
+        return;
+    };
     assert!(m.is_empty(), "{m:?} {calls:?}");
 }
 
@@ -414,7 +440,7 @@ async fn follow_up_only_after_a_question() {
         &["hey zoe, tell me a story", "about a dragon", "and a knight"],
         1.2,
     );
-    let (m, calls) = session_with(
+    let Some((m, calls)) = session_with(
         audio,
         &[
             "Hey Zoe, tell me a story.",
@@ -427,7 +453,10 @@ async fn follow_up_only_after_a_question() {
             "Hi!",
         ],
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let inputs: Vec<&str> = m.iter().map(|t| t.input.as_str()).collect();
     assert_eq!(inputs, ["tell me a story.", "About a dragon."], "{calls:?}");
 }
@@ -436,12 +465,15 @@ async fn follow_up_only_after_a_question() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_follow_up_after_a_plain_answer() {
     let audio = conversation("en-us+f4", &["hey zoe, what time is it", "it is late"], 1.2);
-    let (m, calls) = session_with(
+    let Some((m, calls)) = session_with(
         audio,
         &["Hey Zoe, what time is it?", "It is late."],
         &["Hi!", "Hi!"],
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let inputs: Vec<&str> = m.iter().map(|t| t.input.as_str()).collect();
     assert_eq!(inputs, ["what time is it?"], "{calls:?}");
 }
@@ -473,10 +505,12 @@ async fn replay_requires_the_wake_word() {
         ],
         0.002,
     );
-    let without = data::file("jfk.wav");
+    let (Some(without), Some(wake)) = (data::shared("jfk.wav"), wake_and_store(dir.path())) else {
+        return;
+    };
     let run = |wav: std::path::PathBuf, metrics: std::path::PathBuf| {
         let mut flags: Vec<String> = vec!["--no-speak".into()];
-        flags.extend(wake_and_store(dir.path()));
+        flags.extend(wake.clone());
         run_zoe_env(
             replay_args(&model, &s.url(), &metrics, &flags, &[&wav]),
             &[("RUST_LOG", "warn,zoe=info")],
@@ -535,15 +569,15 @@ async fn enroll_trains_a_personal_head() {
         zoe::audio::write_wav(&p, &a, 16_000).unwrap();
         takes.push(p.display().to_string());
     }
+    let Some(features) = data::wake_features_dir() else {
+        return;
+    };
     let models = dir.path().join("models");
     let base = vec![
         "--set".to_string(),
         format!("stt.models_dir=\"{}\"", models.display()),
         "--set".to_string(),
-        format!(
-            "wake.features_dir=\"{}\"",
-            data::wake_features_dir().display()
-        ),
+        format!("wake.features_dir=\"{}\"", features.display()),
     ];
     let mut args = base.clone();
     args.extend(
@@ -594,13 +628,13 @@ async fn enroll_trains_a_personal_head() {
 #[test]
 fn a_signal_ends_training_at_once() {
     use std::io::{BufRead, Read};
+    let Some(features) = data::wake_features_dir() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zoe"))
         .arg("--set")
-        .arg(format!(
-            "wake.features_dir=\"{}\"",
-            data::wake_features_dir().display()
-        ))
+        .arg(format!("wake.features_dir=\"{}\"", features.display()))
         .args([
             "wake",
             "train",

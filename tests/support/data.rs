@@ -32,26 +32,21 @@ fn manifest() -> Vec<Entry> {
         .file
 }
 
-/// Path of a manifest file, from ../shared or downloaded. Panics with the reason if neither works.
-pub fn file(name: &str) -> PathBuf {
-    match real(name) {
-        Some(p) => p,
-        None => panic!("{name}: not in ../shared, and the manifest gives no upstream address"),
-    }
-}
-
-/// As [`file`], for data that only ../shared has (real whisper weights, the synthesized corpus):
-/// `None` when it is absent, after printing that the calling test is skipped.
+/// Path of a manifest file, from ../shared or downloaded: `None` when it is in neither (absent
+/// from ../shared, and no upstream address or a failed download), after printing that the calling
+/// test is skipped and why.
 pub fn shared(name: &str) -> Option<PathBuf> {
-    let p = real(name);
-    if p.is_none() {
-        println!("skipped: {name} is not in ../shared (see fixtures/manifest.toml)");
+    match fetched(name) {
+        Ok(Some(p)) => Some(p),
+        Ok(None) => {
+            println!("skipped: {name} is not in ../shared (see fixtures/manifest.toml)");
+            None
+        }
+        Err(why) => {
+            println!("skipped: {why}");
+            None
+        }
     }
-    p
-}
-
-fn real(name: &str) -> Option<PathBuf> {
-    fetched(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A manifest file from ../shared or downloaded; `Ok(None)` when it has no upstream address,
@@ -104,8 +99,9 @@ pub fn tiny_en() -> Option<PathBuf> {
     shared("ggml-tiny.en-q5_1.bin")
 }
 
-/// A whisper model with the real shapes of `kind` ("tiny.en" or "base.en") and random weights.
-pub fn random_model(kind: &str) -> PathBuf {
+/// A whisper model with the real shapes of `kind` ("tiny.en" or "base.en") and random weights;
+/// `None` (said as a skip) without whisper.cpp's test header.
+pub fn random_model(kind: &str) -> Option<PathBuf> {
     static MODELS: OnceLock<Mutex<()>> = OnceLock::new();
     let _guard = MODELS
         .get_or_init(|| Mutex::new(()))
@@ -116,10 +112,10 @@ pub fn random_model(kind: &str) -> PathBuf {
         .join(format!("ggml-{kind}-random.bin"));
     if !out.exists() {
         std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-        let header = file(&format!("for-tests-ggml-{kind}.bin"));
+        let header = shared(&format!("for-tests-ggml-{kind}.bin"))?;
         zoe::doubles::model_gen::generate(&header, &out, 42).expect("generate model");
     }
-    out
+    Some(out)
 }
 
 /// onnxruntime's wheel for this CPU (from ../shared or PyPI); `None`, after saying the calling test
@@ -160,15 +156,16 @@ pub fn load(path: &Path) -> Vec<f32> {
         .samples
 }
 
-/// The folder holding openWakeWord's feature models (from ../shared or downloaded).
-pub fn wake_features_dir() -> PathBuf {
-    let mel = file("melspectrogram.onnx");
-    let emb = file("embedding_model.onnx");
+/// The folder holding openWakeWord's feature models (from ../shared or downloaded); `None`, said
+/// as a skip, without them.
+pub fn wake_features_dir() -> Option<PathBuf> {
+    let mel = shared("melspectrogram.onnx")?;
+    let emb = shared("embedding_model.onnx")?;
     let dir = mel.parent().expect("a folder").to_path_buf();
     assert_eq!(
         emb.parent(),
         Some(dir.as_path()),
         "both feature models side by side"
     );
-    dir
+    Some(dir)
 }

@@ -452,17 +452,18 @@ pub fn venv_python(
         .clone()
 }
 
-/// `--set` pairs for the wake word's feature models from the test data and a store in `dir`.
-pub fn wake_and_store(dir: &Path) -> Vec<String> {
-    vec![
+/// `--set` pairs for the wake word's feature models from the test data and a store in `dir`
+/// (`None`, said as a skip, without the models).
+pub fn wake_and_store(dir: &Path) -> Option<Vec<String>> {
+    Some(vec![
         "--set".into(),
         format!(
             "wake.features_dir=\"{}\"",
-            data::wake_features_dir().display()
+            data::wake_features_dir()?.display()
         ),
         "--set".into(),
         format!("store.path=\"{}\"", dir.join("z.db").display()),
-    ]
+    ])
 }
 
 /// Runs the `zoe` binary with `args` to completion, off the async runtime's workers.

@@ -66,7 +66,7 @@ impl Served {
                 "--set",
                 &format!(
                     "wake.features_dir=\"{}\"",
-                    data::wake_features_dir().display()
+                    data::wake_features_dir()?.display()
                 ),
             ]);
         // The tests run side by side with whisper busy elsewhere: a transcription's deadline is
