@@ -19,6 +19,7 @@ use crate::actions::store::{now_ms, Restored, Store, StoreError};
 
 mod alarms;
 mod calendar;
+mod clock;
 pub use alarms::snooze_at;
 
 #[derive(Debug, Error, PartialEq)]
@@ -178,7 +179,9 @@ pub fn intent_from_tool(name: &str, args: &Value, now: NaiveDateTime) -> Result<
                 .and_then(Value::as_str)
                 .map(str::to_lowercase),
         },
-        "current_time" => Intent::Time,
+        "adjust_timer" | "pause_timer" | "resume_timer" | "current_time" | "convert_time" => {
+            clock::from_tool(name, args)?
+        }
         "set_alarm" | "list_alarms" | "cancel_alarm" => alarms::from_tool(name, args, now)?,
         "create_event" | "list_events" | "delete_event" | "move_event" => {
             calendar::from_tool(name, args, now)?
@@ -1053,6 +1056,26 @@ mod tests {
             memory_line(&st, 400).unwrap().unwrap(),
             "What you know about the user: favourite colour: blue; likes coffee."
         );
+    }
+
+    /// The model's timer tools run the fast path's actions: set, add time, pause, resume.
+    #[test]
+    fn the_models_timer_tools_act_on_the_store() {
+        let mut st = Store::in_memory().unwrap();
+        let mut call = |name: &str, args: Value| {
+            let i = intent_from_tool(name, &args, now()).unwrap();
+            execute(&mut st, &i, now()).unwrap()
+        };
+        call("set_timer", json!({"seconds": 600, "label": "pizza"}));
+        let added = call("adjust_timer", json!({"seconds": 300, "label": "pizza"}));
+        assert!(added.contains("15 minutes"), "{added}");
+        let paused = call("pause_timer", json!({}));
+        assert!(paused.to_lowercase().contains("paused"), "{paused}");
+        let listed = call("list_timers", json!({}));
+        assert!(listed.contains("(paused)"), "{listed}");
+        let resumed = call("resume_timer", json!({"label": "pizza"}));
+        assert!(!resumed.contains("No timer"), "{resumed}");
+        assert!(!call("list_timers", json!({})).contains("(paused)"));
     }
 
     /// Tool calls become the same intents; unknown tools and bad arguments are refused clearly.

@@ -307,7 +307,7 @@ macro_rules! pattern {
 
 mod alarms;
 mod calendar;
-mod convert;
+pub mod convert;
 pub mod follow_up;
 mod lists;
 pub use alarms::{AlarmPick, SNOOZE_SECS};

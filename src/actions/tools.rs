@@ -135,10 +135,34 @@ pub fn definitions() -> Vec<Value> {
             &["to"],
         ),
         function(
-            "current_time",
-            "The current local date and time.",
-            json!({}),
+            "adjust_timer",
+            "Add time to a running timer, or take time off it (negative seconds).",
+            json!({"seconds": {"type": "integer"}, "label": {"type": "string"}}),
+            &["seconds"],
+        ),
+        function(
+            "pause_timer",
+            "Pause a running timer (by label, or the only one); it keeps the time it had left.",
+            json!({"label": {"type": "string"}}),
             &[],
+        ),
+        function(
+            "resume_timer",
+            "Start a paused timer again (by label, or the only one).",
+            json!({"label": {"type": "string"}}),
+            &[],
+        ),
+        function(
+            "current_time",
+            "The current date and time: here, or in `place` (a city, state or time zone).",
+            json!({"place": {"type": "string"}}),
+            &[],
+        ),
+        function(
+            "convert_time",
+            "A clock time (HH:MM, 24-hour; now without it) in place `from` as the time in place `to`.",
+            json!({"time": {"type": "string"}, "from": {"type": "string"}, "to": {"type": "string"}}),
+            &["from", "to"],
         ),
     ]
 }

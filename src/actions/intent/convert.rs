@@ -12,7 +12,9 @@ use crate::actions::when;
 /// A place as said, shown name and zone.
 pub type Zoned = (String, chrono_tz::Tz);
 
-fn zone(said: &str) -> Option<Zoned> {
+/// A place as said (lower case), by its one zone; `None` for a place not known or a country of
+/// several zones.
+pub fn zone(said: &str) -> Option<Zoned> {
     match places::zone_of(said.trim())? {
         // "CST", not "Cst".
         Place::Zone(name, tz) if name.len() <= 3 => Some((name.to_uppercase(), tz)),
