@@ -49,6 +49,22 @@ fn ms_from_now(secs: u64) -> i64 {
     now_ms().saturating_add(i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX))
 }
 
+/// `label`, trimmed and in lower case; `None` when absent or empty.
+fn label_arg(args: &Value) -> Option<String> {
+    args.get("label")
+        .and_then(Value::as_str)
+        .map(|l| l.trim().to_lowercase())
+        .filter(|l| !l.is_empty())
+}
+
+/// The error for `tool`'s arguments, and why.
+fn bad_args(tool: &str) -> impl Fn(String) -> ToolError + '_ {
+    move |why| ToolError::BadArguments {
+        tool: tool.into(),
+        why,
+    }
+}
+
 fn str_arg<'a>(tool: &str, args: &'a Value, key: &str) -> Result<&'a str, ToolError> {
     args.get(key)
         .and_then(Value::as_str)

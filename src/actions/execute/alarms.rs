@@ -4,7 +4,7 @@
 use chrono::{NaiveDateTime, Timelike};
 use serde_json::Value;
 
-use super::{local_time_arg, ToolError};
+use super::{bad_args, label_arg, local_time_arg, ToolError};
 
 use crate::actions::intent::{
     capitalise, join_words, say_time, say_when, AlarmPick, Intent, MAX_REMINDER_DAYS,
@@ -159,15 +159,8 @@ pub fn snooze_at(now: NaiveDateTime, secs: u64) -> NaiveDateTime {
 
 /// The model's alarm tools, validated into the fast path's intents.
 pub fn from_tool(name: &str, args: &Value, now: NaiveDateTime) -> Result<Intent, ToolError> {
-    let bad = |why: String| ToolError::BadArguments {
-        tool: name.into(),
-        why,
-    };
-    let label = args
-        .get("label")
-        .and_then(Value::as_str)
-        .map(|l| l.trim().to_lowercase())
-        .filter(|l| !l.is_empty());
+    let bad = bad_args(name);
+    let label = label_arg(args);
     Ok(match name {
         "list_alarms" => Intent::ListAlarms,
         "set_alarm" => {

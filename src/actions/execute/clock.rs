@@ -6,20 +6,16 @@
 
 use serde_json::Value;
 
-use super::ToolError;
+use super::{bad_args, label_arg, ToolError};
 use crate::actions::intent::{convert, Intent, MAX_TIMER_SECS};
 
 /// `adjust_timer`, `pause_timer`, `resume_timer`, `convert_time`, `current_time`.
 pub fn from_tool(name: &str, args: &Value) -> Result<Intent, ToolError> {
-    let bad = |why: String| ToolError::BadArguments {
-        tool: name.into(),
-        why,
-    };
-    let label = args
-        .get("label")
-        .and_then(Value::as_str)
-        .map(|l| l.trim().trim_end_matches(" timer").to_lowercase())
-        .filter(|l| !l.is_empty() && l != "timer");
+    let bad = bad_args(name);
+    // "pizza timer" is the pizza one; "timer" alone names none.
+    let label = label_arg(args)
+        .map(|l| l.trim_end_matches(" timer").to_string())
+        .filter(|l| l != "timer");
     let place = |key: &str| -> Result<Option<convert::Zoned>, ToolError> {
         match args.get(key).and_then(Value::as_str).map(str::trim) {
             None | Some("") => Ok(None),
