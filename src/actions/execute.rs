@@ -44,6 +44,15 @@ impl ToolError {
     }
 }
 
+/// "every day at 9 AM", "on Fridays at 6 PM".
+fn repeating(t: NaiveDateTime, days: crate::actions::when::Days) -> String {
+    format!(
+        "{} at {}",
+        crate::actions::when::say_days(days),
+        say_time(t)
+    )
+}
+
 /// UTC milliseconds `secs` from now (saturating: the parser bounds `secs` long before).
 fn ms_from_now(secs: u64) -> i64 {
     now_ms().saturating_add(i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX))
@@ -647,6 +656,15 @@ pub fn execute(
                     say_when(*t, now)
                 )
             }
+            Some(Due::Every(t, days)) => {
+                let zone = zone_name();
+                store.add_repeating_reminder(text, local_utc_ms(*t), Some((*t, &zone)), *days)?;
+                format!(
+                    "Okay, I'll remind you {} {}.",
+                    reminded(text),
+                    repeating(*t, *days)
+                )
+            }
             None => {
                 store.add_reminder(text, None, None)?;
                 format!("Okay, I've noted a reminder {}.", reminded(text))
@@ -659,12 +677,15 @@ pub fn execute(
             } else {
                 let parts: Vec<String> = rs
                     .iter()
-                    .map(|r| match r.due_ms {
-                        Some(ms) => match local_at(ms) {
+                    .map(|r| match (r.due_ms, r.local) {
+                        (Some(_), Some(t)) if r.days != 0 => {
+                            format!("{} {}", r.text, repeating(t, r.days))
+                        }
+                        (Some(ms), _) => match local_at(ms) {
                             Some(t) => format!("{} {}", r.text, say_when(t, now)),
                             None => r.text.clone(),
                         },
-                        None => r.text.clone(),
+                        (None, _) => r.text.clone(),
                     })
                     .collect();
                 format!("Your reminders: {}.", join_words(&parts))
@@ -1071,6 +1092,27 @@ mod tests {
         assert_eq!(
             memory_line(&st, 400).unwrap().unwrap(),
             "What you know about the user: favourite colour: blue; likes coffee."
+        );
+    }
+
+    /// A reminder on days of the week is said back with its days and kept with them.
+    #[test]
+    fn a_repeating_reminder_is_said_back_and_listed_with_its_days() {
+        let mut st = Store::in_memory().unwrap();
+        let i = crate::actions::intent::parse(
+            "remind me to water the plants every monday and thursday at 8 am",
+            now(),
+        )
+        .unwrap();
+        let said = execute(&mut st, &i, now()).unwrap();
+        assert_eq!(
+            said,
+            "Okay, I'll remind you to water the plants on Mondays and Thursdays at 8 AM."
+        );
+        let listed = execute(&mut st, &Intent::QueryReminders, now()).unwrap();
+        assert_eq!(
+            listed,
+            "Your reminders: water the plants on Mondays and Thursdays at 8 AM."
         );
     }
 

@@ -444,15 +444,12 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
                 "remind me to {}",
             ));
         };
-        // Waking up is an alarm's job, and "every morning" repeats: not a one-off reminder.
+        // Waking up is an alarm's job; "weekly" names no day to repeat on.
         let raw = raw.as_str();
         if raw.contains("wake up")
-            || raw.split_whitespace().any(|w| {
-                matches!(
-                    w,
-                    "alarm" | "every" | "daily" | "weekly" | "weekdays" | "weekends"
-                )
-            })
+            || raw
+                .split_whitespace()
+                .any(|w| matches!(w, "alarm" | "weekly" | "monthly" | "yearly"))
         {
             return None;
         }
@@ -460,6 +457,15 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
             Ok(parsed) => parsed,
             Err(say) => return Some(Intent::Clarify(say)),
         };
+        // A repeat the time words did not read ("every thirty minutes") is not guessed at.
+        if what.split_whitespace().any(|w| {
+            matches!(
+                w,
+                "every" | "each" | "daily" | "hourly" | "weekdays" | "weekends"
+            )
+        }) {
+            return None;
+        }
         let mut words: Vec<&str> = what.split_whitespace().collect();
         while matches!(
             words.as_slice(),
@@ -1311,11 +1317,34 @@ mod tests {
                 due.map(|d| match d {
                     Due::At(t) => t.format("%a %d %H:%M").to_string(),
                     Due::In(s) => format!("in {s}"),
+                    Due::Every(t, days) => {
+                        format!("{} {}", t.format("%a %d %H:%M"), when::say_days(days))
+                    }
                 }),
             ),
             other => panic!("{t:?} → {other:?}"),
         };
         let some = |s: &str| Some(s.to_string());
+        // Repeating: on days of the week, at the time said, the period's hour, or 9 AM.
+        assert_eq!(
+            r("remind me to go to the store every friday"),
+            ("go to the store".into(), some("Fri 27 09:00 on Fridays"))
+        );
+        assert_eq!(
+            r("remind me every evening to take my pills"),
+            ("take my pills".into(), some("Thu 26 19:00 every day"))
+        );
+        assert_eq!(
+            r("remind me to water the plants every monday and thursday at 8 am"),
+            (
+                "water the plants".into(),
+                some("Mon 30 08:00 on Mondays and Thursdays")
+            )
+        );
+        assert_eq!(
+            r("set a reminder to stretch on weekdays at three pm"),
+            ("stretch".into(), some("Thu 26 15:00 on weekdays"))
+        );
         assert_eq!(
             r("set a reminder for the meeting friday at three pm"),
             ("the meeting".into(), some("Fri 27 15:00"))
@@ -1377,11 +1406,18 @@ mod tests {
                 "{t}"
             );
         }
-        // Repeating is an alarm's (or the model's) job.
-        assert_eq!(
-            parse("remind me to go to the store every friday", now()),
-            None
-        );
+        // Repeating on days of the week is kept (above); other repeats are not guessed.
+        assert_eq!(parse("remind me weekly to call mom", now()), None);
+        for t in [
+            "remind me to drink water every thirty minutes",
+            "remind me every day in an hour",
+        ] {
+            assert!(
+                !matches!(parse(t, now()), Some(Intent::SetReminder { .. })),
+                "{t}: {:?}",
+                parse(t, now())
+            );
+        }
     }
 
     /// Spoken forms of times and durations.

@@ -59,12 +59,17 @@ struct Rooms {
 struct Unmarked {
     timers: Vec<i64>,
     reminders: Vec<i64>,
+    /// Repeating reminders said: id, the time said, the next time (local, UTC).
+    repeats: Vec<RangAlarm>,
     alarms: Vec<RangAlarm>,
 }
 
 impl Unmarked {
     fn is_empty(&self) -> bool {
-        self.timers.is_empty() && self.reminders.is_empty() && self.alarms.is_empty()
+        self.timers.is_empty()
+            && self.reminders.is_empty()
+            && self.repeats.is_empty()
+            && self.alarms.is_empty()
     }
 }
 
@@ -248,17 +253,26 @@ impl Scheduler {
             }
             self.unmarked.timers.push(t.id);
         }
+        let now_local = local_at(wall_ms).unwrap_or_default();
         for r in reminders {
-            if self.unmarked.reminders.contains(&r.id) {
+            let u = &self.unmarked;
+            if u.reminders.contains(&r.id) || u.repeats.iter().any(|x| x.0 == r.id) {
                 continue;
             }
             let room = rooms.reminders.remove(&r.id);
             if !self.announce(reminder_text(&r.text, r.due_ms.is_some_and(late)), room) {
                 return false;
             }
-            self.unmarked.reminders.push(r.id);
+            match (r.days, r.due_ms) {
+                (0, _) | (_, None) => self.unmarked.reminders.push(r.id),
+                (_, Some(due)) => {
+                    let next = r
+                        .next_after(now_local)
+                        .and_then(|t| local_utc_ms(t).map(|ms| (t, ms)));
+                    self.unmarked.repeats.push((r.id, due, next));
+                }
+            }
         }
-        let now_local = local_at(wall_ms).unwrap_or_default();
         for a in alarms {
             if self.unmarked.alarms.iter().any(|u| u.0 == a.id) {
                 continue;
@@ -299,6 +313,12 @@ impl Scheduler {
             .store
             .with(self.settings.limit, move |st| {
                 st.mark_fired(&u.timers, &u.reminders)?;
+                for (id, said, next) in &u.repeats {
+                    match next {
+                        Some(next) => st.reminder_repeats(*id, *said, *next)?,
+                        None => st.mark_fired(&[], &[*id])?,
+                    }
+                }
                 for (id, rang, next) in &u.alarms {
                     st.alarm_rang(*id, *rang, *next)?;
                 }
@@ -464,6 +484,40 @@ mod tests {
                 ("Reminder: stir.".to_string(), kitchen),
             ]
         );
+    }
+
+    /// A repeating reminder is said when due and then waits for its next day, at the same local
+    /// time; a one-off is said once and done.
+    #[tokio::test]
+    async fn a_repeating_reminder_is_said_and_waits_for_its_next_day() {
+        use crate::actions::when::EVERY_DAY;
+        let store = SharedStore::new(Store::in_memory().unwrap());
+        let now = now_ms();
+        let local = chrono::Timelike::with_nanosecond(&local_at(now - 1_000).unwrap(), 0).unwrap();
+        let zone = zone_name();
+        store
+            .with(SECOND, move |st| {
+                st.add_repeating_reminder(
+                    "take the pills",
+                    Some(now - 1_000),
+                    Some((local, &zone)),
+                    EVERY_DAY,
+                )
+            })
+            .await
+            .unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut s = Scheduler::new(store.clone(), tx, settings(SECOND));
+        assert!(s.pass(now_ms(), Instant::now()).await);
+        assert!(s.pass(now_ms(), Instant::now()).await);
+        assert_eq!(drained(&mut rx), ["Reminder: take the pills."]);
+        let left = store.with(SECOND, |st| st.reminders()).await.unwrap();
+        assert_eq!(left.len(), 1, "still pending");
+        let next = left[0].local.expect("a local time");
+        assert_eq!(next, local + chrono::Duration::days(1), "{left:?}");
+        assert!(left[0].due_ms.unwrap() > now_ms());
+        assert!(s.pass(now_ms(), Instant::now()).await);
+        assert!(drained(&mut rx).is_empty(), "said once a day");
     }
 
     /// An announced timer whose mark is late is not announced again while the mark is pending.

@@ -108,6 +108,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE timers ADD COLUMN room TEXT;
      ALTER TABLE reminders ADD COLUMN room TEXT;
      ALTER TABLE alarms ADD COLUMN room TEXT;",
+    // 8: a reminder can repeat on days of the week (0: once), at its local time.
+    "ALTER TABLE reminders ADD COLUMN days INTEGER NOT NULL DEFAULT 0;",
 ];
 
 mod alarms;
@@ -174,7 +176,22 @@ pub struct Reminder {
     pub id: i64,
     pub text: String,
     pub due_ms: Option<i64>,
+    /// The local time it is due at, when set for a time of day.
+    pub local: Option<chrono::NaiveDateTime>,
+    /// The days it repeats on (0: once).
+    pub days: crate::actions::when::Days,
 }
+
+impl Reminder {
+    /// A repeating reminder's first time after `now` (local), however many were missed; `None`
+    /// for a one-off.
+    pub fn next_after(&self, now: chrono::NaiveDateTime) -> Option<chrono::NaiveDateTime> {
+        crate::actions::when::next_on_days(self.local?, self.days, now)
+    }
+}
+
+/// The columns [`Reminder::from_row`] reads.
+const REMINDER: &str = "id, text, due_ms, local, days";
 
 impl Timer {
     fn from_row(r: &Row) -> rusqlite::Result<Timer> {
@@ -189,10 +206,13 @@ impl Timer {
 
 impl Reminder {
     fn from_row(r: &Row) -> rusqlite::Result<Reminder> {
+        let local: Option<String> = r.get(3)?;
         Ok(Reminder {
             id: r.get(0)?,
             text: r.get(1)?,
             due_ms: r.get(2)?,
+            local: local.and_then(|l| chrono::NaiveDateTime::parse_from_str(&l, LOCAL_FORMAT).ok()),
+            days: r.get(4)?,
         })
     }
 }
@@ -612,17 +632,29 @@ impl Store {
         due_ms: Option<i64>,
         local: Option<(chrono::NaiveDateTime, &str)>,
     ) -> Result<i64, StoreError> {
+        self.add_repeating_reminder(text, due_ms, local, 0)
+    }
+
+    /// As [`Store::add_reminder`], said again on `days` (0: once) at the same local time.
+    pub fn add_repeating_reminder(
+        &mut self,
+        text: &str,
+        due_ms: Option<i64>,
+        local: Option<(chrono::NaiveDateTime, &str)>,
+        days: crate::actions::when::Days,
+    ) -> Result<i64, StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO reminders (text, due_ms, created_ms, local, zone, room)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO reminders (text, due_ms, created_ms, local, zone, room, days)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 text,
                 due_ms,
                 now_ms(),
                 local.map(|(t, _)| t.format(LOCAL_FORMAT).to_string()),
                 local.map(|(_, z)| z),
-                self.room.as_deref()
+                self.room.as_deref(),
+                days
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -634,7 +666,7 @@ impl Store {
     pub fn reminders(&self) -> Result<Vec<Reminder>, StoreError> {
         select(
             &self.conn,
-            "SELECT id, text, due_ms FROM reminders WHERE state = 'pending' ORDER BY due_ms IS NULL, due_ms, id",
+            &format!("SELECT {REMINDER} FROM reminders WHERE state = 'pending' ORDER BY due_ms IS NULL, due_ms, id"),
             [],
             Reminder::from_row,
         )
@@ -771,7 +803,7 @@ impl Store {
         )?;
         let reminders = select(
             &self.conn,
-            "SELECT id, text, due_ms FROM reminders WHERE state = 'pending' AND due_ms <= ?1 ORDER BY due_ms",
+            &format!("SELECT {REMINDER} FROM reminders WHERE state = 'pending' AND due_ms <= ?1 ORDER BY due_ms"),
             [now],
             Reminder::from_row,
         )?;
@@ -796,6 +828,22 @@ impl Store {
             }
         }
         Ok(rooms)
+    }
+
+    /// Moves repeating reminder `id`, said for its time due at `said_ms`, to `next` (local, UTC
+    /// ms). Idempotent: a second call for the same time changes nothing.
+    pub fn reminder_repeats(
+        &mut self,
+        id: i64,
+        said_ms: i64,
+        next: (chrono::NaiveDateTime, i64),
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE reminders SET local = ?3, due_ms = ?4
+              WHERE id = ?1 AND due_ms = ?2 AND state = 'pending'",
+            params![id, said_ms, next.0.format(LOCAL_FORMAT).to_string(), next.1],
+        )?;
+        Ok(())
     }
 
     /// Marks announced timers and reminders fired (idempotent).

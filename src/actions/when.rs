@@ -135,6 +135,23 @@ pub fn day_bit(d: Weekday) -> Days {
 }
 
 /// "weekdays", "Mondays and Fridays", "every day".
+/// The time after `local` that repeats on `days` (the same time of day, on its next day), or
+/// after `now` when that is past (days missed while Zoe was off); `None` for `days` 0.
+pub fn next_on_days(local: NaiveDateTime, days: Days, now: NaiveDateTime) -> Option<NaiveDateTime> {
+    if days == 0 {
+        return None;
+    }
+    let on = |t: &NaiveDateTime| days & day_bit(t.weekday()) != 0;
+    let mut next = (1..=7).map(|n| local + Duration::days(n)).find(on)?;
+    if next <= now {
+        let start = now.date().and_time(local.time());
+        next = (0..=7)
+            .map(|n| start + Duration::days(n))
+            .find(|t| *t > now && on(t))?;
+    }
+    Some(next)
+}
+
 pub fn say_days(days: Days) -> String {
     match days {
         EVERY_DAY => "every day".into(),
@@ -170,6 +187,8 @@ pub fn say_days(days: Days) -> String {
 pub enum Due {
     At(NaiveDateTime),
     In(u64),
+    /// First at this local time, then at the same time on these days.
+    Every(NaiveDateTime, Days),
 }
 
 /// Everything a phrase said about when.
@@ -730,7 +749,23 @@ impl Said {
     /// reminders do not; too far ahead; already past).
     pub fn reminder(&self, now: NaiveDateTime) -> Result<Due, String> {
         if self.repeat != 0 {
-            return Err("I can only set reminders that happen once: when should it be?".into());
+            if self.after.is_some() || self.date.is_some() {
+                return Err(
+                    "I can repeat a reminder on days of the week at a time: when should it be?"
+                        .into(),
+                );
+            }
+            // At the time said, else the period's hour ("every evening"), else 9 in the morning.
+            let mut at = self.clone();
+            if at.clock.is_none() {
+                at.clock = Some(Clock {
+                    hour: self.period.map_or(9, period_hour),
+                    minute: 0,
+                    pm: None,
+                });
+            }
+            let (first, days) = at.alarm(now)?;
+            return Ok(Due::Every(first, days));
         }
         if let Some(secs) = self.after {
             if self.clock.is_some() || self.date.is_some() {

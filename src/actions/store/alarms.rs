@@ -44,15 +44,7 @@ impl Alarm {
     /// A repeating alarm's first ringing after `now` (local), however many were missed; `None`
     /// for a one-off.
     pub fn next_after(&self, now: NaiveDateTime) -> Option<NaiveDateTime> {
-        let mut next = self.after()?;
-        if next <= now {
-            // Missed days (Zoe was off): from today on, the same time of day.
-            let start = now.date().and_time(self.local.time());
-            next = (0..=7)
-                .map(|n| start + chrono::Duration::days(n))
-                .find(|t| *t > now && self.days & day_bit(t.weekday()) != 0)?;
-        }
-        Some(next)
+        crate::actions::when::next_on_days(self.local, self.days, now)
     }
 }
 
