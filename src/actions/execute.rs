@@ -186,9 +186,25 @@ pub fn intent_from_tool(name: &str, args: &Value, now: NaiveDateTime) -> Result<
                     why: format!("`when` is more than {MAX_REMINDER_DAYS} days ahead"),
                 });
             }
+            let days = alarms::repeat_arg(name, args)?;
+            if days != 0 && due.is_none() {
+                return Err(bad_args(name)("a repeating reminder needs `when`".into()));
+            }
+            let on_its_day = |t: NaiveDateTime| {
+                // A first time off its days ("weekdays" from a Saturday): its next day.
+                let day = crate::actions::when::day_bit(t.weekday());
+                if days & day != 0 {
+                    t
+                } else {
+                    crate::actions::when::next_on_days(t, days, t).unwrap_or(t)
+                }
+            };
             Intent::SetReminder {
                 text,
-                due: due.map(Due::At),
+                due: due.map(|t| match days {
+                    0 => Due::At(t),
+                    d => Due::Every(on_its_day(t), d),
+                }),
             }
         }
         "remember_fact" => Intent::Remember {
@@ -1114,6 +1130,39 @@ mod tests {
             listed,
             "Your reminders: water the plants on Mondays and Thursdays at 8 AM."
         );
+    }
+
+    /// The model's reminder repeats as the fast path's does; without a first time it is refused.
+    #[test]
+    fn the_models_reminder_may_repeat() {
+        let i = intent_from_tool(
+            "set_reminder",
+            &json!({"text": "stretch", "when": "2026-11-27T15:00", "repeat": "weekdays"}),
+            now(),
+        );
+        let first = NaiveDateTime::parse_from_str("2026-11-27T15:00", "%Y-%m-%dT%H:%M").unwrap();
+        assert_eq!(
+            i,
+            Ok(Intent::SetReminder {
+                text: "stretch".into(),
+                due: Some(Due::Every(first, crate::actions::when::WEEKDAYS))
+            })
+        );
+        let saturday = intent_from_tool(
+            "set_reminder",
+            &json!({"text": "stretch", "when": "2026-11-28T15:00", "repeat": "weekdays"}),
+            now(),
+        );
+        let monday = NaiveDateTime::parse_from_str("2026-11-30T15:00", "%Y-%m-%dT%H:%M").unwrap();
+        assert!(
+            matches!(saturday, Ok(Intent::SetReminder { due: Some(Due::Every(t, _)), .. }) if t == monday)
+        );
+        let e = intent_from_tool(
+            "set_reminder",
+            &json!({"text": "x", "repeat": "daily"}),
+            now(),
+        );
+        assert!(e.unwrap_err().spoken().contains("needs `when`"));
     }
 
     /// The model's timer tools run the fast path's actions: set, add time, pause, resume.

@@ -63,8 +63,12 @@ pub fn definitions() -> Vec<Value> {
         ),
         function(
             "set_reminder",
-            "Remind the user of something at a time.",
-            json!({"text": {"type": "string"}, "when": {"type": "string", "description": "ISO 8601 local time"}}),
+            "Remind the user of something at a time, once or on days of the week.",
+            json!({
+                "text": {"type": "string"},
+                "when": {"type": "string", "description": "ISO 8601 local time (the first time)"},
+                "repeat": {"type": "string", "description": "once (default), daily, weekdays, weekends, or weekday names: monday,friday"}
+            }),
             &["text", "when"],
         ),
         function(

@@ -157,6 +157,26 @@ pub fn snooze_at(now: NaiveDateTime, secs: u64) -> NaiveDateTime {
     now + chrono::Duration::seconds(secs.min(24 * 3600) as i64)
 }
 
+/// A tool's `repeat`: once (absent, "once"), "daily", "weekdays", "weekends", or weekday names
+/// ("monday,friday").
+pub(super) fn repeat_arg(name: &str, args: &Value) -> Result<Days, ToolError> {
+    let repeat = args.get("repeat").and_then(Value::as_str).unwrap_or("once");
+    Ok(match repeat.trim().to_lowercase().as_str() {
+        "" | "once" | "none" | "no" => 0,
+        "daily" | "every day" => EVERY_DAY,
+        "weekdays" => WEEKDAYS,
+        "weekends" => WEEKENDS,
+        names => names
+            .split([',', ' '])
+            .filter(|w| !w.is_empty() && *w != "and")
+            .map(|w| w.parse::<chrono::Weekday>().map(day_bit))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| bad_args(name)(format!("`repeat` is not a set of days: {repeat}")))?
+            .into_iter()
+            .fold(0, |a, b| a | b),
+    })
+}
+
 /// The model's alarm tools, validated into the fast path's intents.
 pub fn from_tool(name: &str, args: &Value, now: NaiveDateTime) -> Result<Intent, ToolError> {
     let bad = bad_args(name);
@@ -169,21 +189,7 @@ pub fn from_tool(name: &str, args: &Value, now: NaiveDateTime) -> Result<Intent,
                 .and_then(Value::as_str)
                 .ok_or_else(|| bad("`when` is missing".into()))?;
             let at = local_time_arg(name, when)?;
-            let repeat = args.get("repeat").and_then(Value::as_str).unwrap_or("once");
-            let days = match repeat.trim().to_lowercase().as_str() {
-                "" | "once" | "none" | "no" => 0,
-                "daily" | "every day" => EVERY_DAY,
-                "weekdays" => WEEKDAYS,
-                "weekends" => WEEKENDS,
-                names => names
-                    .split([',', ' '])
-                    .filter(|w| !w.is_empty() && *w != "and")
-                    .map(|w| w.parse::<chrono::Weekday>().map(day_bit))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|_| bad(format!("`repeat` is not a set of days: {repeat}")))?
-                    .into_iter()
-                    .fold(0, |a, b| a | b),
-            };
+            let days = repeat_arg(name, args)?;
             if at <= now {
                 return Err(bad("`when` is in the past".into()));
             }
