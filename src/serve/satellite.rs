@@ -36,6 +36,11 @@ const HELLO: Duration = Duration::from_secs(5);
 /// [`PONG_WITHIN`] ever after (wyoming-satellite 1.0.0 answers none, and is not asked to).
 const PING_EVERY: Duration = Duration::from_secs(2);
 const PONG_WITHIN: Duration = Duration::from_secs(5);
+/// TCP keepalive on a satellite's connection: probes after 10 s of silence, every 5 s, three
+/// unanswered ones end it (about 25 s for a satellite that lost power).
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+const KEEPALIVE_EVERY: Duration = Duration::from_secs(5);
+const KEEPALIVE_PROBES: u32 = 3;
 /// Audio waiting for the room's worker, in chunks (about 16 s of 64 ms chunks).
 pub const ROOM_QUEUE: usize = 256;
 
@@ -138,6 +143,14 @@ async fn connect(addr: &str) -> Result<TcpStream, String> {
     match tokio::time::timeout(HELLO, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
+            // A satellite switched off sends no FIN; it may also answer no ping (1.0.0).
+            let probes = socket2::TcpKeepalive::new()
+                .with_time(KEEPALIVE_IDLE)
+                .with_interval(KEEPALIVE_EVERY)
+                .with_retries(KEEPALIVE_PROBES);
+            if let Err(e) = socket2::SockRef::from(&s).set_tcp_keepalive(&probes) {
+                tracing::debug!("TCP keepalive not set: {e}");
+            }
             Ok(s)
         }
         Ok(Err(e)) => Err(format!("cannot connect: {e}")),
@@ -464,6 +477,21 @@ mod tests {
             .with_data(json!({"start_stage": "wake", "end_stage": "handle"}));
         link.heard_from(&run, &tx).unwrap();
         assert!(link.sound(Sound::Start { rate: 16000 }).is_none());
+    }
+
+    /// A satellite that loses power sends nothing more: the kernel's keepalive probes notice.
+    #[tokio::test]
+    async fn the_connection_probes_a_silent_satellite() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let s = connect(&addr).await.unwrap();
+        let sock = socket2::SockRef::from(&s);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), KEEPALIVE_IDLE);
+        assert_eq!(sock.tcp_keepalive_interval().unwrap(), KEEPALIVE_EVERY);
+        assert_eq!(sock.tcp_keepalive_retries().unwrap(), KEEPALIVE_PROBES);
+        let refused = connect("127.0.0.1:1").await.unwrap_err();
+        assert!(refused.starts_with("cannot connect"), "{refused}");
     }
 
     #[test]
