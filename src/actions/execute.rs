@@ -58,6 +58,16 @@ fn ms_from_now(secs: u64) -> i64 {
     now_ms().saturating_add(i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX))
 }
 
+/// A whole number as the model writes it, a JSON number or a numeral in a string; `None` when it
+/// is neither or does not fit `T`.
+fn int_arg<T: TryFrom<i64> + std::str::FromStr>(args: &Value, key: &str) -> Option<T> {
+    let v = args.get(key)?;
+    match v.as_i64() {
+        Some(n) => T::try_from(n).ok(),
+        None => v.as_str().and_then(|s| s.trim().parse().ok()),
+    }
+}
+
 /// `label`, trimmed and in lower case; `None` when absent or empty.
 fn label_arg(args: &Value) -> Option<String> {
     args.get("label")
@@ -135,12 +145,7 @@ pub fn intent_from_tool(name: &str, args: &Value, now: NaiveDateTime) -> Result<
         "show_list" => Intent::ShowList { list: list() },
         "clear_list" => Intent::ClearList { list: list() },
         "set_timer" => {
-            let secs = args
-                .get("seconds")
-                .and_then(|v| {
-                    v.as_u64()
-                        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-                })
+            let secs = int_arg::<u64>(args, "seconds")
                 .filter(|s| (1..=MAX_TIMER_SECS).contains(s))
                 .ok_or_else(|| ToolError::BadArguments {
                     tool: name.into(),

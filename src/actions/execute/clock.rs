@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::{bad_args, label_arg, ToolError};
+use super::{bad_args, int_arg, label_arg, ToolError};
 use crate::actions::intent::{convert, Intent, MAX_TIMER_SECS};
 
 /// `adjust_timer`, `pause_timer`, `resume_timer`, `convert_time`, `current_time`.
@@ -26,12 +26,7 @@ pub fn from_tool(name: &str, args: &Value) -> Result<Intent, ToolError> {
     };
     Ok(match name {
         "adjust_timer" => {
-            let secs = args
-                .get("seconds")
-                .and_then(|v| {
-                    v.as_i64()
-                        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-                })
+            let secs = int_arg::<i64>(args, "seconds")
                 .filter(|s| *s != 0 && s.unsigned_abs() <= MAX_TIMER_SECS)
                 .ok_or_else(|| {
                     bad(format!(
