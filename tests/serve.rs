@@ -283,16 +283,35 @@ fn a_satellite_is_a_room_that_zoe_answers() {
         "{heard:?}"
     );
     // The replies' audio, as the satellite played it, transcribed back by the same server.
-    // Both replies are in once what it played has not grown for a second.
-    let (mut len, mut since) = (0, std::time::Instant::now());
+    // Both replies are in once Zoe has closed two audio groups and the satellite has written all
+    // they held (Zoe logs each group's samples as it closes it).
+    let sent = || -> (usize, usize) {
+        let log = served.stderr_text();
+        let groups: Vec<usize> = log
+            .lines()
+            .filter(|l| l.contains("a reply's audio sent"))
+            .filter_map(|l| {
+                l.split("samples=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        (groups.len(), groups.iter().sum())
+    };
     let done = wait_until(Duration::from_secs(30), || {
-        let n = sat.played().len();
-        if n != len {
-            (len, since) = (n, std::time::Instant::now());
-        }
-        n > 22050 * 2 && since.elapsed() > Duration::from_secs(1)
+        let (groups, samples) = sent();
+        groups >= 2 && sat.played().len() >= samples
     });
-    assert!(done, "no reply was played: {len} samples");
+    assert!(
+        done,
+        "the replies were not played: {:?} sent, {} samples played\n{}",
+        sent(),
+        sat.played().len(),
+        served.stderr_text()
+    );
     let wav = dir.path().join("replies.wav");
     let spec = hound::WavSpec {
         channels: 1,

@@ -231,10 +231,19 @@ async fn session(
                     Err(why) => return Gone::Lost(why),
                 }
             }
-            Some(s) = ends.sounds.recv() => match link.sound(s) {
-                Some(events) => send_all(&mut out, &events).await,
-                None => Ok(()),
-            },
+            Some(s) = ends.sounds.recv() => {
+                let (ends_group, samples) = (s == Sound::Stop, link.sent);
+                match link.sound(s) {
+                    Some(events) => {
+                        let sent = send_all(&mut out, &events).await;
+                        if sent.is_ok() && ends_group {
+                            tracing::info!(room = %sat.name, samples, "a reply's audio sent");
+                        }
+                        sent
+                    }
+                    None => Ok(()),
+                }
+            }
             Some(text) = ends.heard.recv() => {
                 out.send(&Event::new("transcript").with_data(json!({"text": text}))).await
             }
@@ -370,19 +379,8 @@ impl Link {
             }
             Sound::Chunk(samples) => {
                 let rate = self.rate?;
-                let events = samples
-                    .chunks(pcm::CHUNK_SAMPLES)
-                    .map(|c| {
-                        let ms = self.sent * 1000 / u64::from(rate);
-                        self.sent += c.len() as u64;
-                        let bytes = c.iter().flat_map(|s| s.to_le_bytes()).collect();
-                        Event::new("audio-chunk")
-                            .with_data(
-                                json!({"rate": rate, "width": 2, "channels": 1, "timestamp": ms}),
-                            )
-                            .with_payload(bytes)
-                    })
-                    .collect();
+                let events = pcm::chunks(&samples, rate, self.sent).collect();
+                self.sent += samples.len() as u64;
                 Some(events)
             }
             Sound::Stop => self.rate.take().map(|_| vec![pcm::stop()]),
@@ -462,14 +460,19 @@ mod tests {
         let start = link.sound(Sound::Start { rate: 22050 }).unwrap();
         assert_eq!(start[0].kind, "audio-start");
         assert_eq!(start[0].u64("rate"), Some(22050));
-        let chunks = link.sound(Sound::Chunk(vec![7; 1500])).unwrap();
+        let chunks = link.sound(Sound::Chunk(vec![0.5; 1500])).unwrap();
         assert_eq!(chunks.len(), 2, "1024 samples at most a chunk");
         assert_eq!(chunks[0].payload.len(), 2048);
+        assert_eq!(chunks[0].payload[..2], 16384i16.to_le_bytes());
         assert_eq!(chunks[1].u64("timestamp"), Some(1024 * 1000 / 22050));
+        // Out of range is clamped; the group's clock goes on from what was sent.
+        let more = link.sound(Sound::Chunk(vec![-2.0; 4])).unwrap();
+        assert_eq!(more[0].payload[..2], (-32767i16).to_le_bytes());
+        assert_eq!(more[0].u64("timestamp"), Some(1500 * 1000 / 22050));
         assert_eq!(link.sound(Sound::Stop).unwrap()[0].kind, "audio-stop");
         assert!(link.sound(Sound::Stop).is_none(), "one stop a group");
         assert!(
-            link.sound(Sound::Chunk(vec![1])).is_none(),
+            link.sound(Sound::Chunk(vec![0.1])).is_none(),
             "no chunk outside a group"
         );
         let (tx, _rx) = crossbeam_channel::bounded(1);

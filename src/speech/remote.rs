@@ -1,6 +1,6 @@
 //! A sink for a room Zoe hears through the network (a Wyoming satellite): the audio goes out as
-//! groups — [`Sound::Start`], 16-bit chunks, [`Sound::Stop`] — on a channel the room's connection
-//! writes from. What it sent is played in real time at the far end, so the sink keeps when that
+//! groups — [`Sound::Start`], chunks of samples, [`Sound::Stop`] — on a channel the room's
+//! connection writes from (as 16-bit PCM, `serve::pcm`). What it sent is played in real time at the far end, so the sink keeps when that
 //! ends: it is busy until then, stamps the room's [`Playback`] with it (her voice is in that room
 //! until then), and closes a group once it has played out (a ring, an announcement) or at the end
 //! of a reply.
@@ -16,10 +16,10 @@ use crate::audio::playback::{Playback, Probe};
 /// What a remote room is sent.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Sound {
-    /// A group of audio begins, mono 16-bit at `rate` Hz.
+    /// A group of audio begins, mono at `rate` Hz.
     Start { rate: u32 },
-    /// Samples of the group.
-    Chunk(Vec<i16>),
+    /// Samples of the group, as synthesized.
+    Chunk(Vec<f32>),
     /// The group is over.
     Stop,
 }
@@ -73,11 +73,7 @@ impl AudioSink for RemoteSink {
             self.open = Some(rate);
             let _ = self.out.tx.send(Sound::Start { rate });
         }
-        let pcm = samples
-            .iter()
-            .map(|s| (s.clamp(-1.0, 1.0) * f32::from(i16::MAX)) as i16)
-            .collect();
-        let _ = self.out.tx.send(Sound::Chunk(pcm));
+        let _ = self.out.tx.send(Sound::Chunk(samples.to_vec()));
         if let Some(p) = probe {
             p.mark();
         }
@@ -151,8 +147,8 @@ mod tests {
         let sent = drain(&mut rx);
         assert_eq!(sent.len(), 4, "{sent:?}");
         assert_eq!(sent[0], Sound::Start { rate: 22050 });
-        assert!(matches!(&sent[1], Sound::Chunk(c) if c.len() == 2205 && c[0] == 16383));
-        assert!(matches!(&sent[2], Sound::Chunk(c) if c == &vec![-32767; 10]));
+        assert!(matches!(&sent[1], Sound::Chunk(c) if c.len() == 2205 && c[0] == 0.5));
+        assert!(matches!(&sent[2], Sound::Chunk(c) if c == &vec![-2.0; 10]));
         assert_eq!(sent[3], Sound::Stop);
         s.flush();
         assert!(
