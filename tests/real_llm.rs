@@ -56,6 +56,12 @@ fn real_model_greeting_question_and_follow_up() {
             wav.to_str().unwrap(),
             "--set",
             "tiers.regular.num_predict=160",
+            // Greedy decoding: the same replies every run (sampled, SmolLM2-135M sometimes
+            // answered all three in one sentence each and the sentence check had nothing).
+            "--set",
+            "tiers.regular.temperature=0",
+            "--set",
+            "tiers.greeting.temperature=0",
         ],
     );
     zoe.send("hi");
