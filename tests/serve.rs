@@ -301,6 +301,19 @@ fn a_satellite_is_a_room_that_zoe_answers() {
             .collect();
         (groups.len(), groups.iter().sum())
     };
+    let sent_last = || -> usize {
+        let log = served.stderr_text();
+        let last = log.lines().rfind(|l| l.contains("a reply's audio sent"));
+        last.and_then(|l| {
+            l.split("samples=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+    };
     let done = wait_until(Duration::from_secs(30), || {
         let (groups, samples) = sent();
         groups >= 2 && sat.played().len() >= samples
@@ -312,26 +325,36 @@ fn a_satellite_is_a_room_that_zoe_answers() {
         sat.played().len(),
         served.stderr_text()
     );
-    let wav = dir.path().join("replies.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 22050,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
+    // Each reply's audio, as the satellite played it, transcribed back by the same server.
+    let heard = |samples: &[i16], name: &str| {
+        let wav = dir.path().join(name);
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 22050,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(&wav, spec).unwrap();
+        for s in samples {
+            w.write_sample(*s).unwrap();
+        }
+        w.finalize().unwrap();
+        let t = served.client("transcribe", &[wav.to_str().unwrap()]);
+        t[0]["text"].as_str().unwrap().to_lowercase()
     };
-    let mut w = hound::WavWriter::create(&wav, spec).unwrap();
-    for s in sat.played() {
-        w.write_sample(s).unwrap();
-    }
-    w.finalize().unwrap();
-    let t = served.client("transcribe", &[wav.to_str().unwrap()]);
-    let said = t[0]["text"].as_str().unwrap().to_lowercase();
+    let played = sat.played();
+    let (_, total) = sent();
+    let first = total - sent_last();
+    let said = heard(&played[..first], "time.wav");
     assert!(
         said.contains("it's") || said.contains("it is"),
         "the time: {said:?}"
     );
+    // Zoe said "Timer set for 5 minutes."; tiny.en hears Piper's "Timer" alone as "commerce" or
+    // "time or" on some runs: the sentence is judged by its word error rate, as every transcript.
+    let said = heard(&played[first..total], "timer.wav");
     assert!(
-        said.contains("timer") && said.contains("minute"),
+        wer("timer set for five minutes", &said) <= 0.25,
         "the timer: {said:?}"
     );
     // Kept under the room's name: when it is due it rings there.
