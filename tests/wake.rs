@@ -151,6 +151,78 @@ fn shipped_head_wakes_on_unseen_voices() {
     );
 }
 
+/// The second stage decides with the head: a "Hey Zoe" the shipped cascade wakes on is not
+/// a wake once a second stage that refuses everything stands behind the head (the chunks the
+/// head passes do not count), and is one again with the second stage off; a second stage named
+/// but missing or damaged is a clear error, not a detector without one.
+#[test]
+fn the_second_stage_decides_with_the_head() {
+    let Some(cfg) = config(&[]) else { return };
+    let mut audio = vec![0.0; 16_000];
+    audio.extend_from_slice(&say("en-us+m5", "hey zoe"));
+    audio.resize(audio.len() + 24_000, 0.0);
+    let mut shipped = cfg.wake.detector().expect("detector");
+    assert!(
+        shipped.has_second(),
+        "the built-in head has its second stage"
+    );
+    assert_eq!(
+        detections(&mut shipped, &audio).len(),
+        1,
+        "the cascade wakes"
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let n = 16 * 96;
+    let refuse_all = zoe::wake::head::Mlp {
+        info: zoe::wake::head::HeadInfo {
+            phrase: "hey zoe".into(),
+            input: n,
+            hidden: 1,
+            trained: serde_json::Value::Null,
+        },
+        w1: vec![0.0; n],
+        b1: vec![0.0],
+        w2: vec![0.0],
+        b2: -50.0,
+    };
+    let path = dir.path().join("refuse.second.zwake");
+    std::fs::write(&path, refuse_all.to_bytes()).expect("write");
+    let with = |choice: String| {
+        let cfg = config(&[&format!("wake.second_stage={choice}")]).expect("config");
+        cfg.wake.detector()
+    };
+    let mut refusing = with(format!("{:?}", path.display().to_string())).expect("detector");
+    assert!(
+        detections(&mut refusing, &audio).is_empty(),
+        "a refused chunk made a detection"
+    );
+    let mut off = with("\"off\"".into()).expect("detector");
+    assert!(!off.has_second());
+    assert_eq!(
+        detections(&mut off, &audio).len(),
+        1,
+        "the head alone wakes"
+    );
+
+    let missing = with(format!(
+        "{:?}",
+        dir.path().join("none.zwake").display().to_string()
+    ));
+    let err = missing
+        .err()
+        .expect("a missing second stage is an error")
+        .to_string();
+    assert!(err.contains("none.zwake"), "{err}");
+    let damaged = dir.path().join("damaged.zwake");
+    std::fs::write(&damaged, b"ZOEWAKE 1\n{}").expect("write");
+    let err = with(format!("{:?}", damaged.display().to_string()))
+        .err()
+        .expect("a damaged second stage is an error")
+        .to_string();
+    assert!(err.contains("damaged.zwake"), "{err}");
+}
+
 /// The highest score a detector gives a signal, fed in 16 ms frames.
 fn peak(det: &mut zoe::wake::WakeDetector, audio: &[f32]) -> f32 {
     det.reset();

@@ -324,7 +324,8 @@ pub fn record_samples(cfg: &Config, samples: usize, dir: &Path) -> anyhow::Resul
 pub fn scores_cmd(cfg: &Config, files: &[PathBuf]) -> anyhow::Result<usize> {
     let models: Arc<FeatureModels> = FeatureModels::load(&cfg.wake.features_dir)?;
     let mut det =
-        crate::wake::WakeDetector::new(&models, cfg.wake.load_head()?, cfg.wake.detector.clone())?;
+        crate::wake::WakeDetector::new(&models, cfg.wake.load_head()?, cfg.wake.detector.clone())?
+            .with_second(cfg.wake.load_second()?);
     println!("head: {}", cfg.wake.head_source());
     let pad = vec![0.0; crate::audio::RATE as usize];
     let mut failed = 0;
@@ -338,19 +339,25 @@ pub fn scores_cmd(cfg: &Config, files: &[PathBuf]) -> anyhow::Result<usize> {
             }
         };
         det.reset();
-        let (mut best, mut fired) = (0.0f32, Vec::new());
+        let (mut best, mut second, mut fired) = (0.0f32, 0.0f32, Vec::new());
         for part in [&pad[..], &clip.samples, &pad[..]] {
             for frame in part.chunks(crate::hearing::vad::FRAME) {
                 let d = det.push(frame)?;
                 best = best.max(det.push_peak);
+                second = second.max(det.second_peak);
                 if let Some(d) = d {
                     let end = d.end as f64 / 16_000.0 - 1.0;
                     fired.push(format!("{end:.2}s ({:.2})", d.score));
                 }
             }
         }
+        let second = if det.has_second() {
+            format!(", second stage max {second:.3}")
+        } else {
+            String::new()
+        };
         println!(
-            "{}: max {best:.3}; detections: {}",
+            "{}: max {best:.3}{second}; detections: {}",
             f.display(),
             if fired.is_empty() {
                 "none".to_string()

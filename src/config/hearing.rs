@@ -75,6 +75,8 @@ pub(super) struct RawWake {
     speaking_threshold: f32,
     echo_tail_ms: u32,
     own_voice_threshold: f32,
+    second_stage: String,
+    second_threshold: f32,
     verify: bool,
     verify_greetings: Vec<String>,
     verify_names: Vec<String>,
@@ -251,6 +253,18 @@ pub(super) fn wake_config(w: RawWake, models_dir: &Path) -> Result<WakeConfig, C
     Ok(WakeConfig {
         required: w.required,
         model: non_empty(w.model).map(PathBuf::from),
+        second_stage: match w.second_stage.trim() {
+            "auto" => crate::wake::SecondChoice::Auto,
+            "off" => crate::wake::SecondChoice::Off,
+            "" => {
+                return Err(ConfigError::Invalid {
+                    key: "wake.second_stage".into(),
+                    why: "is empty: \"auto\", \"off\" or a path to a .zwake file".into(),
+                })
+            }
+            p => crate::wake::SecondChoice::Path(PathBuf::from(p)),
+        },
+        second_threshold: unit(w.second_threshold, "second_threshold")?,
         enrolled: crate::wake::enrolled_head(models_dir),
         features_dir: crate::wake::features_dir(&w.features_dir, models_dir),
         detector: DetectorConfig {

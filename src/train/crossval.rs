@@ -253,6 +253,9 @@ pub struct Scored {
     pub alikes: Vec<Mark>,
     /// Score of the window ending at chunk `HEAD_FRAMES - 1 + i`.
     pub scores: Vec<f32>,
+    /// The second stage's score of the same windows, where it ran (0 elsewhere; empty: no
+    /// second stage).
+    pub second: Vec<f32>,
 }
 
 impl Scored {
@@ -268,6 +271,26 @@ impl Scored {
             .enumerate()
             .filter_map(|(i, &s)| {
                 trigger.on_score(Embedded::end_of(HEAD_FRAMES - 1 + i), s, threshold)
+            })
+            .collect()
+    }
+
+    /// The detector's rule with the second stage: a chunk counts when stage one reaches
+    /// `threshold` and the second stage `second` (as [`crate::wake::WakeDetector`] decides).
+    pub fn cascade_detections(
+        &self,
+        cfg: &DetectorConfig,
+        threshold: f32,
+        second: f32,
+    ) -> Vec<Detection> {
+        let mut trigger = Trigger::new(cfg.clone());
+        self.scores
+            .iter()
+            .zip(&self.second)
+            .enumerate()
+            .filter_map(|(i, (&s, &s2))| {
+                let counted = if s2 >= second { s } else { 0.0 };
+                trigger.on_score(Embedded::end_of(HEAD_FRAMES - 1 + i), counted, threshold)
             })
             .collect()
     }
@@ -449,6 +472,7 @@ impl CrossValidation {
                 let fold = self.folds.iter().position(|f| f.contains(&fs.family))?;
                 Some(Scored {
                     scores: window_scores(&self.heads[fold], &emb),
+                    second: Vec::new(),
                     family: fs.family,
                     fold,
                     real: fs.stream.real,
@@ -462,6 +486,14 @@ impl CrossValidation {
 
     /// Per held-out family at `threshold`, in fold order.
     pub fn by_family(&self, cfg: &DetectorConfig, threshold: f32) -> Vec<(String, bool, Counts)> {
+        self.by_family_of(&|h| h.detections(cfg, threshold))
+    }
+
+    /// Per held-out family, in fold order, with the detections `dets` makes of each stream.
+    pub fn by_family_of(
+        &self,
+        dets: &dyn Fn(&Scored) -> Vec<Detection>,
+    ) -> Vec<(String, bool, Counts)> {
         let mut out: Vec<(String, bool, Counts)> = Vec::new();
         for fold in &self.folds {
             for f in fold {
@@ -469,7 +501,7 @@ impl CrossValidation {
                 let mut real = false;
                 for h in self.held.iter().filter(|h| &h.family == f) {
                     real = h.real;
-                    c.add(&h.count(&h.detections(cfg, threshold), &|_| true));
+                    c.add(&h.count(&dets(h), &|_| true));
                 }
                 if c.seconds > 0.0 {
                     out.push((f.clone(), real, c));
@@ -598,6 +630,7 @@ mod tests {
                 end: 210_000,
             }],
             scores,
+            second: Vec::new(),
         };
         let cfg = DetectorConfig::default();
         let d = s.detections(&cfg, 0.5);
@@ -611,5 +644,16 @@ mod tests {
         assert_eq!((c.detected, c.alikes_accepted, c.false_accepts), (1, 0, 0));
         let c = s.count(&s.detections(&cfg, 0.95), &|_| true);
         assert_eq!((c.detected, c.false_reject_pct()), (0, 100.0));
+        // A second stage that refuses the sound-alike's window and passes the phrase's.
+        let mut s = s;
+        s.second = vec![0.0; 200];
+        s.second[40] = 0.8;
+        s.second[150] = 0.3;
+        let d = s.cascade_detections(&cfg, 0.5, 0.5);
+        assert_eq!(d.len(), 1, "{d:?}");
+        let c = s.count(&d, &|_| true);
+        assert_eq!((c.detected, c.alikes_accepted, c.false_accepts), (1, 0, 0));
+        // Refusing the phrase's window too leaves nothing.
+        assert!(s.cascade_detections(&cfg, 0.5, 0.9).is_empty());
     }
 }

@@ -66,9 +66,30 @@ impl Adam {
 /// One training example: a window (stream, chunk) and its target.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Example {
-    stream: u32,
-    chunk: u32,
-    positive: bool,
+    pub(super) stream: u32,
+    pub(super) chunk: u32,
+    pub(super) positive: bool,
+}
+
+/// The labelled windows of `data` ([`label`]): positives and negatives, as examples.
+pub(super) fn examples(data: &[&Embedded]) -> (Vec<Example>, Vec<Example>) {
+    let mut pos = Vec::new();
+    let mut neg = Vec::new();
+    for (si, d) in data.iter().enumerate() {
+        for k in HEAD_FRAMES - 1..d.emb.len() {
+            let ex = |positive| Example {
+                stream: si as u32,
+                chunk: k as u32,
+                positive,
+            };
+            match label(Embedded::end_of(k), &d.marks) {
+                Label::Positive => pos.push(ex(true)),
+                Label::Negative => neg.push(ex(false)),
+                Label::Ignore => {}
+            }
+        }
+    }
+    (pos, neg)
 }
 
 /// Per-dimension mean and spread of the embeddings (shared by the 16 frames).
@@ -103,24 +124,23 @@ pub fn train_net(
     rng: &mut Rng,
     log: &mut dyn FnMut(&str),
 ) -> Result<Mlp, WakeError> {
+    let (pos, neg) = examples(data);
+    train_on(data, pos, neg, phrase, opts, rng, log)
+}
+
+/// Trains the network on chosen windows of `data`: `pos` against `neg` (the second stage picks
+/// its negatives among the first stage's false activations).
+pub(super) fn train_on(
+    data: &[&Embedded],
+    pos: Vec<Example>,
+    mut neg: Vec<Example>,
+    phrase: &str,
+    opts: &NetOptions,
+    rng: &mut Rng,
+    log: &mut dyn FnMut(&str),
+) -> Result<Mlp, WakeError> {
     let n = HEAD_FRAMES * EMB_DIM;
     let h = opts.hidden;
-    let mut pos = Vec::new();
-    let mut neg = Vec::new();
-    for (si, d) in data.iter().enumerate() {
-        for k in HEAD_FRAMES - 1..d.emb.len() {
-            let ex = |positive| Example {
-                stream: si as u32,
-                chunk: k as u32,
-                positive,
-            };
-            match label(Embedded::end_of(k), &d.marks) {
-                Label::Positive => pos.push(ex(true)),
-                Label::Negative => neg.push(ex(false)),
-                Label::Ignore => {}
-            }
-        }
-    }
     if pos.is_empty() || neg.is_empty() {
         return Err(WakeError::Train(format!(
             "need positive and negative windows (got {} and {})",

@@ -38,6 +38,7 @@ use crate::wake::head::{sigmoid, HeadInfo, Mlp};
 use crate::wake::{Detection, DetectorConfig, Trigger, WakeDetector, WakeError};
 
 mod augment;
+mod cascade;
 pub mod corpus;
 mod crossval;
 mod eval;
@@ -48,6 +49,7 @@ mod streams;
 mod voices;
 
 pub use augment::*;
+pub use cascade::*;
 pub use corpus::{Clip, ClipKind};
 pub use crossval::*;
 pub use eval::*;

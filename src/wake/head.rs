@@ -23,6 +23,10 @@ const MAGIC: &str = "ZOEWAKE 1\n";
 /// The head Zoe ships for "hey zoe" (`zoe wake train` reproduces it; see docs/wake-word.md).
 pub const BUILTIN: &[u8] = include_bytes!("../../assets/wake/hey_zoe.zwake");
 
+/// Its second stage, trained on that head's false activations (`zoe bench wake --out` writes
+/// both; see [`super::SecondStage`]).
+pub const BUILTIN_SECOND: &[u8] = include_bytes!("../../assets/wake/hey_zoe.second.zwake");
+
 /// What a `.zwake` file says about itself.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct HeadInfo {
@@ -296,12 +300,15 @@ mod tests {
         assert!((s - sigmoid(want)).abs() < 1e-5, "{s} vs {}", sigmoid(want));
     }
 
-    /// The shipped head loads.
+    /// The shipped head and its second stage load.
     #[test]
     fn builtin_head_loads() {
         let Head::Zoe { mlp, .. } = Head::builtin() else {
             panic!("built-in is a Zoe head")
         };
         assert_eq!(mlp.info.phrase, "hey zoe");
+        let second = Mlp::from_bytes(BUILTIN_SECOND).expect("the second stage loads");
+        assert_eq!(second.info.phrase, "hey zoe");
+        assert_eq!(second.info.trained["stage"], "second");
     }
 }

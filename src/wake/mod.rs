@@ -66,6 +66,10 @@ pub struct WakeConfig {
     pub phrase: String,
     /// `wake.model`; `None` means the enrolled head if there is one, else the built-in one.
     pub model: Option<PathBuf>,
+    /// `wake.second_stage`: which second acoustic stage runs where the head fires.
+    pub second_stage: SecondChoice,
+    /// Second-stage score at or above which a chunk the head passed counts.
+    pub second_threshold: f32,
     /// Where `zoe wake enroll` writes the personal head.
     pub enrolled: PathBuf,
     pub features_dir: PathBuf,
@@ -93,20 +97,118 @@ impl WakeConfig {
         }
     }
 
-    /// Describes the head in use, for logs and `zoe doctor`.
+    /// Describes the head in use and its second stage, for logs and `zoe doctor`.
     pub fn head_source(&self) -> String {
-        match &self.model {
+        let head = match &self.model {
             Some(p) => p.display().to_string(),
             None if self.enrolled.exists() => format!("{} (enrolled)", self.enrolled.display()),
             None => "built-in \"hey zoe\" head".into(),
+        };
+        let second = match &self.second_stage {
+            SecondChoice::Off => return format!("{head}, no second stage"),
+            SecondChoice::Path(p) => p.display().to_string(),
+            SecondChoice::Auto => match &self.model {
+                Some(p) if second_stage_path(p).exists() => {
+                    second_stage_path(p).display().to_string()
+                }
+                None if self.enrolled.exists() && second_stage_path(&self.enrolled).exists() => {
+                    second_stage_path(&self.enrolled).display().to_string()
+                }
+                Some(_) => return format!("{head}, no second stage beside it"),
+                None if self.enrolled.exists() => {
+                    return format!("{head}, no second stage beside it")
+                }
+                None => "built-in".into(),
+            },
+        };
+        format!(
+            "{head}, second stage {second} (at {})",
+            self.second_threshold
+        )
+    }
+
+    /// Loads the second stage the config names (see [`SecondChoice`]); `None`: none runs.
+    pub fn load_second(&self) -> Result<Option<SecondStage>, WakeError> {
+        let beside = |head: &Path| {
+            let p = second_stage_path(head);
+            p.exists().then_some(p)
+        };
+        let path = match &self.second_stage {
+            SecondChoice::Off => return Ok(None),
+            SecondChoice::Path(p) => Some(p.clone()),
+            SecondChoice::Auto => match &self.model {
+                Some(p) => beside(p),
+                None if self.enrolled.exists() => beside(&self.enrolled),
+                None => {
+                    let mlp = head::Mlp::from_bytes(head::BUILTIN_SECOND)
+                        .expect("the built-in second stage is valid (tested)");
+                    return Ok(Some(SecondStage::new(mlp, self.second_threshold)));
+                }
+            },
+        };
+        let Some(path) = path else { return Ok(None) };
+        if !path.exists() {
+            return Err(WakeError::Missing(path));
+        }
+        let model = |detail: String| WakeError::Model {
+            path: path.clone(),
+            detail,
+        };
+        let bytes = std::fs::read(&path).map_err(|e| model(e.to_string()))?;
+        let mlp = head::Mlp::from_bytes(&bytes).map_err(|e| model(e.to_string()))?;
+        Ok(Some(SecondStage::new(mlp, self.second_threshold)))
+    }
+
+    /// Loads the feature models, the head and its second stage, and builds a detector.
+    pub fn detector(&self) -> Result<WakeDetector, WakeError> {
+        let models = FeatureModels::load(&self.features_dir)?;
+        Ok(
+            WakeDetector::new(&models, self.load_head()?, self.detector.clone())?
+                .with_second(self.load_second()?),
+        )
+    }
+}
+
+/// `wake.second_stage`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SecondChoice {
+    /// The built-in second stage with the built-in head; beside a configured or enrolled head,
+    /// its `NAME.second.zwake` when there is one ([`second_stage_path`]), else none.
+    Auto,
+    Off,
+    Path(PathBuf),
+}
+
+/// The second acoustic stage: a head over the same window, trained on the first stage's false
+/// activations (`zoe bench wake`), run only on the chunks the first passes.
+#[derive(Debug, Clone)]
+pub struct SecondStage {
+    mlp: Arc<head::Mlp>,
+    threshold: f32,
+    hidden: Vec<f32>,
+}
+
+impl SecondStage {
+    pub fn new(mlp: head::Mlp, threshold: f32) -> Self {
+        SecondStage {
+            hidden: vec![0.0; mlp.info.hidden],
+            mlp: Arc::new(mlp),
+            threshold,
         }
     }
 
-    /// Loads the feature models and the head, and builds a detector.
-    pub fn detector(&self) -> Result<WakeDetector, WakeError> {
-        let models = FeatureModels::load(&self.features_dir)?;
-        WakeDetector::new(&models, self.load_head()?, self.detector.clone())
+    /// Its score of one window of 16 × 96 values.
+    pub fn score(&mut self, window: &[f32]) -> f32 {
+        head::sigmoid(self.mlp.logit(window, &mut self.hidden))
     }
+}
+
+/// Where a head's second stage lies: beside it, `NAME.second.zwake` for `NAME.zwake`.
+pub fn second_stage_path(head: &Path) -> PathBuf {
+    let stem = head
+        .file_stem()
+        .map_or_else(|| "head".into(), |s| s.to_string_lossy());
+    head.with_file_name(format!("{stem}.second.zwake"))
 }
 
 /// Where `zoe wake enroll` puts the personal head.
@@ -215,6 +317,7 @@ pub struct WakeDetector {
     /// Phases scored now: every `stride`-th of `phases`.
     stride: usize,
     head: Head,
+    second: Option<SecondStage>,
     cfg: DetectorConfig,
     /// Threshold in force (raised while Zoe speaks).
     threshold: f32,
@@ -222,6 +325,8 @@ pub struct WakeDetector {
     pub last_score: f32,
     /// The highest score of the chunks the last push completed (0 if none).
     pub push_peak: f32,
+    /// The second stage's highest score in the last push (0 where it did not run).
+    pub second_peak: f32,
 }
 
 impl WakeDetector {
@@ -246,18 +351,35 @@ impl WakeDetector {
             phases,
             stride: n / phase_count(cfg.phases),
             head,
+            second: None,
             threshold: cfg.threshold,
             cfg,
             last_score: 0.0,
             push_peak: 0.0,
+            second_peak: 0.0,
         };
         d.reset();
         Ok(d)
     }
 
-    /// A second detector on the same feature models and head, with its own stream state.
+    /// A second detector on the same feature models and heads, with its own stream state.
     pub fn twin(&self) -> Result<WakeDetector, WakeError> {
-        WakeDetector::new(&self.models, self.head.fresh()?, self.cfg.clone())
+        Ok(
+            WakeDetector::new(&self.models, self.head.fresh()?, self.cfg.clone())?
+                .with_second(self.second.clone()),
+        )
+    }
+
+    /// The same detector with a second stage: a chunk the head passes counts only when the
+    /// second stage passes it too.
+    pub fn with_second(mut self, second: Option<SecondStage>) -> Self {
+        self.second = second;
+        self
+    }
+
+    /// Whether a second stage runs.
+    pub fn has_second(&self) -> bool {
+        self.second.is_some()
     }
 
     pub fn head_name(&self) -> &str {
@@ -313,6 +435,7 @@ impl WakeDetector {
         }
         self.last_score = 0.0;
         self.push_peak = 0.0;
+        self.second_peak = 0.0;
     }
 
     /// Ends every phase's refractory period at sample `until` at the latest: the caller did not
@@ -329,6 +452,7 @@ impl WakeDetector {
         let mut found = None;
         let mut rest = samples;
         self.push_peak = 0.0;
+        self.second_peak = 0.0;
         while !rest.is_empty() {
             // Up to the next chunk end of any phase, so that scores come in the order of the
             // audio they end at.
@@ -366,6 +490,8 @@ impl WakeDetector {
     fn push_phase(&mut self, i: usize, samples: &[f32]) -> Result<Option<Detection>, WakeError> {
         let mut result: Result<Option<Detection>, WakeError> = Ok(None);
         let head = &mut self.head;
+        let second = &mut self.second;
+        let second_peak = &mut self.second_peak;
         let (threshold, last_score, peak) =
             (self.threshold, &mut self.last_score, &mut self.push_peak);
         let Phase {
@@ -389,8 +515,18 @@ impl WakeDetector {
             };
             *last_score = score;
             *peak = peak.max(score);
+            // The second stage runs only where the head passes; what it refuses does not count.
+            let refused = match second {
+                Some(s) if score >= threshold => {
+                    let s2 = s.score(window);
+                    *second_peak = second_peak.max(s2);
+                    s2 < s.threshold
+                }
+                _ => false,
+            };
+            let counted = if refused { 0.0 } else { score };
             let end = (f.chunks() * CHUNK).saturating_sub(shift);
-            if let Some(d) = trigger.on_score(end, score, threshold) {
+            if let Some(d) = trigger.on_score(end, counted, threshold) {
                 result = Ok(Some(d));
             }
         })?;

@@ -107,7 +107,8 @@ pub fn run(
     let clips = p.clips;
     let rooms = p.rooms;
     let for_shapes = (!shapes.is_empty()).then(|| (p.held.clone(), p.folds.clone()));
-    let cv = train::cross_validate(&p.train, p.held, p.folds, &opts, &mut log)?;
+    let held = p.held.clone();
+    let mut cv = train::cross_validate(&p.train, p.held, p.folds, &opts, &mut log)?;
     let families = cv.by_family(det, det.threshold);
     crate::app::wake::print_families(&families, det.threshold);
     if let Some((held, folds)) = for_shapes {
@@ -175,7 +176,7 @@ pub fn run(
         let s = train::summarize(&rows);
         let (alikes_v, real_v) = match checker.as_mut() {
             Some(c) => {
-                let (a, r) = c.verified(&cv, det, t)?;
+                let (a, r) = c.verified(&cv, &|h| h.detections(det, t))?;
                 (Some(a), Some(r))
             }
             None => (None, None),
@@ -260,6 +261,79 @@ pub fn run(
         },
     };
 
+    // 2b. The second acoustic stage: each variant measured (on the held-out phrases through a
+    // recorded room too), the best one kept.
+    let wake_clips: Vec<train::Clip> = clips
+        .iter()
+        .filter(|c| c.kind == ClipKind::Wake && !c.real())
+        .cloned()
+        .collect();
+    let in_room = if rooms.is_empty() {
+        Vec::new()
+    } else {
+        let mut r = Rng::new(opts.seed ^ 0x5EED);
+        let streams = train::held_streams(&wake_clips, Condition::Room, &rooms, &mut r);
+        train::embed_keeping(&models, streams, opts.threads)?
+    };
+    let mut kept: Option<(train::SecondOptions, Vec<crate::wake::head::Mlp>, Point)> = None;
+    for (floor, hidden) in SECOND_VARIANTS {
+        let second_opts = train::SecondOptions {
+            floor,
+            net: train::NetOptions {
+                hidden,
+                ..train::SecondOptions::default().net
+            },
+        };
+        let heads = train::cross_validate_second(
+            &p.train,
+            &mut cv,
+            &held,
+            &second_opts,
+            &opts.phrase,
+            opts.seed,
+            opts.threads,
+            SECOND_FROM,
+            &mut log,
+        )?;
+        let mut room = cv.score(in_room.clone());
+        train::score_second(&heads, &cv.folds, &mut room, &in_room, SECOND_FROM);
+        let title = format!("mined at stage one >= {floor}, {hidden} hidden units");
+        if let Some(point) = print_cascade(&cv, &room, det, checker.as_mut(), pick, &title)? {
+            if kept.as_ref().is_none_or(|k| point.better_than(&k.2)) {
+                kept = Some((second_opts, heads, point));
+            }
+        }
+    }
+    if let Some((o, heads, point)) = &kept {
+        train::score_second(heads, &cv.folds, &mut cv.held, &held, SECOND_FROM);
+        println!(
+            "the second stage kept: mined at {}, {} hidden units, at {}/{}",
+            o.floor, o.net.hidden, point.first, point.second
+        );
+    }
+    let cascade = kept.as_ref().map(|k| (k.2.first, k.2.second));
+    if let (Some(out), Some((second_opts, _, point))) = (&args.out, &kept) {
+        let mut second = train::train_second(&p.train, &cv, second_opts, &opts.phrase, opts.seed)?;
+        let s = &point.summary;
+        second.info.trained = serde_json::json!({
+            "stage": "second",
+            "seed": opts.seed,
+            "mined_at": second_opts.floor,
+            "hidden": second_opts.net.hidden,
+            "first_threshold": point.first,
+            "threshold": point.second,
+            "held_out_by_family": {
+                "mean_false_reject_pct": (s.mean_fr * 100.0).round() / 100.0,
+                "worst_false_reject_pct": (s.worst_fr * 100.0).round() / 100.0,
+                "real_false_accepts": s.real.false_accepts,
+                "real_speech_s": s.real.seconds.round(),
+            },
+        });
+        let path = crate::wake::second_stage_path(out);
+        train::save(&second, &path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!("wrote {} (the second stage)", path.display());
+    }
+
     // 3. Robustness.
     // At the pick and the table's thresholds around it: what a step costs in each condition.
     let near: Vec<f32> = THRESHOLDS
@@ -267,15 +341,14 @@ pub fn run(
         .filter(|t| (pick - 0.15..pick + 0.25).contains(t))
         .collect();
     let at: Vec<String> = near.iter().map(|t| format!("at {t:.1}")).collect();
+    let mut at = at;
+    if let Some((t1, t2)) = cascade {
+        at.push(format!("cascade {t1}/{t2}"));
+    }
     println!(
         "\n## robustness: held-out phrases, each family by its fold's head; false rejects {}",
         at.join(" / ")
     );
-    let wake_clips: Vec<train::Clip> = clips
-        .iter()
-        .filter(|c| c.kind == ClipKind::Wake && !c.real())
-        .cloned()
-        .collect();
     let mut conds = vec![
         Condition::Gain(0.0),
         Condition::Gain(-10.0),
@@ -290,22 +363,30 @@ pub fn run(
     for cond in conds {
         let mut r = Rng::new(opts.seed ^ 0x5EED);
         let streams = train::held_streams(&wake_clips, cond, &rooms, &mut r);
-        let scored = cv.score(train::embed_keeping(&models, streams, opts.threads)?);
-        let rows: Vec<String> = near
+        let embedded = train::embed_keeping(&models, streams, opts.threads)?;
+        let mut scored = cv.score(embedded.clone());
+        if let Some((_, heads, _)) = &kept {
+            train::score_second(heads, &cv.folds, &mut scored, &embedded, SECOND_FROM);
+        }
+        let rejects = |detect: &dyn Fn(&Scored) -> Vec<Detection>| {
+            let mut c = Counts::default();
+            for h in &scored {
+                c.add(&h.count(&detect(h), &|_| true));
+            }
+            format!(
+                "{:>5.1} % ({}/{})",
+                c.false_reject_pct(),
+                c.phrases - c.detected,
+                c.phrases
+            )
+        };
+        let mut rows: Vec<String> = near
             .iter()
-            .map(|&t| {
-                let mut c = Counts::default();
-                for h in &scored {
-                    c.add(&h.count(&h.detections(det, t), &|_| true));
-                }
-                format!(
-                    "{:>5.1} % ({}/{})",
-                    c.false_reject_pct(),
-                    c.phrases - c.detected,
-                    c.phrases
-                )
-            })
+            .map(|&t| rejects(&|h| h.detections(det, t)))
             .collect();
+        if let Some((t1, t2)) = cascade {
+            rows.push(rejects(&|h| h.cascade_detections(det, t1, t2)));
+        }
         println!("{:<28} {}", cond.describe(), rows.join("   "));
     }
 
@@ -337,6 +418,148 @@ pub fn run(
         ms / 80.0 * 100.0
     );
     Ok(())
+}
+
+/// The lowest stage-one threshold the second stage is measured under (it is scored only there).
+const SECOND_FROM: f32 = 0.3;
+/// The second stages compared: (mining floor, hidden units).
+const SECOND_VARIANTS: [(f32, usize); 3] = [(0.05, 32), (0.01, 32), (0.05, 64)];
+/// Second-stage thresholds in its table.
+const SECOND_THRESHOLDS: [f32; 7] = [0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9];
+/// Target: cues an hour of real speech (each false activation of both stages plays one).
+const CUES_PER_HOUR: f64 = 2.0;
+/// Target: false rejects of held-out phrases through a recorded room (%).
+const ROOM_FR: f64 = 10.0;
+
+/// A cascade operating point and what it measured.
+struct Point {
+    first: f32,
+    second: f32,
+    summary: train::Summary,
+    /// Every target met (false rejects, cues an hour).
+    meets: bool,
+}
+
+impl Point {
+    /// Meeting the targets first, then the fewest rejects; short of them, the fewest cues.
+    fn better_than(&self, o: &Point) -> bool {
+        match (self.meets, o.meets) {
+            (true, false) => true,
+            (false, true) => false,
+            (true, true) => self.summary.mean_fr < o.summary.mean_fr,
+            (false, false) => self.summary.real.per_hour() < o.summary.real.per_hour(),
+        }
+    }
+}
+
+/// The second stage's table: stage-one threshold × second-stage threshold → false rejects, cues
+/// an hour of held-out real speech (both stages' false accepts), and false accepts after whisper.
+/// Returns the operating point: the fewest rejects with the targets met (mean, worst and
+/// through-a-room false rejects, cues), else the fewest cues with the false-reject targets met.
+fn print_cascade(
+    cv: &CrossValidation,
+    room: &[Scored],
+    det: &DetectorConfig,
+    mut checker: Option<&mut Check>,
+    pick: f32,
+    title: &str,
+) -> anyhow::Result<Option<Point>> {
+    println!(
+        "\n## the second stage ({title}; run where stage one fires), held out by family; \
+         cues = stage one and the second stage together on real speech"
+    );
+    println!(
+        "{:>6} {:>6} {:>8} {:>18} {:>8} {:>11} {:>13} {:>15}",
+        "first",
+        "second",
+        "FR mean",
+        "FR worst",
+        "FR room",
+        "alikes acc.",
+        "cues/h real",
+        "real FA/h ver."
+    );
+    let firsts: Vec<f32> = THRESHOLDS
+        .into_iter()
+        .filter(|&t| t >= SECOND_FROM && (pick - 0.25..pick + 0.15).contains(&t))
+        .collect();
+    let mut chosen: Option<Point> = None;
+    for &t1 in &firsts {
+        for &t2 in &SECOND_THRESHOLDS {
+            let detect = |h: &Scored| h.cascade_detections(det, t1, t2);
+            let s = train::summarize(&cv.by_family_of(&detect));
+            let verified = match checker.as_deref_mut() {
+                Some(c) => Some(c.verified(cv, &detect)?.1),
+                None => None,
+            };
+            let mut in_room = Counts::default();
+            for h in room {
+                in_room.add(&h.count(&detect(h), &|_| true));
+            }
+            let fr_ok = s.mean_fr <= MEAN_FR
+                && s.worst_fr <= WORST_FR
+                && in_room.false_reject_pct() <= ROOM_FR;
+            let meets = fr_ok && s.real.per_hour() <= CUES_PER_HOUR;
+            println!(
+                "{:>6} {:>6} {:>7.1}% {:>18} {:>7.1}% {:>10.1}% {:>13} {:>15}{}",
+                t1,
+                t2,
+                s.mean_fr,
+                format!("{:.1}% {}", s.worst_fr, s.worst_family),
+                in_room.false_reject_pct(),
+                s.synthetic.alike_accept_pct(),
+                format!("{:.2} ({})", s.real.per_hour(), s.real.false_accepts),
+                verified.map_or("-".into(), |r| format!(
+                    "{:.2} ({})",
+                    r.per_hour(),
+                    r.false_accepts
+                )),
+                if meets { "  meets the targets" } else { "" }
+            );
+            let point = Point {
+                first: t1,
+                second: t2,
+                summary: s,
+                meets,
+            };
+            if fr_ok && chosen.as_ref().is_none_or(|c| point.better_than(c)) {
+                chosen = Some(point);
+            }
+        }
+    }
+    match &chosen {
+        Some(p) => {
+            let s = &p.summary;
+            let upper = poisson_upper_95(s.real.false_accepts) * 3600.0 / s.real.seconds.max(1e-9);
+            println!(
+                "operating point: stage one {}, second stage {}: false rejects {:.1} % mean, \
+                 {:.1} % worst ({}); {:.2} cues an hour of real speech ({} in {:.1} min; 95 % upper \
+                 bound {upper:.2}/h; target <= {CUES_PER_HOUR})",
+                p.first,
+                p.second,
+                s.mean_fr,
+                s.worst_fr,
+                s.worst_family,
+                s.real.per_hour(),
+                s.real.false_accepts,
+                s.real.seconds / 60.0,
+            )
+        }
+        None => println!("no setting in the table keeps false rejects within their targets"),
+    }
+    Ok(chosen)
+}
+
+/// The 95 % upper confidence bound of a Poisson count seen `n` times (exact for 0–10, a normal
+/// approximation above).
+fn poisson_upper_95(n: usize) -> f64 {
+    const EXACT: [f64; 11] = [
+        3.00, 4.74, 6.30, 7.75, 9.15, 10.51, 11.84, 13.15, 14.43, 15.71, 16.96,
+    ];
+    match EXACT.get(n) {
+        Some(&u) => u,
+        None => n as f64 + 1.645 * (n as f64).sqrt() + 1.0,
+    }
 }
 
 /// `HIDDEN[:NOISE[:NEGATIVES]]` as `--compare` takes it (NEGATIVES: per positive per epoch).
@@ -424,12 +647,11 @@ impl Check {
     fn verified(
         &mut self,
         cv: &CrossValidation,
-        det: &DetectorConfig,
-        t: f32,
+        detect: &dyn Fn(&Scored) -> Vec<Detection>,
     ) -> anyhow::Result<(Counts, Counts)> {
         let (mut alikes, mut real) = (Counts::default(), Counts::default());
         for (i, h) in cv.held.iter().enumerate() {
-            let dets = h.detections(det, t);
+            let dets = detect(h);
             let mut ok = HashMap::new();
             for d in dets.iter().filter(|d| !h.on_wake(d)) {
                 ok.insert(d.end, self.accepts(i, h, d)?);
@@ -482,6 +704,7 @@ fn enrolment(
                 marks: fs.stream.marks.clone(),
                 alikes: Vec::new(),
                 scores: train::window_scores(head, emb),
+                second: Vec::new(),
             };
             c.add(&s.count(&s.detections(det, threshold), &|_| true));
         }
