@@ -155,30 +155,7 @@ pub fn cross_validate_second(
             fold_seed(seed ^ SECOND_SEED, k),
         )
     };
-    let mut heads: Vec<Option<Result<Mlp, WakeError>>> = (0..folds.len()).map(|_| None).collect();
-    for group in (0..folds.len()).collect::<Vec<_>>().chunks(threads.max(1)) {
-        let done: Vec<(usize, Result<Mlp, WakeError>)> = std::thread::scope(|s| {
-            let hs: Vec<_> = group
-                .iter()
-                .map(|&k| (k, s.spawn(move || fit(k))))
-                .collect();
-            hs.into_iter()
-                .map(|(k, h)| {
-                    let r = h.join().unwrap_or_else(|_| {
-                        Err(WakeError::Train("a training thread panicked".into()))
-                    });
-                    (k, r)
-                })
-                .collect()
-        });
-        for (k, r) in done {
-            heads[k] = Some(r);
-        }
-    }
-    let heads: Vec<Mlp> = heads
-        .into_iter()
-        .map(|h| h.unwrap_or_else(|| Err(WakeError::Train("fold not trained".into()))))
-        .collect::<Result<_, _>>()?;
+    let heads = per_fold(folds.len(), threads, fit, &mut |_| {})?;
     let folds = cv.folds.clone();
     score_second(&heads, &folds, &mut cv.held, held, from);
     Ok(heads)

@@ -386,40 +386,16 @@ pub fn cross_validate(
             .collect::<Vec<_>>()
             .join(" | ")
     ));
-    let (phrase, net, seed, threads) = (&opts.phrase, &opts.net, opts.seed, opts.threads);
+    let (phrase, net, seed) = (&opts.phrase, &opts.net, opts.seed);
     let fit = |k: usize| fit_without(train, &folds[k], &[], phrase, net, fold_seed(seed, k));
-    let mut heads: Vec<Option<Result<Mlp, WakeError>>> = (0..folds.len()).map(|_| None).collect();
-    for group in (0..folds.len()).collect::<Vec<_>>().chunks(threads.max(1)) {
-        let done: Vec<(usize, Result<Mlp, WakeError>)> = std::thread::scope(|s| {
-            let hs: Vec<_> = group
-                .iter()
-                .map(|&k| (k, s.spawn(move || fit(k))))
-                .collect();
-            hs.into_iter()
-                .map(|(k, h)| {
-                    (
-                        k,
-                        h.join().unwrap_or_else(|_| {
-                            Err(WakeError::Train("a training thread panicked".into()))
-                        }),
-                    )
-                })
-                .collect()
-        });
-        for (k, r) in done {
-            log(&format!(
-                "fold {}/{} trained (held out: {})",
-                k + 1,
-                folds.len(),
-                folds[k].join(", ")
-            ));
-            heads[k] = Some(r);
-        }
-    }
-    let heads: Vec<Mlp> = heads
-        .into_iter()
-        .map(|h| h.unwrap_or_else(|| Err(WakeError::Train("fold not trained".into()))))
-        .collect::<Result<_, _>>()?;
+    let heads = per_fold(folds.len(), opts.threads, fit, &mut |k| {
+        log(&format!(
+            "fold {}/{} trained (held out: {})",
+            k + 1,
+            folds.len(),
+            folds[k].join(", ")
+        ))
+    })?;
     let mut cv = CrossValidation {
         folds,
         heads,
@@ -427,6 +403,42 @@ pub fn cross_validate(
     };
     cv.held = cv.score(held);
     Ok(cv)
+}
+
+/// `fit(k)` for each of `n` folds, `threads` at a time; `done(k)` as each ends. The heads in fold
+/// order, or the first error.
+pub fn per_fold(
+    n: usize,
+    threads: usize,
+    fit: impl Fn(usize) -> Result<Mlp, WakeError> + Sync,
+    done: &mut dyn FnMut(usize),
+) -> Result<Vec<Mlp>, WakeError> {
+    let fit = &fit;
+    let mut heads: Vec<Option<Result<Mlp, WakeError>>> = (0..n).map(|_| None).collect();
+    for group in (0..n).collect::<Vec<_>>().chunks(threads.max(1)) {
+        let ended: Vec<(usize, Result<Mlp, WakeError>)> = std::thread::scope(|s| {
+            let hs: Vec<_> = group
+                .iter()
+                .map(|&k| (k, s.spawn(move || fit(k))))
+                .collect();
+            hs.into_iter()
+                .map(|(k, h)| {
+                    let r = h.join().unwrap_or_else(|_| {
+                        Err(WakeError::Train("a training thread panicked".into()))
+                    });
+                    (k, r)
+                })
+                .collect()
+        });
+        for (k, r) in ended {
+            done(k);
+            heads[k] = Some(r);
+        }
+    }
+    heads
+        .into_iter()
+        .map(|h| h.unwrap_or_else(|| Err(WakeError::Train("fold not trained".into()))))
+        .collect()
 }
 
 /// The seed of fold `k`'s head (the same whichever thread trains it).

@@ -17,7 +17,9 @@
 //! 4. **Held out by family** ([`crossval`]): one head per fold, trained without the fold's
 //!    synthesizer and speakers, scores them (each clip once, at a random level, in a quiet room):
 //!    false rejects per family, sound-alikes accepted, false accepts per hour of real speech.
-//! 5. **Training.** The shipped head trains on everything: a two-layer network (1536 → hidden → 1),
+//! 5. **The second stage** ([`cascade`], `zoe bench wake`): a second head trained on the first
+//!    stage's false activations, mined by the fold heads from streams they never heard.
+//! 6. **Training.** The shipped head trains on everything: a two-layer network (1536 → hidden → 1),
 //!    Adam, class-weighted cross-entropy with negatives weighted up and hard negatives mined every
 //!    few epochs; the input scaling is folded into the first layer, so the file holds just the
 //!    network and, in its header, what the folds measured.

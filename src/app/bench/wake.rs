@@ -11,8 +11,12 @@
 //!    2.5 s of real speech or 0.6 s of a synthetic clip's silence)
 //!    and the phrase must open the transcript. The suggested threshold meets the targets with the
 //!    fewest rejects.
+//!    Then the second acoustic stage (`src/train/cascade.rs`): each variant's table (stage-one
+//!    threshold × second-stage threshold → false rejects, through a recorded room too, cues an
+//!    hour of real speech, after whisper); the best one is kept and, with `--out`, written beside
+//!    the head.
 //! 3. Robustness: the held-out phrases at −10 dB and +6 dB, in pink noise at 10 dB SNR and through
-//!    a recorded room.
+//!    a recorded room (the head at each threshold, and the cascade at its operating point).
 //! 4. Enrolment: five clips of the held-out voice with the most misses join its fold's training;
 //!    false rejects on that voice's other clips before and after.
 //! 5. CPU per 80 ms chunk of the detector with the head written (`--out`), else the configured one.
