@@ -301,6 +301,15 @@ pub fn prepare(
                 TRAIN_GAPS,
                 log,
             )?;
+            log(&format!(
+                "synthesized by {family}: {} samples, checksum {:.6}",
+                streams.iter().map(|s| s.audio.len()).sum::<usize>(),
+                streams
+                    .iter()
+                    .flat_map(|s| s.audio.iter())
+                    .map(|&x| x.abs() as f64)
+                    .sum::<f64>()
+            ));
             train.extend(streams.into_iter().map(|stream| FamilyStream {
                 family: family.to_string(),
                 stream,
