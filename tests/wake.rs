@@ -153,8 +153,9 @@ fn shipped_head_wakes_on_unseen_voices() {
 
 /// The second stage decides with the head: a "Hey Zoe" the shipped cascade wakes on is not
 /// a wake once a second stage that refuses everything stands behind the head (the chunks the
-/// head passes do not count), and is one again with the second stage off; a second stage named
-/// but missing or damaged is a clear error, not a detector without one.
+/// head passes do not count) - except while Zoe speaks, where the head alone decides - and is
+/// one again with the second stage off; a second stage named but missing or damaged is a clear
+/// error, not a detector without one.
 #[test]
 fn the_second_stage_decides_with_the_head() {
     let Some(cfg) = config(&[]) else { return };
@@ -196,6 +197,13 @@ fn the_second_stage_decides_with_the_head() {
     assert!(
         detections(&mut refusing, &audio).is_empty(),
         "a refused chunk made a detection"
+    );
+    // While Zoe speaks the head alone decides (barge-in, with whisper's check behind it).
+    refusing.set_speaking(true);
+    assert_eq!(
+        detections(&mut refusing, &audio).len(),
+        1,
+        "a barge-in went to the second stage"
     );
     let mut off = with("\"off\"".into()).expect("detector");
     assert!(!off.has_second());

@@ -318,6 +318,8 @@ pub struct WakeDetector {
     stride: usize,
     head: Head,
     second: Option<SecondStage>,
+    /// Zoe is speaking ([`WakeDetector::set_speaking`]): the head alone decides (barge-in).
+    speaking: bool,
     cfg: DetectorConfig,
     /// Threshold in force (raised while Zoe speaks).
     threshold: f32,
@@ -352,6 +354,7 @@ impl WakeDetector {
             stride: n / phase_count(cfg.phases),
             head,
             second: None,
+            speaking: false,
             threshold: cfg.threshold,
             cfg,
             last_score: 0.0,
@@ -371,7 +374,7 @@ impl WakeDetector {
     }
 
     /// The same detector with a second stage: a chunk the head passes counts only when the
-    /// second stage passes it too.
+    /// second stage passes it too (not while Zoe speaks: see [`WakeDetector::set_speaking`]).
     pub fn with_second(mut self, second: Option<SecondStage>) -> Self {
         self.second = second;
         self
@@ -397,7 +400,10 @@ impl WakeDetector {
 
     /// Scores `speaking_phases` while Zoe speaks, `phases` otherwise. A phase taken up again
     /// scores once it has its 16 embeddings again (1.28 s).
+    /// While she speaks the head alone decides: a barge-in has `speaking_threshold` and whisper's
+    /// check behind it, and the second stage was never measured through the echo canceller.
     pub fn set_speaking(&mut self, speaking: bool) {
+        self.speaking = speaking;
         let count = phase_count(if speaking {
             self.cfg.speaking_phases
         } else {
@@ -490,7 +496,11 @@ impl WakeDetector {
     fn push_phase(&mut self, i: usize, samples: &[f32]) -> Result<Option<Detection>, WakeError> {
         let mut result: Result<Option<Detection>, WakeError> = Ok(None);
         let head = &mut self.head;
-        let second = &mut self.second;
+        let second = if self.speaking {
+            &mut None
+        } else {
+            &mut self.second
+        };
         let second_peak = &mut self.second_peak;
         let (threshold, last_score, peak) =
             (self.threshold, &mut self.last_score, &mut self.push_peak);
