@@ -285,10 +285,10 @@ fn a_satellite_is_a_room_that_zoe_answers() {
     // The replies' audio, as the satellite played it, transcribed back by the same server.
     // Both replies are in once Zoe has closed two audio groups and the satellite has written all
     // they held (Zoe logs each group's samples as it closes it).
-    let sent = || -> (usize, usize) {
+    // The samples of each audio group Zoe closed, in order.
+    let groups = || -> Vec<usize> {
         let log = served.stderr_text();
-        let groups: Vec<usize> = log
-            .lines()
+        log.lines()
             .filter(|l| l.contains("a reply's audio sent"))
             .filter_map(|l| {
                 l.split("samples=")
@@ -298,30 +298,16 @@ fn a_satellite_is_a_room_that_zoe_answers() {
                     .parse()
                     .ok()
             })
-            .collect();
-        (groups.len(), groups.iter().sum())
-    };
-    let sent_last = || -> usize {
-        let log = served.stderr_text();
-        let last = log.lines().rfind(|l| l.contains("a reply's audio sent"));
-        last.and_then(|l| {
-            l.split("samples=")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
+            .collect()
     };
     let done = wait_until(Duration::from_secs(30), || {
-        let (groups, samples) = sent();
-        groups >= 2 && sat.played().len() >= samples
+        let g = groups();
+        g.len() >= 2 && sat.played().len() >= g.iter().sum::<usize>()
     });
     assert!(
         done,
-        "the replies were not played: {:?} sent, {} samples played\n{}",
-        sent(),
+        "the replies were not played: groups of {:?} samples sent, {} samples played\n{}",
+        groups(),
         sat.played().len(),
         served.stderr_text()
     );
@@ -343,8 +329,9 @@ fn a_satellite_is_a_room_that_zoe_answers() {
         t[0]["text"].as_str().unwrap().to_lowercase()
     };
     let played = sat.played();
-    let (_, total) = sent();
-    let first = total - sent_last();
+    let g = groups();
+    let total: usize = g.iter().sum();
+    let first = total - g.last().copied().unwrap_or(0);
     let said = heard(&played[..first], "time.wav");
     assert!(
         said.contains("it's") || said.contains("it is"),
