@@ -123,12 +123,14 @@ pub fn fit_second(
     )
 }
 
-/// The second stage of each fold (trained without the fold, `threads` at a time), then its
-/// scores on the fold's held-out streams where stage one reaches `from` (0 elsewhere: it never
-/// runs there). `held` are the held-out streams as [`cross_validate`] took them.
+/// The second stage of each fold (trained without the fold, `threads` at a time, on `mined`:
+/// [`mine`] at `opts.floor` with `cv`'s heads), then its scores on the fold's held-out streams
+/// where stage one reaches `from` (0 elsewhere: it never runs there). `held` are the held-out
+/// streams as [`cross_validate`] took them.
 #[allow(clippy::too_many_arguments)]
 pub fn cross_validate_second(
     train: &[(String, Embedded)],
+    mined: &[Mined],
     cv: &mut CrossValidation,
     held: &[(FamilyStream, Embedded)],
     opts: &SecondOptions,
@@ -136,19 +138,12 @@ pub fn cross_validate_second(
     seed: u64,
     threads: usize,
     from: f32,
-    log: &mut dyn FnMut(&str),
 ) -> Result<Vec<Mlp>, WakeError> {
-    let mined = mine(train, &cv.folds, &cv.heads, opts.floor);
-    log(&format!(
-        "second stage: {} false activations mined at stage one >= {} (each by the fold head that never heard it)",
-        mined.len(),
-        opts.floor
-    ));
     let folds = &cv.folds;
     let fit = |k: usize| {
         fit_second(
             train,
-            &mined,
+            mined,
             &folds[k],
             phrase,
             opts,
@@ -192,16 +187,15 @@ pub fn score_second(
     }
 }
 
-/// The shipped second stage: every mined window, from the fold heads, against every positive.
+/// The shipped second stage: every mined window (by the fold heads) against every positive.
 pub fn train_second(
     train: &[(String, Embedded)],
-    cv: &CrossValidation,
+    mined: &[Mined],
     opts: &SecondOptions,
     phrase: &str,
     seed: u64,
 ) -> Result<Mlp, WakeError> {
-    let mined = mine(train, &cv.folds, &cv.heads, opts.floor);
-    fit_second(train, &mined, &[], phrase, opts, seed ^ SECOND_SEED)
+    fit_second(train, mined, &[], phrase, opts, seed ^ SECOND_SEED)
 }
 
 #[cfg(test)]

@@ -280,7 +280,18 @@ pub fn run(
         train::embed_keeping(&models, streams, opts.threads)?
     };
     let mut kept: Option<(train::SecondOptions, Vec<crate::wake::head::Mlp>, Point)> = None;
+    // The false activations at each floor, mined once (variants share floors).
+    let mut mined: Vec<(f32, Vec<train::Mined>)> = Vec::new();
     for (floor, hidden) in SECOND_VARIANTS {
+        if !mined.iter().any(|(f, _)| *f == floor) {
+            let m = train::mine(&p.train, &cv.folds, &cv.heads, floor);
+            log(&format!(
+                "second stage: {} false activations mined at stage one >= {floor} (each by the fold head that never heard it)",
+                m.len()
+            ));
+            mined.push((floor, m));
+        }
+        let at_floor = |f: f32| mined.iter().find(|m| m.0 == f).map_or(&[][..], |m| &m.1);
         let second_opts = train::SecondOptions {
             floor,
             net: train::NetOptions {
@@ -290,6 +301,7 @@ pub fn run(
         };
         let heads = train::cross_validate_second(
             &p.train,
+            at_floor(floor),
             &mut cv,
             &held,
             &second_opts,
@@ -297,7 +309,6 @@ pub fn run(
             opts.seed,
             opts.threads,
             SECOND_FROM,
-            &mut log,
         )?;
         let mut room = cv.score(in_room.clone());
         train::score_second(&heads, &cv.folds, &mut room, &in_room, SECOND_FROM);
@@ -317,7 +328,14 @@ pub fn run(
     }
     let cascade = kept.as_ref().map(|k| (k.2.first, k.2.second));
     if let (Some(out), Some((second_opts, _, point))) = (&args.out, &kept) {
-        let mut second = train::train_second(&p.train, &cv, second_opts, &opts.phrase, opts.seed)?;
+        let at_floor = mined.iter().find(|m| m.0 == second_opts.floor);
+        let mut second = train::train_second(
+            &p.train,
+            at_floor.map_or(&[][..], |m| &m.1),
+            second_opts,
+            &opts.phrase,
+            opts.seed,
+        )?;
         let s = &point.summary;
         second.info.trained = serde_json::json!({
             "stage": "second",
