@@ -183,10 +183,24 @@ fn run(cli: Cli, rt: &tokio::runtime::Runtime, shutdown: &Shutdown) -> anyhow::R
             Ok(ExitCode::SUCCESS)
         }
         Command::Calendar(CalendarCommand::Import { file }) => {
-            let (n, skipped) = zoe::app::calendar::import(&cfg.store.path, &file)?;
-            eprintln!("zoe: added {n} events from {}", file.display());
-            if skipped > 0 {
-                eprintln!("zoe: skipped {skipped} events without a title or a start time");
+            let read = zoe::app::calendar::import(&cfg.store.path, &file)?;
+            eprintln!(
+                "zoe: added {} events from {}",
+                read.events.len(),
+                file.display()
+            );
+            if read.skipped > 0 {
+                eprintln!(
+                    "zoe: skipped {} events without a title or a start time",
+                    read.skipped
+                );
+            }
+            if !read.first_only.is_empty() {
+                eprintln!(
+                    "zoe: kept only the first date of {} repeating events whose rule I cannot read: {}",
+                    read.first_only.len(),
+                    read.first_only.join(", ")
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

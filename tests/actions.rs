@@ -506,12 +506,24 @@ async fn calendar_by_text_exported_and_imported() {
     assert_eq!(zoe.reply(), "Moved dentist to tomorrow at 4 PM.");
     zoe.send("what's my next event");
     assert_eq!(zoe.reply(), "Your next event is dentist tomorrow at 4 PM.");
+    zoe.send("add yoga every monday at six pm");
+    let added = zoe.reply();
+    assert!(
+        added.starts_with("Added yoga to your calendar, on Mondays at 6 PM, first "),
+        "{added}"
+    );
     zoe.finish();
     assert!(s.user_chats().is_empty(), "no request reached the model");
     let actions: Vec<String> = zoe.metrics().into_iter().flat_map(|m| m.actions).collect();
     assert_eq!(
         actions,
-        ["create_event", "list_events", "move_event", "list_events"]
+        [
+            "create_event",
+            "list_events",
+            "move_event",
+            "list_events",
+            "create_event"
+        ]
     );
 
     let dir = tempfile::tempdir().unwrap();
@@ -532,9 +544,16 @@ async fn calendar_by_text_exported_and_imported() {
     );
     let text = std::fs::read_to_string(&ics).unwrap();
     let cal = icalendar::Calendar::from_str(&text).expect("a parser reads it back");
-    let events: Vec<_> = cal.events().collect();
-    assert_eq!(events.len(), 1, "{text}");
+    let mut events: Vec<_> = cal.events().collect();
+    assert_eq!(events.len(), 2, "{text}");
+    events.sort_by_key(|e| e.get_summary().map(str::to_string));
     assert_eq!(events[0].get_summary(), Some("dentist"));
+    assert_eq!(events[0].property_value("RRULE"), None);
+    assert_eq!(events[1].get_summary(), Some("yoga"));
+    assert_eq!(
+        events[1].property_value("RRULE"),
+        Some("FREQ=WEEKLY;BYDAY=MO")
+    );
     let tomorrow_4pm = (chrono::Local::now() + chrono::Duration::days(1))
         .date_naive()
         .and_hms_opt(16, 0, 0)
@@ -566,6 +585,13 @@ async fn calendar_by_text_exported_and_imported() {
     }
     assert_eq!(
         count(&db, "SELECT count(*) FROM events WHERE title = 'dentist'"),
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM events WHERE title = 'yoga' AND rrule = 'FREQ=WEEKLY;BYDAY=MO'"
+        ),
         1
     );
 }

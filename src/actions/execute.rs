@@ -737,7 +737,8 @@ pub fn execute(
             title,
             start,
             all_day,
-        } => calendar::create(store, title, *start, *all_day, now)?,
+            repeat,
+        } => calendar::create(store, title, *start, *all_day, *repeat, now)?,
         Intent::ListEvents { days, next, about } => {
             calendar::list(store, *days, *next, about, now)?
         }

@@ -122,11 +122,13 @@ pub enum Intent {
     SnoozeAlarm {
         secs: u64,
     },
-    /// A calendar event: its title, its start (local; midnight for a whole day).
+    /// A calendar event: its title, its start (local; midnight for a whole day; the first one
+    /// of a repeating event), and how it repeats.
     CreateEvent {
         title: String,
         start: NaiveDateTime,
         all_day: bool,
+        repeat: crate::actions::recurrence::Repeat,
     },
     /// The events of a span of days (the next week when `None`), or the next one (of those whose
     /// title holds every word of `about`).
@@ -434,7 +436,7 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         t
     };
     let remind = pattern!(
-        r"^(?:(?:please )?(?:remind|remember) me(?: to| about| that| of)?|(?:create|set|add|make|send me|give me|set up|new)(?: a| me a| an)? (?:reminder|notification)(?::| to)?|(?:don'?t|do not) (?:let me )?forget to remind me(?: to| about| that| of)?)(?: (?P<what>.+))?$"
+        r"^(?:(?:please )?(?:remind|remember) me(?: to| about| that| of)?|(?:create|set|add|make|send me|give me|set up|new)(?: a| me a| an)?(?P<rep> repeating| recurring| regular)? (?:reminder|notification)(?::| to)?|(?:don'?t|do not) (?:let me )?forget to remind me(?: to| about| that| of)?)(?: (?P<what>.+))?$"
     );
     if let Some(c) = remind.captures(&t) {
         let Some(raw) = c.name("what") else {
@@ -482,6 +484,10 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
             ));
         }
         if needs_time && due.is_none() {
+            return None;
+        }
+        // "a repeating reminder" needs the days it repeats on.
+        if c.name("rep").is_some() && !matches!(due, Some(Due::Every(..))) {
             return None;
         }
         return Some(Intent::SetReminder { text: what, due });
@@ -1344,6 +1350,15 @@ mod tests {
         assert_eq!(
             r("set a reminder to stretch on weekdays at three pm"),
             ("stretch".into(), some("Thu 26 15:00 on weekdays"))
+        );
+        assert_eq!(
+            r("make a repeating reminder for my work tasks every day at eight am"),
+            ("my work tasks".into(), some("Fri 27 08:00 every day"))
+        );
+        // Repeating, but on no days said: not a reminder that rings once.
+        assert_eq!(
+            parse("make a recurring reminder to stretch at three pm", now()),
+            None
         );
         assert_eq!(
             r("set a reminder for the meeting friday at three pm"),

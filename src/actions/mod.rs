@@ -8,6 +8,7 @@
 //! - [`scheduler`]: the task that fires timers and reminders from the store.
 //! - [`dates`]: dates as people say them ("march fifteenth", "christmas"), pure.
 //! - [`when`]: times as people say them to an alarm clock ("six thirty tomorrow"), pure.
+//! - [`recurrence`]: repeating events (RFC 5545 RRULE through the `rrule` crate), pure.
 //! - [`localtime`]: local wall time ↔ UTC for reminders (the rules at a change of clocks).
 
 mod countries;
@@ -16,6 +17,7 @@ pub mod execute;
 pub mod intent;
 pub mod localtime;
 pub mod places;
+pub mod recurrence;
 pub mod scheduler;
 pub mod store;
 pub mod tools;

@@ -110,6 +110,8 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE alarms ADD COLUMN room TEXT;",
     // 8: a reminder can repeat on days of the week (0: once), at its local time.
     "ALTER TABLE reminders ADD COLUMN days INTEGER NOT NULL DEFAULT 0;",
+    // 9: an event can repeat: its RFC 5545 RRULE (none: once; see `recurrence.rs`).
+    "ALTER TABLE events ADD COLUMN rrule TEXT;",
 ];
 
 mod alarms;

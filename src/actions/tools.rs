@@ -116,7 +116,8 @@ pub fn definitions() -> Vec<Value> {
             "Add an event to the user's calendar.",
             json!({
                 "title": {"type": "string"},
-                "start": {"type": "string", "description": "ISO 8601 local time, or a date (YYYY-MM-DD) for a whole day"}
+                "start": {"type": "string", "description": "ISO 8601 local time, or a date (YYYY-MM-DD) for a whole day; the first one if it repeats"},
+                "repeat": {"type": "string", "enum": ["once", "daily", "weekdays", "weekends", "weekly", "monthly", "yearly"]}
             }),
             &["title", "start"],
         ),

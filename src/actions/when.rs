@@ -258,6 +258,8 @@ fn clock(words: &[&str]) -> Option<(Clock, usize)> {
     match words {
         ["noon" | "midday", ..] => return Some((at(12, 0, Some(true)), 1)),
         ["midnight", ..] => return Some((at(0, 0, Some(false)), 1)),
+        ["twelve" | "12", "noon" | "midday", ..] => return Some((at(12, 0, Some(true)), 2)),
+        ["twelve" | "12", "midnight", ..] => return Some((at(0, 0, Some(false)), 2)),
         ["half", "past", h, ..] => return hour_word(h).map(|h| (at(h, 30, None), 3)),
         ["quarter", "past", h, ..] => return hour_word(h).map(|h| (at(h, 15, None), 3)),
         ["quarter", "to" | "till", h, ..] => {
@@ -708,10 +710,36 @@ impl Said {
 
     /// When an event said with these words starts, and whether it lasts the day (a date and no
     /// time). An hour without "am" or "pm" is the likelier one for a meeting: 8 to 11 in the
-    /// morning, 12 to 7 in the afternoon or evening. `Err`: the question to ask.
+    /// morning, 12 to 7 in the afternoon or evening. On repeating days ("every friday at noon")
+    /// the first of them still ahead, or the date said when it is one of them. `Err`: the
+    /// question to ask.
     pub fn event(&self, now: NaiveDateTime) -> Result<(NaiveDateTime, bool), String> {
-        if self.after.is_some() || self.repeat != 0 {
-            return Err("When does it start? I keep events that happen once.".into());
+        if self.after.is_some() {
+            return Err("When does it start?".into());
+        }
+        if self.repeat != 0 {
+            let on = |d: NaiveDate| self.repeat & day_bit(d.weekday()) != 0;
+            if self.date.is_some_and(|d| !on(d)) {
+                return Err(format!(
+                    "That day is not one it repeats on ({}): when does it start?",
+                    say_days(self.repeat)
+                ));
+            }
+            let once = Said {
+                repeat: 0,
+                weekday: false,
+                ..self.clone()
+            };
+            let first = |d: NaiveDate| Said {
+                date: Some(d),
+                ..once.clone()
+            };
+            let from = self.date.unwrap_or(now.date());
+            return (0..8)
+                .map(|n| from + Duration::days(n))
+                .filter(|d| on(*d))
+                .find_map(|d| first(d).event(now).ok())
+                .ok_or_else(|| "When does it start?".into());
         }
         let hour = match (self.clock, self.period) {
             (None, None) => {
@@ -924,6 +952,7 @@ mod tests {
             ("quarter to seven tomorrow", "Fri 27 06:45"),
             ("half past six in the evening", "Thu 26 18:30"),
             ("noon", "Fri 27 12:00"),
+            ("twelve noon", "Fri 27 12:00"),
             ("seven o five am", "Fri 27 07:05"),
             ("four hundred am", "Fri 27 04:00"),
             ("for five minutes from now", "Thu 26 14:35"),
@@ -1002,6 +1031,22 @@ mod tests {
         assert_eq!(e("at ten"), Ok(("Fri 27 10:00".into(), false)));
         assert_eq!(e("on april two"), Ok(("Fri 02 00:00".into(), true)));
         assert_eq!(e("thursday at noon"), Ok(("Thu 03 12:00".into(), false)));
+        // Repeating: the first of the days still ahead (today's noon has passed at 14:30).
+        assert_eq!(
+            e("every thursday at noon"),
+            Ok(("Thu 03 12:00".into(), false))
+        );
+        assert_eq!(
+            e("every day at five pm"),
+            Ok(("Thu 26 17:00".into(), false))
+        );
+        assert_eq!(e("every friday"), Ok(("Fri 27 00:00".into(), true)));
+        assert_eq!(e("on weekdays at nine"), Ok(("Fri 27 09:00".into(), false)));
+        assert_eq!(
+            e("monday every monday at ten"),
+            Ok(("Mon 30 10:00".into(), false))
+        );
+        assert!(e("tuesday every monday").is_err());
     }
 
     #[test]

@@ -259,7 +259,8 @@ pub enum BenchCommand {
         /// The requests, one SLURP JSON object a line.
         #[arg(default_value = "../shared/slurp/devel.jsonl")]
         file: PathBuf,
-        /// Also print every request of these gold intents with what the fast path made of it.
+        /// Also print every request of these gold intents with what the fast path made of it and the
+        /// verdict: ok, WRONG (acted wrongly), asked (a question back), - (nothing).
         #[arg(long, value_name = "INTENT", num_args = 1..)]
         show: Vec<String>,
     },

@@ -5,9 +5,11 @@ use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use serde_json::Value;
 
 use super::{local_time_arg, ToolError};
-use crate::actions::intent::{join_words, say_when, EventPick, Intent};
+use crate::actions::intent::{join_words, say_time, say_when, EventPick, Intent};
 use crate::actions::localtime::local_utc_ms;
+use crate::actions::recurrence::{self, Repeat};
 use crate::actions::store::{now_ms, Event, Store, StoreError};
+use crate::actions::when::{day_bit, EVERY_DAY, WEEKDAYS, WEEKENDS};
 
 /// How far ahead "what's on my calendar" and "my next event" look.
 const AHEAD_DAYS: i64 = 366;
@@ -79,6 +81,11 @@ fn picked(store: &Store, pick: &EventPick, now: NaiveDateTime) -> Result<Vec<Eve
             })
         })
         .collect();
+    if pick.days.is_none() {
+        // Without days asked, a repeating event is its next time, not a year of standups.
+        let mut seen = std::collections::HashSet::new();
+        found.retain(|e| e.rrule.is_none() || ((e.start >= now || e.all_day) && seen.insert(e.id)));
+    }
     if pick.next {
         found.retain(|e| e.start >= now || e.all_day);
         found.truncate(1);
@@ -86,16 +93,42 @@ fn picked(store: &Store, pick: &EventPick, now: NaiveDateTime) -> Result<Vec<Eve
     Ok(found)
 }
 
+/// A repeating event as a whole: "standup, every day at 9 AM", "Bob's birthday, every year".
+fn describe_series(e: &Event, rule: &str) -> String {
+    let at = if e.all_day {
+        String::new()
+    } else {
+        format!(" at {}", say_time(e.start))
+    };
+    format!("{}, {}{at},", e.title, recurrence::say(rule))
+}
+
 pub fn create(
     store: &mut Store,
     title: &str,
     start: NaiveDateTime,
     all_day: bool,
+    repeat: Repeat,
     now: NaiveDateTime,
 ) -> Result<String, StoreError> {
-    let e = Event::new(title, start, all_day);
+    let mut e = Event::new(title, start, all_day);
+    e.rrule = repeat.rrule();
     store.add_event(&e, local_utc_ms(start).unwrap_or_else(now_ms))?;
-    Ok(format!("Added {} to your calendar.", describe(&e, now)))
+    Ok(match &e.rrule {
+        // "Added standup to your calendar, every day at 9 AM, first tomorrow."
+        Some(rule) => format!(
+            "Added {} to your calendar, {}{}, first {}.",
+            e.title,
+            recurrence::say(rule),
+            if all_day {
+                String::new()
+            } else {
+                format!(" at {}", say_time(start))
+            },
+            say_days((start.date(), start.date()), now).trim_start_matches("on ")
+        ),
+        None => format!("Added {} to your calendar.", describe(&e, now)),
+    })
 }
 
 pub fn list(
@@ -148,8 +181,13 @@ pub fn delete(
     Ok(match found.len() {
         0 => "I couldn't find that on your calendar.".into(),
         1 => {
-            store.cancel_events(&[found[0].id])?;
-            format!("Deleted {} from your calendar.", describe(&found[0], now))
+            let e = &found[0];
+            store.cancel_events(&[e.id])?;
+            let what = match &e.rrule {
+                Some(rule) => describe_series(e, rule),
+                None => describe(e, now),
+            };
+            format!("Deleted {what} from your calendar.")
         }
         n if pick.all => {
             let ids: Vec<i64> = found.iter().map(|e| e.id).collect();
@@ -196,6 +234,12 @@ pub fn move_to(
             return Ok(format!("Which one should I move: {}?", join_words(&parts)));
         }
     };
+    if let (Some(rule), Some(_)) = (&e.rrule, to.date) {
+        return Ok(format!(
+            "{} repeats: I can move it to another time of day, or delete it and add it again.",
+            describe_series(e, rule).trim_end_matches(',')
+        ));
+    }
     let day = to.date.unwrap_or(e.start.date());
     let time = match to.clock {
         None => e.start.time(),
@@ -271,10 +315,25 @@ pub fn from_tool(name: &str, args: &Value, now: NaiveDateTime) -> Result<Intent,
             if start.date() < now.date() || (!all_day && start <= now) {
                 return Err(bad("`start` is in the past"));
             }
+            let repeat = match args.get("repeat").and_then(Value::as_str).map(str::trim) {
+                None | Some("" | "once" | "never" | "none") => Repeat::Once,
+                Some("daily") => Repeat::Weekly(EVERY_DAY),
+                Some("weekdays") => Repeat::Weekly(WEEKDAYS),
+                Some("weekends") => Repeat::Weekly(WEEKENDS),
+                Some("weekly") => Repeat::Weekly(day_bit(start.weekday())),
+                Some("monthly") => Repeat::Monthly,
+                Some("yearly") => Repeat::Yearly,
+                Some(_) => {
+                    return Err(bad(
+                        "`repeat` is daily, weekdays, weekends, weekly, monthly or yearly",
+                    ))
+                }
+            };
             Intent::CreateEvent {
                 title,
                 start,
                 all_day,
+                repeat,
             }
         }
         "list_events" => {
@@ -381,6 +440,78 @@ mod tests {
             run(&mut st, "what's my next event"),
             "You have nothing on your calendar coming up."
         );
+    }
+
+    /// Repeating events by text: added with how they repeat, listed per day and as their next
+    /// time, moved to another time of day (not to another day), deleted as a series.
+    #[test]
+    fn repeating_events_by_text() {
+        let mut st = Store::in_memory().unwrap();
+        assert_eq!(
+            run(&mut st, "add a team meeting every weekday at nine"),
+            "Added team meeting to your calendar, on weekdays at 9 AM, first tomorrow."
+        );
+        assert_eq!(
+            run(&mut st, "set bob's birthday for every june third"),
+            "Added bob's birthday to your calendar, every year, first June 3, 2027."
+        );
+        assert_eq!(
+            run(&mut st, "what's on my calendar next week"),
+            "You have 5 events between November 30 and December 6: team meeting on Monday at 9 AM, \
+             team meeting on Tuesday at 9 AM, team meeting on Wednesday at 9 AM, team meeting on \
+             December 3 at 9 AM and team meeting on December 4 at 9 AM."
+        );
+        assert_eq!(
+            run(&mut st, "what's on my calendar"),
+            "You have 2 events: team meeting tomorrow at 9 AM and bob's birthday on June 3."
+        );
+        assert_eq!(
+            run(&mut st, "move the team meeting to ten"),
+            "Moved team meeting to tomorrow at 10 AM."
+        );
+        assert_eq!(
+            run(&mut st, "move the team meeting to friday at ten"),
+            "Team meeting, on weekdays at 10 AM repeats: I can move it to another time of day, or \
+             delete it and add it again."
+                .replace("Team", "team")
+        );
+        assert_eq!(
+            run(&mut st, "delete the team meeting"),
+            "Deleted team meeting, on weekdays at 10 AM, from your calendar."
+        );
+        assert_eq!(
+            run(&mut st, "what's on my calendar next week"),
+            "You have nothing on your calendar between November 30 and December 6."
+        );
+        assert_eq!(
+            run(&mut st, "undo"),
+            "Team meeting is back on your calendar."
+        );
+        assert_eq!(
+            run(&mut st, "what's my next event"),
+            "Your next event is team meeting tomorrow at 10 AM."
+        );
+        let weekly = intent_from_tool(
+            "create_event",
+            &json!({"title": "Yoga", "start": "2026-11-30T18:00:00", "repeat": "weekly"}),
+            now(),
+        );
+        assert!(
+            matches!(
+                weekly,
+                Ok(Intent::CreateEvent {
+                    repeat: Repeat::Weekly(1),
+                    ..
+                })
+            ),
+            "{weekly:?}"
+        );
+        assert!(intent_from_tool(
+            "create_event",
+            &json!({"title": "Yoga", "start": "2026-11-30T18:00:00", "repeat": "fortnightly"}),
+            now(),
+        )
+        .is_err());
     }
 
     /// The model's calendar tools become the same intents; bad arguments are refused.

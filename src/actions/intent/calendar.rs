@@ -5,11 +5,12 @@
 //! words must all be read by [`crate::actions::when`]; what is left is the title (adding) or what
 //! to look for (asking, deleting), and anything unsure goes to the model.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
 
 use super::follow_up::ask;
 use super::{re, Intent, OnceLock, Regex};
-use crate::actions::when::{self, Said};
+use crate::actions::recurrence::Repeat;
+use crate::actions::when::{self, day_bit, Said};
 
 /// Which events a deletion or a move means: words their title must hold, a span of days, a time
 /// of day (24-hour when the words told), all of them, or the next one.
@@ -511,6 +512,17 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
     {
         rest.drain(i..i + 3);
     }
+    // Every week, month or year: "on the fifteenth of every month", "bob's birthday every june
+    // third", "may two is mary's birthday repeat every year", "a weekly meeting on tuesday".
+    let cycle = take_cycle(&mut rest);
+    // "a recurring event for gym every day": the word for repeating is no part of the title.
+    let repeats = cycle.is_some()
+        || rest
+            .iter()
+            .any(|w| matches!(*w, "every" | "each" | "daily" | "weekdays" | "weekends"));
+    if repeats {
+        rest.retain(|w| !matches!(*w, "recurring" | "repeating" | "repeated" | "regular"));
+    }
     while let Some(w) = rest.first() {
         if matches!(
             *w,
@@ -613,14 +625,60 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
             format!("add {title} {{}}"),
         ));
     };
+    let mut s = s;
+    let repeat = match cycle {
+        // "a weekly meeting every tuesday", "a weekly meeting on tuesday".
+        Some(Repeat::Weekly(_)) if s.repeat != 0 => Repeat::Weekly(s.repeat),
+        Some(Repeat::Weekly(_)) => {
+            s.repeat = day_bit(s.date?.weekday());
+            Repeat::Weekly(s.repeat)
+        }
+        // A month or a year needs the date it comes back on.
+        Some(_) if s.date.is_none() || s.repeat != 0 || s.weekday => return None,
+        Some(c) => c,
+        None if s.repeat != 0 => Repeat::Weekly(s.repeat),
+        None => Repeat::Once,
+    };
     Some(match s.event(now) {
         Ok((start, all_day)) => Intent::CreateEvent {
             title: title.join(" "),
             start,
             all_day,
+            repeat,
         },
         Err(q) => Intent::Clarify(q),
     })
+}
+
+/// Takes the words of a weekly, monthly or yearly repetition out of `words`: "every week",
+/// "weekly", "every month", "of every month", "monthly", "every year", "each year", "yearly",
+/// "annually", "repeat every year", and "every" before a month's name ("every june third").
+/// Weekly is `Weekly(0)`: on the day said. Days of the week ("every friday") are
+/// [`when`]'s.
+fn take_cycle(words: &mut Vec<&str>) -> Option<Repeat> {
+    const LEAD: &[&str] = &["repeat", "repeating", "repeated", "recurring", "and", "of"];
+    for i in 0..words.len() {
+        let (cycle, n) = match &words[i..] {
+            ["every" | "each", "week", ..] => (Repeat::Weekly(0), 2),
+            ["weekly", ..] => (Repeat::Weekly(0), 1),
+            ["every" | "each", "month", ..] => (Repeat::Monthly, 2),
+            ["monthly", ..] => (Repeat::Monthly, 1),
+            ["every" | "each", "year", ..] => (Repeat::Yearly, 2),
+            ["yearly" | "annually", ..] => (Repeat::Yearly, 1),
+            ["every", m, ..] if crate::actions::dates::MONTHS.contains(m) => {
+                words.remove(i);
+                return Some(Repeat::Yearly);
+            }
+            _ => continue,
+        };
+        let mut from = i;
+        while from > 0 && LEAD.contains(&words[from - 1]) {
+            from -= 1;
+        }
+        words.drain(from..i + n);
+        return Some(cycle);
+    }
+    None
 }
 
 /// Words that name the calendar or an entry in it.
@@ -765,6 +823,7 @@ mod tests {
                 title,
                 start,
                 all_day,
+                repeat: Repeat::Once,
             }) => (title, start.format("%a %d %H:%M").to_string(), all_day),
             other => panic!("{said:?} → {other:?}"),
         }
@@ -861,6 +920,88 @@ mod tests {
             // Part of the time not understood ("next"), a request inside the title.
             "make a calendar entry for next saturday at ten am",
             "i have an appointment tomorrow remind me",
+        ] {
+            assert!(
+                !matches!(intent(said, now()), Some(Intent::CreateEvent { .. })),
+                "{said}"
+            );
+        }
+    }
+
+    /// Repeating events as people say them: days of the week (when's), every week, month or
+    /// year (a date needed), the word for repeating out of the title.
+    #[test]
+    fn adding_repeating() {
+        let fri = day_bit(chrono::Weekday::Fri);
+        for (said, title, when, repeat) in [
+            (
+                "set twelve noon prayer for every friday",
+                "prayer",
+                "Fri 27 12:00",
+                Repeat::Weekly(fri),
+            ),
+            (
+                "please put to my calendar daily standup to ten am",
+                "standup",
+                "Fri 27 10:00",
+                Repeat::Weekly(when::EVERY_DAY),
+            ),
+            (
+                "create a recurring event for gym every day at seven am",
+                "gym",
+                "Fri 27 07:00",
+                Repeat::Weekly(when::EVERY_DAY),
+            ),
+            (
+                "add a team meeting every weekday at nine",
+                "team meeting",
+                "Fri 27 09:00",
+                Repeat::Weekly(when::WEEKDAYS),
+            ),
+            (
+                "schedule a weekly meeting with john on tuesday at ten",
+                "meeting with john",
+                "Tue 01 10:00",
+                Repeat::Weekly(day_bit(chrono::Weekday::Tue)),
+            ),
+            (
+                "set bob's birthday for every june third",
+                "bob's birthday",
+                "Thu 03 00:00",
+                Repeat::Yearly,
+            ),
+            (
+                "add to calendar may two is mary's birthday repeat every year",
+                "mary's birthday",
+                "Sun 02 00:00",
+                Repeat::Yearly,
+            ),
+            (
+                "add rent on the first of every month",
+                "rent",
+                "Tue 01 00:00",
+                Repeat::Monthly,
+            ),
+        ] {
+            match intent(said, now()) {
+                Some(Intent::CreateEvent {
+                    title: t,
+                    start,
+                    repeat: r,
+                    ..
+                }) => assert_eq!(
+                    (t.as_str(), start.format("%a %d %H:%M").to_string(), r),
+                    (title, when.into(), repeat),
+                    "{said}"
+                ),
+                other => panic!("{said:?} → {other:?}"),
+            }
+        }
+        // Every month or year with no date to come back on, every week with no day: not guessed.
+        for said in [
+            "add rent every month",
+            "add a weekly meeting",
+            "add the party every year on friday",
         ] {
             assert!(
                 !matches!(intent(said, now()), Some(Intent::CreateEvent { .. })),

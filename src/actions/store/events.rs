@@ -1,11 +1,14 @@
 //! The calendar in the store: events with a title, a start (local time, and UTC for ordering), an
-//! optional end and place, and a UID so an iCalendar file can be exported and imported again
-//! without duplicates. Cancelling is soft and undoable, as for timers.
+//! optional end and place, an optional recurrence (RFC 5545 RRULE, expanded by
+//! [`crate::actions::recurrence`]), and a UID so an iCalendar file can be exported and imported
+//! again without duplicates. Cancelling is soft and undoable, as for timers; cancelling a
+//! repeating event cancels the series.
 
 use chrono::NaiveDateTime;
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{now_ms, select, Store, StoreError, LOCAL_FORMAT};
+use crate::actions::recurrence;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -17,6 +20,8 @@ pub struct Event {
     pub end: Option<NaiveDateTime>,
     pub all_day: bool,
     pub place: Option<String>,
+    /// How it repeats (an RRULE value); `None`: once. A listed occurrence keeps it.
+    pub rrule: Option<String>,
 }
 
 impl Event {
@@ -30,6 +35,7 @@ impl Event {
             end: None,
             all_day,
             place: None,
+            rrule: None,
         }
     }
 
@@ -45,11 +51,12 @@ impl Event {
             end: local(r.get(4)?),
             all_day: r.get(5)?,
             place: r.get(6)?,
+            rrule: r.get(7)?,
         })
     }
 }
 
-const COLUMNS: &str = "id, uid, title, start_local, end_local, all_day, place";
+const COLUMNS: &str = "id, uid, title, start_local, end_local, all_day, place, rrule";
 
 fn text(t: NaiveDateTime) -> String {
     t.format(LOCAL_FORMAT).to_string()
@@ -66,10 +73,11 @@ impl Store {
         };
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO events (uid, title, start_local, start_ms, end_local, all_day, place, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            "INSERT INTO events (uid, title, start_local, start_ms, end_local, all_day, place, created_ms, rrule)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT(uid) DO UPDATE SET title = ?2, start_local = ?3, start_ms = ?4,
-                end_local = ?5, all_day = ?6, place = ?7, state = 'set', deletion = NULL",
+                end_local = ?5, all_day = ?6, place = ?7, rrule = ?9, state = 'set',
+                deletion = NULL",
             params![
                 uid,
                 e.title,
@@ -78,7 +86,8 @@ impl Store {
                 e.end.map(text),
                 e.all_day,
                 e.place,
-                now_ms()
+                now_ms(),
+                e.rrule
             ],
         )?;
         let id = tx.query_row("SELECT id FROM events WHERE uid = ?1", [&uid], |r| r.get(0))?;
@@ -86,21 +95,51 @@ impl Store {
         Ok(id)
     }
 
-    /// Events starting from `from` (local) up to, not including, `to`, in order.
+    /// Events starting from `from` (local) up to, not including, `to`, in order: each occurrence
+    /// of a repeating one in the span (its start and end moved to it, its id the series').
     pub fn events_between(
         &self,
         from: NaiveDateTime,
         to: NaiveDateTime,
     ) -> Result<Vec<Event>, StoreError> {
-        select(
+        let mut found = select(
             &self.conn,
             &format!(
-                "SELECT {COLUMNS} FROM events WHERE state = 'set'
-                   AND start_local >= ?1 AND start_local < ?2 ORDER BY start_local, id"
+                "SELECT {COLUMNS} FROM events WHERE state = 'set' AND rrule IS NULL
+                   AND start_local >= ?1 AND start_local < ?2"
             ),
             params![text(from), text(to)],
             Event::from_row,
-        )
+        )?;
+        let series = select(
+            &self.conn,
+            &format!(
+                "SELECT {COLUMNS} FROM events WHERE state = 'set' AND rrule IS NOT NULL
+                   AND start_local < ?1"
+            ),
+            params![text(to)],
+            Event::from_row,
+        )?;
+        for e in series {
+            let rule = e.rrule.as_deref().unwrap_or_default();
+            // A rule stored is one that was checked; one that no longer reads shows its first date.
+            let starts = recurrence::between(e.start, rule, from, to).unwrap_or_else(|why| {
+                tracing::warn!(event = e.id, rule, %why, "a repeating event's rule does not read");
+                [e.start]
+                    .into_iter()
+                    .filter(|s| (from..to).contains(s))
+                    .collect()
+            });
+            for start in starts {
+                found.push(Event {
+                    start,
+                    end: e.end.map(|end| start + (end - e.start)),
+                    ..e.clone()
+                });
+            }
+        }
+        found.sort_by_key(|e| (e.start, e.id));
+        Ok(found)
     }
 
     /// Every event, in order (export).
@@ -113,7 +152,8 @@ impl Store {
         )
     }
 
-    /// Moves event `id` to start at `start` (its length kept); false if it is not there.
+    /// Moves event `id` to start at `start` (its length kept; a repeating one keeps its first
+    /// date and takes the time of day); false if it is not there.
     pub fn move_event(
         &mut self,
         id: i64,
@@ -129,6 +169,10 @@ impl Store {
             )
             .optional()?;
         let Some(old) = old else { return Ok(false) };
+        let start = match old.rrule {
+            Some(_) => old.start.date().and_time(start.time()),
+            None => start,
+        };
         let end = old.end.map(|e| start + (e - old.start));
         self.conn.execute(
             "UPDATE events SET start_local = ?2, start_ms = ?3, end_local = ?4, all_day = 0
@@ -175,5 +219,40 @@ mod tests {
         let back = s.undo_last().unwrap().unwrap();
         assert_eq!(back.names, ["dentist (Dr Green)"]);
         assert_eq!(s.events().unwrap().len(), 2);
+    }
+
+    /// A repeating event is listed once per occurrence in the span asked (moved with its end),
+    /// among the others in order, stored and exported once, and cancelled as a series.
+    #[test]
+    fn a_series_is_listed_per_occurrence_and_cancelled_whole() {
+        let mut s = Store::in_memory().unwrap();
+        let mut standup = Event::new("standup", at(27, 9), false);
+        standup.end = Some(at(27, 10));
+        standup.rrule = Some("FREQ=WEEKLY;BYDAY=MO,FR".into());
+        let id = s.add_event(&standup, 0).unwrap();
+        s.add_event(&Event::new("dentist", at(30, 8), false), 0)
+            .unwrap();
+        let week = s
+            .events_between(at(26, 0), at(26, 0) + chrono::Duration::days(7))
+            .unwrap();
+        let seen: Vec<(&str, NaiveDateTime)> =
+            week.iter().map(|e| (e.title.as_str(), e.start)).collect();
+        assert_eq!(
+            seen,
+            [
+                ("standup", at(27, 9)),
+                ("dentist", at(30, 8)),
+                ("standup", at(30, 9))
+            ]
+        );
+        assert_eq!((week[2].id, week[2].end), (id, Some(at(30, 10))));
+        // Before the series starts: nothing of it.
+        assert!(s.events_between(at(20, 0), at(26, 0)).unwrap().is_empty());
+        assert_eq!(s.events().unwrap().len(), 2);
+        assert_eq!(s.cancel_events(&[id]).unwrap(), 1);
+        let left = s
+            .events_between(at(26, 0), at(26, 0) + chrono::Duration::days(30))
+            .unwrap();
+        assert_eq!(left.len(), 1, "{left:?}");
     }
 }

@@ -193,9 +193,6 @@ pub fn score(path: &Path, print: bool, show: &[String]) -> anyhow::Result<Figure
             .with_context(|| format!("{}:{}: not a SLURP line", path.display(), no + 1))?;
         l.intent = l.gold();
         let got = parse(&l.sentence, now);
-        if show.contains(&l.intent) {
-            println!("{:<18} {:?} → {got:?}", l.intent, l.sentence);
-        }
         let row = rows.entry(l.intent.clone()).or_default();
         row.n += 1;
         let want = expected(&l.intent);
@@ -220,6 +217,16 @@ pub fn score(path: &Path, print: bool, show: &[String]) -> anyhow::Result<Figure
             }
             _ => false,
         };
+        if show.contains(&l.intent) {
+            // right, wrong action, asked back, nothing.
+            let verdict = match (right, acted.is_some(), got.is_some()) {
+                (true, _, _) => "ok",
+                (false, true, _) => "WRONG",
+                (false, false, true) => "asked",
+                _ => "-",
+            };
+            println!("{verdict:<5} {:<18} {:?} → {got:?}", l.intent, l.sentence);
+        }
         if want.is_some() {
             f.in_scope += 1;
             f.in_scope_right += usize::from(right);
