@@ -110,8 +110,15 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE alarms ADD COLUMN room TEXT;",
     // 8: a reminder can repeat on days of the week (0: once), at its local time.
     "ALTER TABLE reminders ADD COLUMN days INTEGER NOT NULL DEFAULT 0;",
-    // 9: an event can repeat: its RFC 5545 RRULE (none: once; see `recurrence.rs`).
-    "ALTER TABLE events ADD COLUMN rrule TEXT;",
+    // 9: an event can repeat: its RFC 5545 RRULE (none: once; see `recurrence.rs`), and one
+    // time of a series can be deleted alone (undoably, as everything deleted).
+    "ALTER TABLE events ADD COLUMN rrule TEXT;
+     CREATE TABLE event_skips (
+         id INTEGER PRIMARY KEY,
+         event_id INTEGER NOT NULL REFERENCES events(id),
+         start_local TEXT NOT NULL,
+         deletion INTEGER);
+     CREATE INDEX event_skips_event ON event_skips(event_id);",
 ];
 
 mod alarms;
@@ -759,10 +766,19 @@ impl Store {
                 None,
             ),
             "alarms" => (restore(&tx, "alarms", "label", "due_ms", "set", id)?, None),
-            "events" => (
-                restore(&tx, "events", "title", "start_local", "set", id)?,
-                None,
-            ),
+            "events" => {
+                // Whole events, then the single times of series deleted with them.
+                let mut names = restore(&tx, "events", "title", "start_local", "set", id)?;
+                names.extend(select(
+                    &tx,
+                    "SELECT e.title FROM event_skips s JOIN events e ON e.id = s.event_id
+                      WHERE s.deletion = ?1 ORDER BY s.start_local",
+                    [id],
+                    |r| r.get::<_, String>(0),
+                )?);
+                tx.execute("DELETE FROM event_skips WHERE deletion = ?1", [id])?;
+                (names, None)
+            }
             _ => (
                 restore(&tx, "reminders", "text", "id", "pending", id)?,
                 None,
@@ -785,6 +801,25 @@ impl Store {
             "DELETE FROM lists WHERE deleted_ms IS NOT NULL AND deleted_ms < ?1",
             [before_ms],
         )?;
+        // What those deletions removed stays removed: nothing points at them any more, so a
+        // later deletion that takes a purged one's id cannot bring it back.
+        for table in [
+            "items",
+            "lists",
+            "timers",
+            "reminders",
+            "alarms",
+            "events",
+            "event_skips",
+        ] {
+            tx.execute(
+                &format!(
+                    "UPDATE {table} SET deletion = NULL WHERE deletion IN
+                       (SELECT id FROM deletions WHERE at_ms < ?1)"
+                ),
+                [before_ms],
+            )?;
+        }
         n += tx.execute("DELETE FROM deletions WHERE at_ms < ?1", [before_ms])?;
         n += tx.execute("DELETE FROM conversation WHERE at_ms < ?1", [before_ms])?;
         tx.commit()?;

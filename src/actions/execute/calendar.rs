@@ -178,20 +178,25 @@ pub fn delete(
     now: NaiveDateTime,
 ) -> Result<String, StoreError> {
     let found = picked(store, pick, now)?;
+    // On days said, a repeating event's time there alone ("cancel tomorrow's standup", "clear
+    // my calendar for friday"); without, the series ("delete the standup").
+    let one_time = pick.days.is_some();
     Ok(match found.len() {
         0 => "I couldn't find that on your calendar.".into(),
         1 => {
             let e = &found[0];
-            store.cancel_events(&[e.id])?;
-            let what = match &e.rrule {
-                Some(rule) => describe_series(e, rule),
-                None => describe(e, now),
-            };
-            format!("Deleted {what} from your calendar.")
+            store.delete_events(&found, one_time)?;
+            match &e.rrule {
+                Some(_) if one_time => format!(
+                    "Deleted {} from your calendar; the rest of the series stays.",
+                    describe(e, now)
+                ),
+                Some(rule) => format!("Deleted {} from your calendar.", describe_series(e, rule)),
+                None => format!("Deleted {} from your calendar.", describe(e, now)),
+            }
         }
         n if pick.all => {
-            let ids: Vec<i64> = found.iter().map(|e| e.id).collect();
-            store.cancel_events(&ids)?;
+            store.delete_events(&found, one_time)?;
             format!("Deleted {n} events from your calendar.")
         }
         n => {
@@ -474,6 +479,18 @@ mod tests {
             "Team meeting, on weekdays at 10 AM repeats: I can move it to another time of day, or \
              delete it and add it again."
                 .replace("Team", "team")
+        );
+        assert_eq!(
+            run(&mut st, "cancel tomorrow's team meeting"),
+            "Deleted team meeting tomorrow at 10 AM from your calendar; the rest of the series stays."
+        );
+        assert_eq!(
+            run(&mut st, "what's my next event"),
+            "Your next event is team meeting on Monday at 10 AM."
+        );
+        assert_eq!(
+            run(&mut st, "undo"),
+            "Team meeting is back on your calendar."
         );
         assert_eq!(
             run(&mut st, "delete the team meeting"),

@@ -7,7 +7,7 @@
 use chrono::NaiveDateTime;
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{now_ms, select, Store, StoreError, LOCAL_FORMAT};
+use super::{new_deletion, now_ms, select, Store, StoreError, LOCAL_FORMAT};
 use crate::actions::recurrence;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +121,12 @@ impl Store {
             Event::from_row,
         )?;
         for e in series {
+            let skipped: Vec<String> = select(
+                &self.conn,
+                "SELECT start_local FROM event_skips WHERE event_id = ?1",
+                [e.id],
+                |r| r.get(0),
+            )?;
             let rule = e.rrule.as_deref().unwrap_or_default();
             // A rule stored is one that was checked; one that no longer reads shows its first date.
             let starts = recurrence::between(e.start, rule, from, to).unwrap_or_else(|why| {
@@ -131,6 +137,9 @@ impl Store {
                     .collect()
             });
             for start in starts {
+                if skipped.contains(&text(start)) {
+                    continue;
+                }
                 found.push(Event {
                     start,
                     end: e.end.map(|end| start + (end - e.start)),
@@ -185,6 +194,33 @@ impl Store {
     /// Cancels these events as one undoable deletion; returns how many were set.
     pub fn cancel_events(&mut self, ids: &[i64]) -> Result<usize, StoreError> {
         self.cancel_rows("events", "set", ids)
+    }
+
+    /// Deletes these listed events as one undoable deletion: a repeating one's time alone when
+    /// `one_time` (the rest of its series stays), else the whole event. Returns how many.
+    pub fn delete_events(&mut self, events: &[Event], one_time: bool) -> Result<usize, StoreError> {
+        let (times, whole): (Vec<&Event>, Vec<&Event>) =
+            events.iter().partition(|e| one_time && e.rrule.is_some());
+        let tx = self.conn.transaction()?;
+        let deletion = new_deletion(&tx, "events")?;
+        let mut n = 0;
+        for e in whole {
+            n += tx.execute(
+                "UPDATE events SET state = 'cancelled', deletion = ?2 WHERE id = ?1 AND state = 'set'",
+                [e.id, deletion],
+            )?;
+        }
+        for e in times {
+            n += tx.execute(
+                "INSERT INTO event_skips (event_id, start_local, deletion) VALUES (?1, ?2, ?3)",
+                params![e.id, text(e.start), deletion],
+            )?;
+        }
+        if n == 0 {
+            tx.execute("DELETE FROM deletions WHERE id = ?1", [deletion])?;
+        }
+        tx.commit()?;
+        Ok(n)
     }
 }
 
@@ -249,10 +285,50 @@ mod tests {
         // Before the series starts: nothing of it.
         assert!(s.events_between(at(20, 0), at(26, 0)).unwrap().is_empty());
         assert_eq!(s.events().unwrap().len(), 2);
-        assert_eq!(s.cancel_events(&[id]).unwrap(), 1);
+        // One time of the series deleted (Monday's), undoably; the dentist with it as one deletion.
+        let monday: Vec<Event> = week[1..].to_vec();
+        assert_eq!(s.delete_events(&monday, true).unwrap(), 2);
+        let left = s
+            .events_between(at(26, 0), at(26, 0) + chrono::Duration::days(7))
+            .unwrap();
+        assert_eq!(
+            left.iter().map(|e| e.start).collect::<Vec<_>>(),
+            [at(27, 9)]
+        );
+        assert_eq!(
+            s.undo_last().unwrap().unwrap().names,
+            ["dentist", "standup"]
+        );
+        assert_eq!(
+            s.events_between(at(26, 0), at(26, 0) + chrono::Duration::days(7))
+                .unwrap()
+                .len(),
+            3
+        );
+        // The whole series.
+        assert_eq!(s.delete_events(&week[..1], false).unwrap(), 1);
         let left = s
             .events_between(at(26, 0), at(26, 0) + chrono::Duration::days(30))
             .unwrap();
         assert_eq!(left.len(), 1, "{left:?}");
+    }
+
+    /// A deletion no longer undoable (purged) cannot be brought back by a later deletion that
+    /// gets its id.
+    #[test]
+    fn purged_deletions_stay_deleted() {
+        let mut s = Store::in_memory().unwrap();
+        let old = s
+            .add_event(&Event::new("old", at(27, 9), false), 0)
+            .unwrap();
+        s.cancel_events(&[old]).unwrap();
+        s.purge(now_ms() + 1).unwrap();
+        let new = s
+            .add_event(&Event::new("new", at(27, 10), false), 0)
+            .unwrap();
+        s.cancel_events(&[new]).unwrap();
+        assert_eq!(s.undo_last().unwrap().unwrap().names, ["new"]);
+        let titles: Vec<String> = s.events().unwrap().into_iter().map(|e| e.title).collect();
+        assert_eq!(titles, ["new"]);
     }
 }
