@@ -239,9 +239,13 @@ pub fn move_to(
             return Ok(format!("Which one should I move: {}?", join_words(&parts)));
         }
     };
-    if let (Some(rule), Some(_)) = (&e.rrule, to.date) {
+    // One time of a series (a day was said: "move tomorrow's standup to ten") moves alone; the
+    // series as a whole moves only in time of day.
+    let one_time = e.rrule.is_some() && pick.days.is_some();
+    if let (Some(rule), Some(_), false) = (&e.rrule, to.date, one_time) {
         return Ok(format!(
-            "{} repeats: I can move it to another time of day, or delete it and add it again.",
+            "{} repeats: I can move it to another time of day, or one day's meeting alone if you \
+             say which day, or delete it and add it again.",
             describe_series(e, rule).trim_end_matches(',')
         ));
     }
@@ -262,17 +266,28 @@ pub fn move_to(
     if start <= now {
         return Ok("That time has already passed: when should it be?".into());
     }
+    let to_when = say_when(start, now);
+    let to_when = to_when.trim_start_matches("on ");
+    if one_time {
+        // That time skipped, and a one-off event in its place.
+        store.delete_events(std::slice::from_ref(e), true)?;
+        let alone = Event {
+            id: 0,
+            uid: String::new(),
+            start,
+            end: e.end.map(|end| start + (end - e.start)),
+            all_day: false,
+            rrule: None,
+            ..e.clone()
+        };
+        store.add_event(&alone, local_utc_ms(start).unwrap_or_else(now_ms))?;
+        return Ok(format!(
+            "Moved {} to {to_when}; the rest of the series stays.",
+            describe(e, now)
+        ));
+    }
     store.move_event(e.id, start, local_utc_ms(start).unwrap_or_else(now_ms))?;
-    let moved = Event {
-        start,
-        all_day: false,
-        ..e.clone()
-    };
-    Ok(format!(
-        "Moved {} to {}.",
-        e.title,
-        say_when(moved.start, now).trim_start_matches("on ")
-    ))
+    Ok(format!("Moved {} to {to_when}.", e.title))
 }
 
 /// The model's calendar tools, validated into the fast path's intents.
@@ -476,9 +491,8 @@ mod tests {
         );
         assert_eq!(
             run(&mut st, "move the team meeting to friday at ten"),
-            "Team meeting, on weekdays at 10 AM repeats: I can move it to another time of day, or \
-             delete it and add it again."
-                .replace("Team", "team")
+            "team meeting, on weekdays at 10 AM repeats: I can move it to another time of day, or \
+             one day's meeting alone if you say which day, or delete it and add it again."
         );
         assert_eq!(
             run(&mut st, "cancel tomorrow's team meeting"),
@@ -507,6 +521,19 @@ mod tests {
         assert_eq!(
             run(&mut st, "what's my next event"),
             "Your next event is team meeting tomorrow at 10 AM."
+        );
+        assert_eq!(
+            run(&mut st, "move monday's team meeting to eleven"),
+            "Moved team meeting on Monday at 10 AM to Monday at 11 AM; the rest of the series \
+             stays."
+        );
+        assert_eq!(
+            run(&mut st, "what's on my calendar on monday"),
+            "You have team meeting on Monday at 11 AM."
+        );
+        assert_eq!(
+            run(&mut st, "what's on my calendar on tuesday"),
+            "You have team meeting on Tuesday at 10 AM."
         );
         let weekly = intent_from_tool(
             "create_event",
