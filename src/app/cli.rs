@@ -159,6 +159,10 @@ pub struct TrainArgs {
     /// sentences).
     #[arg(long, default_value_t = 600)]
     pub synthetic: usize,
+    /// More ordinary speech as negatives: each sentence of this file (a line each, or SLURP's
+    /// JSONL) said once by one of those voices, in turn.
+    #[arg(long, value_name = "FILE")]
+    pub sentences: Option<PathBuf>,
     /// Speed perturbation: half of the training copies of the clips given are played up to this
     /// much faster or slower (0.1: ±10 %, the most; 0: off).
     #[arg(long, default_value_t = 0.0)]

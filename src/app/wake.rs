@@ -51,7 +51,7 @@ pub fn train_to(
              synthesized here only, with nothing held out to measure"
         );
     }
-    let opts = options(cfg, args, enrolled);
+    let opts = options(cfg, args, enrolled)?;
     let (mlp, report) = train::train(&models, configured_voice(cfg), &opts, &mut |line| {
         eprintln!("zoe: {line}")
     })?;
@@ -62,13 +62,22 @@ pub fn train_to(
 }
 
 /// The trainer's options from the command line.
-pub fn options(cfg: &Config, args: &TrainArgs, enrolled: Vec<PathBuf>) -> TrainOptions {
-    TrainOptions {
+pub fn options(
+    cfg: &Config,
+    args: &TrainArgs,
+    enrolled: Vec<PathBuf>,
+) -> anyhow::Result<TrainOptions> {
+    let sentences = match &args.sentences {
+        Some(file) => read_sentences(file)?,
+        None => Vec::new(),
+    };
+    Ok(TrainOptions {
         phrase: cfg.wake.phrase.clone(),
         positives: args.positives.clone(),
         negatives: args.negatives.clone(),
         rooms: args.rooms.clone(),
         synthetic: args.synthetic,
+        sentences,
         enrolled,
         speed: args.speed.clamp(0.0, 0.1),
         channel: args.channel.clamp(0.0, 1.0),
@@ -82,7 +91,37 @@ pub fn options(cfg: &Config, args: &TrainArgs, enrolled: Vec<PathBuf>) -> TrainO
         },
         detector: cfg.wake.detector.clone(),
         threads: threads(),
+    })
+}
+
+/// Sentences for `--sentences`: a line each, or SLURP's JSONL (its `sentence` field); blank
+/// lines and sentences that hold the phrase's words ("zoe") are left out.
+pub fn read_sentences(file: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the sentences in {}", file.display()))?;
+    let mut out = Vec::new();
+    for (no, line) in text.lines().enumerate() {
+        let line = line.trim();
+        let sentence = if line.starts_with('{') {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .with_context(|| format!("{}:{}: not JSON", file.display(), no + 1))?;
+            match v.get("sentence").and_then(|s| s.as_str()) {
+                Some(s) => s.trim().to_string(),
+                None => anyhow::bail!("{}:{}: no \"sentence\" field", file.display(), no + 1),
+            }
+        } else {
+            line.to_string()
+        };
+        let lower = sentence.to_lowercase();
+        if sentence.is_empty() || lower.contains("zoe") || lower.contains("zoey") {
+            continue;
+        }
+        out.push(sentence);
     }
+    if out.is_empty() {
+        anyhow::bail!("{}: no sentences", file.display());
+    }
+    Ok(out)
 }
 
 /// Piper joins the synthesized voices when it is the configured backend.
@@ -126,7 +165,7 @@ fn reproduce_command(a: &TrainArgs) -> String {
         }
     };
     format!(
-        "zoe wake train --synthetic {} --seed {} --speed {} --channel {} --hidden {} --epochs {} --weight-decay {} --input-noise {}{}{}{}",
+        "zoe wake train --synthetic {} --seed {} --speed {} --channel {} --hidden {} --epochs {} --weight-decay {} --input-noise {}{}{}{}{}",
         a.synthetic,
         a.seed,
         a.speed,
@@ -137,7 +176,8 @@ fn reproduce_command(a: &TrainArgs) -> String {
         a.input_noise,
         list("--positives", &a.positives),
         list("--negatives", &a.negatives),
-        list("--rooms", &a.rooms)
+        list("--rooms", &a.rooms),
+        list("--sentences", a.sentences.as_slice())
     )
 }
 
@@ -367,4 +407,39 @@ pub fn scores_cmd(cfg: &Config, files: &[PathBuf]) -> anyhow::Result<usize> {
         );
     }
     Ok(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--sentences` reads plain lines and SLURP's JSONL, leaves out blank lines and any sentence
+    /// with the phrase's name in it, and says what is wrong with a file it cannot use.
+    #[test]
+    fn sentences_from_lines_and_slurp() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.txt");
+        std::fs::write(
+            &plain,
+            "turn the lights on\n\n  what time is it \nhey zoey\n",
+        )
+        .unwrap();
+        assert_eq!(
+            read_sentences(&plain).unwrap(),
+            ["turn the lights on", "what time is it"]
+        );
+        let slurp = dir.path().join("slurp.jsonl");
+        std::fs::write(
+            &slurp,
+            "{\"sentence\": \"wake me up at five am\", \"intent\": \"alarm_set\"}\n",
+        )
+        .unwrap();
+        assert_eq!(read_sentences(&slurp).unwrap(), ["wake me up at five am"]);
+        std::fs::write(&slurp, "{\"text\": \"no sentence field\"}\n").unwrap();
+        let err = read_sentences(&slurp).unwrap_err().to_string();
+        assert!(err.contains("no \"sentence\" field"), "{err}");
+        std::fs::write(&plain, "\n\n").unwrap();
+        assert!(read_sentences(&plain).is_err());
+        assert!(read_sentences(&dir.path().join("missing")).is_err());
+    }
 }

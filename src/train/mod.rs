@@ -78,6 +78,8 @@ pub struct TrainOptions {
     /// Positives synthesized here (espeak-ng, flite, the configured Piper voice); as many
     /// sound-alikes and half as many sentences.
     pub synthetic: usize,
+    /// More ordinary sentences for those voices to say as negatives, each once (`--sentences`).
+    pub sentences: Vec<String>,
     /// Recordings of the user saying the phrase (`zoe wake enroll`).
     pub enrolled: Vec<PathBuf>,
     /// Speed perturbation of the corpus's training copies (0.1: up to ±10 %; 0: none).
@@ -120,6 +122,7 @@ pub fn synthetic_streams(
     voices: &[VoiceSpec],
     alikes: usize,
     ordinary: usize,
+    sentences: &[String],
     gaps: (f32, f32),
     log: &mut dyn FnMut(&str),
 ) -> Result<Vec<Stream>, WakeError> {
@@ -163,6 +166,13 @@ pub fn synthetic_streams(
         }
         if i < ordinary {
             if let Some(clip) = said(speaker, v, pick_text(rng, ORDINARY)) {
+                let aug = augment(rng, &clip);
+                b.add(rng, &aug, None);
+            }
+        }
+        // More ordinary speech (`--sentences`), dealt over the voices in turn.
+        for text in sentences.iter().skip(i).step_by(voices.len().max(1)) {
+            if let Some(clip) = said(speaker, v, text) {
                 let aug = augment(rng, &clip);
                 b.add(rng, &aug, None);
             }
@@ -278,7 +288,7 @@ pub fn prepare(
             "synthesizing {} positives, {} sound-alikes and {} sentences",
             opts.synthetic,
             opts.synthetic * 2,
-            opts.synthetic / 2
+            opts.synthetic / 2 + opts.sentences.len()
         ));
         let all = voices(rng, opts.synthetic, false, flite, configured);
         // One family per engine, so a fold holding an engine out holds out this synthesis too.
@@ -291,6 +301,14 @@ pub fn prepare(
             if vs.is_empty() {
                 continue;
             }
+            // The extra sentences go to the engines as the voices do (sentence j: voice j).
+            let sentences: Vec<String> = opts
+                .sentences
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| all[j % all.len()].family() == family)
+                .map(|(_, t)| t.clone())
+                .collect();
             let streams = synthetic_streams(
                 &mut speaker,
                 rng,
@@ -298,6 +316,7 @@ pub fn prepare(
                 &vs,
                 vs.len() * 2,
                 vs.len() / 2,
+                &sentences,
                 TRAIN_GAPS,
                 log,
             )?;
@@ -406,6 +425,7 @@ pub fn finish(
     mlp.info.trained = serde_json::json!({
         "seed": opts.seed,
         "synthetic": opts.synthetic,
+        "sentences": opts.sentences.len(),
         "positives": opts.positives.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "negatives": opts.negatives.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "rooms": opts.rooms.len(),

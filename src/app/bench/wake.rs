@@ -88,7 +88,7 @@ pub fn run(
             return Ok(());
         }
     }
-    let opts = crate::app::wake::options(cfg, &args, Vec::new());
+    let opts = crate::app::wake::options(cfg, &args, Vec::new())?;
     let det = &cfg.wake.detector;
     println!(
         "zoe bench wake: hidden {}, epochs {}, seed {}, {} synthetic positives; whisper {verify_model}",
