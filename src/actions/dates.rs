@@ -164,6 +164,21 @@ fn nth_weekday(year: i32, month: u32, weekday: Weekday, n: u8) -> Option<NaiveDa
     NaiveDate::from_weekday_of_month_opt(year, month, weekday, n)
 }
 
+/// Easter Sunday in the Gregorian calendar (the anonymous algorithm of Meeus/Jones/Butcher).
+fn easter(year: i32) -> Option<NaiveDate> {
+    let (a, b, c) = (year % 19, year / 100, year % 100);
+    let (d, e) = (b / 4, b % 4);
+    let f = (b + 8) / 25;
+    let g = (b - f + 1) / 3;
+    let h = (19 * a + b - d - g + 15) % 30;
+    let (i, k) = (c / 4, c % 4);
+    let l = (32 + 2 * e + 2 * i - h - k) % 7;
+    let m = (a + 11 * h + 22 * l) / 451;
+    let month = (h + l - 7 * m + 114) / 31;
+    let day = (h + l - 7 * m + 114) % 31 + 1;
+    NaiveDate::from_ymd_opt(year, month as u32, day as u32)
+}
+
 /// A holiday by name, in `year`.
 fn holiday(name: &str, year: i32) -> Option<(NaiveDate, &'static str)> {
     let fixed = |m, d, said| NaiveDate::from_ymd_opt(year, m, d).map(|x| (x, said));
@@ -183,6 +198,29 @@ fn holiday(name: &str, year: i32) -> Option<(NaiveDate, &'static str)> {
         }
         "thanksgiving" | "thanksgiving day" => {
             nth_weekday(year, 11, Weekday::Thu, 4).map(|d| (d, "Thanksgiving"))
+        }
+        "easter" | "easter sunday" | "easter day" => easter(year).map(|d| (d, "Easter")),
+        "good friday" => easter(year)
+            .and_then(|d| d.checked_sub_days(chrono::Days::new(2)))
+            .map(|d| (d, "Good Friday")),
+        "easter monday" => easter(year)
+            .and_then(|d| d.checked_add_days(chrono::Days::new(1)))
+            .map(|d| (d, "Easter Monday")),
+        "mother's day" | "mothers day" => {
+            nth_weekday(year, 5, Weekday::Sun, 2).map(|d| (d, "Mother's Day"))
+        }
+        "father's day" | "fathers day" => {
+            nth_weekday(year, 6, Weekday::Sun, 3).map(|d| (d, "Father's Day"))
+        }
+        "st patrick's day" | "saint patrick's day" | "st patricks day" | "saint patricks day" => {
+            fixed(3, 17, "St. Patrick's Day")
+        }
+        "boxing day" => fixed(12, 26, "Boxing Day"),
+        "martin luther king day" | "martin luther king jr day" | "mlk day" => {
+            nth_weekday(year, 1, Weekday::Mon, 3).map(|d| (d, "Martin Luther King Day"))
+        }
+        "presidents day" | "president's day" | "presidents' day" => {
+            nth_weekday(year, 2, Weekday::Mon, 3).map(|d| (d, "Presidents' Day"))
         }
         "memorial day" => nth_weekday(year, 5, Weekday::Mon, 0).map(|d| (d, "Memorial Day")),
         "labor day" | "labour day" => {
@@ -272,6 +310,11 @@ mod tests {
             ("the thirty first of december", ymd(2026, 12, 31)),
             ("christmas", ymd(2026, 12, 25)),
             ("thanksgiving", ymd(2026, 11, 26)),
+            ("easter", ymd(2026, 4, 5)),
+            ("good friday", ymd(2026, 4, 3)),
+            ("mother's day", ymd(2026, 5, 10)),
+            ("father's day", ymd(2026, 6, 21)),
+            ("easter next year", ymd(2027, 3, 28)),
             ("memorial day", ymd(2026, 5, 25)),
             ("june twenty seventh this year", ymd(2026, 6, 27)),
             ("april two", ymd(2026, 4, 2)),
@@ -283,6 +326,10 @@ mod tests {
                 Some(want),
                 "{said}"
             );
+        }
+        // Easter as the churches date it, early and late years included.
+        for (y, m, d) in [(2024, 3, 31), (2025, 4, 20), (2038, 4, 25), (2285, 3, 22)] {
+            assert_eq!(easter(y), Some(ymd(y, m, d)), "{y}");
         }
         // Ahead: a date already past this year is next year's.
         assert_eq!(

@@ -11,8 +11,8 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::actions::intent::{
-    capitalise, join_words, say_duration, say_time, say_when, Due, Intent, MAX_REMINDER_DAYS,
-    MAX_TIMER_SECS, UNNAMED_LIST,
+    capitalise, join_words, say_duration, say_time, say_when, DatePart, Due, Intent,
+    MAX_REMINDER_DAYS, MAX_TIMER_SECS, UNNAMED_LIST,
 };
 use crate::actions::localtime::{local_at, local_utc_ms, zone_name};
 use crate::actions::store::{now_ms, Restored, Store, StoreError};
@@ -309,8 +309,34 @@ pub fn answer_without_store(intent: &Intent, now: NaiveDateTime) -> Option<Strin
                 format!(", {}", date.year())
             };
             let verb = if *date < now.date() { "was" } else { "is" };
-            Some(format!("{said}{year} {verb} a {}.", date.format("%A")))
+            let weekday_said = crate::actions::when::WEEKDAY_NAMES
+                .iter()
+                .any(|w| said.to_lowercase().contains(w));
+            Some(if *said == date.format("%B %-d").to_string() {
+                format!("{said}{year} {verb} a {}.", date.format("%A"))
+            } else if weekday_said {
+                // "Next Saturday is November 28."
+                format!("{said} {verb} {}{year}.", date.format("%B %-d"))
+            } else {
+                // A day with a name, or said from today: its date too.
+                format!("{said} {verb} {}{year}.", date.format("%A, %B %-d"))
+            })
         }
+        Intent::DatePart(part) => Some(match part {
+            DatePart::Year => format!("It's {}.", now.year()),
+            DatePart::Month => format!("It's {}.", now.format("%B")),
+            DatePart::Week => format!(
+                "It's week {} of {}.",
+                now.iso_week().week(),
+                now.iso_week().year()
+            ),
+            DatePart::Weekend => match now.weekday() {
+                chrono::Weekday::Sat | chrono::Weekday::Sun => {
+                    format!("Yes, it's {}.", now.format("%A"))
+                }
+                _ => format!("No, it's {}.", now.format("%A")),
+            },
+        }),
         Intent::DaysUntil { date, said, weeks } => {
             let days = (*date - now.date()).num_days();
             let plural =
@@ -427,6 +453,7 @@ pub fn execute(
         | Intent::TimeDifference { .. }
         | Intent::Date
         | Intent::DayOf { .. }
+        | Intent::DatePart(_)
         | Intent::DaysUntil { .. }
         | Intent::Clarify(_)
         | Intent::Ask { .. } => answer_without_store(intent, now).unwrap_or_default(),

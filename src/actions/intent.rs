@@ -17,6 +17,17 @@ pub use crate::actions::when::{
 };
 use crate::actions::{places, when};
 
+/// A part of today's date asked about alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatePart {
+    Year,
+    Month,
+    /// The ISO week number.
+    Week,
+    /// Whether it is Saturday or Sunday.
+    Weekend,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intent {
     AddItems {
@@ -93,6 +104,8 @@ pub enum Intent {
         date: chrono::NaiveDate,
         said: String,
     },
+    /// "What year is it", "what week is it", "is it the weekend".
+    DatePart(DatePart),
     /// "How many days until Christmas" (in weeks when asked so).
     DaysUntil {
         date: chrono::NaiveDate,
@@ -179,7 +192,10 @@ impl Intent {
             Intent::CancelReminder { .. } => "cancel_reminder",
             Intent::Time | Intent::TimeIn { .. } => "current_time",
             Intent::ConvertTime { .. } | Intent::TimeDifference { .. } => "convert_time",
-            Intent::Date | Intent::DayOf { .. } | Intent::DaysUntil { .. } => "current_date",
+            Intent::Date
+            | Intent::DayOf { .. }
+            | Intent::DatePart(_)
+            | Intent::DaysUntil { .. } => "current_date",
             Intent::Remember { .. } => "remember_fact",
             Intent::Recall { .. } => "recall_fact",
             Intent::SetAlarm { .. } => "set_alarm",
@@ -397,6 +413,45 @@ fn date_asked(d: &str, now: NaiveDateTime, ahead: bool) -> Option<(chrono::Naive
     Some((date, date.format("%B %-d").to_string()))
 }
 
+/// "What year is it", "what month is it", "what week is it", "is it the weekend".
+fn date_part(t: &str) -> Option<DatePart> {
+    let c = pattern!(r"^(?:what|which)(?:'s| is)? (?:the )?(?:current )?(?P<p>year|month|week|week number)(?: is (?:it|this|today))?(?: now| today| right now| currently)?$|^(?:is it|is today)(?: the)? (?P<w>weekend)(?: yet| today)?$").captures(t)?;
+    Some(match c.name("p").map_or("weekend", |p| p.as_str()) {
+        "year" => DatePart::Year,
+        "month" => DatePart::Month,
+        "weekend" => DatePart::Weekend,
+        _ => DatePart::Week,
+    })
+}
+
+/// A day said relative to today, as it is said back: "tomorrow" → "Tomorrow", "next friday" →
+/// "Next Friday"; `None` for a date said as a date.
+fn relative_day(d: &str) -> Option<String> {
+    let first = d.split_whitespace().next()?;
+    let relative = matches!(
+        first,
+        "tomorrow" | "yesterday" | "next" | "last" | "this" | "in" | "on"
+    ) || d.contains(" from ")
+        || d.ends_with(" ago");
+    if !relative {
+        return None;
+    }
+    let d = d.strip_prefix("on ").unwrap_or(d);
+    let words: Vec<String> = d
+        .split_whitespace()
+        .enumerate()
+        .map(|(i, w)| {
+            let weekday = when::WEEKDAY_NAMES.contains(&w);
+            let mut cs = w.chars();
+            match cs.next() {
+                Some(f) if i == 0 || weekday => f.to_uppercase().chain(cs).collect(),
+                _ => w.to_string(),
+            }
+        })
+        .collect();
+    Some(words.join(" "))
+}
+
 /// British spelling for stored keys, so "favorite color" and "favourite colour" are one fact.
 fn fact_key(raw: &str) -> String {
     raw.trim()
@@ -608,9 +663,28 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
             return Some(Intent::DayOf { date, said });
         }
     }
-    if let Some(c) = pattern!(r"^how many (?P<u>days|weeks|sleeps) (?:are )?(?:left )?(?:are left )?(?:until|till|untill|to|before|for) (?P<d>.+?)(?: left)?$").captures(&t) {
+    if let Some(c) = pattern!(r"^(?:how many (?P<u>days|weeks|sleeps)|how long)(?: is it| is there)? (?:are )?(?:left )?(?:are left )?(?:until|till|untill|to|before|for) (?P<d>.+?)(?: left)?$").captures(&t) {
         let (date, said) = dates::parse_date(&c["d"], now.date(), true)?;
-        return Some(Intent::DaysUntil { date, said, weeks: &c["u"] == "weeks" });
+        let weeks = c.name("u").is_some_and(|u| u.as_str() == "weeks");
+        return Some(Intent::DaysUntil { date, said, weeks });
+    }
+    // "when is thanksgiving", "when is easter this year": a day with a name (not "when is my
+    // meeting", which is the calendar's).
+    if let Some(c) =
+        pattern!(r"^when(?:'s| is| does| will)(?: it)? (?P<d>.+?)(?: fall| be)?$").captures(&t)
+    {
+        if let Some((date, said)) =
+            dates::parse_date(&c["d"], now.date(), !c["d"].contains("this year"))
+        {
+            if said.chars().next().is_some_and(char::is_alphabetic)
+                && said != date.format("%B %-d").to_string()
+            {
+                return Some(Intent::DayOf { date, said });
+            }
+        }
+    }
+    if let Some(part) = date_part(&t) {
+        return Some(Intent::DatePart(part));
     }
     // Only the time and date here: another day goes to the model.
     if pattern!(r"^(?:(?:could|can) you |just )?(?:tell me |let me know |give me |show me )?(?:what time is it|what time it is|what'?s the (?:current )?time|what is the (?:current )?time|(?:the )?(?:current )?time(?: it is)?|the hour|do you know the time)(?: now| right now)?$").is_match(&t) {
@@ -622,6 +696,18 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
     .is_match(&t)
     {
         return Some(Intent::Date);
+    }
+    // The date of another day: "what date is next friday", "what was the date last tuesday",
+    // "what day is it tomorrow", "what's the date two weeks from today".
+    if let Some(c) = pattern!(r"^(?:what|which)(?:'s| is| was| will be)? (?:the )?(?P<k>date|day)(?: of the week)? (?:is it |was it |will it be |is |was |will be |would it be )?(?P<d>.+)$").captures(&t) {
+        let d = &c["d"];
+        let ahead = !t.contains(" was ") && !d.starts_with("last ");
+        if !matches!(d, "today" | "it" | "now" | "it today" | "it now") {
+            if let Some((date, _)) = date_asked(d, now, ahead) {
+                let said = relative_day(d).unwrap_or_else(|| date.format("%B %-d").to_string());
+                return Some(Intent::DayOf { date, said });
+            }
+        }
     }
     // Facts.
     if let Some(c) =
@@ -1269,6 +1355,37 @@ mod tests {
             "Christmas is in 4 weeks and 1 day."
         );
         assert_eq!(parse("how many days until my birthday", now()), None);
+        // Days with a name, days from today, and parts of today's date (a Thursday in week 48).
+        assert_eq!(said("when is easter"), "Easter is Sunday, March 28, 2027.");
+        assert_eq!(
+            said("when is thanksgiving"),
+            "Thanksgiving is Thursday, November 26."
+        );
+        assert_eq!(
+            said("how long until new year"),
+            "New Year's Day is in 36 days."
+        );
+        assert_eq!(
+            said("what day is it tomorrow"),
+            "Tomorrow is Friday, November 27."
+        );
+        assert_eq!(
+            said("what's the date in three days"),
+            "In three days is Sunday, November 29."
+        );
+        assert_eq!(
+            said("what date is next saturday"),
+            "Next Saturday is November 28."
+        );
+        assert_eq!(said("what year is it"), "It's 2026.");
+        assert_eq!(said("what month is it"), "It's November.");
+        assert_eq!(said("what week is it"), "It's week 48 of 2026.");
+        assert_eq!(said("is it the weekend yet"), "No, it's Thursday.");
+        assert_eq!(
+            parse("when is my meeting with john", now()).map(|i| i.name()),
+            Some("list_events")
+        );
+        assert_eq!(parse("what's the date today", now()), Some(Intent::Date));
     }
 
     /// Numbers out of range get a question back, never a wrapped or huge timer (these crashed

@@ -130,6 +130,17 @@ pub const EVERY_DAY: Days = 0x7f;
 pub const WEEKDAYS: Days = 0x1f;
 pub const WEEKENDS: Days = 0x60;
 
+/// The days of the week as said.
+pub const WEEKDAY_NAMES: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
 pub fn day_bit(d: Weekday) -> Days {
     1 << d.num_days_from_monday()
 }
