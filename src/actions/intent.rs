@@ -910,6 +910,11 @@ mod tests {
                 Some(shopping(&["eggs", "milk", "bread"])),
             ),
             ("add bread to shopping list", Some(shopping(&["bread"]))),
+            // A quantity counts as the thing's words, not as more of them.
+            (
+                "add 2 pounds of ground beef to the grocery list",
+                Some(shopping(&["2 pounds of ground beef"])),
+            ),
             (
                 "Add to shopping list: chicken",
                 Some(shopping(&["chicken"])),

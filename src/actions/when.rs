@@ -272,6 +272,10 @@ fn clock(words: &[&str]) -> Option<(Clock, usize)> {
         ["twelve" | "12", "noon" | "midday", ..] => return Some((at(12, 0, Some(true)), 2)),
         ["twelve" | "12", "midnight", ..] => return Some((at(0, 0, Some(false)), 2)),
         ["half", "past", h, ..] => return hour_word(h).map(|h| (at(h, 30, None), 3)),
+        // "half six": British for 6:30.
+        ["half", h, ..] if hour_word(h).is_some() => {
+            return hour_word(h).map(|h| (at(h, 30, None), 2))
+        }
         ["quarter", "past", h, ..] => return hour_word(h).map(|h| (at(h, 15, None), 3)),
         ["quarter", "to" | "till", h, ..] => {
             return hour_word(h)
@@ -962,6 +966,7 @@ mod tests {
             ("on thursday at seven am", "Thu 03 07:00"),
             ("quarter to seven tomorrow", "Fri 27 06:45"),
             ("half past six in the evening", "Thu 26 18:30"),
+            ("half six in the evening", "Thu 26 18:30"),
             ("noon", "Fri 27 12:00"),
             ("twelve noon", "Fri 27 12:00"),
             ("seven o five am", "Fri 27 07:05"),

@@ -160,7 +160,8 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
             w,
             "alarm" | "alarms" | "wake" | "wakeup" | "alert" | "waking"
         )
-    }) {
+    }) && !pattern!(r"\bget up\b").is_match(t)
+    {
         return None;
     }
     // Cancelling.
@@ -209,6 +210,10 @@ mod tests {
     fn setting() {
         for (said, when, label) in [
             ("wake me up at ten", "Fri 10:00", ""),
+            // Getting up is waking; "half six" is 6:30.
+            ("i need to get up at five tomorrow", "Fri 05:00", ""),
+            ("i have to get up at 6 tomorrow", "Fri 06:00", ""),
+            ("wake me at half six", "Fri 06:30", ""),
             // A reminder to wake up is an alarm.
             ("remind me to wake up at six", "Fri 06:00", ""),
             ("set a wake up alarm for 6", "Fri 06:00", ""),

@@ -376,7 +376,11 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         // Without a word for the calendar, something named at a time is an event ("delete the
         // birthday party tomorrow at two pm").
         let timed = !p.about.is_empty() && p.days.is_some();
-        if !from_calendar && !domain(&rest) && !timed {
+        // "cancel my lunch with sam": an event's name with whom.
+        let with = rest
+            .windows(2)
+            .any(|w| EVENT_NOUNS.contains(&w[0]) && w[1] == "with");
+        if !from_calendar && !domain(&rest) && !timed && !with {
             return None;
         }
         if matches!(verb, "clear" | "wipe") {
@@ -498,8 +502,12 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
     if t.starts_with("remember to ") {
         return None;
     }
-    let c = pattern!(r"^(?:add|put|schedule|create|set up|set|make(?: an?)? (?:event|appointment|meeting|calendar entry|entry|note)|book (?:an? )?(?:meeting|appointment)|plan|arrange|organize|organise|enter|mark|pencil in|i have|i've got|remember)\b(?P<rest>.*)$").captures(t)?;
+    let c = pattern!(r"^(?:add|put|schedule|create|set up|set|make(?: an?)? (?:event|appointment|meeting|calendar entry|entry|note)|book (?:an? |my )?(?P<booked>(?:[a-z']+ )?(?:meeting|appointment))|plan|arrange|organize|organise|enter|mark|pencil in|i have|i've got|remember)\b(?P<rest>.*)$").captures(t)?;
     let mut rest = words_of(&c["rest"]);
+    // "book a dentist appointment for tuesday at ten": what was booked is the title.
+    if let Some(booked) = c.name("booked") {
+        rest.splice(0..0, words_of(booked.as_str()));
+    }
     if let Some(i) = rest
         .windows(2)
         .position(|w| matches!(w, ["to" | "on" | "in" | "into", "calendar"]))
@@ -900,6 +908,12 @@ mod tests {
                 false,
             ),
             (
+                "book a dentist appointment for next tuesday at 10",
+                "dentist appointment",
+                "Tue 01 10:00",
+                false,
+            ),
+            (
                 "add my practice at king's park on feb four at two pm",
                 "practice at king's park",
                 "Thu 04 14:00",
@@ -1104,6 +1118,7 @@ mod tests {
             other => panic!("{said:?} → {other:?}"),
         };
         assert_eq!(del("delete the dentist appointment").about, ["dentist"]);
+        assert_eq!(del("cancel my lunch with sam").about, ["lunch", "sam"]);
         let p = del("clear my schedule for today");
         assert!(p.all && p.days.is_some() && p.about.is_empty());
         assert_eq!(
@@ -1125,6 +1140,7 @@ mod tests {
             "when is bruno mars coming to sacramento",
             "delete it",
             "remove my next event from the shopping list",
+            "cancel my lunch order",
         ] {
             assert!(
                 !matches!(

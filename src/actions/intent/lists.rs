@@ -137,8 +137,22 @@ fn items_like(raw: &str) -> bool {
     !items.is_empty()
         && items.iter().all(|i| {
             let words: Vec<&str> = i.split_whitespace().collect();
-            words.len() <= 4 && !words.iter().any(|w| NOT_AN_ITEM.contains(w))
+            what_of(&words).len() <= 4 && !words.iter().any(|w| NOT_AN_ITEM.contains(w))
         })
+}
+
+/// The thing of a quantity ("2 pounds of ground beef" → "ground beef"), or all the words.
+fn what_of<'a, 'b>(words: &'b [&'a str]) -> &'b [&'a str] {
+    let quantity = words.first().is_some_and(|w| {
+        w.parse::<f64>().is_ok()
+            || crate::numbers::ONES.contains(w)
+            || crate::numbers::TENS.contains(w)
+            || matches!(*w, "a" | "an" | "half" | "dozen" | "couple" | "few")
+    });
+    match words.iter().position(|w| *w == "of") {
+        Some(i) if quantity && (1..=3).contains(&i) => &words[i + 1..],
+        _ => words,
+    }
 }
 
 /// "eggs, milk and bread" → ["eggs", "milk", "bread"], articles dropped.
