@@ -1312,6 +1312,13 @@ mod tests {
             Some(Intent::ListLists)
         );
         assert_eq!(
+            parse("did i make a shopping list", now()),
+            Some(Intent::ShowList {
+                list: "shopping".into()
+            })
+        );
+        assert_eq!(parse("did i make a mistake", now()), None);
+        assert_eq!(
             parse("create a new list of my pending bills", now()),
             Some(Intent::CreateList {
                 list: "pending bills".into()

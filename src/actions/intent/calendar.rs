@@ -118,6 +118,8 @@ const FILLER: &[&str] = &[
     "view",
     "display",
     "latest",
+    "say",
+    "says",
     "details",
     "left",
     "remaining",
@@ -1036,6 +1038,10 @@ mod tests {
         };
         assert_eq!(
             list("what's on my calendar tomorrow"),
+            (Some("27".into()), false, String::new())
+        );
+        assert_eq!(
+            list("does my calendar say i'm free on friday"),
             (Some("27".into()), false, String::new())
         );
         assert_eq!(

@@ -324,6 +324,13 @@ pub(super) fn items(t: &str) -> Option<Intent> {
 /// "tell me what lists i have". A list said without a name ("the list", "my list") is
 /// [`UNNAMED_LIST`]: the executor takes the only list there is, or asks which.
 fn list_question(t: &str) -> Option<Intent> {
+    // "did i make a shopping list": the list, if there is one, answers it.
+    if let Some(list) = pattern!(r"^(?:did|have) (?:i|we) (?:make|made|start|started|create|created) (?:a|an|the|my|our) (?P<l>.+?) list$")
+        .captures(t)
+        .and_then(|c| named_list(&c["l"]))
+    {
+        return Some(Intent::ShowList { list });
+    }
     const AFTER: &[&str] = &[
         "items", "to", "me", "contain", "contains", "for", "today", "this", "week", "are", "now",
         "right", "have", "has", "in", "it",
