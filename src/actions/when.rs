@@ -357,11 +357,10 @@ fn period(words: &[&str]) -> Option<(Period, usize, bool)> {
 
 fn weekday(w: &str) -> Option<Weekday> {
     let w = w.trim_end_matches("'s");
-    match w {
-        "monday" | "tuesday" | "wednesday" | "thursday" | "friday" | "saturday" | "sunday" => {
-            w.parse().ok()
-        }
-        _ => None,
+    if WEEKDAY_NAMES.contains(&w) {
+        w.parse().ok()
+    } else {
+        None
     }
 }
 

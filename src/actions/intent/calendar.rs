@@ -596,6 +596,7 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
     if title.iter().any(|w| {
         NOT_AN_EVENT.contains(w)
             || TIME_LEFT.contains(w)
+            || when::WEEKDAY_NAMES.contains(w)
             || crate::actions::dates::MONTHS.contains(w)
             || matches!(
                 *w,
@@ -759,7 +760,8 @@ fn spoken(title: &str) -> String {
     }
 }
 
-/// Words that, left in a title, mean part of the time was not understood ("next", a month).
+/// Words that, left in a title, mean part of the time was not understood ("next", a month;
+/// a weekday's name is checked beside them).
 const TIME_LEFT: &[&str] = &[
     "next",
     "tomorrow",
@@ -785,13 +787,6 @@ const TIME_LEFT: &[&str] = &[
     "recurring",
     "repeating",
     "repeat",
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
     "starting",
 ];
 
