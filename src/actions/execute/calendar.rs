@@ -93,14 +93,19 @@ fn picked(store: &Store, pick: &EventPick, now: NaiveDateTime) -> Result<Vec<Eve
     Ok(found)
 }
 
-/// A repeating event as a whole: "standup, every day at 9 AM", "Bob's birthday, every year".
-fn describe_series(e: &Event, rule: &str) -> String {
+/// When a repeating event comes: "every day at 9 AM", "on Mondays at 6 PM", "every year".
+fn say_series(e: &Event, rule: &str) -> String {
     let at = if e.all_day {
         String::new()
     } else {
         format!(" at {}", say_time(e.start))
     };
-    format!("{}, {}{at},", e.title, recurrence::say(rule))
+    format!("{}{at}", recurrence::say(rule))
+}
+
+/// A repeating event as a whole: "standup, every day at 9 AM,", "Bob's birthday, every year,".
+fn describe_series(e: &Event, rule: &str) -> String {
+    format!("{}, {},", e.title, say_series(e, rule))
 }
 
 pub fn create(
@@ -117,14 +122,9 @@ pub fn create(
     Ok(match &e.rrule {
         // "Added standup to your calendar, every day at 9 AM, first tomorrow."
         Some(rule) => format!(
-            "Added {} to your calendar, {}{}, first {}.",
+            "Added {} to your calendar, {}, first {}.",
             e.title,
-            recurrence::say(rule),
-            if all_day {
-                String::new()
-            } else {
-                format!(" at {}", say_time(start))
-            },
+            say_series(&e, rule),
             say_days((start.date(), start.date()), now).trim_start_matches("on ")
         ),
         None => format!("Added {} to your calendar.", describe(&e, now)),
@@ -244,7 +244,7 @@ pub fn move_to(
     let one_time = e.rrule.is_some() && pick.days.is_some();
     if let (Some(rule), Some(_), false) = (&e.rrule, to.date, one_time) {
         return Ok(format!(
-            "{} repeats: I can move it to another time of day, or one day's meeting alone if you \
+            "{} repeats: I can move it to another time of day, or move one day's alone if you \
              say which day, or delete it and add it again.",
             describe_series(e, rule).trim_end_matches(',')
         ));
@@ -287,7 +287,16 @@ pub fn move_to(
         ));
     }
     store.move_event(e.id, start, local_utc_ms(start).unwrap_or_else(now_ms))?;
-    Ok(format!("Moved {} to {to_when}.", e.title))
+    Ok(match &e.rrule {
+        // The series: "Moved standup to 10 AM, every day."
+        Some(rule) => format!(
+            "Moved {} to {}, {}.",
+            e.title,
+            say_time(start),
+            recurrence::say(rule)
+        ),
+        None => format!("Moved {} to {to_when}.", e.title),
+    })
 }
 
 /// The model's calendar tools, validated into the fast path's intents.
@@ -487,12 +496,12 @@ mod tests {
         );
         assert_eq!(
             run(&mut st, "move the team meeting to ten"),
-            "Moved team meeting to tomorrow at 10 AM."
+            "Moved team meeting to 10 AM, on weekdays."
         );
         assert_eq!(
             run(&mut st, "move the team meeting to friday at ten"),
             "team meeting, on weekdays at 10 AM repeats: I can move it to another time of day, or \
-             one day's meeting alone if you say which day, or delete it and add it again."
+             move one day's alone if you say which day, or delete it and add it again."
         );
         assert_eq!(
             run(&mut st, "cancel tomorrow's team meeting"),
