@@ -357,6 +357,27 @@ fn restore(
 }
 
 /// Opens a deletion (one undo step) inside a transaction.
+/// Cancels the live rows `ids` of `table` as part of `deletion`; returns how many were live.
+fn cancel_in(
+    tx: &rusqlite::Transaction,
+    table: &str,
+    live: &str,
+    ids: &[i64],
+    deletion: i64,
+) -> Result<usize, StoreError> {
+    let mut n = 0;
+    for id in ids {
+        n += tx.execute(
+            &format!(
+                "UPDATE {table} SET state = 'cancelled', deletion = ?2
+                  WHERE id = ?1 AND state = '{live}'"
+            ),
+            [*id, deletion],
+        )?;
+    }
+    Ok(n)
+}
+
 fn new_deletion(tx: &rusqlite::Transaction, what: &str) -> Result<i64, StoreError> {
     tx.execute(
         "INSERT INTO deletions (at_ms, what) VALUES (?1, ?2)",
@@ -689,18 +710,21 @@ impl Store {
     /// Marks rows of `table` in state `live` cancelled, as one undoable deletion named after the
     /// table; returns how many were live.
     fn cancel_rows(&mut self, table: &str, live: &str, ids: &[i64]) -> Result<usize, StoreError> {
+        self.as_deletion(table, |tx, deletion| {
+            cancel_in(tx, table, live, ids, deletion)
+        })
+    }
+
+    /// One undoable deletion of `what`: `work` marks what it removes with the deletion's id and
+    /// returns how many; a deletion that removed nothing is not kept.
+    fn as_deletion(
+        &mut self,
+        what: &str,
+        work: impl FnOnce(&rusqlite::Transaction, i64) -> Result<usize, StoreError>,
+    ) -> Result<usize, StoreError> {
         let tx = self.conn.transaction()?;
-        let deletion = new_deletion(&tx, table)?;
-        let mut n = 0;
-        for id in ids {
-            n += tx.execute(
-                &format!(
-                    "UPDATE {table} SET state = 'cancelled', deletion = ?2
-                      WHERE id = ?1 AND state = '{live}'"
-                ),
-                [*id, deletion],
-            )?;
-        }
+        let deletion = new_deletion(&tx, what)?;
+        let n = work(&tx, deletion)?;
         if n == 0 {
             tx.execute("DELETE FROM deletions WHERE id = ?1", [deletion])?;
         }

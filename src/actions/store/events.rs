@@ -7,7 +7,7 @@
 use chrono::NaiveDateTime;
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{new_deletion, now_ms, select, Store, StoreError, LOCAL_FORMAT};
+use super::{cancel_in, now_ms, select, Store, StoreError, LOCAL_FORMAT};
 use crate::actions::recurrence;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -120,13 +120,17 @@ impl Store {
             params![text(to)],
             Event::from_row,
         )?;
+        // The single times deleted from series, in the span.
+        let skipped: std::collections::HashSet<(i64, String)> = select(
+            &self.conn,
+            "SELECT event_id, start_local FROM event_skips
+              WHERE start_local >= ?1 AND start_local < ?2",
+            params![text(from), text(to)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .into_iter()
+        .collect();
         for e in series {
-            let skipped: Vec<String> = select(
-                &self.conn,
-                "SELECT start_local FROM event_skips WHERE event_id = ?1",
-                [e.id],
-                |r| r.get(0),
-            )?;
             let rule = e.rrule.as_deref().unwrap_or_default();
             // A rule stored is one that was checked; one that no longer reads shows its first date.
             let starts = recurrence::between(e.start, rule, from, to).unwrap_or_else(|why| {
@@ -137,7 +141,7 @@ impl Store {
                     .collect()
             });
             for start in starts {
-                if skipped.contains(&text(start)) {
+                if skipped.contains(&(e.id, text(start))) {
                     continue;
                 }
                 found.push(Event {
@@ -191,36 +195,22 @@ impl Store {
         Ok(true)
     }
 
-    /// Cancels these events as one undoable deletion; returns how many were set.
-    pub fn cancel_events(&mut self, ids: &[i64]) -> Result<usize, StoreError> {
-        self.cancel_rows("events", "set", ids)
-    }
-
     /// Deletes these listed events as one undoable deletion: a repeating one's time alone when
     /// `one_time` (the rest of its series stays), else the whole event. Returns how many.
     pub fn delete_events(&mut self, events: &[Event], one_time: bool) -> Result<usize, StoreError> {
         let (times, whole): (Vec<&Event>, Vec<&Event>) =
             events.iter().partition(|e| one_time && e.rrule.is_some());
-        let tx = self.conn.transaction()?;
-        let deletion = new_deletion(&tx, "events")?;
-        let mut n = 0;
-        for e in whole {
-            n += tx.execute(
-                "UPDATE events SET state = 'cancelled', deletion = ?2 WHERE id = ?1 AND state = 'set'",
-                [e.id, deletion],
-            )?;
-        }
-        for e in times {
-            n += tx.execute(
-                "INSERT INTO event_skips (event_id, start_local, deletion) VALUES (?1, ?2, ?3)",
-                params![e.id, text(e.start), deletion],
-            )?;
-        }
-        if n == 0 {
-            tx.execute("DELETE FROM deletions WHERE id = ?1", [deletion])?;
-        }
-        tx.commit()?;
-        Ok(n)
+        let whole: Vec<i64> = whole.iter().map(|e| e.id).collect();
+        self.as_deletion("events", |tx, deletion| {
+            let mut n = cancel_in(tx, "events", "set", &whole, deletion)?;
+            for e in times {
+                n += tx.execute(
+                    "INSERT INTO event_skips (event_id, start_local, deletion) VALUES (?1, ?2, ?3)",
+                    params![e.id, text(e.start), deletion],
+                )?;
+            }
+            Ok(n)
+        })
     }
 }
 
@@ -250,7 +240,11 @@ mod tests {
         again.title = "dentist (Dr Green)".into();
         assert_eq!(s.add_event(&again, 0).unwrap(), id);
         assert_eq!(s.events().unwrap().len(), 2);
-        assert_eq!(s.cancel_events(&[id]).unwrap(), 1);
+        assert_eq!(
+            s.delete_events(std::slice::from_ref(&again), false)
+                .unwrap(),
+            1
+        );
         assert_eq!(s.events().unwrap().len(), 1);
         let back = s.undo_last().unwrap().unwrap();
         assert_eq!(back.names, ["dentist (Dr Green)"]);
@@ -321,12 +315,13 @@ mod tests {
         let old = s
             .add_event(&Event::new("old", at(27, 9), false), 0)
             .unwrap();
-        s.cancel_events(&[old]).unwrap();
+        let all = s.events().unwrap();
+        assert_eq!(all[0].id, old);
+        s.delete_events(&all, false).unwrap();
         s.purge(now_ms() + 1).unwrap();
-        let new = s
-            .add_event(&Event::new("new", at(27, 10), false), 0)
+        s.add_event(&Event::new("new", at(27, 10), false), 0)
             .unwrap();
-        s.cancel_events(&[new]).unwrap();
+        s.delete_events(&s.events().unwrap(), false).unwrap();
         assert_eq!(s.undo_last().unwrap().unwrap().names, ["new"]);
         let titles: Vec<String> = s.events().unwrap().into_iter().map(|e| e.title).collect();
         assert_eq!(titles, ["new"]);
