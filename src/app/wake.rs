@@ -68,7 +68,7 @@ pub fn options(
     enrolled: Vec<PathBuf>,
 ) -> anyhow::Result<TrainOptions> {
     let sentences = match &args.sentences {
-        Some(file) => read_sentences(file)?,
+        Some(file) => read_sentences(file, &cfg.wake.phrase)?,
         None => Vec::new(),
     };
     Ok(TrainOptions {
@@ -95,8 +95,14 @@ pub fn options(
 }
 
 /// Sentences for `--sentences`: a line each, or SLURP's JSONL (its `sentence` field); blank
-/// lines and sentences that hold the phrase's words ("zoe") are left out.
-pub fn read_sentences(file: &Path) -> anyhow::Result<Vec<String>> {
+/// lines and sentences that hold the phrase's name (its last word: "zoe", so "zoey" too) are
+/// left out.
+pub fn read_sentences(file: &Path, phrase: &str) -> anyhow::Result<Vec<String>> {
+    let name = phrase
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .to_lowercase();
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read the sentences in {}", file.display()))?;
     let mut out = Vec::new();
@@ -113,7 +119,7 @@ pub fn read_sentences(file: &Path) -> anyhow::Result<Vec<String>> {
             line.to_string()
         };
         let lower = sentence.to_lowercase();
-        if sentence.is_empty() || lower.contains("zoe") || lower.contains("zoey") {
+        if sentence.is_empty() || (!name.is_empty() && lower.contains(&name)) {
             continue;
         }
         out.push(sentence);
@@ -425,7 +431,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            read_sentences(&plain).unwrap(),
+            read_sentences(&plain, "hey zoe").unwrap(),
             ["turn the lights on", "what time is it"]
         );
         let slurp = dir.path().join("slurp.jsonl");
@@ -434,12 +440,15 @@ mod tests {
             "{\"sentence\": \"wake me up at five am\", \"intent\": \"alarm_set\"}\n",
         )
         .unwrap();
-        assert_eq!(read_sentences(&slurp).unwrap(), ["wake me up at five am"]);
+        assert_eq!(
+            read_sentences(&slurp, "hey zoe").unwrap(),
+            ["wake me up at five am"]
+        );
         std::fs::write(&slurp, "{\"text\": \"no sentence field\"}\n").unwrap();
-        let err = read_sentences(&slurp).unwrap_err().to_string();
+        let err = read_sentences(&slurp, "hey zoe").unwrap_err().to_string();
         assert!(err.contains("no \"sentence\" field"), "{err}");
         std::fs::write(&plain, "\n\n").unwrap();
-        assert!(read_sentences(&plain).is_err());
-        assert!(read_sentences(&dir.path().join("missing")).is_err());
+        assert!(read_sentences(&plain, "hey zoe").is_err());
+        assert!(read_sentences(&dir.path().join("missing"), "hey zoe").is_err());
     }
 }
