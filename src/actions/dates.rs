@@ -149,6 +149,26 @@ fn split_year<'a>(words: &'a [&'a str]) -> (&'a [&'a str], Option<i32>) {
     (words, None)
 }
 
+/// "first monday …", "last friday …": which one (1–4, 0 for the last), the day, and the words
+/// after them.
+fn nth_of<'a>(words: &'a [&'a str]) -> Option<(u8, Weekday, &'a [&'a str])> {
+    let [n, day, rest @ ..] = words else {
+        return None;
+    };
+    let n = match *n {
+        "first" | "1st" => 1,
+        "second" | "2nd" => 2,
+        "third" | "3rd" => 3,
+        "fourth" | "4th" => 4,
+        "last" | "final" => 0,
+        _ => return None,
+    };
+    let i = crate::actions::when::WEEKDAY_NAMES
+        .iter()
+        .position(|w| *w == *day)?;
+    Some((n, Weekday::try_from(i as u8).ok()?, rest))
+}
+
 /// The `n`th `weekday` of a month (n = 1…4), or its last when `n` is 0.
 fn nth_weekday(year: i32, month: u32, weekday: Weekday, n: u8) -> Option<NaiveDate> {
     if n == 0 {
@@ -244,12 +264,41 @@ pub fn parse_date(text: &str, today: NaiveDate, ahead: bool) -> Option<(NaiveDat
         Some(t) => (t, true),
         None => (text, false),
     };
+    let (text, next_month) = match text.strip_suffix(" next month") {
+        Some(t) => (t, true),
+        None => (text, false),
+    };
     let all: Vec<&str> = text
         .split_whitespace()
         .filter(|w| *w != "of" && *w != "the" && *w != ",")
         .collect();
     let (words, said_year) = split_year(&all);
     let year = said_year.unwrap_or(today.year() + i32::from(next_year));
+    // "the first monday of september", "the last friday of this month", "the second sunday in
+    // may", "the third thursday of next month".
+    if let Some((n, weekday, rest)) = nth_of(words) {
+        let in_month = |y: i32, m: u32| nth_weekday(y, m, weekday, n);
+        let (d, fixed) = match rest {
+            [] if this_month => (in_month(today.year(), today.month())?, true),
+            [] if next_month => {
+                let next = today.checked_add_months(chrono::Months::new(1))?;
+                (in_month(next.year(), next.month())?, true)
+            }
+            [m] | ["in", m] => (in_month(year, month(m)?)?, said_year.is_some() || next_year),
+            _ => return None,
+        };
+        let d = match (
+            d < today && ahead && !fixed,
+            rest.last().and_then(|m| month(m)),
+        ) {
+            (true, Some(m)) => in_month(year + 1, m)?,
+            _ => d,
+        };
+        return Some((d, d.format("%B %-d").to_string()));
+    }
+    if next_month {
+        return None;
+    }
     // A day of the month alone ("the twelfth"): this month's, or next month's once it has passed.
     if !words.is_empty()
         && words.iter().all(|w| month(w).is_none())
@@ -320,6 +369,12 @@ mod tests {
             ("april two", ymd(2026, 4, 2)),
             ("may twenty one", ymd(2026, 5, 21)),
             ("valentine's day next year", ymd(2027, 2, 14)),
+            ("the first monday of september", ymd(2026, 9, 7)),
+            ("the second sunday in may", ymd(2026, 5, 10)),
+            ("the last monday of may", ymd(2026, 5, 25)),
+            ("last friday of this month", ymd(2026, 12, 25)),
+            ("the first tuesday of next month", ymd(2027, 1, 5)),
+            ("the fourth thursday of november 2027", ymd(2027, 11, 25)),
         ] {
             assert_eq!(
                 parse_date(said, today(), false).map(|d| d.0),
@@ -340,8 +395,21 @@ mod tests {
             parse_date("christmas", today(), true).unwrap().1,
             "Christmas"
         );
+        // Ahead, a weekday of a month already past is next year's; of this month, it stays.
+        assert_eq!(
+            parse_date("the first monday of september", today(), true).map(|d| d.0),
+            Some(ymd(2027, 9, 6))
+        );
+        assert_eq!(
+            parse_date("the first monday of this month", today(), true).map(|d| d.0),
+            Some(ymd(2026, 12, 7))
+        );
         for nonsense in [
             "february thirtieth",
+            "the fifth monday of may",
+            "the first monday of",
+            "first monday next month please",
+            "the twelfth next month",
             "march",
             "the weekend",
             "my birthday",

@@ -264,6 +264,10 @@ pub fn normalise(text: &str) -> String {
         if words.last().is_some_and(|last| bare(last) == bare(w)) {
             continue;
         }
+        // "every single day" is every day.
+        if w == "single" && words.last() == Some(&"every") {
+            continue;
+        }
         words.push(w);
     }
     const OPENERS: &[&[&str]] = &[
@@ -491,7 +495,7 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         t
     };
     let remind = pattern!(
-        r"^(?:(?:please )?(?:remind|remember) me(?: to| about| that| of)?|(?:create|set|add|make|send me|give me|set up|new)(?: a| me a| an)?(?P<rep> repeating| recurring| regular)? (?:reminder|notification)(?::| to)?|(?:don'?t|do not) (?:let me )?forget to remind me(?: to| about| that| of)?)(?: (?P<what>.+))?$"
+        r"^(?:(?:please )?(?:remind|remember) me(?: to| about| that| of)?|(?:create|set|add|make|send me|give me|set up|new|i need|i want|i'd like|i would like)(?: a| me a| an)?(?P<rep> repeating| recurring| regular)? (?:reminder|notification)(?::| to)?|(?:don'?t|do not) (?:let me )?forget to remind me(?: to| about| that| of)?)(?: (?P<what>.+))?$"
     );
     if let Some(c) = remind.captures(&t) {
         let Some(raw) = c.name("what") else {
@@ -638,7 +642,7 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         };
     }
     let day_of = pattern!(
-        r"^(?:what|which) (?:day|weekday)(?: of the week)? (?:is|was|will be|does|will|falls?|is it)(?: on)? (?P<d>.+?)(?: fall on| fall| be| on)?$|^(?:what(?:'s| is) )?the (?:date|day)(?: of the week)? (?:of|for|on) (?P<d2>.+)$|^(?:what will be (?:the )?)?day on (?P<d3>.+)$"
+        r"^(?:what|which) (?:day|weekday)(?: of the week)? (?:is|was|will be|does|will|falls?|is it)(?: on)? (?P<d>.+?)(?: fall on| fall| be| on)?$|^(?:what(?:'s| is) |i (?:want|need|would like)(?: to know)? |(?:tell|give|show) me )?the (?:date|day)(?: of the week)? (?:of|for|on) (?P<d2>.+)$|^(?:what will be (?:the )?)?day on (?P<d3>.+)$"
     );
     if let Some(c) = day_of.captures(&t) {
         let d = c
@@ -676,8 +680,12 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         if let Some((date, said)) =
             dates::parse_date(&c["d"], now.date(), !c["d"].contains("this year"))
         {
+            // A holiday, or a weekday of a month ("the second sunday in may").
+            let weekday_of_month = c["d"]
+                .split_whitespace()
+                .any(|w| when::WEEKDAY_NAMES.contains(&w));
             if said.chars().next().is_some_and(char::is_alphabetic)
-                && said != date.format("%B %-d").to_string()
+                && (said != date.format("%B %-d").to_string() || weekday_of_month)
             {
                 return Some(Intent::DayOf { date, said });
             }
@@ -1215,6 +1223,13 @@ mod tests {
             parse("add a meeting with tom", now()),
             Some(Intent::Ask { question, .. }) if question == "When is the meeting with tom?"
         ));
+        // A reminder wished for with no subject: what it is about is asked ("every single day" is
+        // every day), and the time said is kept for the answer.
+        assert!(matches!(
+            parse("i need a reminder every single day at nine am", now()),
+            Some(Intent::Ask { question, then })
+                if question == ASK_REMINDER && then.resume == "remind me to {} every day at nine am"
+        ));
         // Not a note, and not a one-off reminder: an event, and an alarm every morning.
         assert!(matches!(
             parse("remember dinner on thursday at bistro italia", now()),
@@ -1345,6 +1360,19 @@ mod tests {
         assert_eq!(
             said("what is the date of next saturday"),
             "November 28 is a Saturday."
+        );
+        // A weekday of a month: "the first monday of september", "the last monday of this month".
+        assert_eq!(
+            said("what date is the first monday of september"),
+            "September 6, 2027 is a Monday."
+        );
+        assert_eq!(
+            said("i want the date of the last monday of this month"),
+            "November 30 is a Monday."
+        );
+        assert_eq!(
+            said("when is the second sunday in may"),
+            "May 9, 2027 is a Sunday."
         );
         assert_eq!(
             said("what day of the week is the twelfth"),

@@ -341,6 +341,24 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         Some(rest) if pattern!(r"^(?:delete|remove|cancel|clear|erase)\b").is_match(rest) => rest,
         _ => t,
     };
+    // "cancel my meeting with lisa on tuesday and reschedule it for thursday": a move.
+    let rescheduled;
+    let t = match pattern!(r"^(?:cancel|call off|move) (?P<what>.+?),? and (?:reschedule|move|put|change|push) (?:it|that|them) (?:to|for|on|until) (?P<to>.+)$").captures(t) {
+        Some(c) => {
+            rescheduled = format!("move {} to {}", &c["what"], &c["to"]);
+            rescheduled.as_str()
+        }
+        None => t,
+    };
+    // "make sure my calendar is completely clear tomorrow": that day's events deleted.
+    let cleared;
+    let t = match pattern!(r"^make sure (?:that )?my (?:calendar|schedule) is (?:completely |totally |all )?(?:clear|cleared|empty|free)(?: of events)? (?P<w>(?:for |on )?.+)$").captures(t) {
+        Some(c) => {
+            cleared = format!("clear my calendar {}", &c["w"]);
+            cleared.as_str()
+        }
+        None => t,
+    };
     let mut all = words_of(t);
     let named_calendar = strip_calendar(&mut all);
     let all = all;
@@ -483,8 +501,10 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
     // Adding.
     // Plans said as wishes: "i want to meet with sara tomorrow", "i need a meeting with the cfo
     // on thursday", "i want to go to sally's birthday on saturday at ten pm".
+    // Plans said as what will happen: "i'll be seeing my therapist every thursday at two pm", "i'm
+    // meeting with sam on friday at noon" (said with a time, or nothing is added).
     let wish = pattern!(
-        r"^i (?:want|need|would like|'d like|have|am going|'m going) to (?:meet (?:up )?(?:with )?(?P<who>.+)|go to (?P<to>.+))$|^i (?:want|need|would like|'d like) (?:to (?:have|schedule|book|set up) )?(?P<kind>(?:a |an )?(?:meeting|appointment|lunch|dinner|call) .+)$"
+        r"^i (?:want|need|would like|'d like|have|am going|'m going) to (?:meet (?:up )?(?:with )?(?P<who>.+)|go to (?P<to>.+))$|^i (?:want|need|would like|'d like) (?:to (?:have|schedule|book|set up) )?(?P<kind>(?:a |an )?(?:meeting|appointment|lunch|dinner|call) .+)$|^i(?:'ll| will|'m| am) (?:be )?(?:seeing|visiting) (?P<seeing>.+)$|^i(?:'ll| will|'m| am) (?:be )?meeting (?:up )?(?:with )?(?P<meeting>.+)$"
     );
     let wished;
     let t = match wish.captures(t) {
@@ -493,7 +513,11 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
                 (Some(who), _, _) => format!("add meeting with {}", who.as_str()),
                 (_, Some(to), _) => format!("add {}", to.as_str()),
                 (_, _, Some(kind)) => format!("add {}", kind.as_str()),
-                _ => return None,
+                _ => match (c.name("seeing"), c.name("meeting")) {
+                    (Some(x), _) => format!("add {}", x.as_str()),
+                    (_, Some(who)) => format!("add meeting with {}", who.as_str()),
+                    _ => return None,
+                },
             };
             wished.as_str()
         }
@@ -850,6 +874,18 @@ mod tests {
                 false,
             ),
             (
+                "i'm seeing the dentist on friday at three",
+                "dentist",
+                "Fri 27 15:00",
+                false,
+            ),
+            (
+                "i'm meeting with sam on friday at noon",
+                "meeting with sam",
+                "Fri 27 12:00",
+                false,
+            ),
+            (
                 "create an event called dentist on friday at three",
                 "dentist",
                 "Fri 27 15:00",
@@ -1122,6 +1158,12 @@ mod tests {
         assert_eq!(del("cancel my lunch with sam").about, ["lunch", "sam"]);
         let p = del("clear my schedule for today");
         assert!(p.all && p.days.is_some() && p.about.is_empty());
+        let p = del("make sure my calendar is completely clear tomorrow");
+        assert!(p.all && p.about.is_empty());
+        assert_eq!(
+            p.days.map(|d| d.0.format("%d").to_string()),
+            Some("27".into())
+        );
         assert_eq!(
             del("remove thursday's lunch from my calendar").about,
             ["lunch"]
@@ -1137,8 +1179,26 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // Cancelled and rescheduled in one breath is a move of that time.
+        match intent(
+            "cancel my meeting with lisa on tuesday and reschedule it for friday",
+            now(),
+        ) {
+            Some(Intent::MoveEvent { pick, to }) => {
+                assert_eq!(pick.about, ["lisa"]);
+                assert!(pick.days.is_some());
+                assert_eq!(
+                    to.date.map(|d| d.format("%d").to_string()),
+                    Some("27".into())
+                );
+            }
+            other => panic!("{other:?}"),
+        }
         for said in [
             "when is bruno mars coming to sacramento",
+            "i am seeing double",
+            "i'm seeing a doctor",
+            "make sure my calendar is up to date",
             "delete it",
             "remove my next event from the shopping list",
             "cancel my lunch order",
@@ -1146,7 +1206,11 @@ mod tests {
             assert!(
                 !matches!(
                     intent(said, now()),
-                    Some(Intent::ListEvents { .. } | Intent::DeleteEvent { .. })
+                    Some(
+                        Intent::ListEvents { .. }
+                            | Intent::DeleteEvent { .. }
+                            | Intent::CreateEvent { .. }
+                    )
                 ),
                 "{said}"
             );

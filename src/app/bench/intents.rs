@@ -54,7 +54,9 @@ pub fn expected(intent: &str) -> Option<&'static [&'static str]> {
         "lists_query" => &["show_list", "list_lists"],
         "lists_remove" => &["remove_from_list", "clear_list", "delete_list"],
         // SLURP files reminders under the calendar.
-        "calendar_set" => &["create_event", "set_reminder"],
+        // SLURP has no label for moving an event: its rescheduling requests ("cancel my meeting
+        // with lisa on tuesday and reschedule it for thursday") are calendar_set.
+        "calendar_set" => &["create_event", "set_reminder", "move_event"],
         "calendar_query" => &["list_events", "list_reminders"],
         "calendar_remove" => &["delete_event", "cancel_reminder"],
         "datetime_query" | "datetime_convert" => &["current_time", "current_date", "convert_time"],
