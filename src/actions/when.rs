@@ -309,12 +309,18 @@ fn clock(words: &[&str]) -> Option<(Clock, usize)> {
     };
     let mut pm = glued_pm.flatten();
     if glued_pm.is_none() && hour_only {
-        // "six thirty", "seven o five"; "four hundred" is how some say 4:00.
+        // "six thirty", "seven o five"; "four hundred" is how some say 4:00, and "one hundred
+        // and thirty" 1:30.
         if let Some((m, n)) = minute_words(&words[1..]) {
             minute = m;
             used += n;
         } else if words.get(1) == Some(&"hundred") {
             used += 1;
+            let and = usize::from(words.get(used) == Some(&"and"));
+            if let Some((m, n)) = minute_words(&words[used + and..]) {
+                minute = m;
+                used += and + n;
+            }
         }
     }
     if glued_pm.is_none() {
@@ -970,6 +976,8 @@ mod tests {
             ("twelve noon", "Fri 27 12:00"),
             ("seven o five am", "Fri 27 07:05"),
             ("four hundred am", "Fri 27 04:00"),
+            ("one hundred and thirty pm", "Fri 27 13:30"),
+            ("six hundred fifteen", "Thu 26 18:15"),
             ("for five minutes from now", "Thu 26 14:35"),
             ("in three hours", "Thu 26 17:30"),
             ("two hours from now", "Thu 26 16:30"),
