@@ -160,7 +160,7 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
             w,
             "alarm" | "alarms" | "wake" | "wakeup" | "alert" | "waking"
         )
-    }) && !pattern!(r"\bget up\b").is_match(t)
+    }) && !pattern!(r"\b(?:get|be) up\b").is_match(t)
     {
         return None;
     }
@@ -182,7 +182,7 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         let waking = c[0].contains("wake");
         return set(&c["rest"], c.name("label").map(|m| m.as_str()), waking, now);
     }
-    if let Some(c) = pattern!(r"^(?:wake me(?: up)?|get me up|i (?:want|need|have|would like|'d like) to (?:wake|get) up|alert me|(?:remind me|set a reminder|set a reminder (?:that )?i (?:need|have) to|make sure i) (?:to )?(?:wake|get) up)\b(?P<rest>.*)$").captures(t) {
+    if let Some(c) = pattern!(r"^(?:wake me(?: up)?|get me up|i (?:want|need|have|would like|'d like) to (?:wake|get|be) up|alert me|(?:remind me|set a reminder|set a reminder (?:that )?i (?:need|have) to|make sure i) (?:to )?(?:wake|get) up)\b(?P<rest>.*)$").captures(t) {
         return set(&c["rest"], None, !c[0].starts_with("alert"), now);
     }
     None
@@ -213,6 +213,7 @@ mod tests {
             // Getting up is waking; "half six" is 6:30.
             ("i need to get up at five tomorrow", "Fri 05:00", ""),
             ("i have to get up at 6 tomorrow", "Fri 06:00", ""),
+            ("i need to be up by seven tomorrow", "Fri 07:00", ""),
             ("wake me at half six", "Fri 06:30", ""),
             // A reminder to wake up is an alarm.
             ("remind me to wake up at six", "Fri 06:00", ""),

@@ -89,6 +89,22 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
             to: zone(&c["b"])?,
         });
     }
+    // "what is three pm london time in new york", "what's nine am pacific in eastern time".
+    if let Some(c) =
+        pattern!(r"^what(?:'s| is| time is) (?P<x>.+?) (?:time )?in (?P<b>.+?)(?: time)?$")
+            .captures(t)
+    {
+        if let (Some((Some(at), from)), Some(to)) = (
+            clock_and_place(c["x"].trim_end_matches(" time"), now),
+            zone(&c["b"]),
+        ) {
+            return Some(Intent::ConvertTime {
+                at: Some(at),
+                from,
+                to,
+            });
+        }
+    }
     if let Some(c) = pattern!(r"^(?:what(?:'s| is) )?the time difference (?:between|from) (?P<a>.+?) (?:and|to) (?P<b>.+)$|^how many hours (?:ahead|behind) is (?P<a2>.+?) (?:from|of|than) (?P<b2>.+)$").captures(t) {
         let a = c.name("a").or(c.name("a2")).map_or("", |m| m.as_str());
         let b = c.name("b").or(c.name("b2")).map_or("", |m| m.as_str());
@@ -157,6 +173,18 @@ mod tests {
                 "Denver",
             ),
             (
+                "what is three pm london time in new york",
+                Some((15, 0)),
+                "London",
+                "New York",
+            ),
+            (
+                "what's nine am pacific in eastern time",
+                Some((9, 0)),
+                "Pacific",
+                "Eastern",
+            ),
+            (
                 "what is the time difference between eastern and pacific",
                 None,
                 "Eastern",
@@ -174,6 +202,8 @@ mod tests {
             "convert nine am cst to atlantis",
             "if it's ten pm in canada what time is it in paris",
             "convert my files to pdf",
+            "what is on in london",
+            "what time is the game in new york",
             "what is the time in india when the time in us is twelve pm",
         ] {
             assert_eq!(names(intent(said, now())), None, "{said}");
