@@ -212,16 +212,30 @@ fn run(cli: Cli, rt: &tokio::runtime::Runtime, shutdown: &Shutdown) -> anyhow::R
         Command::Wake(WakeCommand::Enroll {
             samples,
             from,
+            other,
+            retrain_head,
             train,
         }) => {
             rt.block_on(zoe::app::models::ensure_wake(&cfg))?;
             let tmp = tempfile::tempdir()?;
-            let recordings = if from.is_empty() {
-                zoe::app::wake::record_samples(&cfg, samples, tmp.path())?
+            let (takes, other) = if from.is_empty() {
+                let takes = zoe::app::wake::record_samples(&cfg, samples, tmp.path())?;
+                let other = zoe::app::wake::record_other(&cfg, tmp.path())?;
+                (takes, other)
+            } else if other.is_empty() {
+                anyhow::bail!(
+                    "with --from, give some of the same voice's other speech too: --other WAV… \
+                     (a few sentences without the phrase)"
+                );
             } else {
-                from
+                (from, other)
             };
-            zoe::app::wake::enroll_with(&cfg, &recordings, &train)?;
+            let enrolment = zoe::app::wake::Enrolment {
+                takes,
+                other,
+                retrain_head,
+            };
+            zoe::app::wake::enroll_with(&cfg, &enrolment, &train)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Wake(WakeCommand::Scores { files }) => {

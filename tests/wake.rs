@@ -89,7 +89,12 @@ fn config(extra: &[&str]) -> Option<zoe::config::Config> {
 
 /// Speech by one espeak voice at 16 kHz, trimmed to where it is audible.
 fn say(voice: &str, text: &str) -> Vec<f32> {
-    let mut tts = zoe::speech::tts::espeak::Espeak::new(voice, 165, 50).expect("voice");
+    say_as(voice, 165, 50, text)
+}
+
+/// Speech by an espeak voice at a rate (words a minute) and pitch, trimmed to where it is audible.
+fn say_as(voice: &str, rate: i32, pitch: i32, text: &str) -> Vec<f32> {
+    let mut tts = zoe::speech::tts::espeak::Espeak::new(voice, rate, pitch).expect("voice");
     let a = zoe::speech::tts::synthesize_16k(&mut tts, text).expect("synthesis");
     let (s, e) = zoe::train::speech_bounds(&a).expect("audible");
     a[s..e].to_vec()
@@ -174,19 +179,7 @@ fn the_second_stage_decides_with_the_head() {
     );
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let n = 16 * 96;
-    let refuse_all = zoe::wake::head::Mlp {
-        info: zoe::wake::head::HeadInfo {
-            phrase: "hey zoe".into(),
-            input: n,
-            hidden: 1,
-            trained: serde_json::Value::Null,
-        },
-        w1: vec![0.0; n],
-        b1: vec![0.0],
-        w2: vec![0.0],
-        b2: -50.0,
-    };
+    let refuse_all = constant_head(-50.0);
     let path = dir.path().join("refuse.second.zwake");
     std::fs::write(&path, refuse_all.to_bytes()).expect("write");
     let with = |choice: String| {
@@ -229,6 +222,145 @@ fn the_second_stage_decides_with_the_head() {
         .expect("a damaged second stage is an error")
         .to_string();
     assert!(err.contains("damaged.zwake"), "{err}");
+}
+
+/// A head that scores every window `logit` (through the sigmoid): a stage that passes or
+/// refuses everything.
+fn constant_head(logit: f32) -> zoe::wake::head::Mlp {
+    let n = 16 * 96;
+    zoe::wake::head::Mlp {
+        info: zoe::wake::head::HeadInfo {
+            phrase: "hey zoe".into(),
+            input: n,
+            hidden: 1,
+            trained: serde_json::Value::Null,
+        },
+        w1: vec![0.0; n],
+        b1: vec![0.0],
+        w2: vec![0.0],
+        b2: logit,
+    }
+}
+
+/// The personal verifier decides after both shared stages: behind the shipped cascade, one that
+/// refuses everything leaves no wake (except while Zoe speaks, where the head alone decides), one
+/// that passes everything leaves it; "auto" runs the one enrolment wrote and none before, "off"
+/// none; a missing file named outright is a clear error.
+#[test]
+fn the_personal_verifier_decides_after_both_stages() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let models = format!("stt.models_dir={:?}", dir.path().display().to_string());
+    let Some(cfg) = config(&[&models]) else {
+        return;
+    };
+    let mut audio = vec![0.0; 16_000];
+    audio.extend_from_slice(&say("en-us+m5", "hey zoe"));
+    audio.resize(audio.len() + 24_000, 0.0);
+    let mut before = cfg.wake.detector().expect("detector");
+    assert!(!before.has_personal(), "none before enrolment");
+    assert_eq!(
+        detections(&mut before, &audio).len(),
+        1,
+        "the cascade wakes"
+    );
+
+    // Where `zoe wake enroll` writes it, "auto" finds it.
+    let enrolled = cfg.wake.personal_file.clone();
+    std::fs::create_dir_all(enrolled.parent().unwrap()).unwrap();
+    std::fs::write(&enrolled, constant_head(-50.0).to_bytes()).expect("write");
+    let mut refusing = cfg.wake.detector().expect("detector");
+    assert!(refusing.has_personal());
+    assert!(
+        detections(&mut refusing, &audio).is_empty(),
+        "a chunk the verifier refused made a detection"
+    );
+    assert!(
+        cfg.wake.head_source().contains("personal.zwake"),
+        "{}",
+        cfg.wake.head_source()
+    );
+    refusing.set_speaking(true);
+    assert_eq!(
+        detections(&mut refusing, &audio).len(),
+        1,
+        "a barge-in went to the verifier"
+    );
+    let off = config(&[&models, "wake.personal=\"off\""]).expect("config");
+    assert_eq!(
+        detections(&mut off.wake.detector().unwrap(), &audio).len(),
+        1
+    );
+
+    let passing = dir.path().join("pass.zwake");
+    std::fs::write(&passing, constant_head(50.0).to_bytes()).expect("write");
+    let named = |p: &std::path::Path| {
+        config(&[
+            &models,
+            &format!("wake.personal={:?}", p.display().to_string()),
+        ])
+        .expect("config")
+        .wake
+        .detector()
+    };
+    assert_eq!(detections(&mut named(&passing).unwrap(), &audio).len(), 1);
+    let err = named(&dir.path().join("none.zwake"))
+        .err()
+        .expect("a missing verifier is an error")
+        .to_string();
+    assert!(err.contains("none.zwake"), "{err}");
+}
+
+/// A personal verifier fitted on five takes of the phrase and three other sentences by one voice
+/// tells a sixth take (said faster and higher than any of the five) from other sentences by the
+/// same voice that it never heard: the take peaks above 0.9, and no window of any sentence
+/// reaches the shipped `wake.personal_threshold`.
+#[test]
+fn a_personal_verifier_learns_the_phrase_in_that_voice() {
+    let Some(m) = models() else { return };
+    let voice = "en+m3";
+    let takes: Vec<Vec<f32>> = [(150, 40), (160, 50), (170, 45), (155, 55), (175, 50)]
+        .iter()
+        .map(|&(r, p)| say_as(voice, r, p, "hey zoe"))
+        .collect();
+    let other: Vec<Vec<f32>> = [
+        "what will the weather be like tomorrow morning",
+        "please add milk eggs and a loaf of bread to the shopping list",
+        "i think i will call my sister after dinner tonight",
+    ]
+    .iter()
+    .map(|t| say_as(voice, 165, 50, t))
+    .collect();
+    let verifier = zoe::train::train_personal(
+        &m,
+        &takes,
+        &other,
+        "hey zoe",
+        &zoe::train::PersonalOptions::default(),
+        42,
+        2,
+    )
+    .expect("fitted");
+    let mut head = Head::zoe(Arc::new(verifier));
+    let peak_of = |head: &mut Head, a: &[f32]| {
+        clip_scores(&m, head, a)
+            .expect("scores")
+            .into_iter()
+            .fold(0.0f32, f32::max)
+    };
+    let take = peak_of(&mut head, &say_as(voice, 185, 60, "hey zoe"));
+    let Some(cfg) = config(&[]) else { return };
+    let threshold = cfg.wake.personal_threshold;
+    println!("take: {take:.3}; the shipped threshold {threshold}");
+    assert!(take > threshold.max(0.9), "a new take scored {take}");
+    for sentence in [
+        "set a timer for ten minutes",
+        "what time is it in tokyo",
+        "remind me to call the dentist on friday",
+    ] {
+        let s = peak_of(&mut head, &say_as(voice, 165, 50, sentence));
+        println!("{sentence:?}: {s:.3}");
+        assert!(s < threshold, "{sentence:?} scored {s}");
+    }
 }
 
 /// The highest score a detector gives a signal, fed in 16 ms frames.
@@ -634,21 +766,34 @@ async fn replay_requires_the_wake_word() {
     );
 }
 
-/// `zoe wake enroll --from` keeps the recordings, trains with them (a small run here), writes the
-/// personal head where Zoe looks first, and Zoe then uses it; a silent recording is refused with
-/// a clear message.
+/// `zoe wake enroll --from … --other …` keeps the recordings, fits a personal verifier on them
+/// where Zoe looks for it, and Zoe then runs it; `--retrain-head` also trains a head with the
+/// takes (a small run here) that Zoe then uses. Phrase recordings without other speech, and a
+/// silent recording, are refused with a clear message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn enroll_trains_a_personal_head() {
+async fn enroll_fits_a_personal_verifier() {
     let dir = tempfile::tempdir().unwrap();
-    let mut takes = Vec::new();
-    for (i, voice) in ["en-us+m3", "en-us+m3", "en+m3"].iter().enumerate() {
-        let p = dir.path().join(format!("take{i}.wav"));
+    let wav = |name: &str, audio: Vec<f32>| {
+        let p = dir.path().join(name);
         let mut a = vec![0.0; 8000];
-        a.extend(say(voice, "hey zoe"));
+        a.extend(audio);
         a.resize(a.len() + 8000, 0.0);
         zoe::audio::write_wav(&p, &a, 16_000).unwrap();
-        takes.push(p.display().to_string());
-    }
+        p.display().to_string()
+    };
+    let takes: Vec<String> = ["en-us+m3", "en-us+m3", "en+m3"]
+        .iter()
+        .enumerate()
+        .map(|(i, voice)| wav(&format!("take{i}.wav"), say(voice, "hey zoe")))
+        .collect();
+    let other: Vec<String> = [
+        "what is on my calendar today",
+        "turn the music down a little",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, text)| wav(&format!("other{i}.wav"), say("en-us+m3", text)))
+    .collect();
     let Some(features) = data::wake_features_dir() else {
         return;
     };
@@ -659,42 +804,88 @@ async fn enroll_trains_a_personal_head() {
         "--set".to_string(),
         format!("wake.features_dir=\"{}\"", features.display()),
     ];
-    let mut args = base.clone();
-    args.extend(
-        [
-            "wake",
-            "enroll",
+    let enroll = |extra: &[&str], from: &[String], other: &[String]| {
+        let mut args = base.clone();
+        args.extend(["wake", "enroll"].map(String::from));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push("--from".into());
+        args.extend(from.iter().cloned());
+        if !other.is_empty() {
+            args.push("--other".into());
+            args.extend(other.iter().cloned());
+        }
+        run_zoe(args)
+    };
+    let scores = |file: &str| {
+        let mut args = base.clone();
+        args.extend(["wake", "scores"].map(String::from));
+        args.push(file.to_string());
+        run_zoe(args)
+    };
+
+    let out = enroll(&[], &takes, &other).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("your takes woken by the detector with it"),
+        "{stdout}"
+    );
+    let verifier = models.join("wake/personal.zwake");
+    let mlp = zoe::wake::head::Mlp::from_bytes(&std::fs::read(&verifier).unwrap()).expect("a head");
+    assert_eq!(
+        mlp.info.trained["stage"], "personal",
+        "{:?}",
+        mlp.info.trained
+    );
+    assert_eq!(mlp.info.trained["takes"], 3);
+    assert_eq!(mlp.info.trained["other"], 2);
+    assert!(models.join("wake/enroll/sample-03.wav").exists());
+    assert!(models.join("wake/enroll/other-02.wav").exists());
+    assert!(
+        !models.join("wake/hey_zoe.zwake").exists(),
+        "no head retrained"
+    );
+    let out = scores(&takes[0]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("personal verifier max"), "{stdout}");
+
+    let out = enroll(
+        &[
+            "--retrain-head",
             "--synthetic",
             "30",
             "--epochs",
             "2",
             "--hidden",
             "4",
-            "--from",
-        ]
-        .map(String::from),
+        ],
+        &takes,
+        &other,
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    args.extend(takes.iter().cloned());
-    let out = run_zoe(args).await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
     let head = models.join("wake/hey_zoe.zwake");
     let mlp = zoe::wake::head::Mlp::from_bytes(&std::fs::read(&head).unwrap()).expect("a head");
     assert_eq!(mlp.info.trained["enrolled"], 3, "{:?}", mlp.info.trained);
-    assert!(models.join("wake/enroll/sample-03.wav").exists());
-    let mut args = base.clone();
-    args.extend(["wake", "scores"].map(String::from));
-    args.push(takes[0].clone());
-    let out = run_zoe(args).await;
+    let out = scores(&takes[0]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("(enrolled)"), "{stdout}");
 
+    let out = enroll(&[], &takes, &[]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--other"), "{stderr}");
     let silent = dir.path().join("silent.wav");
     zoe::audio::write_wav(&silent, &vec![0.0; 16_000], 16_000).unwrap();
-    let mut args = base;
-    args.extend(["wake", "enroll", "--from"].map(String::from));
-    args.push(silent.display().to_string());
-    let out = run_zoe(args).await;
+    let out = enroll(&[], &[silent.display().to_string()], &other).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(

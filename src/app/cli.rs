@@ -120,14 +120,23 @@ pub enum CalendarCommand {
 pub enum WakeCommand {
     /// Build a wake-word head from synthetic speech (espeak-ng, flite, Piper) and real negatives.
     Train(TrainArgs),
-    /// Record the phrase a few times in your own voice and retrain with it.
+    /// Record the phrase a few times in your own voice, and a few sentences of your other speech,
+    /// and fit a personal verifier on them (optionally retrain the head too).
     Enroll {
-        /// How many recordings to make.
+        /// How many recordings of the phrase to make.
         #[arg(long, default_value_t = 5)]
         samples: usize,
-        /// Use these WAV recordings instead of the microphone.
+        /// Use these WAV recordings of the phrase instead of the microphone.
         #[arg(long = "from", value_name = "WAV", num_args = 1..)]
         from: Vec<PathBuf>,
+        /// With --from: recordings of the same voice saying other things (a few sentences,
+        /// without the phrase).
+        #[arg(long = "other", value_name = "WAV", num_args = 1..)]
+        other: Vec<PathBuf>,
+        /// Also retrain the head with the takes (minutes; the head so trained has no second
+        /// stage beside it).
+        #[arg(long)]
+        retrain_head: bool,
         #[command(flatten)]
         train: TrainArgs,
     },

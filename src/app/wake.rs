@@ -2,7 +2,6 @@
 //! thread (training spreads feature extraction over scoped threads of its own).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -10,6 +9,7 @@ use crate::app::cli::TrainArgs;
 use crate::config::{Config, TtsBackend};
 use crate::train::{self, NetOptions, TrainOptions};
 use crate::wake::features::FeatureModels;
+use crate::wake::WakeDetector;
 
 /// WAV files named directly or found (sorted) in the folders named.
 pub fn expand_wavs(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
@@ -274,60 +274,222 @@ pub fn train_cmd(cfg: &Config, args: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `zoe wake enroll`: recordings (from files here; the microphone path is in `listen`), copied
-/// into `<models_dir>/wake/enroll/`, then a head trained with them written where Zoe looks first.
-pub fn enroll_with(
-    cfg: &Config,
-    recordings: &[PathBuf],
-    args: &TrainArgs,
-) -> anyhow::Result<PathBuf> {
-    let dir = cfg.models_dir.join("wake").join("enroll");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut kept = Vec::new();
-    for (i, src) in recordings.iter().enumerate() {
+/// What `zoe wake enroll` works from: recordings of the phrase and of the same voice's other
+/// speech.
+pub struct Enrolment {
+    pub takes: Vec<PathBuf>,
+    pub other: Vec<PathBuf>,
+    /// Also retrain the head with the takes (as enrolment did before the personal verifier).
+    pub retrain_head: bool,
+}
+
+/// Audible recordings checked for length and copied into `dir` as `PREFIX-NN.wav` (earlier ones
+/// of that prefix removed); returns their samples and paths.
+fn keep_recordings(
+    files: &[PathBuf],
+    dir: &Path,
+    prefix: &str,
+    seconds: std::ops::RangeInclusive<f64>,
+    what: &str,
+) -> anyhow::Result<(Vec<Vec<f32>>, Vec<PathBuf>)> {
+    let mut audio = Vec::new();
+    for src in files {
         let clip = crate::audio::load_wav(src)?;
         let Some((s, e)) = train::speech_bounds(&clip.samples) else {
             anyhow::bail!("{}: the recording is silent", src.display());
         };
         let secs = (e - s) as f64 / crate::audio::RATE as f64;
-        if !(0.3..=4.0).contains(&secs) {
+        if !seconds.contains(&secs) {
             anyhow::bail!(
-                "{}: {secs:.1} s of sound; say just \"{}\" (0.3 to 4 s)",
+                "{}: {secs:.1} s of sound; {what} ({:.1} to {:.0} s)",
                 src.display(),
-                cfg.wake.phrase
+                seconds.start(),
+                seconds.end()
             );
         }
-        let dest = dir.join(format!("sample-{:02}.wav", i + 1));
-        crate::audio::write_wav(&dest, &clip.samples, crate::audio::RATE)
+        audio.push(clip.samples);
+    }
+    for old in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = old.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&format!("{prefix}-")) && name.ends_with(".wav") {
+            let _ = std::fs::remove_file(old.path());
+        }
+    }
+    let mut kept = Vec::new();
+    for (i, a) in audio.iter().enumerate() {
+        let dest = dir.join(format!("{prefix}-{:02}.wav", i + 1));
+        crate::audio::write_wav(&dest, a, crate::audio::RATE)
             .with_context(|| format!("cannot write {}", dest.display()))?;
         kept.push(dest);
     }
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| cfg.wake.enrolled.clone());
+    Ok((audio, kept))
+}
+
+/// `zoe wake enroll`: the recordings (from files here; the microphone path is in `listen`) are
+/// kept in `<models_dir>/wake/enroll/`, a personal verifier is fitted on them and written where Zoe
+/// looks for it, and the takes are scored by the detector as it will run. With `retrain_head`
+/// the head is retrained with the takes first (written where Zoe looks first for a head).
+pub fn enroll_with(cfg: &Config, e: &Enrolment, args: &TrainArgs) -> anyhow::Result<PathBuf> {
+    let dir = cfg.models_dir.join("wake").join("enroll");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let say_phrase = format!("say just \"{}\"", cfg.wake.phrase);
+    let (takes, kept) = keep_recordings(&e.takes, &dir, "sample", 0.3..=4.0, &say_phrase)?;
+    let (other, _) = keep_recordings(
+        &e.other,
+        &dir,
+        "other",
+        0.5..=20.0,
+        "a sentence or two without the phrase",
+    )?;
+    if e.retrain_head {
+        let out = args
+            .out
+            .clone()
+            .unwrap_or_else(|| cfg.wake.enrolled.clone());
+        eprintln!(
+            "zoe: training the head with {} recordings of your voice (this takes a few minutes)",
+            kept.len()
+        );
+        train_to(cfg, args, kept, &out)?;
+        if cfg.wake.model.is_some() && args.out.is_none() {
+            println!(
+                "note: wake.model is set, so the enrolled head is used only once you clear it (wake.model = \"\")"
+            );
+        }
+    }
+    let models = FeatureModels::load(&cfg.wake.features_dir)?;
     eprintln!(
-        "zoe: training with {} recordings of your voice (this takes a few minutes)",
-        kept.len()
+        "zoe: fitting your personal verifier on {} takes of the phrase and {} of other speech",
+        takes.len(),
+        other.len()
     );
-    train_to(cfg, args, kept, &out)?;
-    if cfg.wake.model.is_some() && args.out.is_none() {
+    let verifier = train::train_personal(
+        &models,
+        &takes,
+        &other,
+        &cfg.wake.phrase,
+        &train::PersonalOptions::default(),
+        args.seed,
+        threads(),
+    )?;
+    let out = cfg.wake.personal_file.clone();
+    train::save(&verifier, &out)?;
+    println!("wrote {} (your personal verifier)", out.display());
+    if cfg.wake.personal != crate::wake::SecondChoice::Auto {
         println!(
-            "note: wake.model is set, so the enrolled head is used only once you clear it (wake.model = \"\")"
+            "note: wake.personal is not \"auto\", so this verifier runs only once it is (or names this file)"
         );
     }
+    // The takes through the detector as it will run (head, second stage, this verifier).
+    let mut det = WakeDetector::new(&models, cfg.wake.load_head()?, cfg.wake.detector.clone())?
+        .with_second(cfg.wake.load_second()?)
+        .with_personal(Some(crate::wake::SecondStage::new(
+            verifier,
+            cfg.wake.personal_threshold,
+        )));
+    let heard = takes
+        .iter()
+        .filter(|t| scan(&mut det, t).is_ok_and(|s| !s.detections.is_empty()))
+        .count();
+    println!(
+        "your takes woken by the detector with it: {heard} of {}{}",
+        takes.len(),
+        if heard < takes.len() {
+            "; say the phrase as you would to Zoe, and enroll again if she misses you"
+        } else {
+            ""
+        }
+    );
     Ok(out)
+}
+
+/// What the detector made of one clip ([`scan`]).
+struct Scan {
+    detections: Vec<crate::wake::Detection>,
+    /// The highest score of the head, the second stage and the personal verifier (0 where one
+    /// did not run).
+    peaks: [f32; 3],
+}
+
+/// `clip` with 1 s of silence before and after (as [`crate::wake::clip_scores`] pads) through a
+/// reset detector.
+fn scan(det: &mut WakeDetector, clip: &[f32]) -> anyhow::Result<Scan> {
+    det.reset();
+    let pad = vec![0.0; crate::audio::RATE as usize];
+    let mut out = Scan {
+        detections: Vec::new(),
+        peaks: [0.0; 3],
+    };
+    for part in [&pad[..], clip, &pad[..]] {
+        for frame in part.chunks(crate::hearing::vad::FRAME) {
+            if let Some(d) = det.push(frame)? {
+                out.detections.push(d);
+            }
+            for (p, now) in
+                out.peaks
+                    .iter_mut()
+                    .zip([det.push_peak, det.second_peak, det.personal_peak])
+            {
+                *p = p.max(now);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What `zoe wake enroll` asks the user to read for their other speech.
+const OTHER_PROMPTS: [&str; 3] = [
+    "What will the weather be like tomorrow morning?",
+    "Please add milk, eggs and a loaf of bread to the shopping list.",
+    "I think I'll call my sister after dinner tonight.",
+];
+
+/// `zoe wake enroll` without files: records a few sentences of the user's other speech.
+pub fn record_other(cfg: &Config, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let settings = live_settings(cfg);
+    let mut out = Vec::new();
+    for (i, prompt) in OTHER_PROMPTS.iter().enumerate() {
+        for attempt in 0.. {
+            if attempt == 3 {
+                anyhow::bail!("heard no clear sentence; check the microphone with `zoe devices`");
+            }
+            eprintln!(
+                "zoe: ({}/{}) now read this aloud: \"{prompt}\"",
+                i + 1,
+                OTHER_PROMPTS.len()
+            );
+            match crate::hearing::live::record_utterance(
+                &settings,
+                &cfg.vad,
+                std::time::Duration::from_secs(10),
+            )? {
+                Some(audio) if audio.len() >= crate::audio::RATE as usize => {
+                    let p = dir.join(format!("other-{:02}.wav", i + 1));
+                    crate::audio::write_wav(&p, &audio, crate::audio::RATE)?;
+                    out.push(p);
+                    break;
+                }
+                Some(_) => eprintln!("zoe: that was short; the whole sentence, please"),
+                None => eprintln!("zoe: heard nothing; again"),
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn live_settings(cfg: &Config) -> crate::hearing::live::LiveSettings {
+    crate::hearing::live::LiveSettings {
+        device: cfg.audio.input_device.clone(),
+        ring: cfg.audio.ring,
+        stall: cfg.audio.stall,
+        reopen_max: cfg.audio.reopen_max,
+    }
 }
 
 /// `zoe wake enroll` without files: records `samples` utterances of the phrase from the
 /// microphone into a temporary folder and returns their paths.
 pub fn record_samples(cfg: &Config, samples: usize, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let settings = crate::hearing::live::LiveSettings {
-        device: cfg.audio.input_device.clone(),
-        ring: cfg.audio.ring,
-        stall: cfg.audio.stall,
-        reopen_max: cfg.audio.reopen_max,
-    };
+    let settings = live_settings(cfg);
     let mut out = Vec::new();
     let mut tries = 0;
     while out.len() < samples.max(1) {
@@ -368,12 +530,8 @@ pub fn record_samples(cfg: &Config, samples: usize, dir: &Path) -> anyhow::Resul
 /// silence before and after it (as [`crate::wake::clip_scores`] pads). Both come from the configured
 /// detector (all its chunk phases). Returns how many files could not be read.
 pub fn scores_cmd(cfg: &Config, files: &[PathBuf]) -> anyhow::Result<usize> {
-    let models: Arc<FeatureModels> = FeatureModels::load(&cfg.wake.features_dir)?;
-    let mut det =
-        crate::wake::WakeDetector::new(&models, cfg.wake.load_head()?, cfg.wake.detector.clone())?
-            .with_second(cfg.wake.load_second()?);
+    let mut det = cfg.wake.detector()?;
     println!("head: {}", cfg.wake.head_source());
-    let pad = vec![0.0; crate::audio::RATE as usize];
     let mut failed = 0;
     for f in files {
         let clip = match crate::audio::load_wav(f) {
@@ -384,26 +542,22 @@ pub fn scores_cmd(cfg: &Config, files: &[PathBuf]) -> anyhow::Result<usize> {
                 continue;
             }
         };
-        det.reset();
-        let (mut best, mut second, mut fired) = (0.0f32, 0.0f32, Vec::new());
-        for part in [&pad[..], &clip.samples, &pad[..]] {
-            for frame in part.chunks(crate::hearing::vad::FRAME) {
-                let d = det.push(frame)?;
-                best = best.max(det.push_peak);
-                second = second.max(det.second_peak);
-                if let Some(d) = d {
-                    let end = d.end as f64 / 16_000.0 - 1.0;
-                    fired.push(format!("{end:.2}s ({:.2})", d.score));
-                }
-            }
+        let s = scan(&mut det, &clip.samples)?;
+        let [best, second, personal] = s.peaks;
+        let mut stages = String::new();
+        if det.has_second() {
+            stages += &format!(", second stage max {second:.3}");
         }
-        let second = if det.has_second() {
-            format!(", second stage max {second:.3}")
-        } else {
-            String::new()
-        };
+        if det.has_personal() {
+            stages += &format!(", personal verifier max {personal:.3}");
+        }
+        let fired: Vec<String> = s
+            .detections
+            .iter()
+            .map(|d| format!("{:.2}s ({:.2})", d.end as f64 / 16_000.0 - 1.0, d.score))
+            .collect();
         println!(
-            "{}: max {best:.3}{second}; detections: {}",
+            "{}: max {best:.3}{stages}; detections: {}",
             f.display(),
             if fired.is_empty() {
                 "none".to_string()

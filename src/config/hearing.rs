@@ -77,6 +77,8 @@ pub(super) struct RawWake {
     own_voice_threshold: f32,
     second_stage: String,
     second_threshold: f32,
+    personal: String,
+    personal_threshold: f32,
     verify: bool,
     verify_greetings: Vec<String>,
     verify_names: Vec<String>,
@@ -216,6 +218,21 @@ pub(super) fn turn_config(
     })
 }
 
+/// `wake.second_stage` or `wake.personal`: "auto", "off" or a path.
+fn stage_choice(value: &str, key: &str) -> Result<crate::wake::SecondChoice, ConfigError> {
+    Ok(match value.trim() {
+        "auto" => crate::wake::SecondChoice::Auto,
+        "off" => crate::wake::SecondChoice::Off,
+        "" => {
+            return Err(ConfigError::Invalid {
+                key: format!("wake.{key}"),
+                why: "is empty: \"auto\", \"off\" or a path to a .zwake file".into(),
+            })
+        }
+        p => crate::wake::SecondChoice::Path(PathBuf::from(p)),
+    })
+}
+
 pub(super) fn wake_config(w: RawWake, models_dir: &Path) -> Result<WakeConfig, ConfigError> {
     let unit = |v: f32, name: &str| in_range(&format!("wake.{name}"), v, 0.0, 1.0);
     let phases = |n: usize, name: &str| {
@@ -253,18 +270,11 @@ pub(super) fn wake_config(w: RawWake, models_dir: &Path) -> Result<WakeConfig, C
     Ok(WakeConfig {
         required: w.required,
         model: non_empty(w.model).map(PathBuf::from),
-        second_stage: match w.second_stage.trim() {
-            "auto" => crate::wake::SecondChoice::Auto,
-            "off" => crate::wake::SecondChoice::Off,
-            "" => {
-                return Err(ConfigError::Invalid {
-                    key: "wake.second_stage".into(),
-                    why: "is empty: \"auto\", \"off\" or a path to a .zwake file".into(),
-                })
-            }
-            p => crate::wake::SecondChoice::Path(PathBuf::from(p)),
-        },
+        second_stage: stage_choice(&w.second_stage, "second_stage")?,
         second_threshold: unit(w.second_threshold, "second_threshold")?,
+        personal: stage_choice(&w.personal, "personal")?,
+        personal_threshold: unit(w.personal_threshold, "personal_threshold")?,
+        personal_file: crate::wake::personal_path(models_dir),
         enrolled: crate::wake::enrolled_head(models_dir),
         features_dir: crate::wake::features_dir(&w.features_dir, models_dir),
         detector: DetectorConfig {

@@ -283,13 +283,25 @@ impl Scored {
         threshold: f32,
         second: f32,
     ) -> Vec<Detection> {
+        self.gated_detections(cfg, threshold, &|i| {
+            self.second.get(i).is_some_and(|&s2| s2 >= second)
+        })
+    }
+
+    /// The detector's rule where a chunk counts only when stage one reaches `threshold` and
+    /// `pass` holds for its window (`i`: the index into [`Scored::scores`]): the later stages.
+    pub fn gated_detections(
+        &self,
+        cfg: &DetectorConfig,
+        threshold: f32,
+        pass: &dyn Fn(usize) -> bool,
+    ) -> Vec<Detection> {
         let mut trigger = Trigger::new(cfg.clone());
         self.scores
             .iter()
-            .zip(&self.second)
             .enumerate()
-            .filter_map(|(i, (&s, &s2))| {
-                let counted = if s2 >= second { s } else { 0.0 };
+            .filter_map(|(i, &s)| {
+                let counted = if s >= threshold && pass(i) { s } else { 0.0 };
                 trigger.on_score(Embedded::end_of(HEAD_FRAMES - 1 + i), counted, threshold)
             })
             .collect()

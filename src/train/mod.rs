@@ -19,6 +19,8 @@
 //!    false rejects per family, sound-alikes accepted, false accepts per hour of real speech.
 //! 5. **The second stage** ([`cascade`], `zoe bench wake`): a second head trained on the first
 //!    stage's false activations, mined by the fold heads from streams they never heard.
+//!    A third, personal one ([`personal`], `zoe wake enroll`): one person's takes of the phrase
+//!    against their own other speech.
 //! 6. **Training.** The shipped head trains on everything: a two-layer network (1536 → hidden → 1),
 //!    Adam, class-weighted cross-entropy with negatives weighted up and hard negatives mined every
 //!    few epochs; the input scaling is folded into the first layer, so the file holds just the
@@ -46,6 +48,7 @@ mod crossval;
 mod eval;
 mod fit;
 mod labels;
+mod personal;
 mod rng;
 mod streams;
 mod voices;
@@ -57,6 +60,7 @@ pub use crossval::*;
 pub use eval::*;
 pub use fit::*;
 pub use labels::*;
+pub use personal::*;
 pub use rng::*;
 pub use streams::*;
 pub use voices::*;

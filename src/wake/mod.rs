@@ -70,6 +70,13 @@ pub struct WakeConfig {
     pub second_stage: SecondChoice,
     /// Second-stage score at or above which a chunk the head passed counts.
     pub second_threshold: f32,
+    /// `wake.personal`: the personal verifier (`zoe wake enroll`) that runs after the second
+    /// stage: `Auto` is [`personal_path`] when enrolment wrote one.
+    pub personal: SecondChoice,
+    /// Personal-verifier score at or above which a chunk both stages passed counts.
+    pub personal_threshold: f32,
+    /// Where `zoe wake enroll` writes the personal verifier.
+    pub personal_file: PathBuf,
     /// Where `zoe wake enroll` writes the personal head.
     pub enrolled: PathBuf,
     pub features_dir: PathBuf,
@@ -121,10 +128,38 @@ impl WakeConfig {
                 None => "built-in".into(),
             },
         };
+        let personal = match self.personal_path() {
+            Some(p) => format!(
+                ", personal verifier {} (at {})",
+                p.display(),
+                self.personal_threshold
+            ),
+            None => String::new(),
+        };
         format!(
-            "{head}, second stage {second} (at {})",
+            "{head}, second stage {second} (at {}){personal}",
             self.second_threshold
         )
+    }
+
+    /// The personal verifier's file, when one is to run (see [`WakeConfig::personal`]).
+    fn personal_path(&self) -> Option<PathBuf> {
+        match &self.personal {
+            SecondChoice::Off => None,
+            SecondChoice::Path(p) => Some(p.clone()),
+            SecondChoice::Auto => self
+                .personal_file
+                .exists()
+                .then(|| self.personal_file.clone()),
+        }
+    }
+
+    /// Loads the personal verifier, if one is to run.
+    pub fn load_personal(&self) -> Result<Option<SecondStage>, WakeError> {
+        match self.personal_path() {
+            Some(p) => Ok(Some(SecondStage::load(&p, self.personal_threshold)?)),
+            None => Ok(None),
+        }
     }
 
     /// Loads the second stage the config names (see [`SecondChoice`]); `None`: none runs.
@@ -146,17 +181,10 @@ impl WakeConfig {
                 }
             },
         };
-        let Some(path) = path else { return Ok(None) };
-        if !path.exists() {
-            return Err(WakeError::Missing(path));
+        match path {
+            Some(path) => Ok(Some(SecondStage::load(&path, self.second_threshold)?)),
+            None => Ok(None),
         }
-        let model = |detail: String| WakeError::Model {
-            path: path.clone(),
-            detail,
-        };
-        let bytes = std::fs::read(&path).map_err(|e| model(e.to_string()))?;
-        let mlp = head::Mlp::from_bytes(&bytes).map_err(|e| model(e.to_string()))?;
-        Ok(Some(SecondStage::new(mlp, self.second_threshold)))
     }
 
     /// Loads the feature models, the head and its second stage, and builds a detector.
@@ -164,7 +192,8 @@ impl WakeConfig {
         let models = FeatureModels::load(&self.features_dir)?;
         Ok(
             WakeDetector::new(&models, self.load_head()?, self.detector.clone())?
-                .with_second(self.load_second()?),
+                .with_second(self.load_second()?)
+                .with_personal(self.load_personal()?),
         )
     }
 }
@@ -197,6 +226,20 @@ impl SecondStage {
         }
     }
 
+    /// A `.zwake` file's head as a stage at `threshold`.
+    pub fn load(path: &Path, threshold: f32) -> Result<Self, WakeError> {
+        if !path.exists() {
+            return Err(WakeError::Missing(path.to_path_buf()));
+        }
+        let model = |detail: String| WakeError::Model {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let bytes = std::fs::read(path).map_err(|e| model(e.to_string()))?;
+        let mlp = head::Mlp::from_bytes(&bytes).map_err(|e| model(e.to_string()))?;
+        Ok(SecondStage::new(mlp, threshold))
+    }
+
     /// Its score of one window of 16 × 96 values.
     pub fn score(&mut self, window: &[f32]) -> f32 {
         head::sigmoid(self.mlp.logit(window, &mut self.hidden))
@@ -214,6 +257,11 @@ pub fn second_stage_path(head: &Path) -> PathBuf {
 /// Where `zoe wake enroll` puts the personal head.
 pub fn enrolled_head(models_dir: &Path) -> PathBuf {
     models_dir.join("wake").join("hey_zoe.zwake")
+}
+
+/// Where `zoe wake enroll` puts the personal verifier.
+pub fn personal_path(models_dir: &Path) -> PathBuf {
+    models_dir.join("wake").join("personal.zwake")
 }
 
 /// A wake word heard. Positions are samples since the stream began.
@@ -318,6 +366,8 @@ pub struct WakeDetector {
     stride: usize,
     head: Head,
     second: Option<SecondStage>,
+    /// The personal verifier (`zoe wake enroll`), run where the head and the second stage pass.
+    personal: Option<SecondStage>,
     /// Zoe is speaking ([`WakeDetector::set_speaking`]): the head alone decides (barge-in).
     speaking: bool,
     cfg: DetectorConfig,
@@ -329,6 +379,8 @@ pub struct WakeDetector {
     pub push_peak: f32,
     /// The second stage's highest score in the last push (0 where it did not run).
     pub second_peak: f32,
+    /// The personal verifier's highest score in the last push (0 where it did not run).
+    pub personal_peak: f32,
 }
 
 impl WakeDetector {
@@ -354,12 +406,14 @@ impl WakeDetector {
             stride: n / phase_count(cfg.phases),
             head,
             second: None,
+            personal: None,
             speaking: false,
             threshold: cfg.threshold,
             cfg,
             last_score: 0.0,
             push_peak: 0.0,
             second_peak: 0.0,
+            personal_peak: 0.0,
         };
         d.reset();
         Ok(d)
@@ -369,7 +423,8 @@ impl WakeDetector {
     pub fn twin(&self) -> Result<WakeDetector, WakeError> {
         Ok(
             WakeDetector::new(&self.models, self.head.fresh()?, self.cfg.clone())?
-                .with_second(self.second.clone()),
+                .with_second(self.second.clone())
+                .with_personal(self.personal.clone()),
         )
     }
 
@@ -380,9 +435,21 @@ impl WakeDetector {
         self
     }
 
+    /// The same detector with a personal verifier: a chunk the head and the second stage pass
+    /// counts only when it passes too (not while Zoe speaks, as the second stage).
+    pub fn with_personal(mut self, personal: Option<SecondStage>) -> Self {
+        self.personal = personal;
+        self
+    }
+
     /// Whether a second stage runs.
     pub fn has_second(&self) -> bool {
         self.second.is_some()
+    }
+
+    /// Whether a personal verifier runs.
+    pub fn has_personal(&self) -> bool {
+        self.personal.is_some()
     }
 
     pub fn head_name(&self) -> &str {
@@ -442,6 +509,7 @@ impl WakeDetector {
         self.last_score = 0.0;
         self.push_peak = 0.0;
         self.second_peak = 0.0;
+        self.personal_peak = 0.0;
     }
 
     /// Ends every phase's refractory period at sample `until` at the latest: the caller did not
@@ -459,6 +527,7 @@ impl WakeDetector {
         let mut rest = samples;
         self.push_peak = 0.0;
         self.second_peak = 0.0;
+        self.personal_peak = 0.0;
         while !rest.is_empty() {
             // Up to the next chunk end of any phase, so that scores come in the order of the
             // audio they end at.
@@ -496,12 +565,12 @@ impl WakeDetector {
     fn push_phase(&mut self, i: usize, samples: &[f32]) -> Result<Option<Detection>, WakeError> {
         let mut result: Result<Option<Detection>, WakeError> = Ok(None);
         let head = &mut self.head;
-        let second = if self.speaking {
-            &mut None
+        let (second, personal) = if self.speaking {
+            (&mut None, &mut None)
         } else {
-            &mut self.second
+            (&mut self.second, &mut self.personal)
         };
-        let second_peak = &mut self.second_peak;
+        let (second_peak, personal_peak) = (&mut self.second_peak, &mut self.personal_peak);
         let (threshold, last_score, peak) =
             (self.threshold, &mut self.last_score, &mut self.push_peak);
         let Phase {
@@ -525,15 +594,19 @@ impl WakeDetector {
             };
             *last_score = score;
             *peak = peak.max(score);
-            // The second stage runs only where the head passes; what it refuses does not count.
-            let refused = match second {
-                Some(s) if score >= threshold => {
+            // The second stage runs only where the head passes, the personal verifier only where
+            // both do; what either refuses does not count.
+            let mut refused = score < threshold;
+            for (stage, peak) in [
+                (&mut *second, &mut *second_peak),
+                (&mut *personal, &mut *personal_peak),
+            ] {
+                if let (false, Some(s)) = (refused, stage.as_mut()) {
                     let s2 = s.score(window);
-                    *second_peak = second_peak.max(s2);
-                    s2 < s.threshold
+                    *peak = peak.max(s2);
+                    refused = s2 < s.threshold;
                 }
-                _ => false,
-            };
+            }
             let counted = if refused { 0.0 } else { score };
             let end = (f.chunks() * CHUNK).saturating_sub(shift);
             if let Some(d) = trigger.on_score(end, counted, threshold) {

@@ -27,6 +27,7 @@ pub mod stt;
 pub mod tts;
 pub mod turn;
 pub mod wake;
+mod wake_enrolment;
 
 const GREETINGS: &[(&str, &str)] = &[
     ("hi", "Hi there! How can I help you today?"),

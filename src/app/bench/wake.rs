@@ -17,20 +17,18 @@
 //!    the head.
 //! 3. Robustness: the held-out phrases at −10 dB and +6 dB, in pink noise at 10 dB SNR and through
 //!    a recorded room (the head at each threshold, and the cascade at its operating point).
-//! 4. Enrolment: five clips of the held-out voice with the most misses join its fold's training;
-//!    false rejects on that voice's other clips before and after.
+//! 4. Enrolment ([`super::wake_enrolment`]): the personal verifier fitted on a held-out voice's
+//!    takes and sentences, behind the cascade (its false rejects, others' phrases and real speech
+//!    let through); and the head retrained with five clips of the voice with the most misses.
 //! 5. CPU per 80 ms chunk of the detector with the head written (`--out`), else the configured one.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::app::cli::TrainArgs;
 use crate::config::Config;
 use crate::stt::{SttConfig, Transcribe, Whisper};
-use crate::train::{
-    self, ClipKind, Condition, Counts, CrossValidation, Embedded, Rng, Scored, Stream,
-};
+use crate::train::{self, ClipKind, Condition, Counts, CrossValidation, Rng, Scored, Stream};
 use crate::wake::features::{FeatureModels, EMB_DIM, HEAD_FRAMES};
 use crate::wake::verify::Verifier;
 use crate::wake::{Detection, DetectorConfig};
@@ -412,8 +410,19 @@ pub fn run(
         println!("{:<28} {}", cond.describe(), rows.join("   "));
     }
 
-    // 4. Enrolment.
-    enrolment(&models, &cv, &p.train, &clips, &opts, pick)?;
+    // 4. Enrolment: the personal verifier behind the cascade kept, and the head retrained.
+    if let Some((_, heads, point)) = &kept {
+        let cascade = super::wake_enrolment::Cascade {
+            first: point.first,
+            second: point.second,
+            heads,
+            from: SECOND_FROM,
+        };
+        super::wake_enrolment::personal_verifier(
+            &models, &cv, &held, &clips, &rooms, &opts, det, &cascade,
+        )?;
+    }
+    super::wake_enrolment::retrained_head(&models, &cv, &p.train, &clips, &opts, pick)?;
 
     // 5. CPU, of the head just written when there is one.
     let mut wake_cfg = cfg.wake.clone();
@@ -687,102 +696,6 @@ impl Check {
         }
         Ok((alikes, real))
     }
-}
-
-/// Five clips of the held-out voice with the most misses join its fold's training; false rejects
-/// on the voice's other clips before and after.
-fn enrolment(
-    models: &Arc<FeatureModels>,
-    cv: &CrossValidation,
-    train_data: &[(String, Embedded)],
-    clips: &[train::Clip],
-    opts: &train::TrainOptions,
-    threshold: f32,
-) -> anyhow::Result<()> {
-    const TAKES: usize = 5;
-    let det = &opts.detector;
-    // Misses per voice: each phrase-only clip alone, by its fold's head.
-    let mut by_voice: Vec<(String, Vec<&train::Clip>)> = Vec::new();
-    for c in clips
-        .iter()
-        .filter(|c| c.kind == ClipKind::Wake && c.phrase_only && !c.real())
-    {
-        match by_voice.iter_mut().find(|(v, _)| *v == c.voice) {
-            Some((_, v)) => v.push(c),
-            None => by_voice.push((c.voice.clone(), vec![c])),
-        }
-    }
-    let measure = |head: &crate::wake::head::Mlp, voice_clips: &[train::Clip], seed: u64| {
-        let mut r = Rng::new(seed);
-        let streams = train::held_streams(voice_clips, Condition::Plain, &[], &mut r);
-        let held = train::embed_keeping(models, streams, opts.threads)?;
-        let mut c = Counts::default();
-        for (fs, emb) in &held {
-            let s = Scored {
-                family: fs.family.clone(),
-                fold: 0,
-                real: false,
-                audio: fs.stream.audio.clone(),
-                marks: fs.stream.marks.clone(),
-                alikes: Vec::new(),
-                scores: train::window_scores(head, emb),
-                second: Vec::new(),
-            };
-            c.add(&s.count(&s.detections(det, threshold), &|_| true));
-        }
-        anyhow::Ok(c)
-    };
-    let mut worst: Option<(String, usize, Counts)> = None;
-    for (voice, vc) in by_voice.iter().filter(|(_, v)| v.len() >= TAKES + 5) {
-        let Some(fold) = cv.folds.iter().position(|f| f.contains(&vc[0].family)) else {
-            continue;
-        };
-        let owned: Vec<train::Clip> = vc.iter().map(|c| (*c).clone()).collect();
-        let c = measure(&cv.heads[fold], &owned[TAKES..], opts.seed)?;
-        if worst
-            .as_ref()
-            .is_none_or(|w| c.phrases - c.detected > w.2.phrases - w.2.detected)
-        {
-            worst = Some((voice.clone(), fold, c));
-        }
-    }
-    let Some((voice, fold, before)) = worst else {
-        println!(
-            "\n## enrolment: no held-out voice has {} clips; skipped",
-            TAKES + 5
-        );
-        return Ok(());
-    };
-    let vc: Vec<train::Clip> = by_voice
-        .iter()
-        .find(|(v, _)| *v == voice)
-        .map(|(_, v)| v.iter().map(|c| (*c).clone()).collect())
-        .unwrap_or_default();
-    let mut r = Rng::new(opts.seed ^ 0xE4);
-    let takes: Vec<Vec<f32>> = vc[..TAKES].iter().map(|c| c.audio.clone()).collect();
-    let enrolled = train::enrolled_audio_streams(&takes, 20, &mut r);
-    let enrolled = train::embed_streams(models, enrolled, opts.threads)?;
-    let extra: Vec<&Embedded> = enrolled.iter().collect();
-    let head = train::fit_without(
-        train_data,
-        &cv.folds[fold],
-        &extra,
-        &opts.phrase,
-        &opts.net,
-        train::fold_seed(opts.seed, fold),
-    )?;
-    let after = measure(&head, &vc[TAKES..], opts.seed)?;
-    println!(
-        "\n## enrolment: {TAKES} clips of {voice} (held out with {}) join its fold's training\n\
-         false rejects on its other {} clips (threshold {threshold}): before {:.1} % ({}), after {:.1} % ({})",
-        cv.folds[fold].join("+"),
-        before.phrases,
-        before.false_reject_pct(),
-        before.phrases - before.detected,
-        after.false_reject_pct(),
-        after.phrases - after.detected
-    );
-    Ok(())
 }
 
 #[cfg(test)]
