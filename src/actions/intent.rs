@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use chrono::{NaiveDateTime, Timelike, Weekday};
+use chrono::{Datelike, NaiveDateTime, Timelike, Weekday};
 use regex::Regex;
 
 use crate::actions::dates;
@@ -408,6 +408,16 @@ pub fn parse_when(text: &str, now: NaiveDateTime) -> Result<(String, Option<Due>
 fn date_asked(d: &str, now: NaiveDateTime, ahead: bool) -> Option<(chrono::NaiveDate, String)> {
     if let Some(found) = dates::parse_date(d, now.date(), ahead) {
         return Some(found);
+    }
+    // "last monday": the latest one before today.
+    if let Some(i) = d
+        .strip_prefix("last ")
+        .and_then(|day| when::WEEKDAY_NAMES.iter().position(|w| *w == day))
+    {
+        let today = now.date().weekday().num_days_from_monday() as i64;
+        let back = (today - i as i64 + 6).rem_euclid(7) + 1;
+        let date = now.date() - chrono::Duration::days(back);
+        return Some((date, date.format("%B %-d").to_string()));
     }
     let words: Vec<&str> = d.split_whitespace().collect();
     let s = when::parse(&words, now.date())?;
@@ -1317,6 +1327,12 @@ mod tests {
             })
         );
         assert_eq!(
+            parse("new list called gifts", now()),
+            Some(Intent::CreateList {
+                list: "gifts".into()
+            })
+        );
+        assert_eq!(
             parse("make a new packing list", now()),
             Some(Intent::CreateList {
                 list: "packing".into()
@@ -1360,6 +1376,14 @@ mod tests {
         assert_eq!(
             said("what is the date of next saturday"),
             "November 28 is a Saturday."
+        );
+        assert_eq!(
+            said("what was the date last monday"),
+            "Last Monday was November 23."
+        );
+        assert_eq!(
+            said("what was the date last thursday"),
+            "Last Thursday was November 19."
         );
         // A weekday of a month: "the first monday of september", "the last monday of this month".
         assert_eq!(

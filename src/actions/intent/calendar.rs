@@ -437,6 +437,18 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         };
         return Some(Intent::ListEvents { days, next: false, about: Vec::new() });
     }
+    // "is my afternoon free", "is my calendar clear on friday": that day's events.
+    if let Some(c) = pattern!(r"^(?:is|are) my (?:morning|afternoon|evening|day|schedule|calendar|diary)(?: (?P<w>.+?))? (?:free|busy|clear|open|empty|full|booked)(?: (?P<w2>.+))?$").captures(t) {
+        let mut when_words: Vec<&str> = Vec::new();
+        for w in [c.name("w"), c.name("w2")].into_iter().flatten() {
+            when_words.extend(words_of(w.as_str()));
+        }
+        if when_words.is_empty() {
+            when_words.push("today");
+        }
+        let days = when::range(&when_words, now.date())?;
+        return Some(Intent::ListEvents { days: Some(days), next: false, about: Vec::new() });
+    }
     // "what does my morning look like tomorrow": that part of the day.
     if let Some(c) = pattern!(r"^(?:what does|how does) my (?P<p>morning|afternoon|evening|day|week|weekend)(?: (?P<w>.+?))? look(?: like)?(?: (?P<w2>.+))?$").captures(t) {
         let mut when_words: Vec<&str> = Vec::new();
@@ -462,7 +474,7 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
     if all.iter().any(|w| NOT_AN_EVENT.contains(w)) && !matches!(all[0], "list") && !listed {
         return None;
     }
-    let asking = pattern!(r"^(?:what|what's|whats|when|when's|whens|which|who|where|do|does|did|is|are|am|any|tell|show|list|read|give|check|how|my|upcoming|up coming|latest|next|view|display|see|let me know|have you)\b").is_match(t);
+    let asking = pattern!(r"^(?:what|what's|whats|when|when's|whens|which|who|where|do|does|did|is|are|am|any|anything|tell|show|list|read|give|check|how|my|upcoming|up coming|latest|next|view|display|see|let me know|have you)\b").is_match(t);
     let about_days = pattern!(r"^(?:what(?:'s| is) (?:happening|going on|on|for)|what do (?:i|we) have(?: on| going on| planned| scheduled)?) ").is_match(t);
     if asking && (domain(&all) || named_calendar || about_days) {
         // "that meeting" is one the conversation named, unless the words say which ("that
@@ -1109,6 +1121,18 @@ mod tests {
         );
         // "Between" what is not two clock readings is not a span of hours.
         assert_eq!(without_hours(&["between", "us"], now()), ["between", "us"]);
+        assert_eq!(
+            list("is my afternoon free"),
+            (Some("26".into()), false, String::new())
+        );
+        assert_eq!(
+            list("is my calendar clear on friday"),
+            (Some("27".into()), false, String::new())
+        );
+        assert_eq!(
+            list("anything on my calendar tomorrow"),
+            (Some("27".into()), false, String::new())
+        );
         assert_eq!(
             list("am i busy this weekend"),
             (Some("28".into()), false, String::new())

@@ -190,8 +190,13 @@ pub(super) fn asked(t: &str) -> Option<Intent> {
             "create a list called {}",
         ));
     }
-    if let Some(c) = pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?(?:list (?:called|named|titled|for|of) (?:my )?(?P<l>.+?)(?: for me)?|(?P<l2>.+?) list)$").captures(t) {
-        let list = named_list(c.name("l").or(c.name("l2")).map_or("", |m| m.as_str()))?;
+    if let Some(c) = pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?(?:list (?:called|named|titled|for|of) (?:my )?(?P<l>.+?)(?: for me)?|(?P<l2>.+?) list)$|^(?:a )?new list (?:called|named|titled) (?P<l3>.+)$").captures(t) {
+        let list = named_list(
+            c.name("l")
+                .or(c.name("l2"))
+                .or(c.name("l3"))
+                .map_or("", |m| m.as_str()),
+        )?;
         return Some(Intent::CreateList { list });
     }
     if let Some(list) = pattern!(r"^(?:what'?s|what is|what are|what do i have) (?:on|in) (?:my |the |our )?(?P<l>.+?) list$|^(?:read|show|tell)(?: me)? (?:what'?s on )?(?:my |the |our )?(?P<l2>.+?) list$")
