@@ -163,10 +163,8 @@ fn nth_of<'a>(words: &'a [&'a str]) -> Option<(u8, Weekday, &'a [&'a str])> {
         "last" | "final" => 0,
         _ => return None,
     };
-    let i = crate::actions::when::WEEKDAY_NAMES
-        .iter()
-        .position(|w| *w == *day)?;
-    Some((n, Weekday::try_from(i as u8).ok()?, rest))
+    // chrono reads "monday" and "mon", in any case.
+    Some((n, day.parse::<Weekday>().ok()?, rest))
 }
 
 /// The `n`th `weekday` of a month (n = 1…4), or its last when `n` is 0.
