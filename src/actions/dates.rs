@@ -248,6 +248,11 @@ fn holiday(name: &str, year: i32) -> Option<(NaiveDate, &'static str)> {
     }
 }
 
+/// A date said plainly ("March 15"): how one without a name of its own is said back.
+pub fn plain(d: NaiveDate) -> String {
+    d.format("%B %-d").to_string()
+}
+
 /// A date as said, and how to say it back ("March 15", "Christmas"), this year's; with `ahead`,
 /// the next one from `today` on.
 pub fn parse_date(text: &str, today: NaiveDate, ahead: bool) -> Option<(NaiveDate, String)> {
@@ -292,7 +297,7 @@ pub fn parse_date(text: &str, today: NaiveDate, ahead: bool) -> Option<(NaiveDat
             (true, Some(m)) => in_month(year + 1, m)?,
             _ => d,
         };
-        return Some((d, d.format("%B %-d").to_string()));
+        return Some((d, plain(d)));
     }
     if next_month {
         return None;
@@ -312,7 +317,7 @@ pub fn parse_date(text: &str, today: NaiveDate, ahead: bool) -> Option<(NaiveDat
                 NaiveDate::from_ymd_opt(next.year(), next.month(), day)?
             }
         };
-        return Some((d, d.format("%B %-d").to_string()));
+        return Some((d, plain(d)));
     }
     let found = |y: i32| -> Option<(NaiveDate, String)> {
         if let Some((d, said)) = holiday(text, y) {
@@ -325,7 +330,7 @@ pub fn parse_date(text: &str, today: NaiveDate, ahead: bool) -> Option<(NaiveDat
             _ => return None,
         };
         let d = NaiveDate::from_ymd_opt(y, m, day)?;
-        Some((d, d.format("%B %-d").to_string()))
+        Some((d, plain(d)))
     };
     let (d, said) = found(year)?;
     if ahead && !next_year && said_year.is_none() && d < today {

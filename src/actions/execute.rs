@@ -312,7 +312,7 @@ pub fn answer_without_store(intent: &Intent, now: NaiveDateTime) -> Option<Strin
             let weekday_said = crate::actions::when::WEEKDAY_NAMES
                 .iter()
                 .any(|w| said.to_lowercase().contains(w));
-            Some(if *said == date.format("%B %-d").to_string() {
+            Some(if *said == crate::actions::dates::plain(*date) {
                 format!("{said}{year} {verb} a {}.", date.format("%A"))
             } else if weekday_said {
                 // "Next Saturday is November 28."

@@ -417,14 +417,14 @@ fn date_asked(d: &str, now: NaiveDateTime, ahead: bool) -> Option<(chrono::Naive
         let today = now.date().weekday().num_days_from_monday() as i64;
         let back = (today - i as i64 + 6).rem_euclid(7) + 1;
         let date = now.date() - chrono::Duration::days(back);
-        return Some((date, date.format("%B %-d").to_string()));
+        return Some((date, dates::plain(date)));
     }
     let words: Vec<&str> = d.split_whitespace().collect();
     let s = when::parse(&words, now.date())?;
     let date = s.date.filter(|_| {
         s.clock.is_none() && s.period.is_none() && s.after.is_none() && s.repeat == 0
     })?;
-    Some((date, date.format("%B %-d").to_string()))
+    Some((date, dates::plain(date)))
 }
 
 /// "What year is it", "what month is it", "what week is it", "is it the weekend".
@@ -695,7 +695,7 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
                 .split_whitespace()
                 .any(|w| when::WEEKDAY_NAMES.contains(&w));
             if said.chars().next().is_some_and(char::is_alphabetic)
-                && (said != date.format("%B %-d").to_string() || weekday_of_month)
+                && (said != dates::plain(date) || weekday_of_month)
             {
                 return Some(Intent::DayOf { date, said });
             }
@@ -722,7 +722,7 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         let ahead = !t.contains(" was ") && !d.starts_with("last ");
         if !matches!(d, "today" | "it" | "now" | "it today" | "it now") {
             if let Some((date, _)) = date_asked(d, now, ahead) {
-                let said = relative_day(d).unwrap_or_else(|| date.format("%B %-d").to_string());
+                let said = relative_day(d).unwrap_or_else(|| dates::plain(date));
                 return Some(Intent::DayOf { date, said });
             }
         }
