@@ -22,6 +22,8 @@ use crate::wake::head::Mlp;
 const TAKES: usize = 5;
 /// Sentences of other speech a user gives (`zoe wake enroll` asks for three).
 const OTHER: usize = 3;
+/// More of the voice's other speech, to see whether asking for more would pay.
+const MORE_OTHER: usize = 10;
 /// Personal-verifier thresholds in its table.
 const PERSONAL_THRESHOLDS: [f32; 5] = [0.1, 0.3, 0.5, 0.7, 0.9];
 
@@ -90,16 +92,6 @@ pub(super) fn personal_verifier(
         }
         measured += 1;
         let takes: Vec<Vec<f32>> = phrases[..TAKES].iter().map(|c| c.audio.clone()).collect();
-        let other: Vec<Vec<f32>> = sentences[..OTHER].iter().map(|c| c.audio.clone()).collect();
-        let verifier = train::train_personal(
-            models,
-            &takes,
-            &other,
-            &opts.phrase,
-            &train::PersonalOptions::default(),
-            opts.seed,
-            opts.threads,
-        )?;
         // The voice's other phrases, plain and through a recorded room, by its fold's stages.
         let rest: Vec<train::Clip> = phrases[TAKES..].iter().map(|c| (*c).clone()).collect();
         let mut own = Vec::new();
@@ -119,63 +111,83 @@ pub(super) fn personal_verifier(
                 &embedded,
                 cascade.from,
             );
-            let personal = verifier_scores(&verifier, &cv.folds, &embedded);
-            own.push((cond, scored, personal));
+            own.push((scored, embedded));
         }
-        let others = verifier_scores(&verifier, &cv.folds, held);
-        println!(
-            "{voice} (held out with {}): verifier threshold, false rejects of its other {} phrases \
-             (plain / through a room), other synthesizers' phrases let through, cues an hour of real speech",
-            cv.folds.iter().find(|f| f.contains(family)).map_or(String::new(), |f| f.join("+")),
-            rest.len()
-        );
-        let row = |tp: Option<f32>| {
-            let gate = |h: &Scored, p: &[f32]| {
-                h.gated_detections(det, cascade.first, &|i| {
-                    h.second.get(i).is_some_and(|&s| s >= cascade.second)
-                        && tp.is_none_or(|t| p.get(i).is_some_and(|&s| s >= t))
-                })
-            };
-            let own_fr: Vec<String> = own
-                .iter()
-                .map(|(_, scored, personal)| {
-                    let mut c = Counts::default();
-                    for (h, p) in scored.iter().zip(personal) {
-                        c.add(&h.count(&gate(h, p), &|_| true));
-                    }
-                    format!(
-                        "{:>5.1} % ({}/{})",
-                        c.false_reject_pct(),
-                        c.phrases - c.detected,
-                        c.phrases
-                    )
-                })
-                .collect();
-            let (mut alien, mut real) = (Counts::default(), Counts::default());
-            for (h, p) in cv.held.iter().zip(&others) {
-                let c = h.count(&gate(h, p), &|_| true);
-                if h.real {
-                    real.add(&c);
-                } else if h.family != *family {
-                    alien.add(&c);
-                }
+        // As enrolment asks (three sentences), and with more of the voice's speech.
+        for n in [OTHER, MORE_OTHER] {
+            if sentences.len() < n {
+                continue;
             }
+            let other: Vec<Vec<f32>> = sentences[..n].iter().map(|c| c.audio.clone()).collect();
+            let verifier = train::train_personal(
+                models,
+                &takes,
+                &other,
+                &opts.phrase,
+                &train::PersonalOptions::default(),
+                opts.seed,
+                opts.threads,
+            )?;
+            let own_personal: Vec<Vec<Vec<f32>>> = own
+                .iter()
+                .map(|(_, embedded)| verifier_scores(&verifier, &cv.folds, embedded))
+                .collect();
+            let others = verifier_scores(&verifier, &cv.folds, held);
             println!(
-                "  {:<10} {:>26} {:>22} {:>16}",
-                tp.map_or("none".to_string(), |t| t.to_string()),
-                own_fr.join(" / "),
-                format!(
-                    "{:.1} % ({}/{})",
-                    100.0 - alien.false_reject_pct(),
-                    alien.detected,
-                    alien.phrases
-                ),
-                format!("{:.2} ({})", real.per_hour(), real.false_accepts)
+                "{voice}, {n} sentences (held out with {}): verifier threshold, false rejects of its other {} phrases \
+                 (plain / through a room), other synthesizers' phrases let through, cues an hour of real speech",
+                cv.folds.iter().find(|f| f.contains(family)).map_or(String::new(), |f| f.join("+")),
+                rest.len()
             );
-        };
-        row(None);
-        for t in PERSONAL_THRESHOLDS {
-            row(Some(t));
+            let row = |tp: Option<f32>| {
+                let gate = |h: &Scored, p: &[f32]| {
+                    h.gated_detections(det, cascade.first, &|i| {
+                        h.second.get(i).is_some_and(|&s| s >= cascade.second)
+                            && tp.is_none_or(|t| p.get(i).is_some_and(|&s| s >= t))
+                    })
+                };
+                let own_fr: Vec<String> = own
+                    .iter()
+                    .zip(&own_personal)
+                    .map(|((scored, _), personal)| {
+                        let mut c = Counts::default();
+                        for (h, p) in scored.iter().zip(personal) {
+                            c.add(&h.count(&gate(h, p), &|_| true));
+                        }
+                        format!(
+                            "{:>5.1} % ({}/{})",
+                            c.false_reject_pct(),
+                            c.phrases - c.detected,
+                            c.phrases
+                        )
+                    })
+                    .collect();
+                let (mut alien, mut real) = (Counts::default(), Counts::default());
+                for (h, p) in cv.held.iter().zip(&others) {
+                    let c = h.count(&gate(h, p), &|_| true);
+                    if h.real {
+                        real.add(&c);
+                    } else if h.family != *family {
+                        alien.add(&c);
+                    }
+                }
+                println!(
+                    "  {:<10} {:>26} {:>22} {:>16}",
+                    tp.map_or("none".to_string(), |t| t.to_string()),
+                    own_fr.join(" / "),
+                    format!(
+                        "{:.1} % ({}/{})",
+                        100.0 - alien.false_reject_pct(),
+                        alien.detected,
+                        alien.phrases
+                    ),
+                    format!("{:.2} ({})", real.per_hour(), real.false_accepts)
+                );
+            };
+            row(None);
+            for t in PERSONAL_THRESHOLDS {
+                row(Some(t));
+            }
         }
     }
     if measured == 0 {
