@@ -3,8 +3,8 @@
 //! say to Zoe later.
 //!
 //! - **The personal verifier** (what `zoe wake enroll` fits, [`crate::train::personal`]): five
-//!   takes of the phrase against three of the voice's own sentences; then its false rejects on the
-//!   voice's other phrases (plain and through a recorded room), everyone else's phrases it lets
+//!   takes of the phrase against ten of the voice's own sentences (and three, as a comparison);
+//!   then its false rejects on the voice's other phrases (plain and through a recorded room), everyone else's phrases it lets
 //!   through (the other synthesizers), and the cues an hour of held-out real speech with it behind
 //!   the two shared stages, per verifier threshold.
 //! - **The head retrained with the takes** (`zoe wake enroll --retrain-head`): the voice with the
@@ -20,10 +20,10 @@ use crate::wake::head::Mlp;
 
 /// Takes of the phrase a user gives (`zoe wake enroll` asks for five).
 const TAKES: usize = 5;
-/// Sentences of other speech a user gives (`zoe wake enroll` asks for three).
-const OTHER: usize = 3;
-/// More of the voice's other speech, to see whether asking for more would pay.
-const MORE_OTHER: usize = 10;
+/// Sentences of other speech a user gives (`zoe wake enroll` asks for ten).
+const OTHER: usize = 10;
+/// Fewer of them, as enrolment asked at first: what the ten buy.
+const FEWER_OTHER: usize = 3;
 /// Personal-verifier thresholds in its table.
 const PERSONAL_THRESHOLDS: [f32; 5] = [0.1, 0.3, 0.5, 0.7, 0.9];
 
@@ -49,7 +49,7 @@ fn verifier_scores(
 }
 
 /// The personal verifier measured for every held-out voice with enough clips ([`TAKES`] + 5
-/// phrases, [`OTHER`] sentences).
+/// phrases, [`FEWER_OTHER`] sentences; ten where it has them).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn personal_verifier(
     models: &Arc<FeatureModels>,
@@ -69,7 +69,7 @@ pub(super) fn personal_verifier(
     voices.sort_unstable();
     voices.dedup();
     println!(
-        "\n## the personal verifier (`zoe wake enroll`): {TAKES} takes and {OTHER} sentences of a held-out voice; \
+        "\n## the personal verifier (`zoe wake enroll`): {TAKES} takes and {FEWER_OTHER} or {OTHER} sentences of a held-out voice; \
          behind stage one {} and the second stage {}",
         cascade.first, cascade.second
     );
@@ -83,7 +83,7 @@ pub(super) fn personal_verifier(
         };
         let phrases = of(ClipKind::Wake, true);
         let sentences = of(ClipKind::Sentence, false);
-        if phrases.len() < TAKES + 5 || sentences.len() < OTHER {
+        if phrases.len() < TAKES + 5 || sentences.len() < FEWER_OTHER {
             continue;
         }
         let family = &phrases[0].family;
@@ -113,8 +113,8 @@ pub(super) fn personal_verifier(
             );
             own.push((scored, embedded));
         }
-        // As enrolment asks (three sentences), and with more of the voice's speech.
-        for n in [OTHER, MORE_OTHER] {
+        // With fewer sentences, and as enrolment asks.
+        for n in [FEWER_OTHER, OTHER] {
             if sentences.len() < n {
                 continue;
             }
@@ -192,7 +192,7 @@ pub(super) fn personal_verifier(
     }
     if measured == 0 {
         println!(
-            "no held-out voice has {} phrases and {OTHER} sentences; skipped",
+            "no held-out voice has {} phrases and {FEWER_OTHER} sentences; skipped",
             TAKES + 5
         );
     }
