@@ -166,12 +166,7 @@ pub fn score_second(
     from: f32,
 ) {
     let mut x = vec![0.0f32; HEAD_FRAMES * EMB_DIM];
-    // `CrossValidation::score` kept the streams of families in a fold, in order.
-    let in_fold = held
-        .iter()
-        .filter(|(fs, _)| folds.iter().any(|f| f.contains(&fs.family)))
-        .map(|(_, e)| e);
-    for (h, e) in scored.iter_mut().zip(in_fold) {
+    for (h, e) in scored.iter_mut().zip(scored_embeddings(held, folds)) {
         h.second = h
             .scores
             .iter()

@@ -373,6 +373,17 @@ pub fn pct(n: usize, of: usize) -> f64 {
     }
 }
 
+/// The embeddings of the streams of `held` that [`CrossValidation::score`] keeps (those of the
+/// families in a fold), in its order: what to zip with its scores for a later stage's.
+pub fn scored_embeddings<'a>(
+    held: &'a [(FamilyStream, Embedded)],
+    folds: &'a [Vec<String>],
+) -> impl Iterator<Item = &'a Embedded> + 'a {
+    held.iter()
+        .filter(|(fs, _)| folds.iter().any(|f| f.contains(&fs.family)))
+        .map(|(_, e)| e)
+}
+
 /// The folds, their heads, and every held-out stream scored by its fold's head.
 pub struct CrossValidation {
     pub folds: Vec<Vec<String>>,

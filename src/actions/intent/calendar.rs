@@ -307,6 +307,16 @@ fn pick(words: &[&str], now: NaiveDateTime) -> Option<EventPick> {
     Some(p)
 }
 
+/// The words of the `w` and `w2` groups, said before and after the rest of a question ("is my
+/// afternoon free tomorrow", "what does my day look like on friday").
+fn around<'t>(c: &regex::Captures<'t>) -> Vec<&'t str> {
+    [c.name("w"), c.name("w2")]
+        .into_iter()
+        .flatten()
+        .flat_map(|w| words_of(w.as_str()))
+        .collect()
+}
+
 fn words_of(t: &str) -> Vec<&str> {
     t.split_whitespace()
         .map(|w| w.trim_end_matches(','))
@@ -341,24 +351,18 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         Some(rest) if pattern!(r"^(?:delete|remove|cancel|clear|erase)\b").is_match(rest) => rest,
         _ => t,
     };
-    // "cancel my meeting with lisa on tuesday and reschedule it for thursday": a move.
-    let rescheduled;
-    let t = match pattern!(r"^(?:cancel|call off|move) (?P<what>.+?),? and (?:reschedule|move|put|change|push) (?:it|that|them) (?:to|for|on|until) (?P<to>.+)$").captures(t) {
-        Some(c) => {
-            rescheduled = format!("move {} to {}", &c["what"], &c["to"]);
-            rescheduled.as_str()
-        }
-        None => t,
-    };
-    // "make sure my calendar is completely clear tomorrow": that day's events deleted.
-    let cleared;
-    let t = match pattern!(r"^make sure (?:that )?my (?:calendar|schedule) is (?:completely |totally |all )?(?:clear|cleared|empty|free)(?: of events)? (?P<w>(?:for |on )?.+)$").captures(t) {
-        Some(c) => {
-            cleared = format!("clear my calendar {}", &c["w"]);
-            cleared.as_str()
-        }
-        None => t,
-    };
+    // Said another way, read as the usual words: "cancel my meeting with lisa on tuesday and
+    // reschedule it for thursday" is a move; "make sure my calendar is completely clear tomorrow"
+    // deletes that day's events.
+    let reworded = pattern!(r"^(?:cancel|call off|move) (?P<what>.+?),? and (?:reschedule|move|put|change|push) (?:it|that|them) (?:to|for|on|until) (?P<to>.+)$")
+        .captures(t)
+        .map(|c| format!("move {} to {}", &c["what"], &c["to"]))
+        .or_else(|| {
+            pattern!(r"^make sure (?:that )?my (?:calendar|schedule) is (?:completely |totally |all )?(?:clear|cleared|empty|free)(?: of events)? (?P<w>(?:for |on )?.+)$")
+                .captures(t)
+                .map(|c| format!("clear my calendar {}", &c["w"]))
+        });
+    let t = reworded.as_deref().unwrap_or(t);
     let mut all = words_of(t);
     let named_calendar = strip_calendar(&mut all);
     let all = all;
@@ -439,10 +443,7 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
     }
     // "is my afternoon free", "is my calendar clear on friday": that day's events.
     if let Some(c) = pattern!(r"^(?:is|are) my (?:morning|afternoon|evening|day|schedule|calendar|diary)(?: (?P<w>.+?))? (?:free|busy|clear|open|empty|full|booked)(?: (?P<w2>.+))?$").captures(t) {
-        let mut when_words: Vec<&str> = Vec::new();
-        for w in [c.name("w"), c.name("w2")].into_iter().flatten() {
-            when_words.extend(words_of(w.as_str()));
-        }
+        let mut when_words = around(&c);
         if when_words.is_empty() {
             when_words.push("today");
         }
@@ -451,10 +452,7 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
     }
     // "what does my morning look like tomorrow": that part of the day.
     if let Some(c) = pattern!(r"^(?:what does|how does) my (?P<p>morning|afternoon|evening|day|week|weekend)(?: (?P<w>.+?))? look(?: like)?(?: (?P<w2>.+))?$").captures(t) {
-        let mut when_words: Vec<&str> = Vec::new();
-        for w in [c.name("w"), c.name("w2")].into_iter().flatten() {
-            when_words.extend(words_of(w.as_str()));
-        }
+        let mut when_words = around(&c);
         let p = &c["p"];
         if when_words.is_empty() {
             when_words.push(match p {
@@ -1084,10 +1082,6 @@ mod tests {
             (Some("27".into()), false, String::new())
         );
         assert_eq!(
-            list("does my calendar say i'm free on friday"),
-            (Some("27".into()), false, String::new())
-        );
-        assert_eq!(
             list("what's my schedule today"),
             (Some("26".into()), false, String::new())
         );
@@ -1108,6 +1102,10 @@ mod tests {
             ("who will be attending the meeting this friday", "27", ""),
             ("when is that meeting with my boss next week", "30", "boss"),
             ("did you add tomorrow's meeting to my calendar", "27", ""),
+            ("is my afternoon free", "26", ""),
+            ("is my calendar clear on friday", "27", ""),
+            ("anything on my calendar tomorrow", "27", ""),
+            ("does my calendar say i'm free on friday", "27", ""),
         ] {
             assert_eq!(
                 list(said),
@@ -1121,18 +1119,6 @@ mod tests {
         );
         // "Between" what is not two clock readings is not a span of hours.
         assert_eq!(without_hours(&["between", "us"], now()), ["between", "us"]);
-        assert_eq!(
-            list("is my afternoon free"),
-            (Some("26".into()), false, String::new())
-        );
-        assert_eq!(
-            list("is my calendar clear on friday"),
-            (Some("27".into()), false, String::new())
-        );
-        assert_eq!(
-            list("anything on my calendar tomorrow"),
-            (Some("27".into()), false, String::new())
-        );
         assert_eq!(
             list("am i busy this weekend"),
             (Some("28".into()), false, String::new())

@@ -42,9 +42,8 @@ fn verifier_scores(
     folds: &[Vec<String>],
     held: &[(FamilyStream, Embedded)],
 ) -> Vec<Vec<f32>> {
-    held.iter()
-        .filter(|(fs, _)| folds.iter().any(|f| f.contains(&fs.family)))
-        .map(|(_, e)| train::window_scores(verifier, e))
+    train::scored_embeddings(held, folds)
+        .map(|e| train::window_scores(verifier, e))
         .collect()
 }
 
