@@ -17,6 +17,7 @@ pub(super) struct RawSpeech {
     max_chunk_chars: usize,
     volume: f32,
     earcons: bool,
+    cache_sentences: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,6 +53,8 @@ pub struct SpeechConfig {
     pub max_chunk_chars: usize,
     pub volume: f32,
     pub earcons: bool,
+    /// Sentences said lately kept as audio and played again from memory (0: none).
+    pub cache_sentences: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +115,7 @@ pub(super) fn speech(
         ));
     }
     in_range("speech.volume", s.volume, 0.0, 1.0)?;
+    in_range("speech.cache_sentences", s.cache_sentences, 0, 1000)?;
     let e = tts.espeak;
     in_range("tts.espeak.rate_wpm", e.rate_wpm, 80, 450)?;
     in_range("tts.espeak.pitch", e.pitch, 0, 100)?;
@@ -159,5 +163,6 @@ pub(super) fn speech(
         max_chunk_chars: s.max_chunk_chars,
         volume: s.volume,
         earcons: s.earcons,
+        cache_sentences: s.cache_sentences,
     })
 }

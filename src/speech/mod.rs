@@ -139,6 +139,9 @@ impl SpeechHandle {
             .spawn(move || {
                 let opened = tts::from_config(&cfg)
                     .map_err(SpeechError::from)
+                    .map(|tts| -> Box<dyn tts::Tts> {
+                        Box::new(tts::cache::Cached::new(tts, cfg.cache_sentences))
+                    })
                     .and_then(|tts| {
                         let sink: Box<dyn AudioSink> = match &output {
                             Output::Speaker { device, playback } => {

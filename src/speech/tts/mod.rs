@@ -3,6 +3,7 @@
 //! (see `speech/mod.rs`); audio is handed out in pieces as it is produced so playback can start
 //! before a sentence is finished.
 
+pub mod cache;
 pub mod espeak;
 pub mod hifigan;
 pub mod vits;
