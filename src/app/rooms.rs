@@ -17,7 +17,9 @@ use tokio::task::JoinHandle;
 
 use crate::actions::scheduler::Announcement;
 use crate::actions::store::SharedStore;
-use crate::app::session::{build_pipeline, finish_speech, open_store, spawn_scheduler, warm_start};
+use crate::app::session::{
+    build_pipeline, finish_speech, open_store, spawn_scheduler, spawn_warm_start,
+};
 use crate::audio::playback::Playback;
 use crate::config::{Config, ServeConfig};
 use crate::dialogue::session::Live;
@@ -100,13 +102,7 @@ pub async fn start(
         tasks.extend(room_tasks);
     }
     if let (Some(client), true) = (warm, rcfg.llm.warm_start) {
-        let (c, s) = (rcfg.clone(), shutdown.clone());
-        tasks.push(tokio::spawn(async move {
-            tokio::select! {
-                _ = s.wait() => {}
-                _ = warm_start(client, c) => {}
-            }
-        }));
+        tasks.push(spawn_warm_start(client, rcfg.clone(), shutdown).0);
     }
     if let Some(store) = store {
         let (tx, rx) = mpsc::unbounded_channel();

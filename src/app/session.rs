@@ -100,6 +100,27 @@ pub fn engine(cfg: Arc<Config>, opts: &SessionOptions) -> anyhow::Result<Engine>
     Ok(engine)
 }
 
+/// [`warm_start`] in the background until it ends or `shutdown`; the receiver turns true then.
+pub fn spawn_warm_start(
+    client: LlmClient,
+    cfg: Arc<Config>,
+    shutdown: &Shutdown,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::watch::Receiver<bool>,
+) {
+    let s = shutdown.clone();
+    let (done, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        tokio::select! {
+            _ = s.wait() => {}
+            _ = warm_start(client, cfg) => {}
+        }
+        done.send_replace(true);
+    });
+    (task, rx)
+}
+
 /// Loads the model and prefills the greeting system prompt, so the first greeting is warm.
 /// Failures are only logged (the first turn will report them to the user).
 pub async fn warm_start(client: LlmClient, cfg: Arc<Config>) {
@@ -190,16 +211,9 @@ impl Session {
         let mut tasks = Vec::new();
         let mut warm = None;
         if cfg.llm.warm_start {
-            let (client, cfg, s) = (engine.client().clone(), cfg.clone(), shutdown.clone());
-            let (done, rx) = tokio::sync::watch::channel(false);
-            warm = Some(rx);
-            tasks.push(tokio::spawn(async move {
-                tokio::select! {
-                    _ = s.wait() => {}
-                    _ = warm_start(client, cfg) => {}
-                }
-                done.send_replace(true);
-            }));
+            let (task, done) = spawn_warm_start(engine.client().clone(), cfg.clone(), shutdown);
+            warm = Some(done);
+            tasks.push(task);
         }
         let (tx, announcements) = mpsc::unbounded_channel();
         if let Some(store) = engine.store() {

@@ -324,7 +324,6 @@ fn words_of(t: &str) -> Vec<&str> {
         .collect()
 }
 
-/// A calendar request, or `None`.
 /// Takes "from my calendar", "in the calendar", "on my schedule" out of `words`; whether it did.
 fn strip_calendar(words: &mut Vec<&str>) -> bool {
     let at = words.windows(3).position(|w| {
@@ -343,6 +342,7 @@ fn strip_calendar(words: &mut Vec<&str>) -> bool {
     at.is_some()
 }
 
+/// A calendar request, or `None`.
 pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
     let t = t
         .trim_start_matches("completely ")
