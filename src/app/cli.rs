@@ -196,6 +196,18 @@ pub struct TrainArgs {
     /// Noise added to the (standardised) inputs while training.
     #[arg(long, default_value_t = 0.0)]
     pub input_noise: f32,
+    /// The negatives' weight at the last epoch, grown linearly from 3 at the first (openWakeWord's
+    /// ramp); none: 3 throughout
+    #[arg(long, value_name = "WEIGHT")]
+    pub negative_ramp: Option<f32>,
+    /// Hold a fifth of the real speech aside and keep the epoch with the fewest false activations
+    /// on it at the wake threshold (microWakeWord's checkpoint choice), instead of the last
+    #[arg(long)]
+    pub pick_checkpoint: bool,
+    /// No hard-negative mining (the negatives the network scores highest joining every third
+    /// epoch's draw)
+    #[arg(long)]
+    pub no_mining: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -297,10 +309,12 @@ pub enum BenchCommand {
         /// Whisper model (real weights in the shared folder) for the second stage.
         #[arg(long, default_value = "tiny.en")]
         verify_model: String,
-        /// Other heads cross-validated on the same data, to choose the shape: HIDDEN units,
-        /// optionally :INPUT_NOISE and :NEGATIVES per positive per epoch (e.g. 64 32:0.5
-        /// 64:3:24); stage one only.
-        #[arg(long, value_name = "HIDDEN[:NOISE[:NEGATIVES]]", num_args = 1..)]
+        /// Other heads cross-validated on the same data, to choose the recipe: HIDDEN units,
+        /// optionally :INPUT_NOISE and :NEGATIVES per positive per epoch, then :ramp=WEIGHT (the
+        /// negatives' weight grown to WEIGHT by the last epoch) and :pick (the checkpoint with the
+        /// fewest false activations on real speech held aside) and :nomine (no hard-negative
+        /// mining) (e.g. 64 32:0.5 64:3:24 64:3:8:ramp=30:pick); stage one only.
+        #[arg(long, value_name = "HIDDEN[:NOISE[:NEGATIVES]][:ramp=W][:pick][:nomine]", num_args = 1..)]
         compare: Vec<String>,
     },
     /// Speech synthesis per engine (espeak-ng, the Piper voice in process): first audio, real-time

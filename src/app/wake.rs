@@ -87,6 +87,9 @@ pub fn options(
             epochs: args.epochs.max(1),
             weight_decay: args.weight_decay.max(0.0),
             input_noise: args.input_noise.max(0.0),
+            negative_ramp: args.negative_ramp.map(|w| w.clamp(0.1, 1000.0)),
+            pick_checkpoint: args.pick_checkpoint.then_some(cfg.wake.detector.threshold),
+            mine_hard: !args.no_mining,
             ..NetOptions::default()
         },
         detector: cfg.wake.detector.clone(),
@@ -184,7 +187,22 @@ fn reproduce_command(a: &TrainArgs) -> String {
         list("--negatives", &a.negatives),
         list("--rooms", &a.rooms),
         list("--sentences", a.sentences.as_slice())
-    )
+    ) + &recipe_flags(a)
+}
+
+/// The trainer's recipe flags that differ from its defaults.
+fn recipe_flags(a: &TrainArgs) -> String {
+    let mut out = String::new();
+    if let Some(w) = a.negative_ramp {
+        out += &format!(" --negative-ramp {w}");
+    }
+    if a.pick_checkpoint {
+        out += " --pick-checkpoint";
+    }
+    if a.no_mining {
+        out += " --no-mining";
+    }
+    out
 }
 
 /// The leave-one-family-out table: each family scored by a head that never heard it.

@@ -18,6 +18,16 @@ pub struct NetOptions {
     /// stays `negative_weight` times the positives', so more of them means more of the negatives
     /// seen, each weighing less.
     pub negatives_per_positive: usize,
+    /// openWakeWord's schedule: the negatives' weight grows linearly from `negative_weight` at the
+    /// first epoch to this at the last (`None`: constant).
+    pub negative_ramp: Option<f32>,
+    /// microWakeWord's checkpoint choice: a fifth of the real speech is held aside from training
+    /// and the epoch's weights with the fewest false activations an hour on it at this threshold
+    /// are kept (of the second half of training; `None`: the last epoch's).
+    pub pick_checkpoint: Option<f32>,
+    /// Every third epoch, the negatives the network scores highest join the next epochs' draw
+    /// (hard-negative mining).
+    pub mine_hard: bool,
 }
 
 impl Default for NetOptions {
@@ -31,6 +41,9 @@ impl Default for NetOptions {
             negative_weight: 3.0,
             input_noise: 0.0,
             negatives_per_positive: 8,
+            negative_ramp: None,
+            pick_checkpoint: None,
+            mine_hard: true,
         }
     }
 }
@@ -153,6 +166,18 @@ pub(super) fn train_on(
         pos.len(),
         neg.len()
     ));
+    // The real speech held aside to choose the checkpoint by: every fifth real stream.
+    let validation: Vec<u32> = match opts.pick_checkpoint {
+        Some(_) => (0..data.len() as u32)
+            .filter(|&si| data[si as usize].real)
+            .skip(4)
+            .step_by(5)
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut aside = vec![false; data.len()];
+    validation.iter().for_each(|&si| aside[si as usize] = true);
+    neg.retain(|ex| !aside[ex.stream as usize]);
     let (mean, std) = input_scaling(data);
     // Parameters, He-initialised.
     let scale = (2.0 / n as f32).sqrt();
@@ -175,7 +200,6 @@ pub(super) fn train_on(
         .min(pos.len() * opts.negatives_per_positive.max(1))
         .max(1);
     let w_pos = 1.0f32;
-    let w_neg = opts.negative_weight * pos.len() as f32 / per_epoch_neg as f32;
     let mut hard: Vec<Example> = Vec::new();
     let standardize = |x: &mut [f32]| {
         for (i, v) in x.iter_mut().enumerate() {
@@ -183,7 +207,24 @@ pub(super) fn train_on(
             *v = (*v - mean[d]) / std[d];
         }
     };
+    // The network's output (before the sigmoid) for window `k` of stream `si`.
+    let output = |w1: &[f32], b1: &[f32], w2: &[f32], b2: f32, si: u32, k: u32, x: &mut [f32]| {
+        data[si as usize].window(k as usize, x);
+        standardize(x);
+        b2 + (0..h)
+            .map(|j| (b1[j] + dot(&w1[j * n..(j + 1) * n], x)).max(0.0) * w2[j])
+            .sum::<f32>()
+    };
+    let mut best: Option<Checkpoint> = None;
     for epoch in 0..opts.epochs {
+        let weight = match opts.negative_ramp {
+            Some(to) => {
+                let f = epoch as f32 / opts.epochs.saturating_sub(1).max(1) as f32;
+                opts.negative_weight + (to - opts.negative_weight) * f
+            }
+            None => opts.negative_weight,
+        };
+        let w_neg = weight * pos.len() as f32 / per_epoch_neg as f32;
         let lr = opts.learning_rate
             * if epoch >= opts.epochs * 3 / 4 {
                 0.3
@@ -256,17 +297,14 @@ pub(super) fn train_on(
             a_b2.step(&mut b2, &g_b2, lr, 0.0);
         }
         // Hard-negative mining: the negatives the network currently scores highest.
-        if epoch % 3 == 2 {
+        if opts.mine_hard && epoch % 3 == 2 {
             let mut scored: Vec<(f32, Example)> = neg
                 .iter()
                 .map(|ex| {
-                    data[ex.stream as usize].window(ex.chunk as usize, &mut x);
-                    standardize(&mut x);
-                    let out = b2[0]
-                        + (0..h)
-                            .map(|j| (b1[j] + dot(&w1[j * n..(j + 1) * n], &x)).max(0.0) * w2[j])
-                            .sum::<f32>();
-                    (out, *ex)
+                    (
+                        output(&w1, &b1, &w2, b2[0], ex.stream, ex.chunk, &mut x),
+                        *ex,
+                    )
                 })
                 .collect();
             scored.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -277,13 +315,42 @@ pub(super) fn train_on(
                 .map(|(_, e)| *e)
                 .collect();
         }
+        let mut checked = String::new();
+        if let (Some(threshold), true) = (opts.pick_checkpoint, epoch >= opts.epochs / 2) {
+            let score =
+                |si: u32, k: u32, x: &mut [f32]| sigmoid(output(&w1, &b1, &w2, b2[0], si, k, x));
+            let (fa, hours) =
+                validation_false_activations(data, &validation, threshold, &mut x, &score);
+            checked = format!(
+                ", {fa} false activations in {:.1} min held aside",
+                hours * 60.0
+            );
+            // Fewest false activations; a tie goes to the later epoch (more training).
+            if best.as_ref().is_none_or(|b| fa <= b.false_activations) {
+                best = Some(Checkpoint {
+                    false_activations: fa,
+                    hours,
+                    epoch,
+                    weights: (w1.clone(), b1.clone(), w2.clone(), b2),
+                });
+            }
+        }
         log(&format!(
-            "epoch {}/{}: loss {:.4}, {} hard negatives",
+            "epoch {}/{}: loss {:.4}, {} hard negatives, negative weight {weight:.1}{checked}",
             epoch + 1,
             opts.epochs,
             loss / batch_set.len() as f64,
             hard.len()
         ));
+    }
+    if let Some(b) = best {
+        log(&format!(
+            "kept epoch {}'s weights: {} false activations in {:.1} min of real speech held aside",
+            b.epoch + 1,
+            b.false_activations,
+            b.hours * 60.0
+        ));
+        (w1, b1, w2, b2) = b.weights;
     }
     // Fold the input scaling into the first layer: W1' = W1 / std, b1' = b1 - W1' · mean.
     for j in 0..h {
@@ -310,6 +377,45 @@ pub(super) fn train_on(
     })
 }
 
+/// The epoch with the fewest false activations on the real speech held aside so far.
+struct Checkpoint {
+    false_activations: usize,
+    hours: f64,
+    epoch: usize,
+    /// (w1, b1, w2, b2) before the input scaling is folded in.
+    weights: (Vec<f32>, Vec<f32>, Vec<f32>, [f32; 1]),
+}
+
+/// False activations on the negative windows of the streams `validation`, counted by the
+/// detector's rule with its default settings (a score at or above `threshold`, then the
+/// refractory period). Returns (activations, hours).
+fn validation_false_activations(
+    data: &[&Embedded],
+    validation: &[u32],
+    threshold: f32,
+    x: &mut [f32],
+    score: &dyn Fn(u32, u32, &mut [f32]) -> f32,
+) -> (usize, f64) {
+    let (mut fa, mut windows) = (0usize, 0usize);
+    for &si in validation {
+        let d = data[si as usize];
+        let mut trigger = Trigger::new(DetectorConfig::default());
+        for k in HEAD_FRAMES - 1..d.emb.len() {
+            if label(Embedded::end_of(k), &d.marks) != Label::Negative {
+                continue;
+            }
+            windows += 1;
+            let s = score(si, k as u32, x);
+            fa += usize::from(
+                trigger
+                    .on_score(Embedded::end_of(k), s, threshold)
+                    .is_some(),
+            );
+        }
+    }
+    (fa, windows as f64 * CHUNK as f64 / RATE as f64 / 3600.0)
+}
+
 pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     // Eight lanes so the compiler vectorises it.
     let mut acc = [0.0f32; 8];
@@ -331,5 +437,102 @@ pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
 pub(super) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     for (yi, xi) in y.iter_mut().zip(x) {
         *yi += a * xi;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise_stream(rng: &mut Rng, chunks: usize, real: bool) -> Embedded {
+        let emb = (0..chunks)
+            .map(|_| {
+                let mut e = [0.0f32; EMB_DIM];
+                e.iter_mut().for_each(|v| *v = rng.normal() * 0.1);
+                e
+            })
+            .collect();
+        Embedded {
+            emb,
+            marks: Vec::new(),
+            real,
+        }
+    }
+
+    /// False activations are counted as the detector counts them: a run over the threshold is
+    /// one, and another needs the refractory period (2 s, 25 chunks) to have passed.
+    #[test]
+    fn held_aside_false_activations_follow_the_detector() {
+        let mut rng = Rng::new(3);
+        let data = [noise_stream(&mut rng, 200, true)];
+        let refs: Vec<&Embedded> = data.iter().collect();
+        let mut x = vec![0.0; HEAD_FRAMES * EMB_DIM];
+        let high = |k: u32| (40..44).contains(&k) || k == 50 || k == 120;
+        let score = |_si: u32, k: u32, _x: &mut [f32]| if high(k) { 0.9 } else { 0.1 };
+        let (fa, hours) = validation_false_activations(&refs, &[0], 0.6, &mut x, &score);
+        // 40-43 and 50 fall within one refractory period; 120 is another.
+        assert_eq!(fa, 2);
+        let windows = 200 - (HEAD_FRAMES - 1);
+        assert!((hours - windows as f64 * 0.08 / 3600.0).abs() < 1e-12);
+        let (fa, _) = validation_false_activations(&refs, &[0], 0.95, &mut x, &score);
+        assert_eq!(fa, 0);
+    }
+
+    /// With the checkpoint choice on, a fifth of the real streams is held aside, each epoch of
+    /// the second half is scored on it, one is kept, and the head still learns.
+    #[test]
+    fn checkpoint_choice_scores_epochs_on_held_aside_speech() {
+        let mut rng = Rng::new(7);
+        let mut phrase = noise_stream(&mut rng, 400, false);
+        for p in [60usize, 160, 260, 360] {
+            for e in &mut phrase.emb[p - 8..p] {
+                e[0] += 3.0;
+            }
+            phrase.marks.push(Mark {
+                start: (p - 8) * CHUNK,
+                end: p * CHUNK,
+            });
+        }
+        let mut data = vec![phrase];
+        data.extend((0..5).map(|_| noise_stream(&mut rng, 300, true)));
+        let refs: Vec<&Embedded> = data.iter().collect();
+        let opts = NetOptions {
+            hidden: 4,
+            epochs: 20,
+            batch: 32,
+            learning_rate: 3e-3,
+            negative_ramp: Some(10.0),
+            pick_checkpoint: Some(0.6),
+            ..NetOptions::default()
+        };
+        let mut lines = Vec::new();
+        let mlp = train_net(&refs, "test", &opts, &mut rng, &mut |l| {
+            lines.push(l.to_string())
+        })
+        .unwrap();
+        // The fifth real stream is held aside: 300 chunks less the first window's 15.
+        let aside = format!("in {:.1} min held aside", 285.0 * 0.08 / 60.0);
+        assert_eq!(
+            lines.iter().filter(|l| l.contains(&aside)).count(),
+            10,
+            "{lines:#?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with("kept epoch")),
+            "{lines:#?}"
+        );
+        // The ramp: 3 at the first epoch, 10 at the last.
+        assert!(lines
+            .iter()
+            .any(|l| l.contains("epoch 1/20") && l.contains("weight 3.0")));
+        assert!(lines
+            .iter()
+            .any(|l| l.contains("epoch 20/20") && l.contains("weight 10.0")));
+        let ev = evaluate(&mlp, &data[..1], &DetectorConfig::default());
+        assert_eq!(
+            (ev.phrases, ev.detected, ev.false_accepts),
+            (4, 4, 0),
+            "{ev:?}"
+        );
     }
 }

@@ -440,6 +440,9 @@ pub fn finish(
         "enrolled": opts.enrolled.len(),
         "hidden": opts.net.hidden,
         "epochs": opts.net.epochs,
+        "hard_negative_mining": opts.net.mine_hard,
+        "negative_ramp": opts.net.negative_ramp,
+        "pick_checkpoint": opts.net.pick_checkpoint,
         "held_out_by_family": {
             "threshold": opts.detector.threshold,
             "mean_false_reject_pct": round2(s.mean_fr),

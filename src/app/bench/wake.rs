@@ -120,11 +120,9 @@ pub fn run(
             "shape", "threshold", "FR mean", "FR worst", "alikes acc.", "real FA/h"
         );
         print_shape(&describe_shape(&opts.net), &cv, det);
-        for (hidden, noise, negs) in shapes {
+        for shape in shapes {
             let mut o = opts.clone();
-            o.net.hidden = hidden;
-            o.net.input_noise = noise;
-            o.net.negatives_per_positive = negs.unwrap_or(o.net.negatives_per_positive);
+            o.net = shape.apply(&opts.net, det.threshold);
             let v = train::cross_validate(&p.train, held.clone(), folds.clone(), &o, &mut log)?;
             print_shape(&describe_shape(&o.net), &v, det);
         }
@@ -593,30 +591,102 @@ fn poisson_upper_95(n: usize) -> f64 {
     }
 }
 
-/// `HIDDEN[:NOISE[:NEGATIVES]]` as `--compare` takes it (NEGATIVES: per positive per epoch).
-fn parse_shape(s: &str) -> anyhow::Result<(usize, f32, Option<usize>)> {
-    let bad = || anyhow::anyhow!("--compare {s}: HIDDEN[:NOISE[:NEGATIVES]] expected");
-    let mut parts = s.split(':');
+/// A head's recipe as `--compare` takes it: `HIDDEN[:NOISE[:NEGATIVES]]` (NEGATIVES: per
+/// positive per epoch), then optionally `:ramp=WEIGHT` (the negatives' weight grown to WEIGHT by
+/// the last epoch), `:pick` (the checkpoint with the fewest false activations on real speech
+/// held aside) and `:nomine` (no hard-negative mining).
+#[derive(Debug, Clone, PartialEq)]
+struct Shape {
+    hidden: usize,
+    noise: f32,
+    negatives: Option<usize>,
+    ramp: Option<f32>,
+    pick: bool,
+    no_mining: bool,
+}
+
+impl Shape {
+    /// `net` with this recipe; `threshold`: where a checkpoint's false activations are counted.
+    fn apply(&self, net: &train::NetOptions, threshold: f32) -> train::NetOptions {
+        train::NetOptions {
+            hidden: self.hidden,
+            input_noise: self.noise,
+            negatives_per_positive: self.negatives.unwrap_or(net.negatives_per_positive),
+            negative_ramp: self.ramp.or(net.negative_ramp),
+            pick_checkpoint: if self.pick {
+                Some(threshold)
+            } else {
+                net.pick_checkpoint
+            },
+            mine_hard: net.mine_hard && !self.no_mining,
+            ..net.clone()
+        }
+    }
+}
+
+fn parse_shape(s: &str) -> anyhow::Result<Shape> {
+    let bad = || {
+        anyhow::anyhow!(
+            "--compare {s}: HIDDEN[:NOISE[:NEGATIVES]][:ramp=WEIGHT][:pick][:nomine] expected"
+        )
+    };
+    let mut parts = s.split(':').peekable();
     let hidden: usize = parts.next().unwrap_or("").parse().map_err(|_| bad())?;
-    let noise: f32 = parts.next().unwrap_or("0").parse().map_err(|_| bad())?;
-    let negs: Option<usize> = parts
-        .next()
-        .map(str::parse)
+    let mut numbers = Vec::new();
+    while let Some(p) = parts.next_if(|p| p.parse::<f32>().is_ok()) {
+        numbers.push(p);
+    }
+    anyhow::ensure!(numbers.len() <= 2, bad());
+    let noise: f32 = numbers
+        .first()
+        .map_or(Ok(0.0), |n| n.parse())
+        .map_err(|_| bad())?;
+    let negatives: Option<usize> = numbers
+        .get(1)
+        .map(|n| n.parse())
         .transpose()
         .map_err(|_| bad())?;
-    anyhow::ensure!(parts.next().is_none(), bad());
+    let (mut ramp, mut pick, mut no_mining) = (None, false, false);
+    for p in parts {
+        match p.split_once('=') {
+            Some(("ramp", w)) if ramp.is_none() => {
+                ramp = Some(w.parse::<f32>().map_err(|_| bad())?)
+            }
+            None if p == "pick" && !pick => pick = true,
+            None if p == "nomine" && !no_mining => no_mining = true,
+            _ => return Err(bad()),
+        }
+    }
     anyhow::ensure!(
         (1..=512).contains(&hidden)
             && (0.0..=4.0).contains(&noise)
-            && negs.is_none_or(|n| (1..=256).contains(&n)),
-        "--compare {s}: 1-512 hidden units, input noise 0-4, 1-256 negatives per positive"
+            && negatives.is_none_or(|n| (1..=256).contains(&n))
+            && ramp.is_none_or(|w| (0.1..=1000.0).contains(&w)),
+        "--compare {s}: 1-512 hidden units, input noise 0-4, 1-256 negatives per positive, a ramp to 0.1-1000"
     );
-    Ok((hidden, noise, negs))
+    Ok(Shape {
+        hidden,
+        noise,
+        negatives,
+        ramp,
+        pick,
+        no_mining,
+    })
 }
 
 fn describe_shape(net: &train::NetOptions) -> String {
+    let ramp = net
+        .negative_ramp
+        .map(|w| format!(":ramp={w}"))
+        .unwrap_or_default();
+    let pick = if net.pick_checkpoint.is_some() {
+        ":pick"
+    } else {
+        ""
+    };
+    let mine = if net.mine_hard { "" } else { ":nomine" };
     format!(
-        "{}:{}:{} ({}k weights)",
+        "{}:{}:{}{ramp}{pick}{mine} ({}k weights)",
         net.hidden,
         net.input_noise,
         net.negatives_per_positive,
@@ -706,11 +776,65 @@ mod tests {
     /// missing part keeps the trainer's default, anything else is refused.
     #[test]
     fn compare_specs_parse() {
-        assert_eq!(parse_shape("64").unwrap(), (64, 0.0, None));
-        assert_eq!(parse_shape("32:0.5").unwrap(), (32, 0.5, None));
-        assert_eq!(parse_shape("64:3:24").unwrap(), (64, 3.0, Some(24)));
+        let shape = |hidden, noise, negatives, ramp, pick| Shape {
+            hidden,
+            noise,
+            negatives,
+            ramp,
+            pick,
+            no_mining: false,
+        };
+        assert_eq!(
+            parse_shape("64").unwrap(),
+            shape(64, 0.0, None, None, false)
+        );
+        assert_eq!(
+            parse_shape("32:0.5").unwrap(),
+            shape(32, 0.5, None, None, false)
+        );
+        assert_eq!(
+            parse_shape("64:3:24").unwrap(),
+            shape(64, 3.0, Some(24), None, false)
+        );
+        assert_eq!(
+            parse_shape("64:3:8:ramp=30:pick").unwrap(),
+            shape(64, 3.0, Some(8), Some(30.0), true)
+        );
+        assert_eq!(
+            parse_shape("64:pick").unwrap(),
+            shape(64, 0.0, None, None, true)
+        );
+        let plain = Shape {
+            no_mining: true,
+            ..shape(64, 3.0, None, None, false)
+        };
+        assert_eq!(parse_shape("64:3:nomine").unwrap(), plain);
+        assert!(!plain.apply(&train::NetOptions::default(), 0.6).mine_hard);
+        // The recipe applied: what the shape leaves out is the trainer's.
+        let net = shape(64, 3.0, None, Some(30.0), true).apply(&train::NetOptions::default(), 0.6);
+        assert_eq!(
+            (
+                net.hidden,
+                net.negatives_per_positive,
+                net.negative_ramp,
+                net.pick_checkpoint
+            ),
+            (64, 8, Some(30.0), Some(0.6))
+        );
         for bad in [
-            "", "x", "64:y", "64:3:0", "64:3:8:1", "0", "64:5", "64:3:-1",
+            "",
+            "x",
+            "64:y",
+            "64:3:0",
+            "64:3:8:1",
+            "0",
+            "64:5",
+            "64:3:-1",
+            "64:ramp=",
+            "64:ramp=0",
+            "64:pick:pick",
+            "64:3:8:picky",
+            "64:pick:3",
         ] {
             assert!(parse_shape(bad).is_err(), "{bad:?} accepted");
         }
