@@ -175,9 +175,11 @@ pub(super) fn train_on(
             .collect(),
         None => Vec::new(),
     };
-    let mut aside = vec![false; data.len()];
-    validation.iter().for_each(|&si| aside[si as usize] = true);
-    neg.retain(|ex| !aside[ex.stream as usize]);
+    if !validation.is_empty() {
+        let mut aside = vec![false; data.len()];
+        validation.iter().for_each(|&si| aside[si as usize] = true);
+        neg.retain(|ex| !aside[ex.stream as usize]);
+    }
     let (mean, std) = input_scaling(data);
     // Parameters, He-initialised.
     let scale = (2.0 / n as f32).sqrt();
