@@ -366,6 +366,25 @@ fn bench(
             rt.block_on(zoe::app::bench::chat(cfg, turns))?;
             Ok(ExitCode::SUCCESS)
         }
+        BenchCommand::FalseWakes {
+            shared,
+            speech,
+            verify_model,
+        } => {
+            let speech = if speech.is_empty() {
+                zoe::app::bench::false_wakes::unseen(&cfg)?
+            } else {
+                speech
+            };
+            rt.block_on(zoe::app::models::ensure_wake(&cfg))?;
+            let args = zoe::app::bench::false_wakes::Args {
+                shared,
+                speech,
+                verify_model,
+            };
+            zoe::app::bench::false_wakes::run(&cfg, &args)?;
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Wake {
             shared,
             train,

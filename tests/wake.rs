@@ -950,3 +950,58 @@ fn a_signal_ends_training_at_once() {
         "a head was written"
     );
 }
+
+/// `zoe bench false-wakes` on real speech without the phrase (Picovoice's speakers saying other
+/// keywords, and jfk.wav): a row per speaker with its minutes, then all of them, and whisper's check
+/// lets no false turn through.
+#[test]
+fn false_wakes_bench_counts_real_speech() {
+    let (Some(features), Some(tiny), Some(wwb), Some(jfk)) = (
+        data::wake_features_dir(),
+        data::tiny_en(),
+        data::shared("wwb_dev_speakers.wav"),
+        data::shared("jfk.wav"),
+    ) else {
+        return;
+    };
+    let shared = tiny.ancestors().nth(3).expect("shared/models/whisper/FILE");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoe"))
+        .arg("--set")
+        .arg(format!(
+            "wake.features_dir={:?}",
+            features.display().to_string()
+        ))
+        .args(["bench", "false-wakes", "--shared"])
+        .arg(shared)
+        .arg(format!("keywords={}", wwb.display()))
+        .arg(&jfk)
+        .output()
+        .expect("run zoe bench false-wakes");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = |name: &str| -> Vec<String> {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no row {name} in:\n{text}"))
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    let minutes = |r: &[String]| r[1].parse::<f64>().expect("minutes");
+    let (keywords, jfk, all) = (row("keywords"), row("jfk"), row("all"));
+    // 7.5 min of keywords and 11 s of jfk, each after a second of silence.
+    assert!((minutes(&keywords) - 7.5).abs() < 0.1, "{text}");
+    assert!((minutes(&jfk) - 0.2).abs() < 0.05, "{text}");
+    assert!(
+        (minutes(&all) - minutes(&keywords) - minutes(&jfk)).abs() < 0.05,
+        "{text}"
+    );
+    // The last column: false turns after whisper's check.
+    let turns = all[all.len() - 4].parse::<usize>().expect("a count");
+    assert_eq!(turns, 0, "{text}");
+    assert!(text.contains("detector CPU:"), "{text}");
+}

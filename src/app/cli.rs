@@ -317,6 +317,22 @@ pub enum BenchCommand {
         #[arg(long, value_name = "HIDDEN[:NOISE[:NEGATIVES]][:ramp=W][:pick][:nomine]", num_args = 1..)]
         compare: Vec<String>,
     },
+    /// The shipped wake-word cascade on real speech no head was trained on (`tools/unseen-speech`:
+    /// six speakers, four languages): per speaker, the head's firings (whisper checks), the
+    /// cascade's (listening cues) and the false turns whisper's check lets through, per hour with
+    /// their 95 % upper bounds; the detector's CPU.
+    FalseWakes {
+        /// The shared data folder (whisper's real weights).
+        #[arg(long, default_value = "../shared")]
+        shared: PathBuf,
+        /// Real speech without the phrase, a speaker each: NAME=FOLDER, or a folder of WAV files
+        /// or one WAV file (default: every folder under <models_dir>/wake/unseen, which
+        /// tools/unseen-speech lays out).
+        speech: Vec<String>,
+        /// Whisper model (real weights in the shared folder) for the check.
+        #[arg(long, default_value = "tiny.en")]
+        verify_model: String,
+    },
     /// Speech synthesis per engine (espeak-ng, the Piper voice in process): first audio, real-time
     /// factor, memory, greeting latency end to end, and the round trip through real whisper.
     Tts {

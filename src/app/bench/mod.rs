@@ -19,6 +19,7 @@ use crate::health::Health;
 use crate::hearing::replay::feed_files;
 use crate::shutdown::Shutdown;
 
+pub mod false_wakes;
 pub mod intents;
 pub mod latency;
 pub mod serve;

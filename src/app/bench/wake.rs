@@ -581,7 +581,7 @@ fn print_cascade(
 
 /// The 95 % upper confidence bound of a Poisson count seen `n` times (exact for 0–10, a normal
 /// approximation above).
-fn poisson_upper_95(n: usize) -> f64 {
+pub(super) fn poisson_upper_95(n: usize) -> f64 {
     const EXACT: [f64; 11] = [
         3.00, 4.74, 6.30, 7.75, 9.15, 10.51, 11.84, 13.15, 14.43, 15.71, 16.96,
     ];
@@ -710,6 +710,18 @@ fn print_shape(name: &str, cv: &CrossValidation, det: &DetectorConfig) {
     }
 }
 
+/// What the pipeline hands whisper for a wake detected at `end` in `audio`: the detector's window
+/// before it and up to `after` samples of what follows, with the VAD's 240 ms pre-roll and 96 ms
+/// tail of silence.
+pub(super) fn as_sent(audio: &[f32], end: usize, after: usize) -> Vec<f32> {
+    let start = end.saturating_sub(train::RECEPTIVE);
+    let stop = (end + after).min(audio.len());
+    let mut out = vec![0.0; 240 * 16];
+    out.extend_from_slice(&audio[start.min(stop)..stop]);
+    out.resize(out.len() + 96 * 16, 0.0);
+    out
+}
+
 /// The second stage on held-out detections, each window transcribed once.
 struct Check {
     whisper: Whisper,
@@ -726,12 +738,10 @@ impl Check {
         // Real speech goes on after a false wake (the pipeline hears it out); a synthetic clip
         // is followed by silence and then the next clip, which the VAD would not join to it.
         let after = if h.real { 40_000 } else { 9_600 };
-        let start = d.end.saturating_sub(train::RECEPTIVE);
-        let end = (d.end + after).min(h.audio.len());
-        let mut audio = vec![0.0; 240 * 16];
-        audio.extend_from_slice(&h.audio[start.min(end)..end]);
-        audio.resize(audio.len() + 96 * 16, 0.0);
-        let text = self.whisper.transcribe(&audio)?.text;
+        let text = self
+            .whisper
+            .transcribe(&as_sent(&h.audio, d.end, after))?
+            .text;
         let ok = self.verifier.request_after_phrase(&text).is_some();
         if ok {
             eprintln!(
