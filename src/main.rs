@@ -366,6 +366,22 @@ fn bench(
             rt.block_on(zoe::app::bench::chat(cfg, turns))?;
             Ok(ExitCode::SUCCESS)
         }
+        BenchCommand::WakeTurns {
+            shared,
+            requests,
+            scenes,
+            whisper,
+        } => {
+            rt.block_on(zoe::app::models::ensure_wake(&cfg))?;
+            let args = zoe::app::bench::wake_turns::Args {
+                shared,
+                requests,
+                scenes,
+                whisper,
+            };
+            rt.block_on(zoe::app::bench::wake_turns::run(&cfg, &args))?;
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::FalseWakes {
             shared,
             speech,

@@ -333,6 +333,23 @@ pub enum BenchCommand {
         #[arg(long, default_value = "tiny.en")]
         verify_model: String,
     },
+    /// "Hey Zoe" and a request (real people's, from SLURP) said by voices no wake head was
+    /// trained on, through the whole voice pipeline with the defaults: how often the right turn
+    /// comes, and why the others gave none (not woken, or whisper's check vetoed the wake).
+    WakeTurns {
+        /// The shared data folder (whisper's weights, Smart Turn).
+        #[arg(long, default_value = "../shared")]
+        shared: PathBuf,
+        /// The requests: SLURP's JSONL, or a sentence a line.
+        #[arg(long, default_value = "../shared/slurp/devel.jsonl")]
+        requests: PathBuf,
+        /// Scenes in all.
+        #[arg(long, default_value_t = 120)]
+        scenes: usize,
+        /// Whisper model by name in the shared folder.
+        #[arg(long, default_value = "tiny.en")]
+        whisper: String,
+    },
     /// Speech synthesis per engine (espeak-ng, the Piper voice in process): first audio, real-time
     /// factor, memory, greeting latency end to end, and the round trip through real whisper.
     Tts {

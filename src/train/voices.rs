@@ -142,6 +142,9 @@ pub enum VoiceSpec {
         stretch: f32,
         f0: u32,
     },
+    /// A Festival voice (`text2wave`, a child process), its durations stretched. No training run
+    /// speaks with Festival: `zoe bench wake-turns` does, for voices no head heard.
+    Festival { voice: String, stretch: f32 },
     /// The TTS backend configured for Zoe (Piper).
     Configured,
 }
@@ -152,6 +155,7 @@ impl VoiceSpec {
         match self {
             VoiceSpec::Espeak { .. } => "espeak",
             VoiceSpec::Flite { .. } => "flite",
+            VoiceSpec::Festival { .. } => "festival",
             VoiceSpec::Configured => "piper",
         }
     }
@@ -164,6 +168,7 @@ impl VoiceSpec {
             VoiceSpec::Flite { voice, stretch, f0 } => {
                 format!("flite {voice} x{stretch:.2} {f0}Hz")
             }
+            VoiceSpec::Festival { voice, stretch } => format!("festival {voice} x{stretch:.2}"),
             VoiceSpec::Configured => "configured TTS".into(),
         }
     }
@@ -218,6 +223,16 @@ pub fn flite_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Whether Festival's `text2wave` is installed.
+pub fn festival_available() -> bool {
+    std::process::Command::new("text2wave")
+        .arg("-h")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok()
+}
+
 /// Speaks `text` with any of the voices, at 16 kHz.
 pub struct Speaker {
     configured: Option<Box<dyn Tts>>,
@@ -263,6 +278,28 @@ impl Speaker {
                     .map_err(|e| err(e.to_string()))?;
                 if !status.success() {
                     return Err(err(format!("flite exited with {status}")));
+                }
+                crate::audio::load_wav(&out)
+                    .map(|c| c.samples)
+                    .map_err(|e| err(e.to_string()))
+            }
+            VoiceSpec::Festival { voice: v, stretch } => {
+                let (text_file, out) =
+                    (self.tmp.path().join("text"), self.tmp.path().join("f.wav"));
+                std::fs::write(&text_file, text).map_err(|e| err(e.to_string()))?;
+                let status = std::process::Command::new("text2wave")
+                    .arg("-eval")
+                    .arg(format!(
+                        "(begin (voice_{v}) (Parameter.set 'Duration_Stretch {stretch}))"
+                    ))
+                    .arg(&text_file)
+                    .arg("-o")
+                    .arg(&out)
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .map_err(|e| err(e.to_string()))?;
+                if !status.success() {
+                    return Err(err(format!("text2wave exited with {status}")));
                 }
                 crate::audio::load_wav(&out)
                     .map(|c| c.samples)

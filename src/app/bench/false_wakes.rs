@@ -170,7 +170,7 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
                 row.turns += 1;
                 heard.push(format!("{:.1} s: {text:?}", d.end as f64 / 16_000.0));
             }
-            tracing::info!(speaker = %name, at_s = d.end as f64 / 16_000.0, %text, "cue");
+            tracing::info!(speaker = %name, at_s = d.end as f64 / 16_000.0, score = d.score, %text, "cue");
         }
         print_row(&name, &row);
         for h in heard {

@@ -29,6 +29,7 @@ pub mod tts;
 pub mod turn;
 pub mod wake;
 mod wake_enrolment;
+pub mod wake_turns;
 
 const GREETINGS: &[(&str, &str)] = &[
     ("hi", "Hi there! How can I help you today?"),
