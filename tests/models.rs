@@ -354,3 +354,81 @@ async fn a_damaged_voice_falls_back_to_espeak() {
     let (samples, _) = crate::support::read_wav(&wav);
     assert!(crate::support::rms(&samples) > 0.03, "espeak-ng spoke");
 }
+
+/// `zoe doctor` on a Jetson (its inputs faked: JetPack's release file, `nvpmodel`,
+/// `jetson_clocks` and `systemctl` as scripts on the PATH, the stand-in's `/api/ps`): the power
+/// mode and the clocks with how to fix them, where Ollama runs the model, and whether the memory
+/// left holds it, with the desktop to switch off; where whisper runs on any machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_a_jetson() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = crate::support::standin(crate::support::Timing::instant()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("nv_tegra_release");
+    std::fs::write(
+        &release,
+        "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, DATE: Wed Jan  8 01:49:37 UTC 2025\n",
+    )
+    .unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for (name, out) in [
+        ("nvpmodel", "NV Power Mode: 15W\n0\n"),
+        (
+            "jetson_clocks",
+            "cpu0: Online=1 Governor=schedutil MinFreq=729600 MaxFreq=1984000 CurrentFreq=729600\n\
+             GPU MinFreq=306000000 MaxFreq=918000000 CurrentFreq=306000000\n",
+        ),
+        ("systemctl", "graphical.target\n"),
+    ] {
+        let p = bin.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\nprintf '%s' '{out}'\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let models_dir = format!("stt.models_dir=\"{}\"", dir.path().display());
+    let args: Vec<String> = ["doctor", "--llm-url", &s.url(), "--set", &models_dir]
+        .map(String::from)
+        .to_vec();
+    let env = [
+        ("RUST_LOG", "warn"),
+        ("PATH", path.as_str()),
+        ("ZOE_TEGRA_RELEASE", release.to_str().unwrap()),
+    ];
+    let doctor = || crate::support::run_zoe_env(args.clone(), &env);
+    // Loaded, 3 % of it on the GPU.
+    s.set_loaded(5_600_000_000, Some(170_000_000));
+    let out = doctor().await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "ok    jetson: JetPack L4T R36.4.3",
+        "WARN  power mode: 15W: not MAXN",
+        "fix: sudo nvpmodel -m 0",
+        "WARN  clocks: scaling",
+        "fix: sudo jetson_clocks",
+        "WARN  model placement: gemma3n:e2b is loaded (5.6 GB), 3 % on the GPU",
+        "ok    memory: ",
+        "ok    whisper runs: on the CPU (this build has no CUDA",
+    ] {
+        assert!(stdout.contains(want), "{want:?} in:\n{stdout}");
+    }
+    // Not loaded yet, and bigger than the memory left: the desktop is named.
+    s.set_loaded(1_000_000_000_000, None);
+    let out = doctor().await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "ok    model placement: gemma3n:e2b is not loaded yet",
+        "WARN  memory: ",
+        "the model needs 1000.0 GB more",
+        "multi-user.target",
+    ] {
+        assert!(stdout.contains(want), "{want:?} in:\n{stdout}");
+    }
+    // Another machine: no Jetson lines.
+    let out = crate::support::run_zoe(args.clone()).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.contains("power mode") && !stdout.contains("memory:"),
+        "{stdout}"
+    );
+}

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use rodio::cpal::traits::HostTrait;
 
+use crate::app::jetson::{self, Finding, Level, Probe};
 use crate::config::{Config, TtsBackend};
 use crate::stt::ggml::parse_header;
 
@@ -19,6 +20,18 @@ impl Report {
     fn fail(&mut self, what: &str, detail: &str, fix: &str) {
         self.failures += 1;
         println!("FAIL  {what}: {detail}\n      fix: {fix}");
+    }
+    /// Works, but not as well as it should: said with its fix, not counted as a failure.
+    fn warn(&self, what: &str, detail: &str, fix: &str) {
+        println!("WARN  {what}: {detail}\n      fix: {fix}");
+    }
+    fn finding(&mut self, f: &Finding) {
+        let fix = f.fix.as_deref().unwrap_or("");
+        match f.level {
+            Level::Ok => self.ok(f.what, &f.detail),
+            Level::Warn => self.warn(f.what, &f.detail, fix),
+            Level::Fail => self.fail(f.what, &f.detail, fix),
+        }
     }
 }
 
@@ -62,6 +75,27 @@ pub async fn run(cfg: &Config) -> usize {
             &format!("{} is missing", model.display()),
             "zoe models fetch   (or --whisper-model PATH)",
         ),
+    }
+
+    // Where whisper runs.
+    let (runs, on_gpu) = crate::stt::backend::describe(
+        &crate::stt::backend::devices(),
+        crate::stt::backend::CUDA_BUILD,
+    );
+    if on_gpu || !crate::stt::backend::CUDA_BUILD {
+        r.ok("whisper runs", &runs);
+    } else {
+        r.fail(
+            "whisper runs",
+            &runs,
+            "install the NVIDIA driver (JetPack on a Jetson), or build for the CPU: \
+             cargo build --release",
+        );
+    }
+    let probe = Probe::system();
+    let on_jetson = probe.tegra_release.exists();
+    for f in jetson::jetson_checks(&probe) {
+        r.finding(&f);
     }
 
     // Wake word.
@@ -201,7 +235,11 @@ pub async fn run(cfg: &Config) -> usize {
         .build()
         .expect("static client");
     match cfg.llm.api {
-        crate::config::Api::Ollama => check_ollama(&mut r, &client, cfg).await,
+        crate::config::Api::Ollama => {
+            if check_ollama(&mut r, &client, cfg).await {
+                check_loaded(&mut r, &client, cfg, on_jetson.then_some(&probe)).await;
+            }
+        }
         crate::config::Api::OpenAi => check_openai(&mut r, &client, cfg).await,
     }
     println!(
@@ -215,15 +253,18 @@ pub async fn run(cfg: &Config) -> usize {
     r.failures
 }
 
-/// Ollama reachable, and the model pulled (`/api/tags`).
-async fn check_ollama(r: &mut Report, client: &reqwest::Client, cfg: &Config) {
+/// Ollama reachable, and the model pulled (`/api/tags`); true when both.
+async fn check_ollama(r: &mut Report, client: &reqwest::Client, cfg: &Config) -> bool {
     let url = format!("{}/api/tags", cfg.llm.url);
     match client.get(&url).send().await {
-        Err(e) => r.fail(
-            "ollama",
-            &format!("cannot reach {}: {e}", cfg.llm.url),
-            "ollama serve   (or set --llm-url)",
-        ),
+        Err(e) => {
+            r.fail(
+                "ollama",
+                &format!("cannot reach {}: {e}", cfg.llm.url),
+                "ollama serve   (or set --llm-url)",
+            );
+            false
+        }
         Ok(resp) => {
             let body: serde_json::Value = resp.json().await.unwrap_or_default();
             r.ok("ollama", &format!("reachable at {}", cfg.llm.url));
@@ -241,8 +282,78 @@ async fn check_ollama(r: &mut Report, client: &reqwest::Client, cfg: &Config) {
                     &format!("ollama pull {want}"),
                 );
             }
+            pulled
         }
     }
+}
+
+/// Where Ollama runs the model it keeps loaded (`/api/ps`), and on a Jetson (`jetson`: its probe)
+/// whether the memory left holds the model: what it still needs to load (its size in
+/// `/api/tags`) and Zoe's headroom.
+async fn check_loaded(
+    r: &mut Report,
+    client: &reqwest::Client,
+    cfg: &Config,
+    jetson: Option<&Probe>,
+) {
+    let get = |path: &str| {
+        let url = format!("{}{path}", cfg.llm.url);
+        async move {
+            match client.get(url).send().await {
+                Ok(resp) if resp.status().is_success() => {
+                    resp.json::<serde_json::Value>().await.ok()
+                }
+                _ => None,
+            }
+        }
+    };
+    let want = &cfg.llm.model;
+    let loaded = match get("/api/ps").await {
+        Some(ps) => jetson::loaded_models(&ps)
+            .into_iter()
+            .find(|m| jetson::same_model(&m.name, want)),
+        None => {
+            r.warn(
+                "model placement",
+                "Ollama did not answer /api/ps",
+                "update Ollama (0.1.33 or later lists the loaded models)",
+            );
+            return;
+        }
+    };
+    match &loaded {
+        Some(m) => r.finding(&jetson::placement(m)),
+        None => r.ok(
+            "model placement",
+            &format!("{want} is not loaded yet (Zoe's warm start loads it)"),
+        ),
+    }
+    let Some(probe) = jetson else { return };
+    let Some(available) = std::fs::read_to_string(&probe.meminfo)
+        .ok()
+        .as_deref()
+        .and_then(jetson::mem_available)
+    else {
+        return;
+    };
+    let needed = match loaded {
+        Some(_) => 0,
+        None => get("/api/tags")
+            .await
+            .and_then(|t| {
+                t["models"]
+                    .as_array()?
+                    .iter()
+                    .find(|m| jetson::same_model(m["name"].as_str().unwrap_or(""), want))?["size"]
+                    .as_u64()
+            })
+            .unwrap_or(0),
+    };
+    r.finding(&jetson::memory(
+        available,
+        needed,
+        jetson::boots_to_desktop(probe),
+    ));
 }
 
 /// An OpenAI-compatible server reachable, and what models it lists (`/v1/models`); a server that

@@ -22,6 +22,7 @@ pub mod chat;
 pub mod cli;
 pub mod doctor;
 pub mod input;
+pub mod jetson;
 pub mod listen;
 pub mod models;
 pub mod replay;

@@ -143,6 +143,10 @@ struct State {
     requests: Vec<Recorded>,
     split_lines: bool,
     model: String,
+    /// The model's size in memory (`/api/tags`, `/api/ps`).
+    model_size: u64,
+    /// How much of it Ollama placed on the GPU, once loaded (`/api/ps`); `None`: not loaded.
+    loaded_vram: Option<u64>,
     /// The previous chat prompt: like Ollama's cache, a shared prefix costs no prompt time.
     last_prompt: Vec<char>,
 }
@@ -169,6 +173,8 @@ impl StandIn {
             requests: Vec::new(),
             split_lines: false,
             model: "gemma3n:e2b".into(),
+            model_size: 5_600_000_000,
+            loaded_vram: None,
             last_prompt: Vec::new(),
         }));
         let st = state.clone();
@@ -214,6 +220,15 @@ impl StandIn {
     /// Send every NDJSON line in two writes split at its middle byte (often inside a UTF-8 char).
     pub fn set_split_lines(&self, on: bool) {
         self.lock().split_lines = on;
+    }
+
+    /// What `/api/ps` shows: the model loaded with `vram` of its bytes on the GPU (the rest on
+    /// the CPU), or not loaded (`None`); and its size (`/api/tags` too). What a real server shows
+    /// only with a GPU and a model that does or does not fit.
+    pub fn set_loaded(&self, size: u64, vram: Option<u64>) {
+        let mut st = self.lock();
+        st.model_size = size;
+        st.loaded_vram = vram;
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -350,7 +365,7 @@ async fn serve_connection(mut sock: TcpStream, state: Arc<Mutex<State>>) {
         };
         let is_user_chat = recorded.is_user_chat();
         let prompt = prompt_text(&body);
-        let (model, script, timing, split, new_prompt_chars) = {
+        let (model, script, timing, split, new_prompt_chars, size, vram) = {
             let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
             st.requests.push(recorded);
             let cached = st
@@ -380,6 +395,8 @@ async fn serve_connection(mut sock: TcpStream, state: Arc<Mutex<State>>) {
                 st.timing,
                 st.split_lines,
                 new_prompt_chars,
+                st.model_size,
+                st.loaded_vram,
             )
         };
         let keep_open = match (req.method.as_str(), req.path.as_str()) {
@@ -387,8 +404,17 @@ async fn serve_connection(mut sock: TcpStream, state: Arc<Mutex<State>>) {
                 chat(&mut sock, &body, script, timing, split, new_prompt_chars).await
             }
             ("GET", "/api/tags") => {
-                let tags = json!({"models": [{"name": model, "model": model}]});
+                let tags = json!({"models": [{"name": model, "model": model, "size": size}]});
                 respond_json(&mut sock, 200, &tags).await.is_ok()
+            }
+            ("GET", "/api/ps") => {
+                let models: Vec<Value> = vram
+                    .map(|v| json!({"name": model, "model": model, "size": size, "size_vram": v}))
+                    .into_iter()
+                    .collect();
+                respond_json(&mut sock, 200, &json!({"models": models}))
+                    .await
+                    .is_ok()
             }
             ("GET", "/api/version") => respond_json(&mut sock, 200, &json!({"version": "0.12.6"}))
                 .await

@@ -13,6 +13,7 @@
 //! whisper-rs 0.16's safe wrapper for it casts its boxed closure to the wrong type, so the raw
 //! callback is used here with a pointer to the job's [`AbortCheck`], which outlives the call.
 
+pub mod backend;
 pub mod eval;
 pub mod ggml;
 pub mod text;
@@ -397,7 +398,12 @@ impl Whisper {
             ends_clause,
             canon,
         };
-        tracing::info!(model = %cfg.model.display(), ms = t.elapsed().as_millis() as u64, "whisper model loaded");
+        tracing::info!(
+            model = %cfg.model.display(),
+            ms = t.elapsed().as_millis() as u64,
+            runs = %backend::describe(&backend::devices(), backend::CUDA_BUILD).0,
+            "whisper model loaded"
+        );
         Ok(w)
     }
 
