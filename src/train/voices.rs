@@ -266,44 +266,28 @@ impl Speaker {
                 f0,
             } => {
                 let out = self.tmp.path().join("flite.wav");
-                let status = std::process::Command::new("flite")
-                    .args(["-voice", v, "--setf"])
+                let mut cmd = std::process::Command::new("flite");
+                cmd.args(["-voice", v, "--setf"])
                     .arg(format!("duration_stretch={stretch}"))
                     .arg("--setf")
                     .arg(format!("int_f0_target_mean={f0}"))
                     .args(["-t", text, "-o"])
-                    .arg(&out)
-                    .stderr(std::process::Stdio::null())
-                    .status()
-                    .map_err(|e| err(e.to_string()))?;
-                if !status.success() {
-                    return Err(err(format!("flite exited with {status}")));
-                }
-                crate::audio::load_wav(&out)
-                    .map(|c| c.samples)
-                    .map_err(|e| err(e.to_string()))
+                    .arg(&out);
+                spoken_into(cmd, &out).map_err(err)
             }
             VoiceSpec::Festival { voice: v, stretch } => {
                 let (text_file, out) =
                     (self.tmp.path().join("text"), self.tmp.path().join("f.wav"));
                 std::fs::write(&text_file, text).map_err(|e| err(e.to_string()))?;
-                let status = std::process::Command::new("text2wave")
-                    .arg("-eval")
+                let mut cmd = std::process::Command::new("text2wave");
+                cmd.arg("-eval")
                     .arg(format!(
                         "(begin (voice_{v}) (Parameter.set 'Duration_Stretch {stretch}))"
                     ))
                     .arg(&text_file)
                     .arg("-o")
-                    .arg(&out)
-                    .stderr(std::process::Stdio::null())
-                    .status()
-                    .map_err(|e| err(e.to_string()))?;
-                if !status.success() {
-                    return Err(err(format!("text2wave exited with {status}")));
-                }
-                crate::audio::load_wav(&out)
-                    .map(|c| c.samples)
-                    .map_err(|e| err(e.to_string()))
+                    .arg(&out);
+                spoken_into(cmd, &out).map_err(err)
             }
             VoiceSpec::Configured => match &mut self.configured {
                 Some(t) => tts::synthesize_16k(t.as_mut(), text).map_err(|e| err(e.to_string())),
@@ -311,6 +295,21 @@ impl Speaker {
             },
         }
     }
+}
+
+/// Runs a synthesizer that writes its speech to `out`, and reads it back at 16 kHz.
+fn spoken_into(mut cmd: std::process::Command, out: &Path) -> Result<Vec<f32>, String> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let status = cmd
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if !status.success() {
+        return Err(format!("{program} exited with {status}"));
+    }
+    crate::audio::load_wav(out)
+        .map(|c| c.samples)
+        .map_err(|e| e.to_string())
 }
 
 /// Where the speech is in a clip: first and last sample above 1 % of the peak.
