@@ -66,17 +66,43 @@ impl Probe {
     }
 }
 
-/// A command's standard output, if it ran and succeeded.
+/// Longest a probed command may take: doctor never hangs on a stuck tool.
+const COMMAND_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A command's standard output, if it ran, succeeded and ended within [`COMMAND_DEADLINE`] (a
+/// command still running then is killed).
 fn output(cmd: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new(cmd)
+    use std::io::Read;
+    let mut child = Command::new(cmd)
         .args(args)
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
-        .output()
+        .spawn()
         .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    // The tools print a few lines: read them on a thread, so a full pipe cannot stall the wait.
+    let mut stdout = child.stdout.take()?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < COMMAND_DEADLINE => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    };
+    let text = reader.join().ok()?;
+    status.success().then_some(text)
 }
 
 /// The release line of `/etc/nv_tegra_release` ("R36 (release), REVISION: 4.3, …" → "R36.4.3").
@@ -365,6 +391,16 @@ mod tests {
         let short = memory(500_000_000, 0, false);
         assert_eq!(short.level, Level::Warn);
         assert!(!short.fix.unwrap().contains("multi-user"));
+    }
+
+    /// A tool that hangs is given up on, not waited for.
+    #[test]
+    fn a_stuck_tool_is_given_up() {
+        let t = std::time::Instant::now();
+        assert_eq!(output(Path::new("sleep"), &["30"]), None);
+        assert!(t.elapsed() < COMMAND_DEADLINE * 2, "{:?}", t.elapsed());
+        assert_eq!(output(Path::new("echo"), &["hi"]).as_deref(), Some("hi\n"));
+        assert_eq!(output(Path::new("/nonexistent/tool"), &[]), None);
     }
 
     /// Not a Jetson: no Jetson lines at all.
