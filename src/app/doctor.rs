@@ -269,10 +269,11 @@ async fn check_ollama(r: &mut Report, client: &reqwest::Client, cfg: &Config) ->
             let body: serde_json::Value = resp.json().await.unwrap_or_default();
             r.ok("ollama", &format!("reachable at {}", cfg.llm.url));
             let want = &cfg.llm.model;
-            let pulled = body["models"].as_array().into_iter().flatten().any(|m| {
-                let name = m["name"].as_str().unwrap_or("");
-                name == want || name == format!("{want}:latest")
-            });
+            let pulled = body["models"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|m| jetson::same_model(m["name"].as_str().unwrap_or(""), want));
             if pulled {
                 r.ok("model", &format!("{want} is pulled"));
             } else {
