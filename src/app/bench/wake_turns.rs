@@ -23,6 +23,7 @@ use std::path::PathBuf;
 use super::{joined, replay_voice, stt::on_shared};
 use crate::audio::{write_wav, RATE};
 use crate::config::Config;
+use crate::dialogue::metrics::TurnMetrics;
 use crate::doubles::standin::{Script, StandIn, Timing};
 use crate::stt::eval::wer;
 use crate::stt::{Transcribe, Whisper};
@@ -183,12 +184,12 @@ pub async fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     }
     // Which scenes the cascade fires on, as the pipeline's detector runs over the same stream.
     let mut det = c.wake.detector()?;
+    // The scene a stream position falls in.
+    let scene_at = |at: usize| scenes.iter().rposition(|s| s.start <= at);
     let mut fired = vec![false; scenes.len()];
     for frame in stream.chunks(crate::hearing::vad::FRAME) {
-        if let Some(d) = det.push(frame)? {
-            if let Some(i) = scenes.iter().rposition(|s| s.start <= d.end) {
-                fired[i] = true;
-            }
+        if let Some(i) = det.push(frame)?.and_then(|d| scene_at(d.end)) {
+            fired[i] = true;
         }
     }
     let dir = tempfile::tempdir()?;
@@ -208,15 +209,14 @@ pub async fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     standin.set_default(Script::reply("Okay."));
     let turns = replay_voice(c, vec![file], false, &standin, false).await?;
 
-    // Each scene's turns: the transcript, and who ended the turn.
-    let mut texts: Vec<Vec<String>> = vec![Vec::new(); scenes.len()];
-    let mut ended: Vec<Vec<String>> = vec![Vec::new(); scenes.len()];
+    // Each scene's turns, by where their speech ended.
+    let mut heard: Vec<Vec<TurnMetrics>> = vec![Vec::new(); scenes.len()];
     for m in turns {
-        let Some(end) = m.speech_end_s else { continue };
-        let at = (end * RATE as f64) as usize;
-        if let Some(i) = scenes.iter().rposition(|s| s.start <= at) {
-            texts[i].push(m.transcript.unwrap_or_default());
-            ended[i].push(m.turn_ended_by.unwrap_or_default());
+        if let Some(i) = m
+            .speech_end_s
+            .and_then(|e| scene_at((e * RATE as f64) as usize))
+        {
+            heard[i].push(m);
         }
     }
     let mut whisper = Whisper::load(&stt)?;
@@ -224,11 +224,14 @@ pub async fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     let mut forms = [Tally::default(); 2];
     let mut wrong = Vec::new();
     for (i, s) in scenes.iter().enumerate() {
-        let t = &texts[i];
+        let t: Vec<&str> = heard[i]
+            .iter()
+            .map(|m| m.transcript.as_deref().unwrap_or(""))
+            .collect();
         let alone = whisper.transcribe(&s.alone)?.text;
         let alone_wer = wer(&s.request, &alone);
         // Right: the request as whisper writes it for that voice, or closer.
-        let right = t.len() == 1 && wer(&s.request, &t[0]) <= alone_wer.max(RIGHT_WER);
+        let right = t.len() == 1 && wer(&s.request, t[0]) <= alone_wer.max(RIGHT_WER);
         let one = Tally {
             scenes: 1,
             right: usize::from(right),
@@ -238,9 +241,13 @@ pub async fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
             vetoed: usize::from(t.is_empty() && fired[i]),
         };
         if !right && !t.is_empty() {
+            let ended: Vec<&str> = heard[i]
+                .iter()
+                .map(|m| m.turn_ended_by.as_deref().unwrap_or(""))
+                .collect();
             wrong.push(format!(
-                "{:?} heard as {t:?} (turn ended by {:?}; {}; alone: {alone:?})",
-                s.request, ended[i], s.voice
+                "{:?} heard as {t:?} (turn ended by {ended:?}; {}; alone: {alone:?})",
+                s.request, s.voice
             ));
         }
         match by_voice.iter_mut().find(|(v, _)| *v == s.voice) {
