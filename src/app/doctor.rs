@@ -236,8 +236,8 @@ pub async fn run(cfg: &Config) -> usize {
         .expect("static client");
     match cfg.llm.api {
         crate::config::Api::Ollama => {
-            if check_ollama(&mut r, &client, cfg).await {
-                check_loaded(&mut r, &client, cfg, on_jetson.then_some(&probe)).await;
+            if let Some(size) = check_ollama(&mut r, &client, cfg).await {
+                check_loaded(&mut r, &client, cfg, size, on_jetson.then_some(&probe)).await;
             }
         }
         crate::config::Api::OpenAi => check_openai(&mut r, &client, cfg).await,
@@ -253,8 +253,9 @@ pub async fn run(cfg: &Config) -> usize {
     r.failures
 }
 
-/// Ollama reachable, and the model pulled (`/api/tags`); true when both.
-async fn check_ollama(r: &mut Report, client: &reqwest::Client, cfg: &Config) -> bool {
+/// Ollama reachable, and the model pulled (`/api/tags`); when both, the model's size there (0
+/// where Ollama does not give it).
+async fn check_ollama(r: &mut Report, client: &reqwest::Client, cfg: &Config) -> Option<u64> {
     let url = format!("{}/api/tags", cfg.llm.url);
     match client.get(&url).send().await {
         Err(e) => {
@@ -263,7 +264,7 @@ async fn check_ollama(r: &mut Report, client: &reqwest::Client, cfg: &Config) ->
                 &format!("cannot reach {}: {e}", cfg.llm.url),
                 "ollama serve   (or set --llm-url)",
             );
-            false
+            None
         }
         Ok(resp) => {
             let body: serde_json::Value = resp.json().await.unwrap_or_default();
@@ -273,8 +274,8 @@ async fn check_ollama(r: &mut Report, client: &reqwest::Client, cfg: &Config) ->
                 .as_array()
                 .into_iter()
                 .flatten()
-                .any(|m| jetson::same_model(m["name"].as_str().unwrap_or(""), want));
-            if pulled {
+                .find(|m| jetson::same_model(m["name"].as_str().unwrap_or(""), want));
+            if pulled.is_some() {
                 r.ok("model", &format!("{want} is pulled"));
             } else {
                 r.fail(
@@ -283,33 +284,27 @@ async fn check_ollama(r: &mut Report, client: &reqwest::Client, cfg: &Config) ->
                     &format!("ollama pull {want}"),
                 );
             }
-            pulled
+            pulled.map(|m| m["size"].as_u64().unwrap_or(0))
         }
     }
 }
 
 /// Where Ollama runs the model it keeps loaded (`/api/ps`), and on a Jetson (`jetson`: its probe)
-/// whether the memory left holds the model: what it still needs to load (its size in
+/// whether the memory left holds the model: what it still needs to load (`size`, its size in
 /// `/api/tags`) and Zoe's headroom.
 async fn check_loaded(
     r: &mut Report,
     client: &reqwest::Client,
     cfg: &Config,
+    size: u64,
     jetson: Option<&Probe>,
 ) {
-    let get = |path: &str| {
-        let url = format!("{}{path}", cfg.llm.url);
-        async move {
-            match client.get(url).send().await {
-                Ok(resp) if resp.status().is_success() => {
-                    resp.json::<serde_json::Value>().await.ok()
-                }
-                _ => None,
-            }
-        }
+    let ps = match client.get(format!("{}/api/ps", cfg.llm.url)).send().await {
+        Ok(resp) if resp.status().is_success() => resp.json::<serde_json::Value>().await.ok(),
+        _ => None,
     };
     let want = &cfg.llm.model;
-    let loaded = match get("/api/ps").await {
+    let loaded = match ps {
         Some(ps) => jetson::loaded_models(&ps)
             .into_iter()
             .find(|m| jetson::same_model(&m.name, want)),
@@ -337,19 +332,7 @@ async fn check_loaded(
     else {
         return;
     };
-    let needed = match loaded {
-        Some(_) => 0,
-        None => get("/api/tags")
-            .await
-            .and_then(|t| {
-                t["models"]
-                    .as_array()?
-                    .iter()
-                    .find(|m| jetson::same_model(m["name"].as_str().unwrap_or(""), want))?["size"]
-                    .as_u64()
-            })
-            .unwrap_or(0),
-    };
+    let needed = if loaded.is_some() { 0 } else { size };
     r.finding(&jetson::memory(
         available,
         needed,
