@@ -213,24 +213,24 @@ pub fn voices(
         .collect()
 }
 
-/// Whether flite is installed.
-pub fn flite_available() -> bool {
-    std::process::Command::new("flite")
-        .arg("-lv")
+/// Whether `program` is installed: it runs and succeeds with `arg` (a listing or its help).
+fn answers(program: &str, arg: &str) -> bool {
+    std::process::Command::new(program)
+        .arg(arg)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
 }
 
+/// Whether flite is installed.
+pub fn flite_available() -> bool {
+    answers("flite", "-lv")
+}
+
 /// Whether Festival's `text2wave` is installed.
 pub fn festival_available() -> bool {
-    std::process::Command::new("text2wave")
-        .arg("-h")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok()
+    answers("text2wave", "-h")
 }
 
 /// Speaks `text` with any of the voices, at 16 kHz.
