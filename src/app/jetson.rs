@@ -159,7 +159,7 @@ pub fn mem_available(text: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix("MemAvailable:"))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|kb| kb.parse::<u64>().ok())
-        .map(|kb| kb * 1024)
+        .map(|kb| kb.saturating_mul(1024))
 }
 
 /// The Jetson's own checks: none on another machine.
@@ -303,7 +303,7 @@ pub fn memory(available: u64, needed: u64, desktop: bool) -> Finding {
             String::new()
         }
     );
-    if available >= needed + HEADROOM {
+    if available >= needed.saturating_add(HEADROOM) {
         return finding("memory", Level::Ok, detail, None);
     }
     let fix = if desktop {
@@ -388,6 +388,12 @@ mod tests {
         let short = memory(3_000_000_000, 5_600_000_000, true);
         assert_eq!(short.level, Level::Warn);
         assert!(short.fix.unwrap().contains("multi-user.target"));
+        // Numbers out of any range (a hostile server, a faked file) do not overflow.
+        assert_eq!(memory(1_000_000_000, u64::MAX, false).level, Level::Warn);
+        assert_eq!(
+            mem_available(&format!("MemAvailable: {} kB\n", u64::MAX)),
+            Some(u64::MAX)
+        );
         let short = memory(500_000_000, 0, false);
         assert_eq!(short.level, Level::Warn);
         assert!(!short.fix.unwrap().contains("multi-user"));
