@@ -455,6 +455,8 @@ fn real_speech_does_not_wake_zoe() {
 struct Scripted {
     texts: Vec<&'static str>,
     calls: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+    /// What reading the audio again as the wake phrase gives (the fallback by sound).
+    reading: Option<zoe::stt::PhraseReading>,
 }
 
 impl zoe::stt::Transcribe for Scripted {
@@ -463,6 +465,16 @@ impl zoe::stt::Transcribe for Scripted {
         calls.push(pcm.len());
         let text = self.texts[(calls.len() - 1).min(self.texts.len() - 1)];
         Ok(zoe::stt::Transcript::text_only(text))
+    }
+
+    fn read_as_phrase(
+        &mut self,
+        _phrase: &str,
+        _samples: usize,
+        _min_logprob: f32,
+        _abort: zoe::stt::AbortCheck,
+    ) -> Result<Option<zoe::stt::PhraseReading>, zoe::stt::SttError> {
+        Ok(self.reading.clone())
     }
 }
 
@@ -473,6 +485,16 @@ async fn session_with(
     audio: Vec<f32>,
     texts: &[&'static str],
     replies: &[&str],
+) -> Option<(Vec<TurnMetrics>, Vec<usize>)> {
+    session_reading(audio, texts, replies, None).await
+}
+
+/// [`session_with`], the double reading the audio again as the wake phrase as `reading` says.
+async fn session_reading(
+    audio: Vec<f32>,
+    texts: &[&'static str],
+    replies: &[&str],
+    reading: Option<zoe::stt::PhraseReading>,
 ) -> Option<(Vec<TurnMetrics>, Vec<usize>)> {
     let s = standin(Timing::instant()).await;
     for r in replies {
@@ -490,6 +512,7 @@ async fn session_with(
     let (stt, stt_thread) = zoe::stt::SttHandle::spawn(Box::new(Scripted {
         texts: texts.to_vec(),
         calls: calls.clone(),
+        reading,
     }))
     .unwrap();
     let c = cfg.clone();
@@ -618,6 +641,29 @@ async fn unconfirmed_wake_is_ignored() {
         1,
         "the request was heard and checked: {calls:?}"
     );
+}
+
+/// A wake whose transcript misspells the name ("His Oi, …": tiny.en on some voices) is read
+/// again by sound: likely enough, the request is what the reading holds after the phrase; not
+/// likely enough, no turn. The real reading's figures: `zoe bench stt --sections verify`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelled_name_is_read_by_sound() {
+    let reading = |logprob: f32| zoe::stt::PhraseReading {
+        name_logprob: logprob,
+        text: Some("Hey Zoe, what time is it?".into()),
+    };
+    let heard = &["His Oi, what time is it?"];
+    let (audio, _) = wake_scene("en-us+m5", "hey zoe", 0.05, "what time is it");
+    let Some((m, _)) = session_reading(audio.clone(), heard, &["Hi!"], Some(reading(-0.5))).await
+    else {
+        return;
+    };
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(m[0].input, "what time is it?");
+    let (m, _) = session_reading(audio, heard, &["Hi!"], Some(reading(-3.0)))
+        .await
+        .unwrap();
+    assert!(m.is_empty(), "an unlikely reading is no wake: {m:?}");
 }
 
 /// Speech without the wake phrase is not addressed to Zoe: no turn. (The head alone fires on this

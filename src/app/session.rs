@@ -394,10 +394,7 @@ pub fn build_pipeline(
     if cfg.wake.required {
         let detector = cfg.wake.detector()?;
         tracing::info!(head = %cfg.wake.head_source(), "wake word required");
-        pipeline = pipeline.with_wake(WakeStage {
-            detector,
-            cfg: cfg.wake.clone(),
-        });
+        pipeline = pipeline.with_wake(WakeStage::new(detector, cfg.wake.clone()));
     }
     let Some(p) = playback else {
         return Ok((pipeline, turn));

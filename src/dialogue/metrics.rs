@@ -85,6 +85,9 @@ pub struct TurnMetrics {
     pub wake_s: Option<f64>,
     /// The detector's highest score for that wake.
     pub wake_score: Option<f64>,
+    /// Where whisper's text lacked the phrase: the name's log probability read by sound
+    /// (`wake.verify_by_sound`), which let the wake count.
+    pub wake_by_sound: Option<f64>,
 }
 
 impl TurnMetrics {

@@ -76,7 +76,11 @@ async fn verdict(rx: TranscriptRx, verifier: &Verifier, cfg: &Config) -> Result<
 #[derive(Debug, Clone, PartialEq)]
 pub enum NoTurn {
     /// Whisper did not hear the wake phrase where the detector fired.
-    NotConfirmed(String),
+    NotConfirmed {
+        text: String,
+        /// The name's log probability read by sound, where it was (`wake.verify_by_sound`).
+        by_sound: Option<f32>,
+    },
     /// Nothing intelligible, or only the wake phrase.
     NoWords,
     /// The transcript repeats itself: a decoding loop, not what was said.
@@ -125,9 +129,20 @@ pub async fn hear(cfg: &Config, u: &mut VoiceUtterance, verifier: &Verifier) -> 
     }
     if u.wake.is_some() {
         match verifier.request_after_phrase(&transcript.text) {
-            Some(rest) => transcript.text = rest,
+            Some(rest) => {
+                if let Some(by_sound) = transcript.phrase_logprob {
+                    tracing::info!(
+                        by_sound,
+                        "whisper did not write the wake phrase; read by sound"
+                    );
+                }
+                transcript.text = rest;
+            }
             None if cfg.wake.verify => {
-                return Heard::Nothing(NoTurn::NotConfirmed(transcript.text));
+                return Heard::Nothing(NoTurn::NotConfirmed {
+                    text: transcript.text,
+                    by_sound: transcript.phrase_logprob,
+                });
             }
             None => {}
         }
@@ -182,10 +197,11 @@ pub async fn serve_utterance(
             match &why {
                 // What was said under an unconfirmed wake was not said to Zoe: its words go to
                 // the log only at debug level, never into the journal at the service's `info`.
-                NoTurn::NotConfirmed(text) => {
+                NoTurn::NotConfirmed { text, by_sound } => {
                     tracing::info!(
                         wake_s = u.wake.map(|w| w.end_s),
                         score = u.wake.map(|w| w.score),
+                        by_sound,
                         "wake word not confirmed; ignoring it"
                     );
                     tracing::debug!("unconfirmed wake: whisper heard {text:?}");
@@ -229,6 +245,7 @@ pub async fn serve_utterance(
             * 1000.0,
         speculative: u.speculative,
         wake: u.wake.map(|w| (w.end_s, w.score)),
+        wake_by_sound: transcript.phrase_logprob,
         turn: u.turn,
     };
     let input = TurnInput {

@@ -71,6 +71,9 @@ pub struct VoiceInfo {
     pub speculative: bool,
     /// The wake it followed: where the phrase ended (s) and its score.
     pub wake: Option<(f64, f32)>,
+    /// The wake phrase's name read by sound (its log probability), where whisper's text lacked
+    /// the phrase.
+    pub wake_by_sound: Option<f32>,
     /// How the end of the turn was decided (the end-of-turn model's answer, its wait).
     pub turn: crate::hearing::pipeline::TurnNote,
 }
@@ -156,6 +159,7 @@ impl TurnState {
                 m.wake_s = Some(at);
                 m.wake_score = Some(score as f64);
             }
+            m.wake_by_sound = v.wake_by_sound.map(f64::from);
         }
         TurnState {
             turn,

@@ -7,7 +7,8 @@
 //! temperature fallback, `audio_ctx` scaled to the utterance (whisper's encoder otherwise always
 //! processes a 30 s window), a token budget per second of audio, and a no-repeat n-gram rule in
 //! the decoder ([`text::block_repeats`]) so a reduced window cannot make it loop. whisper.cpp's
-//! logs go to tracing.
+//! logs go to tracing. After a woken request's run, the wake phrase can be read again by sound
+//! on the same encoder output ([`phrase`]).
 //!
 //! A run can be aborted: whisper.cpp asks its abort callback between encoder and decoder steps.
 //! whisper-rs 0.16's safe wrapper for it casts its boxed closure to the wrong type, so the raw
@@ -16,6 +17,7 @@
 pub mod backend;
 pub mod eval;
 pub mod ggml;
+pub mod phrase;
 pub mod text;
 pub mod worker;
 
@@ -29,6 +31,7 @@ use whisper_rs::{
 };
 
 use crate::audio::RATE;
+pub use phrase::{as_whisper_writes, PhraseFallback, PhraseReading};
 pub use text::{clean_transcript, looping};
 pub use worker::{JobKind, PeekRx, Peeked, SttHandle, SttThread, TranscriptRx};
 
@@ -101,6 +104,8 @@ pub struct Transcript {
     pub tokens: i32,
     /// Whisper passes run: 2 when the first showed a loop and a larger window followed.
     pub passes: u8,
+    /// The wake phrase's name read by sound ([`PhraseFallback`]), when it was.
+    pub phrase_logprob: Option<f32>,
 }
 
 impl Transcript {
@@ -113,6 +118,7 @@ impl Transcript {
             audio_ctx: 0,
             tokens: 0,
             passes: 0,
+            phrase_logprob: None,
         }
     }
 }
@@ -162,6 +168,19 @@ pub trait Transcribe: Send {
     /// audio flows (it cannot be interrupted: whisper.cpp's encoder does not poll an abort
     /// check). Engines without such buffers do nothing.
     fn prime(&mut self) {}
+
+    /// Reads the audio of the last transcription again as beginning with `phrase` (see
+    /// [`PhraseFallback`]); what follows the phrase only where the name is at least
+    /// `min_logprob` likely. Engines that cannot: `None`.
+    fn read_as_phrase(
+        &mut self,
+        _phrase: &str,
+        _samples: usize,
+        _min_logprob: f32,
+        _abort: AbortCheck,
+    ) -> Result<Option<PhraseReading>, SttError> {
+        Ok(None)
+    }
 }
 
 pub struct Whisper {
@@ -536,6 +555,7 @@ impl Whisper {
             audio_ctx,
             tokens,
             passes,
+            phrase_logprob: None,
         })
     }
 }
@@ -563,6 +583,16 @@ impl Transcribe for Whisper {
         self.run(pcm, abort)
     }
 
+    fn read_as_phrase(
+        &mut self,
+        phrase: &str,
+        samples: usize,
+        min_logprob: f32,
+        abort: AbortCheck,
+    ) -> Result<Option<PhraseReading>, SttError> {
+        self.read_phrase(phrase, samples, min_logprob, abort)
+    }
+
     /// One pass over a full window of silence at the full window: the encoder's and the cross
     /// attention's buffers at their largest (the decoder's are reserved at load and grow a few
     /// kB a token: a few tokens are enough, and a model that never says "end" stops there).
@@ -577,6 +607,8 @@ impl Transcribe for Whisper {
         let short = vec![0.0f32; RATE as usize * 2];
         let ctx = audio_ctx_for(short.len(), &cfg, self.ctx.model_n_audio_ctx());
         let _ = self.decode(&short, ctx, Pass::Stop, &|| false);
+        // And the decoder's steps the wake phrase's fallback takes, on that window.
+        let _ = self.read_phrase(" Hey Zoe", short.len(), f32::NEG_INFINITY, &|| false);
         self.cfg = cfg;
         tracing::info!(
             ms = t.elapsed().as_millis() as u64,

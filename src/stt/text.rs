@@ -60,6 +60,22 @@ pub fn best_token(logits: &[f32]) -> Option<i32> {
         .map(|(i, _)| i as i32)
 }
 
+/// Log probabilities from `logits`, the softmax taken over the text tokens and the end of text
+/// (`..=eot`: the special tokens after it are never decoded by Zoe).
+pub fn log_softmax(logits: &[f32], eot: i32) -> Vec<f32> {
+    let n = usize::try_from(eot).map_or(0, |e| (e + 1).min(logits.len()));
+    let max = logits[..n]
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    let log_sum = logits[..n]
+        .iter()
+        .map(|l| (l - max).exp())
+        .sum::<f32>()
+        .ln();
+    logits[..n].iter().map(|l| l - max - log_sum).collect()
+}
+
 /// Leaves only the end of text possible.
 pub fn force_end(logits: &mut [f32], eot: i32) {
     for (i, l) in logits.iter_mut().enumerate() {
@@ -205,6 +221,20 @@ pub fn looping(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Probabilities over the text tokens and the end of text sum to one; the special tokens
+    /// after the end of text take no share, however large their logits.
+    #[test]
+    fn log_softmax_covers_text_and_the_end() {
+        let logits = [1.0, 2.0, 3.0, 50.0, 60.0];
+        let lp = log_softmax(&logits, 2);
+        assert_eq!(lp.len(), 3);
+        let total: f32 = lp.iter().map(|l| l.exp()).sum();
+        assert!((total - 1.0).abs() < 1e-5, "{total}");
+        assert!(lp[2] > lp[1] && lp[1] > lp[0]);
+        assert!((lp[2] - lp[1] - 1.0).abs() < 1e-5);
+        assert!(log_softmax(&logits, -1).is_empty());
+    }
 
     /// Bracketed non-speech annotations are removed and spaces collapsed.
     #[test]

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-use super::{SttError, Transcribe, Transcript};
+use super::{PhraseFallback, SttError, Transcribe, Transcript};
 use crate::health::{Beat, Health, BEAT_EVERY};
 
 pub type TranscriptRx = oneshot::Receiver<Result<Transcript, SttError>>;
@@ -42,6 +42,8 @@ struct Job {
     reply: oneshot::Sender<Result<Transcript, SttError>>,
     /// A second reader of the text (the end of turn reading the words), told when it is known.
     peek: Option<crossbeam_channel::Sender<Peeked>>,
+    /// A woken utterance's: the wake phrase read by sound where whisper did not write it.
+    phrase: Option<Arc<PhraseFallback>>,
 }
 
 /// A job's text for its second reader, and how long after submission it was known.
@@ -176,14 +178,30 @@ impl SttHandle {
 
     /// Queues audio as `kind`; drop the receiver to cancel (a running job is then aborted).
     pub fn submit_kind(&self, kind: JobKind, pcm: Vec<f32>) -> TranscriptRx {
-        self.submit_job(kind, pcm, None)
+        self.submit_job(kind, pcm, None, None)
     }
 
-    /// As [`SttHandle::submit_kind`], the text also told to a second reader: the audio thread
+    /// As [`SttHandle::submit_kind`] for an utterance under a wake: where the transcript lacks
+    /// the wake phrase, `phrase` reads it by sound before the transcript is told.
+    pub fn submit_woken(
+        &self,
+        kind: JobKind,
+        pcm: Vec<f32>,
+        phrase: Option<Arc<PhraseFallback>>,
+    ) -> TranscriptRx {
+        self.submit_job(kind, pcm, None, phrase)
+    }
+
+    /// As [`SttHandle::submit_woken`], the text also told to a second reader: the audio thread
     /// reads a speculative transcript's words while the session awaits the transcript itself.
-    pub fn submit_peeked(&self, kind: JobKind, pcm: Vec<f32>) -> (TranscriptRx, PeekRx) {
+    pub fn submit_peeked(
+        &self,
+        kind: JobKind,
+        pcm: Vec<f32>,
+        phrase: Option<Arc<PhraseFallback>>,
+    ) -> (TranscriptRx, PeekRx) {
         let (tx, peek) = crossbeam_channel::bounded(1);
-        (self.submit_job(kind, pcm, Some(tx)), peek)
+        (self.submit_job(kind, pcm, Some(tx), phrase), peek)
     }
 
     fn submit_job(
@@ -191,6 +209,7 @@ impl SttHandle {
         kind: JobKind,
         pcm: Vec<f32>,
         peek: Option<crossbeam_channel::Sender<Peeked>>,
+        phrase: Option<Arc<PhraseFallback>>,
     ) -> TranscriptRx {
         let (reply, rx) = oneshot::channel();
         let job = Job {
@@ -199,6 +218,7 @@ impl SttHandle {
             submitted: Instant::now(),
             reply,
             peek,
+            phrase,
         };
         let shared = &self.owner.shared;
         let mut q = shared.lock();
@@ -299,7 +319,13 @@ fn serve(mut engine: Box<dyn Transcribe>, shared: &Shared, beat: &Beat) -> Resul
             beat.beat(); // whisper asks between steps: it is making progress
             job.reply.is_closed() || shared.preempt.load(Ordering::Relaxed)
         };
-        let result = engine.transcribe_abortable(&job.pcm, &stale);
+        let result =
+            engine
+                .transcribe_abortable(&job.pcm, &stale)
+                .and_then(|t| match &job.phrase {
+                    Some(p) => p.apply(engine.as_mut(), t, job.pcm.len(), &stale),
+                    None => Ok(t),
+                });
         tracing::debug!(
             kind = ?job.kind,
             audio_s = job.pcm.len() as f64 / crate::audio::RATE as f64,

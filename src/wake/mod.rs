@@ -89,6 +89,9 @@ pub struct WakeConfig {
     /// What whisper may write for the wake phrase: `phrase`, and every `wake.verify_greetings`
     /// word followed by every `wake.verify_names` word.
     pub verify_phrases: Vec<String>,
+    /// The wake phrase read by sound where whisper did not write it: the least mean log
+    /// probability of the name after the greeting (0: off). See [`crate::stt::PhraseFallback`].
+    pub verify_by_sound: f32,
     pub verify_tail_ms: u32,
     pub listen_ms: u32,
     pub follow_up_ms: u32,

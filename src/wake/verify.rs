@@ -8,6 +8,11 @@
 //! finds the phrase at its start and returns the words after it, so the request's first word is
 //! never lost to a cut in the audio. Pure functions; the session task calls them.
 
+use std::sync::Arc;
+
+use crate::stt::{as_whisper_writes, PhraseFallback};
+use crate::wake::WakeConfig;
+
 /// Lower case, accents folded, split into words of letters, digits and apostrophes.
 pub fn words(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -155,6 +160,43 @@ pub fn is_stop_command(transcript: &str) -> bool {
     )
 }
 
+/// The wake phrase's fallback by sound for `cfg` ([`PhraseFallback`]): none when the check or
+/// the fallback is off, or the phrase has no greeting before its name.
+pub fn phrase_fallback(cfg: &WakeConfig) -> Option<Arc<PhraseFallback>> {
+    let phrase = words(&cfg.phrase);
+    let name = phrase.last()?.clone();
+    if !cfg.verify || cfg.verify_by_sound >= 0.0 || phrase.len() < 2 {
+        return None;
+    }
+    // The name as the verifier's list spells it: those of its names that begin as it does.
+    let stem: String = name.chars().take(2).collect();
+    let mut spelled: Vec<String> = cfg
+        .verify_phrases
+        .iter()
+        .filter_map(|p| words(p).last().cloned())
+        .filter(|n| n.starts_with(&stem))
+        .collect();
+    spelled.push(name);
+    let verifier = Verifier::new(&cfg.verify_phrases);
+    Some(Arc::new(PhraseFallback {
+        phrase: as_whisper_writes(&cfg.phrase),
+        min_logprob: cfg.verify_by_sound,
+        needs: Box::new(move |t| {
+            verifier.request_after_phrase(t).is_none() && !name_written(t, &spelled)
+        }),
+    }))
+}
+
+/// True when one of the first words of `transcript` is the name as `spelled` ("Zoe? What time is
+/// it?", "K-Zoe"): whisper heard the name, so what the text check missed is the greeting, which
+/// the fallback by sound does not excuse.
+fn name_written(transcript: &str, spelled: &[String]) -> bool {
+    words(transcript)
+        .iter()
+        .take(LEAD_IN + 1)
+        .any(|w| spelled.contains(w))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +208,45 @@ mod tests {
             ]
             .map(String::from),
         )
+    }
+
+    fn wake_config(extra: &[&str]) -> WakeConfig {
+        crate::config::Config::load(&crate::config::Overrides {
+            set: extra.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        })
+        .expect("config")
+        .wake
+    }
+
+    /// The fallback by sound is asked only where whisper wrote neither the phrase nor the name:
+    /// a misspelled name, or no phrase at all; not a name written without its greeting. Off
+    /// with the check, or at 0.
+    #[test]
+    fn the_fallback_by_sound_excuses_a_misspelled_name_only() {
+        let f = phrase_fallback(&wake_config(&[])).expect("on by default");
+        assert_eq!(f.phrase, " Hey Zoe");
+        for needs in [
+            "His Oi, what time is it?",
+            "Italy, turn the volume up.",
+            "What time is it?",
+            "",
+        ] {
+            assert!((f.needs)(needs), "{needs:?}");
+        }
+        for not in [
+            "Hey Zoe, what time is it?",
+            "Zoe? What time is it?",
+            "Zoey",
+            "K-Zoe",
+            "There Zoe",
+            "Um, so Zoe's here",
+        ] {
+            assert!(!(f.needs)(not), "{not:?}");
+        }
+        assert!(phrase_fallback(&wake_config(&["wake.verify_by_sound=0"])).is_none());
+        assert!(phrase_fallback(&wake_config(&["wake.verify=false"])).is_none());
+        assert!(phrase_fallback(&wake_config(&["wake.phrase=\"computer\""])).is_none());
     }
 
     /// What whisper writes for the wake phrase is accepted; sound-alikes are not.

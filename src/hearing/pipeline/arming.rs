@@ -14,6 +14,19 @@ use crate::wake::{Detection, WakeConfig, WakeDetector};
 pub struct WakeStage {
     pub detector: WakeDetector,
     pub cfg: WakeConfig,
+    /// The wake phrase read by sound in a woken request's transcript, where whisper did not
+    /// write it (`wake.verify_by_sound`).
+    pub phrase: Option<std::sync::Arc<crate::stt::PhraseFallback>>,
+}
+
+impl WakeStage {
+    pub fn new(detector: WakeDetector, cfg: WakeConfig) -> Self {
+        WakeStage {
+            detector,
+            phrase: crate::wake::verify::phrase_fallback(&cfg),
+            cfg,
+        }
+    }
 }
 
 /// A wake whose window is open.

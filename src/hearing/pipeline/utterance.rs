@@ -55,6 +55,15 @@ impl FramePipeline {
         }
     }
 
+    /// The wake phrase's fallback by sound for an utterance taken as `take`: under a wake only
+    /// (not over Zoe's voice, where only a stop counts).
+    fn phrase_for(&self, take: &Take) -> Option<std::sync::Arc<crate::stt::PhraseFallback>> {
+        let wake = self.wake.as_ref()?;
+        (take.wake.is_some() && !take.while_speaking)
+            .then(|| wake.phrase.clone())
+            .flatten()
+    }
+
     pub(super) fn on_vad(
         &mut self,
         event: VadEvent,
@@ -79,8 +88,10 @@ impl FramePipeline {
                     if self.speculate {
                         self.drop_spec(emit);
                         let audio = self.request_audio(audio, &take);
+                        let phrase = self.phrase_for(&take);
                         let rx = if self.judge.is_some() && self.turn.is_some() {
-                            let (rx, peek) = self.stt.submit_peeked(JobKind::Speculative, audio);
+                            let (rx, peek) =
+                                self.stt.submit_peeked(JobKind::Speculative, audio, phrase);
                             self.words = Some(Words {
                                 rx: peek,
                                 sent_at: pos,
@@ -88,7 +99,7 @@ impl FramePipeline {
                             });
                             rx
                         } else {
-                            self.stt.submit_kind(JobKind::Speculative, audio)
+                            self.stt.submit_woken(JobKind::Speculative, audio, phrase)
                         };
                         if self.speculative_reply {
                             self.next_spec_id += 1;
@@ -149,7 +160,11 @@ impl FramePipeline {
                             JobKind::Final
                         };
                         let audio = self.request_audio(u.audio, &take);
-                        (Spec::Kept(self.stt.submit_kind(kind, audio)), false)
+                        let phrase = self.phrase_for(&take);
+                        (
+                            Spec::Kept(self.stt.submit_woken(kind, audio, phrase)),
+                            false,
+                        )
                     }
                 };
                 if !take.while_speaking {
