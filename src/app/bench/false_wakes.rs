@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::stt::{SttConfig, Transcribe, Whisper};
+use crate::stt::{SttConfig, Whisper};
 use crate::wake::features::CHUNK;
 use crate::wake::verify::Verifier;
 use crate::wake::{SecondChoice, Trigger};
@@ -121,6 +121,7 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     let mut det = wake.detector()?;
     let threshold = wake.detector.threshold;
     let verifier = Verifier::new(&wake.verify_phrases);
+    let by_sound = crate::wake::verify::phrase_fallback(&wake);
     let mut whisper = Whisper::load(&SttConfig {
         model: super::stt::real_model(&args.shared, &args.verify_model),
         ..cfg.stt.clone()
@@ -163,9 +164,8 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
             }
             let Some(d) = cue else { continue };
             row.cues += 1;
-            let text = whisper
-                .transcribe(&super::wake::as_sent(&audio, d.end, 40_000))?
-                .text;
+            let sent = super::wake::as_sent(&audio, d.end, 40_000);
+            let text = super::stt::woken_text(&mut whisper, by_sound.as_deref(), &sent)?;
             if verifier.request_after_phrase(&text).is_some() {
                 row.turns += 1;
                 heard.push(format!("{:.1} s: {text:?}", d.end as f64 / 16_000.0));

@@ -277,6 +277,28 @@ fn decode(cfg: &Config, args: &Args) -> anyhow::Result<()> {
 }
 
 /// What the verifier decides on a set of transcripts.
+/// What the pipeline's check reads in woken `audio`: whisper's text, the phrase read by sound
+/// where it lacks it (`by_sound`, as the pipeline's `wake.verify_by_sound`).
+pub(super) fn woken_text(
+    w: &mut Whisper,
+    by_sound: Option<&crate::stt::PhraseFallback>,
+    audio: &[f32],
+) -> anyhow::Result<String> {
+    let t = w.transcribe(audio)?;
+    Ok(match by_sound {
+        Some(f) => f.apply(w, t, audio.len(), &|| false)?.text,
+        None => t.text,
+    })
+}
+
+/// What whisper wrote for each clip, and what the check reads once the phrase's fallback by
+/// sound has had its say.
+#[derive(Default)]
+struct Heard {
+    text: Vec<String>,
+    sound: Vec<String>,
+}
+
 fn accepted(v: &Verifier, texts: &[String]) -> usize {
     texts
         .iter()
@@ -327,12 +349,18 @@ fn verify(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         "\n## verify: the wake phrase found at the start of the transcript ({} accepted spellings)",
         cfg.wake.verify_phrases.len()
     );
+    let by_sound = crate::wake::verify::phrase_fallback(&cfg.wake);
     println!(
-        "{:<8} {:>22} {:>22} {:>22} {:>22} {:>22}",
+        "(each cell: by whisper's text → with the phrase read by sound where the text lacks it, \
+         `wake.verify_by_sound` {})",
+        cfg.wake.verify_by_sound
+    );
+    println!(
+        "{:<8} {:>24} {:>24} {:>24} {:>24} {:>24}",
         "model",
-        "positives alone",
+        "positives alone found",
         "positives + request",
-        "sound-alikes alone",
+        "sound-alikes rejected",
         "sound-alikes + req.",
         "hey zoe, <command>"
     );
@@ -342,36 +370,75 @@ fn verify(cfg: &Config, args: &Args) -> anyhow::Result<()> {
             model: path,
             ..cfg.stt.clone()
         })?;
-        let mut run = |clips: &mut dyn Iterator<Item = Vec<f32>>| -> anyhow::Result<Vec<String>> {
-            clips.map(|a| Ok(w.transcribe(&a)?.text)).collect()
+        let mut run = |clips: &mut dyn Iterator<Item = Vec<f32>>| -> anyhow::Result<Heard> {
+            let mut h = Heard::default();
+            for a in clips {
+                let t = w.transcribe(&a)?;
+                h.text.push(t.text.clone());
+                let t = match &by_sound {
+                    Some(f) => f.apply(&mut w, t, a.len(), &|| false)?,
+                    None => t,
+                };
+                h.sound.push(t.text);
+            }
+            Ok(h)
         };
         let pos_alone = run(&mut positives.iter().map(|c| as_utterance(c)))?;
         let pos_req = run(&mut positives.iter().map(|c| with_request(c, &request)))?;
         let neg_alone = run(&mut negatives.iter().map(|c| as_utterance(c)))?;
         let neg_req = run(&mut negatives.iter().map(|c| with_request(c, &request)))?;
         let breath = run(&mut one_breath.iter().map(|c| as_utterance(&c.audio)))?;
-        let pct = |n: usize, of: usize| {
+        let cell = |h: &Heard, found: bool| {
+            let n = h.text.len();
+            let (text, sound) = (accepted(&v, &h.text), accepted(&v, &h.sound));
+            let (text, sound) = if found {
+                (text, sound)
+            } else {
+                (n - text, n - sound)
+            };
+            let pct = |k: usize| 100.0 * k as f64 / n.max(1) as f64;
             format!(
-                "{n:>3}/{of:<3} {:>5.1} %",
-                100.0 * n as f64 / of.max(1) as f64
+                "{text:>3}/{n:<3} {:>5.1} → {:>5.1} %",
+                pct(text),
+                pct(sound)
             )
         };
         println!(
-            "{model:<8} {:>22} {:>22} {:>22} {:>22} {:>22}",
-            format!(
-                "accepted {}",
-                pct(accepted(&v, &pos_alone), pos_alone.len())
-            ),
-            format!("accepted {}", pct(accepted(&v, &pos_req), pos_req.len())),
-            format!(
-                "rejected {}",
-                pct(neg_alone.len() - accepted(&v, &neg_alone), neg_alone.len())
-            ),
-            format!(
-                "rejected {}",
-                pct(neg_req.len() - accepted(&v, &neg_req), neg_req.len())
-            ),
-            format!("accepted {}", pct(accepted(&v, &breath), breath.len())),
+            "{model:<8} {:>24} {:>24} {:>24} {:>24} {:>24}",
+            cell(&pos_alone, true),
+            cell(&pos_req, true),
+            cell(&neg_alone, false),
+            cell(&neg_req, false),
+            cell(&breath, true),
+        );
+        for (name, h) in [
+            ("positives", &pos_alone),
+            ("positives + request", &pos_req),
+            ("sound-alikes", &neg_alone),
+            ("sound-alikes + request", &neg_req),
+            ("one-breath commands", &breath),
+        ] {
+            let read: Vec<String> = h
+                .text
+                .iter()
+                .zip(&h.sound)
+                .filter(|(t, s)| t != s)
+                .map(|(t, s)| format!("{t:?} → {s:?}"))
+                .collect();
+            if !read.is_empty() {
+                println!(
+                    "         {name}, read by sound ({}): {}",
+                    read.len(),
+                    read.join("; ")
+                );
+            }
+        }
+        let (pos_alone, pos_req, neg_alone, neg_req, breath) = (
+            pos_alone.sound,
+            pos_req.sound,
+            neg_alone.sound,
+            neg_req.sound,
+            breath.sound,
         );
         // What whisper wrote where the phrase was missed or wrongly found: the list to tune.
         let mut missed: Vec<&String> = pos_alone

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use crate::app::cli::TrainArgs;
 use crate::config::Config;
-use crate::stt::{SttConfig, Transcribe, Whisper};
+use crate::stt::{SttConfig, Whisper};
 use crate::train::{self, ClipKind, Condition, Counts, CrossValidation, Rng, Scored, Stream};
 use crate::wake::features::{FeatureModels, EMB_DIM, HEAD_FRAMES};
 use crate::wake::verify::Verifier;
@@ -146,6 +146,7 @@ pub fn run(
         Ok(w) => Some(Check {
             whisper: w,
             verifier: Verifier::new(&cfg.wake.verify_phrases),
+            by_sound: crate::wake::verify::phrase_fallback(&cfg.wake),
             seen: HashMap::new(),
         }),
         Err(e) => {
@@ -726,6 +727,8 @@ pub(super) fn as_sent(audio: &[f32], end: usize, after: usize) -> Vec<f32> {
 struct Check {
     whisper: Whisper,
     verifier: Verifier,
+    /// The phrase read by sound where whisper's text lacks it, as the pipeline does.
+    by_sound: Option<std::sync::Arc<crate::stt::PhraseFallback>>,
     seen: HashMap<(usize, usize), bool>,
 }
 
@@ -738,10 +741,8 @@ impl Check {
         // Real speech goes on after a false wake (the pipeline hears it out); a synthetic clip
         // is followed by silence and then the next clip, which the VAD would not join to it.
         let after = if h.real { 40_000 } else { 9_600 };
-        let text = self
-            .whisper
-            .transcribe(&as_sent(&h.audio, d.end, after))?
-            .text;
+        let sent = as_sent(&h.audio, d.end, after);
+        let text = super::stt::woken_text(&mut self.whisper, self.by_sound.as_deref(), &sent)?;
         let ok = self.verifier.request_after_phrase(&text).is_some();
         if ok {
             eprintln!(

@@ -14,9 +14,10 @@
 //! third of the request's words, or no further from it than whisper's transcript of the request
 //! said alone by the same voice), any turn, why the others gave none — the cascade never fired
 //! (the wake was not heard), or it fired and whisper's transcript did not start with the phrase
-//! (the check vetoed it) — and, for comparison, how often whisper writes the request right when
-//! the voice says it alone: the part of the misses that is whisper's on that voice, not the
-//! wake's.
+//! (the check vetoed it) —, the turns whose wake counted by the phrase read by sound (whisper's
+//! text lacked it: `wake.verify_by_sound`) — and, for comparison, how often whisper writes the
+//! request right when the voice says it alone: the part of the misses that is whisper's on that
+//! voice, not the wake's.
 
 use std::path::PathBuf;
 
@@ -112,6 +113,8 @@ struct Tally {
     turns: usize,
     not_woken: usize,
     vetoed: usize,
+    /// Turns whose wake counted by the phrase read by sound (whisper's text lacked it).
+    by_sound: usize,
 }
 
 impl Tally {
@@ -122,6 +125,7 @@ impl Tally {
         self.turns += o.turns;
         self.not_woken += o.not_woken;
         self.vetoed += o.vetoed;
+        self.by_sound += o.by_sound;
     }
 }
 
@@ -239,6 +243,7 @@ pub async fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
             turns: usize::from(!t.is_empty()),
             not_woken: usize::from(t.is_empty() && !fired[i]),
             vetoed: usize::from(t.is_empty() && fired[i]),
+            by_sound: usize::from(heard[i].iter().any(|m| m.wake_by_sound.is_some())),
         };
         if !right && !t.is_empty() {
             let ended: Vec<&str> = heard[i]
@@ -257,24 +262,26 @@ pub async fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         forms[usize::from(!s.one_breath)].add(one);
     }
     println!(
-        "{:<36} {:>7} {:>14} {:>14} {:>12} {:>16} {:>22}",
+        "{:<36} {:>7} {:>14} {:>14} {:>12} {:>16} {:>14} {:>22}",
         "voice",
         "scenes",
         "right turn",
         "any turn",
         "not woken",
         "whisper vetoed",
+        "read by sound",
         "the request alone right"
     );
     let pct = |n: usize, of: usize| format!("{n} ({:.0} %)", 100.0 * n as f64 / of.max(1) as f64);
     let print = |name: &str, t: &Tally| {
         println!(
-            "{name:<36} {:>7} {:>14} {:>14} {:>12} {:>16} {:>22}",
+            "{name:<36} {:>7} {:>14} {:>14} {:>12} {:>16} {:>14} {:>22}",
             t.scenes,
             pct(t.right, t.scenes),
             pct(t.turns, t.scenes),
             t.not_woken,
             t.vetoed,
+            t.by_sound,
             pct(t.alone_right, t.scenes)
         );
     };
