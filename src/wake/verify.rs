@@ -6,7 +6,9 @@
 //!
 //! A request is transcribed together with its wake phrase; [`Verifier::request_after_phrase`]
 //! finds the phrase at its start and returns the words after it, so the request's first word is
-//! never lost to a cut in the audio. Pure functions; the session task calls them.
+//! never lost to a cut in the audio. Pure functions; the session task calls them. Where the
+//! transcript of a woken request lacks the phrase, [`phrase_fallback`] says whether whisper may
+//! read it by sound (the STT thread does: `stt::phrase`).
 
 use std::sync::Arc;
 
