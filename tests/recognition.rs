@@ -1,7 +1,8 @@
 //! Recognition on real whisper weights (tiny.en q5_1 from ../shared): transcripts that do not
 //! loop, a replayed "Hey Zoe, what time is it?" in a real neural voice giving exactly one right
-//! turn, a sound-alike giving none, and long real speech without the phrase giving no turn at
-//! real time. Without ../shared these tests print "skipped".
+//! turn, a sound-alike giving none, long real speech without the phrase giving no turn at real
+//! time, and the wake phrase read by sound where tiny.en misspells it. Without ../shared these
+//! tests print "skipped".
 
 use std::path::{Path, PathBuf};
 
