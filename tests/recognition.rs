@@ -199,14 +199,6 @@ fn piper_in_process_is_understood_by_whisper() {
     assert!(wer <= 0.15, "tiny.en heard {got:?}");
 }
 
-/// As the pipeline hears a lone clip: 240 ms of pre-roll and 96 ms of tail around it.
-fn as_utterance(clip: &[f32]) -> Vec<f32> {
-    let mut a = vec![0.0; 240 * 16];
-    a.extend_from_slice(clip);
-    a.resize(a.len() + 96 * 16, 0.0);
-    a
-}
-
 /// The wake phrase read by sound (`wake.verify_by_sound`) on real tiny.en: one-breath requests
 /// by the Kokoro voice whose "Hey Zoe" tiny.en writes "Hijo you", "Haze all you"… are read
 /// again as beginning with the phrase, their requests kept; sound-alikes — a greeting and
@@ -252,7 +244,7 @@ fn the_wake_phrase_is_read_by_sound_where_whisper_misspells_it() {
     let by_sound = zoe::wake::verify::phrase_fallback(&cfg.wake).expect("on by default");
     let mut w = Whisper::load(&SttConfig::with_model(model, 2)).expect("tiny.en loads");
     let mut hear = |name: &str| -> Option<(String, zoe::stt::Transcript)> {
-        let audio = as_utterance(&data::load(&data::shared(name)?));
+        let audio = zoe::app::bench::stt::as_utterance(&data::load(&data::shared(name)?));
         let t = w.transcribe(&audio).unwrap();
         let text = t.text.clone();
         Some((

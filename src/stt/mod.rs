@@ -607,8 +607,6 @@ impl Transcribe for Whisper {
         let short = vec![0.0f32; RATE as usize * 2];
         let ctx = audio_ctx_for(short.len(), &cfg, self.ctx.model_n_audio_ctx());
         let _ = self.decode(&short, ctx, Pass::Stop, &|| false);
-        // And the decoder's steps the wake phrase's fallback takes, on that window.
-        let _ = self.read_phrase(" Hey Zoe", short.len(), f32::NEG_INFINITY, &|| false);
         self.cfg = cfg;
         tracing::info!(
             ms = t.elapsed().as_millis() as u64,

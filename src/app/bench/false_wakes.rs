@@ -165,7 +165,7 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
             let Some(d) = cue else { continue };
             row.cues += 1;
             let sent = super::wake::as_sent(&audio, d.end, 40_000);
-            let text = super::stt::woken_text(&mut whisper, by_sound.as_deref(), &sent)?;
+            let (_, text) = super::stt::woken_text(&mut whisper, by_sound.as_deref(), &sent)?;
             if verifier.request_after_phrase(&text).is_some() {
                 row.turns += 1;
                 heard.push(format!("{:.1} s: {text:?}", d.end as f64 / 16_000.0));

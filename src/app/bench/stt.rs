@@ -276,19 +276,21 @@ fn decode(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the verifier decides on a set of transcripts.
-/// What the pipeline's check reads in woken `audio`: whisper's text, the phrase read by sound
-/// where it lacks it (`by_sound`, as the pipeline's `wake.verify_by_sound`).
+/// Woken `audio` as the pipeline's check reads it: what whisper wrote, and the text the check
+/// gets — the same, or the phrase read by sound where whisper's text lacks it (`by_sound`, as the
+/// pipeline's `wake.verify_by_sound`).
 pub(super) fn woken_text(
     w: &mut Whisper,
     by_sound: Option<&crate::stt::PhraseFallback>,
     audio: &[f32],
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, String)> {
     let t = w.transcribe(audio)?;
-    Ok(match by_sound {
+    let heard = t.text.clone();
+    let checked = match by_sound {
         Some(f) => f.apply(w, t, audio.len(), &|| false)?.text,
         None => t.text,
-    })
+    };
+    Ok((heard, checked))
 }
 
 /// What whisper wrote for each clip, and what the check reads once the phrase's fallback by
@@ -299,6 +301,7 @@ struct Heard {
     sound: Vec<String>,
 }
 
+/// What the verifier decides on a set of transcripts.
 fn accepted(v: &Verifier, texts: &[String]) -> usize {
     texts
         .iter()
@@ -321,7 +324,7 @@ fn wavs_in(dir: &Path, limit: usize) -> anyhow::Result<Vec<Vec<f32>>> {
 }
 
 /// As the pipeline hears a lone phrase: 240 ms of pre-roll and 96 ms of tail around it.
-fn as_utterance(clip: &[f32]) -> Vec<f32> {
+pub fn as_utterance(clip: &[f32]) -> Vec<f32> {
     let mut a = vec![0.0; 240 * 16];
     a.extend_from_slice(clip);
     a.resize(a.len() + 96 * 16, 0.0);
@@ -373,13 +376,9 @@ fn verify(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         let mut run = |clips: &mut dyn Iterator<Item = Vec<f32>>| -> anyhow::Result<Heard> {
             let mut h = Heard::default();
             for a in clips {
-                let t = w.transcribe(&a)?;
-                h.text.push(t.text.clone());
-                let t = match &by_sound {
-                    Some(f) => f.apply(&mut w, t, a.len(), &|| false)?,
-                    None => t,
-                };
-                h.sound.push(t.text);
+                let (heard, checked) = woken_text(&mut w, by_sound.as_deref(), &a)?;
+                h.text.push(heard);
+                h.sound.push(checked);
             }
             Ok(h)
         };

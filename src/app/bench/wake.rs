@@ -742,7 +742,7 @@ impl Check {
         // is followed by silence and then the next clip, which the VAD would not join to it.
         let after = if h.real { 40_000 } else { 9_600 };
         let sent = as_sent(&h.audio, d.end, after);
-        let text = super::stt::woken_text(&mut self.whisper, self.by_sound.as_deref(), &sent)?;
+        let (_, text) = super::stt::woken_text(&mut self.whisper, self.by_sound.as_deref(), &sent)?;
         let ok = self.verifier.request_after_phrase(&text).is_some();
         if ok {
             eprintln!(
