@@ -489,7 +489,10 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
     // …", and "remind me" said last ("i have an appointment tomorrow, remind me").
     let reworded;
     let mut needs_time = false;
-    let t = if let Some(c) = pattern!(r"^(?:let me know|notify me|send me a notification|notification) (?:of|about) (?P<x>.+)$|^remind (?:to|about) (?P<y>.+)$|^(?P<z>.+?),? remind me$").captures(&t) {
+    // Also "i need to be reminded to …", "don't let me forget to …", "make sure i remember to
+    // …", and, said with a time, "tell me to take my pills at nine", "notify me tomorrow at noon
+    // about lunch".
+    let t = if let Some(c) = pattern!(r"^(?:let me know|notify me|send me a notification|notification) (?:of|about) (?P<x>.+)$|^notify me (?P<timed>.+)$|^(?:please )?tell me (?P<told>to .+)$|^remind (?:to|about) (?P<y>.+)$|^(?:i (?:need|want|would like|'d like) to be reminded|(?:please )?(?:don'?t|do not) let me forget|make sure (?:that )?i (?:remember|don'?t forget)) (?P<r>(?:to|that|about|of) .+)$|^(?P<z>.+?),? remind me$").captures(&t) {
         reworded = match (c.name("x"), c.name("y"), c.name("z")) {
             (Some(x), _, _) => {
                 // "notify me of the latest news" is a subscription, not a reminder.
@@ -498,14 +501,34 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
             }
             (_, Some(y), _) => format!("remind me to {}", y.as_str()),
             (_, _, Some(z)) => format!("remind me {}", z.as_str()),
-            _ => return None,
+            _ => match (c.name("timed").or(c.name("told")), c.name("r")) {
+                (Some(x), _) => {
+                    needs_time = true;
+                    format!("remind me {}", x.as_str())
+                }
+                (_, Some(r)) => format!("remind me {}", r.as_str()),
+                _ => return None,
+            },
         };
         reworded
     } else {
         t
     };
+    // "remind me what i have tomorrow", "remind me if i have anything on friday": a question
+    // about the calendar, not a reminder.
+    if let Some(c) = pattern!(r"^(?:please )?remind me (?:(?P<q>(?:what|when|where|who|which) .+)|(?:if|whether) (?P<yn>.+))$").captures(&t) {
+        let q = match (c.name("q"), c.name("yn")) {
+            // "what i have tomorrow" asks "what do i have tomorrow".
+            (Some(q), _) => pattern!(r"^(what|when|where|who|which) (i|we) (have|had)\b")
+                .replace(q.as_str(), "$1 do $2 $3")
+                .into_owned(),
+            (_, Some(yn)) => format!("do {}", yn.as_str()),
+            _ => return None,
+        };
+        return calendar::parse(&q, now).filter(|i| matches!(i, Intent::ListEvents { .. }));
+    }
     let remind = pattern!(
-        r"^(?:(?:please )?(?:remind|remember) me(?: to| about| that| of)?|(?:create|set|add|make|send me|give me|set up|new|i need|i want|i'd like|i would like)(?: a| me a| an)?(?P<rep> repeating| recurring| regular)? (?:reminder|notification)(?::| to)?|(?:don'?t|do not) (?:let me )?forget to remind me(?: to| about| that| of)?)(?: (?P<what>.+))?$"
+        r"^(?:(?:please )?(?:remind|remember) me(?: to| about| that| of)?|(?:create|set|add|make|send me|give me|set up|new|i need|i want|i'd like|i would like)(?: a| me a| an)?(?P<rep> repeating| recurring| regular)? (?:event |calendar )?(?:reminder|notification)(?::| to)?|(?:don'?t|do not) (?:let me )?forget to remind me(?: to| about| that| of)?)(?: (?P<what>.+))?$"
     );
     if let Some(c) = remind.captures(&t) {
         let Some(raw) = c.name("what") else {
@@ -1020,6 +1043,37 @@ mod tests {
                     list: "shopping".into(),
                 }),
             ),
+            // A bulk deletion said as one (the session asks before it clears).
+            (
+                "remove everything from my shopping list",
+                Some(ClearList {
+                    list: "shopping".into(),
+                }),
+            ),
+            (
+                "delete all the items on my to do list",
+                Some(ClearList {
+                    list: "todo".into(),
+                }),
+            ),
+            (
+                "create a to do list for tomorrow",
+                Some(CreateList {
+                    list: "todo".into(),
+                }),
+            ),
+            (
+                "new packing list",
+                Some(CreateList {
+                    list: "packing".into(),
+                }),
+            ),
+            (
+                "make a list of things to pack",
+                Some(CreateList {
+                    list: "packing".into(),
+                }),
+            ),
             (
                 "set a timer for 5 minutes",
                 Some(SetTimer {
@@ -1404,7 +1458,7 @@ mod tests {
         );
         assert_eq!(
             said("what is my schedule for june fourteenth two thousand and seventeen"),
-            "You have nothing on your calendar on June 14, 2017."
+            "You had nothing on your calendar on June 14, 2017."
         );
         assert_eq!(
             said("what day does april sixteenth fall on next year"),
@@ -1512,6 +1566,44 @@ mod tests {
             other => panic!("{t:?} → {other:?}"),
         };
         let some = |s: &str| Some(s.to_string());
+        // Asked for other ways ("tell me to …" and "notify me …" only with a time).
+        for (said, text, due) in [
+            (
+                "i need to be reminded to call mom tomorrow",
+                "call mom",
+                "Fri 27 09:00",
+            ),
+            (
+                "don't let me forget to call john tomorrow",
+                "call john",
+                "Fri 27 09:00",
+            ),
+            (
+                "make sure i remember to pay rent on the first",
+                "pay rent",
+                "Tue 01 09:00",
+            ),
+            (
+                "tell me to take my pills at nine pm",
+                "take my pills",
+                "Thu 26 21:00",
+            ),
+            (
+                "notify me tomorrow at noon about lunch",
+                "lunch",
+                "Fri 27 12:00",
+            ),
+            (
+                "make an event reminder for the wedding on tuesday",
+                "the wedding",
+                "Tue 01 09:00",
+            ),
+        ] {
+            assert_eq!(r(said), (text.into(), some(due)), "{said}");
+        }
+        for said in ["tell me to relax", "notify me when the package arrives"] {
+            assert_eq!(parse(said, now()), None, "{said}");
+        }
         // Repeating: on days of the week, at the time said, the period's hour, or 9 AM.
         assert_eq!(
             r("remind me to go to the store every friday"),

@@ -904,6 +904,9 @@ pub fn range(words: &[&str], today: NaiveDate) -> Option<(NaiveDate, NaiveDate)>
         | "the remainder of the week"
         | "remainder of the week" => (today, days(to_sunday)),
         "next week" => (days(to_sunday + 1), days(to_sunday + 7)),
+        // Past days, for questions about them ("what did i have yesterday").
+        "yesterday" => (days(-1), days(-1)),
+        "last week" => (days(to_sunday - 13), days(to_sunday - 7)),
         "this weekend" | "the weekend" | "weekend" => {
             let sat = days((to_sunday - 1).max(0));
             (sat, days(to_sunday))

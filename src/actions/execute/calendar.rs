@@ -44,6 +44,7 @@ fn say_days(days: (NaiveDate, NaiveDate), now: NaiveDateTime) -> String {
         }
     };
     let one = |d: NaiveDate| match (d - now.date()).num_days() {
+        -1 => "yesterday".to_string(),
         0 => "today".to_string(),
         1 => "tomorrow".to_string(),
         2..=6 => format!("on {}", d.format("%A")),
@@ -146,7 +147,16 @@ pub fn list(
     };
     let found = picked(store, &pick, now)?;
     let span = days.map(|d| say_days(d, now));
-    Ok(match (found.as_slice(), next, span) {
+    // Days gone are said in the past ("You had nothing on your calendar yesterday").
+    let past = days.is_some_and(|d| d.1 < now.date());
+    let said = |s: String| {
+        if past {
+            s.replacen("You have", "You had", 1)
+        } else {
+            s
+        }
+    };
+    Ok(said(match (found.as_slice(), next, span) {
         ([], _, Some(span)) => format!("You have nothing on your calendar {span}."),
         ([], _, None) if !about.is_empty() => {
             format!("I couldn't find {} on your calendar.", about.join(" "))
@@ -169,7 +179,7 @@ pub fn list(
                 }
             )
         }
-    })
+    }))
 }
 
 pub fn delete(
@@ -468,6 +478,29 @@ mod tests {
         assert_eq!(
             run(&mut st, "what's my next event"),
             "You have nothing on your calendar coming up."
+        );
+    }
+
+    /// Worded as people do: an event noted without a verb, one picked by the clock time said
+    /// before its name, a question about a day gone.
+    #[test]
+    fn the_calendar_as_people_word_it() {
+        let mut st = Store::in_memory().unwrap();
+        assert_eq!(
+            run(&mut st, "meeting with sam tomorrow at 3 pm"),
+            "Added meeting with sam tomorrow at 3 PM to your calendar."
+        );
+        assert_eq!(
+            run(&mut st, "add a meeting tomorrow at noon"),
+            "Added meeting tomorrow at 12 PM to your calendar."
+        );
+        assert_eq!(
+            run(&mut st, "cancel my three pm meeting"),
+            "Deleted meeting with sam tomorrow at 3 PM from your calendar."
+        );
+        assert_eq!(
+            run(&mut st, "what did i have scheduled yesterday"),
+            "You had nothing on your calendar yesterday."
         );
     }
 

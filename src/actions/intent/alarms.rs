@@ -51,6 +51,15 @@ fn when_and_label(rest: &str, now: NaiveDateTime) -> Option<(when::Said, Option<
     if let Some(s) = when::parse(&words, now.date()) {
         return Some((s, None));
     }
+    // "… called gym for six am": the label said first.
+    if let ["labelled" | "labeled" | "called" | "named" | "titled" | "label", ..] = words.as_slice()
+    {
+        let (label, s) = (2..words.len()).find_map(|j| {
+            let s = when::parse(&words[j..], now.date())?;
+            Some((words[1..j].join(" "), s))
+        })?;
+        return label_ok(&label).then_some((s, Some(label)));
+    }
     let cut = words.iter().rposition(|w| {
         matches!(
             *w,
@@ -160,7 +169,7 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
             w,
             "alarm" | "alarms" | "wake" | "wakeup" | "alert" | "waking"
         )
-    }) && !pattern!(r"\b(?:get|be) up\b").is_match(t)
+    }) && !pattern!(r"\b(?:get|be|get me) up\b").is_match(t)
     {
         return None;
     }
@@ -177,6 +186,13 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         return Some(Intent::ListAlarms);
     }
     // Setting.
+    // "set a 6 am alarm", "make a seven thirty alarm for tomorrow": the time said first.
+    if let Some(c) = pattern!(r"^(?:set|make|create|add|put on|put|schedule|i need|i want)(?: me)?(?: (?:a|an|my|the|one|another))? (?P<at>[a-z0-9:' ]+?) alarm\b(?P<rest>.*)$").captures(t) {
+        let at: Vec<&str> = c["at"].split_whitespace().collect();
+        if when::parse(&at, now.date()).is_some_and(|s| s.clock.is_some()) {
+            return set(&format!("{} {}", &c["at"], &c["rest"]), None, false, now);
+        }
+    }
     // "said in", "set in": how tiny.en hears a quick "set an".
     if let Some(c) = pattern!(r"^(?:(?:set|make|create|add|put on|put|schedule|start|give me|i need|i want|i'd like|i would like|i need to set|please set|said in|said an|set in|sat in)(?: up)?(?: me)?(?: (?:a|an|the|my|one|another))?(?: new)?(?: (?P<label>[a-z']+))?(?: wake ?up| wakeup| morning)? (?:alarm(?: clock)?|wake ?up call|wakeup call)s?|alarm(?: set)?)\b(?P<rest>.*)$").captures(t) {
         let waking = c[0].contains("wake");
@@ -240,6 +256,11 @@ mod tests {
             ("alert me in three hours", "Thu 17:30", ""),
             ("set my gym alarm for 6 am", "Fri 06:00", "gym"),
             ("set an alarm for seven tomorrow morning", "Fri 07:00", ""),
+            // The time said before "alarm", the label before the time, getting someone up.
+            ("set a 6 am alarm", "Fri 06:00", ""),
+            ("set a seven thirty alarm for tomorrow", "Fri 07:30", ""),
+            ("set an alarm called gym for 6 am", "Fri 06:00", "gym"),
+            ("get me up at six", "Fri 06:00", ""),
             (
                 "Hey Zoe, said in alarm for 7 tomorrow morning.",
                 "Fri 07:00",

@@ -47,6 +47,7 @@ const GENERIC: &[&str] = &[
     "program",
     "programme",
     "things",
+    "thing",
     "anything",
     "something",
     "stuff",
@@ -186,7 +187,7 @@ const NOT_AN_EVENT: &[&str] = &[
 
 fn domain(words: &[&str]) -> bool {
     words.iter().any(|w| {
-        (GENERIC.contains(w) && !matches!(*w, "day" | "things" | "stuff"))
+        (GENERIC.contains(w) && !matches!(*w, "day" | "things" | "thing" | "stuff"))
             || matches!(*w, "scheduled" | "booked" | "planned")
     }) || words.windows(2).any(|p| matches!(p, ["going", "on"]))
         || words.windows(3).any(|p| p == ["anywhere", "to", "be"])
@@ -282,11 +283,23 @@ fn pick(words: &[&str], now: NaiveDateTime) -> Option<EventPick> {
     {
         return None;
     }
-    let (about, days, said) = about_and_when(words, now)?;
+    let (mut about, mut days, said) = about_and_when(words, now)?;
+    let mut time = said.and_then(|s| s.time_of_day());
+    // "my three pm meeting", "the 10 am appointment tomorrow": a clock reading before the name.
+    if time.is_none() {
+        if let Some((rest, Some(s))) = when::extract(words, now.date()) {
+            let plain = s.clock.is_some() && s.after.is_none() && s.repeat == 0;
+            if let Some((a, d, _)) = about_and_when(&rest, now).filter(|_| plain) {
+                time = s.time_of_day();
+                days = d.or(s.date.map(|d| (d, d)));
+                about = a;
+            }
+        }
+    }
     let mut p = EventPick {
         about,
         days,
-        time: said.and_then(|s| s.time_of_day()),
+        time,
         all: words.iter().any(|w| {
             matches!(
                 *w,
@@ -399,7 +412,13 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         let mut p = pick(&rest, now)?;
         // Without a word for the calendar, something named at a time is an event ("delete the
         // birthday party tomorrow at two pm").
-        let timed = !p.about.is_empty() && p.days.is_some();
+        // So is an event's name at a clock time ("cancel my 5 pm call").
+        let timed = !p.about.is_empty()
+            && (p.days.is_some()
+                || p.time.is_some()
+                    && p.about
+                        .iter()
+                        .any(|w| EVENT_NOUNS.contains(&w.as_str()) || w == "call"));
         // "cancel my lunch with sam": an event's name with whom.
         let with = rest
             .windows(2)
@@ -451,7 +470,7 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         return Some(Intent::ListEvents { days: Some(days), next: false, about: Vec::new() });
     }
     // "what does my morning look like tomorrow": that part of the day.
-    if let Some(c) = pattern!(r"^(?:what does|how does) my (?P<p>morning|afternoon|evening|day|week|weekend)(?: (?P<w>.+?))? look(?: like)?(?: (?P<w2>.+))?$").captures(t) {
+    if let Some(c) = pattern!(r"^(?:what does|how does|what's|whats|how's|hows|what is|how is) my (?P<p>morning|afternoon|evening|day|week|weekend)(?: (?P<w>.+?))? look(?:s|ing)?(?: like)?(?: (?P<w2>.+))?$").captures(t) {
         let mut when_words = around(&c);
         let p = &c["p"];
         if when_words.is_empty() {
@@ -466,6 +485,14 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         let days = when::range(&when_words, now.date())?;
         return Some(Intent::ListEvents { days: Some(days), next: false, about: Vec::new() });
     }
+    // "when do i meet john", "when am i seeing the doctor": the next such event.
+    if let Some(c) = pattern!(r"^when (?:do|am|are|will|did) (?:i|we) (?:be )?(?:meet|meeting|seeing|visiting)(?: up)?(?: with)? (?P<x>.+)$").captures(t) {
+        let (about, days, _) = about_and_when(&words_of(&c["x"]), now)?;
+        if about.is_empty() || about.len() > 3 || about.iter().any(|w| NOT_AN_EVENT.contains(&w.as_str())) {
+            return None;
+        }
+        return Some(Intent::ListEvents { days, next: days.is_none(), about });
+    }
     let listed = all
         .windows(3)
         .any(|w| matches!(w, ["list", "of", "events" | "meetings" | "appointments"]));
@@ -473,7 +500,7 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         return None;
     }
     let asking = pattern!(r"^(?:what|what's|whats|when|when's|whens|which|who|where|do|does|did|is|are|am|any|anything|tell|show|list|read|give|check|how|my|upcoming|up coming|latest|next|view|display|see|let me know|have you)\b").is_match(t);
-    let about_days = pattern!(r"^(?:what(?:'s| is) (?:happening|going on|on|for)|what do (?:i|we) have(?: on| going on| planned| scheduled)?) ").is_match(t);
+    let about_days = pattern!(r"^(?:what(?:'s| is| have i got| do i have) (?:happening|going on|on|for|coming up|planned|scheduled)|what (?:do|did) (?:i|we) have(?: on| going on| planned| scheduled| coming up)?)(?: |$)").is_match(t);
     if asking && (domain(&all) || named_calendar || about_days) {
         // "that meeting" is one the conversation named, unless the words say which ("that
         // meeting with my boss").
@@ -488,11 +515,17 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         if !about.is_empty() {
             // "when is my meeting with john", "what time is the evening meeting i have with john",
             // "who is coming to the meeting on friday": the next such event (on the days said).
+            // "do i have a meeting with sam tomorrow": with whom says which.
             let which = all[0].starts_with("when")
                 || matches!(
                     all[..2.min(all.len())],
                     ["what", "time"] | ["who" | "where", _] | ["did" | "have", "you"]
-                );
+                )
+                || matches!(
+                    all[..2.min(all.len())],
+                    ["do" | "did" | "are" | "am", "i" | "we"]
+                ) && all.contains(&"with")
+                    && domain(&all);
             if !which || about.len() > 3 {
                 return None;
             }
@@ -538,8 +571,36 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
     if t.starts_with("remember to ") {
         return None;
     }
-    let c = pattern!(r"^(?:add|put|schedule|create|set up|set|make(?: an?)? (?:event|appointment|meeting|calendar entry|entry|note)|book (?:an? |my )?(?P<booked>(?:[a-z']+ )?(?:meeting|appointment))|plan|arrange|organize|organise|enter|mark|pencil in|i have|i've got|remember)\b(?P<rest>.*)$").captures(t)?;
+    // "in the calendar put …", "on my calendar, add …": where it goes, said first.
+    let t =
+        match pattern!(r"^(?:in|on|to|into) (?:my |the )?(?:calendar|schedule|diary),? ").find(t) {
+            Some(m) => &t[m.end()..],
+            None => t,
+        };
+    let verb = pattern!(
+        r"^(?:add|put|schedule|create|set up|set|make(?: an?)? (?:event|appointment|meeting|calendar entry|entry|note)|book (?:an? |my )?(?P<booked>(?:[a-z']+ )?(?:meeting|appointment))|plan|arrange|organize|organise|enter|mark|pencil in|i have|i've got|remember)\b(?P<rest>.*)$"
+    );
+    // Said as a note, with no verb: "meeting with bob tomorrow at three pm".
+    let noted;
+    let t = if !verb.is_match(t) && noted_event(t, now) {
+        noted = format!("add {t}");
+        noted.as_str()
+    } else {
+        t
+    };
+    let c = verb.captures(t)?;
     let mut rest = words_of(&c["rest"]);
+    // "put (down) that we are having dinner with frank at eight": the plan after "that".
+    if let ["down", ..] = rest.as_slice() {
+        rest.remove(0);
+    }
+    if let ["that", "i" | "we" | "i'm" | "we're" | "i've" | "we've", ..] = rest.as_slice() {
+        let k = rest
+            .iter()
+            .take(5)
+            .position(|w| matches!(*w, "have" | "having" | "got" | "i've" | "we've"))?;
+        rest.drain(..=k);
+    }
     // "book a dentist appointment for tuesday at ten": what was booked is the title.
     if let Some(booked) = c.name("booked") {
         rest.splice(0..0, words_of(booked.as_str()));
@@ -594,6 +655,21 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         Some((_, None)) => return None,
         Some((title, Some(s))) => (title, Some(s)),
         None => (rest.clone(), None),
+    };
+    // "an event for tomorrow at ten called team sync": the name given is the title.
+    let title = match title
+        .iter()
+        .position(|w| matches!(*w, "called" | "named" | "titled"))
+    {
+        Some(k)
+            if k + 1 < title.len()
+                && title[..k]
+                    .iter()
+                    .all(|w| GENERIC.contains(w) || matches!(*w, "a" | "an" | "the" | "new")) =>
+        {
+            title[k + 1..].to_vec()
+        }
+        _ => title,
     };
     let mut title = tidy_title(title);
     let said_words = words_of(t);
@@ -693,6 +769,31 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         },
         Err(q) => Intent::Clarify(q),
     })
+}
+
+/// Whether a request with no verb is an event noted down: an event's name ("meeting with bob",
+/// "dentist appointment") and a day with a clock time, nothing else ("meeting with bob tomorrow
+/// at three pm", "tuesday lunch at noon"). A time alone, or a name without one, is not.
+fn noted_event(t: &str, now: NaiveDateTime) -> bool {
+    let words = words_of(t);
+    let Some((title, Some(said))) = when::extract(&words, now.date()) else {
+        return false;
+    };
+    let asking = pattern!(
+        r"^(?:what|when|where|who|which|why|how|is|are|am|do|does|did|can|could|will|would|should|any|my next)\b"
+    );
+    !asking.is_match(t)
+        && (said.date.is_some() || said.weekday)
+        && said.clock.is_some()
+        && said.after.is_none()
+        && said.repeat == 0
+        && (1..=5).contains(&title.len())
+        && title.iter().any(|w| EVENT_NOUNS.contains(w))
+        && !title.iter().any(|w| {
+            NOT_AN_EVENT.contains(w)
+                || FILLER.contains(w)
+                    && !matches!(*w, "with" | "the" | "a" | "an" | "my" | "for" | "of")
+        })
 }
 
 /// Takes the words of a weekly, monthly or yearly repetition out of `words`: "every week",
@@ -828,7 +929,7 @@ const TIME_LEFT: &[&str] = &[
 /// with chris" → "brunch with chris"; "dinner on at bistro" → "dinner at bistro").
 fn tidy_title(mut title: Vec<&str>) -> Vec<&str> {
     const JOINS: &[&str] = &[
-        "on", "at", "for", "this", "by", "from", "of", "to", "that", "is",
+        "on", "at", "for", "this", "by", "from", "of", "to", "that", "is", "as",
     ];
     while title
         .first()
@@ -1065,6 +1166,120 @@ mod tests {
                 "{said}"
             );
         }
+    }
+
+    #[test]
+    fn more_ways_of_saying_it() {
+        // Adding: the calendar named first, the plan after "that", a name given, no verb.
+        for (said, title, when) in [
+            (
+                "in the calendar put that we are having dinner with frank at eight pm on the ninth of august",
+                "dinner with frank",
+                "Mon 09 20:00",
+            ),
+            (
+                "put down that i have a dentist appointment on friday at ten",
+                "dentist appointment",
+                "Fri 27 10:00",
+            ),
+            (
+                "add an event for tomorrow at ten called team sync",
+                "team sync",
+                "Fri 27 10:00",
+            ),
+            ("meeting with bob tomorrow at 3 pm", "meeting with bob", "Fri 27 15:00"),
+            ("tuesday lunch at noon", "lunch", "Tue 01 12:00"),
+        ] {
+            assert_eq!(create(said), (title.into(), when.into(), false), "{said}");
+        }
+        assert_eq!(
+            create("mark april fifth as vacation"),
+            ("vacation".into(), "Mon 05 00:00".into(), true)
+        );
+        // "called" inside a title that says more keeps it whole.
+        assert_eq!(
+            create("schedule a meeting with the people called tom on friday at two").0,
+            "meeting with the people called tom"
+        );
+        // No verb and no clock time, or a question: not an event noted down.
+        for said in [
+            "party on saturday",
+            "meeting tomorrow",
+            "when is the meeting tomorrow at three",
+        ] {
+            assert!(
+                !matches!(intent(said, now()), Some(Intent::CreateEvent { .. })),
+                "{said}"
+            );
+        }
+        // Asking: past days, what is coming up, whom one meets, "remind me what …".
+        let list = |said: &str| match intent(said, now()) {
+            Some(Intent::ListEvents { days, next, about }) => (
+                days.map(|d| d.0.format("%d").to_string()),
+                next,
+                about.join(" "),
+            ),
+            other => panic!("{said:?} → {other:?}"),
+        };
+        for (said, day, next, about) in [
+            ("what did i have scheduled yesterday", Some("25"), false, ""),
+            ("what's coming up this week", Some("26"), false, ""),
+            ("what's my day look like", Some("26"), false, ""),
+            ("remind me what i have tomorrow", Some("27"), false, ""),
+            (
+                "remind me if i have anything on friday",
+                Some("27"),
+                false,
+                "",
+            ),
+            (
+                "do i have a meeting with sam tomorrow",
+                Some("27"),
+                false,
+                "sam",
+            ),
+            ("when do i meet john", None, true, "john"),
+            ("when am i seeing the doctor", None, true, "doctor"),
+            ("what's the next thing on my calendar", None, true, ""),
+        ] {
+            assert_eq!(
+                list(said),
+                (day.map(str::to_string), next, about.to_string()),
+                "{said}"
+            );
+        }
+        for said in [
+            "what's coming up on tv tonight",
+            "when do i see the results",
+            "remind me what the weather is",
+        ] {
+            assert_eq!(intent(said, now()), None, "{said}");
+        }
+        // Deleting by a clock time said before the name.
+        let del = |said: &str| match intent(said, now()) {
+            Some(Intent::DeleteEvent { pick }) => (
+                pick.about.join(" "),
+                pick.days.map(|d| d.0.format("%d").to_string()),
+                pick.time,
+            ),
+            other => panic!("{said:?} → {other:?}"),
+        };
+        assert_eq!(
+            del("cancel my three pm meeting"),
+            (String::new(), None, Some((15, 0, true)))
+        );
+        assert_eq!(
+            del("cancel my 5 pm call"),
+            ("call".into(), None, Some((17, 0, true)))
+        );
+        assert_eq!(
+            del("delete the 10 am appointment tomorrow"),
+            (String::new(), Some("27".into()), Some((10, 0, true)))
+        );
+        assert_eq!(
+            del("delete friday's 2 pm dentist appointment"),
+            ("dentist".into(), Some("27".into()), Some((14, 0, true)))
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ fn list_name(raw: Option<&str>) -> String {
         "" | "shopping" | "grocery" | "groceries" | "food" => "shopping".into(),
         "to do" | "to-do" | "todo" | "to dos" | "todos" | "things to do" => "todo".into(),
         "things to buy" | "things to get" => "shopping".into(),
+        "things to pack" => "packing".into(),
         other => other.to_string(),
     }
 }
@@ -190,7 +191,9 @@ pub(super) fn asked(t: &str) -> Option<Intent> {
             "create a list called {}",
         ));
     }
-    if let Some(c) = pattern!(r"^(?:create|make|start)(?: me)? (?:a )?(?:new )?(?:list (?:called|named|titled|for|of) (?:my )?(?P<l>.+?)(?: for me)?|(?P<l2>.+?) list)$|^(?:a )?new list (?:called|named|titled) (?P<l3>.+)$").captures(t) {
+    // "create a to do list for tomorrow", "a new packing list", "make a list of groceries to
+    // buy": the day it is for and what its items are for are no part of its name.
+    if let Some(c) = pattern!(r"^(?:(?:create|make|start)(?: me)? (?:a )?(?:new )?|(?:a )?new )(?:list (?:called|named|titled|for|of) (?:my )?(?P<l>.+?)(?: for me)?|(?P<l2>.+?) list)(?: for (?:today|tomorrow|this week|next week|the week))?$|^(?:a )?new list (?:called|named|titled) (?P<l3>.+)$").captures(t) {
         let list = named_list(
             c.name("l")
                 .or(c.name("l2"))
@@ -222,7 +225,15 @@ pub(super) fn asked(t: &str) -> Option<Intent> {
             "delete the {} list",
         ));
     }
-    if let Some(c) = pattern!(r"^(?:clear|empty|erase|wipe)(?: out)? (?:my |the |our )?(?:whole |entire )?(?:(?P<l>.+?) )?list$").captures(t) {
+    // "remove everything from my shopping list", "delete all the items on the list": a bulk
+    // deletion, said as one (the session asks before it clears).
+    let bulk = pattern!(
+        r"^(?:remove|delete|take|erase|clear|wipe|cross) (?:off |out )?(?:everything|all (?:the |of the )?(?:items|things|entries)|every (?:item|thing|entry)) (?:off|from|on|in|out of) (?:of )?(?:my |the |our )?(?:(?P<l>.+?) )?list$"
+    );
+    let clear = pattern!(
+        r"^(?:clear|empty|erase|wipe)(?: out)? (?:my |the |our )?(?:whole |entire )?(?:(?P<l>.+?) )?list$"
+    );
+    if let Some(c) = bulk.captures(t).or_else(|| clear.captures(t)) {
         let list = match c.name("l") {
             Some(l) => named_list(l.as_str())?,
             None => UNNAMED_LIST.into(),
