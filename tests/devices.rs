@@ -167,6 +167,70 @@ async fn listen_answers_through_real_devices() {
     assert!(m[0].wake_s.is_some(), "{:?}", m[0]);
 }
 
+/// `wake.cue_after_check`: the listening cue waits for whisper to hear the phrase in the wake
+/// window. "Hey Bowie" (a sound-alike the cascade fires on, 0.82–0.88 for this voice) makes no
+/// sound at all; "Hey Zoe" makes the cue, and only after the check's 400 ms of what follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listening_cue_waits_for_whisper_to_hear_the_phrase() {
+    let Some(pulse) = Pulse::start() else { return };
+    let Some(model) = crate::support::data::tiny_en() else {
+        return;
+    };
+    let s = standin(Timing::brisk()).await;
+    let monitor = pulse.monitor();
+    let mic = pulse.mic(None);
+    let mut args = listen_args(&model);
+    args.extend(
+        [
+            "wake.verify=true",
+            "audio.cues=true",
+            "wake.cue_after_check=true",
+        ]
+        .into_iter()
+        .flat_map(|kv| ["--set".to_string(), kv.to_string()]),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let zoe = Zoe::listen_on(&pulse, &s.url(), &args);
+    zoe.wait_for_stderr("listening device=");
+    let start = Instant::now();
+    mic.say(&vec![0.0; 8_000]);
+    mic.say(&piper("piper-joe__hey_bowie__001.wav"));
+    mic.say(&vec![0.0; 8_000]);
+    said(&zoe, &mic);
+    zoe.wait_for_stderr("no listening cue");
+    // The cue would have played by now (the check is done): nothing was heard.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        monitor.heard.loud_blocks_after(start, 0.01),
+        0,
+        "a sound after a sound-alike; stderr:\n{}",
+        zoe.stderr_text()
+    );
+    mic.say(&piper("piper-joe__hey_zoe__005.wav"));
+    let phrase_end = said(&zoe, &mic);
+    zoe.wait_for_stderr("whisper heard the phrase: the listening cue");
+    let until = Instant::now() + Duration::from_secs(5);
+    let onset = loop {
+        if let Some(t) = monitor.heard.onset_after(phrase_end, 0.01) {
+            break t;
+        }
+        assert!(
+            Instant::now() < until,
+            "no cue; stderr:\n{}",
+            zoe.stderr_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let after_ms = onset.saturating_duration_since(phrase_end).as_millis();
+    println!("the cue began {after_ms} ms after the phrase");
+    assert!(
+        after_ms >= 250,
+        "the cue came {after_ms} ms after the phrase, before the check could have heard it; stderr:\n{}",
+        zoe.stderr_text()
+    );
+    assert_eq!(zoe.stderr_text().matches("wake word heard").count(), 2);
+}
+
 /// Barge-in, with Zoe's voice coming back into the microphone as a room's echo: her own reply does
 /// not stop her (it can score as a wake on the microphone; the same detector on what she plays
 /// tells), while the user's "Hey Zoe" said over it stops the speaker within 200 ms of the end of

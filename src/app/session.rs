@@ -394,7 +394,10 @@ pub fn build_pipeline(
     if cfg.wake.required {
         let detector = cfg.wake.detector()?;
         tracing::info!(head = %cfg.wake.head_source(), "wake word required");
-        pipeline = pipeline.with_wake(WakeStage::new(detector, cfg.wake.clone()));
+        let mut wake = cfg.wake.clone();
+        // The cue's check is for a cue that plays: live audio with cues on.
+        wake.cue_after_check &= playback.is_some() && cfg.audio.cues;
+        pipeline = pipeline.with_wake(WakeStage::new(detector, wake));
     }
     let Some(p) = playback else {
         return Ok((pipeline, turn));

@@ -84,6 +84,7 @@ pub(super) struct RawWake {
     verify_names: Vec<String>,
     verify_by_sound: f32,
     verify_tail_ms: u32,
+    cue_after_check: bool,
     listen_ms: u32,
     follow_up_ms: u32,
 }
@@ -292,6 +293,8 @@ pub(super) fn wake_config(w: RawWake, models_dir: &Path) -> Result<WakeConfig, C
         verify_phrases,
         verify_by_sound: in_range("wake.verify_by_sound", w.verify_by_sound, -20.0, 0.0)?,
         verify_tail_ms: in_range("wake.verify_tail_ms", w.verify_tail_ms, 0, 2000)?,
+        // Without whisper's check there is nothing to wait for: the cue plays at once.
+        cue_after_check: w.cue_after_check && w.verify,
         listen_ms: w.listen_ms,
         follow_up_ms: w.follow_up_ms,
         phrase,

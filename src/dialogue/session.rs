@@ -38,14 +38,18 @@ use crate::wake::verify::{is_stop_command, Verifier};
 
 /// Spawns a small check (a barge-in verdict, a "stop" check) that ends with its deadline or with
 /// `shutdown`, whichever comes first.
-fn spawn_until(shutdown: &Shutdown, check: impl Future<Output = ()> + Send + 'static) {
+fn spawn_until(
+    shutdown: &Shutdown,
+    check: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::AbortHandle {
     let s = shutdown.clone();
     tokio::spawn(async move {
         tokio::select! {
             _ = s.wait() => {}
             _ = check => {}
         }
-    });
+    })
+    .abort_handle()
 }
 
 /// Why a wake heard over Zoe was not a barge-in.
@@ -61,7 +65,14 @@ enum NotBargeIn {
     TimedOut,
 }
 
-/// A barge-in's verdict: whether whisper heard the wake phrase in the wake window.
+/// Forgets a cue waiting for its check, and stops the check (a job still queued is dropped).
+fn drop_cue(pending: &mut Option<(u64, Option<tokio::task::AbortHandle>)>) {
+    if let Some((_, Some(check))) = pending.take() {
+        check.abort();
+    }
+}
+
+/// A barge-in's (or a cue's) verdict: whether whisper heard the wake phrase in the wake window.
 async fn verdict(rx: TranscriptRx, verifier: &Verifier, cfg: &Config) -> Result<(), NotBargeIn> {
     match tokio::time::timeout(cfg.deadlines.stt, rx).await {
         Ok(Ok(Ok(t))) if verifier.heard(&t.text) => Ok(()),
@@ -334,6 +345,9 @@ pub async fn run(
     let mut finished = false;
     // A wake heard over a reply, waiting for its verification before stopping Zoe.
     let mut barge_pending: Option<u64> = None;
+    // A wake whose listening cue waits for whisper's check of its window
+    // (`wake.cue_after_check`), and that check once sent: a request heard makes it moot.
+    let mut cue_pending: Option<(u64, Option<tokio::task::AbortHandle>)> = None;
     // Zoe's last reply asked the user something: the next follow-up needs no wake word. A
     // follow-up uses it up, so windows chain only while the user answers her questions.
     let mut answer_expected = false;
@@ -450,21 +464,34 @@ pub async fn run(
                                 stop_reply();
                             }
                         }
-                        if cues {
+                        if cues && cfg.wake.cue_after_check {
+                            drop_cue(&mut cue_pending);
+                            cue_pending = Some((wake.id, None));
+                        } else if cues {
                             if let Some(c) = &control {
                                 c.cue(Cue::Listening);
                             }
                         }
                     }
-                    PipelineEvent::Verify { id, transcript } if barge_pending == Some(id) => {
-                        barge_pending = None;
+                    PipelineEvent::Verify { id, transcript }
+                        if barge_pending == Some(id) || cue_pending.as_ref().is_some_and(|p| p.0 == id) =>
+                    {
+                        let barge = barge_pending.take_if(|b| *b == id).is_some();
+                        let cue = control.clone().filter(|_| cue_pending.as_ref().is_some_and(|p| p.0 == id));
                         let (c, verifier, stop) = (cfg.clone(), verifier.clone(), stop_reply.clone());
-                        spawn_until(shutdown, async move {
+                        let check = spawn_until(shutdown, async move {
                             match verdict(transcript, &verifier, &c).await {
                                 Ok(()) => {
-                                    tracing::info!("barge-in: stopping the reply");
-                                    stop();
+                                    if barge {
+                                        tracing::info!("barge-in: stopping the reply");
+                                        stop();
+                                    }
+                                    if let Some(control) = cue {
+                                        tracing::info!("whisper heard the phrase: the listening cue");
+                                        control.cue(Cue::Listening);
+                                    }
                                 }
+                                Err(why) if !barge => tracing::info!("no listening cue ({why})"),
                                 Err(NotBargeIn::Heard(text)) => {
                                     tracing::info!("not a barge-in (whisper did not hear the phrase)");
                                     tracing::debug!("not a barge-in: whisper heard {text:?}");
@@ -472,6 +499,9 @@ pub async fn run(
                                 Err(why) => tracing::info!("not a barge-in ({why})"),
                             }
                         });
+                        if let Some(p) = cue_pending.as_mut().filter(|p| p.0 == id) {
+                            p.1 = Some(check);
+                        }
                     }
                     PipelineEvent::Verify { .. } => {} // a barge-in already decided
                     PipelineEvent::Utterance(u) if u.while_speaking => {
@@ -496,8 +526,16 @@ pub async fn run(
                             });
                         }
                     }
-                    PipelineEvent::Utterance(u) => queue.push_back(u),
-                    PipelineEvent::Tentative { id, utterance } => tentative = Some((id, utterance)),
+                    PipelineEvent::Utterance(u) => {
+                        // The request is heard: its own transcript checks the wake, and a cue
+                        // now would come with the reply.
+                        drop_cue(&mut cue_pending);
+                        queue.push_back(u);
+                    }
+                    PipelineEvent::Tentative { id, utterance } => {
+                        drop_cue(&mut cue_pending);
+                        tentative = Some((id, utterance));
+                    }
                     PipelineEvent::Confirmed { id, endpoint_at, turn } => {
                         let c = Confirmation { endpoint_at, turn };
                         match held.as_ref().filter(|h| h.id == id) {

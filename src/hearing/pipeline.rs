@@ -16,7 +16,10 @@
 //!
 //! **Barge-in.** A wake while Zoe is audible (or a turn is under way) must stop her quickly: `wake.verify_tail_ms` after it
 //! the wake window (2 s before the phrase's end plus that tail) goes to whisper as an urgent job
-//! and [`PipelineEvent::Verify`] carries its transcript for the session to check.
+//! and [`PipelineEvent::Verify`] carries its transcript for the session to check. With
+//! `wake.cue_after_check` every wake's window is sent so (the phrase read by sound as well), and
+//! the session plays the listening cue only when whisper heard the phrase; a request served first
+//! makes that check moot and it is not sent.
 //!
 //! **Zoe's own voice.** While she is audible (the speaker's [`Playback`] stamp, plus
 //! `wake.echo_tail_ms`) the detector needs `wake.speaking_threshold`, and utterances that start

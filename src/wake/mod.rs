@@ -93,6 +93,10 @@ pub struct WakeConfig {
     /// probability of the name after the greeting (0: off). See [`crate::stt::PhraseFallback`].
     pub verify_by_sound: f32,
     pub verify_tail_ms: u32,
+    /// The listening cue waits for whisper to hear the phrase in the wake window (the window
+    /// and `verify_tail_ms` after it) instead of playing when the detector fires: no cue for
+    /// the TV, a later one for the user. Set only where cues play (`zoe listen`).
+    pub cue_after_check: bool,
     pub listen_ms: u32,
     pub follow_up_ms: u32,
 }

@@ -4,8 +4,10 @@
 //! (the configured head, second stage and thresholds; no personal verifier), over each speaker's
 //! recordings joined with 0.3 s pauses, and the bench prints per speaker: how often the head
 //! alone fires at `wake.threshold` (each a whisper check), how often the cascade does (each the
-//! listening cue), and how many of those whisper's check takes for the phrase (each a false
-//! turn), with the 95 % upper bound of each rate. `zoe bench wake` measures the same by
+//! listening cue), how many cues would still play with `wake.cue_after_check` (whisper hears the
+//! phrase in the wake window and `wake.verify_tail_ms` after it), and how many of the cascade's
+//! firings whisper's check takes for the phrase (each a false turn), with the 95 % upper bound of
+//! each rate. `zoe bench wake` measures the same by
 //! cross-validation on the training corpus; this measures the shipped pair on speakers and
 //! languages it never came near.
 
@@ -38,6 +40,8 @@ struct Row {
     secs: f64,
     stage_one: usize,
     cues: usize,
+    /// Cues whisper's check of the wake window takes for the phrase (`wake.cue_after_check`).
+    checked: usize,
     turns: usize,
 }
 
@@ -46,6 +50,7 @@ impl Row {
         self.secs += other.secs;
         self.stage_one += other.stage_one;
         self.cues += other.cues;
+        self.checked += other.checked;
         self.turns += other.turns;
     }
 }
@@ -132,11 +137,12 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         args.verify_model,
     );
     println!(
-        "{:<16} {:>8} {:>28} {:>28} {:>22}",
+        "{:<16} {:>8} {:>28} {:>28} {:>24} {:>22}",
         "speaker",
         "minutes",
         "head alone (whisper checks)",
         "cascade (listening cues)",
+        "cues checked first",
         "after whisper"
     );
     let mut total = Row::default();
@@ -164,6 +170,16 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
             }
             let Some(d) = cue else { continue };
             row.cues += 1;
+            // The cue checked first: the wake window and `wake.verify_tail_ms` after it.
+            let window = super::wake::as_sent(&audio, d.end, wake.verify_tail_ms as usize * 16);
+            let (_, said) = super::stt::woken_text(&mut whisper, by_sound.as_deref(), &window)?;
+            if verifier.heard(&said) {
+                row.checked += 1;
+                heard.push(format!(
+                    "{:.1} s (the wake window): {said:?}",
+                    d.end as f64 / 16_000.0
+                ));
+            }
             let sent = super::wake::as_sent(&audio, d.end, 40_000);
             let (_, text) = super::stt::woken_text(&mut whisper, by_sound.as_deref(), &sent)?;
             if verifier.request_after_phrase(&text).is_some() {
@@ -189,10 +205,11 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
 
 fn print_row(name: &str, r: &Row) {
     println!(
-        "{name:<16} {:>8.1} {:>28} {:>28} {:>22}",
+        "{name:<16} {:>8.1} {:>28} {:>28} {:>24} {:>22}",
         r.secs / 60.0,
         rate(r.stage_one, r.secs),
         rate(r.cues, r.secs),
+        rate(r.checked, r.secs),
         rate(r.turns, r.secs)
     );
 }

@@ -17,7 +17,9 @@
 //! (the check vetoed it) —, the turns whose wake counted by the phrase read by sound (whisper's
 //! text lacked it: `wake.verify_by_sound`) — and, for comparison, how often whisper writes the
 //! request right when the voice says it alone: the part of the misses that is whisper's on that
-//! voice, not the wake's.
+//! voice, not the wake's. Beside them, the scenes whose listening cue would play with
+//! `wake.cue_after_check` (whisper's check hears the phrase in the window of the scene's first
+//! detection and `wake.verify_tail_ms` after it), and that check's time.
 
 use std::path::PathBuf;
 
@@ -115,6 +117,9 @@ struct Tally {
     vetoed: usize,
     /// Turns whose wake counted by the phrase read by sound (whisper's text lacked it).
     by_sound: usize,
+    /// Scenes whose first detection's window whisper's check heard the phrase in: the listening
+    /// cue with `wake.cue_after_check`.
+    cued: usize,
 }
 
 impl Tally {
@@ -126,6 +131,7 @@ impl Tally {
         self.not_woken += o.not_woken;
         self.vetoed += o.vetoed;
         self.by_sound += o.by_sound;
+        self.cued += o.cued;
     }
 }
 
@@ -191,11 +197,23 @@ pub async fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     // The scene a stream position falls in.
     let scene_at = |at: usize| scenes.iter().rposition(|s| s.start <= at);
     let mut fired = vec![false; scenes.len()];
+    // Each scene's first detection (where the cue's check reads the wake window).
+    let mut first = vec![None; scenes.len()];
+    let mut at = 0;
     for frame in stream.chunks(crate::hearing::vad::FRAME) {
-        if let Some(i) = det.push(frame)?.and_then(|d| scene_at(d.end)) {
-            fired[i] = true;
+        at += frame.len();
+        if let Some(d) = det.push(frame)? {
+            if let Some(i) = scene_at(d.end.min(at)) {
+                fired[i] = true;
+                first[i].get_or_insert(d.end.min(at));
+            }
         }
     }
+    let (verifier, by_sound) = (
+        crate::wake::verify::Verifier::new(&c.wake.verify_phrases),
+        crate::wake::verify::phrase_fallback(&c.wake),
+    );
+    let tail = c.wake.verify_tail_ms as usize * 16;
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("wake-turns.wav");
     write_wav(&file, &stream, RATE)?;
@@ -224,6 +242,17 @@ pub async fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         }
     }
     let mut whisper = Whisper::load(&stt)?;
+    // The cue's check (`wake.cue_after_check`) on each scene's first detection, and its time.
+    let mut cued = vec![false; scenes.len()];
+    let mut check_ms = Vec::new();
+    for (i, end) in first.iter().enumerate() {
+        let Some(end) = *end else { continue };
+        let window = super::wake::as_sent(&stream, end, tail);
+        let t = std::time::Instant::now();
+        let (_, said) = super::stt::woken_text(&mut whisper, by_sound.as_deref(), &window)?;
+        check_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        cued[i] = verifier.heard(&said);
+    }
     let mut by_voice: Vec<(String, Tally)> = Vec::new();
     let mut forms = [Tally::default(); 2];
     let mut wrong = Vec::new();
@@ -244,6 +273,7 @@ pub async fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
             not_woken: usize::from(t.is_empty() && !fired[i]),
             vetoed: usize::from(t.is_empty() && fired[i]),
             by_sound: usize::from(heard[i].iter().any(|m| m.wake_by_sound.is_some())),
+            cued: usize::from(cued[i]),
         };
         if !right && !t.is_empty() {
             let ended: Vec<&str> = heard[i]
@@ -262,7 +292,7 @@ pub async fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         forms[usize::from(!s.one_breath)].add(one);
     }
     println!(
-        "{:<36} {:>7} {:>14} {:>14} {:>12} {:>16} {:>14} {:>22}",
+        "{:<36} {:>7} {:>14} {:>14} {:>12} {:>16} {:>14} {:>16} {:>22}",
         "voice",
         "scenes",
         "right turn",
@@ -270,18 +300,20 @@ pub async fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         "not woken",
         "whisper vetoed",
         "read by sound",
+        "cue if checked",
         "the request alone right"
     );
     let pct = |n: usize, of: usize| format!("{n} ({:.0} %)", 100.0 * n as f64 / of.max(1) as f64);
     let print = |name: &str, t: &Tally| {
         println!(
-            "{name:<36} {:>7} {:>14} {:>14} {:>12} {:>16} {:>14} {:>22}",
+            "{name:<36} {:>7} {:>14} {:>14} {:>12} {:>16} {:>14} {:>16} {:>22}",
             t.scenes,
             pct(t.right, t.scenes),
             pct(t.turns, t.scenes),
             t.not_woken,
             t.vetoed,
             t.by_sound,
+            pct(t.cued, t.scenes),
             pct(t.alone_right, t.scenes)
         );
     };
@@ -293,6 +325,20 @@ pub async fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     print("in one breath", &forms[0]);
     print("\"Hey Zoe.\" … request", &forms[1]);
     print("all", &total);
+    check_ms.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        check_ms
+            .get(((check_ms.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    println!(
+        "the cue's check (wake.cue_after_check): whisper on the wake window and {} ms after it, p50 {:.0} / p95 {:.0} ms a run here; the cue plays that long after the {} ms",
+        tail / 16,
+        q(0.5),
+        q(0.95),
+        tail / 16
+    );
     for w in wrong {
         println!("  not the request: {w}");
     }

@@ -36,8 +36,12 @@ pub(super) struct Armed {
     pub(super) cut: usize,
     /// Utterances must start before this.
     pub(super) until: usize,
-    /// When to send the wake window to whisper (barge-in; None: sent, or not verifying).
+    /// When to send the wake window to whisper (barge-in, or the cue's check; None: sent, or
+    /// not verifying).
     pub(super) verify_at: Option<usize>,
+    /// The check is only the listening cue's (`wake.cue_after_check`), not a barge-in's: moot
+    /// once the request is served.
+    pub(super) cue_only: bool,
     /// The wake phrase's audio, put before a request said after a pause: the utterance that
     /// held the phrase, or (until it ends) the two seconds before the detection.
     pub(super) phrase: Vec<f32>,
@@ -187,15 +191,18 @@ impl FramePipeline {
         // Over Zoe's reply, or while a turn is under way, the wake is checked on its own at once
         // (barge-in must be quick); otherwise the request's transcript, which starts with the
         // phrase, checks it.
+        // With `wake.cue_after_check`, every wake's window is checked so: the cue waits for it.
         let busy = self.playback.as_ref().is_some_and(|p| p.busy());
-        let verify_at = (stage.cfg.verify && (self.speaking || busy))
-            .then(|| d.end + stage.cfg.verify_tail_ms as usize * 16);
+        let barge = stage.cfg.verify && (self.speaking || busy);
+        let cue_only = !barge && stage.cfg.cue_after_check;
+        let verify_at = (barge || cue_only).then(|| d.end + stage.cfg.verify_tail_ms as usize * 16);
         let phrase = self.window(d.end, d.end);
         self.armed = Some(Armed {
             wake,
             cut: d.end,
             until: d.end + stage.cfg.listen_ms as usize * 16,
             verify_at,
+            cue_only,
             phrase,
         });
         // A wake ends any follow-up window and any speculative run begun before it.
@@ -219,13 +226,26 @@ impl FramePipeline {
         let Some(at) = a.verify_at.filter(|&at| now || pos >= at) else {
             return;
         };
-        let (id, audio) = (a.wake.id, self.window(a.cut, at));
+        let (id, cue_only, cut) = (a.wake.id, a.cue_only, a.cut);
         if let Some(a) = &mut self.armed {
             a.verify_at = None;
         }
+        // The request is about to be served: its own transcript checks the wake, and a cue now
+        // would come with the reply.
+        if cue_only && now {
+            return;
+        }
+        let audio = self.window(cut, at);
+        // The cue's check reads the phrase by sound as a request's does; a barge-in's keeps to
+        // the text (it was not measured through the echo canceller).
+        let phrase = self
+            .wake
+            .as_ref()
+            .filter(|_| cue_only)
+            .and_then(|w| w.phrase.clone());
         emit(PipelineEvent::Verify {
             id,
-            transcript: self.stt.submit_kind(JobKind::Verify, audio),
+            transcript: self.stt.submit_woken(JobKind::Verify, audio, phrase),
         });
     }
 
