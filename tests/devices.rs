@@ -96,6 +96,30 @@ fn said(zoe: &Zoe, mic: &crate::support::pulse::Mic) -> Instant {
         .unwrap_or_else(|e| panic!("{e}; stderr:\n{}", zoe.stderr_text()))
 }
 
+/// When the speaker's monitor first heard a sound of `level` after `from`, waiting up to `secs`
+/// (Zoe's stderr if nothing came: no `what`).
+fn heard_after(
+    zoe: &Zoe,
+    monitor: &crate::support::pulse::Monitor,
+    from: Instant,
+    level: f32,
+    secs: u64,
+    what: &str,
+) -> Instant {
+    let until = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(t) = monitor.heard.onset_after(from, level) {
+            return t;
+        }
+        assert!(
+            Instant::now() < until,
+            "no {what}; stderr:\n{}",
+            zoe.stderr_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The arguments every `zoe listen` test uses: real tiny.en, the wake check off (the barge-in
 /// phrase is espeak-ng's, whose "Zoe" whisper hears as "Molly"), the wake word's models from the
 /// test data, no cues.
@@ -209,18 +233,7 @@ async fn the_listening_cue_waits_for_whisper_to_hear_the_phrase() {
     mic.say(&piper("piper-joe__hey_zoe__005.wav"));
     let phrase_end = said(&zoe, &mic);
     zoe.wait_for_stderr("whisper heard the phrase: the listening cue");
-    let until = Instant::now() + Duration::from_secs(5);
-    let onset = loop {
-        if let Some(t) = monitor.heard.onset_after(phrase_end, 0.01) {
-            break t;
-        }
-        assert!(
-            Instant::now() < until,
-            "no cue; stderr:\n{}",
-            zoe.stderr_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let onset = heard_after(&zoe, &monitor, phrase_end, 0.01, 5, "cue");
     let after_ms = onset.saturating_duration_since(phrase_end).as_millis();
     println!("the cue began {after_ms} ms after the phrase");
     assert!(
@@ -258,20 +271,7 @@ async fn wake_word_over_a_reply_stops_it() {
     let mic = pulse.mic(Some((&monitor, 0.5)));
     let zoe = listen(&pulse, &s.url(), &model);
     let asked = ask(&zoe, &mic, "tell_me_something_interesting");
-    let onset = {
-        let until = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(t) = monitor.heard.onset_after(asked, 0.02) {
-                break t;
-            }
-            assert!(
-                Instant::now() < until,
-                "no reply; stderr:\n{}",
-                zoe.stderr_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
+    let onset = heard_after(&zoe, &monitor, asked, 0.02, 20, "reply");
     std::thread::sleep(Duration::from_millis(2500));
     // She is still speaking when the user starts: nothing of her own stopped her.
     let began = Instant::now();

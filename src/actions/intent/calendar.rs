@@ -969,6 +969,15 @@ mod tests {
         }
     }
 
+    fn not_created(said: &[&str]) {
+        for said in said {
+            assert!(
+                !matches!(intent(said, now()), Some(Intent::CreateEvent { .. })),
+                "{said}"
+            );
+        }
+    }
+
     #[test]
     fn adding() {
         for (said, title, when, all_day) in [
@@ -1156,16 +1165,11 @@ mod tests {
             }
         }
         // Every month or year with no date to come back on, every week with no day: not guessed.
-        for said in [
+        not_created(&[
             "add rent every month",
             "add a weekly meeting",
             "add the party every year on friday",
-        ] {
-            assert!(
-                !matches!(intent(said, now()), Some(Intent::CreateEvent { .. })),
-                "{said}"
-            );
-        }
+        ]);
     }
 
     #[test]
@@ -1202,16 +1206,11 @@ mod tests {
             "meeting with the people called tom"
         );
         // No verb and no clock time, or a question: not an event noted down.
-        for said in [
+        not_created(&[
             "party on saturday",
             "meeting tomorrow",
             "when is the meeting tomorrow at three",
-        ] {
-            assert!(
-                !matches!(intent(said, now()), Some(Intent::CreateEvent { .. })),
-                "{said}"
-            );
-        }
+        ]);
         // Asking: past days, what is coming up, whom one meets, "remind me what …".
         let list = |said: &str| match intent(said, now()) {
             Some(Intent::ListEvents { days, next, about }) => (
