@@ -969,6 +969,19 @@ mod tests {
         }
     }
 
+    /// A question about the calendar: the first day asked about, whether the next event, and
+    /// the words of the title.
+    fn list(said: &str) -> (Option<String>, bool, String) {
+        match intent(said, now()) {
+            Some(Intent::ListEvents { days, next, about }) => (
+                days.map(|d| d.0.format("%d").to_string()),
+                next,
+                about.join(" "),
+            ),
+            other => panic!("{said:?} → {other:?}"),
+        }
+    }
+
     fn not_created(said: &[&str]) {
         for said in said {
             assert!(
@@ -1212,14 +1225,6 @@ mod tests {
             "when is the meeting tomorrow at three",
         ]);
         // Asking: past days, what is coming up, whom one meets, "remind me what …".
-        let list = |said: &str| match intent(said, now()) {
-            Some(Intent::ListEvents { days, next, about }) => (
-                days.map(|d| d.0.format("%d").to_string()),
-                next,
-                about.join(" "),
-            ),
-            other => panic!("{said:?} → {other:?}"),
-        };
         for (said, day, next, about) in [
             ("what did i have scheduled yesterday", Some("25"), false, ""),
             ("what's coming up this week", Some("26"), false, ""),
@@ -1283,14 +1288,6 @@ mod tests {
 
     #[test]
     fn asking_deleting_moving() {
-        let list = |said: &str| match intent(said, now()) {
-            Some(Intent::ListEvents { days, next, about }) => (
-                days.map(|d| d.0.format("%d").to_string()),
-                next,
-                about.join(" "),
-            ),
-            other => panic!("{said:?} → {other:?}"),
-        };
         assert_eq!(
             list("what's on my calendar tomorrow"),
             (Some("27".into()), false, String::new())
