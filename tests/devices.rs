@@ -193,7 +193,8 @@ async fn listen_answers_through_real_devices() {
 
 /// `wake.cue_after_check`: the listening cue waits for whisper to hear the phrase in the wake
 /// window. "Hey Bowie" (a sound-alike the cascade fires on, 0.82–0.88 for this voice) makes no
-/// sound at all; "Hey Zoe" makes the cue, and only after the check's 400 ms of what follows.
+/// sound at all, neither the rising cue nor the falling one when its window closes; "Hey Zoe"
+/// makes the cue, and only after the check's 400 ms of what follows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_listening_cue_waits_for_whisper_to_hear_the_phrase() {
     let Some(pulse) = Pulse::start() else { return };
@@ -209,6 +210,7 @@ async fn the_listening_cue_waits_for_whisper_to_hear_the_phrase() {
             "wake.verify=true",
             "audio.cues=true",
             "wake.cue_after_check=true",
+            "wake.listen_ms=1500",
         ]
         .into_iter()
         .flat_map(|kv| ["--set".to_string(), kv.to_string()]),
@@ -222,8 +224,9 @@ async fn the_listening_cue_waits_for_whisper_to_hear_the_phrase() {
     mic.say(&vec![0.0; 8_000]);
     said(&zoe, &mic);
     zoe.wait_for_stderr("no listening cue");
-    // The cue would have played by now (the check is done): nothing was heard.
-    std::thread::sleep(Duration::from_millis(500));
+    // The window it opened closes as silently (no falling cue either): nothing was heard.
+    zoe.wait_for_stderr("stopped listening silent=true");
+    std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         monitor.heard.loud_blocks_after(start, 0.01),
         0,

@@ -15,6 +15,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
@@ -348,6 +349,10 @@ pub async fn run(
     // A wake whose listening cue waits for whisper's check of its window
     // (`wake.cue_after_check`), and that check once sent: a request heard makes it moot.
     let mut cue_pending: Option<(u64, Option<tokio::task::AbortHandle>)> = None;
+    // The listening window (and the follow-up one after a turn under it) is a wake's whose cue
+    // never played (whisper did not hear the phrase): its end is silent too, or the TV would get
+    // the falling cue instead of the rising one.
+    let uncued = Arc::new(AtomicBool::new(false));
     // Zoe's last reply asked the user something: the next follow-up needs no wake word. A
     // follow-up uses it up, so windows chain only while the user answers her questions.
     let mut answer_expected = false;
@@ -467,6 +472,7 @@ pub async fn run(
                         if cues && cfg.wake.cue_after_check {
                             drop_cue(&mut cue_pending);
                             cue_pending = Some((wake.id, None));
+                            uncued.store(true, Ordering::Relaxed);
                         } else if cues {
                             if let Some(c) = &control {
                                 c.cue(Cue::Listening);
@@ -479,6 +485,7 @@ pub async fn run(
                         let barge = barge_pending.take_if(|b| *b == id).is_some();
                         let cue = control.clone().filter(|_| cue_pending.as_ref().is_some_and(|p| p.0 == id));
                         let (c, verifier, stop) = (cfg.clone(), verifier.clone(), stop_reply.clone());
+                        let uncued = uncued.clone();
                         let check = spawn_until(shutdown, async move {
                             match verdict(transcript, &verifier, &c).await {
                                 Ok(()) => {
@@ -488,6 +495,7 @@ pub async fn run(
                                     }
                                     if let Some(control) = cue {
                                         tracing::info!("whisper heard the phrase: the listening cue");
+                                        uncued.store(false, Ordering::Relaxed);
                                         control.cue(Cue::Listening);
                                     }
                                 }
@@ -562,8 +570,10 @@ pub async fn run(
                         tentative.take_if(|(t, _)| *t == id);
                     }
                     PipelineEvent::ListenEnded => {
-                        tracing::debug!("stopped listening");
-                        if cues {
+                        // Not heard as a wake (no rising cue): no falling one either.
+                        let silent = uncued.swap(false, Ordering::Relaxed);
+                        tracing::info!(silent, "stopped listening");
+                        if cues && !silent {
                             if let Some(c) = &control {
                                 c.cue(Cue::Done);
                             }
