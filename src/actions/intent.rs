@@ -575,7 +575,10 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
                 format!("remind me to {{}} {raw}"),
             ));
         }
-        if needs_time && due.is_none() {
+        // "notify me at 5 pm if it rains": a condition, not a reminder.
+        if needs_time
+            && (due.is_none() || pattern!(r"^(?:if|when|whether|unless)\b").is_match(&what))
+        {
             return None;
         }
         // "a repeating reminder" needs the days it repeats on.
@@ -1601,7 +1604,11 @@ mod tests {
         ] {
             assert_eq!(r(said), (text.into(), some(due)), "{said}");
         }
-        for said in ["tell me to relax", "notify me when the package arrives"] {
+        for said in [
+            "tell me to relax",
+            "notify me when the package arrives",
+            "notify me at 5 pm if it rains",
+        ] {
             assert_eq!(parse(said, now()), None, "{said}");
         }
         // Repeating: on days of the week, at the time said, the period's hour, or 9 AM.

@@ -485,8 +485,9 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         let days = when::range(&when_words, now.date())?;
         return Some(Intent::ListEvents { days: Some(days), next: false, about: Vec::new() });
     }
-    // "when do i meet john", "when am i seeing the doctor": the next such event.
-    if let Some(c) = pattern!(r"^when (?:do|am|are|will|did) (?:i|we) (?:be )?(?:meet|meeting|seeing|visiting)(?: up)?(?: with)? (?P<x>.+)$").captures(t) {
+    // "when am i meeting john", "when do i meet with the team": the next such event. Not "when
+    // do i meet the deadline", "when am i seeing results".
+    if let Some(c) = pattern!(r"^when (?:do|am|are|will) (?:i|we) (?:be )?(?:meeting(?: up)?(?: with)?|meet(?: up)? with) (?P<x>.+)$").captures(t) {
         let (about, days, _) = about_and_when(&words_of(&c["x"]), now)?;
         if about.is_empty() || about.len() > 3 || about.iter().any(|w| NOT_AN_EVENT.contains(&w.as_str())) {
             return None;
@@ -771,6 +772,26 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
     })
 }
 
+/// The events a note without a verb may name: one's own plans, not the public events ("lakers
+/// game tonight at 8", "concert on saturday at 9 pm") a question may be about.
+const NOTED: &[&str] = &[
+    "meeting",
+    "appointment",
+    "lunch",
+    "dinner",
+    "breakfast",
+    "brunch",
+    "party",
+    "interview",
+    "call",
+    "class",
+    "session",
+    "checkup",
+    "standup",
+    "visit",
+    "reservation",
+];
+
 /// Whether a request with no verb is an event noted down: an event's name ("meeting with bob",
 /// "dentist appointment") and a day with a clock time, nothing else ("meeting with bob tomorrow
 /// at three pm", "tuesday lunch at noon"). A time alone, or a name without one, is not.
@@ -788,7 +809,11 @@ fn noted_event(t: &str, now: NaiveDateTime) -> bool {
         && said.after.is_none()
         && said.repeat == 0
         && (1..=5).contains(&title.len())
-        && title.iter().any(|w| EVENT_NOUNS.contains(w))
+        // A name for it and whom or where it is with: "team meeting", "lunch with sarah", not
+        // "lunch sounds good".
+        && title.iter().position(|w| NOTED.contains(w)).is_some_and(|k| {
+            k <= 2 && matches!(title.get(k + 1), None | Some(&("with" | "at")))
+        })
         && !title.iter().any(|w| {
             NOT_AN_EVENT.contains(w)
                 || FILLER.contains(w)
@@ -1223,6 +1248,9 @@ mod tests {
             "party on saturday",
             "meeting tomorrow",
             "when is the meeting tomorrow at three",
+            "lakers game tonight at 8",
+            "concert on saturday at 9 pm",
+            "lunch at noon tomorrow sounds good",
         ]);
         // Asking: past days, what is coming up, whom one meets, "remind me what …".
         for (said, day, next, about) in [
@@ -1242,8 +1270,8 @@ mod tests {
                 false,
                 "sam",
             ),
-            ("when do i meet john", None, true, "john"),
-            ("when am i seeing the doctor", None, true, "doctor"),
+            ("when am i meeting john", None, true, "john"),
+            ("when do i meet with the team", None, true, "team"),
             ("what's the next thing on my calendar", None, true, ""),
         ] {
             assert_eq!(

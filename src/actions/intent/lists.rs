@@ -40,6 +40,10 @@ const LISTS_ELSEWHERE: &[&str] = &[
     "calendar",
     "email",
     "emails",
+    "spotify",
+    "youtube",
+    "netflix",
+    "pandora",
 ];
 
 /// Words that say the phrase is more than a list's name ("the list of things to do", "all of
