@@ -1066,6 +1066,24 @@ mod tests {
                 }),
             ),
             (
+                "what's on my to do",
+                Some(ShowList {
+                    list: "todo".into(),
+                }),
+            ),
+            (
+                "what did i add to my shopping list",
+                Some(ShowList {
+                    list: "shopping".into(),
+                }),
+            ),
+            (
+                "go through my to do list",
+                Some(ShowList {
+                    list: "todo".into(),
+                }),
+            ),
+            (
                 "new packing list",
                 Some(CreateList {
                     list: "packing".into(),

@@ -494,6 +494,10 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         }
         return Some(Intent::ListEvents { days, next: days.is_none(), about });
     }
+    // "what's on my to do": the to-do list's.
+    if pattern!(r"\b(?:my|the) (?:to ?do|todo)$").is_match(t) {
+        return None;
+    }
     let listed = all
         .windows(3)
         .any(|w| matches!(w, ["list", "of", "events" | "meetings" | "appointments"]));

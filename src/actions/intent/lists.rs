@@ -212,6 +212,13 @@ pub(super) fn asked(t: &str) -> Option<Intent> {
     {
         return Some(Intent::ShowList { list });
     }
+    // "what did i add to my shopping list", "what's on my to do": the list read out.
+    if let Some(list) = pattern!(r"^what (?:did|have) (?:i|we) (?:add|put)(?:ed)? (?:to|on|in) (?:my |the |our )?(?P<l>.+?) list$|^what'?s (?:on|in) (?:my |the |our )?(?P<l2>to ?do|todo)$")
+        .captures(t)
+        .and_then(|c| named_list(c.name("l").or(c.name("l2")).map_or("", |m| m.as_str())))
+    {
+        return Some(Intent::ShowList { list });
+    }
     if let Some(i) = list_question(t) {
         return Some(i);
     }
@@ -356,7 +363,7 @@ fn list_question(t: &str) -> Option<Intent> {
         "right", "have", "has", "in", "it",
     ];
     let asking = pattern!(
-        r"^(?:what|what's|whats|what else|which|do i have|did i|how many|tell me|read|show|give me|check|list|can i see|can i check|bring up|pull up|open|display|let me (?:see|hear|know)|are|is|any)\b"
+        r"^(?:what|what's|whats|what else|which|do i have|did i|how many|tell me|read|show|give me|check|list|can i see|can i check|bring up|pull up|open|display|go through|run through|let me (?:see|hear|know)|are|is|any)\b"
     );
     if !asking.is_match(t)
         || pattern!(r"\b(?:add|put|remove|delete|clear|erase|cross|create|make|send|share)\b")
