@@ -429,7 +429,7 @@ fn date_asked(d: &str, now: NaiveDateTime, ahead: bool) -> Option<(chrono::Naive
 
 /// "What year is it", "what month is it", "what week is it", "is it the weekend".
 fn date_part(t: &str) -> Option<DatePart> {
-    let c = pattern!(r"^(?:what|which)(?:'s| is)? (?:the )?(?:current )?(?P<p>year|month|week|week number)(?: is (?:it|this|today))?(?: now| today| right now| currently)?$|^(?:is it|is today)(?: the)? (?P<w>weekend)(?: yet| today)?$").captures(t)?;
+    let c = pattern!(r"^(?:what|which)(?:'s| is)? (?:the )?(?:current )?(?P<p>year|month|week|week number|week of the year)(?: is (?:it|this|today))?(?: now| today| right now| currently)?$|^(?:is it|is today)(?: the)? (?P<w>weekend)(?: yet| today)?$").captures(t)?;
     Some(match c.name("p").map_or("weekend", |p| p.as_str()) {
         "year" => DatePart::Year,
         "month" => DatePart::Month,
@@ -703,7 +703,8 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
             return Some(Intent::DayOf { date, said });
         }
     }
-    if let Some(c) = pattern!(r"^(?:how many (?P<u>days|weeks|sleeps)|how long)(?: is it| is there)? (?:are )?(?:left )?(?:are left )?(?:until|till|untill|to|before|for) (?P<d>.+?)(?: left)?$").captures(&t) {
+    // Also said without "how many": "days until july fourth".
+    if let Some(c) = pattern!(r"^(?:(?:how many )?(?P<u>days|weeks|sleeps)|how long)(?: is it| is there)? (?:are )?(?:left )?(?:are left )?(?:until|till|untill|to|before|for) (?P<d>.+?)(?: left)?$").captures(&t) {
         let (date, said) = dates::parse_date(&c["d"], now.date(), true)?;
         let weeks = c.name("u").is_some_and(|u| u.as_str() == "weeks");
         return Some(Intent::DaysUntil { date, said, weeks });
@@ -735,7 +736,7 @@ pub fn parse(text: &str, now: NaiveDateTime) -> Option<Intent> {
         return Some(Intent::Time);
     }
     if pattern!(
-        r"^(?:(?:could|can) you |just )?(?:tell me |let me know |give me |can i have )?(?:what'?s |what is )?(?:the |today'?s )?(?:current )?(?:date|day)(?: and time)?(?: (?:for )?today| is it(?: today)?| today is)?$|^what day is (?:it|today)(?: today)?$|^today'?s? date$|^what is it today$|^is (?:it|today) (?:a )?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)(?: today)?$"
+        r"^(?:(?:could|can) you |just )?(?:tell me |let me know |give me |can i have )?(?:what'?s |what is )?(?:the |today'?s )?(?:current )?(?:date|day)(?: and time)?(?: (?:for )?today| is it(?: today)?| today is)?$|^what day (?:of the month )?is (?:it|today)(?: today)?$|^today'?s? date$|^what is it today$|^is (?:it|today) (?:a )?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)(?: today)?$"
     )
     .is_match(&t)
     {
@@ -1494,6 +1495,18 @@ mod tests {
             "Christmas is in 4 weeks and 1 day."
         );
         assert_eq!(parse("how many days until my birthday", now()), None);
+        assert!(matches!(
+            parse("days until july fourth", now()),
+            Some(Intent::DaysUntil { weeks: false, .. })
+        ));
+        assert_eq!(
+            parse("what day of the month is it", now()),
+            Some(Intent::Date)
+        );
+        assert_eq!(
+            parse("what week of the year is it", now()),
+            Some(Intent::DatePart(DatePart::Week))
+        );
         // Days with a name, days from today, and parts of today's date (a Thursday in week 48).
         assert_eq!(said("when is easter"), "Easter is Sunday, March 28, 2027.");
         assert_eq!(
