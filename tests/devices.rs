@@ -61,7 +61,16 @@ fn speech(text: &str) -> Vec<f32> {
 
 /// `zoe listen` on the private server's devices, given a moment to open the microphone.
 fn listen(pulse: &Pulse, url: &str, model: &std::path::Path) -> Zoe {
-    let args = listen_args(model);
+    listen_with(pulse, url, model, &[])
+}
+
+/// As [`listen`], with config keys set over [`listen_args`] ("wake.verify=true").
+fn listen_with(pulse: &Pulse, url: &str, model: &std::path::Path, set: &[&str]) -> Zoe {
+    let mut args = listen_args(model);
+    args.extend(
+        set.iter()
+            .flat_map(|kv| ["--set".to_string(), kv.to_string()]),
+    );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let zoe = Zoe::listen_on(pulse, url, &args);
     // Speech counts once her microphone is open (start-up loads and primes the models first).
@@ -204,20 +213,17 @@ async fn the_listening_cue_waits_for_whisper_to_hear_the_phrase() {
     let s = standin(Timing::brisk()).await;
     let monitor = pulse.monitor();
     let mic = pulse.mic(None);
-    let mut args = listen_args(&model);
-    args.extend(
-        [
+    let zoe = listen_with(
+        &pulse,
+        &s.url(),
+        &model,
+        &[
             "wake.verify=true",
             "audio.cues=true",
             "wake.cue_after_check=true",
             "wake.listen_ms=1500",
-        ]
-        .into_iter()
-        .flat_map(|kv| ["--set".to_string(), kv.to_string()]),
+        ],
     );
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let zoe = Zoe::listen_on(&pulse, &s.url(), &args);
-    zoe.wait_for_stderr("listening device=");
     let start = Instant::now();
     mic.say(&vec![0.0; 8_000]);
     mic.say(&piper("piper-joe__hey_bowie__001.wav"));

@@ -325,18 +325,12 @@ pub async fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     print("in one breath", &forms[0]);
     print("\"Hey Zoe.\" … request", &forms[1]);
     print("all", &total);
-    check_ms.sort_by(f64::total_cmp);
-    let q = |p: f64| {
-        check_ms
-            .get(((check_ms.len() as f64 - 1.0) * p).round() as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
+    let q = |p: f64| super::percentile(&check_ms, p).unwrap_or(0.0);
     println!(
         "the cue's check (wake.cue_after_check): whisper on the wake window and {} ms after it, p50 {:.0} / p95 {:.0} ms a run here; the cue plays that long after the {} ms",
         tail / 16,
-        q(0.5),
-        q(0.95),
+        q(50.0),
+        q(95.0),
         tail / 16
     );
     for w in wrong {
