@@ -280,12 +280,17 @@ pub fn answer_without_store(intent: &Intent, now: NaiveDateTime) -> Option<Strin
             };
             let there = start.with_timezone(&to.1).naive_local();
             let joint = if at.is_none() { ", which is" } else { " is" };
+            // "here" needs no "in".
+            let at = |name: &str| match name {
+                crate::actions::intent::convert::HERE => name.to_string(),
+                _ => format!("in {name}"),
+            };
             Some(format!(
-                "{opening}{} in {}{joint} {} in {}.",
+                "{opening}{} {}{joint} {} {}.",
                 say_time(start.naive_local()),
-                from.0,
+                at(&from.0),
                 say_time(there),
-                to.0
+                at(&to.0)
             ))
         }
         Intent::TimeDifference { a, b } => {

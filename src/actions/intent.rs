@@ -1017,6 +1017,20 @@ mod tests {
                 }),
             ),
             (
+                "check off milk on my shopping list",
+                Some(RemoveItems {
+                    list: "shopping".into(),
+                    items: items(&["milk"]),
+                }),
+            ),
+            (
+                "strike eggs from my to do list",
+                Some(RemoveItems {
+                    list: "todo".into(),
+                    items: items(&["eggs"]),
+                }),
+            ),
+            (
                 "cross off eggs",
                 Some(RemoveItems {
                     list: "shopping".into(),

@@ -12,9 +12,17 @@ use crate::actions::when;
 /// A place as said, shown name and zone.
 pub type Zoned = (String, chrono_tz::Tz);
 
+/// The shown name of the machine's own zone ("It's 5 PM here, which is …").
+pub const HERE: &str = "here";
+
 /// A place as said (lower case), by its one zone; `None` for a place not known or a country of
 /// several zones.
 pub fn zone(said: &str) -> Option<Zoned> {
+    // "five pm here", "six pm my time": the machine's zone, where the system names it.
+    if matches!(said.trim(), "here" | "my time" | "local time" | "our time") {
+        let tz = crate::actions::localtime::zone_name().parse().ok()?;
+        return Some((HERE.to_string(), tz));
+    }
     match places::zone_of(said.trim())? {
         // "CST", not "Cst".
         Place::Zone(name, tz) if name.len() <= 3 => Some((name.to_uppercase(), tz)),
@@ -78,6 +86,17 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
             to: zone(&c["b"])?,
         });
     }
+    // "what time will it be in berlin at six pm my time"
+    if let Some(c) =
+        pattern!(r"^what time (?:will|would) it be in (?P<b>.+?) at (?P<x>.+)$").captures(t)
+    {
+        let (at, from) = clock_and_place(&c["x"], now)?;
+        return Some(Intent::ConvertTime {
+            at: Some(at?),
+            from,
+            to: zone(&c["b"])?,
+        });
+    }
     if let Some(c) =
         pattern!(r"^convert (?:the )?(?P<x>.+?) (?:time )?(?:to|into) (?P<b>.+?)(?: time)?$")
             .captures(t)
@@ -130,6 +149,31 @@ mod tests {
             Intent::ConvertTime { at, from, to } => Some((at, from.0, to.0)),
             Intent::TimeDifference { a, b } => Some((None, a.0, b.0)),
             _ => None,
+        }
+    }
+
+    /// "here" and "my time" are the machine's zone, when the system names one the tz database
+    /// knows (else the model has the request).
+    #[test]
+    fn here_is_the_machines_zone() {
+        let named = crate::actions::localtime::zone_name()
+            .parse::<chrono_tz::Tz>()
+            .is_ok();
+        for (said, at, to) in [
+            (
+                "when it is five pm here what time is it in sydney",
+                (17, 0),
+                "Sydney",
+            ),
+            (
+                "what time will it be in berlin at six pm my time",
+                (18, 0),
+                "Berlin",
+            ),
+        ] {
+            let got = names(intent(said, now()));
+            let want = named.then(|| (Some(at), HERE.to_string(), to.to_string()));
+            assert_eq!(got, want, "{said}");
         }
     }
 

@@ -300,7 +300,10 @@ pub(super) fn items(t: &str) -> Option<Intent> {
         };
         return items_like(&c["i"]).then(|| Intent::RemoveItems { list, items: split_items(&c["i"]) });
     }
-    if let Some(c) = pattern!(r"^(?:remove|delete|take|cross|tick|scratch|cancel|erase|drop) (?:off |out )?(?P<i>.+?) (?:off|from|out of) (?:of )?(?:my |the |our )?(?:(?P<l>.+?) )?list$").captures(t) {
+    if let Some(c) = pattern!(r"^(?:remove|delete|take|cross|tick|check|scratch|strike|cancel|erase|drop) (?:off |out )?(?P<i>.+?) (?:off|from|out of) (?:of )?(?:my |the |our )?(?:(?P<l>.+?) )?list$")
+        .captures(t)
+        .or_else(|| pattern!(r"^(?:cross|tick|check|scratch|strike) off (?P<i>.+?) (?:on|in) (?:my |the |our )?(?:(?P<l>.+?) )?list$").captures(t))
+    {
         // "the list" alone: the list that holds the item.
         let list = match c.name("l") {
             Some(l) => named_list(l.as_str())?,
@@ -366,7 +369,7 @@ fn list_question(t: &str) -> Option<Intent> {
         r"^(?:what|what's|whats|what else|which|do i have|did i|how many|tell me|read|show|give me|check|list|can i see|can i check|bring up|pull up|open|display|go through|run through|let me (?:see|hear|know)|are|is|any)\b"
     );
     if !asking.is_match(t)
-        || pattern!(r"\b(?:add|put|remove|delete|clear|erase|cross|create|make|send|share)\b")
+        || pattern!(r"\b(?:add|put|remove|delete|clear|erase|cross|create|make|send|share|off|tick|scratch|strike|drop)\b")
             .is_match(t)
     {
         return None;
