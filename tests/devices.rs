@@ -253,6 +253,71 @@ async fn the_listening_cue_waits_for_whisper_to_hear_the_phrase() {
     assert_eq!(zoe.stderr_text().matches("wake word heard").count(), 2);
 }
 
+/// A room that talks (`wake.quiet_after`, here 1): the cue plays at once until whisper turns a
+/// wake down — "Hey Bowie, is it going to rain tomorrow?", as a television would say it — and from
+/// then on waits for whisper's check: the next "Hey Bowie" makes no sound, and "Hey Zoe" makes
+/// the cue once the check has heard it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_room_that_talks_the_cue_waits_for_whisper() {
+    let Some(pulse) = Pulse::start() else { return };
+    let Some(model) = crate::support::data::tiny_en() else {
+        return;
+    };
+    let s = standin(Timing::brisk()).await;
+    let monitor = pulse.monitor();
+    let mic = pulse.mic(None);
+    let zoe = listen_with(
+        &pulse,
+        &s.url(),
+        &model,
+        &[
+            "wake.verify=true",
+            "audio.cues=true",
+            "wake.quiet_after=1",
+            "wake.listen_ms=1500",
+        ],
+    );
+    let start = Instant::now();
+    mic.say(&vec![0.0; 8_000]);
+    mic.say(&piper("piper-joe__hey_bowie__001.wav"));
+    mic.say(&vec![0.0; 4_800]);
+    mic.say(&piper("piper-joe__is_it_going_to_rain_tomorrow__001.wav"));
+    mic.say(&vec![0.0; 8_000]);
+    said(&zoe, &mic);
+    // A quiet room so far: the cue came with the detection.
+    heard_after(&zoe, &monitor, start, 0.01, 5, "immediate cue");
+    zoe.wait_for_stderr("the room talks");
+    zoe.wait_for_stderr("stopped listening silent=false");
+    mic.say(&vec![0.0; 8_000]);
+    mic.say(&piper("piper-joe__hey_bowie__001.wav"));
+    mic.say(&vec![0.0; 8_000]);
+    // From the detection on (the falling cue of the first window has ended over a second
+    // before): a cue at once would be heard here.
+    let quiet_from = zoe.wait_for_stderr("cue_checked=true");
+    said(&zoe, &mic);
+    zoe.wait_for_stderr("no listening cue");
+    zoe.wait_for_stderr("stopped listening silent=true");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        monitor.heard.loud_blocks_after(quiet_from, 0.01),
+        0,
+        "a sound after a sound-alike in a room that talks; stderr:\n{}",
+        zoe.stderr_text()
+    );
+    mic.say(&piper("piper-joe__hey_zoe__005.wav"));
+    let phrase_end = said(&zoe, &mic);
+    zoe.wait_for_stderr("whisper heard the phrase: the listening cue");
+    let onset = heard_after(&zoe, &monitor, phrase_end, 0.01, 5, "cue");
+    let after_ms = onset.saturating_duration_since(phrase_end).as_millis();
+    assert!(
+        after_ms >= 250,
+        "the cue came {after_ms} ms after the phrase, before the check could have heard it; stderr:\n{}",
+        zoe.stderr_text()
+    );
+    assert_eq!(zoe.stderr_text().matches("wake word heard").count(), 3);
+    assert!(s.user_chats().is_empty(), "a sound-alike reached the model");
+}
+
 /// Barge-in, with Zoe's voice coming back into the microphone as a room's echo: her own reply does
 /// not stop her (it can score as a wake on the microphone; the same detector on what she plays
 /// tells), while the user's "Hey Zoe" said over it stops the speaker within 200 ms of the end of

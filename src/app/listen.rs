@@ -18,6 +18,7 @@ use crate::dialogue::Ended;
 use crate::health::Health;
 use crate::hearing::live::{self, LiveSettings, LiveStats};
 use crate::shutdown::Shutdown;
+use crate::wake::quiet::QuietFlag;
 
 /// Runs `zoe listen` until `shutdown` (Ctrl-C, or SIGTERM under systemd).
 pub async fn run(
@@ -44,6 +45,13 @@ pub async fn run(
     let health = Health::new();
     let (pipeline, stt) =
         voice_pipeline(cfg.clone(), Some(playback.clone()), &health, true).await?;
+    // Whisper turning wakes down makes the cue wait for its check (`wake.quiet_after`).
+    let quiet =
+        (cfg.audio.cues && cfg.wake.required && cfg.wake.quiet_after > 0).then(QuietFlag::default);
+    let pipeline = match &quiet {
+        Some(q) => pipeline.with_quiet_room(q.clone()),
+        None => pipeline,
+    };
     let opts = SessionOptions {
         playback: Some(playback.clone()),
         ..opts
@@ -71,7 +79,7 @@ pub async fn run(
     } else {
         eprintln!("zoe: listening");
     }
-    let live = Live { playback };
+    let live = Live { playback, quiet };
     let (engine, ended) = crate::dialogue::session::run(
         engine,
         cfg.clone(),

@@ -222,7 +222,11 @@ async fn room(
     let link = tokio::spawn(satellite::link(sat, ends, serve.clone(), shutdown.clone()));
     let (s, failure) = (shutdown.clone(), failure.clone());
     let session = tokio::spawn(async move {
-        let live = Live { playback };
+        // A room's satellite plays the cue when its pipeline fires, not after a check.
+        let live = Live {
+            playback,
+            quiet: None,
+        };
         let (engine, ended) = crate::dialogue::session::run(
             engine,
             cfg,

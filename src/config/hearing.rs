@@ -85,6 +85,8 @@ pub(super) struct RawWake {
     verify_by_sound: f32,
     verify_tail_ms: u32,
     cue_after_check: bool,
+    quiet_after: u32,
+    quiet_minutes: u32,
     listen_ms: u32,
     follow_up_ms: u32,
 }
@@ -295,6 +297,13 @@ pub(super) fn wake_config(w: RawWake, models_dir: &Path) -> Result<WakeConfig, C
         verify_tail_ms: in_range("wake.verify_tail_ms", w.verify_tail_ms, 0, 2000)?,
         // Without whisper's check there is nothing to wait for: the cue plays at once.
         cue_after_check: w.cue_after_check && w.verify,
+        // Likewise nothing turns a wake down without the check.
+        quiet_after: if w.verify {
+            in_range("wake.quiet_after", w.quiet_after, 0, 100)?
+        } else {
+            0
+        },
+        quiet_minutes: in_range("wake.quiet_minutes", w.quiet_minutes, 1, 1440)?,
         listen_ms: w.listen_ms,
         follow_up_ms: w.follow_up_ms,
         phrase,

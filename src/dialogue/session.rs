@@ -35,6 +35,7 @@ use crate::shutdown::Shutdown;
 use crate::speech::cues::Cue;
 use crate::speech::SpeechControl;
 use crate::stt::SttError;
+use crate::wake::quiet::{QuietFlag, RoomWatch};
 use crate::wake::verify::{is_stop_command, Verifier};
 
 /// Spawns a small check (a barge-in verdict, a "stop" check) that ends with its deadline or with
@@ -287,6 +288,9 @@ pub fn asks_user(reply: &str) -> bool {
 #[derive(Clone)]
 pub struct Live {
     pub playback: Playback,
+    /// Written when whisper turns wakes down; the pipeline reads it (see
+    /// [`crate::wake::quiet`]). `None`: the cue never waits on that account.
+    pub quiet: Option<QuietFlag>,
 }
 
 type Turn = Pin<Box<dyn Future<Output = (Engine, Result<TurnMetrics, NoTurn>)> + Send>>;
@@ -358,6 +362,14 @@ pub async fn run(
     let mut answer_expected = false;
     let cues = live.is_some() && cfg.audio.cues;
     let barge_in = live.is_some() && cfg.audio.barge_in;
+    // Wakes whisper turns down make a room that talks, where the cue waits for the check.
+    let room = live
+        .as_ref()
+        .filter(|_| cues)
+        .and_then(|l| l.quiet.clone())
+        .map(|q| RoomWatch::new(&cfg.wake, q));
+    // The wake of the utterance the running turn serves.
+    let mut current_wake: Option<u64> = None;
     // Stops Zoe's reply, and an alarm's ring: a barge-in or "stop" ends both.
     let stop_reply = {
         let (control, interrupt, ringer) = (control.clone(), interrupt.clone(), ringer.clone());
@@ -383,6 +395,7 @@ pub async fn run(
                 if let Some(l) = &live {
                     l.playback.set_busy(true);
                 }
+                current_wake = u.wake.map(|w| w.id);
                 current = Some(start_turn(&mut idle, &cfg, &verifier, u, None));
             } else if tentative
                 .as_ref()
@@ -391,6 +404,7 @@ pub async fn run(
                 // Zoe is free and the user paused: the reply starts now, held until the pipeline
                 // confirms the end of the turn (Zoe stays quiet and "not busy" until then).
                 let (id, u) = tentative.take().expect("checked");
+                current_wake = u.wake.map(|w| w.id);
                 let (tx, g) = gate();
                 held = Some(Held { id, gate: tx });
                 current = Some(start_turn(&mut idle, &cfg, &verifier, u, Some(g)));
@@ -418,6 +432,9 @@ pub async fn run(
             (engine, m) = async { current.as_mut().expect("guarded").await }, if current.is_some() => {
                 current = None;
                 held = None;
+                if let (Err(NoTurn::NotConfirmed { .. }), Some(r), Some(id)) = (&m, &room, current_wake.take()) {
+                    r.turned_down(id);
+                }
                 // Empty, looping or unconfirmed speech ends the exchange too; a withdrawn
                 // speculative reply changes nothing.
                 if !matches!(m, Err(NoTurn::Withdrawn)) {
@@ -453,8 +470,8 @@ pub async fn run(
                 }
                 Some(AudioEvent::FileError(msg)) => tracing::error!("{msg}"),
                 Some(AudioEvent::Pipeline(ev)) => match ev {
-                    PipelineEvent::Wake { wake, barge_in: over_reply } => {
-                        tracing::info!(at_s = wake.end_s, score = wake.score, over_reply, "wake word heard");
+                    PipelineEvent::Wake { wake, barge_in: over_reply, cue_checked } => {
+                        tracing::info!(at_s = wake.end_s, score = wake.score, over_reply, cue_checked, "wake word heard");
                         // A speculative reply not yet confirmed is no reply (the pipeline has
                         // withdrawn it for this wake).
                         let replying = current.is_some() && held.as_ref().is_none_or(|h| h.gate.is_confirmed());
@@ -469,7 +486,7 @@ pub async fn run(
                                 stop_reply();
                             }
                         }
-                        if cues && cfg.wake.cue_after_check {
+                        if cues && cue_checked {
                             drop_cue(&mut cue_pending);
                             cue_pending = Some((wake.id, None));
                             uncued.store(true, Ordering::Relaxed);
@@ -486,6 +503,7 @@ pub async fn run(
                         let cue = control.clone().filter(|_| cue_pending.as_ref().is_some_and(|p| p.0 == id));
                         let (c, verifier, stop) = (cfg.clone(), verifier.clone(), stop_reply.clone());
                         let uncued = uncued.clone();
+                        let room = room.clone().filter(|_| !barge);
                         let check = spawn_until(shutdown, async move {
                             match verdict(transcript, &verifier, &c).await {
                                 Ok(()) => {
@@ -499,7 +517,12 @@ pub async fn run(
                                         control.cue(Cue::Listening);
                                     }
                                 }
-                                Err(why) if !barge => tracing::info!("no listening cue ({why})"),
+                                Err(why) if !barge => {
+                                    tracing::info!("no listening cue ({why})");
+                                    if let (NotBargeIn::Heard(_), Some(r)) = (&why, &room) {
+                                        r.turned_down(id);
+                                    }
+                                }
                                 Err(NotBargeIn::Heard(text)) => {
                                     tracing::info!("not a barge-in (whisper did not hear the phrase)");
                                     tracing::debug!("not a barge-in: whisper heard {text:?}");

@@ -17,7 +17,8 @@
 //! **Barge-in.** A wake while Zoe is audible (or a turn is under way) must stop her quickly: `wake.verify_tail_ms` after it
 //! the wake window (2 s before the phrase's end plus that tail) goes to whisper as an urgent job
 //! and [`PipelineEvent::Verify`] carries its transcript for the session to check. With
-//! `wake.cue_after_check` every wake's window is sent so (the phrase read by sound as well), and
+//! `wake.cue_after_check`, or while the session's [`QuietFlag`] says the room talks
+//! ([`crate::wake::quiet`]), every wake's window is sent so (the phrase read by sound as well), and
 //! the session plays the listening cue only when whisper heard the phrase; a request served first
 //! makes that check moot and it is not sent.
 //!
@@ -58,6 +59,7 @@ use crate::audio::playback::Playback;
 use crate::audio::RATE;
 use crate::stt::SttHandle;
 use crate::turn::worker::Scored;
+use crate::wake::quiet::QuietFlag;
 use crate::wake::WakeDetector;
 
 pub use super::vad::FRAME;
@@ -141,10 +143,13 @@ pub struct TurnNote {
 /// What the pipeline reports.
 #[derive(Debug)]
 pub enum PipelineEvent {
-    /// The detector fired. `barge_in`: Zoe was speaking.
+    /// The detector fired. `barge_in`: Zoe was speaking. `cue_checked`: the listening cue
+    /// waits for the `Verify` of this wake's window (`wake.cue_after_check`, or a room that
+    /// talks: [`crate::wake::quiet`]).
     Wake {
         wake: WakeRef,
         barge_in: bool,
+        cue_checked: bool,
     },
     /// Whisper's transcript of the wake window, to verify.
     Verify {
@@ -186,6 +191,9 @@ pub struct FramePipeline {
     clock: VecDeque<(usize, Instant)>,
     wake: Option<WakeStage>,
     playback: Option<Playback>,
+    /// Whether the room talks (the session turned down wakes lately): the cue then waits for
+    /// whisper's check as with `wake.cue_after_check`. Live audio with cues only.
+    quiet: Option<QuietFlag>,
     /// Scores what the speaker plays, so a wake in Zoe's own voice is ignored (live audio).
     echo: Option<EchoGuard>,
     /// The last frame with the echo removed.
@@ -232,6 +240,7 @@ impl FramePipeline {
             clock: VecDeque::new(),
             wake: None,
             playback: None,
+            quiet: None,
             echo: None,
             cleaned: Vec::with_capacity(FRAME),
             armed: None,
@@ -302,6 +311,13 @@ impl FramePipeline {
     /// Tells the pipeline when Zoe is audible (live audio; replayed files never hear her).
     pub fn with_playback(mut self, playback: Playback) -> Self {
         self.playback = Some(playback);
+        self
+    }
+
+    /// Checks each wake's window for the listening cue while `quiet` says the room talks (the
+    /// session writes it: see [`crate::wake::quiet`]).
+    pub fn with_quiet_room(mut self, quiet: QuietFlag) -> Self {
+        self.quiet = Some(quiet);
         self
     }
 

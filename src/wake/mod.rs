@@ -8,6 +8,7 @@
 
 pub mod features;
 pub mod head;
+pub mod quiet;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
@@ -97,6 +98,11 @@ pub struct WakeConfig {
     /// and `verify_tail_ms` after it) instead of playing when the detector fires: no cue for
     /// the TV, a later one for the user. Set only where cues play (`zoe listen`).
     pub cue_after_check: bool,
+    /// Wakes whisper turned down within `quiet_minutes` after which the cue waits for the check
+    /// as `cue_after_check` makes it, until that span passes with fewer (0: never; see
+    /// [`quiet`]).
+    pub quiet_after: u32,
+    pub quiet_minutes: u32,
     pub listen_ms: u32,
     pub follow_up_ms: u32,
 }

@@ -5,7 +5,9 @@
 //! recordings joined with 0.3 s pauses, and the bench prints per speaker: how often the head
 //! alone fires at `wake.threshold` (each a whisper check), how often the cascade does (each the
 //! listening cue), how many cues would still play with `wake.cue_after_check` (whisper hears the
-//! phrase in the wake window and `wake.verify_tail_ms` after it), and how many of the cascade's
+//! phrase in the wake window and `wake.verify_tail_ms` after it), how many with the room rule
+//! (`wake.quiet_after`: immediate cues until whisper has turned enough wakes down, then checked
+//! ones; the speakers one after another in one room), and how many of the cascade's
 //! firings whisper's check takes for the phrase (each a false turn), with the 95 % upper bound of
 //! each rate. `zoe bench wake` measures the same by
 //! cross-validation on the training corpus; this measures the shipped pair on speakers and
@@ -42,6 +44,9 @@ struct Row {
     cues: usize,
     /// Cues whisper's check of the wake window takes for the phrase (`wake.cue_after_check`).
     checked: usize,
+    /// Cues that play with the room rule (`wake.quiet_after`, `wake.quiet_minutes`): at once
+    /// until whisper has turned enough down, then only where the window's check hears the phrase.
+    room: usize,
     turns: usize,
 }
 
@@ -51,6 +56,7 @@ impl Row {
         self.stage_one += other.stage_one;
         self.cues += other.cues;
         self.checked += other.checked;
+        self.room += other.room;
         self.turns += other.turns;
     }
 }
@@ -137,14 +143,18 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
         args.verify_model,
     );
     println!(
-        "{:<16} {:>8} {:>28} {:>28} {:>24} {:>22}",
+        "{:<16} {:>8} {:>28} {:>28} {:>24} {:>24} {:>22}",
         "speaker",
         "minutes",
         "head alone (whisper checks)",
         "cascade (listening cues)",
         "cues checked first",
+        "cues, room rule",
         "after whisper"
     );
+    // One room for the whole run, as one television talking on: the speakers follow each other.
+    let mut room = crate::wake::quiet::QuietRoom::new(wake.quiet_after, wake.quiet_minutes);
+    let mut offset_ms = 0u64;
     let mut total = Row::default();
     let mut busy = Duration::ZERO;
     let mut chunks = 0usize;
@@ -173,7 +183,8 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
             // The cue checked first: the wake window and `wake.verify_tail_ms` after it.
             let window = super::wake::as_sent(&audio, d.end, wake.verify_tail_ms as usize * 16);
             let (_, said) = super::stt::woken_text(&mut whisper, by_sound.as_deref(), &window)?;
-            if verifier.heard(&said) {
+            let window_heard = verifier.heard(&said);
+            if window_heard {
                 row.checked += 1;
                 heard.push(format!(
                     "{:.1} s (the wake window): {said:?}",
@@ -182,12 +193,23 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
             }
             let sent = super::wake::as_sent(&audio, d.end, 40_000);
             let (_, text) = super::stt::woken_text(&mut whisper, by_sound.as_deref(), &sent)?;
-            if verifier.request_after_phrase(&text).is_some() {
+            let request_heard = verifier.request_after_phrase(&text).is_some();
+            // The room rule, as the session applies it (`crate::wake::quiet`).
+            let at_ms = offset_ms + d.end as u64 / 16;
+            let quiet = room.quiet(at_ms);
+            if !quiet || window_heard {
+                row.room += 1;
+            }
+            if !request_heard || (quiet && !window_heard) {
+                room.turned_down(row.cues as u64 + total.cues as u64, at_ms);
+            }
+            if request_heard {
                 row.turns += 1;
                 heard.push(format!("{:.1} s: {text:?}", d.end as f64 / 16_000.0));
             }
             tracing::info!(speaker = %name, at_s = d.end as f64 / 16_000.0, score = d.score, %text, "cue");
         }
+        offset_ms += (row.secs * 1000.0) as u64;
         print_row(&name, &row);
         for h in heard {
             println!("    taken for the phrase at {h}");
@@ -205,11 +227,12 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
 
 fn print_row(name: &str, r: &Row) {
     println!(
-        "{name:<16} {:>8.1} {:>28} {:>28} {:>24} {:>22}",
+        "{name:<16} {:>8.1} {:>28} {:>28} {:>24} {:>24} {:>22}",
         r.secs / 60.0,
         rate(r.stage_one, r.secs),
         rate(r.cues, r.secs),
         rate(r.checked, r.secs),
+        rate(r.room, r.secs),
         rate(r.turns, r.secs)
     );
 }

@@ -191,10 +191,12 @@ impl FramePipeline {
         // Over Zoe's reply, or while a turn is under way, the wake is checked on its own at once
         // (barge-in must be quick); otherwise the request's transcript, which starts with the
         // phrase, checks it.
-        // With `wake.cue_after_check`, every wake's window is checked so: the cue waits for it.
+        // With `wake.cue_after_check`, or in a room that talks, every wake's window is checked
+        // so: the cue waits for it.
         let busy = self.playback.as_ref().is_some_and(|p| p.busy());
         let barge = stage.cfg.verify && (self.speaking || busy);
-        let cue_only = !barge && stage.cfg.cue_after_check;
+        let talks = self.quiet.as_ref().is_some_and(|q| q.is_quiet());
+        let cue_only = !barge && stage.cfg.verify && (stage.cfg.cue_after_check || talks);
         let verify_at = (barge || cue_only).then(|| d.end + stage.cfg.verify_tail_ms as usize * 16);
         let phrase = self.window(d.end, d.end);
         self.armed = Some(Armed {
@@ -211,6 +213,7 @@ impl FramePipeline {
         emit(PipelineEvent::Wake {
             wake,
             barge_in: self.speaking,
+            cue_checked: cue_only,
         });
     }
 
