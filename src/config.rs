@@ -27,7 +27,9 @@ mod serve;
 mod speech;
 mod store;
 
-pub use hearing::{onnxruntime_path, resolve_model, smart_turn_path, AudioConfig, TurnConfig};
+pub use hearing::{
+    auto_whisper, onnxruntime_path, resolve_model, smart_turn_path, AudioConfig, TurnConfig,
+};
 use hearing::{RawAudio, RawStt, RawTurn, RawVad, RawWake};
 pub use llm::{
     Api, ChatConfig, Deadlines, LlmConfig, TierConfig, Tiers, GREETING_PROMPT_MAX,
@@ -385,6 +387,24 @@ mod tests {
             set: items.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         })
+    }
+
+    /// `stt.model = "auto"` (the default) is tiny.en where whisper has no GPU, base.en where it
+    /// has one; names and paths are taken as given.
+    #[test]
+    fn the_whisper_model_follows_the_hardware() {
+        let c = Config::defaults().unwrap();
+        let gpu =
+            crate::stt::backend::CUDA_BUILD && crate::stt::backend::devices().iter().any(|d| d.gpu);
+        let want = if gpu {
+            "ggml-base.en.bin"
+        } else {
+            "ggml-tiny.en.bin"
+        };
+        assert_eq!(c.stt.model, c.models_dir.join(want));
+        let m = Path::new("m");
+        assert_eq!(resolve_model("small.en", m), m.join("ggml-small.en.bin"));
+        assert_eq!(resolve_model("/x/w.bin", m), Path::new("/x/w.bin"));
     }
 
     /// The shipped defaults validate, and the tier prompts respect their size limits.

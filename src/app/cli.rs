@@ -252,8 +252,8 @@ pub enum ModelsCommand {
     /// Download the models into the models folder: whisper, Silero VAD, the wake word's features,
     /// Smart Turn and onnxruntime (its engine).
     Fetch {
-        /// Which whisper model.
-        #[arg(long, default_value = "base.en", value_parser = ["tiny.en", "base.en", "small.en"])]
+        /// Which whisper model ("auto": base.en where whisper runs on a GPU, tiny.en on a CPU).
+        #[arg(long, default_value = "auto", value_parser = ["auto", "tiny.en", "base.en", "small.en"])]
         whisper: String,
         /// Fetch this Piper voice instead (e.g. en_US-joe-medium): Zoe then speaks with it.
         #[arg(long, value_name = "NAME")]

@@ -28,14 +28,14 @@ pub const CATALOGUE: &[ModelFile] = &[
         url: "https://huggingface.co/ggerganov/whisper.cpp/resolve/main/ggml-tiny.en.bin",
         sha256: "921e4cf8686fdd993dcd081a5da5b6c365bfde1162e72b08d75ac75289920b1f",
         size: 77_704_715,
-        what: "whisper tiny.en (fastest)",
+        what: "whisper tiny.en (fastest; the default on a CPU)",
     },
     ModelFile {
         name: "ggml-base.en.bin",
         url: "https://huggingface.co/ggerganov/whisper.cpp/resolve/main/ggml-base.en.bin",
         sha256: "a03779c86df3323075f5e796cb2ce5029f00ec8869eee3fdfb897afe36c6d002",
         size: 147_964_211,
-        what: "whisper base.en (default)",
+        what: "whisper base.en (the default on a GPU)",
     },
     ModelFile {
         name: "ggml-small.en.bin",
@@ -197,6 +197,10 @@ pub fn wake_files() -> impl Iterator<Item = &'static ModelFile> {
 }
 
 pub fn whisper_file(name: &str) -> Option<&'static ModelFile> {
+    let name = match name {
+        "auto" => crate::config::auto_whisper(),
+        n => n,
+    };
     CATALOGUE
         .iter()
         .find(|m| m.name == format!("ggml-{name}.bin"))

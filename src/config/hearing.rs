@@ -157,8 +157,28 @@ pub fn smart_turn_path(models_dir: &Path) -> PathBuf {
         .join("smart-turn-v3.2-cpu.onnx")
 }
 
-/// A model name becomes `models_dir/ggml-NAME.bin`; anything else is taken as a path.
+/// The whisper model `stt.model = "auto"` names: base.en where whisper runs on a GPU (the CUDA
+/// build on a Jetson), tiny.en on a CPU — every latency and wake figure of a CPU machine here is
+/// tiny.en's, and base.en runs about 2.5 times slower there (docs/benchmarks.md).
+pub fn auto_whisper() -> &'static str {
+    // A CPU build has no GPU to ask ggml about.
+    let gpu =
+        crate::stt::backend::CUDA_BUILD && crate::stt::backend::devices().iter().any(|d| d.gpu);
+    if gpu {
+        "base.en"
+    } else {
+        "tiny.en"
+    }
+}
+
+/// A model name becomes `models_dir/ggml-NAME.bin` ("auto": [`auto_whisper`]); anything else is
+/// taken as a path.
 pub fn resolve_model(model: &str, models_dir: &Path) -> PathBuf {
+    let model = if model == "auto" {
+        auto_whisper()
+    } else {
+        model
+    };
     if WHISPER_MODELS.contains(&model) {
         models_dir.join(format!("ggml-{model}.bin"))
     } else {
