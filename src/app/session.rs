@@ -415,14 +415,15 @@ pub fn build_pipeline(
 }
 
 /// Reads a speculative transcript for the end of the turn: the wake phrase, when it starts the
-/// transcript, is taken off as the session takes it off; the rest must be a whole request.
+/// transcript, is taken off as the session takes it off; the rest is read by
+/// [`crate::dialogue::whole::read`].
 pub fn words_judge(cfg: &Config) -> crate::hearing::pipeline::WordsJudge {
     let verifier = crate::wake::verify::Verifier::new(&cfg.wake.verify_phrases);
     Box::new(move |text: &str| {
         let request = verifier
             .request_after_phrase(text)
             .unwrap_or_else(|| text.to_string());
-        crate::dialogue::whole::whole(&request, chrono::Local::now().naive_local())
+        crate::dialogue::whole::read(&request, chrono::Local::now().naive_local())
     })
 }
 

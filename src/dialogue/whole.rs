@@ -9,12 +9,18 @@
 //! question ("how do you spell … necessary"), a transcript whisper left hanging ("…", a comma),
 //! a request the fast path would have to ask about (a reminder without its time), a statement
 //! that could go on ("add eggs" may be "add eggs … and bread to the shopping list").
+//!
+//! The other way round, when Smart Turn calls a pause finished, the words can only hold the turn
+//! open where no sentence ends: on a conjunction, a preposition, an article ("remind me to", "set
+//! an alarm for", "add milk and") or whisper's hanging punctuation — [`Reading::Hanging`]. A
+//! request that merely may go on ("please play my favorite song") ends there as before.
 //! `zoe bench turn` counts the early cuts this makes on real speech with pauses.
 
 use chrono::NaiveDateTime;
 
 use super::tier::{classify_heard, words, Tier};
 use crate::actions::intent::{self, Intent};
+pub use crate::hearing::pipeline::Reading;
 
 /// Words a request does not end on: it goes on after them.
 const OPEN_ENDS: &[&str] = &[
@@ -27,6 +33,33 @@ const OPEN_ENDS: &[&str] = &[
     "erm", "like", "please", "set", "add", "put", "remind", "tell", "call", "make", "turn", "next",
     "last", "called", "named", "say", "around", "maybe", "actually", "wait",
 ];
+
+/// Words no sentence ends on, even one Smart Turn heard finish: it goes on after them. Fewer than
+/// [`OPEN_ENDS`]: "turn the lights on", "what is this", "tell her", "please" end requests.
+const HANGING: &[&str] = &[
+    "and", "or", "but", "because", "the", "a", "an", "my", "your", "our", "their", "its", "of",
+    "for", "with", "from", "into", "onto", "than", "to", "at", "by", "until", "till", "um", "uh",
+    "erm",
+];
+
+/// What `request` (the wake phrase already taken off) says about the end of the turn: see the
+/// module docs. `now` dates what the fast path reads.
+pub fn read(request: &str, now: NaiveDateTime) -> Reading {
+    let text = request.trim();
+    let hanging = text.is_empty()
+        || text.ends_with(['…', ',', '-', ':', ';'])
+        || text.ends_with("..")
+        || words(text)
+            .last()
+            .is_some_and(|w| HANGING.contains(&w.as_str()));
+    if hanging {
+        Reading::Hanging
+    } else if whole(text, now) {
+        Reading::Whole
+    } else {
+        Reading::Unsure
+    }
+}
 
 /// First words of a question.
 const QUESTION: &[&str] = &[
@@ -130,6 +163,36 @@ mod tests {
         }
     }
 
+    /// Only where no sentence ends do the words hold a turn Smart Turn called finished.
+    #[test]
+    fn hanging_words_hold_a_finished_turn_open() {
+        for t in [
+            "Remind me to",
+            "Set an alarm for",
+            "Add milk and",
+            "Please remove the",
+            "Set a timer for,",
+            "Why is the sky...",
+            "",
+        ] {
+            assert_eq!(read(t, now()), Reading::Hanging, "{t:?}");
+        }
+        // "that" can end one ("what is that"): not hanging.
+        assert_eq!(read("Tell my Facebook group that", now()), Reading::Unsure);
+        for t in [
+            "Turn the lights on.",
+            "Please play my favorite song.",
+            "Tell her",
+            "What is this",
+            "Turn off the lights please",
+            "Remind me to call John",
+        ] {
+            assert_eq!(read(t, now()), Reading::Unsure, "{t:?}");
+        }
+        assert_eq!(read("Good morning.", now()), Reading::Whole);
+        assert_eq!(read("Set a timer for five minutes.", now()), Reading::Whole);
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::test_runner::Config { cases: 256, ..Default::default() })]
 
@@ -138,6 +201,7 @@ mod tests {
         #[test]
         fn any_text_is_judged(text in "\\PC{0,60}") {
             let _ = whole(&text, now());
+            let _ = read(&text, now());
             let _ = classify_heard(&text);
         }
     }

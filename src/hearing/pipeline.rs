@@ -123,9 +123,22 @@ impl EndedBy {
     }
 }
 
-/// Whether a transcript (the wake phrase still at its start) is a whole request: the end of the
-/// turn need not wait for more (see [`FramePipeline::with_words`]).
-pub type WordsJudge = Box<dyn Fn(&str) -> bool + Send>;
+/// What the words of a speculative transcript say about the end of the turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// A whole request: the turn may end though Smart Turn says "not yet".
+    Whole,
+    /// It cannot end here (`dialogue::whole::read`): the turn stays open though Smart Turn says
+    /// "finished".
+    Hanging,
+    /// Neither: Smart Turn decides.
+    Unsure,
+}
+
+/// What a transcript (the wake phrase still at its start) says about the end of the turn: whole
+/// (it need not wait for more), hanging (it cannot end here), or neither (see
+/// [`FramePipeline::with_words`]).
+pub type WordsJudge = Box<dyn Fn(&str) -> Reading + Send>;
 
 /// How an utterance's end was decided.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -275,9 +288,12 @@ impl FramePipeline {
         self
     }
 
-    /// Ends a turn the end-of-turn model called unfinished when its words are whole (`judge` on
-    /// the speculative transcript; needs the model and `speculate`): "Good morning." then ends
-    /// as soon as whisper has it, while "add milk and" still waits for the longer silence.
+    /// Reads the speculative transcript's words at each pause (`judge`; needs the model and
+    /// `speculate`): a turn the model called unfinished ends when they are whole ("Good
+    /// morning." ends as soon as whisper has it); one it called finished ends once they are read
+    /// and do not hang ("add milk and", "remind me to" wait for the longer silence, and a voice
+    /// that resumes meanwhile goes on with the same turn). The reply needs the transcript
+    /// anyway, so waiting for it costs the first audio nothing.
     pub fn with_words(mut self, judge: WordsJudge) -> Self {
         self.judge = Some(judge);
         self
@@ -458,6 +474,17 @@ mod tests {
         }
     }
 
+    /// [`Scripted`] taking whisper's time on two cores: unpaced, its words are used once the
+    /// stream has gone on that long (as live, where whisper computes meanwhile).
+    struct Slow(Scripted, Duration);
+
+    impl Transcribe for Slow {
+        fn transcribe(&mut self, pcm: &[f32]) -> Result<Transcript, SttError> {
+            std::thread::sleep(self.1);
+            self.0.transcribe(pcm)
+        }
+    }
+
     /// Real espeak-ng speech at 16 kHz, without its leading and trailing silence.
     fn speech(text: &str) -> Vec<f32> {
         let mut tts = Espeak::new("en-us", 175, 50).expect("espeak-ng");
@@ -484,19 +511,21 @@ mod tests {
         vad: VadConfig,
         turn: Option<Box<dyn EndOfTurn>>,
     ) -> (Vec<PipelineEvent>, Vec<String>, Vec<usize>) {
-        run_judged(audio, speculate, vad, turn, None)
+        run_judged(audio, speculate, vad, turn, None, Duration::ZERO)
     }
 
-    /// As [`run_with`], the words read by `words` when the model says "not yet".
+    /// As [`run_with`], the words read by `words`, each transcription taking `whisper_takes`.
     fn run_judged(
         audio: Vec<f32>,
         speculate: bool,
         vad: VadConfig,
         turn: Option<Box<dyn EndOfTurn>>,
         words: Option<WordsJudge>,
+        whisper_takes: Duration,
     ) -> (Vec<PipelineEvent>, Vec<String>, Vec<usize>) {
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let (stt, thread) = SttHandle::spawn(Box::new(Scripted(calls.clone()))).unwrap();
+        let stt = Slow(Scripted(calls.clone()), whisper_takes);
+        let (stt, thread) = SttHandle::spawn(Box::new(stt)).unwrap();
         let mut p = FramePipeline::new(vad, stt, speculate).unpaced();
         if let Some(judge) = words {
             p = p.with_words(judge);
@@ -779,7 +808,11 @@ mod tests {
             let r = read.clone();
             let judge: WordsJudge = Box::new(move |t: &str| {
                 r.lock().unwrap().push(t.to_string());
-                whole
+                if whole {
+                    Reading::Whole
+                } else {
+                    Reading::Unsure
+                }
             });
             let (events, texts, calls) = run_judged(
                 audio,
@@ -787,6 +820,7 @@ mod tests {
                 with_model(),
                 Some(Box::new(model)),
                 Some(judge),
+                Duration::ZERO,
             );
             let us = utterances(&events);
             assert_eq!(us.len(), 1, "{events:?}");
@@ -806,5 +840,80 @@ mod tests {
                 assert!(t.wait_ms >= 700.0, "ended after {:.0} ms", t.wait_ms);
             }
         }
+    }
+
+    /// After the model's "finished", the words still have their say: words that hang ("remind
+    /// me to") keep the turn open until the longer silence; others end it as soon as whisper
+    /// has them, by the model. No more probes go meanwhile.
+    #[test]
+    fn hanging_words_keep_a_finished_turn_open() {
+        for reading in [Reading::Hanging, Reading::Unsure, Reading::Whole] {
+            let mut audio = silence(500);
+            audio.extend_from_slice(&speech("Remind me to"));
+            let probes = Arc::new(Mutex::new(Vec::new()));
+            let model = ScriptedTurn(Box::new(|_| 0.9), probes.clone());
+            let judge: WordsJudge = Box::new(move |_: &str| reading);
+            let (events, _, _) = run_judged(
+                audio,
+                true,
+                with_model(),
+                Some(Box::new(model)),
+                Some(judge),
+                Duration::ZERO,
+            );
+            let us = utterances(&events);
+            assert_eq!(us.len(), 1, "{events:?}");
+            let t = us[0].turn;
+            if reading == Reading::Hanging {
+                assert!(t.by == EndedBy::Silence, "{reading:?}: {t:?}");
+                assert!(t.wait_ms >= 700.0, "ended after {:.0} ms", t.wait_ms);
+            } else {
+                assert!(t.by == EndedBy::Model, "{reading:?}: {t:?}");
+                assert!(t.wait_ms < 400.0, "ended after {:.0} ms", t.wait_ms);
+                assert!(us[0].speculative);
+            }
+            // After "finished" no second probe takes the cores from whisper.
+            assert_eq!(probes.lock().unwrap().len(), 1, "{reading:?}");
+        }
+    }
+
+    /// A voice that resumes while whisper is still on the words of a pause the model called
+    /// finished goes on with the same turn: "add milk ... and eggs to my shopping list" with a
+    /// 300 ms pause is one request when whisper takes 350 ms, where the model's "finished" alone
+    /// (no words) splits it.
+    #[test]
+    fn a_voice_resuming_before_the_words_continues_the_turn() {
+        let (first, second) = (speech("Add milk"), speech("and eggs to my shopping list."));
+        let mut audio = silence(500);
+        audio.extend_from_slice(&first);
+        audio.extend_from_slice(&silence(300));
+        audio.extend_from_slice(&second);
+        let finished = || ScriptedTurn(Box::new(|_| 0.9), Arc::new(Mutex::new(Vec::new())));
+        let slow = Duration::from_millis(350);
+        let (events, _, _) = run_judged(
+            audio.clone(),
+            true,
+            with_model(),
+            Some(Box::new(finished())),
+            None,
+            slow,
+        );
+        assert_eq!(utterances(&events).len(), 2, "the model alone splits it");
+        let judge: WordsJudge = Box::new(|_: &str| Reading::Unsure);
+        let (events, _, calls) = run_judged(
+            audio,
+            true,
+            with_model(),
+            Some(Box::new(finished())),
+            Some(judge),
+            slow,
+        );
+        let us = utterances(&events);
+        assert_eq!(us.len(), 1, "{events:?}");
+        let both = (first.len() + second.len()) as f64 / 16_000.0;
+        assert!(
+            *calls.last().unwrap() as f64 / 16_000.0 >= both,
+            "the job holds both parts"
+        );
     }
 }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{EndedBy, FramePipeline, PipelineEvent};
+use super::{EndedBy, FramePipeline, PipelineEvent, Reading};
 use crate::audio::RATE;
 use crate::turn::worker::{Poll, Scored, TurnHandle, TurnRx};
 
@@ -43,11 +43,15 @@ pub(super) struct Words {
 /// of its own; this only keeps a stuck one from holding a replay forever).
 pub(super) const WORDS_WAIT: Duration = Duration::from_secs(15);
 
-/// The pause being probed: where the voice stopped, and probes sent in it so far.
+/// The pause being probed: where the voice stopped, probes sent in it so far, whether the model
+/// called it finished (the words decide now), and whether its words hang (only the longer
+/// silence ends it then). Either way no more probes go: they would take the cores from whisper.
 #[derive(Clone, Copy)]
 pub(super) struct Pausing {
     pub(super) voice_end: usize,
     pub(super) sent: u32,
+    pub(super) finished: bool,
+    pub(super) hanging: bool,
 }
 
 impl FramePipeline {
@@ -60,7 +64,7 @@ impl FramePipeline {
         };
         let due =
             p.voice_end + (p.sent as usize + 1) * self.vad.config().turn_probe_ms as usize * 16;
-        if self.probe.is_some() || p.sent >= stage.probes || pos < due {
+        if self.probe.is_some() || p.sent >= stage.probes || pos < due || p.finished || p.hanging {
             return;
         }
         p.sent += 1;
@@ -130,17 +134,36 @@ impl FramePipeline {
             took_ms = scored.took.as_millis() as u64,
             "end-of-turn probe"
         );
-        if scored.prob >= threshold {
-            if let Some(end) = self.vad.end_now() {
-                self.ending = EndedBy::Model;
-                self.on_vad(end, pos, now, emit);
+        // With the words read at each pause, "finished" waits for them (`read_words` ends the
+        // turn unless they hang); after words that hang only the longer silence ends it.
+        let hanging = self.pausing.is_some_and(|p| p.hanging);
+        if scored.prob >= threshold && !hanging {
+            match (&self.words, &mut self.pausing) {
+                (Some(_), Some(p)) => p.finished = true,
+                _ => self.end_turn(EndedBy::Model, pos, now, emit),
             }
         }
     }
 
-    /// Once the model has called the pause "not yet", reads the speculative transcript's words
-    /// as soon as whisper has them (unpaced: waited for, then used once the stream has gone on as
-    /// long as whisper took): a whole request ends the turn now. Read once per pause.
+    /// Ends the turn now, decided `by`.
+    fn end_turn(
+        &mut self,
+        by: EndedBy,
+        pos: usize,
+        now: Instant,
+        emit: &mut dyn FnMut(PipelineEvent),
+    ) {
+        if let Some(end) = self.vad.end_now() {
+            self.ending = by;
+            self.on_vad(end, pos, now, emit);
+        }
+    }
+
+    /// Once the model has answered the pause, reads the speculative transcript's words as soon
+    /// as whisper has them (unpaced: waited for, then used once the stream has gone on as long
+    /// as whisper took), once per pause: after "not yet", whole words end the turn now; after
+    /// "finished", the turn ends unless they hang. A job that failed leaves "finished" alone to
+    /// decide, and "not yet" to the silence.
     pub(super) fn read_words(
         &mut self,
         pos: usize,
@@ -150,10 +173,10 @@ impl FramePipeline {
         let (Some(judge), Some(stage), Some(w)) = (&self.judge, &self.turn, &mut self.words) else {
             return;
         };
-        let not_yet = self.scored.is_some_and(|s| s.prob < stage.threshold);
-        if self.pausing.is_none() || !not_yet {
+        let (Some(scored), true) = (self.scored, self.pausing.is_some()) else {
             return;
-        }
+        };
+        let finished = scored.prob >= stage.threshold;
         if w.got.is_none() {
             w.got = if self.unpaced {
                 w.rx.recv_timeout(WORDS_WAIT).ok()
@@ -166,20 +189,31 @@ impl FramePipeline {
             };
         }
         let Some(got) = &w.got else {
-            self.words = None; // the job failed or was aborted: the silence decides
+            self.words = None;
+            if finished {
+                self.end_turn(EndedBy::Model, pos, now, emit);
+            }
             return;
         };
         if self.unpaced && pos < w.sent_at + (got.took.as_secs_f64() * RATE as f64) as usize {
             return;
         }
-        let whole = judge(&got.text);
-        tracing::debug!(text = ?got.text, whole, "end of turn: the words");
+        let reading = judge(&got.text);
+        tracing::debug!(text = ?got.text, ?reading, finished, "end of turn: the words");
         self.words = None;
-        if whole {
-            if let Some(end) = self.vad.end_now() {
-                self.ending = EndedBy::Words;
-                self.on_vad(end, pos, now, emit);
+        let by = match (finished, reading) {
+            (_, Reading::Hanging) => {
+                if let Some(p) = &mut self.pausing {
+                    p.hanging = true;
+                }
+                None
             }
+            (true, _) => Some(EndedBy::Model),
+            (false, Reading::Whole) => Some(EndedBy::Words),
+            (false, Reading::Unsure) => None,
+        };
+        if let Some(by) = by {
+            self.end_turn(by, pos, now, emit);
         }
     }
 }

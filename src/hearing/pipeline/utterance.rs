@@ -81,6 +81,8 @@ impl FramePipeline {
                     self.pausing = Some(Pausing {
                         voice_end: end,
                         sent: 0,
+                        finished: false,
+                        hanging: false,
                     });
                     self.send_probe(pos);
                 }
