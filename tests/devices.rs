@@ -200,16 +200,20 @@ async fn listen_answers_through_real_devices() {
     assert!(m[0].wake_s.is_some(), "{:?}", m[0]);
 }
 
-/// `wake.cue_after_check`: the listening cue waits for whisper to hear the phrase in the wake
-/// window. "Hey Bowie" (a sound-alike the cascade fires on, 0.82–0.88 for this voice) makes no
-/// sound at all, neither the rising cue nor the falling one when its window closes; "Hey Zoe"
-/// makes the cue, and only after the check's 400 ms of what follows.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_listening_cue_waits_for_whisper_to_hear_the_phrase() {
-    let Some(pulse) = Pulse::start() else { return };
-    let Some(model) = crate::support::data::tiny_en() else {
-        return;
-    };
+/// Zoe listening on PulseAudio with real tiny.en, whisper's check and the cues on, `setting`
+/// added (`None` where there is no sound server or no tiny.en). Dropped in this order: Zoe
+/// first, the sound server last.
+struct Cued {
+    zoe: Zoe,
+    mic: crate::support::pulse::Mic,
+    monitor: crate::support::pulse::Monitor,
+    s: crate::support::StandIn,
+    _pulse: Pulse,
+}
+
+async fn cued(setting: &str) -> Option<Cued> {
+    let pulse = Pulse::start()?;
+    let model = crate::support::data::tiny_en()?;
     let s = standin(Timing::brisk()).await;
     let monitor = pulse.monitor();
     let mic = pulse.mic(None);
@@ -220,29 +224,47 @@ async fn the_listening_cue_waits_for_whisper_to_hear_the_phrase() {
         &[
             "wake.verify=true",
             "audio.cues=true",
-            "wake.cue_after_check=true",
+            setting,
             "wake.listen_ms=1500",
         ],
     );
-    let start = Instant::now();
+    Some(Cued {
+        zoe,
+        mic,
+        monitor,
+        s,
+        _pulse: pulse,
+    })
+}
+
+/// With the listening cue waiting for whisper's check: "Hey Bowie" (a sound-alike the cascade
+/// fires on, 0.82–0.92 for this voice) makes no sound at all, neither the rising cue nor the
+/// falling one when its window closes; "Hey Zoe" makes the cue, and only after the check's
+/// 400 ms of what follows.
+fn the_cue_waits_for_the_check(
+    zoe: &Zoe,
+    mic: &crate::support::pulse::Mic,
+    monitor: &crate::support::pulse::Monitor,
+) {
     mic.say(&vec![0.0; 8_000]);
     mic.say(&piper("piper-joe__hey_bowie__001.wav"));
     mic.say(&vec![0.0; 8_000]);
-    said(&zoe, &mic);
+    // From the detection on: a cue at once would be heard here.
+    let from = zoe.wait_for_stderr("cue_checked=true");
+    said(zoe, mic);
     zoe.wait_for_stderr("no listening cue");
-    // The window it opened closes as silently (no falling cue either): nothing was heard.
     zoe.wait_for_stderr("stopped listening silent=true");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
-        monitor.heard.loud_blocks_after(start, 0.01),
+        monitor.heard.loud_blocks_after(from, 0.01),
         0,
         "a sound after a sound-alike; stderr:\n{}",
         zoe.stderr_text()
     );
     mic.say(&piper("piper-joe__hey_zoe__005.wav"));
-    let phrase_end = said(&zoe, &mic);
+    let phrase_end = said(zoe, mic);
     zoe.wait_for_stderr("whisper heard the phrase: the listening cue");
-    let onset = heard_after(&zoe, &monitor, phrase_end, 0.01, 5, "cue");
+    let onset = heard_after(zoe, monitor, phrase_end, 0.01, 5, "cue");
     let after_ms = onset.saturating_duration_since(phrase_end).as_millis();
     println!("the cue began {after_ms} ms after the phrase");
     assert!(
@@ -250,33 +272,42 @@ async fn the_listening_cue_waits_for_whisper_to_hear_the_phrase() {
         "the cue came {after_ms} ms after the phrase, before the check could have heard it; stderr:\n{}",
         zoe.stderr_text()
     );
+}
+
+/// `wake.cue_after_check`: the listening cue waits for whisper to hear the phrase in the wake
+/// window from the first wake on (see [`the_cue_waits_for_the_check`]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listening_cue_waits_for_whisper_to_hear_the_phrase() {
+    let Some(Cued {
+        zoe,
+        mic,
+        monitor,
+        s,
+        _pulse,
+    }) = cued("wake.cue_after_check=true").await
+    else {
+        return;
+    };
+    the_cue_waits_for_the_check(&zoe, &mic, &monitor);
     assert_eq!(zoe.stderr_text().matches("wake word heard").count(), 2);
+    assert!(s.user_chats().is_empty(), "a sound-alike reached the model");
 }
 
 /// A room that talks (`wake.quiet_after`, here 1): the cue plays at once until whisper turns a
 /// wake down — "Hey Bowie, is it going to rain tomorrow?", as a television would say it — and from
-/// then on waits for whisper's check: the next "Hey Bowie" makes no sound, and "Hey Zoe" makes
-/// the cue once the check has heard it.
+/// then on waits for whisper's check (see [`the_cue_waits_for_the_check`]).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_room_that_talks_the_cue_waits_for_whisper() {
-    let Some(pulse) = Pulse::start() else { return };
-    let Some(model) = crate::support::data::tiny_en() else {
+    let Some(Cued {
+        zoe,
+        mic,
+        monitor,
+        s,
+        _pulse,
+    }) = cued("wake.quiet_after=1").await
+    else {
         return;
     };
-    let s = standin(Timing::brisk()).await;
-    let monitor = pulse.monitor();
-    let mic = pulse.mic(None);
-    let zoe = listen_with(
-        &pulse,
-        &s.url(),
-        &model,
-        &[
-            "wake.verify=true",
-            "audio.cues=true",
-            "wake.quiet_after=1",
-            "wake.listen_ms=1500",
-        ],
-    );
     let start = Instant::now();
     mic.say(&vec![0.0; 8_000]);
     mic.say(&piper("piper-joe__hey_bowie__001.wav"));
@@ -288,32 +319,7 @@ async fn in_a_room_that_talks_the_cue_waits_for_whisper() {
     heard_after(&zoe, &monitor, start, 0.01, 5, "immediate cue");
     zoe.wait_for_stderr("the room talks");
     zoe.wait_for_stderr("stopped listening silent=false");
-    mic.say(&vec![0.0; 8_000]);
-    mic.say(&piper("piper-joe__hey_bowie__001.wav"));
-    mic.say(&vec![0.0; 8_000]);
-    // From the detection on (the falling cue of the first window has ended over a second
-    // before): a cue at once would be heard here.
-    let quiet_from = zoe.wait_for_stderr("cue_checked=true");
-    said(&zoe, &mic);
-    zoe.wait_for_stderr("no listening cue");
-    zoe.wait_for_stderr("stopped listening silent=true");
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        monitor.heard.loud_blocks_after(quiet_from, 0.01),
-        0,
-        "a sound after a sound-alike in a room that talks; stderr:\n{}",
-        zoe.stderr_text()
-    );
-    mic.say(&piper("piper-joe__hey_zoe__005.wav"));
-    let phrase_end = said(&zoe, &mic);
-    zoe.wait_for_stderr("whisper heard the phrase: the listening cue");
-    let onset = heard_after(&zoe, &monitor, phrase_end, 0.01, 5, "cue");
-    let after_ms = onset.saturating_duration_since(phrase_end).as_millis();
-    assert!(
-        after_ms >= 250,
-        "the cue came {after_ms} ms after the phrase, before the check could have heard it; stderr:\n{}",
-        zoe.stderr_text()
-    );
+    the_cue_waits_for_the_check(&zoe, &mic, &monitor);
     assert_eq!(zoe.stderr_text().matches("wake word heard").count(), 3);
     assert!(s.user_chats().is_empty(), "a sound-alike reached the model");
 }

@@ -558,6 +558,24 @@ mod tests {
         (events, texts, calls)
     }
 
+    /// As [`run_judged`] with speculation and the model at its defaults: the model's answers,
+    /// the words' reading and whisper's time.
+    fn run_words(
+        audio: Vec<f32>,
+        model: ScriptedTurn,
+        words: Option<WordsJudge>,
+        whisper_takes: Duration,
+    ) -> (Vec<PipelineEvent>, Vec<String>, Vec<usize>) {
+        run_judged(
+            audio,
+            true,
+            with_model(),
+            Some(Box::new(model)),
+            words,
+            whisper_takes,
+        )
+    }
+
     /// Feeds `audio` and the pipeline's closing silence, frame by frame; returns the events.
     fn feed(mut p: FramePipeline, mut audio: Vec<f32>) -> Vec<PipelineEvent> {
         audio.resize(audio.len().div_ceil(FRAME) * FRAME, 0.0);
@@ -814,14 +832,7 @@ mod tests {
                     Reading::Unsure
                 }
             });
-            let (events, texts, calls) = run_judged(
-                audio,
-                true,
-                with_model(),
-                Some(Box::new(model)),
-                Some(judge),
-                Duration::ZERO,
-            );
+            let (events, texts, calls) = run_words(audio, model, Some(judge), Duration::ZERO);
             let us = utterances(&events);
             assert_eq!(us.len(), 1, "{events:?}");
             let t = us[0].turn;
@@ -853,14 +864,7 @@ mod tests {
             let probes = Arc::new(Mutex::new(Vec::new()));
             let model = ScriptedTurn(Box::new(|_| 0.9), probes.clone());
             let judge: WordsJudge = Box::new(move |_: &str| reading);
-            let (events, _, _) = run_judged(
-                audio,
-                true,
-                with_model(),
-                Some(Box::new(model)),
-                Some(judge),
-                Duration::ZERO,
-            );
+            let (events, _, _) = run_words(audio, model, Some(judge), Duration::ZERO);
             let us = utterances(&events);
             assert_eq!(us.len(), 1, "{events:?}");
             let t = us[0].turn;
@@ -890,24 +894,10 @@ mod tests {
         audio.extend_from_slice(&second);
         let finished = || ScriptedTurn(Box::new(|_| 0.9), Arc::new(Mutex::new(Vec::new())));
         let slow = Duration::from_millis(350);
-        let (events, _, _) = run_judged(
-            audio.clone(),
-            true,
-            with_model(),
-            Some(Box::new(finished())),
-            None,
-            slow,
-        );
+        let (events, _, _) = run_words(audio.clone(), finished(), None, slow);
         assert_eq!(utterances(&events).len(), 2, "the model alone splits it");
         let judge: WordsJudge = Box::new(|_: &str| Reading::Unsure);
-        let (events, _, calls) = run_judged(
-            audio,
-            true,
-            with_model(),
-            Some(Box::new(finished())),
-            Some(judge),
-            slow,
-        );
+        let (events, _, calls) = run_words(audio, finished(), Some(judge), slow);
         let us = utterances(&events);
         assert_eq!(us.len(), 1, "{events:?}");
         let both = (first.len() + second.len()) as f64 / 16_000.0;
