@@ -142,6 +142,11 @@ fn pick(words: &str, plural: bool, now: NaiveDateTime) -> Option<AlarmPick> {
 
 /// An alarm request, or `None` (not about alarms, or not read to the end).
 pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
+    // A house's alarm ("turn off the house alarm", "arm the alarm system", "is the smoke alarm
+    // working") is a device's, Home Assistant's or the model's business: not Zoe's alarm clock.
+    if pattern!(r"\b(?:house|home|security|burglar|intruder|fire|smoke|carbon monoxide|co|gas|car|door|window|motion|panic|building|flood|water|leak)(?: detector)? alarms?\b|\balarm (?:system|panel|code|sensor|zone)s?\b|\b(?:arm|disarm)\b").is_match(t) {
+        return None;
+    }
     if pattern!(r"^(?:stop|stop it|stop (?:the |that )?(?:alarm|ringing|noise)|stop ringing|dismiss(?: (?:the |that )?alarm)?|alarm off|i'?m (?:up|awake))$").is_match(t) {
         return Some(Intent::StopAlarm);
     }
@@ -206,6 +211,24 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
 
 #[cfg(test)]
 mod tests {
+    /// A house's alarms are not Zoe's: nothing is set, cancelled or listed for them.
+    #[test]
+    fn a_house_alarm_is_not_an_alarm_clock() {
+        for t in [
+            "turn off the house alarm",
+            "disable the security alarm",
+            "is the fire alarm working",
+            "turn off the car alarm",
+            "arm the alarm system",
+            "disarm the alarm",
+            "the smoke alarm is beeping",
+            "set the burglar alarm for 10 pm",
+        ] {
+            assert_eq!(parse(t, crate::actions::test_now()), None, "{t}");
+        }
+        assert!(parse("turn off my alarm", crate::actions::test_now()).is_some());
+    }
+
     use super::super::parse as intent;
     use super::*;
     use crate::actions::when::WEEKDAYS;

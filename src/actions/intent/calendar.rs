@@ -653,6 +653,21 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
             break;
         }
     }
+    // "set the oven to 350", "set the thermostat to 70": "set … to" a number is a device's
+    // setting, not a new event, unless the calendar was named.
+    let set_to = rest.iter().enumerate().any(|(i, w)| {
+        *w == "to"
+            && rest.get(i + 1).is_some_and(|n| {
+                n.starts_with(|c: char| c.is_ascii_digit()) || when::number_word(n).is_some()
+            })
+    });
+    if c[0].starts_with("set ")
+        && !c[0].starts_with("set up")
+        && set_to
+        && !words_of(t).iter().any(|w| CALENDAR_WORDS.contains(w))
+    {
+        return None;
+    }
     // The time may stand anywhere: "dinner with frank at eight pm on the ninth of august",
     // "an appointment at nine am wednesday at dr greens office".
     // Times that contradict each other are the model's to sort out.
@@ -1211,6 +1226,12 @@ mod tests {
             "add rent every month",
             "add a weekly meeting",
             "add the party every year on friday",
+        ]);
+        // "set … to" a number sets a device: not a new event.
+        not_created(&[
+            "set the oven to 350",
+            "set the thermostat to 70 at 6 pm",
+            "set the heat to sixty eight tonight",
         ]);
     }
 
