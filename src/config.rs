@@ -394,9 +394,7 @@ mod tests {
     #[test]
     fn the_whisper_model_follows_the_hardware() {
         let c = Config::defaults().unwrap();
-        let gpu =
-            crate::stt::backend::CUDA_BUILD && crate::stt::backend::devices().iter().any(|d| d.gpu);
-        let want = if gpu {
+        let want = if crate::stt::backend::on_gpu() {
             "ggml-base.en.bin"
         } else {
             "ggml-tiny.en.bin"

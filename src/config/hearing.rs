@@ -161,10 +161,7 @@ pub fn smart_turn_path(models_dir: &Path) -> PathBuf {
 /// build on a Jetson), tiny.en on a CPU — every latency and wake figure of a CPU machine here is
 /// tiny.en's, and base.en runs about 2.5 times slower there (docs/benchmarks.md).
 pub fn auto_whisper() -> &'static str {
-    // A CPU build has no GPU to ask ggml about.
-    let gpu =
-        crate::stt::backend::CUDA_BUILD && crate::stt::backend::devices().iter().any(|d| d.gpu);
-    if gpu {
+    if crate::stt::backend::on_gpu() {
         "base.en"
     } else {
         "tiny.en"

@@ -46,9 +46,7 @@ const HANGING: &[&str] = &[
 /// module docs. `now` dates what the fast path reads.
 pub fn read(request: &str, now: NaiveDateTime) -> Reading {
     let text = request.trim();
-    let hanging = text.is_empty()
-        || text.ends_with(['…', ',', '-', ':', ';'])
-        || text.ends_with("..")
+    let hanging = left_hanging(text)
         || words(text)
             .last()
             .is_some_and(|w| HANGING.contains(&w.as_str()));
@@ -59,6 +57,11 @@ pub fn read(request: &str, now: NaiveDateTime) -> Reading {
     } else {
         Reading::Unsure
     }
+}
+
+/// Nothing heard, or a transcript whisper left hanging ("…", a comma, a dash).
+fn left_hanging(text: &str) -> bool {
+    text.is_empty() || text.ends_with(['…', ',', '-', ':', ';']) || text.ends_with("..")
 }
 
 /// First words of a question.
@@ -76,7 +79,7 @@ const QUESTION_WORDS: usize = 5;
 /// dates what the fast path reads.
 pub fn whole(request: &str, now: NaiveDateTime) -> bool {
     let text = request.trim();
-    if text.is_empty() || text.ends_with(['…', ',', '-', ':', ';']) || text.ends_with("..") {
+    if left_hanging(text) {
         return false;
     }
     let all = words(text);

@@ -49,6 +49,12 @@ pub fn devices() -> Vec<Device> {
 /// Whether this binary was built with whisper.cpp's CUDA backend.
 pub const CUDA_BUILD: bool = cfg!(feature = "cuda");
 
+/// Whether whisper runs on a GPU in this process: the CUDA build with a GPU the driver shows (a
+/// CPU build does not ask ggml at all).
+pub fn on_gpu() -> bool {
+    CUDA_BUILD && devices().iter().any(|d| d.gpu)
+}
+
 /// Where whisper runs, in words, and whether that is a GPU.
 pub fn describe(devices: &[Device], cuda_build: bool) -> (String, bool) {
     match devices.iter().find(|d| d.gpu) {

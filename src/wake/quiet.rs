@@ -60,7 +60,8 @@ impl QuietRoom {
 
     /// When the oldest of the last `need` turned down leaves the span.
     fn until(&self) -> Option<u64> {
-        if self.need == 0 || self.recent.len() < self.need {
+        // With none needed nothing is kept: `front` is `None`.
+        if self.recent.len() < self.need {
             return None;
         }
         self.recent

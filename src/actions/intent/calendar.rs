@@ -661,11 +661,9 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
                 n.starts_with(|c: char| c.is_ascii_digit()) || when::number_word(n).is_some()
             })
     });
-    if c[0].starts_with("set ")
-        && !c[0].starts_with("set up")
-        && set_to
-        && !words_of(t).iter().any(|w| CALENDAR_WORDS.contains(w))
-    {
+    let said_words = words_of(t);
+    let calendar_said = said_words.iter().any(|w| CALENDAR_WORDS.contains(w));
+    if c[0].starts_with("set ") && !c[0].starts_with("set up") && set_to && !calendar_said {
         return None;
     }
     // The time may stand anywhere: "dinner with frank at eight pm on the ninth of august",
@@ -692,7 +690,6 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         _ => title,
     };
     let mut title = tidy_title(title);
-    let said_words = words_of(t);
     // "book a meeting with chelsea", "create an event with Ana": the noun the verb took.
     if title.first() == Some(&"with") {
         let noun = ["appointment", "event"]
@@ -702,7 +699,6 @@ pub(super) fn parse(t: &str, now: NaiveDateTime) -> Option<Intent> {
         title.insert(0, noun);
     }
     let verb = c[0].split_whitespace().next().unwrap_or_default();
-    let calendar_said = said_words.iter().any(|w| CALENDAR_WORDS.contains(w));
     if said.is_none() && (title.is_empty() || matches!(title.as_slice(), ["something"])) {
         // "i want to add something to my calendar": what and when, asked.
         return calendar_said.then(|| {
