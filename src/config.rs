@@ -355,11 +355,11 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let deadlines = llm::deadlines(raw.deadlines)?;
     let chat = llm::chat(raw.chat)?;
     let models_dir = raw.stt.models_dir();
-    let speech = speech::speech(raw.speech, raw.tts, &models_dir)?;
+    let store = store::store(raw.store)?;
+    let speech = speech::speech(raw.speech, raw.tts, &models_dir, &store.path)?;
     let stt = hearing::stt(raw.stt, &models_dir)?;
     let (vad, speculate) = hearing::vad(raw.vad)?;
     let turn = hearing::turn_config(raw.turn, &vad, &models_dir)?;
-    let store = store::store(raw.store)?;
     Ok(Config {
         store,
         stt,

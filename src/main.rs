@@ -267,6 +267,10 @@ fn bench(
     rt: &tokio::runtime::Runtime,
     server_named: bool,
 ) -> anyhow::Result<ExitCode> {
+    // A bench starts from nothing the user's Zoe said (`bench latency` keeps its own folder).
+    let mut c = (*cfg).clone();
+    c.speech.cache_dir = None;
+    let cfg = Arc::new(c);
     match cmd {
         BenchCommand::Stt {
             shared,

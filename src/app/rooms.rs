@@ -175,7 +175,12 @@ async fn room(
     );
     let (pipeline, turn_thread, speech) = tokio::task::spawn_blocking(move || {
         let (pipeline, turn) = build_pipeline(&c, stt, None, &h)?;
-        let speech = SpeechHandle::start(&c.speech, Output::Remote(out))
+        // A room keeps the sentences it said in memory only: the folder on disk is one voice's.
+        let speech = crate::config::SpeechConfig {
+            cache_dir: None,
+            ..c.speech.clone()
+        };
+        let speech = SpeechHandle::start(&speech, Output::Remote(out))
             .context("the room's voice cannot start")?;
         anyhow::Ok((pipeline, turn, speech))
     })

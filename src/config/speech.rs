@@ -18,6 +18,7 @@ pub(super) struct RawSpeech {
     volume: f32,
     earcons: bool,
     cache_sentences: usize,
+    cache_on_disk: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +56,9 @@ pub struct SpeechConfig {
     pub earcons: bool,
     /// Sentences said lately kept as audio and played again from memory (0: none).
     pub cache_sentences: usize,
+    /// Where those sentences are kept across restarts (`speech.cache_on_disk`: a folder
+    /// `sentences` beside the store); None: in memory only.
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +105,7 @@ pub(super) fn speech(
     s: RawSpeech,
     tts: RawTts,
     models_dir: &Path,
+    store: &Path,
 ) -> Result<SpeechConfig, ConfigError> {
     if s.clause_min_chars == 0 {
         return Err(invalid("speech.clause_min_chars", "must be greater than 0"));
@@ -164,5 +169,6 @@ pub(super) fn speech(
         volume: s.volume,
         earcons: s.earcons,
         cache_sentences: s.cache_sentences,
+        cache_dir: s.cache_on_disk.then(|| store.with_file_name("sentences")),
     })
 }

@@ -137,10 +137,16 @@ impl SpeechHandle {
         let thread = std::thread::Builder::new()
             .name("zoe-speech".into())
             .spawn(move || {
-                let opened = tts::from_config(&cfg)
+                let opened = tts::chosen(&cfg)
                     .map_err(SpeechError::from)
-                    .map(|tts| -> Box<dyn tts::Tts> {
-                        Box::new(tts::cache::Cached::new(tts, cfg.cache_sentences))
+                    .map(|(tts, backend)| -> Box<dyn tts::Tts> {
+                        let cached = tts::cache::Cached::new(tts, cfg.cache_sentences);
+                        Box::new(match &cfg.cache_dir {
+                            Some(dir) => {
+                                cached.on_disk(dir.clone(), tts::cache::disk::voice_of(backend))
+                            }
+                            None => cached,
+                        })
                     })
                     .and_then(|tts| {
                         let sink: Box<dyn AudioSink> = match &output {

@@ -8,10 +8,18 @@
 //! and [`MAX_SECONDS`] of audio each, and [`TOTAL_SECONDS`] in all; the sentence used longest ago
 //! goes first. A sentence that was stopped halfway is not kept. With a few dozen entries a
 //! linear search costs nothing next to synthesis, so no map or LRU crate is needed.
+//!
+//! Kept on disk too where a folder is given ([`disk`]; `speech.cache_on_disk`): read back as the
+//! engine's first piece of start-up work, so a restart does not make the first reply wait for the
+//! voice. Disk work runs after a sentence's audio was handed out, never before its first sound.
+
+pub mod disk;
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 
 use super::{Tts, TtsError};
+use disk::Disk;
 
 /// Longest sentence kept (characters): replies that repeat are short.
 pub const MAX_CHARS: usize = 120;
@@ -30,6 +38,8 @@ pub struct Cached {
     kept: VecDeque<(String, Vec<f32>)>,
     entries: usize,
     samples: usize,
+    /// Where the sentences outlive a restart, and whether they were read back yet.
+    disk: Option<(Disk, bool)>,
 }
 
 impl Cached {
@@ -40,14 +50,35 @@ impl Cached {
             kept: VecDeque::new(),
             entries,
             samples: 0,
+            disk: None,
         }
     }
 
+    /// Keeps the sentences in `dir` too (created when needed), said by `voice`
+    /// ([`disk::voice_of`]); read back by the first [`Tts::prepare`].
+    pub fn on_disk(mut self, dir: PathBuf, voice: String) -> Cached {
+        if self.entries > 0 {
+            self.disk = Some((Disk::new(dir, voice), false));
+        }
+        self
+    }
+
+    /// Keeps a sentence just synthesized, on disk too.
     fn keep(&mut self, text: String, audio: Vec<f32>) {
-        let rate = self.inner.sample_rate() as usize;
-        if self.entries == 0 || audio.is_empty() || audio.len() > MAX_SECONDS * rate {
+        let rate = self.inner.sample_rate();
+        if self.entries == 0 || audio.is_empty() || audio.len() > MAX_SECONDS * rate as usize {
             return;
         }
+        if let Some((disk, _)) = &mut self.disk {
+            disk.save(rate, &text, &audio);
+        }
+        self.push(text, audio);
+        self.sync();
+    }
+
+    /// Adds a sentence as the most recently used; the oldest go while the bounds are passed.
+    fn push(&mut self, text: String, audio: Vec<f32>) {
+        let rate = self.inner.sample_rate() as usize;
         self.samples += audio.len();
         self.kept.push_back((text, audio));
         while self.kept.len() > self.entries || self.samples > TOTAL_SECONDS * rate {
@@ -57,6 +88,14 @@ impl Cached {
             }
         }
     }
+
+    /// The folder made to match memory.
+    fn sync(&mut self) {
+        let rate = self.inner.sample_rate();
+        if let Some((disk, _)) = &mut self.disk {
+            disk.sync(rate, self.kept.iter().map(|(t, _)| t.as_str()));
+        }
+    }
 }
 
 impl Tts for Cached {
@@ -64,7 +103,28 @@ impl Tts for Cached {
         self.inner.sample_rate()
     }
 
+    /// First reads back what the last run kept (older than anything said since), then the
+    /// engine's own work.
     fn prepare(&mut self) -> bool {
+        let rate = self.inner.sample_rate();
+        if let Some((disk, read @ false)) = &mut self.disk {
+            *read = true;
+            let back = disk.load(rate, MAX_SECONDS * rate as usize);
+            let n = back.len();
+            let said_since = std::mem::take(&mut self.kept);
+            self.samples = 0;
+            for (text, audio) in back {
+                if !said_since.iter().any(|(t, _)| *t == text) {
+                    self.push(text, audio);
+                }
+            }
+            for (text, audio) in said_since {
+                self.push(text, audio);
+            }
+            self.sync();
+            tracing::debug!("{n} sentences said before the restart are kept");
+            return true;
+        }
         self.inner.prepare()
     }
 
@@ -80,6 +140,7 @@ impl Tts for Cached {
             let stopped = entry.1.chunks(PIECE).any(|piece| !emit(piece));
             tracing::debug!(stopped, "said from memory: {key:?}");
             self.kept.push_back(entry);
+            self.sync();
             return Ok(());
         }
         let worth_keeping = self.entries > 0 && key.chars().count() <= MAX_CHARS;
@@ -227,5 +288,88 @@ mod tests {
         say(&mut off, "hello");
         say(&mut off, "hello");
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    /// `engine` keeping its sentences in `dir` as `voice`, with the folder read back as the
+    /// speech thread does: `prepare` until it says nothing is left.
+    fn restarted(entries: usize, dir: &std::path::Path, voice: &str) -> (Cached, Arc<AtomicUsize>) {
+        let (tts, calls) = engine(entries, 16_000);
+        let mut tts = tts.on_disk(dir.to_path_buf(), voice.into());
+        while tts.prepare() {}
+        (tts, calls)
+    }
+
+    fn wavs(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".wav"))
+            .count()
+    }
+
+    /// What one run said is said from memory after a restart, the same audio; the folder holds
+    /// what the cache holds (the sentence dropped from memory is deleted from disk too), and the
+    /// order of use survives the restart.
+    #[test]
+    fn sentences_outlive_a_restart() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join("sentences");
+        let (mut before, _) = restarted(2, &dir, "joe");
+        let morning = say(&mut before, "Good morning!");
+        say(&mut before, "one");
+        say(&mut before, "Good morning!"); // "one" is now the oldest
+        say(&mut before, "two"); // "one" goes
+        drop(before);
+        assert_eq!(wavs(&dir), 2);
+        let (mut after, calls) = restarted(2, &dir, "joe");
+        assert_eq!(say(&mut after, "Good morning!"), morning);
+        say(&mut after, "two");
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "both said from memory");
+        say(&mut after, "one");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "\"one\" was dropped");
+        assert_eq!(wavs(&dir), 2);
+    }
+
+    /// Another voice's sentences are not played (and go), nor are those of a damaged folder, and
+    /// a folder that cannot be written leaves the cache working in memory.
+    #[test]
+    fn what_is_not_read_back() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join("sentences");
+        let (mut joe, _) = restarted(4, &dir, "joe");
+        say(&mut joe, "Good morning!");
+        say(&mut joe, "Good night!");
+        drop(joe);
+        let (mut amy, calls) = restarted(4, &dir, "amy");
+        say(&mut amy, "Good morning!");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "said again in amy's voice");
+        assert_eq!(wavs(&dir), 1, "joe's sentences are gone");
+        drop(amy);
+
+        // A WAV cut short, then an index that is not JSON: synthesized, no panic.
+        let wav = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().ends_with(".wav"))
+            .unwrap()
+            .path();
+        let bytes = std::fs::read(&wav).unwrap();
+        std::fs::write(&wav, &bytes[..bytes.len() / 2]).unwrap();
+        let (mut cut, calls) = restarted(4, &dir, "amy");
+        say(&mut cut, "Good morning!");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        drop(cut);
+        std::fs::write(dir.join("index.json"), "{not json").unwrap();
+        let (mut junk, calls) = restarted(4, &dir, "amy");
+        say(&mut junk, "Good morning!");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        // A file where the folder should be.
+        let file = home.path().join("a file");
+        std::fs::write(&file, "").unwrap();
+        let (mut nowhere, calls) = restarted(4, &file, "amy");
+        say(&mut nowhere, "Good morning!");
+        say(&mut nowhere, "Good morning!");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "kept in memory");
     }
 }

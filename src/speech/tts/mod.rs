@@ -48,6 +48,11 @@ pub trait Tts: Send {
 
 /// Builds the backend named in config, or its fallback (with a warning) if it cannot start.
 pub fn from_config(cfg: &SpeechConfig) -> Result<Box<dyn Tts>, TtsError> {
+    chosen(cfg).map(|(tts, _)| tts)
+}
+
+/// As [`from_config`], with the backend that was built.
+pub fn chosen(cfg: &SpeechConfig) -> Result<(Box<dyn Tts>, &TtsBackend), TtsError> {
     match (build(&cfg.backend), &cfg.fallback) {
         (Err(e), Some(fallback)) => {
             tracing::warn!(
@@ -55,9 +60,9 @@ pub fn from_config(cfg: &SpeechConfig) -> Result<Box<dyn Tts>, TtsError> {
                 cfg.backend.describe(),
                 fallback.describe()
             );
-            build(fallback)
+            Ok((build(fallback)?, fallback))
         }
-        (r, _) => r,
+        (r, _) => Ok((r?, &cfg.backend)),
     }
 }
 
