@@ -268,6 +268,15 @@ fn a_satellite_is_a_room_that_zoe_answers() {
         "Zoe did not reach the satellite:\n{}",
         served.stderr_text()
     );
+    // Each request once the one before was answered, as a person asks.
+    sat.go();
+    assert!(
+        wait_until(Duration::from_secs(120), || !sat.transcripts().is_empty()
+            && served.stderr_text().contains("a reply's audio sent")),
+        "the first request was not answered: {:?}\n{}",
+        sat.transcripts(),
+        served.stderr_text()
+    );
     sat.go();
     assert!(
         wait_until(Duration::from_secs(120), || sat.transcripts().len() >= 2

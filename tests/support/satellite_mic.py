@@ -1,7 +1,10 @@
 """A room's microphone for wyoming-satellite's `--mic-command`: raw 16 kHz 16-bit mono on stdout at
-real time. `satellite_mic.py GO CLIP.wav...`: quiet until the file GO exists (the test makes it
-once Zoe is connected), then a second of quiet, each clip followed by ten seconds of quiet (time for Zoe's answer), then
-quiet until the satellite stops it. The clips must be 16 kHz mono 16-bit."""
+real time. `satellite_mic.py GO CLIP.wav...`: quiet, and each clip played once GO holds one byte
+more than the clips already begun (the test appends one when Zoe is connected, then one when it
+has Zoe's answer to the clip before, as a person waits for the answer before asking again),
+after a second of quiet (the first) or three (the others: Zoe's reply, sent, is still playing in
+the room for about two), then quiet until the satellite stops it. The clips must be 16 kHz mono
+16-bit."""
 
 import os
 
@@ -19,19 +22,27 @@ def pcm(path):
         return w.readframes(w.getnframes())
 
 
+def asked(go):
+    """How many clips the test has asked for."""
+    try:
+        return os.path.getsize(go)
+    except OSError:
+        return 0
+
+
 def main():
     quiet = lambda s: bytes(2 * int(RATE * s))
     go, clips = sys.argv[1], sys.argv[2:]
-    audio = quiet(1.0) + b"".join(pcm(p) + quiet(10.0) for p in clips)
     out = sys.stdout.buffer
     start = time.monotonic()
     sent = 0
-    began = None  # where the clips began, once GO exists
+    begun = 0  # clips begun
+    queue = b""  # what is left to play
     while True:
-        if began is None and os.path.exists(go):
-            began = sent
-        at = 0 if began is None else sent - began
-        chunk = audio[2 * at : 2 * (at + CHUNK)] if began is not None else b""
+        if not queue and begun < len(clips) and asked(go) > begun:
+            queue = quiet(1.0 if begun == 0 else 3.0) + pcm(clips[begun])
+            begun += 1
+        chunk, queue = queue[: 2 * CHUNK], queue[2 * CHUNK :]
         chunk += bytes(2 * CHUNK - len(chunk))
         out.write(chunk)
         out.flush()

@@ -173,7 +173,7 @@ impl Drop for Served {
 }
 
 /// The official satellite (PyPI `wyoming-satellite` 1.0.0 in `target/satellite-venv`) on a free
-/// loopback port: its microphone is `satellite_mic.py` playing `clips` once `go` exists, its
+/// loopback port: its microphone is `satellite_mic.py` playing `clips`, each on a [`SatelliteProcess::go`], its
 /// speaker appends what it plays to `dir/out.raw` (16-bit mono at 22,050 Hz), and each transcript
 /// it is sent is a line of `dir/transcript.txt`.
 pub struct SatelliteProcess {
@@ -234,8 +234,15 @@ impl SatelliteProcess {
     }
 
     /// Starts the microphone's clips.
+    /// Plays the next clip (the microphone counts the bytes of `go`).
     pub fn go(&self) {
-        std::fs::write(self.dir.join("go"), b"").expect("write go");
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("go"))
+            .and_then(|mut f| f.write_all(b"+"))
+            .expect("append to go");
     }
 
     /// The transcripts it was sent so far.
