@@ -27,9 +27,7 @@ mod serve;
 mod speech;
 mod store;
 
-pub use hearing::{
-    auto_whisper, onnxruntime_path, resolve_model, smart_turn_path, AudioConfig, TurnConfig,
-};
+pub use hearing::{onnxruntime_path, resolve_model, smart_turn_path, AudioConfig, TurnConfig};
 use hearing::{RawAudio, RawStt, RawTurn, RawVad, RawWake};
 pub use llm::{
     Api, ChatConfig, Deadlines, LlmConfig, TierConfig, Tiers, GREETING_PROMPT_MAX,
@@ -399,10 +397,11 @@ mod tests {
         } else {
             "ggml-tiny.en.bin"
         };
-        assert_eq!(c.stt.model, c.models_dir.join(want));
+        assert_eq!(c.stt.model.path(), c.models_dir.join(want));
         let m = Path::new("m");
-        assert_eq!(resolve_model("small.en", m), m.join("ggml-small.en.bin"));
-        assert_eq!(resolve_model("/x/w.bin", m), Path::new("/x/w.bin"));
+        let path = |name| resolve_model(name, m).path();
+        assert_eq!(path("small.en"), m.join("ggml-small.en.bin"));
+        assert_eq!(path("/x/w.bin"), Path::new("/x/w.bin"));
     }
 
     /// The shipped defaults validate, and the tier prompts respect their size limits.

@@ -52,7 +52,7 @@ pub async fn run(cfg: &Config) -> usize {
     );
 
     // Whisper model.
-    let model = &cfg.stt.model;
+    let model = &cfg.stt.model.path();
     match std::fs::read(model) {
         Ok(bytes) => match parse_header(&bytes) {
             Ok((hp, _)) => r.ok(

@@ -198,7 +198,7 @@ pub fn wake_files() -> impl Iterator<Item = &'static ModelFile> {
 
 pub fn whisper_file(name: &str) -> Option<&'static ModelFile> {
     let name = match name {
-        "auto" => crate::config::auto_whisper(),
+        "auto" => crate::stt::backend::auto_model(),
         n => n,
     };
     CATALOGUE
@@ -577,7 +577,7 @@ pub async fn ensure_onnxruntime(cfg: &crate::config::Config) {
 /// is downloaded (with progress) on first use; a missing file given by path is left for the loader
 /// to report.
 pub async fn ensure_whisper(cfg: &crate::config::Config) -> anyhow::Result<()> {
-    let path = &cfg.stt.model;
+    let path = &cfg.stt.model.path();
     if path.exists() {
         return Ok(());
     }

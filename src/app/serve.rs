@@ -45,6 +45,7 @@ pub async fn start(cfg: Arc<Config>, scfg: ServeConfig) -> anyhow::Result<(Engin
         asr_model: cfg
             .stt
             .model
+            .path()
             .file_name()
             .map(|n| n.to_string_lossy().into_owned()),
         voice: Some(voices.name().to_string()),

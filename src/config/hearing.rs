@@ -11,7 +11,7 @@ use super::{in_range, invalid, ms, non_empty, ConfigError};
 
 use super::{cores, WHISPER_MODELS};
 use crate::hearing::vad::VadConfig;
-use crate::stt::SttConfig;
+use crate::stt::{SttConfig, WhisperModel};
 use crate::wake::{DetectorConfig, WakeConfig};
 
 #[derive(Debug, Deserialize)]
@@ -157,29 +157,15 @@ pub fn smart_turn_path(models_dir: &Path) -> PathBuf {
         .join("smart-turn-v3.2-cpu.onnx")
 }
 
-/// The whisper model `stt.model = "auto"` names: base.en where whisper runs on a GPU (the CUDA
-/// build on a Jetson), tiny.en on a CPU — every latency and wake figure of a CPU machine here is
-/// tiny.en's, and base.en runs about 2.5 times slower there (docs/benchmarks.md).
-pub fn auto_whisper() -> &'static str {
-    if crate::stt::backend::on_gpu() {
-        "base.en"
+/// A model name becomes `models_dir/ggml-NAME.bin` ("auto": chosen by the hardware where whisper
+/// loads, [`WhisperModel::path`]); anything else is taken as a path.
+pub fn resolve_model(model: &str, models_dir: &Path) -> WhisperModel {
+    if model == "auto" {
+        WhisperModel::Auto(models_dir.to_path_buf())
+    } else if WHISPER_MODELS.contains(&model) {
+        WhisperModel::File(models_dir.join(format!("ggml-{model}.bin")))
     } else {
-        "tiny.en"
-    }
-}
-
-/// A model name becomes `models_dir/ggml-NAME.bin` ("auto": [`auto_whisper`]); anything else is
-/// taken as a path.
-pub fn resolve_model(model: &str, models_dir: &Path) -> PathBuf {
-    let model = if model == "auto" {
-        auto_whisper()
-    } else {
-        model
-    };
-    if WHISPER_MODELS.contains(&model) {
-        models_dir.join(format!("ggml-{model}.bin"))
-    } else {
-        PathBuf::from(model)
+        WhisperModel::File(PathBuf::from(model))
     }
 }
 

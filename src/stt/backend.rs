@@ -50,9 +50,21 @@ pub fn devices() -> Vec<Device> {
 pub const CUDA_BUILD: bool = cfg!(feature = "cuda");
 
 /// Whether whisper runs on a GPU in this process: the CUDA build with a GPU the driver shows (a
-/// CPU build does not ask ggml at all).
+/// CPU build does not ask ggml at all; the CUDA build asks once).
 pub fn on_gpu() -> bool {
-    CUDA_BUILD && devices().iter().any(|d| d.gpu)
+    static ON_GPU: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    CUDA_BUILD && *ON_GPU.get_or_init(|| devices().iter().any(|d| d.gpu))
+}
+
+/// The whisper model `stt.model = "auto"` names: base.en where whisper runs on a GPU (the CUDA
+/// build on a Jetson), tiny.en on a CPU — every latency and wake figure of a CPU machine here is
+/// tiny.en's, and base.en runs about 2.5 times slower there (docs/benchmarks.md).
+pub fn auto_model() -> &'static str {
+    if on_gpu() {
+        "base.en"
+    } else {
+        "tiny.en"
+    }
 }
 
 /// Where whisper runs, in words, and whether that is a GPU.

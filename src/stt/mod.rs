@@ -53,7 +53,7 @@ pub enum SttError {
 
 #[derive(Debug, Clone)]
 pub struct SttConfig {
-    pub model: PathBuf,
+    pub model: WhisperModel,
     pub threads: usize,
     /// Smallest encoder window, in encoder frames (50 per second of audio).
     pub audio_ctx_floor: i32,
@@ -74,11 +74,31 @@ pub struct SttConfig {
     pub flash_attn: bool,
 }
 
+/// The whisper model: a file, or `stt.model = "auto"`, chosen by the hardware
+/// ([`backend::auto_model`]) only when first asked, so that a command which never loads whisper
+/// never starts a GPU driver to choose.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WhisperModel {
+    File(PathBuf),
+    /// `ggml-NAME.bin` in this folder.
+    Auto(PathBuf),
+}
+
+impl WhisperModel {
+    /// The model's file.
+    pub fn path(&self) -> PathBuf {
+        match self {
+            WhisperModel::File(p) => p.clone(),
+            WhisperModel::Auto(dir) => dir.join(format!("ggml-{}.bin", backend::auto_model())),
+        }
+    }
+}
+
 impl SttConfig {
     /// The shipped settings for `model` (what `config/default.toml` says).
     pub fn with_model(model: PathBuf, threads: usize) -> Self {
         SttConfig {
-            model,
+            model: WhisperModel::File(model),
             threads,
             audio_ctx_floor: 384,
             audio_ctx_pad_ms: 500,
@@ -371,19 +391,20 @@ pub fn check_header(path: &std::path::Path) -> Result<(), String> {
 
 impl Whisper {
     pub fn load(cfg: &SttConfig) -> Result<Self, SttError> {
-        if !cfg.model.exists() {
-            return Err(SttError::ModelMissing(cfg.model.clone()));
+        let model = cfg.model.path();
+        if !model.exists() {
+            return Err(SttError::ModelMissing(model));
         }
         install_logging();
         let t = Instant::now();
-        let path = cfg.model.to_string_lossy().to_string();
+        let path = model.to_string_lossy().to_string();
         let load_err = |detail: String| SttError::Load {
-            path: cfg.model.clone(),
+            path: model.clone(),
             detail,
         };
         // whisper.cpp aborts the process (GGML_ASSERT) on some ggml files that are not whisper
         // models: the header is checked here first.
-        check_header(&cfg.model).map_err(load_err)?;
+        check_header(&model).map_err(load_err)?;
         let mut params = WhisperContextParameters::default();
         params.flash_attn(cfg.flash_attn);
         let ctx =
@@ -412,13 +433,16 @@ impl Whisper {
         let w = Whisper {
             state,
             ctx,
-            cfg: cfg.clone(),
+            cfg: SttConfig {
+                model: WhisperModel::File(model.clone()),
+                ..cfg.clone()
+            },
             ends_sentence,
             ends_clause,
             canon,
         };
         tracing::info!(
-            model = %cfg.model.display(),
+            model = %model.display(),
             ms = t.elapsed().as_millis() as u64,
             runs = %backend::describe(&backend::devices(), backend::CUDA_BUILD).0,
             "whisper model loaded"
@@ -427,7 +451,10 @@ impl Whisper {
     }
 
     pub fn model_path(&self) -> &Path {
-        &self.cfg.model
+        match &self.cfg.model {
+            // `load` keeps the file it chose.
+            WhisperModel::File(p) | WhisperModel::Auto(p) => p,
+        }
     }
 
     /// The settings in use.

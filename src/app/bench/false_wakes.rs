@@ -134,7 +134,10 @@ pub fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     let verifier = Verifier::new(&wake.verify_phrases);
     let by_sound = crate::wake::verify::phrase_fallback(&wake);
     let mut whisper = Whisper::load(&SttConfig {
-        model: super::stt::real_model(&args.shared, &args.verify_model),
+        model: crate::stt::WhisperModel::File(super::stt::real_model(
+            &args.shared,
+            &args.verify_model,
+        )),
         ..cfg.stt.clone()
     })?;
     println!(

@@ -170,7 +170,7 @@ fn shipped(cfg: &Config, args: &Args) -> anyhow::Result<Config> {
         .shared
         .join("models/smart-turn/smart-turn-v3.2-cpu.onnx");
     let voice = args.shared.join("models/piper/en_US-joe-medium.onnx");
-    for p in [&c.stt.model, &turn, &voice] {
+    for p in [&c.stt.model.path(), &turn, &voice] {
         anyhow::ensure!(
             p.exists(),
             "{} not found (real weights: see ../shared/SOURCES.md)",

@@ -370,7 +370,7 @@ fn verify(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     for model in &args.models {
         let path = real_model(&args.shared, model);
         let mut w = Whisper::load(&SttConfig {
-            model: path,
+            model: crate::stt::WhisperModel::File(path),
             ..cfg.stt.clone()
         })?;
         let mut run = |clips: &mut dyn Iterator<Item = Vec<f32>>| -> anyhow::Result<Heard> {
@@ -473,7 +473,7 @@ fn verify(cfg: &Config, args: &Args) -> anyhow::Result<()> {
 /// end-of-turn model (as `turn.model = "auto"` finds it installed) from `shared`.
 pub(super) fn on_shared(cfg: &Config, shared: &Path, model: &str) -> Config {
     let mut c = cfg.clone();
-    c.stt.model = real_model(shared, model);
+    c.stt.model = crate::stt::WhisperModel::File(real_model(shared, model));
     c.wake.features_dir = shared.join("models/openwakeword");
     let turn = shared.join("models/smart-turn/smart-turn-v3.2-cpu.onnx");
     c.turn.model = turn.exists().then_some(turn);

@@ -304,7 +304,7 @@ fn run_setting(
     let before = calls.load(Ordering::Relaxed);
     let engine: Box<dyn Transcribe> = match words {
         Some(w) => Box::new(Whisper::load(&SttConfig {
-            model: w.whisper.to_path_buf(),
+            model: crate::stt::WhisperModel::File(w.whisper.to_path_buf()),
             ..w.cfg.stt.clone()
         })?),
         None => Box::new(Deaf),

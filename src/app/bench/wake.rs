@@ -140,7 +140,7 @@ pub fn run(
     // 2. Thresholds, with the second stage.
     let whisper_path = super::stt::real_model(shared, verify_model);
     let mut checker = match Whisper::load(&SttConfig {
-        model: whisper_path.clone(),
+        model: crate::stt::WhisperModel::File(whisper_path.clone()),
         ..cfg.stt.clone()
     }) {
         Ok(w) => Some(Check {

@@ -145,9 +145,9 @@ fn trimmed(audio: Vec<f32>) -> Vec<f32> {
 pub async fn run(cfg: &Config, args: &Args) -> anyhow::Result<()> {
     let mut c = on_shared(cfg, &args.shared, &args.whisper);
     anyhow::ensure!(
-        c.stt.model.exists(),
+        c.stt.model.path().exists(),
         "{} not found (real weights: see ../shared/SOURCES.md)",
-        c.stt.model.display()
+        c.stt.model.path().display()
     );
     c.wake.required = true;
     c.wake.personal = SecondChoice::Off;
