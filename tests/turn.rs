@@ -274,13 +274,20 @@ async fn a_pause_inside_a_request_is_one_turn_with_smart_turn() {
         heard.contains("eggs") && heard.contains("bread") && heard.contains("list"),
         "{heard:?}"
     );
-    // The model called the end finished; the turn then ends once whisper's words are read (by
-    // the model), or at the longer silence where whisper takes longer than that (a debug build
-    // on two cores) — never by the words alone, which end only a turn the model called
-    // unfinished.
-    assert!(m[0].turn_prob.is_some_and(|p| p >= 0.5), "{:?}", m[0]);
+    // The end is the model's to call: where it called it finished, the turn ends once whisper's
+    // words are read (by the model), or at the longer silence where whisper takes longer than
+    // that (a debug build on two cores); where it did not (0.45 on a CPU without VNNI, whose
+    // onnxruntime runs the exact graph: the request's last words are near the model's
+    // borderline), by the whole words read at that probe or at the silence. The words end only
+    // a turn the model called unfinished.
+    let finished = m[0].turn_prob.is_some_and(|p| p >= 0.5);
     assert!(
-        matches!(m[0].turn_ended_by.as_deref(), Some("model" | "silence")),
+        match m[0].turn_ended_by.as_deref() {
+            Some("model") => finished,
+            Some("words") => !finished,
+            Some("silence") => true,
+            _ => false,
+        },
         "{:?}",
         m[0]
     );
