@@ -111,6 +111,9 @@ impl Disk {
 
     /// Writes `text`'s audio (before `sync` names it in the index).
     pub fn save(&mut self, rate: u32, text: &str, audio: &[f32]) {
+        if self.failed {
+            return;
+        }
         let r = self.ensure_dir().and_then(|()| {
             let path = self.dir.join(file_of(text));
             let tmp = path.with_extension("wav.tmp");
